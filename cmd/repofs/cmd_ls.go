@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+
+	flag "github.com/spf13/pflag"
+
+	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/repo/gvariant"
+)
+
+type lsOpts struct {
+	recursive, dirOnly, checksums, xattrs bool
+}
+
+func init() {
+	var o lsOpts
+	register(&command{
+		name:    "ls",
+		summary: "List the contents of a commit, as 'ostree ls' does",
+		usage:   "[-R] [-d] [-C] [-X] REV [PATH…]",
+		help: `Options:
+  -R, --recursive   list directories recursively
+  -d, --dironly     list a directory itself, not its contents
+  -C, --checksum    show object checksums
+  -X, --xattrs      show extended attributes
+
+REV is a ref, remote:ref, a full or unique partial commit checksum, with
+any number of ^ for parents. PATH defaults to /.
+
+Examples:
+  repofs --repo=repo ls -R os/main
+  repofs --repo=repo ls -C os/main^ /usr/bin`,
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVarP(&o.recursive, "recursive", "R", false, "")
+			fs.BoolVarP(&o.dirOnly, "dironly", "d", false, "")
+			fs.BoolVarP(&o.checksums, "checksum", "C", false, "")
+			fs.BoolVarP(&o.xattrs, "xattrs", "X", false, "")
+		},
+		run: func(e *env, args []string) error { return runLs(e, args, o) },
+	})
+}
+
+func runLs(e *env, args []string, o lsOpts) error {
+	if len(args) < 1 {
+		return usagef("ls needs a REV")
+	}
+	r, err := e.openRepo()
+	if err != nil {
+		return err
+	}
+	root, err := commitRoot(r, args[0])
+	if err != nil {
+		return err
+	}
+	paths := args[1:]
+	if len(paths) == 0 {
+		paths = []string{"/"}
+	}
+	w := bufio.NewWriterSize(e.stdout, 64<<10)
+	defer w.Flush()
+	l := &lister{r: r, w: w, o: o}
+	for _, p := range paths {
+		n, err := r.Lookup(root, p)
+		if err != nil {
+			return fmt.Errorf("Inspecting path '%s': %s", p, pathErr(err, p))
+		}
+		if err := l.list(n, true); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
+}
+
+// pathErr renders a lookup error in GIO's words, as ostree prints them.
+func pathErr(err error, p string) error {
+	switch {
+	case errors.Is(err, repo.ErrNotDir):
+		return err
+	case errors.Is(err, repo.ErrNotFound) && !isObjectErr(err):
+		return fmt.Errorf("No such file or directory: %s", p)
+	}
+	return err
+}
+
+func isObjectErr(err error) bool {
+	var oe *repo.ObjectError
+	return errors.As(err, &oe) || errors.Is(err, repo.ErrCorrupt) || errors.Unwrap(err) != nil
+}
+
+// commitRoot resolves rev and returns its commit's root directory.
+func commitRoot(r *repo.Repo, rev string) (repo.Node, error) {
+	c, err := r.ResolveRev(rev)
+	if err != nil {
+		return repo.Node{}, err
+	}
+	commit, err := r.ReadCommit(c)
+	if err != nil {
+		return repo.Node{}, err
+	}
+	return repo.RootNode(commit), nil
+}
+
+type lister struct {
+	r *repo.Repo
+	w io.Writer
+	o lsOpts
+}
+
+// list prints n and, for a directory, its contents: files first, then
+// subdirectories, each directory followed by its own listing with -R.
+func (l *lister) list(n repo.Node, top bool) error {
+	if err := l.line(n); err != nil {
+		return err
+	}
+	if !n.IsDir || l.o.dirOnly || (!top && !l.o.recursive) {
+		return nil
+	}
+	t, err := l.r.ReadDir(n)
+	if err != nil {
+		return err
+	}
+	files, dirs := repo.Children(n, t)
+	for _, f := range files {
+		if err := l.line(f); err != nil {
+			return err
+		}
+	}
+	for _, d := range dirs {
+		if err := l.list(d, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// line prints one entry in ostree's format:
+// <type><perm> <uid> <gid> <size> [<checksums> ][{ <xattrs> } ]<path>[ -> <target>]
+func (l *lister) line(n repo.Node) error {
+	var (
+		uid, gid, mode uint32
+		size           uint64
+		xattrs         []gvariant.Xattr
+		target         string
+		kind           = byte('d')
+	)
+	if n.IsDir {
+		m, err := l.r.ReadDirMeta(n.Meta)
+		if err != nil {
+			return err
+		}
+		uid, gid, mode, xattrs = m.UID, m.GID, m.Mode, m.Xattrs
+	} else {
+		fi, err := l.r.StatFile(n.Content)
+		if err != nil {
+			return err
+		}
+		uid, gid, mode, xattrs, size = fi.UID, fi.GID, fi.Mode, fi.Xattrs, fi.Size
+		kind = '-'
+		if fi.IsSymlink() {
+			kind, target, size = 'l', fi.Target, 0
+		}
+	}
+	fmt.Fprintf(l.w, "%c0%04o %d %d %6d ", kind, mode&07777, uid, gid, size)
+	if l.o.checksums {
+		if n.IsDir {
+			fmt.Fprintf(l.w, "%s %s ", n.Tree, n.Meta)
+		} else {
+			fmt.Fprintf(l.w, "%s ", n.Content)
+		}
+	}
+	if l.o.xattrs {
+		fmt.Fprintf(l.w, "{ %s } ", gvariant.Print(gvariant.XattrsValue(xattrs), true))
+	}
+	io.WriteString(l.w, n.Path)
+	if target != "" {
+		io.WriteString(l.w, " -> "+target)
+	}
+	_, err := io.WriteString(l.w, "\n")
+	return err
+}

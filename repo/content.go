@@ -1,0 +1,237 @@
+package repo
+
+import (
+	"bufio"
+	"compress/flate"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/repofs/repofs/repo/gvariant"
+)
+
+// FileInfo describes a content object: a regular file or a symlink.
+type FileInfo struct {
+	UID, GID, Mode uint32 // Mode includes the file type bits
+	Size           uint64 // payload size; 0 for symlinks
+	Target         string // symlink target
+	Xattrs         []gvariant.Xattr
+}
+
+// IsSymlink reports whether the object is a symlink.
+func (fi *FileInfo) IsSymlink() bool { return fi.Mode&sIFMT == sIFLNK }
+
+func (fi *FileInfo) header() gvariant.FileHeader {
+	return gvariant.FileHeader{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Target: fi.Target, Xattrs: fi.Xattrs}
+}
+
+// validate applies the rules every content object obeys.
+func (fi *FileInfo) validate() string {
+	switch fi.Mode & sIFMT {
+	case sIFREG:
+		if fi.Target != "" {
+			return "regular file with a symlink target"
+		}
+	case sIFLNK:
+		if fi.Target == "" || fi.Size != 0 {
+			return "symlink without a target or with a payload"
+		}
+	default:
+		return fmt.Sprintf("invalid file mode 0%o: only regular files and symlinks are content", fi.Mode)
+	}
+	if fi.Mode&^(sIFMT|07777) != 0 {
+		return fmt.Sprintf("invalid file mode 0%o", fi.Mode)
+	}
+	return checkXattrs(fi.Xattrs)
+}
+
+// contentStreamPrefix is what precedes the payload in the stream whose
+// SHA-256 names a content object: u32be(len(H)) 0000 H.
+func contentStreamPrefix(fi *FileInfo) []byte {
+	h := gvariant.EncodeFileHeader(fi.header())
+	out := binary.BigEndian.AppendUint32(make([]byte, 0, 8+len(h)), uint32(len(h)))
+	out = append(out, 0, 0, 0, 0)
+	return append(out, h...)
+}
+
+// StatFile returns a content object's metadata without reading its payload.
+func (r *Repo) StatFile(c Checksum) (*FileInfo, error) {
+	fi, rc, err := r.openFile(c, false)
+	if rc != nil {
+		rc.Close()
+	}
+	return fi, err
+}
+
+// OpenFile opens a content object. The reader yields the payload (nothing
+// for a symlink) and, at its end, fails with ErrCorrupt unless the object
+// hashed to its name, so a caller that reads to io.EOF has verified bytes.
+func (r *Repo) OpenFile(c Checksum) (*FileInfo, io.ReadCloser, error) {
+	return r.openFile(c, true)
+}
+
+func (r *Repo) openFile(c Checksum, payload bool) (*FileInfo, io.ReadCloser, error) {
+	name := c.String() + "." + ObjFile.Ext()
+	p := r.objectPath(c, ObjFile)
+	var (
+		fi   *FileInfo
+		body io.Reader
+		f    *os.File
+		err  error
+	)
+	switch r.mode {
+	case ModeArchive:
+		fi, body, f, err = openArchive(p, payload)
+	case ModeBareUser:
+		fi, body, f, err = openBareUser(p)
+	default:
+		fi, body, f, err = openBare(p, r.mode == ModeBareUserOnly)
+	}
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, missing(c, ObjFile)
+		}
+		if errors.Is(err, ErrCorrupt) {
+			return nil, nil, &ObjectError{name, err}
+		}
+		return nil, nil, &ObjectError{name, err}
+	}
+	if msg := fi.validate(); msg != "" {
+		if f != nil {
+			f.Close()
+		}
+		return nil, nil, corruptf(c, ObjFile, "%s", msg)
+	}
+	if !payload {
+		return fi, f, nil
+	}
+	h := sha256.New()
+	h.Write(contentStreamPrefix(fi))
+	if body == nil {
+		body = strings.NewReader("")
+	}
+	return fi, &verifyReader{r: body, f: f, h: h, want: c, size: fi.Size}, nil
+}
+
+// verifyReader hashes the payload as it is read and checks it at the end.
+type verifyReader struct {
+	r    io.Reader
+	f    *os.File
+	h    hash.Hash
+	want Checksum
+	size uint64
+	n    uint64
+	err  error
+}
+
+func (v *verifyReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += uint64(n)
+	switch {
+	case v.n > v.size:
+		v.err = corruptf(v.want, ObjFile, "payload longer than its size %d", v.size)
+		return 0, v.err
+	case err == io.EOF:
+		if v.n != v.size {
+			v.err = corruptf(v.want, ObjFile, "payload of %d bytes, header says %d", v.n, v.size)
+			return n, v.err
+		}
+		var got Checksum
+		v.h.Sum(got[:0])
+		if got != v.want {
+			v.err = corruptf(v.want, ObjFile, "checksum expected='%s' actual='%s'", v.want, got)
+			return n, v.err
+		}
+		v.err = io.EOF
+	case err != nil:
+		if errors.Is(err, io.ErrUnexpectedEOF) || isFlateError(err) {
+			err = corruptf(v.want, ObjFile, "%v", err)
+		}
+		v.err = err
+	}
+	return n, err
+}
+
+func (v *verifyReader) Close() error {
+	if v.f != nil {
+		return v.f.Close()
+	}
+	return nil
+}
+
+func isFlateError(err error) bool {
+	var ce flate.CorruptInputError
+	return errors.As(err, &ce)
+}
+
+// openArchive parses a ".filez": u32be(len) 0000 header DEFLATE(payload).
+func openArchive(p string, payload bool) (*FileInfo, io.Reader, *os.File, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, f, err
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	var pre [8]byte
+	if _, err := io.ReadFull(br, pre[:]); err != nil {
+		return nil, nil, f, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
+	}
+	n := int64(binary.BigEndian.Uint32(pre[:4]))
+	if pre[4]|pre[5]|pre[6]|pre[7] != 0 || n > st.Size()-8 {
+		return nil, nil, f, fmt.Errorf("%w; invalid archive header length %d", ErrCorrupt, n)
+	}
+	hb := make([]byte, n)
+	if _, err := io.ReadFull(br, hb); err != nil {
+		return nil, nil, f, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
+	}
+	h, err := gvariant.DecodeArchiveHeader(hb)
+	if err != nil {
+		return nil, nil, f, fmt.Errorf("%w; archive header: %v", ErrCorrupt, err)
+	}
+	if h.Rdev != 0 {
+		return nil, nil, f, fmt.Errorf("%w; invalid rdev %d", ErrCorrupt, h.Rdev)
+	}
+	fi := &FileInfo{UID: h.UID, GID: h.GID, Mode: h.Mode, Size: h.Size, Target: h.Target, Xattrs: h.Xattrs}
+	if fi.IsSymlink() {
+		if st.Size() != 8+n {
+			return nil, nil, f, fmt.Errorf("%w; symlink with a payload", ErrCorrupt)
+		}
+		return fi, nil, f, nil
+	}
+	if !payload {
+		return fi, nil, f, nil
+	}
+	return fi, &inflater{fr: flate.NewReader(br), br: br}, f, nil
+}
+
+// inflater decompresses a raw DEFLATE stream that must end the file.
+type inflater struct {
+	fr io.ReadCloser
+	br *bufio.Reader
+}
+
+func (z *inflater) Read(p []byte) (int, error) {
+	n, err := z.fr.Read(p)
+	if err == io.EOF {
+		if _, perr := z.br.Peek(1); perr != io.EOF {
+			return n, fmt.Errorf("%w; data after the compressed stream", ErrCorrupt)
+		}
+	}
+	return n, err
+}

@@ -1,0 +1,136 @@
+package repo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/repo/gvariant"
+)
+
+// openBare reads a content object of a bare or bare-user-only repository,
+// where the object is the file itself with its real metadata.
+func openBare(p string, userOnly bool) (*FileInfo, io.Reader, *os.File, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return nil, nil, nil, &os.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	fi := &FileInfo{UID: st.Uid, GID: st.Gid, Mode: st.Mode}
+	if userOnly {
+		fi.UID, fi.GID = 0, 0
+	} else {
+		xs, err := listXattrs(p)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		fi.Xattrs = xs
+	}
+	if st.Mode&sIFMT == sIFLNK {
+		t, err := os.Readlink(p)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		fi.Target = t
+		return fi, nil, nil, nil
+	}
+	if st.Mode&sIFMT != sIFREG {
+		return nil, nil, nil, fmt.Errorf("%w; not a regular file or symlink", ErrCorrupt)
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fi.Size = uint64(st.Size)
+	return fi, f, f, nil
+}
+
+// openBareUser reads a content object of a bare-user repository: a regular
+// file whose real owner, mode and xattrs are in its user.ostreemeta xattr,
+// and whose content is the target (plus a NUL) when it stands for a symlink.
+func openBareUser(p string) (*FileInfo, io.Reader, *os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, f, err
+	}
+	meta, err := getXattr(func(buf []byte) (int, error) { return unix.Fgetxattr(int(f.Fd()), "user.ostreemeta", buf) })
+	if err != nil {
+		if errors.Is(err, unix.ENODATA) {
+			return nil, nil, f, fmt.Errorf("%w; missing user.ostreemeta xattr", ErrCorrupt)
+		}
+		return nil, nil, f, fmt.Errorf("read user.ostreemeta: %w", err)
+	}
+	m, err := gvariant.DecodeDirMeta(meta)
+	if err != nil {
+		return nil, nil, f, fmt.Errorf("%w; user.ostreemeta: %v", ErrCorrupt, err)
+	}
+	fi := &FileInfo{UID: m.UID, GID: m.GID, Mode: m.Mode, Xattrs: m.Xattrs}
+	if fi.IsSymlink() {
+		if st.Size() > 4096 {
+			return nil, nil, f, fmt.Errorf("%w; symlink target of %d bytes", ErrCorrupt, st.Size())
+		}
+		b, err := io.ReadAll(f)
+		if err != nil {
+			return nil, nil, f, err
+		}
+		fi.Target = string(bytes.TrimSuffix(b, []byte{0}))
+		return fi, nil, f, nil
+	}
+	fi.Size = uint64(st.Size())
+	return fi, f, f, nil
+}
+
+// listXattrs returns a file's extended attributes sorted by name, names
+// NUL-terminated as OSTree stores them.
+func listXattrs(p string) ([]gvariant.Xattr, error) {
+	names, err := getXattr(func(buf []byte) (int, error) { return unix.Llistxattr(p, buf) })
+	if err != nil {
+		return nil, fmt.Errorf("list xattrs of %s: %w", p, err)
+	}
+	var xs []gvariant.Xattr
+	for _, n := range bytes.Split(names, []byte{0}) {
+		if len(n) == 0 {
+			continue
+		}
+		name := string(n)
+		v, err := getXattr(func(buf []byte) (int, error) { return unix.Lgetxattr(p, name, buf) })
+		if err != nil {
+			return nil, fmt.Errorf("read xattr %s of %s: %w", name, p, err)
+		}
+		xs = append(xs, gvariant.Xattr{Name: append([]byte(name), 0), Value: v})
+	}
+	sort.Slice(xs, func(i, j int) bool { return bytes.Compare(xs[i].Name, xs[j].Name) < 0 })
+	return xs, nil
+}
+
+// getXattr calls a size-probing xattr syscall until the buffer fits.
+func getXattr(call func([]byte) (int, error)) ([]byte, error) {
+	for range 5 {
+		n, err := call(nil)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, nil
+		}
+		buf := make([]byte, n)
+		n, err = call(buf)
+		if errors.Is(err, unix.ERANGE) {
+			continue // grew meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
+	return nil, unix.ERANGE
+}

@@ -1,0 +1,234 @@
+package repo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"unicode"
+)
+
+// Ref is a named pointer to a commit.
+type Ref struct {
+	Remote   string // "" for a local ref (refs/heads)
+	Name     string
+	Checksum Checksum
+}
+
+// String returns the refspec: "name" or "remote:name".
+func (r Ref) String() string {
+	if r.Remote != "" {
+		return r.Remote + ":" + r.Name
+	}
+	return r.Name
+}
+
+// ValidateRef checks a ref name against OSTree's grammar:
+// fragment ("/" fragment)*, fragment = [\w\d][-._\w\d]*, not a checksum.
+func ValidateRef(name string) error {
+	if name == "" || IsChecksum(name) {
+		return fmt.Errorf("Invalid ref name %s", name)
+	}
+	for _, f := range strings.Split(name, "/") {
+		if !validFragment(f) {
+			return fmt.Errorf("Invalid ref name %s", name)
+		}
+	}
+	return nil
+}
+
+// ValidateRemoteName checks a remote name: a single ref fragment.
+func ValidateRemoteName(name string) error {
+	if !validFragment(name) {
+		return fmt.Errorf("Invalid remote name %s", name)
+	}
+	return nil
+}
+
+func validFragment(f string) bool {
+	if f == "" {
+		return false
+	}
+	for i, c := range f {
+		word := c == '_' || unicode.IsLetter(c) || unicode.IsDigit(c) || unicode.In(c, unicode.N, unicode.Mn)
+		if !word && (i == 0 || (c != '-' && c != '.')) {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseRefspec splits "[remote:]ref" and validates both parts.
+func ParseRefspec(spec string) (remote, ref string, err error) {
+	remote, ref, ok := strings.Cut(spec, ":")
+	if !ok {
+		remote, ref = "", spec
+	} else if ValidateRemoteName(remote) != nil {
+		return "", "", fmt.Errorf("Invalid refspec %s", spec)
+	}
+	if ValidateRef(ref) != nil {
+		return "", "", fmt.Errorf("Invalid refspec %s", spec)
+	}
+	return remote, ref, nil
+}
+
+func (r *Repo) refsDir(remote string) string {
+	if remote == "" {
+		return filepath.Join(r.path, "refs", "heads")
+	}
+	return filepath.Join(r.path, "refs", "remotes", remote)
+}
+
+// readRefFile reads a ref file: 64 hex digits and optional whitespace.
+func readRefFile(p string) (Checksum, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return Checksum{}, err
+	}
+	s := string(bytes.TrimSpace(data))
+	c, err := ParseChecksum(s)
+	if err != nil {
+		return Checksum{}, fmt.Errorf("ref file %s: %w", p, err)
+	}
+	return c, nil
+}
+
+// ReadRef returns the commit a ref points to, or an error wrapping
+// ErrNotFound.
+func (r *Repo) ReadRef(remote, name string) (Checksum, error) {
+	p := filepath.Join(r.refsDir(remote), filepath.FromSlash(name))
+	c, err := readRefFile(p)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR) {
+		return c, &refNotFound{Ref{remote, name, c}.String()}
+	}
+	return c, err
+}
+
+// refNotFound mirrors ostree's wording for a missing ref.
+type refNotFound struct{ spec string }
+
+func (e *refNotFound) Error() string { return "Refspec '" + e.spec + "' not found" }
+func (e *refNotFound) Unwrap() error { return ErrNotFound }
+
+// ListRefs lists refs the way `ostree refs [PREFIX]` does: with no prefix,
+// every local and remote-tracking ref; with "remote:" every ref of that
+// remote; with a ref prefix naming a directory, the refs below it with the
+// prefix cut off (unless keepPrefix); with a prefix naming a ref, that ref.
+// The result is sorted by refspec.
+func (r *Repo) ListRefs(prefix string, keepPrefix bool) ([]Ref, error) {
+	var out []Ref
+	if prefix == "" {
+		var err error
+		if out, err = r.walkRefs("", "", ""); err != nil {
+			return nil, err
+		}
+		remotes, err := r.listDir(filepath.Join(r.path, "refs", "remotes"))
+		if err != nil {
+			return nil, err
+		}
+		for _, rem := range remotes {
+			refs, err := r.walkRefs(rem, "", "")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, refs...)
+		}
+	} else {
+		remote, ref, _ := strings.Cut(prefix, ":")
+		if !strings.Contains(prefix, ":") {
+			remote, ref = "", prefix
+		}
+		ref = strings.Trim(ref, "/")
+		base := filepath.Join(r.refsDir(remote), filepath.FromSlash(ref))
+		st, err := os.Stat(base)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("list refs: %w", err)
+		case !st.IsDir():
+			c, err := readRefFile(base)
+			if err != nil {
+				return nil, err
+			}
+			return []Ref{{remote, ref, c}}, nil
+		}
+		cut := ref
+		if keepPrefix || ref == "" {
+			cut = ""
+		}
+		if out, err = r.walkRefs(remote, ref, cut); err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
+}
+
+// walkRefs lists the refs of a remote ("" = local) below sub, naming them
+// relative to cut.
+func (r *Repo) walkRefs(remote, sub, cut string) ([]Ref, error) {
+	root := r.refsDir(remote)
+	var out []Ref
+	var walk func(dir, name string) error
+	walk = func(dir, name string) error {
+		ents, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("list refs: %w", err)
+		}
+		for _, e := range ents {
+			if !validFragment(e.Name()) {
+				continue // ostree skips entries such as .rsync_info
+			}
+			full := e.Name()
+			if name != "" {
+				full = name + "/" + e.Name()
+			}
+			p := filepath.Join(dir, e.Name())
+			if e.IsDir() {
+				if err := walk(p, full); err != nil {
+					return err
+				}
+				continue
+			}
+			c, err := readRefFile(p)
+			if err != nil {
+				return fmt.Errorf("list refs: %w", err)
+			}
+			shown := full
+			if cut != "" {
+				shown = strings.TrimPrefix(full, cut+"/")
+			}
+			out = append(out, Ref{remote, shown, c})
+		}
+		return nil
+	}
+	err := walk(filepath.Join(root, filepath.FromSlash(sub)), sub)
+	return out, err
+}
+
+// listDir returns the valid fragment names in dir, or none if it is absent.
+func (r *Repo) listDir(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && validFragment(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
