@@ -100,9 +100,6 @@ func (r *Repo) openFile(c Checksum, payload bool) (*FileInfo, io.ReadCloser, err
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, missing(c, ObjFile)
 		}
-		if errors.Is(err, ErrCorrupt) {
-			return nil, nil, &ObjectError{name, err}
-		}
 		return nil, nil, &ObjectError{name, err}
 	}
 	if msg := fi.validate(); msg != "" {
@@ -157,8 +154,12 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 		}
 		v.err = io.EOF
 	case err != nil:
-		if errors.Is(err, io.ErrUnexpectedEOF) || isFlateError(err) {
+		var oe *ObjectError
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF) || isFlateError(err):
 			err = corruptf(v.want, ObjFile, "%v", err)
+		case !errors.As(err, &oe):
+			err = &ObjectError{v.want.String() + "." + ObjFile.Ext(), err}
 		}
 		v.err = err
 	}
