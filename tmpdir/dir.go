@@ -1,0 +1,194 @@
+package tmpdir
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// LockSuffix is appended to a directory's name to form its lock file.
+const LockSuffix = "-lock"
+
+// maxAttempts bounds the fresh-name loop; each collision needs another
+// process to have created the same six random characters.
+const maxAttempts = 128
+
+// Dir is a directory under tmp/ that this process holds exclusively until
+// Release or Remove.
+type Dir struct {
+	// Path is the directory's full path, Name its base name.
+	Path, Name string
+	// Reused is true when the directory was left by an earlier process and
+	// may hold its partial work; callers must re-verify what they find.
+	Reused bool
+
+	lock *os.File
+}
+
+// Allocate returns a locked directory under tmp whose name starts with
+// prefix. An existing, unlocked directory with that prefix is reused first
+// (its mtime bumped so expiry does not take it); otherwise a new
+// "<prefix>XXXXXX" is created with mode 0775. tmp must exist.
+func Allocate(ctx context.Context, tmp, prefix string) (*Dir, error) {
+	if prefix == "" || strings.ContainsRune(prefix, '/') {
+		return nil, fmt.Errorf("allocate in %s: invalid prefix %q", tmp, prefix)
+	}
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("allocate %s* in %s: %w", prefix, tmp, err)
+	}
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		d, err := tryReuse(tmp, name)
+		if err != nil {
+			return nil, err
+		}
+		if d != nil {
+			return d, nil
+		}
+	}
+	for range maxAttempts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name := prefix + randomSuffix()
+		p := filepath.Join(tmp, name)
+		if err := os.Mkdir(p, 0o775); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				continue
+			}
+			return nil, fmt.Errorf("allocate %s: %w", p, err)
+		}
+		lock, err := lockFor(p)
+		if err != nil {
+			return nil, err
+		}
+		if lock == nil {
+			// Someone found the fresh directory between mkdir and lock
+			// and is reusing it; it is theirs now.
+			continue
+		}
+		return &Dir{Path: p, Name: name, lock: lock}, nil
+	}
+	return nil, fmt.Errorf("allocate %s* in %s: no free name after %d attempts", prefix, tmp, maxAttempts)
+}
+
+// tryReuse locks an existing directory, or returns nil when someone else
+// holds it or it vanished.
+func tryReuse(tmp, name string) (*Dir, error) {
+	p := filepath.Join(tmp, name)
+	lock, err := lockFor(p)
+	if err != nil || lock == nil {
+		return nil, err
+	}
+	// The holder may have removed the directory and unlinked its lock just
+	// before we created a new lock file.
+	df, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		os.Remove(lock.Name())
+		lock.Close()
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reuse %s: %w", p, err)
+	}
+	err = unix.Futimes(int(df.Fd()), nil)
+	df.Close()
+	if err != nil {
+		os.Remove(lock.Name())
+		lock.Close()
+		return nil, fmt.Errorf("reuse %s: bump mtime: %w", p, err)
+	}
+	return &Dir{Path: p, Name: name, Reused: true, lock: lock}, nil
+}
+
+// lockFor takes the exclusive lock of directory p. It returns nil, nil when
+// someone else holds it.
+func lockFor(p string) (*os.File, error) {
+	lp := p + LockSuffix
+	for range maxAttempts {
+		fd, err := unix.Open(lp, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open lock %s: %w", lp, err)
+		}
+		f := os.NewFile(uintptr(fd), lp)
+		if err := TryLock(f, Exclusive); err != nil {
+			f.Close()
+			if errors.Is(err, ErrWouldBlock) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("stat lock %s: %w", lp, err)
+		}
+		if st.Nlink > 0 {
+			return f, nil
+		}
+		// The previous holder unlinked the file between our open and our
+		// lock: the lock we hold protects nothing. Start over.
+		f.Close()
+	}
+	return nil, fmt.Errorf("lock %s: it keeps being unlinked under us", lp)
+}
+
+const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+func randomSuffix() string {
+	var b [6]byte
+	rand.Read(b[:])
+	for i := range b {
+		b[i] = alnum[int(b[i])%len(alnum)]
+	}
+	return string(b[:])
+}
+
+// Release gives the directory up, leaving its contents for a later Allocate
+// to reuse. The lock file is unlinked before it is closed, so nobody can
+// lock a file that is about to disappear without noticing (see lockFor).
+func (d *Dir) Release() error {
+	if d == nil || d.lock == nil {
+		return nil
+	}
+	err := os.Remove(d.lock.Name())
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	if cerr := d.lock.Close(); err == nil {
+		err = cerr
+	}
+	d.lock = nil
+	if err != nil {
+		return fmt.Errorf("release %s: %w", d.Path, err)
+	}
+	return nil
+}
+
+// Remove deletes the directory and its contents, then releases it.
+func (d *Dir) Remove() error {
+	if d == nil || d.lock == nil {
+		return fmt.Errorf("remove tmp dir: not held")
+	}
+	err := os.RemoveAll(d.Path)
+	if err != nil {
+		err = fmt.Errorf("remove %s: %w", d.Path, err)
+	}
+	if rerr := d.Release(); err == nil {
+		err = rerr
+	}
+	return err
+}
