@@ -61,10 +61,18 @@ func contentStreamPrefix(fi *FileInfo) []byte {
 }
 
 // StatFile returns a content object's metadata without reading its payload.
+// A symlink is verified against its checksum (it has no payload, so that is
+// cheap): paths are resolved through symlinks, and a tampered target must
+// not redirect a reader to another file.
 func (r *Repo) StatFile(c Checksum) (*FileInfo, error) {
 	fi, rc, err := r.openFile(c, false)
 	if rc != nil {
 		rc.Close()
+	}
+	if err == nil && fi.IsSymlink() {
+		if got := Checksum(sha256.Sum256(contentStreamPrefix(fi))); got != c {
+			return nil, corruptf(c, ObjFile, "symlink to %q hashes to %s", fi.Target, got)
+		}
 	}
 	return fi, err
 }
@@ -77,8 +85,13 @@ func (r *Repo) OpenFile(c Checksum) (*FileInfo, io.ReadCloser, error) {
 }
 
 func (r *Repo) openFile(c Checksum, payload bool) (*FileInfo, io.ReadCloser, error) {
+	return r.openContentAt(r.objectPath(c, ObjFile), c, payload)
+}
+
+// openContentAt opens the content object c stored at p in this
+// repository's representation.
+func (r *Repo) openContentAt(p string, c Checksum, payload bool) (*FileInfo, io.ReadCloser, error) {
 	name := c.String() + "." + ObjFile.Ext()
-	p := r.objectPath(c, ObjFile)
 	var (
 		fi   *FileInfo
 		body io.Reader

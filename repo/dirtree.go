@@ -126,6 +126,10 @@ func (r *Repo) ReadDirMeta(c Checksum) (*DirMeta, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeDirMeta(c, data)
+}
+
+func decodeDirMeta(c Checksum, data []byte) (*DirMeta, error) {
 	m, err := gvariant.DecodeDirMeta(data)
 	if err != nil {
 		return nil, corruptf(c, ObjDirMeta, "%v", err)

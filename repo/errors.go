@@ -43,3 +43,14 @@ func missing(c Checksum, t ObjectType) error {
 	}
 	return &notFoundObject{kind, c.String() + "." + t.Ext()}
 }
+
+// notFoundError carries a message in ostree's words that is complete by
+// itself, while still matching ErrNotFound.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string { return e.msg }
+func (e *notFoundError) Unwrap() error { return ErrNotFound }
+
+func notFoundf(format string, args ...any) error {
+	return &notFoundError{fmt.Sprintf(format, args...)}
+}

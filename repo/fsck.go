@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,7 +59,9 @@ func (r *Repo) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 			p = &FsckProblem{Object: k.String(), Err: err}
 			bad[k] = p
 		}
-		p.Commits = append(p.Commits, commit)
+		if !slices.Contains(p.Commits, commit) {
+			p.Commits = append(p.Commits, commit)
+		}
 	}
 
 	refs, err := r.ListRefs("", false)

@@ -135,7 +135,11 @@ func (r *Repo) HasObject(c Checksum, t ObjectType) (bool, error) {
 // readMetadata reads a metadata object whole and, for content-addressed
 // types, checks its checksum.
 func (r *Repo) readMetadata(c Checksum, t ObjectType) ([]byte, error) {
-	f, err := os.Open(r.objectPath(c, t))
+	return readMetadataAt(r.objectPath(c, t), c, t)
+}
+
+func readMetadataAt(p string, c Checksum, t ObjectType) ([]byte, error) {
+	f, err := os.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, missing(c, t)

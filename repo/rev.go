@@ -31,7 +31,7 @@ func (r *Repo) ResolveRev(rev string) (Checksum, error) {
 			return c, err
 		}
 		if !commit.HasParent {
-			return c, fmt.Errorf("Commit %s has no parent: %w", c, ErrNotFound)
+			return c, notFoundf("Commit %s has no parent", c)
 		}
 		return commit.Parent, nil
 	}

@@ -1,0 +1,171 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// CheckoutOptions controls Checkout.
+type CheckoutOptions struct {
+	// User checks out as an unprivileged user would: no ownership, no
+	// xattrs, no setuid/setgid bits.
+	User bool
+}
+
+// Checkout writes the tree at n (a directory or a file of a commit) to
+// dest, which must not exist. Every file is created relative to its
+// parent's descriptor with O_EXCL and O_NOFOLLOW, so no symlink, from the
+// commit or planted meanwhile, can redirect a write outside dest.
+func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOptions) error {
+	parent, err := os.Open(filepath.Dir(dest))
+	if err != nil {
+		return fmt.Errorf("checkout: %w", err)
+	}
+	defer parent.Close()
+	c := &checkout{r: r, ctx: ctx, o: o}
+	c.hardlink = (r.mode == ModeBare && !o.User) || ((r.mode == ModeBareUser || r.mode == ModeBareUserOnly) && o.User)
+	name := filepath.Base(dest)
+	if n.IsDir {
+		err = c.dir(int(parent.Fd()), name, n)
+	} else {
+		err = c.file(int(parent.Fd()), name, n)
+	}
+	if err != nil {
+		return fmt.Errorf("checkout to %s: %w", dest, err)
+	}
+	return nil
+}
+
+type checkout struct {
+	r        *Repo
+	ctx      context.Context
+	o        CheckoutOptions
+	hardlink bool
+}
+
+func (c *checkout) dir(parentFd int, name string, n Node) error {
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	meta, err := c.r.ReadDirMeta(n.Meta)
+	if err != nil {
+		return err
+	}
+	t, err := c.r.ReadDirTree(n.Tree)
+	if err != nil {
+		return err
+	}
+	if err := unix.Mkdirat(parentFd, name, 0o700); err != nil {
+		return fmt.Errorf("mkdirat %s: %w", n.Path, err)
+	}
+	fd, err := unix.Openat(parentFd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", n.Path, err)
+	}
+	defer unix.Close(fd)
+	files, dirs := Children(n, t)
+	for _, f := range files {
+		if err := c.file(fd, f.Name(), f); err != nil {
+			return err
+		}
+	}
+	for _, d := range dirs {
+		if err := c.dir(fd, d.Name(), d); err != nil {
+			return err
+		}
+	}
+	// Ownership and mode last, so a read-only directory can be filled.
+	mode := meta.Mode & 0o7777
+	if c.o.User {
+		mode &^= unix.S_ISUID | unix.S_ISGID
+	} else {
+		if err := unix.Fchown(fd, int(meta.UID), int(meta.GID)); err != nil {
+			return fmt.Errorf("chown %s: %w", n.Path, err)
+		}
+		for _, x := range meta.Xattrs {
+			if err := unix.Fsetxattr(fd, xattrName(x), x.Value, 0); err != nil {
+				return fmt.Errorf("setxattr %s on %s: %w", xattrName(x), n.Path, err)
+			}
+		}
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", n.Path, err)
+	}
+	return nil
+}
+
+func (c *checkout) file(dirFd int, name string, n Node) error {
+	fi, rc, err := c.r.OpenFile(n.Content)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if fi.IsSymlink() {
+		if err := unix.Symlinkat(fi.Target, dirFd, name); err != nil {
+			return fmt.Errorf("symlink %s: %w", n.Path, err)
+		}
+		if !c.o.User {
+			if err := unix.Fchownat(dirFd, name, int(fi.UID), int(fi.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return fmt.Errorf("chown %s: %w", n.Path, err)
+			}
+		}
+		return nil
+	}
+	if c.hardlink {
+		// The object is the file, with the right metadata already.
+		if err := c.verify(rc); err != nil {
+			return err
+		}
+		err := unix.Linkat(unix.AT_FDCWD, c.r.objectPath(n.Content, ObjFile), dirFd, name, 0)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EMLINK) {
+			return fmt.Errorf("link %s: %w", n.Path, err)
+		}
+		if _, rc, err = c.r.OpenFile(n.Content); err != nil {
+			return err
+		}
+		defer rc.Close()
+	}
+	mode := fi.Mode & 0o7777
+	if c.o.User {
+		mode &^= unix.S_ISUID | unix.S_ISGID
+	}
+	fd, err := unix.Openat(dirFd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", n.Path, err)
+	}
+	f := os.NewFile(uintptr(fd), n.Path)
+	defer f.Close()
+	if _, err := io.Copy(f, rc); err != nil {
+		unix.Unlinkat(dirFd, name, 0)
+		return fmt.Errorf("write %s: %w", n.Path, err)
+	}
+	if !c.o.User {
+		if err := f.Chown(int(fi.UID), int(fi.GID)); err != nil {
+			return fmt.Errorf("chown %s: %w", n.Path, err)
+		}
+		for _, x := range fi.Xattrs {
+			if err := unix.Fsetxattr(fd, xattrName(x), x.Value, 0); err != nil {
+				return fmt.Errorf("setxattr %s on %s: %w", xattrName(x), n.Path, err)
+			}
+		}
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", n.Path, err)
+	}
+	return f.Close()
+}
+
+// verify reads an object to its end, which checks its checksum.
+func (c *checkout) verify(rc io.Reader) error {
+	_, err := io.Copy(io.Discard, rc)
+	return err
+}

@@ -1,0 +1,190 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/repofs/repofs/repo/gvariant"
+)
+
+// DirOptions controls WriteDirectory.
+type DirOptions struct {
+	// CanonicalPermissions records every file and directory as owned by
+	// 0:0 with mode 0755 or 0644 (by its owner-execute bit), as ostree's
+	// --canonical-permissions does. Without it, bare-user-only repositories
+	// record 0:0 and strip setuid/setgid/sticky and group/other write bits,
+	// as ostree commit does for them.
+	CanonicalPermissions bool
+}
+
+// WriteDirectory stages the tree at dir, files hashed and written in
+// parallel, and returns its root dirtree and dirmeta checksums. Only
+// regular files, symlinks and directories can be committed.
+func (tx *Transaction) WriteDirectory(ctx context.Context, dir string, o DirOptions) (tree, meta Checksum, err error) {
+	w := &treeWriter{tx: tx, ctx: ctx, o: o, sem: make(chan struct{}, 2*runtime.NumCPU())}
+	return w.dir(dir)
+}
+
+type treeWriter struct {
+	tx  *Transaction
+	ctx context.Context
+	o   DirOptions
+	sem chan struct{}
+}
+
+// stat describes p as the commit records it.
+func (w *treeWriter) stat(p string) (*FileInfo, error) {
+	fi, err := statForCommit(p, w.tx.r.mode)
+	if err != nil {
+		return nil, err
+	}
+	if !w.o.CanonicalPermissions {
+		if w.tx.r.mode == ModeBareUserOnly {
+			fi.UID, fi.GID = 0, 0
+			if !fi.IsSymlink() {
+				fi.Mode &= sIFMT | 0o755
+			}
+		}
+		return fi, nil
+	}
+	fi.UID, fi.GID = 0, 0
+	if !fi.IsSymlink() {
+		perm := uint32(0o644)
+		if fi.Mode&0o100 != 0 {
+			perm = 0o755
+		}
+		fi.Mode = fi.Mode&sIFMT | perm
+	}
+	return fi, nil
+}
+
+func (w *treeWriter) dir(dir string) (Checksum, Checksum, error) {
+	var zero Checksum
+	if err := w.ctx.Err(); err != nil {
+		return zero, zero, err
+	}
+	meta, err := w.dirMeta(dir)
+	if err != nil {
+		return zero, zero, err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return zero, zero, fmt.Errorf("commit %s: %w", dir, err)
+	}
+	var t gvariant.DirTree
+	type fileResult struct {
+		name string
+		c    Checksum
+		err  error
+	}
+	var files []*fileResult
+	var wg sync.WaitGroup
+	for _, e := range ents {
+		name := e.Name()
+		p := filepath.Join(dir, name)
+		if !utf8.ValidString(name) {
+			return zero, zero, fmt.Errorf("commit: Invalid UTF-8 in filename %q", p)
+		}
+		if e.IsDir() {
+			sub, subMeta, err := w.dir(p)
+			if err != nil {
+				return zero, zero, err
+			}
+			t.Dirs = append(t.Dirs, gvariant.TreeDir{Name: name, Tree: clone32(sub), Meta: clone32(subMeta)})
+			continue
+		}
+		if !e.Type().IsRegular() && e.Type()&os.ModeSymlink == 0 {
+			return zero, zero, fmt.Errorf("commit: Not a regular file or symlink: %s", p)
+		}
+		res := &fileResult{name: name}
+		files = append(files, res)
+		wg.Add(1)
+		w.sem <- struct{}{}
+		go func() {
+			defer func() { <-w.sem; wg.Done() }()
+			res.c, res.err = w.file(p)
+		}()
+	}
+	wg.Wait()
+	for _, f := range files {
+		if f.err != nil {
+			return zero, zero, f.err
+		}
+		t.Files = append(t.Files, gvariant.TreeFile{Name: f.name, Checksum: clone32(f.c)})
+	}
+	sort.Slice(t.Files, func(i, j int) bool { return t.Files[i].Name < t.Files[j].Name })
+	sort.Slice(t.Dirs, func(i, j int) bool { return t.Dirs[i].Name < t.Dirs[j].Name })
+	tree, err := w.tx.WriteMetadata(ObjDirTree, gvariant.EncodeDirTree(t), nil)
+	return tree, meta, err
+}
+
+func clone32(c Checksum) []byte { return append([]byte(nil), c[:]...) }
+
+func (w *treeWriter) dirMeta(dir string) (Checksum, error) {
+	fi, err := w.stat(dir)
+	if err != nil {
+		return Checksum{}, fmt.Errorf("commit %s: %w", dir, err)
+	}
+	m := gvariant.DirMeta{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Xattrs: fi.Xattrs}
+	return w.tx.WriteMetadata(ObjDirMeta, gvariant.EncodeDirMeta(m), nil)
+}
+
+func (w *treeWriter) file(p string) (Checksum, error) {
+	fi, err := w.stat(p)
+	if err != nil {
+		return Checksum{}, fmt.Errorf("commit %s: %w", p, err)
+	}
+	if fi.IsSymlink() {
+		c, err := w.tx.WriteContent(fi, nil, nil)
+		if err != nil {
+			err = fmt.Errorf("commit %s: %w", p, err)
+		}
+		return c, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return Checksum{}, fmt.Errorf("commit: %w", err)
+	}
+	defer f.Close()
+	c, err := w.tx.WriteContent(fi, f, nil)
+	if err != nil {
+		err = fmt.Errorf("commit %s: %w", p, err)
+	}
+	return c, err
+}
+
+// CommitOptions describes a new commit.
+type CommitOptions struct {
+	Subject, Body string
+	Timestamp     time.Time // zero: now
+	Metadata      gvariant.Metadata
+	Parent        *Checksum
+}
+
+// WriteCommit stages a commit object for a tree written with
+// WriteDirectory and returns its checksum.
+func (tx *Transaction) WriteCommit(o CommitOptions, tree, meta Checksum) (Checksum, error) {
+	ts := o.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	c := gvariant.Commit{
+		Metadata:  o.Metadata,
+		Subject:   o.Subject,
+		Body:      o.Body,
+		Timestamp: uint64(ts.Unix()),
+		RootTree:  clone32(tree),
+		RootMeta:  clone32(meta),
+	}
+	if o.Parent != nil {
+		c.Parent = clone32(*o.Parent)
+	}
+	return tx.WriteMetadata(ObjCommit, gvariant.EncodeCommit(c), nil)
+}

@@ -1,0 +1,41 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Init creates a repository of the given mode at path, laid out as
+// `ostree init` does: config first, objects/ last, so that a repository
+// exists exactly when objects/ does.
+func Init(path string, mode Mode) (*Repo, error) {
+	if mode == ModeBareSplitXattrs {
+		return nil, fmt.Errorf("init %s: mode bare-split-xattrs is not supported", path)
+	}
+	if _, err := os.Stat(filepath.Join(path, "objects")); err == nil {
+		return nil, fmt.Errorf("init %s: a repository already exists there", path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("init %s: %w", path, err)
+	}
+	if err := os.MkdirAll(path, 0o775); err != nil {
+		return nil, fmt.Errorf("init %s: %w", path, err)
+	}
+	cfg := &Config{Groups: []ConfigGroup{{Name: "core", Keys: []ConfigKey{
+		{"repo_version", "1"}, {"mode", mode.String()},
+	}}}}
+	if err := writeFileAtomic(filepath.Join(path, "config"), cfg.Bytes(), 0o644); err != nil {
+		return nil, fmt.Errorf("init %s: %w", path, err)
+	}
+	for _, d := range []string{"tmp", "extensions", "state", "refs", "refs/heads", "refs/mirrors", "refs/remotes", "objects"} {
+		if err := os.Mkdir(filepath.Join(path, d), 0o775); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("init %s: %w", path, err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(path, "tmp", "cache"), 0o775); err != nil {
+		return nil, fmt.Errorf("init %s: %w", path, err)
+	}
+	return Open(path)
+}

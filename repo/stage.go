@@ -1,0 +1,237 @@
+package repo
+
+import (
+	"bufio"
+	"compress/flate"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/repofs/repofs/repo/gvariant"
+)
+
+// WriteMetadata validates and stages a metadata object. When expected is
+// not nil the bytes must hash to it: this is how untrusted downloads are
+// checked before anything is written.
+func (tx *Transaction) WriteMetadata(t ObjectType, data []byte, expected *Checksum) (Checksum, error) {
+	c := Checksum(sha256.Sum256(data))
+	if t == ObjCommitMeta {
+		if expected == nil {
+			return c, errors.New("write commitmeta: the commit it belongs to must be given")
+		}
+		c = *expected
+	} else if expected != nil && c != *expected {
+		return c, corruptf(*expected, t, "checksum expected='%s' actual='%s'", *expected, c)
+	}
+	if len(data) > MaxMetadataSize {
+		return c, corruptf(c, t, "size %d exceeds the metadata limit", len(data))
+	}
+	if err := validateMetadata(c, t, data); err != nil {
+		return c, err
+	}
+	if t != ObjCommitMeta {
+		if ok, err := tx.HasObject(c, t); ok || err != nil {
+			return c, err
+		}
+	}
+	f, err := tx.tempFile()
+	if err != nil {
+		return c, err
+	}
+	if _, err := f.Write(data); err != nil {
+		return c, tx.discard(f, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return c, tx.discard(f, err)
+	}
+	return c, tx.place(f, c, t, t == ObjCommitMeta)
+}
+
+// validateMetadata decodes an object of type t with the reader's rules.
+func validateMetadata(c Checksum, t ObjectType, data []byte) error {
+	var err error
+	switch t {
+	case ObjCommit:
+		_, err = decodeCommit(c, data)
+	case ObjDirTree:
+		_, err = decodeDirTree(c, data)
+	case ObjDirMeta:
+		_, err = decodeDirMeta(c, data)
+	case ObjCommitMeta, ObjTombstone:
+		if _, derr := gvariant.DecodeMetadata(data); derr != nil {
+			err = corruptf(c, t, "%v", derr)
+		}
+	default:
+		err = fmt.Errorf("write %s: not a metadata object type", t.Ext())
+	}
+	return err
+}
+
+// WriteContent stages a content object: fi describes it and payload yields
+// exactly fi.Size bytes (nothing for a symlink). The object is written in
+// the repository's representation while it is hashed; when expected is not
+// nil, a mismatch fails with ErrCorrupt and nothing is staged.
+func (tx *Transaction) WriteContent(fi *FileInfo, payload io.Reader, expected *Checksum) (Checksum, error) {
+	var zero Checksum
+	if msg := fi.validate(); msg != "" {
+		return zero, fmt.Errorf("write content object: %s", msg)
+	}
+	if tx.r.mode == ModeBareUserOnly {
+		if fi.UID != 0 || fi.GID != 0 || len(fi.Xattrs) > 0 || (!fi.IsSymlink() && fi.Mode&^(sIFMT|0775) != 0) {
+			return zero, fmt.Errorf("write content object: not bare-user-only compatible (uid %d, gid %d, mode 0%o, %d xattrs); only modes within 0775, owner 0:0 and no xattrs can be stored", fi.UID, fi.GID, fi.Mode, len(fi.Xattrs))
+		}
+	}
+	if payload == nil {
+		payload = eofReader{}
+	}
+	h := sha256.New()
+	h.Write(contentStreamPrefix(fi))
+	f, err := tx.writeRepresentation(fi, io.TeeReader(payload, h))
+	if err != nil {
+		return zero, err
+	}
+	var c Checksum
+	h.Sum(c[:0])
+	if expected != nil && c != *expected {
+		return c, tx.discard(f, corruptf(*expected, ObjFile, "checksum expected='%s' actual='%s'", *expected, c))
+	}
+	return c, tx.place(f, c, ObjFile, false)
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// staged is a temporary file or symlink in the staging directory.
+type staged struct {
+	path string
+	file *os.File // nil for a symlink
+}
+
+// tempFile creates a hidden temporary file in the staging directory.
+func (tx *Transaction) tempFile() (*staged, error) {
+	f, err := os.CreateTemp(tx.staging.Path, ".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("stage object: %w", err)
+	}
+	return &staged{path: f.Name(), file: f}, nil
+}
+
+func (s *staged) Write(b []byte) (int, error) { return s.file.Write(b) }
+func (s *staged) Chmod(m os.FileMode) error   { return s.file.Chmod(m) }
+
+func (tx *Transaction) discard(s *staged, err error) error {
+	if s.file != nil {
+		s.file.Close()
+	}
+	os.Remove(s.path)
+	return err
+}
+
+// place moves a finished temporary into its staged name; an identical
+// object staged meanwhile by another writer of this transaction wins.
+func (tx *Transaction) place(s *staged, c Checksum, t ObjectType, replace bool) error {
+	if s.file != nil {
+		if err := s.file.Close(); err != nil {
+			return tx.discard(s, err)
+		}
+	}
+	dst := tx.stagedPath(c, t)
+	if err := os.Mkdir(filepath.Dir(dst), 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
+		return tx.discard(s, err)
+	}
+	var err error
+	if replace {
+		err = os.Rename(s.path, dst)
+	} else if err = renameNoReplace(s.path, dst); errors.Is(err, fs.ErrExist) {
+		return tx.discard(s, nil)
+	}
+	if err != nil {
+		return tx.discard(s, fmt.Errorf("stage %s.%s: %w", c, t.Ext(), err))
+	}
+	return nil
+}
+
+// writeRepresentation writes fi and its payload in the repository's mode.
+func (tx *Transaction) writeRepresentation(fi *FileInfo, payload io.Reader) (*staged, error) {
+	if fi.IsSymlink() && tx.r.mode != ModeArchive && tx.r.mode != ModeBareUser {
+		return tx.writeSymlink(fi)
+	}
+	s, err := tx.tempFile()
+	if err != nil {
+		return nil, err
+	}
+	w := bufio.NewWriterSize(s.file, 256<<10)
+	switch tx.r.mode {
+	case ModeArchive:
+		err = writeArchive(w, fi, payload, tx.r.zlibLevel())
+	case ModeBareUser:
+		if fi.IsSymlink() {
+			_, err = w.WriteString(fi.Target + "\x00")
+		} else {
+			err = copyExactly(w, payload, fi.Size)
+		}
+	default:
+		err = copyExactly(w, payload, fi.Size)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = applyMetadata(s.file, fi, tx.r.mode)
+	}
+	if err != nil {
+		return nil, tx.discard(s, err)
+	}
+	return s, nil
+}
+
+// copyExactly copies a payload that must be exactly size bytes.
+func copyExactly(w io.Writer, r io.Reader, size uint64) error {
+	n, err := io.Copy(w, io.LimitReader(r, int64(size)+1))
+	if err != nil {
+		return err
+	}
+	if uint64(n) != size {
+		return fmt.Errorf("write content object: payload of %d bytes, expected %d", n, size)
+	}
+	return nil
+}
+
+// writeArchive writes a .filez: u32be(len) 0000 header raw-DEFLATE(payload).
+func writeArchive(w io.Writer, fi *FileInfo, payload io.Reader, level int) error {
+	h := fi.header()
+	h.Size = fi.Size
+	hdr := gvariant.EncodeArchiveHeader(h)
+	pre := binary.BigEndian.AppendUint32(nil, uint32(len(hdr)))
+	pre = append(pre, 0, 0, 0, 0)
+	if _, err := w.Write(append(pre, hdr...)); err != nil {
+		return err
+	}
+	if fi.IsSymlink() {
+		return nil
+	}
+	zw, err := flate.NewWriter(w, level)
+	if err != nil {
+		return err
+	}
+	if err := copyExactly(zw, payload, fi.Size); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+func (r *Repo) zlibLevel() int {
+	if v, ok := r.config.Get("archive", "zlib-level"); ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 9 {
+			return n
+		}
+	}
+	return 6
+}

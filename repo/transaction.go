@@ -1,0 +1,327 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/repofs/repofs/tmpdir"
+)
+
+// Transaction stages objects in a directory of its own under tmp/ and
+// makes them visible, with the refs that name them, only in Commit:
+//
+//  1. objects are written, verified, into tmp/staging-<boot>-XXXXXX, which
+//     this transaction alone holds locked;
+//  2. Commit flushes the filesystem once (syncfs), renames each object into
+//     objects/ without replacing (an identical object already there wins),
+//     and fsyncs the objects/XX directories;
+//  3. only then are refs written, each atomically;
+//  4. then the commitpartial markers of completed commits are removed.
+//
+// A transaction that is not committed leaves its staging directory for the
+// next one to reuse; reused objects are verified again before use.
+type Transaction struct {
+	r        *Repo
+	repoLock *os.File
+	staging  *tmpdir.Dir
+	bootID   string
+	fsync    bool
+
+	mu       sync.Mutex
+	refs     []refUpdate
+	partials []Checksum // markers to remove once committed
+	done     bool
+}
+
+type refUpdate struct {
+	remote, name string
+	c            Checksum
+	del          bool
+}
+
+// Begin starts a transaction. It takes a shared lock on the repository
+// (waiting up to core.lock-timeout-secs; ErrLocked after that) and a
+// staging directory of its own.
+func (r *Repo) Begin(ctx context.Context) (*Transaction, error) {
+	fsync, err := r.config.Bool("core", "fsync", true)
+	if err != nil {
+		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
+	}
+	tx := &Transaction{r: r, fsync: fsync}
+	if tx.repoLock, err = r.lockRepo(ctx, tmpdir.Shared); err != nil {
+		return nil, err
+	}
+	if tx.bootID, err = tmpdir.BootID(); err != nil {
+		tx.repoLock.Close()
+		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
+	}
+	tmp := filepath.Join(r.path, "tmp")
+	if err := os.MkdirAll(tmp, 0o775); err != nil {
+		tx.repoLock.Close()
+		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
+	}
+	tx.staging, err = tmpdir.Allocate(ctx, tmp, "staging-"+tx.bootID+"-")
+	if err != nil {
+		tx.repoLock.Close()
+		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
+	}
+	if tx.staging.Reused {
+		if err := tx.verifyStaged(); err != nil {
+			tx.Abort()
+			return nil, err
+		}
+	}
+	return tx, nil
+}
+
+// lockRepo opens repo/.lock and locks it in the given mode, waiting up to
+// core.lock-timeout-secs.
+func (r *Repo) lockRepo(ctx context.Context, mode tmpdir.LockMode) (*os.File, error) {
+	timeout := 300 * time.Second
+	if v, ok := r.config.Get("core", "lock-timeout-secs"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("config [core] lock-timeout-secs=%s: not a number", v)
+		}
+		timeout = time.Duration(n) * time.Second
+	}
+	p := filepath.Join(r.path, ".lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o660)
+	if err != nil {
+		return nil, fmt.Errorf("lock repository %s: %w", r.path, err)
+	}
+	if err := tmpdir.Lock(ctx, f, mode, timeout); err != nil {
+		f.Close()
+		if errors.Is(err, tmpdir.ErrWouldBlock) {
+			return nil, fmt.Errorf("lock repository %s: another process holds it (a prune?); try again later: %w: %v", r.path, ErrLocked, err)
+		}
+		return nil, fmt.Errorf("lock repository %s: %w", r.path, err)
+	}
+	return f, nil
+}
+
+// StagingDir returns the path of the transaction's staging directory.
+func (tx *Transaction) StagingDir() string { return tx.staging.Path }
+
+// Reused reports whether the staging directory was left by an earlier,
+// interrupted transaction (whose verified objects are kept).
+func (tx *Transaction) Reused() bool { return tx.staging.Reused }
+
+func (tx *Transaction) stagedPath(c Checksum, t ObjectType) string {
+	h := c.String()
+	return filepath.Join(tx.staging.Path, h[:2], h[2:]+"."+tx.r.ext(t))
+}
+
+func (r *Repo) ext(t ObjectType) string {
+	if t == ObjFile && r.mode == ModeArchive {
+		return "filez"
+	}
+	return t.Ext()
+}
+
+// HasObject reports whether the object is in objects/ or already staged by
+// this transaction.
+func (tx *Transaction) HasObject(c Checksum, t ObjectType) (bool, error) {
+	if ok, err := tx.r.HasObject(c, t); ok || err != nil {
+		return ok, err
+	}
+	_, err := os.Lstat(tx.stagedPath(c, t))
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return false, err
+}
+
+// SetRef records that a ref (remote "" = local) will point to c once the
+// transaction commits.
+func (tx *Transaction) SetRef(remote, name string, c Checksum) error {
+	if err := ValidateRef(name); err != nil {
+		return err
+	}
+	if remote != "" {
+		if err := ValidateRemoteName(remote); err != nil {
+			return err
+		}
+	}
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	tx.refs = append(tx.refs, refUpdate{remote: remote, name: name, c: c})
+	return nil
+}
+
+// DeleteRef records that a ref will be deleted once the transaction commits.
+func (tx *Transaction) DeleteRef(remote, name string) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	tx.refs = append(tx.refs, refUpdate{remote: remote, name: name, del: true})
+}
+
+// MarkPartial creates state/<c>.commitpartial, before the commit object is
+// written, and removes it after the transaction committed: until then the
+// commit's tree may be incomplete.
+func (tx *Transaction) MarkPartial(c Checksum) error {
+	if err := os.MkdirAll(filepath.Join(tx.r.path, "state"), 0o775); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(tx.r.partialPath(c), os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("mark commit %s partial: %w", c, err)
+	}
+	f.Close()
+	tx.mu.Lock()
+	tx.partials = append(tx.partials, c)
+	tx.mu.Unlock()
+	return nil
+}
+
+// KeepPartial leaves c marked partial after Commit (a metadata-only pull).
+func (tx *Transaction) KeepPartial(c Checksum) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	for i, p := range tx.partials {
+		if p == c {
+			tx.partials = append(tx.partials[:i], tx.partials[i+1:]...)
+			return
+		}
+	}
+}
+
+// Abort ends the transaction without publishing anything. The staging
+// directory is kept, unlocked, so that the next transaction resumes from it.
+func (tx *Transaction) Abort() error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return nil
+	}
+	tx.done = true
+	err := tx.staging.Release()
+	if cerr := tx.repoLock.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Commit publishes the staged objects and then the refs.
+func (tx *Transaction) Commit(ctx context.Context) error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return errors.New("transaction already ended")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := tx.publishObjects(); err != nil {
+		return fmt.Errorf("commit transaction in %s: %w", tx.r.path, err)
+	}
+	if err := tx.staging.Remove(); err != nil {
+		return fmt.Errorf("commit transaction in %s: remove %s: %w", tx.r.path, tx.staging.Path, err)
+	}
+	tx.done = true
+	defer tx.repoLock.Close()
+	for _, u := range tx.refs {
+		var err error
+		if u.del {
+			err = tx.r.deleteRef(u.remote, u.name)
+		} else {
+			err = tx.r.writeRef(u.remote, u.name, u.c, tx.fsync)
+		}
+		if err != nil {
+			return fmt.Errorf("commit transaction in %s: %w", tx.r.path, err)
+		}
+	}
+	if len(tx.refs) > 0 {
+		tx.r.touch()
+	}
+	for _, c := range tx.partials {
+		if err := os.Remove(tx.r.partialPath(c)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("commit transaction in %s: %w", tx.r.path, err)
+		}
+	}
+	tmpdir.Cleanup(ctx, filepath.Join(tx.r.path, "tmp"), tx.bootID, tx.r.tmpExpiry())
+	return nil
+}
+
+func (r *Repo) tmpExpiry() time.Duration {
+	if v, ok := r.config.Get("core", "tmp-expiry-secs"); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return 86400 * time.Second
+}
+
+// publishObjects moves every staged object into objects/: one syncfs, then
+// no-replace renames, then an fsync of each touched directory.
+func (tx *Transaction) publishObjects() error {
+	dirs, err := os.ReadDir(tx.staging.Path)
+	if err != nil {
+		return err
+	}
+	if tx.fsync {
+		d, err := os.Open(tx.staging.Path)
+		if err != nil {
+			return err
+		}
+		err = syncfs(d)
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("syncfs: %w", err)
+		}
+	}
+	objects := filepath.Join(tx.r.path, "objects")
+	var touched []string
+	for _, d := range dirs {
+		if !d.IsDir() || len(d.Name()) != 2 {
+			continue
+		}
+		src := filepath.Join(tx.staging.Path, d.Name())
+		ents, err := os.ReadDir(src)
+		if err != nil {
+			return err
+		}
+		if len(ents) == 0 {
+			continue
+		}
+		dst := filepath.Join(objects, d.Name())
+		if err := os.Mkdir(dst, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".") {
+				continue // a temporary file of an interrupted write
+			}
+			from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+			if strings.HasSuffix(e.Name(), ".commitmeta") {
+				err = os.Rename(from, to) // detached metadata is mutable
+			} else if err = renameNoReplace(from, to); errors.Is(err, fs.ErrExist) {
+				err = os.Remove(from) // first writer wins: the object is identical
+			}
+			if err != nil {
+				return fmt.Errorf("publish %s: %w", e.Name(), err)
+			}
+		}
+		touched = append(touched, dst)
+	}
+	if !tx.fsync {
+		return nil
+	}
+	for _, d := range touched {
+		if err := fsyncDir(d); err != nil {
+			return err
+		}
+	}
+	return fsyncDir(objects)
+}
