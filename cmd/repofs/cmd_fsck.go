@@ -10,7 +10,6 @@ import (
 )
 
 func init() {
-	var quiet, del bool
 	register(&command{
 		name:    "fsck",
 		summary: "Verify every object reachable from every commit",
@@ -26,50 +25,52 @@ Options:
 
 Example:
   repofs --repo=repo fsck`,
-		flags: func(fs *flag.FlagSet) {
+		setup: func(fs *flag.FlagSet) runFunc {
+			var quiet, del bool
 			fs.BoolVarP(&quiet, "quiet", "q", false, "")
 			fs.BoolVar(&del, "delete", false, "")
-		},
-		run: func(e *env, args []string) error {
-			if len(args) != 0 {
-				return usagef("fsck takes no arguments")
-			}
-			r, err := e.openRepo()
-			if err != nil {
-				return err
-			}
-			say := func(format string, args ...any) {
-				if !quiet {
-					fmt.Fprintf(e.stdout, format, args...)
+
+			return func(e *env, args []string) error {
+				if len(args) != 0 {
+					return usagef("fsck takes no arguments")
 				}
-			}
-			say("Validating refs...\nEnumerating commits...\n")
-			rep, err := r.Fsck(e.ctx, repo.FsckOptions{Delete: del})
-			if err != nil {
-				return err
-			}
-			say("Verifying content integrity of %d commit objects...\n", rep.Commits)
-			for _, p := range rep.Problems {
-				commits := make([]string, len(p.Commits))
-				for i, c := range p.Commits {
-					commits[i] = c.String()
+				r, err := e.openRepo()
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(e.stderr, "error: In commits %s: fsck %v\n", strings.Join(commits, ", "), p.Err)
+				say := func(format string, args ...any) {
+					if !quiet {
+						fmt.Fprintf(e.stdout, format, args...)
+					}
+				}
+				say("Validating refs...\nEnumerating commits...\n")
+				rep, err := r.Fsck(e.ctx, repo.FsckOptions{Delete: del})
+				if err != nil {
+					return err
+				}
+				say("Verifying content integrity of %d commit objects...\n", rep.Commits)
+				for _, p := range rep.Problems {
+					commits := make([]string, len(p.Commits))
+					for i, c := range p.Commits {
+						commits[i] = c.String()
+					}
+					fmt.Fprintf(e.stderr, "error: In commits %s: fsck %v\n", strings.Join(commits, ", "), p.Err)
+				}
+				for _, d := range rep.Deleted {
+					fmt.Fprintf(e.stderr, "Deleted corrupted object %s\n", d)
+				}
+				for _, c := range rep.MarkedPartial {
+					fmt.Fprintf(e.stderr, "Marking commit as partial: %s\n", c)
+				}
+				if n := len(rep.Partial); n > 0 {
+					say("%d partial commits not verified\n", n)
+				}
+				if len(rep.Problems) > 0 {
+					return &exitCodeError{exitCorrupt, fmt.Errorf("fsck found %d corrupted or missing objects; run 'repofs fsck --delete' and pull again to repair", len(rep.Problems))}
+				}
+				say("object fsck of %d commits completed successfully - no errors found.\n", rep.Commits)
+				return nil
 			}
-			for _, d := range rep.Deleted {
-				fmt.Fprintf(e.stderr, "Deleted corrupted object %s\n", d)
-			}
-			for _, c := range rep.MarkedPartial {
-				fmt.Fprintf(e.stderr, "Marking commit as partial: %s\n", c)
-			}
-			if n := len(rep.Partial); n > 0 {
-				say("%d partial commits not verified\n", n)
-			}
-			if len(rep.Problems) > 0 {
-				return &exitCodeError{exitCorrupt, fmt.Errorf("fsck found %d corrupted or missing objects; run 'repofs fsck --delete' and pull again to repair", len(rep.Problems))}
-			}
-			say("object fsck of %d commits completed successfully - no errors found.\n", rep.Commits)
-			return nil
 		},
 	})
 }

@@ -17,7 +17,6 @@ type lsOpts struct {
 }
 
 func init() {
-	var o lsOpts
 	register(&command{
 		name:    "ls",
 		summary: "List the contents of a commit, as 'ostree ls' does",
@@ -34,13 +33,15 @@ any number of ^ for parents. PATH defaults to /.
 Examples:
   repofs --repo=repo ls -R os/main
   repofs --repo=repo ls -C os/main^ /usr/bin`,
-		flags: func(fs *flag.FlagSet) {
+		setup: func(fs *flag.FlagSet) runFunc {
+			var o lsOpts
 			fs.BoolVarP(&o.recursive, "recursive", "R", false, "")
 			fs.BoolVarP(&o.dirOnly, "dironly", "d", false, "")
 			fs.BoolVarP(&o.checksums, "checksum", "C", false, "")
 			fs.BoolVarP(&o.xattrs, "xattrs", "X", false, "")
+
+			return func(e *env, args []string) error { return runLs(e, args, o) }
 		},
-		run: func(e *env, args []string) error { return runLs(e, args, o) },
 	})
 }
 

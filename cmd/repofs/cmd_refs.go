@@ -5,45 +5,103 @@ import (
 	"fmt"
 
 	flag "github.com/spf13/pflag"
+
+	"github.com/repofs/repofs/repo"
 )
 
 func init() {
-	var list bool
 	register(&command{
 		name:    "refs",
-		summary: "List refs",
-		usage:   "[--list] [PREFIX]",
+		summary: "List, create or delete refs",
+		usage:   "[--list] [PREFIX] | --create=REF COMMIT | --delete REF…",
 		help: `Lists local refs as NAME and remote-tracking refs as REMOTE:NAME, sorted.
 With PREFIX, only the refs below it, the prefix cut off unless --list.
 
 Options:
-  --list   keep the prefix in the names
+  --list           keep the prefix in the names
+  --create=REF     point the new ref REF at COMMIT (a REV)
+  --force          with --create, replace an existing ref
+  --delete         delete the refs given (a prefix deletes every ref below it)
 
 Examples:
   repofs --repo=repo refs
-  repofs --repo=repo refs origin:`,
-		flags: func(fs *flag.FlagSet) { fs.BoolVar(&list, "list", false, "") },
-		run: func(e *env, args []string) error {
-			if len(args) > 1 {
-				return usagef("refs takes at most one PREFIX")
+  repofs --repo=repo refs origin:
+  repofs --repo=repo refs --create=release/1.0 os/main`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			var list, del, force bool
+			var create string
+			fs.BoolVar(&list, "list", false, "")
+			fs.StringVar(&create, "create", "", "")
+			fs.BoolVar(&force, "force", false, "")
+			fs.BoolVar(&del, "delete", false, "")
+
+			return func(e *env, args []string) error {
+				r, err := e.openRepo()
+				if err != nil {
+					return err
+				}
+				switch {
+				case create != "":
+					return refsCreate(e, r, create, args, force)
+				case del:
+					return refsDelete(e, r, args)
+				}
+				if len(args) > 1 {
+					return usagef("refs takes at most one PREFIX")
+				}
+				prefix := ""
+				if len(args) == 1 {
+					prefix = args[0]
+				}
+				refs, err := r.ListRefs(prefix, list)
+				if err != nil {
+					return err
+				}
+				w := bufio.NewWriter(e.stdout)
+				for _, ref := range refs {
+					fmt.Fprintln(w, ref)
+				}
+				return w.Flush()
 			}
-			r, err := e.openRepo()
-			if err != nil {
-				return err
-			}
-			prefix := ""
-			if len(args) == 1 {
-				prefix = args[0]
-			}
-			refs, err := r.ListRefs(prefix, list)
-			if err != nil {
-				return err
-			}
-			w := bufio.NewWriter(e.stdout)
-			for _, ref := range refs {
-				fmt.Fprintln(w, ref)
-			}
-			return w.Flush()
 		},
 	})
+}
+
+func refsCreate(e *env, r *repo.Repo, spec string, args []string, force bool) error {
+	if len(args) != 1 {
+		return usagef("--create=REF needs exactly one COMMIT")
+	}
+	remote, name, err := repo.ParseRefspec(spec)
+	if err != nil {
+		return err
+	}
+	if _, err := r.ReadRef(remote, name); err == nil && !force {
+		return fmt.Errorf("--create specified but ref %s already exists", spec)
+	}
+	c, err := r.ResolveRev(args[0])
+	if err != nil {
+		return err
+	}
+	return r.SetRefImmediate(e.ctx, remote, name, c)
+}
+
+func refsDelete(e *env, r *repo.Repo, args []string) error {
+	if len(args) == 0 {
+		return usagef("--delete needs at least one REF")
+	}
+	for _, a := range args {
+		refs, err := r.ListRefs(a, true)
+		if err != nil {
+			return err
+		}
+		if len(refs) == 0 {
+			return fmt.Errorf("Refspec '%s' not found", a)
+		}
+		for _, ref := range refs {
+			if err := r.DeleteRefImmediate(e.ctx, ref.Remote, ref.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	flag "github.com/spf13/pflag"
 
@@ -17,6 +18,9 @@ import (
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "0.1.0-dev"
+
+// nowFunc is the clock; tests replace it.
+var nowFunc = time.Now
 
 // Exit codes, documented in the README.
 const (
@@ -65,9 +69,14 @@ type command struct {
 	summary string
 	usage   string // arguments, after the command name
 	help    string // details and examples
-	run     func(e *env, args []string) error
-	flags   func(fs *flag.FlagSet) // registers the command's flags
+	// run runs a command without options; setup registers a command's
+	// options on a fresh FlagSet and returns its run function, so each
+	// invocation has its own option values.
+	run   runFunc
+	setup func(fs *flag.FlagSet) runFunc
 }
+
+type runFunc func(e *env, args []string) error
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -118,8 +127,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cmdHelp := fs.BoolP("help", "h", false, "")
-	if c.flags != nil {
-		c.flags(fs)
+	runf := c.run
+	if c.setup != nil {
+		runf = c.setup(fs)
 	}
 	if err := fs.Parse(rest[1:]); err != nil {
 		fmt.Fprintf(stderr, "error: %s: %v\nusage: repofs %s %s\n", c.name, err, c.name, c.usage)
@@ -136,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if e.repoPath == "" {
 		e.repoPath = os.Getenv("OSTREE_REPO")
 	}
-	err := c.run(e, fs.Args())
+	err := runf(e, fs.Args())
 	return exitCode(err, stderr, c)
 }
 

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	flag "github.com/spf13/pflag"
+
+	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/repo/gvariant"
+)
+
+func init() {
+	register(&command{
+		name:    "init",
+		summary: "Create a repository",
+		usage:   "[--mode=archive|bare|bare-user|bare-user-only]",
+		help: `Creates the repository given with --repo, in OSTree's layout, readable and
+writable by the ostree CLI too. The default mode is bare, as in ostree.
+
+Example:
+  repofs --repo=repo init --mode=archive`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			var mode string
+			fs.StringVar(&mode, "mode", "bare", "")
+			return func(e *env, args []string) error {
+				if len(args) != 0 {
+					return usagef("init takes no arguments")
+				}
+				if e.repoPath == "" {
+					return usagef("no repository given: use --repo=PATH")
+				}
+				m, err := repo.ParseMode(mode)
+				if err != nil {
+					return usagef("%v", err)
+				}
+				_, err = repo.Init(e.repoPath, m)
+				return err
+			}
+		},
+	})
+	register(&command{
+		name:    "commit",
+		summary: "Commit a directory tree to a branch",
+		usage:   "-b REF [-s SUBJECT] [-m BODY] [--timestamp=TIME] [--add-metadata-string=K=V]… [--tree=dir=PATH | PATH]",
+		help: `Writes every file of PATH into the repository and a commit on REF whose
+parent is REF's current commit; prints the new commit's checksum. The commit
+carries ostree.ref-binding=[REF], as ostree's does.
+
+Options:
+  -b, --branch=REF                  the branch to commit to
+  -s, --subject=SUBJECT             one-line subject
+  -m, --body=BODY                   full description
+  --timestamp=TIME                  RFC 3339 ("2024-01-01T00:00:00Z"), or @UNIXSECONDS
+  --add-metadata-string=KEY=VALUE   add a string to the commit metadata (repeatable)
+  --tree=dir=PATH                   the directory to commit (or give PATH)
+  --canonical-permissions           record owner 0:0 and modes 0755/0644 only
+                                    (bare-user-only repositories always record
+                                    0:0 and drop setuid/setgid/sticky and
+                                    group/other write, as ostree does)
+
+Example:
+  repofs --repo=repo commit -b os/main -s "Update" ./rootfs`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			var co struct {
+				branch, subject, body, timestamp, tree string
+				metadata                               []string
+				canonical                              bool
+			}
+			fs.StringVarP(&co.branch, "branch", "b", "", "")
+			fs.StringVarP(&co.subject, "subject", "s", "", "")
+			fs.StringVarP(&co.body, "body", "m", "", "")
+			fs.StringVar(&co.timestamp, "timestamp", "", "")
+			fs.StringVar(&co.tree, "tree", "", "")
+			fs.StringArrayVar(&co.metadata, "add-metadata-string", nil, "")
+			fs.BoolVar(&co.canonical, "canonical-permissions", false, "")
+
+			return func(e *env, args []string) error {
+				dir := ""
+				switch {
+				case co.tree != "" && len(args) == 0:
+					var ok bool
+					if dir, ok = strings.CutPrefix(co.tree, "dir="); !ok {
+						return usagef("--tree supports only dir=PATH")
+					}
+				case co.tree == "" && len(args) == 1:
+					dir = args[0]
+				default:
+					return usagef("commit needs exactly one tree: --tree=dir=PATH or PATH")
+				}
+				if co.branch == "" {
+					return usagef("commit needs a branch: -b REF")
+				}
+				if err := repo.ValidateRef(co.branch); err != nil {
+					return usagef("%v", err)
+				}
+				o := repo.CommitOptions{Subject: co.subject, Body: co.body}
+				if co.timestamp != "" {
+					ts, err := parseTimestamp(co.timestamp)
+					if err != nil {
+						return usagef("%v", err)
+					}
+					o.Timestamp = ts
+				}
+				for _, kv := range co.metadata {
+					k, v, ok := strings.Cut(kv, "=")
+					if !ok || k == "" {
+						return usagef("--add-metadata-string needs KEY=VALUE, got %q", kv)
+					}
+					o.Metadata = append(o.Metadata, gvariant.Entry{Key: k, Value: gvariant.StringVariant(v)})
+				}
+				o.Metadata = append(o.Metadata, gvariant.Entry{Key: "ostree.ref-binding", Value: gvariant.StringsVariant([]string{co.branch})})
+				r, err := e.openRepo()
+				if err != nil {
+					return err
+				}
+				c, err := commitTree(e, r, co.branch, dir, o, repo.DirOptions{CanonicalPermissions: co.canonical})
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(e.stdout, c)
+				return err
+			}
+		},
+	})
+}
+
+// commitTree commits dir to branch in one transaction.
+func commitTree(e *env, r *repo.Repo, branch, dir string, o repo.CommitOptions, do repo.DirOptions) (repo.Checksum, error) {
+	var zero repo.Checksum
+	if parent, err := r.ReadRef("", branch); err == nil {
+		o.Parent = &parent
+	}
+	tx, err := r.Begin(e.ctx)
+	if err != nil {
+		return zero, err
+	}
+	defer tx.Abort()
+	tree, meta, err := tx.WriteDirectory(e.ctx, dir, do)
+	if err != nil {
+		return zero, err
+	}
+	c, err := tx.WriteCommit(o, tree, meta)
+	if err != nil {
+		return zero, err
+	}
+	if err := tx.SetRef("", branch, c); err != nil {
+		return zero, err
+	}
+	return c, tx.Commit(e.ctx)
+}
+
+func parseTimestamp(s string) (time.Time, error) {
+	if n, ok := strings.CutPrefix(s, "@"); ok {
+		secs, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("invalid timestamp %q", s)
+		}
+		return time.Unix(secs, 0).UTC(), nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("invalid timestamp %q: use RFC 3339 (2024-01-01T00:00:00Z) or @UNIXSECONDS", s)
+}
