@@ -1,0 +1,202 @@
+package fusefs
+
+import (
+	"context"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/repofs/repofs/repo"
+)
+
+// Options tunes a mount.
+type Options struct {
+	// Logger receives errors the FUSE caller only sees as an errno, and
+	// the watcher's events. Default: discard.
+	Logger *slog.Logger
+	// CacheDir holds the inflated copies of large archive files, as
+	// unlinked temporary files. Default: os.TempDir(). Never the
+	// repository's tmp/.
+	CacheDir string
+	// CacheBytes bounds the inflated archive files kept for reuse
+	// (default 1 GiB); MemoryBytes bounds the small ones kept in memory
+	// (default 32 MiB).
+	CacheBytes, MemoryBytes int64
+	// RefPoll is the period of the safety-net rescan of refs/ that
+	// complements inotify (default 2s).
+	RefPoll time.Duration
+}
+
+const (
+	rootIno    = 1
+	refsIno    = 2
+	commitsIno = 3
+
+	// immutable is how long the kernel may cache anything under commits/.
+	immutable = time.Hour
+	// mutable is how long it may cache refs/ entries without being told;
+	// the watcher invalidates them explicitly within milliseconds anyway.
+	mutable = time.Second
+)
+
+// FS is the file system of one repository.
+type FS struct {
+	r       *repo.Repo
+	o       Options
+	log     *slog.Logger
+	mounted time.Time
+
+	root    *rootNode
+	refs    *refsState
+	content *contentCache
+
+	mu      sync.Mutex
+	commits map[repo.Checksum]*commitInfo // complete commits seen so far
+	stats   *statCache
+}
+
+// commitInfo is what every node of a commit's tree needs from its commit.
+type commitInfo struct {
+	c      repo.Checksum
+	commit *repo.Commit
+}
+
+// New returns the file system of r, ready to be mounted with Mount or
+// fs.Mount.
+func New(r *repo.Repo, o Options) *FS {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 1 << 30
+	}
+	if o.MemoryBytes == 0 {
+		o.MemoryBytes = 32 << 20
+	}
+	if o.RefPoll == 0 {
+		o.RefPoll = 2 * time.Second
+	}
+	f := &FS{r: r, o: o, log: o.Logger, mounted: time.Now(),
+		commits: map[repo.Checksum]*commitInfo{}, stats: newStatCache(1 << 16)}
+	f.content = newContentCache(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
+	f.refs = newRefsState(f)
+	f.root = &rootNode{fs: f}
+	return f
+}
+
+// Root is the root node to mount.
+func (f *FS) Root() fs.InodeEmbedder { return f.root }
+
+// commit returns a complete commit, or ENOENT for one that is missing or
+// still partial (a pull is writing it).
+func (f *FS) commit(c repo.Checksum) (*commitInfo, syscall.Errno) {
+	f.mu.Lock()
+	ci := f.commits[c]
+	f.mu.Unlock()
+	if ci != nil {
+		return ci, 0
+	}
+	partial, err := f.r.IsPartial(c)
+	if err != nil {
+		return nil, f.errno("commit "+c.String(), err)
+	}
+	if partial {
+		return nil, syscall.ENOENT
+	}
+	commit, err := f.r.ReadCommit(c)
+	if err != nil {
+		return nil, f.errno("read commit", err)
+	}
+	ci = &commitInfo{c: c, commit: commit}
+	f.mu.Lock()
+	if old := f.commits[c]; old != nil {
+		ci = old
+	} else {
+		f.commits[c] = ci
+	}
+	f.mu.Unlock()
+	return ci, 0
+}
+
+// stat returns a content object's metadata, cached: readdir and the
+// lookups of readdirplus ask for the same objects in quick succession.
+func (f *FS) stat(c repo.Checksum) (*repo.FileInfo, error) {
+	if fi := f.stats.get(c); fi != nil {
+		return fi, nil
+	}
+	fi, err := f.r.StatFile(c)
+	if err != nil {
+		return nil, err
+	}
+	f.stats.put(c, fi)
+	return fi, nil
+}
+
+// ino derives a stable inode number from its parts. Files of one commit
+// with the same content share one (they are the same bytes, and their
+// attributes are equal); directories are keyed by their path, so never do.
+func ino(parts ...string) uint64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		io.WriteString(h, p)
+		h.Write([]byte{0})
+	}
+	v := h.Sum64()
+	if v <= commitsIno {
+		v += commitsIno + 1
+	}
+	return v
+}
+
+func setTime(a *fuse.Attr, t time.Time) {
+	s, ns := uint64(t.Unix()), uint32(t.Nanosecond())
+	a.Mtime, a.Mtimensec = s, ns
+	a.Ctime, a.Ctimensec = s, ns
+	a.Atime, a.Atimensec = s, ns
+}
+
+// statCache is a bounded map of content metadata; it forgets everything
+// when full, which is simpler than LRU and good enough for bursts.
+type statCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[repo.Checksum]*repo.FileInfo
+}
+
+func newStatCache(max int) *statCache {
+	return &statCache{max: max, m: map[repo.Checksum]*repo.FileInfo{}}
+}
+
+func (s *statCache) get(c repo.Checksum) *repo.FileInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[c]
+}
+
+func (s *statCache) put(c repo.Checksum, fi *repo.FileInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= s.max {
+		clear(s.m)
+	}
+	s.m[c] = fi
+}
+
+// Statfs reports the repository's file system, read-only.
+func (f *FS) statfs(out *fuse.StatfsOut) syscall.Errno {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(f.r.Path(), &st); err != nil {
+		return fs.ToErrno(err)
+	}
+	out.FromStatfsT(&st)
+	out.Bfree, out.Bavail, out.Ffree = 0, 0, 0
+	return 0
+}
+
+var _ = context.Background

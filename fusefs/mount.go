@@ -1,0 +1,157 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/repo"
+)
+
+// MountOptions are the mount's own settings.
+type MountOptions struct {
+	Options
+	// AllowOther lets other users see the mount (needs user_allow_other
+	// in /etc/fuse.conf when not root).
+	AllowOther bool
+	// Debug logs every FUSE request (go-fuse's request log) to stderr.
+	Debug bool
+}
+
+// ErrBusy reports an unmount refused because the mount is in use.
+var ErrBusy = errors.New("mount is busy")
+
+// Mount is a mounted repository.
+type Mount struct {
+	FS         *FS
+	Mountpoint string
+	server     *fuse.Server
+	cancel     context.CancelFunc
+	watchDone  chan struct{}
+}
+
+// MountRepo mounts r read-only at mountpoint and starts watching its refs.
+// As root it mounts directly with mount(2); otherwise through fusermount3.
+func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOptions) (*Mount, error) {
+	if err := checkMountpoint(mountpoint); err != nil {
+		return nil, err
+	}
+	f := New(r, o.Options)
+	// The first view of refs/ is ready before the mount is.
+	if err := f.refs.refresh(); err != nil {
+		return nil, fmt.Errorf("mount %s: %w", r.Path(), err)
+	}
+	mutableTimeout := mutable
+	fo := &fs.Options{
+		EntryTimeout:    &mutableTimeout,
+		AttrTimeout:     &mutableTimeout,
+		NullPermissions: true, // show a mode of 0000 as it is
+		MountOptions: fuse.MountOptions{
+			FsName:       r.Path(),
+			Name:         "repofs",
+			AllowOther:   o.AllowOther,
+			Debug:        o.Debug,
+			MaxReadAhead: 1 << 20,
+		},
+	}
+	if o.Debug {
+		fo.Logger = log.New(os.Stderr, "fuse: ", log.Lmicroseconds)
+	}
+	if os.Geteuid() == 0 {
+		// mount(2) takes ro/nosuid/nodev as flags, not option strings.
+		fo.DirectMountStrict = true
+		fo.DirectMountFlags = syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV
+		fo.Options = []string{"default_permissions"}
+	} else {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			return nil, fmt.Errorf("mount %s: not root and no fusermount3 in $PATH; install fuse3 or run as root", mountpoint)
+		}
+		fo.Options = []string{"ro", "nosuid", "nodev", "default_permissions"}
+	}
+	server, err := fs.Mount(mountpoint, f.Root(), fo)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, err)
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m := &Mount{FS: f, Mountpoint: mountpoint, server: server, cancel: cancel, watchDone: make(chan struct{})}
+	go func() {
+		defer close(m.watchDone)
+		if err := f.Watch(wctx); err != nil {
+			f.log.Error("fusefs: watch refs", "err", err)
+		}
+	}()
+	return m, nil
+}
+
+// checkMountpoint gives a clear error for a mountpoint that cannot work,
+// notably the dead FUSE mount a killed process leaves behind.
+func checkMountpoint(mp string) error {
+	st, err := os.Stat(mp)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return fmt.Errorf("mountpoint %s is a dead FUSE mount left by a process that was killed (transport endpoint is not connected); clear it with 'umount -l %s' (or 'fusermount3 -uz %s') and try again", mp, mp, mp)
+	case err != nil:
+		return fmt.Errorf("mountpoint %s: %w", mp, err)
+	case !st.IsDir():
+		return fmt.Errorf("mountpoint %s is not a directory", mp)
+	}
+	return nil
+}
+
+// Unmount unmounts cleanly; it fails with ErrBusy while files are open or
+// a process has its working directory inside, and the mount keeps serving.
+func (m *Mount) Unmount() error {
+	err := m.server.Unmount()
+	if err != nil {
+		if errors.Is(err, syscall.EBUSY) || isBusy(err) {
+			return fmt.Errorf("unmount %s: %w (a process has a file open or its working directory inside; the mount keeps serving)", m.Mountpoint, ErrBusy)
+		}
+		return fmt.Errorf("unmount %s: %w", m.Mountpoint, err)
+	}
+	m.stop()
+	return nil
+}
+
+// Detach unmounts lazily: the mount disappears from the namespace now and
+// goes away when its last user does.
+func (m *Mount) Detach() error {
+	if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach %s: %w", m.Mountpoint, err)
+	}
+	m.stop()
+	return nil
+}
+
+func (m *Mount) stop() {
+	m.cancel()
+	<-m.watchDone
+}
+
+// Wait blocks until the file system is unmounted, by us or by someone
+// else (umount, fusermount3 -u).
+func (m *Mount) Wait() {
+	m.server.Wait()
+	m.cancel()
+	<-m.watchDone
+}
+
+// WaitMount waits until the kernel has the mount ready.
+func (m *Mount) WaitMount() error { return m.server.WaitMount() }
+
+func isBusy(err error) bool {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		return en == syscall.EBUSY
+	}
+	// fusermount3 reports it only in words.
+	return strings.Contains(err.Error(), "busy")
+}

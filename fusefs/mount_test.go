@@ -1,0 +1,495 @@
+package fusefs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/repo/gvariant"
+	"github.com/repofs/repofs/repo/repotest"
+)
+
+// testMount mounts the repository at repoPath for real and unmounts it when
+// the test ends.
+func testMount(t *testing.T, repoPath string) (*Mount, string) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("SKIP: no /dev/fuse; FUSE tests NOT RUN")
+	}
+	r, err := repo.Open(repoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := t.TempDir()
+	m, err := MountRepo(context.Background(), r, mp, MountOptions{Options: Options{CacheDir: t.TempDir()}, Debug: testing.Verbose() && os.Getenv("FUSE_DEBUG") != ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+			m.Detach()
+		}
+	})
+	return m, mp
+}
+
+// entry is what a tree walk records of one path.
+type entry struct {
+	mode     os.FileMode
+	uid, gid uint32
+	size     int64
+	sum      string // content hash or symlink target
+	xattrs   string
+}
+
+func walkTree(t *testing.T, root string) map[string]entry {
+	t.Helper()
+	out := map[string]entry{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		info, _ := d.Info()
+		e := entry{mode: info.Mode(), uid: st.Uid, gid: st.Gid, xattrs: xattrs(t, p)}
+		switch {
+		case info.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", p, err)
+			}
+			e.size = int64(len(b))
+			e.sum = fmt.Sprintf("%x", sha256.Sum256(b))
+		case info.Mode()&os.ModeSymlink != 0:
+			e.sum, _ = os.Readlink(p)
+		}
+		out[rel] = e
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func xattrs(t *testing.T, p string) string {
+	buf := make([]byte, 64<<10)
+	n, err := unix.Llistxattr(p, buf)
+	if err != nil || n == 0 {
+		return ""
+	}
+	var names []string
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if strings.HasPrefix(name, "security.") {
+			continue // the checkout's file system may add its own
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, name := range names {
+		v := make([]byte, 64<<10)
+		m, err := unix.Lgetxattr(p, name, v)
+		if err != nil {
+			t.Fatalf("getxattr %s %s: %v", p, name, err)
+		}
+		fmt.Fprintf(&b, "%s=%q;", name, v[:m])
+	}
+	return b.String()
+}
+
+// TestMountEqualsCheckout compares every commit of an ostree-made fixture,
+// in every mode, with ostree's own checkout of it, and refs/ with ostree's
+// refs.
+func TestMountEqualsCheckout(t *testing.T) {
+	repotest.RequireOstree(t)
+	for _, mode := range repotest.Modes {
+		t.Run(mode, func(t *testing.T) {
+			fx := repotest.NewFixture(t, mode, repotest.FixtureOpts{Wide: 300})
+			_, mp := testMount(t, fx.Repo)
+			for _, c := range fx.Commits {
+				co := filepath.Join(t.TempDir(), "co")
+				repotest.Ostree(t, "--repo="+fx.Repo, "checkout", c, co)
+				want := walkTree(t, co)
+				got := walkTree(t, filepath.Join(mp, "commits", c))
+				for p, w := range want {
+					g, ok := got[p]
+					if !ok {
+						t.Errorf("%s: %s missing from the mount", c[:8], p)
+						continue
+					}
+					if p == "." {
+						g.mode, w.mode = g.mode.Perm(), w.mode.Perm() // checkout's root is a fresh dir
+						g.uid, w.uid, g.gid, w.gid = 0, 0, 0, 0
+					}
+					if g != w {
+						t.Errorf("%s: %s: mount %+v, checkout %+v", c[:8], p, g, w)
+					}
+				}
+				for p := range got {
+					if _, ok := want[p]; !ok {
+						t.Errorf("%s: %s in the mount, not in the checkout", c[:8], p)
+					}
+				}
+			}
+			// refs/ against ostree refs.
+			var got []string
+			filepath.WalkDir(filepath.Join(mp, "refs", "heads"), func(p string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type()&fs.ModeSymlink != 0 {
+					target, _ := os.Readlink(p)
+					rel, _ := filepath.Rel(filepath.Join(mp, "refs", "heads"), p)
+					resolved := filepath.Join(filepath.Dir(p), target)
+					if _, err := os.Stat(resolved); err != nil {
+						t.Errorf("ref %s -> %s does not resolve: %v", rel, target, err)
+					}
+					got = append(got, rel+" "+filepath.Base(target))
+				}
+				return nil
+			})
+			var want []string
+			for ref, c := range fx.Refs {
+				want = append(want, ref+" "+c)
+			}
+			sort.Strings(got)
+			sort.Strings(want)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("refs/heads:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			out := repotest.Ostree(t, "--repo="+fx.Repo, "refs")
+			if n := len(strings.Fields(out)); n != len(got) {
+				t.Errorf("ostree refs lists %d refs, the mount %d", n, len(got))
+			}
+		})
+	}
+}
+
+// TestReadOnlyPOSIX is a read-only conformance suite through the mountpoint.
+func TestReadOnlyPOSIX(t *testing.T) {
+	repotest.RequireOstree(t)
+	for _, mode := range []string{"archive", "bare-user"} {
+		t.Run(mode, func(t *testing.T) {
+			repoPath := filepath.Join(t.TempDir(), "repo")
+			repotest.Init(t, repoPath, mode)
+			src := t.TempDir()
+			big := repotest.Pseudorandom("big", 5<<20+123)
+			repotest.WriteTree(t, src, []repotest.Entry{
+				{Path: "big", Kind: repotest.File, Data: big},
+				{Path: "small", Kind: repotest.File, Data: []byte("small\n"), Xattrs: map[string]string{"user.k": "v"}},
+				{Path: "link", Kind: repotest.Symlink, Target: "small"},
+				{Path: "dir/x", Kind: repotest.File, Data: []byte("x")},
+				{Path: "secret", Kind: repotest.File, Data: []byte("s"), Mode: 0o600},
+			})
+			c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{Timestamp: "2024-05-06T07:08:09Z"})
+			_, mp := testMount(t, repoPath)
+			root := filepath.Join(mp, "commits", c)
+
+			// stat, readdir, readlink, xattrs, mtime.
+			st, err := os.Stat(filepath.Join(root, "big"))
+			if err != nil || st.Size() != int64(len(big)) || st.Mode() != 0o644 {
+				t.Fatalf("stat big: %v %v", st, err)
+			}
+			if want := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC); !st.ModTime().Equal(want) {
+				t.Errorf("mtime %v, want the commit's %v", st.ModTime(), want)
+			}
+			names, err := os.ReadDir(root)
+			if err != nil || len(names) != 5 {
+				t.Errorf("readdir: %v %v", names, err)
+			}
+			if target, err := os.Readlink(filepath.Join(root, "link")); err != nil || target != "small" {
+				t.Errorf("readlink: %q %v", target, err)
+			}
+			if b, err := os.ReadFile(filepath.Join(root, "link")); err != nil || string(b) != "small\n" {
+				t.Errorf("read through link: %q %v", b, err)
+			}
+			v := make([]byte, 10)
+			if n, err := unix.Getxattr(filepath.Join(root, "small"), "user.k", v); err != nil || string(v[:n]) != "v" {
+				t.Errorf("getxattr: %q %v", v[:n], err)
+			}
+			if _, err := unix.Getxattr(filepath.Join(root, "small"), "user.none", v); !errors.Is(err, unix.ENODATA) {
+				t.Errorf("getxattr of a missing name: %v, want ENODATA", err)
+			}
+			var sfs unix.Statfs_t
+			if err := unix.Statfs(root, &sfs); err != nil || sfs.Blocks == 0 {
+				t.Errorf("statfs: %+v %v", sfs, err)
+			}
+
+			// Every write fails with EROFS.
+			p := filepath.Join(root, "small")
+			for name, op := range map[string]func() error{
+				"open O_WRONLY": func() error { f, err := os.OpenFile(p, os.O_WRONLY, 0); f.Close(); return err },
+				"create":        func() error { return os.WriteFile(filepath.Join(root, "new"), nil, 0o644) },
+				"mkdir":         func() error { return os.Mkdir(filepath.Join(root, "d2"), 0o755) },
+				"unlink":        func() error { return os.Remove(p) },
+				"rename":        func() error { return os.Rename(p, p+"2") },
+				"chmod":         func() error { return os.Chmod(p, 0o777) },
+				"setxattr":      func() error { return unix.Setxattr(p, "user.k", []byte("w"), 0) },
+				"symlink":       func() error { return os.Symlink("x", filepath.Join(root, "l2")) },
+				"truncate":      func() error { return os.Truncate(p, 0) },
+			} {
+				if err := op(); !errors.Is(err, syscall.EROFS) {
+					t.Errorf("%s: %v, want EROFS", name, err)
+				}
+			}
+
+			// Random-offset reads, mmap, and concurrent readers.
+			var wg sync.WaitGroup
+			errc := make(chan error, 8)
+			for g := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					f, err := os.Open(filepath.Join(root, "big"))
+					if err != nil {
+						errc <- err
+						return
+					}
+					defer f.Close()
+					rng := rand.New(rand.NewPCG(uint64(g), 1))
+					buf := make([]byte, 70000)
+					for range 200 {
+						off := rng.Int64N(int64(len(big)))
+						n, err := f.ReadAt(buf[:rng.IntN(len(buf))+1], off)
+						if err != nil && err != io.EOF {
+							errc <- err
+							return
+						}
+						if !bytes.Equal(buf[:n], big[off:off+int64(n)]) {
+							errc <- fmt.Errorf("reader %d: wrong bytes at %d", g, off)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errc)
+			for err := range errc {
+				t.Error(err)
+			}
+			f, err := os.Open(filepath.Join(root, "big"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			data, err := unix.Mmap(int(f.Fd()), 0, len(big), unix.PROT_READ, unix.MAP_SHARED)
+			if err != nil {
+				t.Fatalf("mmap: %v", err)
+			}
+			if !bytes.Equal(data, big) {
+				t.Error("mmap read differs from the source")
+			}
+			unix.Munmap(data)
+		})
+	}
+}
+
+// TestLiveRefs moves, adds and deletes refs with the real ostree and
+// measures how long the mount takes to show it.
+func TestLiveRefs(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("0")}})
+	first := repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
+	_, mp := testMount(t, repoPath)
+	link := filepath.Join(mp, "refs", "heads", "os", "main")
+	if target, err := os.Readlink(link); err != nil || target != "../../../commits/"+first {
+		t.Fatalf("readlink: %q %v", target, err)
+	}
+	// A process inside the old commit keeps its tree.
+	old, err := os.Open(filepath.Join(mp, "commits", first, "v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+
+	waitFor := func(what string, ok func() bool) time.Duration {
+		start := time.Now()
+		for !ok() {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("%s: not visible after 10s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	var lat []time.Duration
+	for i := 1; i <= 10; i++ {
+		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
+		c := repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
+		lat = append(lat, waitFor("ref move", func() bool {
+			target, _ := os.Readlink(link)
+			return strings.HasSuffix(target, c)
+		}))
+		if b, err := os.ReadFile(link + "/v"); err != nil || string(b) != fmt.Sprint(i) {
+			t.Errorf("through the moved ref: %q %v", b, err)
+		}
+	}
+	repotest.Ostree(t, "--repo="+repoPath, "refs", "--create=new/ref", first)
+	lat = append(lat, waitFor("new ref", func() bool { _, err := os.Lstat(filepath.Join(mp, "refs/heads/new/ref")); return err == nil }))
+	repotest.Ostree(t, "--repo="+repoPath, "refs", "--delete", "new/ref")
+	lat = append(lat, waitFor("deleted ref", func() bool {
+		_, err := os.Lstat(filepath.Join(mp, "refs/heads/new/ref"))
+		return errors.Is(err, os.ErrNotExist)
+	}))
+	if b, err := io.ReadAll(old); err != nil || string(b) != "0" {
+		t.Errorf("the old commit's file: %q %v", b, err)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("ref change visible after: min %v, median %v, max %v", lat[0], lat[len(lat)/2], lat[len(lat)-1])
+}
+
+// writeRaw writes an object file the way an attacker (or a disk error)
+// would: bypassing every check.
+func writeRaw(t *testing.T, repoPath string, data []byte, ext string) repo.Checksum {
+	t.Helper()
+	c := repo.Checksum(sha256.Sum256(data))
+	p := filepath.Join(repoPath, "objects", c.String()[:2], c.String()[2:]+"."+ext)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestHostileRepository serves commits whose dirtrees hold "..", "a/b" and
+// duplicates, a partial commit, and a truncated .filez: lookups fail with
+// EIO or ENOENT, nothing escapes, and the mount keeps serving.
+func TestHostileRepository(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{
+		{Path: "ok", Kind: repotest.File, Data: []byte("fine\n")},
+		{Path: "big", Kind: repotest.File, Data: repotest.Pseudorandom("t", 3<<20)},
+	})
+	good := repotest.Commit(t, repoPath, "good", src, repotest.CommitOpts{})
+	r, err := repo.Open(repoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := r.ReadCommit(mustChecksum(t, good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := r.ReadDirTree(gc.RootTree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	okContent := root.Files[1].Content // "ok" sorts after "big"
+	hostile := map[string]gvariant.DirTree{
+		"dotdot":    {Files: []gvariant.TreeFile{{Name: "..", Checksum: okContent[:]}}},
+		"slash":     {Files: []gvariant.TreeFile{{Name: "a/b", Checksum: okContent[:]}}},
+		"duplicate": {Files: []gvariant.TreeFile{{Name: "x", Checksum: okContent[:]}, {Name: "x", Checksum: okContent[:]}}},
+	}
+	bad := map[string]repo.Checksum{}
+	for name, tree := range hostile {
+		tc := writeRaw(t, repoPath, gvariant.EncodeDirTree(tree), "dirtree")
+		cc := writeRaw(t, repoPath, gvariant.EncodeCommit(gvariant.Commit{Subject: name, Timestamp: 1,
+			RootTree: tc[:], RootMeta: gc.RootMeta[:]}), "commit")
+		bad[name] = cc
+	}
+	// A partial commit is not shown.
+	partial := writeRaw(t, repoPath, gvariant.EncodeCommit(gvariant.Commit{Subject: "partial", Timestamp: 2,
+		RootTree: gc.RootTree[:], RootMeta: gc.RootMeta[:]}), "commit")
+	os.MkdirAll(filepath.Join(repoPath, "state"), 0o755)
+	os.WriteFile(filepath.Join(repoPath, "state", partial.String()+".commitpartial"), nil, 0o644)
+
+	_, mp := testMount(t, repoPath)
+	for name, c := range bad {
+		_, err := os.ReadDir(filepath.Join(mp, "commits", c.String()))
+		if !errors.Is(err, syscall.EIO) && !errors.Is(err, syscall.ENOENT) {
+			t.Errorf("%s: readdir: %v, want EIO or ENOENT", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(mp, "commits", partial.String())); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("partial commit visible: %v", err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(mp, "commits"))
+	for _, e := range ents {
+		if e.Name() == partial.String() {
+			t.Error("readdir of commits/ lists the partial commit")
+		}
+	}
+
+	// Truncate the big file's .filez: reading it ends in EIO.
+	bigContent := root.Files[0].Content.String()
+	obj := filepath.Join(repoPath, "objects", bigContent[:2], bigContent[2:]+".filez")
+	st, _ := os.Stat(obj)
+	if err := os.Truncate(obj, st.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.ReadFile(filepath.Join(mp, "commits", good, "big")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("read of a truncated .filez: %v, want EIO", err)
+	}
+	// Still serving.
+	if b, err := os.ReadFile(filepath.Join(mp, "commits", good, "ok")); err != nil || string(b) != "fine\n" {
+		t.Errorf("after the bad objects: %q %v", b, err)
+	}
+}
+
+func mustChecksum(t *testing.T, s string) repo.Checksum {
+	t.Helper()
+	c, err := repo.ParseChecksum(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestBusyUnmount: an open file makes Unmount fail with ErrBusy while the
+// mount keeps serving; after it is closed, Unmount succeeds.
+func TestBusyUnmount(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "bare-user")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "f", Kind: repotest.File, Data: []byte("busy")}})
+	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	r, _ := repo.Open(repoPath)
+	mp := t.TempDir()
+	m, err := MountRepo(context.Background(), r, mp, MountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(mp, "commits", c, "f"))
+	if err != nil {
+		m.Detach()
+		t.Fatal(err)
+	}
+	if err := m.Unmount(); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), mp) {
+		t.Errorf("unmount while busy: %v, want ErrBusy naming %s", err, mp)
+	}
+	if b, err := io.ReadAll(f); err != nil || string(b) != "busy" {
+		t.Errorf("still serving: %q %v", b, err)
+	}
+	f.Close()
+	if err := m.Unmount(); err != nil {
+		t.Fatalf("unmount after close: %v", err)
+	}
+	if err := checkMountpoint(mp); err != nil {
+		t.Errorf("after unmount: %v", err)
+	}
+}
