@@ -96,6 +96,12 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 // notably the dead FUSE mount a killed process leaves behind.
 func checkMountpoint(mp string) error {
 	st, err := os.Stat(mp)
+	if err == nil {
+		// stat may answer from the kernel's attribute cache; statfs always
+		// asks the file system, so a dead FUSE mount shows here.
+		var sfs unix.Statfs_t
+		err = unix.Statfs(mp, &sfs)
+	}
 	switch {
 	case errors.Is(err, syscall.ENOTCONN):
 		return fmt.Errorf("mountpoint %s is a dead FUSE mount left by a process that was killed (transport endpoint is not connected); clear it with 'umount -l %s' (or 'fusermount3 -uz %s') and try again", mp, mp, mp)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	flag "github.com/spf13/pflag"
 
@@ -85,7 +86,12 @@ func runMount(e *env, mp string, o fusefs.MountOptions) error {
 				if err := m.Detach(); err != nil {
 					return err
 				}
-				<-done
+				// The open files keep the connection; give them a moment,
+				// then exit as asked (they then see ENOTCONN).
+				select {
+				case <-done:
+				case <-time.After(2 * time.Second):
+				}
 				return nil
 			}
 			err := m.Unmount()

@@ -1,0 +1,165 @@
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/repo/repotest"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startMount runs `repofs mount` in the background and waits until path
+// (relative to the mountpoint) appears.
+func startMount(t *testing.T, repoPath, mp, wait string, extra ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	args := append([]string{"--repo=" + repoPath, "mount"}, extra...)
+	cmd := exec.Command(repofsBin, append(args, mp)...)
+	cmd.Env = cleanEnv()
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		unix.Unmount(mp, unix.MNT_DETACH)
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := os.Lstat(filepath.Join(mp, wait)); err == nil {
+			return cmd, stderr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mount did not show %s within 15s; stderr:\n%s", wait, stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func isMounted(t *testing.T, mp string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(string(b), " "+mp+" ")
+}
+
+func waitExit(t *testing.T, cmd *exec.Cmd, within time.Duration) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			return 0
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		t.Fatal(err)
+	case <-time.After(within):
+		t.Fatalf("repofs mount did not exit within %v", within)
+	}
+	return -1
+}
+
+// TestMountLifecycle drives `repofs mount` as a user would: SIGINT unmounts
+// and exits 0; a busy mount keeps serving and a second signal detaches it;
+// a killed mount leaves a dead mountpoint that the next mount explains.
+func TestMountLifecycle(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "hello", Kind: repotest.File, Data: []byte("hello\n")}})
+	repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	mp := t.TempDir()
+
+	t.Run("sigint", func(t *testing.T) {
+		cmd, stderr := startMount(t, repoPath, mp, "refs/heads/main")
+		if b, err := os.ReadFile(filepath.Join(mp, "refs/heads/main/hello")); err != nil || string(b) != "hello\n" {
+			t.Fatalf("read: %q %v", b, err)
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		if code := waitExit(t, cmd, 10*time.Second); code != 0 {
+			t.Errorf("exit %d after SIGINT, want 0; stderr:\n%s", code, stderr)
+		}
+		if isMounted(t, mp) {
+			t.Error("still mounted after SIGINT")
+		}
+	})
+
+	t.Run("busy", func(t *testing.T) {
+		cmd, stderr := startMount(t, repoPath, mp, "refs/heads/main")
+		f, err := os.Open(filepath.Join(mp, "refs/heads/main/hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd.Process.Signal(syscall.SIGTERM)
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(stderr.String(), "busy") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no busy message; stderr:\n%s", stderr)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !strings.Contains(stderr.String(), mp) {
+			t.Errorf("the busy message does not name the mountpoint:\n%s", stderr)
+		}
+		buf := make([]byte, 6)
+		if n, err := f.ReadAt(buf, 0); err != nil || string(buf[:n]) != "hello\n" {
+			t.Errorf("busy mount stopped serving: %q %v", buf[:n], err)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		if code := waitExit(t, cmd, 10*time.Second); code != 0 {
+			t.Errorf("exit %d after the second signal, want 0; stderr:\n%s", code, stderr)
+		}
+		if isMounted(t, mp) {
+			t.Error("still mounted after the lazy detach")
+		}
+	})
+
+	t.Run("killed", func(t *testing.T) {
+		cmd, _ := startMount(t, repoPath, mp, "refs/heads/main")
+		cmd.Process.Kill()
+		cmd.Wait()
+		var sfs unix.Statfs_t
+		if err := unix.Statfs(mp, &sfs); !errors.Is(err, syscall.ENOTCONN) {
+			t.Fatalf("statfs of the killed mount: %v, want ENOTCONN", err)
+		}
+		out, stderr, code := repofs(t, "--repo="+repoPath, "mount", mp)
+		if code != 1 || !strings.Contains(stderr, "dead FUSE mount") || !strings.Contains(stderr, "umount -l "+mp) {
+			t.Errorf("mount over a dead mountpoint: exit %d, stdout %q, stderr %q", code, out, stderr)
+		}
+		unix.Unmount(mp, unix.MNT_DETACH)
+	})
+}
