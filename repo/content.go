@@ -2,7 +2,6 @@ package repo
 
 import (
 	"bufio"
-	"compress/flate"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -12,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/klauspost/compress/flate"
 
 	"github.com/repofs/repofs/repo/gvariant"
 )
@@ -129,7 +130,11 @@ func (r *Repo) openContentAt(p string, c Checksum, payload bool) (*FileInfo, io.
 	if body == nil {
 		body = strings.NewReader("")
 	}
-	return fi, &verifyReader{r: body, f: f, h: h, want: c, size: fi.Size}, nil
+	v := &verifyReader{r: body, f: f, h: h, want: c, size: fi.Size}
+	if payload && fi.Size >= asyncHashMin {
+		v.pipe = newHashPipe(h)
+	}
+	return fi, v, nil
 }
 
 // verifyReader hashes the payload as it is read and checks it at the end.
@@ -141,6 +146,7 @@ type verifyReader struct {
 	size uint64
 	n    uint64
 	err  error
+	pipe *hashPipe // for large payloads, see asyncHashMin
 }
 
 func (v *verifyReader) Read(p []byte) (int, error) {
@@ -148,7 +154,11 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 		return 0, v.err
 	}
 	n, err := v.r.Read(p)
-	v.h.Write(p[:n])
+	if v.pipe != nil {
+		v.pipe.Write(p[:n])
+	} else {
+		v.h.Write(p[:n])
+	}
 	v.n += uint64(n)
 	switch {
 	case v.n > v.size:
@@ -160,7 +170,11 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 			return n, v.err
 		}
 		var got Checksum
-		v.h.Sum(got[:0])
+		if v.pipe != nil {
+			v.pipe.Sum(got[:0])
+		} else {
+			v.h.Sum(got[:0])
+		}
 		if got != v.want {
 			v.err = corruptf(v.want, ObjFile, "checksum expected='%s' actual='%s'", v.want, got)
 			return n, v.err
@@ -180,6 +194,9 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 }
 
 func (v *verifyReader) Close() error {
+	if v.pipe != nil {
+		v.pipe.close()
+	}
 	if v.f != nil {
 		return v.f.Close()
 	}

@@ -2,7 +2,6 @@ package repo
 
 import (
 	"bufio"
-	"compress/flate"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -12,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/klauspost/compress/flate"
 
 	"github.com/repofs/repofs/repo/gvariant"
 )
