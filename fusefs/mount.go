@@ -61,6 +61,9 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 			AllowOther:   o.AllowOther,
 			Debug:        o.Debug,
 			MaxReadAhead: 1 << 20,
+			// The kernel then caches POSIX ACL lookups (ls -l asks for
+			// them on every file) instead of asking us each time.
+			EnableAcl: true,
 		},
 	}
 	if o.Debug {
