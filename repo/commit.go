@@ -115,3 +115,7 @@ func (r *Repo) IsPartial(c Checksum) (bool, error) {
 func (r *Repo) partialPath(c Checksum) string {
 	return filepath.Join(r.path, "state", c.String()+".commitpartial")
 }
+
+// DecodeCommit decodes and validates a commit object's bytes; c is its
+// checksum.
+func DecodeCommit(c Checksum, data []byte) (*Commit, error) { return decodeCommit(c, data) }

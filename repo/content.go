@@ -218,37 +218,56 @@ func openArchive(p string, payload bool) (*FileInfo, io.Reader, *os.File, error)
 	if err != nil {
 		return nil, nil, f, err
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	fi, body, err := decodeArchive(bufio.NewReaderSize(f, 64<<10), st.Size(), payload)
+	return fi, body, f, err
+}
+
+// DecodeArchiveStream reads a .filez object of size bytes (as served by an
+// archive repository) from r and returns its metadata and its inflated
+// payload (nil for a symlink). Nothing is verified against a checksum here:
+// Transaction.WriteContent with the expected checksum does that.
+func DecodeArchiveStream(r io.Reader, size int64) (*FileInfo, io.Reader, error) {
+	fi, body, err := decodeArchive(bufio.NewReaderSize(r, 64<<10), size, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if msg := fi.validate(); msg != "" {
+		return nil, nil, fmt.Errorf("%w; %s", ErrCorrupt, msg)
+	}
+	return fi, body, nil
+}
+
+func decodeArchive(br *bufio.Reader, size int64, payload bool) (*FileInfo, io.Reader, error) {
 	var pre [8]byte
 	if _, err := io.ReadFull(br, pre[:]); err != nil {
-		return nil, nil, f, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
 	}
 	n := int64(binary.BigEndian.Uint32(pre[:4]))
-	if pre[4]|pre[5]|pre[6]|pre[7] != 0 || n > st.Size()-8 {
-		return nil, nil, f, fmt.Errorf("%w; invalid archive header length %d", ErrCorrupt, n)
+	if pre[4]|pre[5]|pre[6]|pre[7] != 0 || n > size-8 || n > MaxMetadataSize {
+		return nil, nil, fmt.Errorf("%w; invalid archive header length %d", ErrCorrupt, n)
 	}
 	hb := make([]byte, n)
 	if _, err := io.ReadFull(br, hb); err != nil {
-		return nil, nil, f, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
 	}
 	h, err := gvariant.DecodeArchiveHeader(hb)
 	if err != nil {
-		return nil, nil, f, fmt.Errorf("%w; archive header: %v", ErrCorrupt, err)
+		return nil, nil, fmt.Errorf("%w; archive header: %v", ErrCorrupt, err)
 	}
 	if h.Rdev != 0 {
-		return nil, nil, f, fmt.Errorf("%w; invalid rdev %d", ErrCorrupt, h.Rdev)
+		return nil, nil, fmt.Errorf("%w; invalid rdev %d", ErrCorrupt, h.Rdev)
 	}
 	fi := &FileInfo{UID: h.UID, GID: h.GID, Mode: h.Mode, Size: h.Size, Target: h.Target, Xattrs: h.Xattrs}
 	if fi.IsSymlink() {
-		if st.Size() != 8+n {
-			return nil, nil, f, fmt.Errorf("%w; symlink with a payload", ErrCorrupt)
+		if size != 8+n {
+			return nil, nil, fmt.Errorf("%w; symlink with a payload", ErrCorrupt)
 		}
-		return fi, nil, f, nil
+		return fi, nil, nil
 	}
 	if !payload {
-		return fi, nil, f, nil
+		return fi, nil, nil
 	}
-	return fi, &inflater{fr: flate.NewReader(br), br: br}, f, nil
+	return fi, &inflater{fr: flate.NewReader(br), br: br}, nil
 }
 
 // inflater decompresses a raw DEFLATE stream that must end the file.

@@ -162,3 +162,8 @@ const (
 	sIFREG = 0100000
 	sIFLNK = 0120000
 )
+
+// DecodeDirTree decodes and validates a dirtree object's bytes (fetched from
+// a remote, say), rejecting hostile names as ReadDirTree does. c names the
+// object in errors.
+func DecodeDirTree(c Checksum, data []byte) (*DirTree, error) { return decodeDirTree(c, data) }

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -92,5 +93,28 @@ func FuzzArchiveObject(f *testing.F) {
 		if err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("error %v does not wrap ErrCorrupt", err)
 		}
+	})
+}
+
+// FuzzDecodeArchiveStream feeds downloaded .filez bytes (what a remote
+// serves) to the stream decoder: errors wrap ErrCorrupt, nothing panics, and
+// the payload reader stops at the header's size.
+func FuzzDecodeArchiveStream(f *testing.F) {
+	goldenSeeds(f, "*.filez")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fi, body, err := DecodeArchiveStream(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if body == nil {
+			if !fi.IsSymlink() {
+				t.Fatal("no payload reader for a regular file")
+			}
+			return
+		}
+		io.Copy(io.Discard, io.LimitReader(body, 1<<20))
 	})
 }

@@ -49,3 +49,8 @@ func (r *Repo) OpenRawPayload(c Checksum, fi *FileInfo) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// ReadMetadata returns a metadata object's bytes, verified against c.
+func (r *Repo) ReadMetadata(c Checksum, t ObjectType) ([]byte, error) {
+	return r.readMetadata(c, t)
+}

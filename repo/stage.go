@@ -80,12 +80,19 @@ func validateMetadata(c Checksum, t ObjectType, data []byte) error {
 // nil, a mismatch fails with ErrCorrupt and nothing is staged.
 func (tx *Transaction) WriteContent(fi *FileInfo, payload io.Reader, expected *Checksum) (Checksum, error) {
 	var zero Checksum
+	name := "content object"
+	if expected != nil {
+		name = "content object " + expected.String()
+	}
 	if msg := fi.validate(); msg != "" {
-		return zero, fmt.Errorf("write content object: %s", msg)
+		if expected != nil {
+			return zero, corruptf(*expected, ObjFile, "%s", msg)
+		}
+		return zero, fmt.Errorf("write %s: %s", name, msg)
 	}
 	if tx.r.mode == ModeBareUserOnly {
 		if fi.UID != 0 || fi.GID != 0 || len(fi.Xattrs) > 0 || (!fi.IsSymlink() && fi.Mode&^(sIFMT|0775) != 0) {
-			return zero, fmt.Errorf("write content object: not bare-user-only compatible (uid %d, gid %d, mode 0%o, %d xattrs); only modes within 0775, owner 0:0 and no xattrs can be stored", fi.UID, fi.GID, fi.Mode, len(fi.Xattrs))
+			return zero, fmt.Errorf("write %s: not bare-user-only compatible (uid %d, gid %d, mode 0%o, %d xattrs): a bare-user-only repository stores only modes within 0775, owner 0:0 and no xattrs (ostree would drop them and break the checksum); use a bare-user repository", name, fi.UID, fi.GID, fi.Mode, len(fi.Xattrs))
 		}
 	}
 	if payload == nil {
@@ -95,7 +102,10 @@ func (tx *Transaction) WriteContent(fi *FileInfo, payload io.Reader, expected *C
 	h.Write(contentStreamPrefix(fi))
 	f, err := tx.writeRepresentation(fi, io.TeeReader(payload, h))
 	if err != nil {
-		return zero, err
+		if expected != nil && (errors.Is(err, errPayloadSize) || errors.Is(err, io.ErrUnexpectedEOF) || isFlateError(err) || errors.Is(err, ErrCorrupt)) {
+			return zero, corruptf(*expected, ObjFile, "%v", err)
+		}
+		return zero, fmt.Errorf("write %s: %w", name, err)
 	}
 	var c Checksum
 	h.Sum(c[:0])
@@ -193,6 +203,8 @@ func (tx *Transaction) writeRepresentation(fi *FileInfo, payload io.Reader) (*st
 	return s, nil
 }
 
+var errPayloadSize = errors.New("payload size differs from the header's")
+
 // copyExactly copies a payload that must be exactly size bytes.
 func copyExactly(w io.Writer, r io.Reader, size uint64) error {
 	n, err := io.Copy(w, io.LimitReader(r, int64(size)+1))
@@ -200,7 +212,7 @@ func copyExactly(w io.Writer, r io.Reader, size uint64) error {
 		return err
 	}
 	if uint64(n) != size {
-		return fmt.Errorf("write content object: payload of %d bytes, expected %d", n, size)
+		return fmt.Errorf("%w: payload of %d bytes, expected %d", errPayloadSize, n, size)
 	}
 	return nil
 }

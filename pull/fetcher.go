@@ -1,0 +1,262 @@
+package pull
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// ErrMissing means the server does not have the file (403, 404, 410).
+var ErrMissing = errors.New("not on the server")
+
+// stallTimeout aborts a transfer that makes no progress for this long (the
+// low-speed limit); the attempt is then retried.
+const stallTimeout = 30 * time.Second
+
+// fetcher talks to one remote over HTTP.
+type fetcher struct {
+	remote  string
+	base    *url.URL
+	client  *http.Client
+	retries int
+	bytes   atomic.Int64 // transferred
+}
+
+func newFetcher(remote, rawURL string, retries int) (*fetcher, error) {
+	u, err := url.Parse(strings.TrimSuffix(rawURL, "/") + "/")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("pull %s: URL %q: only http:// and https:// remotes can be pulled", remote, rawURL)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	tr.ResponseHeaderTimeout = stallTimeout
+	tr.DisableCompression = true // objects are compressed already; keep lengths honest for Range
+	return &fetcher{remote: remote, base: u, client: &http.Client{Transport: tr}, retries: retries}, nil
+}
+
+func (f *fetcher) url(path string) string {
+	return f.base.ResolveReference(&url.URL{Path: path}).String()
+}
+
+// retryable reports whether an attempt's failure may go away.
+func retryable(status int, err error) bool {
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return false
+		}
+		return true // resets, refused connections, truncated bodies, stalls
+	}
+	return status >= 500 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests
+}
+
+// backoff sleeps before attempt n (1-based): capped exponential with jitter.
+func backoff(ctx context.Context, n int) error {
+	d := min(100*time.Millisecond<<min(n-1, 6), 5*time.Second)
+	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// httpError is a final HTTP failure.
+type httpError struct {
+	status int
+}
+
+func (e *httpError) Error() string { return "Server returned HTTP " + strconv.Itoa(e.status) }
+
+func (e *httpError) Is(target error) bool {
+	return target == ErrMissing && (e.status == 403 || e.status == 404 || e.status == 410)
+}
+
+// get fetches path whole into memory, at most max bytes.
+func (f *fetcher) get(ctx context.Context, path string, max int64) ([]byte, error) {
+	var data []byte
+	err := f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
+		rctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := f.client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			return resp.StatusCode, nil
+		}
+		if resp.ContentLength > max {
+			return 0, permanent(fmt.Errorf("%d bytes, more than the %d allowed", resp.ContentLength, max))
+		}
+		body := &stallReader{r: resp.Body, cancel: cancel}
+		data, err = io.ReadAll(io.LimitReader(body, max+1))
+		f.bytes.Add(int64(len(data)))
+		if err != nil {
+			return 0, err
+		}
+		if int64(len(data)) > max {
+			return 0, permanent(fmt.Errorf("more than the %d bytes allowed", max))
+		}
+		if resp.ContentLength >= 0 && int64(len(data)) != resp.ContentLength {
+			return 0, fmt.Errorf("truncated: %d of %d bytes: %w", len(data), resp.ContentLength, io.ErrUnexpectedEOF)
+		}
+		return http.StatusOK, nil
+	})
+	return data, err
+}
+
+// fetchTo downloads path into the partial file p, resuming from what p
+// already holds with a Range request. On success p holds the whole body.
+func (f *fetcher) fetchTo(ctx context.Context, path, p string) (int64, error) {
+	var size int64
+	err := f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
+		out, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return 0, permanent(err)
+		}
+		defer out.Close()
+		have, err := out.Seek(0, io.SeekEnd)
+		if err != nil {
+			return 0, permanent(err)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return 0, err
+		}
+		if have > 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
+		}
+		rctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		req = req.WithContext(rctx)
+		resp, err := f.client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		want := resp.ContentLength
+		switch resp.StatusCode {
+		case http.StatusPartialContent:
+			// Appending: check the server answers the range we asked for.
+			if !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", have)) {
+				return 0, fmt.Errorf("206 with Content-Range %q for bytes=%d-", resp.Header.Get("Content-Range"), have)
+			}
+		case http.StatusOK:
+			// The server ignores Range (or there was none): start over.
+			if err := out.Truncate(0); err != nil {
+				return 0, permanent(err)
+			}
+			if _, err := out.Seek(0, io.SeekStart); err != nil {
+				return 0, permanent(err)
+			}
+			have = 0
+		case http.StatusRequestedRangeNotSatisfiable:
+			// What we have is not a prefix of the object: start over.
+			out.Truncate(0)
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			return 0, fmt.Errorf("range bytes=%d- not satisfiable: restarting: %w", have, io.ErrUnexpectedEOF)
+		default:
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			return resp.StatusCode, nil
+		}
+		body := &stallReader{r: resp.Body, cancel: cancel}
+		n, err := io.Copy(out, body)
+		f.bytes.Add(n)
+		if err != nil {
+			return 0, err
+		}
+		if want >= 0 && n != want {
+			return 0, fmt.Errorf("truncated: %d of %d bytes: %w", n, want, io.ErrUnexpectedEOF)
+		}
+		size = have + n
+		return resp.StatusCode, nil
+	})
+	return size, err
+}
+
+// permanentError stops retries.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return &permanentError{err} }
+
+// do runs attempt with retries; every final error names the remote and URL.
+func (f *fetcher) do(ctx context.Context, path string, attempt func(context.Context, string) (int, error)) error {
+	u := f.url(path)
+	var last error
+	for n := 0; ; n++ {
+		if n > 0 {
+			if err := backoff(ctx, n); err != nil {
+				return fmt.Errorf("pull %s: fetch %s: %w", f.remote, u, err)
+			}
+		}
+		status, err := attempt(ctx, u)
+		if err == nil && status == http.StatusOK || err == nil && status == http.StatusPartialContent {
+			return nil
+		}
+		var perm *permanentError
+		if ctx.Err() != nil {
+			return fmt.Errorf("pull %s: fetch %s: %w", f.remote, u, ctx.Err())
+		}
+		if err == nil {
+			last = &httpError{status}
+		} else {
+			last = err
+		}
+		if errors.As(err, &perm) || !retryable(status, err) || n >= f.retries {
+			if n > 0 {
+				return fmt.Errorf("pull %s: fetch %s (after %d attempts): %w", f.remote, u, n+1, last)
+			}
+			return fmt.Errorf("pull %s: fetch %s: %w", f.remote, u, last)
+		}
+	}
+}
+
+// stallReader fails a transfer that makes no progress for stallTimeout.
+type stallReader struct {
+	r      io.Reader
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+var errStalled = fmt.Errorf("no data for %v: %w", stallTimeout, syscall.ETIMEDOUT)
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.cancel != nil {
+		if s.timer == nil {
+			s.timer = time.AfterFunc(stallTimeout, func() { s.cancel(errStalled) })
+		} else {
+			s.timer.Reset(stallTimeout)
+		}
+	}
+	n, err := s.r.Read(p)
+	if s.timer != nil && err != nil {
+		s.timer.Stop()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("%w: %w", errStalled, err)
+	}
+	return n, err
+}

@@ -1,0 +1,531 @@
+package pull
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/repo/gvariant"
+	"github.com/repofs/repofs/tmpdir"
+)
+
+// Options describe one pull.
+type Options struct {
+	// Remote names a configured remote; URL, when set, overrides its url.
+	Remote, URL string
+	// Refs are refs or commit checksums to pull; empty means the remote's
+	// branches, else every ref of its summary.
+	Refs []string
+	// Depth is how many parents to pull as well (-1: all).
+	Depth int
+	// Mirror writes refs/heads/REF instead of refs/remotes/REMOTE/REF.
+	Mirror bool
+	// CommitMetadataOnly fetches commits but not their trees; the
+	// commits stay marked partial.
+	CommitMetadataOnly bool
+	// Retries per request after the first attempt (0: default 5; negative:
+	// none); Parallel requests in flight (default 16).
+	Retries, Parallel int
+	// Progress, when set, is called from time to time and at the end.
+	Progress func(Progress)
+}
+
+// Progress counts a pull's work.
+type Progress struct {
+	MetadataFetched, ContentFetched int64
+	ContentTotal                    int64 // content objects known to be needed
+	BytesTransferred                int64
+	ContentBytesWritten             int64
+	Elapsed                         time.Duration
+	Done                            bool
+}
+
+// Result is what a pull did.
+type Result struct {
+	Progress
+	// Refs maps each pulled ref (or checksum) to its commit.
+	Refs map[string]repo.Checksum
+}
+
+// maxMetadataFetch bounds a fetched metadata object and the summary.
+const maxMetadataFetch = repo.MaxMetadataSize
+
+type puller struct {
+	r     *repo.Repo
+	o     Options
+	f     *fetcher
+	tx    *repo.Transaction
+	dir   *tmpdir.Dir
+	start time.Time
+
+	metaFetched, contentFetched, contentTotal, written atomic.Int64
+
+	mu   sync.Mutex
+	seen map[repo.Checksum]bool // metadata objects walked
+}
+
+// Pull fetches refs from a remote into r, in one transaction: every object
+// is verified before it is staged, and refs move only when all the objects
+// they need are in objects/. Downloads in progress live in a locked
+// tmp/fetcher-* directory; a pull that fails leaves them there, and the
+// next pull resumes them.
+func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
+	switch {
+	case o.Retries == 0:
+		o.Retries = 5
+	case o.Retries < 0:
+		o.Retries = 0
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 16
+	}
+	rm, err := ReadRemote(r, o.Remote)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
+	}
+	u := rm.URL
+	if o.URL != "" {
+		u = o.URL
+	}
+	if rm.GPGVerify {
+		return nil, fmt.Errorf("pull %s: the remote requires OpenPGP signature verification (gpg-verify=true), which repofs does not support yet; if you trust the server, set gpg-verify=false in its [remote \"%s\"] group or re-add it with --no-gpg-verify", o.Remote, o.Remote)
+	}
+	f, err := newFetcher(o.Remote, u, o.Retries)
+	if err != nil {
+		return nil, err
+	}
+	p := &puller{r: r, o: o, f: f, start: time.Now(), seen: map[repo.Checksum]bool{}}
+	res, err := p.run(ctx, rm)
+	if res != nil {
+		res.Progress = p.progress(true)
+		if o.Progress != nil {
+			o.Progress(res.Progress)
+		}
+	}
+	return res, err
+}
+
+func (p *puller) progress(done bool) Progress {
+	return Progress{
+		MetadataFetched: p.metaFetched.Load(), ContentFetched: p.contentFetched.Load(),
+		ContentTotal: p.contentTotal.Load(), BytesTransferred: p.f.bytes.Load(),
+		ContentBytesWritten: p.written.Load(), Elapsed: time.Since(p.start), Done: done,
+	}
+}
+
+func (p *puller) run(ctx context.Context, rm *Remote) (*Result, error) {
+	if err := p.checkConfig(ctx); err != nil {
+		return nil, err
+	}
+	targets, err := p.resolve(ctx, rm)
+	if err != nil {
+		return nil, err
+	}
+	bootID, err := tmpdir.BootID()
+	if err != nil {
+		return nil, err
+	}
+	if p.dir, err = tmpdir.Allocate(ctx, filepath.Join(p.r.Path(), "tmp"), "fetcher-"+bootID+"-"); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
+	}
+	ok := false
+	defer func() {
+		if ok {
+			p.dir.Remove()
+		} else {
+			p.dir.Release() // partial downloads stay for the next pull
+		}
+	}()
+	if p.tx, err = p.r.Begin(ctx); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
+	}
+	defer p.tx.Abort()
+
+	stopProgress := p.reportProgress()
+	defer stopProgress()
+
+	res := &Result{Refs: map[string]repo.Checksum{}}
+	for _, t := range targets {
+		if err := p.pullCommit(ctx, t.commit, p.o.Depth); err != nil {
+			return nil, err
+		}
+		res.Refs[t.name] = t.commit
+		if t.ref != "" {
+			remote := p.o.Remote
+			if p.o.Mirror {
+				remote = ""
+			}
+			if err := p.tx.SetRef(remote, t.ref, t.commit); err != nil {
+				return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
+			}
+		}
+	}
+	if err := p.tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
+	}
+	ok = true
+	return res, nil
+}
+
+func (p *puller) reportProgress() func() {
+	if p.o.Progress == nil {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				p.o.Progress(p.progress(false))
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// checkConfig refuses remotes that are not archive repositories: only
+// those can be served to pull over plain HTTP.
+func (p *puller) checkConfig(ctx context.Context) error {
+	data, err := p.f.get(ctx, "config", 1<<20)
+	if err != nil {
+		return err
+	}
+	c, err := repo.ParseConfig(data)
+	if err != nil {
+		return fmt.Errorf("pull %s: remote config: %w", p.o.Remote, err)
+	}
+	mode, _ := c.Get("core", "mode")
+	if mode != "archive-z2" && mode != "archive" {
+		return fmt.Errorf("pull %s: the remote repository has mode %q; only archive repositories can be pulled over HTTP", p.o.Remote, mode)
+	}
+	return nil
+}
+
+type target struct {
+	name   string // as asked for
+	ref    string // "" for a checksum
+	commit repo.Checksum
+}
+
+// resolve turns the requested refs into commits, from the summary when
+// the remote has one, else from refs/heads/.
+func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
+	var summary map[string]repo.Checksum
+	data, err := p.f.get(ctx, "summary", maxMetadataFetch)
+	switch {
+	case err == nil:
+		s, err := gvariant.DecodeSummary(data)
+		if err != nil {
+			return nil, fmt.Errorf("pull %s: summary: %w: %v", p.o.Remote, repo.ErrCorrupt, err)
+		}
+		summary = map[string]repo.Checksum{}
+		for _, sr := range s.Refs {
+			c, err := repo.ParseChecksum(fmt.Sprintf("%x", sr.Checksum))
+			if err != nil {
+				return nil, fmt.Errorf("pull %s: summary: ref %s: %w: %v", p.o.Remote, sr.Name, repo.ErrCorrupt, err)
+			}
+			summary[sr.Name] = c
+		}
+	case errors.Is(err, ErrMissing):
+	default:
+		return nil, err
+	}
+	names := p.o.Refs
+	if len(names) == 0 {
+		names = rm.Branches
+	}
+	if len(names) == 0 {
+		if summary == nil {
+			return nil, fmt.Errorf("pull %s: the remote has no summary, so name the refs to pull", p.o.Remote)
+		}
+		for name := range summary {
+			names = append(names, name)
+		}
+	}
+	var out []target
+	for _, name := range names {
+		if repo.IsChecksum(name) {
+			c, _ := repo.ParseChecksum(name)
+			out = append(out, target{name: name, commit: c})
+			continue
+		}
+		if err := repo.ValidateRef(name); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
+		}
+		if summary != nil {
+			c, ok := summary[name]
+			if !ok {
+				return nil, &notFoundError{fmt.Sprintf("No such branch '%s' in repository summary", name)}
+			}
+			out = append(out, target{name: name, ref: name, commit: c})
+			continue
+		}
+		data, err := p.f.get(ctx, "refs/heads/"+name, 1024)
+		if errors.Is(err, ErrMissing) {
+			return nil, &notFoundError{fmt.Sprintf("pull %s: ref %s not found on the remote (%s)", p.o.Remote, name, p.f.url("refs/heads/"+name))}
+		}
+		if err != nil {
+			return nil, err
+		}
+		c, err := repo.ParseChecksum(strings.TrimSpace(string(data)))
+		if err != nil {
+			return nil, fmt.Errorf("pull %s: refs/heads/%s: %w", p.o.Remote, name, err)
+		}
+		out = append(out, target{name: name, ref: name, commit: c})
+	}
+	return out, nil
+}
+
+func objectPath(c repo.Checksum, t repo.ObjectType) string {
+	s := c.String()
+	ext := t.Ext()
+	if t == repo.ObjFile {
+		ext = "filez"
+	}
+	return "objects/" + s[:2] + "/" + s[2:] + "." + ext
+}
+
+// fetchMetadata fetches, verifies and stages a metadata object, unless the
+// repository has it already; it returns its bytes either way.
+func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.ObjectType) ([]byte, error) {
+	if have, err := p.r.HasObject(c, t); err != nil {
+		return nil, err
+	} else if have {
+		return p.r.ReadMetadata(c, t)
+	}
+	data, err := p.f.get(ctx, objectPath(c, t), maxMetadataFetch)
+	if err != nil {
+		return nil, err
+	}
+	p.metaFetched.Add(1)
+	if _, err := p.tx.WriteMetadata(t, data, &c); err != nil {
+		return nil, fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, t)), err)
+	}
+	return data, nil
+}
+
+func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int) error {
+	complete := false
+	if have, err := p.r.HasObject(c, repo.ObjCommit); err != nil {
+		return err
+	} else if have {
+		partial, err := p.r.IsPartial(c)
+		if err != nil {
+			return err
+		}
+		complete = !partial && !p.tx.Reused()
+	}
+	if !complete {
+		if err := p.tx.MarkPartial(c); err != nil {
+			return err
+		}
+	}
+	data, err := p.fetchMetadata(ctx, c, repo.ObjCommit)
+	if err != nil {
+		return err
+	}
+	commit, err := repo.DecodeCommit(c, data)
+	if err != nil {
+		return err
+	}
+	if meta, err := p.f.get(ctx, objectPath(c, repo.ObjCommitMeta), maxMetadataFetch); err == nil {
+		p.metaFetched.Add(1)
+		if _, err := p.tx.WriteMetadata(repo.ObjCommitMeta, meta, &c); err != nil {
+			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommitMeta)), err)
+		}
+	} else if !errors.Is(err, ErrMissing) {
+		return err
+	}
+	if p.o.CommitMetadataOnly {
+		p.tx.KeepPartial(c)
+	} else if !complete {
+		if err := p.pullTree(ctx, commit.RootTree, commit.RootMeta); err != nil {
+			return err
+		}
+	}
+	if commit.HasParent && depth != 0 {
+		err := p.pullCommit(ctx, commit.Parent, depth-1)
+		if errors.Is(err, ErrMissing) {
+			return nil // history pruned on the server: the parent is optional
+		}
+		return err
+	}
+	return nil
+}
+
+// pullTree fetches a tree's metadata breadth-first, then its missing
+// content with Parallel downloads in flight.
+func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type dir struct{ tree, meta repo.Checksum }
+	level := []dir{{rootTree, rootMeta}}
+	var content []repo.Checksum
+	contentSeen := map[repo.Checksum]bool{}
+	for len(level) > 0 {
+		var next []dir
+		var mu sync.Mutex
+		err := forEach(ctx, len(level), p.o.Parallel, func(i int) error {
+			d := level[i]
+			if !p.firstVisit(d.meta) {
+			} else if _, err := p.fetchMetadata(ctx, d.meta, repo.ObjDirMeta); err != nil {
+				return err
+			}
+			if !p.firstVisit(d.tree) {
+				return nil
+			}
+			data, err := p.fetchMetadata(ctx, d.tree, repo.ObjDirTree)
+			if err != nil {
+				return err
+			}
+			t, err := repo.DecodeDirTree(d.tree, data)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, sub := range t.Dirs {
+				next = append(next, dir{sub.Tree, sub.Meta})
+			}
+			for _, fe := range t.Files {
+				if !contentSeen[fe.Content] {
+					contentSeen[fe.Content] = true
+					content = append(content, fe.Content)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		level = next
+	}
+	var missing []repo.Checksum
+	for _, c := range content {
+		have, err := p.tx.HasObject(c, repo.ObjFile)
+		if err != nil {
+			return err
+		}
+		if !have {
+			missing = append(missing, c)
+		}
+	}
+	p.contentTotal.Add(int64(len(missing)))
+	return forEach(ctx, len(missing), p.o.Parallel, func(i int) error {
+		return p.fetchContent(ctx, missing[i])
+	})
+}
+
+func (p *puller) firstVisit(c repo.Checksum) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen[c] {
+		return false
+	}
+	p.seen[c] = true
+	return true
+}
+
+// fetchContent downloads a .filez into the fetcher directory (resuming a
+// partial download), then inflates, verifies and stages it.
+func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
+	path := objectPath(c, repo.ObjFile)
+	partial := filepath.Join(p.dir.Path, c.String()+".filez")
+	size, err := p.f.fetchTo(ctx, path, partial)
+	if err != nil {
+		return err
+	}
+	fh, err := os.Open(partial)
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", p.o.Remote, err)
+	}
+	defer fh.Close()
+	fi, payload, err := repo.DecodeArchiveStream(fh, size)
+	if err == nil {
+		if payload == nil {
+			payload = bytes.NewReader(nil)
+		}
+		_, err = p.tx.WriteContent(fi, payload, &c)
+	}
+	if err != nil {
+		// A bad download must not be resumed: start it over next time.
+		os.Remove(partial)
+		return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(path), err)
+	}
+	os.Remove(partial)
+	p.contentFetched.Add(1)
+	p.written.Add(int64(fi.Size))
+	return nil
+}
+
+// forEach runs fn(0..n-1) with at most par in flight and returns the first
+// error, cancelling the rest.
+func forEach(ctx context.Context, n, par int, fn func(int) error) error {
+	if n == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		next  atomic.Int64
+	)
+	for range min(par, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(i); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return first
+}
+
+// FetchSummary fetches and decodes a remote's summary.
+func FetchSummary(ctx context.Context, r *repo.Repo, remote string) (*gvariant.Summary, error) {
+	rm, err := ReadRemote(r, remote)
+	if err != nil {
+		return nil, err
+	}
+	f, err := newFetcher(remote, rm.URL, 5)
+	if err != nil {
+		return nil, err
+	}
+	data, err := f.get(ctx, "summary", maxMetadataFetch)
+	if err != nil {
+		return nil, err
+	}
+	s, err := gvariant.DecodeSummary(data)
+	if err != nil {
+		return nil, fmt.Errorf("remote %s: summary: %w: %v", remote, repo.ErrCorrupt, err)
+	}
+	return &s, nil
+}
