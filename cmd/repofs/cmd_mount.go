@@ -1,24 +1,28 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	flag "github.com/spf13/pflag"
 
 	"github.com/repofs/repofs/fusefs"
+	"github.com/repofs/repofs/pull"
+	"github.com/repofs/repofs/repo"
 )
 
 func init() {
 	register(&command{
 		name:    "mount",
 		summary: "Show the repository read-only through FUSE, live",
-		usage:   "[--allow-other] [--debug] MOUNTPOINT",
+		usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--allow-other] [--debug] MOUNTPOINT",
 		help: `Mounts the repository read-only at MOUNTPOINT:
 
   MOUNTPOINT/refs/heads/<ref>            symlink to ../../commits/<sha>
@@ -31,27 +35,87 @@ until SIGINT or SIGTERM, then unmounts and exits 0. If the mount is busy it
 says so and keeps serving; a second signal detaches it lazily.
 
 Options:
-  --allow-other   let other users see the mount
-  --debug         log every FUSE request to stderr
+  --pull=REMOTE[:REF]   pull from REMOTE (only REF) in the background, at once
+                        and then every --interval, and on SIGHUP (repeatable);
+                        failures are logged and retried at the next interval
+  --interval=D          time between background pulls (default 5m)
+  --allow-other         let other users see the mount
+  --debug               log every FUSE request to stderr
 
 Examples:
   repofs --repo=repo mount /mnt/os &
+  repofs --repo=repo mount --pull=origin:os/main --interval=1m /mnt/os
   ls /mnt/os/refs/heads; cat /mnt/os/refs/heads/os/main/etc/os-release`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o fusefs.MountOptions
+			var pulls []string
+			interval := fs.Duration("interval", 5*time.Minute, "")
+			fs.StringArrayVar(&pulls, "pull", nil, "")
 			fs.BoolVar(&o.AllowOther, "allow-other", false, "")
 			fs.BoolVar(&o.Debug, "debug", false, "")
 			return func(e *env, args []string) error {
 				if len(args) != 1 {
 					return usagef("mount needs a MOUNTPOINT")
 				}
-				return runMount(e, args[0], o)
+				if *interval <= 0 {
+					return usagef("--interval must be positive")
+				}
+				var specs []pullSpec
+				for _, p := range pulls {
+					remote, ref, _ := strings.Cut(p, ":")
+					if remote == "" {
+						return usagef("--pull=%s: want REMOTE or REMOTE:REF", p)
+					}
+					specs = append(specs, pullSpec{remote, ref})
+				}
+				return runMount(e, args[0], o, specs, *interval)
 			}
 		},
 	})
 }
 
-func runMount(e *env, mp string, o fusefs.MountOptions) error {
+// pullSpec is one --pull: a remote, and optionally one of its refs.
+type pullSpec struct{ remote, ref string }
+
+// backgroundPulls pulls every spec at once, then every interval and on
+// SIGHUP, until ctx is done. Failures are logged, never fatal: the mount
+// keeps serving what it has.
+func backgroundPulls(ctx context.Context, r *repo.Repo, specs []pullSpec, interval time.Duration, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for _, s := range specs {
+			o := pull.Options{Remote: s.remote}
+			if s.ref != "" {
+				o.Refs = []string{s.ref}
+			}
+			res, err := pull.Pull(ctx, r, o)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				log.Error("background pull failed; retrying at the next interval", "remote", s.remote, "ref", s.ref, "err", err)
+				continue
+			}
+			for ref, c := range res.Refs {
+				log.Info("pulled", "remote", s.remote, "ref", ref, "commit", c.String(),
+					"content", res.ContentFetched, "bytes", res.BytesTransferred)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-hup:
+			log.Info("SIGHUP: pulling now")
+		}
+	}
+}
+
+func runMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interval time.Duration) error {
 	r, err := e.openRepo()
 	if err != nil {
 		return err
@@ -74,6 +138,12 @@ func runMount(e *env, mp string, o fusefs.MountOptions) error {
 	log.Info("mounted", "repo", r.Path(), "mountpoint", mp)
 	done := make(chan struct{})
 	go func() { m.Wait(); close(done) }()
+	if len(specs) > 0 {
+		pctx, cancel := context.WithCancel(context.WithoutCancel(e.ctx))
+		pulled := make(chan struct{})
+		go func() { defer close(pulled); backgroundPulls(pctx, r, specs, interval, log) }()
+		defer func() { cancel(); <-pulled }()
+	}
 	busy := false
 	for {
 		select {
