@@ -21,8 +21,8 @@ import (
 var ErrMissing = errors.New("not on the server")
 
 // stallTimeout aborts a transfer that makes no progress for this long (the
-// low-speed limit); the attempt is then retried.
-const stallTimeout = 30 * time.Second
+// low-speed limit); the attempt is then retried. Tests shorten it.
+var stallTimeout = 30 * time.Second
 
 // fetcher talks to one remote over HTTP.
 type fetcher struct {
@@ -35,13 +35,19 @@ type fetcher struct {
 
 func newFetcher(remote, rawURL string, retries int) (*fetcher, error) {
 	u, err := url.Parse(strings.TrimSuffix(rawURL, "/") + "/")
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("pull %s: URL %q: only http:// and https:// remotes can be pulled", remote, rawURL)
+	local := err == nil && u.Scheme == "file"
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && !local) || local && (u.Host != "" || !strings.HasPrefix(u.Path, "/")) {
+		return nil, fmt.Errorf("pull %s: URL %q: only http://, https:// and file:///ABSOLUTE/PATH remotes can be pulled", remote, rawURL)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.ResponseHeaderTimeout = stallTimeout
 	tr.DisableCompression = true // objects are compressed already; keep lengths honest for Range
+	if local {
+		// file:// goes through the same code: 404 for a missing file,
+		// Range answered from the file.
+		tr.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
+	}
 	return &fetcher{remote: remote, base: u, client: &http.Client{Transport: tr}, retries: retries}, nil
 }
 
@@ -87,19 +93,45 @@ func (e *httpError) Is(target error) bool {
 
 // get fetches path whole into memory, at most max bytes.
 func (f *fetcher) get(ctx context.Context, path string, max int64) ([]byte, error) {
-	var data []byte
-	err := f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
+	data, _, err := f.getIf(ctx, path, max, validator{})
+	return data, err
+}
+
+// validator identifies a cached copy for a conditional request.
+type validator struct {
+	etag         string
+	lastModified time.Time
+}
+
+// getIf is get with a conditional request: when the server answers 304
+// Not Modified, it returns notModified and no data. The returned validator
+// describes the new copy.
+func (f *fetcher) getIf(ctx context.Context, path string, max int64, have validator) (data []byte, got validator, err error) {
+	notModified := false
+	err = f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
 		rctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 		req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 		if err != nil {
 			return 0, err
 		}
+		if have.etag != "" {
+			req.Header.Set("If-None-Match", have.etag)
+		}
+		if !have.lastModified.IsZero() {
+			req.Header.Set("If-Modified-Since", have.lastModified.UTC().Format(http.TimeFormat))
+		}
 		resp, err := f.client.Do(req)
 		if err != nil {
 			return 0, err
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusNotModified && (have.etag != "" || !have.lastModified.IsZero()) {
+			notModified = true
+			return http.StatusOK, nil
+		}
+		got.etag = resp.Header.Get("ETag")
+		got.lastModified, _ = http.ParseTime(resp.Header.Get("Last-Modified"))
 		if resp.StatusCode != http.StatusOK {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			return resp.StatusCode, nil
@@ -121,7 +153,10 @@ func (f *fetcher) get(ctx context.Context, path string, max int64) ([]byte, erro
 		}
 		return http.StatusOK, nil
 	})
-	return data, err
+	if notModified {
+		return nil, have, err
+	}
+	return data, got, err
 }
 
 // fetchTo downloads path into the partial file p, resuming from what p
@@ -170,10 +205,16 @@ func (f *fetcher) fetchTo(ctx context.Context, path, p string) (int64, error) {
 			}
 			have = 0
 		case http.StatusRequestedRangeNotSatisfiable:
-			// What we have is not a prefix of the object: start over.
-			out.Truncate(0)
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			return 0, fmt.Errorf("range bytes=%d- not satisfiable: restarting: %w", have, io.ErrUnexpectedEOF)
+			if have == 0 {
+				return resp.StatusCode, nil
+			}
+			// What we have is not a proper prefix of the object (it may be
+			// all of it, or something else): start over, at once.
+			if err := out.Truncate(0); err != nil {
+				return 0, permanent(err)
+			}
+			return 0, errRestart
 		default:
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			return resp.StatusCode, nil
@@ -193,6 +234,10 @@ func (f *fetcher) fetchTo(ctx context.Context, path, p string) (int64, error) {
 	return size, err
 }
 
+// errRestart asks do to repeat an attempt at once, without counting it
+// as a failure: the partial file was dropped after a 416.
+var errRestart = errors.New("range not satisfiable: restarting from byte 0")
+
 // permanentError stops retries.
 type permanentError struct{ err error }
 
@@ -205,6 +250,7 @@ func permanent(err error) error { return &permanentError{err} }
 func (f *fetcher) do(ctx context.Context, path string, attempt func(context.Context, string) (int, error)) error {
 	u := f.url(path)
 	var last error
+	restarted := false
 	for n := 0; ; n++ {
 		if n > 0 {
 			if err := backoff(ctx, n); err != nil {
@@ -212,6 +258,10 @@ func (f *fetcher) do(ctx context.Context, path string, attempt func(context.Cont
 			}
 		}
 		status, err := attempt(ctx, u)
+		if errors.Is(err, errRestart) && !restarted {
+			restarted = true
+			status, err = attempt(ctx, u)
+		}
 		if err == nil && status == http.StatusOK || err == nil && status == http.StatusPartialContent {
 			return nil
 		}

@@ -154,7 +154,7 @@ func (p *puller) run(ctx context.Context, rm *Remote) (*Result, error) {
 
 	res := &Result{Refs: map[string]repo.Checksum{}}
 	for _, t := range targets {
-		if err := p.pullCommit(ctx, t.commit, p.o.Depth); err != nil {
+		if err := p.pullCommit(ctx, t.commit, p.o.Depth, t.size); err != nil {
 			return nil, err
 		}
 		res.Refs[t.name] = t.commit
@@ -219,26 +219,32 @@ type target struct {
 	name   string // as asked for
 	ref    string // "" for a checksum
 	commit repo.Checksum
+	size   int64 // most bytes the commit object may have (0: maxMetadataFetch)
 }
 
 // resolve turns the requested refs into commits, from the summary when
 // the remote has one, else from refs/heads/.
 func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
-	var summary map[string]repo.Checksum
-	data, err := p.f.get(ctx, "summary", maxMetadataFetch)
+	var summary map[string]target
+	data, err := p.fetchSummary(ctx)
 	switch {
 	case err == nil:
 		s, err := gvariant.DecodeSummary(data)
 		if err != nil {
 			return nil, fmt.Errorf("pull %s: summary: %w: %v", p.o.Remote, repo.ErrCorrupt, err)
 		}
-		summary = map[string]repo.Checksum{}
+		summary = map[string]target{}
 		for _, sr := range s.Refs {
 			c, err := repo.ParseChecksum(fmt.Sprintf("%x", sr.Checksum))
 			if err != nil {
 				return nil, fmt.Errorf("pull %s: summary: ref %s: %w: %v", p.o.Remote, sr.Name, repo.ErrCorrupt, err)
 			}
-			summary[sr.Name] = c
+			// The summary's commit size bounds the commit download.
+			size := int64(maxMetadataFetch)
+			if sr.CommitSize > 0 && sr.CommitSize < uint64(size) {
+				size = int64(sr.CommitSize)
+			}
+			summary[sr.Name] = target{name: sr.Name, ref: sr.Name, commit: c, size: size}
 		}
 	case errors.Is(err, ErrMissing):
 	default:
@@ -267,11 +273,11 @@ func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
 			return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
 		}
 		if summary != nil {
-			c, ok := summary[name]
+			t, ok := summary[name]
 			if !ok {
 				return nil, &notFoundError{fmt.Sprintf("No such branch '%s' in repository summary", name)}
 			}
-			out = append(out, target{name: name, ref: name, commit: c})
+			out = append(out, t)
 			continue
 		}
 		data, err := p.f.get(ctx, "refs/heads/"+name, 1024)
@@ -302,12 +308,17 @@ func objectPath(c repo.Checksum, t repo.ObjectType) string {
 // fetchMetadata fetches, verifies and stages a metadata object, unless the
 // repository has it already; it returns its bytes either way.
 func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.ObjectType) ([]byte, error) {
+	return p.fetchMetadataMax(ctx, c, t, maxMetadataFetch)
+}
+
+// fetchMetadataMax is fetchMetadata refusing downloads over max bytes.
+func (p *puller) fetchMetadataMax(ctx context.Context, c repo.Checksum, t repo.ObjectType, max int64) ([]byte, error) {
 	if have, err := p.r.HasObject(c, t); err != nil {
 		return nil, err
 	} else if have {
 		return p.r.ReadMetadata(c, t)
 	}
-	data, err := p.f.get(ctx, objectPath(c, t), maxMetadataFetch)
+	data, err := p.f.get(ctx, objectPath(c, t), max)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +329,13 @@ func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.Obje
 	return data, nil
 }
 
-func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int) error {
+// pullCommit pulls commit c (at most size bytes; 0: no bound but the
+// metadata one), its tree unless only metadata is wanted, and depth of its
+// parents.
+func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, size int64) error {
+	if size <= 0 {
+		size = maxMetadataFetch
+	}
 	complete := false
 	if have, err := p.r.HasObject(c, repo.ObjCommit); err != nil {
 		return err
@@ -334,7 +351,7 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int) err
 			return err
 		}
 	}
-	data, err := p.fetchMetadata(ctx, c, repo.ObjCommit)
+	data, err := p.fetchMetadataMax(ctx, c, repo.ObjCommit, size)
 	if err != nil {
 		return err
 	}
@@ -358,7 +375,7 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int) err
 		}
 	}
 	if commit.HasParent && depth != 0 {
-		err := p.pullCommit(ctx, commit.Parent, depth-1)
+		err := p.pullCommit(ctx, commit.Parent, depth-1, 0)
 		if errors.Is(err, ErrMissing) {
 			return nil // history pruned on the server: the parent is optional
 		}

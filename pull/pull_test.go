@@ -464,3 +464,57 @@ func TestOstreePullsFromRepofs(t *testing.T) {
 	}
 	_ = bufio.NewReader
 }
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+// TestSummaryCache: the second pull of an unchanged remote gets a 304 for
+// the summary and uses tmp/cache/summaries/REMOTE; a changed summary is
+// fetched again.
+func TestSummaryCache(t *testing.T) {
+	repotest.RequireOstree(t)
+	var mu sync.Mutex
+	var statuses []int
+	s := newSource(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			rec := &statusRecorder{ResponseWriter: w, status: 200}
+			h.ServeHTTP(rec, req)
+			if req.URL.Path == "/summary" {
+				mu.Lock()
+				statuses = append(statuses, rec.status)
+				mu.Unlock()
+			}
+		})
+	})
+	r := newClient(t, repo.ModeArchive, s.srv.URL)
+	for range 2 {
+		if _, err := Pull(context.Background(), r, Options{Remote: "origin", Refs: []string{"stable"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(r.Path(), "tmp", "cache", "summaries", "origin")); err != nil {
+		t.Errorf("no cached summary: %v", err)
+	}
+	// A new commit changes the summary: it must be fetched, not reused.
+	time.Sleep(1100 * time.Millisecond) // Last-Modified has one-second resolution
+	tree := t.TempDir()
+	repotest.WriteTree(t, tree, []repotest.Entry{{Path: "new", Kind: repotest.File, Data: []byte("new")}})
+	c := repotest.Commit(t, s.fx.Repo, "stable", tree, repotest.CommitOpts{})
+	repotest.Ostree(t, "--repo="+s.fx.Repo, "summary", "-u")
+	if _, err := Pull(context.Background(), r, Options{Remote: "origin", Refs: []string{"stable"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.ReadRef("origin", "stable"); got.String() != c {
+		t.Errorf("after the summary changed: origin:stable = %s, want %s", got, c)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(statuses) != 3 || statuses[0] != 200 || statuses[1] != 304 || statuses[2] != 200 {
+		t.Errorf("summary requests answered %v, want [200 304 200]", statuses)
+	}
+}
