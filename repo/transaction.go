@@ -231,6 +231,14 @@ func (tx *Transaction) Commit(ctx context.Context) error {
 	}
 	tx.done = true
 	defer tx.repoLock.Close()
+	// Every object is durable in objects/ now, so the commits are complete:
+	// say so before any ref points at them, or a reader following a fresh
+	// ref would find a commit still marked partial.
+	for _, c := range tx.partials {
+		if err := os.Remove(tx.r.partialPath(c)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("commit transaction in %s: %w", tx.r.path, err)
+		}
+	}
 	for _, u := range tx.refs {
 		var err error
 		if u.del {
@@ -244,11 +252,6 @@ func (tx *Transaction) Commit(ctx context.Context) error {
 	}
 	if len(tx.refs) > 0 {
 		tx.r.touch()
-	}
-	for _, c := range tx.partials {
-		if err := os.Remove(tx.r.partialPath(c)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("commit transaction in %s: %w", tx.r.path, err)
-		}
 	}
 	tmpdir.Cleanup(ctx, filepath.Join(tx.r.path, "tmp"), tx.bootID, tx.r.tmpExpiry())
 	return nil
