@@ -132,6 +132,13 @@ func (f *fetcher) getIf(ctx context.Context, path string, max int64, have valida
 		}
 		got.etag = resp.Header.Get("ETag")
 		got.lastModified, _ = http.ParseTime(resp.Header.Get("Last-Modified"))
+		// A Last-Modified is a usable validator only if the response is at
+		// least a second younger (RFC 9110 §8.8.2.2): with one-second
+		// resolution, a file changed twice within that second would
+		// otherwise look unchanged.
+		if date, err := http.ParseTime(resp.Header.Get("Date")); err != nil || date.Sub(got.lastModified) < time.Second {
+			got.lastModified = time.Time{}
+		}
 		if resp.StatusCode != http.StatusOK {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			return resp.StatusCode, nil

@@ -1,7 +1,6 @@
 package pull
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -471,13 +470,7 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 		return fmt.Errorf("pull %s: %w", p.o.Remote, err)
 	}
 	defer fh.Close()
-	fi, payload, err := repo.DecodeArchiveStream(fh, size)
-	if err == nil {
-		if payload == nil {
-			payload = bytes.NewReader(nil)
-		}
-		_, err = p.tx.WriteContent(fi, payload, &c)
-	}
+	fi, err := p.tx.WriteArchiveStream(fh, size, c)
 	if err != nil {
 		// A bad download must not be resumed: start it over next time.
 		os.Remove(partial)
