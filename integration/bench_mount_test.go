@@ -82,7 +82,7 @@ func TestMountRatios(t *testing.T) {
 	if _, err := exec.LookPath("ostree"); err != nil {
 		t.Skip("ostree is not installed")
 	}
-	goroot, err := goEnv("GOROOT")
+	_, goroot, err := benchTree()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func goEnv(name string) (string, error) {
 }
 
 func buildWorkload() (*workload, error) {
-	goroot, err := goEnv("GOROOT")
+	treeName, goroot, err := benchTree()
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func buildWorkload() (*workload, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := fmt.Sprintf("%s-%x", version, sha256.Sum256([]byte(goroot)))[:len(version)+13]
+	key := fmt.Sprintf("%s-%s-%x", treeName, version, sha256.Sum256([]byte(goroot)))[:len(treeName)+len(version)+14]
 	cache := filepath.Join(os.TempDir(), "repofs-bench-"+key)
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, err
@@ -291,7 +291,7 @@ func TestCommitRatios(t *testing.T) {
 	if _, err := exec.LookPath("ostree"); err != nil {
 		t.Skip("ostree is not installed; the commit benchmark compares against it")
 	}
-	goroot, err := goEnv("GOROOT")
+	_, goroot, err := benchTree()
 	if err != nil {
 		t.Fatal(err)
 	}

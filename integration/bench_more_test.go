@@ -1,0 +1,114 @@
+package integration
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestPullRatios measures `repofs pull` against `ostree pull` of the
+// workload from an archive repository served over HTTP on loopback, into
+// fresh bare-user repositories, in the same run:
+//
+//	REPOFS_BENCH=1 go test -run TestPullRatios -v ./integration/
+func TestPullRatios(t *testing.T) {
+	if os.Getenv("REPOFS_BENCH") != "1" {
+		t.Skip("set REPOFS_BENCH=1 to measure pull against ostree")
+	}
+	w := benchWorkload(t)
+	src := w.repos["archive"]
+	if r := runCmd(t, nil, "ostree", "--repo="+src, "summary", "-u"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(src)))
+	defer srv.Close()
+	const rounds = 3
+	fmt.Printf("workload: pull of %s from %s (archive, loopback HTTP) into fresh bare-user repositories; median of %d alternating runs\n", benchRef, srv.URL, rounds)
+	fmt.Printf("%-24s %12s %12s %7s %12s %12s\n", "case", "ostree", "repofs", "ratio", "ostree RSS", "repofs RSS")
+	var times [2][]time.Duration
+	var rss [2]int64
+	var trees [2]string
+	for i := range rounds {
+		for j := range 2 {
+			k := (i + j) % 2
+			tool := tools()[k]
+			p := filepath.Join(t.TempDir(), "client")
+			for _, args := range [][]string{
+				{"--repo=" + p, "init", "--mode=bare-user"},
+				{"--repo=" + p, "remote", "add", "--no-gpg-verify", "origin", srv.URL},
+			} {
+				if r := runCmd(t, nil, tool.bin, args...); r.code != 0 {
+					t.Fatalf("%s %v: %s", tool.name, args, r.stderr)
+				}
+			}
+			syscall.Sync()
+			res := runCmd(t, nil, tool.bin, "--repo="+p, "pull", "origin", benchRef)
+			if res.code != 0 {
+				t.Fatalf("%s pull: exit %d\n%s", tool.name, res.code, res.stderr)
+			}
+			times[k] = append(times[k], res.wall)
+			rss[k] = max(rss[k], res.maxRSS)
+			trees[k] = runCmd(t, nil, "ostree", "--repo="+p, "ls", "-d", "-C", "origin:"+benchRef, "/").stdout
+			if i == 0 {
+				if r := runCmd(t, nil, "ostree", "--repo="+p, "fsck", "-q"); r.code != 0 {
+					t.Errorf("%s pull: ostree fsck: %s", tool.name, r.stderr)
+				}
+			}
+		}
+	}
+	if trees[0] != trees[1] || trees[0] == "" {
+		t.Errorf("pulled trees differ: ostree %q, repofs %q", trees[0], trees[1])
+	}
+	o, r := median(times[0]), median(times[1])
+	fmt.Printf("%-24s %12v %12v %7.2f %12s %12s\n", "Pull/archive->bare-user",
+		o.Round(time.Millisecond), r.Round(time.Millisecond), float64(r)/float64(o), mib(rss[0]), mib(rss[1]))
+}
+
+// TestCheckoutRatios measures `repofs checkout` against `ostree checkout`
+// of the workload: -U from the archive repository (inflating every file)
+// and from the bare repository (hardlinks).
+//
+//	REPOFS_BENCH=1 go test -run TestCheckoutRatios -v ./integration/
+func TestCheckoutRatios(t *testing.T) {
+	if os.Getenv("REPOFS_BENCH") != "1" {
+		t.Skip("set REPOFS_BENCH=1 to measure checkout against ostree")
+	}
+	w := benchWorkload(t)
+	const rounds = 3
+	fmt.Printf("workload: checkout of %s; median of %d alternating runs\n", benchRef, rounds)
+	fmt.Printf("%-24s %12s %12s %7s %12s %12s\n", "case", "ostree", "repofs", "ratio", "ostree RSS", "repofs RSS")
+	for _, c := range []struct {
+		name, mode string
+		args       []string
+	}{
+		{"Checkout -U/archive", "archive", []string{"checkout", "-U"}},
+		{"Checkout/bare", "bare", []string{"checkout"}},
+	} {
+		var times [2][]time.Duration
+		var rss [2]int64
+		for i := range rounds {
+			for j := range 2 {
+				k := (i + j) % 2
+				tool := tools()[k]
+				dest := filepath.Join(t.TempDir(), "co")
+				syscall.Sync()
+				args := append([]string{"--repo=" + w.repos[c.mode]}, c.args...)
+				res := runCmd(t, nil, tool.bin, append(args, benchRef, dest)...)
+				if res.code != 0 {
+					t.Fatalf("%s %v: exit %d\n%s", tool.name, args, res.code, res.stderr)
+				}
+				times[k] = append(times[k], res.wall)
+				rss[k] = max(rss[k], res.maxRSS)
+				os.RemoveAll(dest)
+			}
+		}
+		o, r := median(times[0]), median(times[1])
+		fmt.Printf("%-24s %12v %12v %7.2f %12s %12s\n", c.name,
+			o.Round(time.Millisecond), r.Round(time.Millisecond), float64(r)/float64(o), mib(rss[0]), mib(rss[1]))
+	}
+}
