@@ -96,9 +96,9 @@ func TestWriteArchiveStreamRejects(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name     string
-		data     []byte
-		size     int64 // 0: len(data)
+		name string
+		data []byte
+		size int64 // 0: len(data)
 		// archiveOnly: only an archive repository, which stores the
 		// bytes, can tell (the object itself is fine)
 		archiveOnly bool
