@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,7 +30,7 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 		return fmt.Errorf("checkout: %w", err)
 	}
 	defer parent.Close()
-	c := &checkout{r: r, ctx: ctx, o: o}
+	c := &checkout{r: r, ctx: ctx, o: o, sem: make(chan struct{}, 4*runtime.NumCPU())}
 	c.hardlink = (r.mode == ModeBare && !o.User) || ((r.mode == ModeBareUser || r.mode == ModeBareUserOnly) && o.User)
 	name := filepath.Base(dest)
 	if n.IsDir {
@@ -47,6 +49,7 @@ type checkout struct {
 	ctx      context.Context
 	o        CheckoutOptions
 	hardlink bool
+	sem      chan struct{} // bounds the files being written at once
 }
 
 func (c *checkout) dir(parentFd int, name string, n Node) error {
@@ -70,15 +73,45 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 	}
 	defer unix.Close(fd)
 	files, dirs := Children(n, t)
+	// Files are written in parallel (bounded by c.sem across the whole
+	// checkout) while the walk goes on into subdirectories; fd stays open
+	// until they are done.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		ferr error
+	)
+	failed := func() bool { mu.Lock(); defer mu.Unlock(); return ferr != nil }
 	for _, f := range files {
-		if err := c.file(fd, f.Name(), f); err != nil {
-			return err
+		if failed() {
+			break
+		}
+		c.sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-c.sem }()
+			if err := c.file(fd, f.Name(), f); err != nil {
+				mu.Lock()
+				if ferr == nil {
+					ferr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	var derr error
+	for _, d := range dirs {
+		if derr = c.dir(fd, d.Name(), d); derr != nil {
+			break
 		}
 	}
-	for _, d := range dirs {
-		if err := c.dir(fd, d.Name(), d); err != nil {
-			return err
-		}
+	wg.Wait()
+	if ferr != nil {
+		return ferr
+	}
+	if derr != nil {
+		return derr
 	}
 	// Ownership and mode last, so a read-only directory can be filled.
 	mode := meta.Mode & 0o7777
@@ -144,7 +177,10 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 	}
 	f := os.NewFile(uintptr(fd), n.Path)
 	defer f.Close()
-	if _, err := io.Copy(f, rc); err != nil {
+	buf := copyBufPool.Get().(*[]byte)
+	_, err = io.CopyBuffer(struct{ io.Writer }{f}, rc, *buf)
+	copyBufPool.Put(buf)
+	if err != nil {
 		unix.Unlinkat(dirFd, name, 0)
 		return fmt.Errorf("write %s: %w", n.Path, err)
 	}
@@ -161,8 +197,10 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 	if err := unix.Fchmod(fd, mode); err != nil {
 		return fmt.Errorf("chmod %s: %w", n.Path, err)
 	}
-	return f.Close()
+	return nil
 }
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // verify reads an object to its end, which checks its checksum.
 func (c *checkout) verify(rc io.Reader) error {

@@ -197,6 +197,10 @@ func (v *verifyReader) Close() error {
 	if v.pipe != nil {
 		v.pipe.close()
 	}
+	if z, ok := v.r.(*inflater); ok {
+		z.release()
+		v.r = eofReader{}
+	}
 	if v.f != nil {
 		return v.f.Close()
 	}
@@ -218,7 +222,13 @@ func openArchive(p string, payload bool) (*FileInfo, io.Reader, *os.File, error)
 	if err != nil {
 		return nil, nil, f, err
 	}
-	fi, body, err := decodeArchive(bufio.NewReaderSize(f, 64<<10), st.Size(), payload)
+	br := getBufReader(f)
+	fi, body, err := decodeArchive(br, st.Size(), payload)
+	if body == nil {
+		// Nothing reads on: the buffer can serve the next object.
+		br.Reset(nil)
+		bufReaderPool.Put(br)
+	}
 	return fi, body, f, err
 }
 
@@ -267,7 +277,7 @@ func decodeArchive(br *bufio.Reader, size int64, payload bool) (*FileInfo, io.Re
 	if !payload {
 		return fi, nil, nil
 	}
-	return fi, &inflater{fr: flate.NewReader(br), br: br}, nil
+	return fi, newInflater(br), nil
 }
 
 // inflater decompresses a raw DEFLATE stream that must end the file.
@@ -277,6 +287,9 @@ type inflater struct {
 }
 
 func (z *inflater) Read(p []byte) (int, error) {
+	if z.fr == nil {
+		return 0, io.ErrClosedPipe
+	}
 	n, err := z.fr.Read(p)
 	if err == io.EOF {
 		if _, perr := z.br.Peek(1); perr != io.EOF {

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/klauspost/compress/flate"
-
 	"github.com/repofs/repofs/repo/gvariant"
 )
 
@@ -230,14 +228,18 @@ func writeArchive(w io.Writer, fi *FileInfo, payload io.Reader, level int) error
 	if fi.IsSymlink() {
 		return nil
 	}
-	zw, err := flate.NewWriter(w, level)
+	zw, err := getDeflater(w, level)
 	if err != nil {
 		return err
 	}
 	if err := copyExactly(zw, payload, fi.Size); err != nil {
 		return err
 	}
-	return zw.Close()
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	putDeflater(zw, level)
+	return nil
 }
 
 func (r *Repo) zlibLevel() int {
