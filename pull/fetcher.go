@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -166,50 +167,68 @@ func (f *fetcher) getIf(ctx context.Context, path string, max int64, have valida
 	return data, got, err
 }
 
+// smallBody is the largest object body fetched into memory rather than
+// into a partial file: resuming it would save next to nothing, and the
+// file costs a create, a reopen and an unlink per object.
+const smallBody = 256 << 10
+
 // fetchTo downloads path into the partial file p, resuming from what p
 // already holds with a Range request. On success p holds the whole body.
 func (f *fetcher) fetchTo(ctx context.Context, path, p string) (int64, error) {
-	var size int64
-	err := f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
-		out, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
-		if err != nil {
+	_, size, err := f.fetchObject(ctx, path, p, -1)
+	return size, err
+}
+
+// fetchObject downloads path. A body of at most small bytes, with no
+// partial download of it in p, comes back in memory; any other goes to the
+// partial file p, resuming from what p already holds with a Range request
+// (206: append; 200: start over; 416: drop p and start over), and mem is
+// nil. size is the body's length either way.
+func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64) (mem []byte, size int64, err error) {
+	err = f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
+		var have int64
+		if st, err := os.Stat(p); err == nil {
+			have = st.Size()
+		} else if !errors.Is(err, fs.ErrNotExist) {
 			return 0, permanent(err)
 		}
-		defer out.Close()
-		have, err := out.Seek(0, io.SeekEnd)
-		if err != nil {
-			return 0, permanent(err)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		rctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 		if err != nil {
 			return 0, err
 		}
 		if have > 0 {
 			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
 		}
-		rctx, cancel := context.WithCancelCause(ctx)
-		defer cancel(nil)
-		req = req.WithContext(rctx)
 		resp, err := f.client.Do(req)
 		if err != nil {
 			return 0, err
 		}
 		defer resp.Body.Close()
 		want := resp.ContentLength
+		body := &stallReader{r: resp.Body, cancel: cancel}
+		flags := os.O_WRONLY | os.O_CREATE
 		switch resp.StatusCode {
 		case http.StatusPartialContent:
 			// Appending: check the server answers the range we asked for.
-			if !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", have)) {
+			if have == 0 || !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", have)) {
 				return 0, fmt.Errorf("206 with Content-Range %q for bytes=%d-", resp.Header.Get("Content-Range"), have)
 			}
+			flags |= os.O_APPEND
 		case http.StatusOK:
-			// The server ignores Range (or there was none): start over.
-			if err := out.Truncate(0); err != nil {
-				return 0, permanent(err)
+			if have == 0 && want >= 0 && want <= small {
+				buf := make([]byte, want)
+				n, err := io.ReadFull(body, buf)
+				f.bytes.Add(int64(n))
+				if err != nil {
+					return 0, fmt.Errorf("truncated: %d of %d bytes: %w", n, want, io.ErrUnexpectedEOF)
+				}
+				mem, size = buf, want
+				return resp.StatusCode, nil
 			}
-			if _, err := out.Seek(0, io.SeekStart); err != nil {
-				return 0, permanent(err)
-			}
+			// No partial yet, or the server ignores Range: start over.
+			flags |= os.O_TRUNC
 			have = 0
 		case http.StatusRequestedRangeNotSatisfiable:
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -218,7 +237,7 @@ func (f *fetcher) fetchTo(ctx context.Context, path, p string) (int64, error) {
 			}
 			// What we have is not a proper prefix of the object (it may be
 			// all of it, or something else): start over, at once.
-			if err := out.Truncate(0); err != nil {
+			if err := os.Remove(p); err != nil {
 				return 0, permanent(err)
 			}
 			return 0, errRestart
@@ -226,19 +245,25 @@ func (f *fetcher) fetchTo(ctx context.Context, path, p string) (int64, error) {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			return resp.StatusCode, nil
 		}
-		body := &stallReader{r: resp.Body, cancel: cancel}
+		out, err := os.OpenFile(p, flags, 0o644)
+		if err != nil {
+			return 0, permanent(err)
+		}
 		n, err := io.Copy(out, body)
 		f.bytes.Add(n)
+		if cerr := out.Close(); err == nil && cerr != nil {
+			return 0, permanent(cerr)
+		}
 		if err != nil {
 			return 0, err
 		}
 		if want >= 0 && n != want {
 			return 0, fmt.Errorf("truncated: %d of %d bytes: %w", n, want, io.ErrUnexpectedEOF)
 		}
-		size = have + n
+		mem, size = nil, have+n
 		return resp.StatusCode, nil
 	})
-	return size, err
+	return mem, size, err
 }
 
 // errRestart asks do to repeat an attempt at once, without counting it

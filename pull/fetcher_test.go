@@ -114,7 +114,7 @@ func TestFetcherRetries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := testBody()
-			for _, mode := range []string{"get", "fetchTo"} {
+			for _, mode := range []string{"get", "fetchTo", "memory"} {
 				s := &scripted{body: body, steps: tc.steps}
 				srv := httptest.NewServer(s)
 				f, err := newFetcher("origin", srv.URL, tc.retries)
@@ -124,10 +124,21 @@ func TestFetcherRetries(t *testing.T) {
 				var got []byte
 				if mode == "get" {
 					got, err = f.get(t.Context(), "objects/ab/cd.filez", 1<<20)
-				} else {
+				} else if mode == "fetchTo" {
 					p := filepath.Join(t.TempDir(), "partial")
 					if _, err = f.fetchTo(t.Context(), "objects/ab/cd.filez", p); err == nil {
 						got, _ = os.ReadFile(p)
+					}
+				} else {
+					// A small object comes back in memory; no file is made.
+					p := filepath.Join(t.TempDir(), "partial")
+					var size int64
+					got, size, err = f.fetchObject(t.Context(), "objects/ab/cd.filez", p, int64(len(body)))
+					if _, serr := os.Stat(p); serr == nil {
+						t.Errorf("memory: a partial file was made")
+					}
+					if err == nil && (got == nil || size != int64(len(body))) {
+						t.Errorf("memory: got %d bytes in memory, size %d", len(got), size)
 					}
 				}
 				srv.Close()
@@ -171,6 +182,7 @@ func TestFetcherResume(t *testing.T) {
 		steps   []step
 		retries int
 		ranges  []string // Range headers the server must see
+		small   int64    // fetchObject's in-memory limit (0: none)
 	}{
 		{name: "206 appends", partial: body[:have], ranges: []string{"bytes=30720-"}},
 		{name: "200 restarts", partial: body[:have], steps: []step{ignoreRange}, ranges: []string{"bytes=30720-"}},
@@ -180,6 +192,7 @@ func TestFetcherResume(t *testing.T) {
 		{name: "reset then resume", partial: body[:have], steps: []step{reset}, retries: 2, ranges: []string{"bytes=30720-", "bytes=30720-"}},
 		{name: "stall then resume from what arrived", partial: nil, steps: []step{stall}, retries: 2,
 			ranges: []string{"", fmt.Sprintf("bytes=%d-", len(body)/2)}},
+		{name: "a partial file wins over memory", partial: body[:have], small: int64(len(body)), ranges: []string{"bytes=30720-"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &scripted{body: body, steps: tc.steps}
@@ -195,9 +208,16 @@ func TestFetcherResume(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			n, err := f.fetchTo(t.Context(), "objects/ab/cd.filez", p)
+			small := tc.small
+			if small == 0 {
+				small = -1
+			}
+			mem, n, err := f.fetchObject(t.Context(), "objects/ab/cd.filez", p, small)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if mem != nil {
+				t.Fatal("a resumed download came back in memory")
 			}
 			got, _ := os.ReadFile(p)
 			if n != int64(len(body)) || !bytes.Equal(got, body) {

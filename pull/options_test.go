@@ -256,3 +256,37 @@ func TestPullCommitSizeBound(t *testing.T) {
 		t.Errorf("objects/ has %d entries after a refused pull", len(ents))
 	}
 }
+
+// TestPullRefBinding: a commit served under a ref its ostree.ref-binding
+// does not name is refused, as ostree refuses it; by checksum it is fine.
+func TestPullRefBinding(t *testing.T) {
+	repotest.RequireOstree(t)
+	src := filepath.Join(t.TempDir(), "src")
+	repotest.Init(t, src, "archive")
+	tree := t.TempDir()
+	repotest.WriteTree(t, tree, []repotest.Entry{{Path: "f", Kind: repotest.File, Data: []byte("f\n")}})
+	c := repotest.Commit(t, src, "main", tree, repotest.CommitOpts{})
+	repotest.Ostree(t, "--repo="+src, "refs", "--create=alias", "main")
+	repotest.Ostree(t, "--repo="+src, "summary", "-u")
+	srv := httptest.NewServer(http.FileServer(http.Dir(src)))
+	defer srv.Close()
+	r := newClient(t, repo.ModeBareUser, srv.URL)
+	_, err := Pull(t.Context(), r, Options{Remote: "origin", Refs: []string{"alias"}})
+	if !errors.Is(err, ErrRefBinding) || !strings.Contains(err.Error(), "Commit has no requested ref \u2018alias\u2019 in ref binding metadata (\u2018main\u2019)") {
+		t.Fatalf("pull alias: %v, want ErrRefBinding in ostree's words", err)
+	}
+	if _, err := r.ReadRef("origin", "alias"); !errors.Is(err, repo.ErrNotFound) {
+		t.Errorf("ref written: %v", err)
+	}
+	_, wantErr, code := repotest.RunOstree(t, "--repo="+r.Path(), "pull", "origin", "alias")
+	if code == 0 || !strings.Contains(wantErr, "ref binding") {
+		t.Errorf("ostree pull alias: exit %d, %s", code, wantErr)
+	}
+	var last Progress
+	if _, err := Pull(t.Context(), r, Options{Remote: "origin", Refs: []string{"main", c}, Progress: func(p Progress) { last = p }}); err != nil {
+		t.Fatal(err)
+	}
+	if !last.Done || last.ContentFetched != 1 || last.MetadataFetched < 3 {
+		t.Errorf("last progress %+v", last)
+	}
+}

@@ -1,9 +1,11 @@
 package pull
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +89,9 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 		o.Parallel = 16
 	}
 	rm, err := ReadRemote(r, o.Remote)
+	if errors.Is(err, ErrNoRemote) {
+		return nil, err // names the remote already, in ostree's words
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
 	}
@@ -153,7 +158,7 @@ func (p *puller) run(ctx context.Context, rm *Remote) (*Result, error) {
 
 	res := &Result{Refs: map[string]repo.Checksum{}}
 	for _, t := range targets {
-		if err := p.pullCommit(ctx, t.commit, p.o.Depth, t.size); err != nil {
+		if err := p.pullCommit(ctx, t.commit, p.o.Depth, t.size, t.ref); err != nil {
 			return nil, err
 		}
 		res.Refs[t.name] = t.commit
@@ -330,8 +335,9 @@ func (p *puller) fetchMetadataMax(ctx context.Context, c repo.Checksum, t repo.O
 
 // pullCommit pulls commit c (at most size bytes; 0: no bound but the
 // metadata one), its tree unless only metadata is wanted, and depth of its
-// parents.
-func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, size int64) error {
+// parents. ref, when set, is the ref c was pulled as: the commit's ref
+// binding, if it has one, must name it.
+func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, size int64, ref string) error {
 	if size <= 0 {
 		size = maxMetadataFetch
 	}
@@ -358,6 +364,11 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	if err != nil {
 		return err
 	}
+	if ref != "" {
+		if err := checkRefBinding(commit, ref); err != nil {
+			return fmt.Errorf("pull %s: %w", p.o.Remote, err)
+		}
+	}
 	if meta, err := p.f.get(ctx, objectPath(c, repo.ObjCommitMeta), maxMetadataFetch); err == nil {
 		p.metaFetched.Add(1)
 		if _, err := p.tx.WriteMetadata(repo.ObjCommitMeta, meta, &c); err != nil {
@@ -374,7 +385,7 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 		}
 	}
 	if commit.HasParent && depth != 0 {
-		err := p.pullCommit(ctx, commit.Parent, depth-1, 0)
+		err := p.pullCommit(ctx, commit.Parent, depth-1, 0, "")
 		if errors.Is(err, ErrMissing) {
 			return nil // history pruned on the server: the parent is optional
 		}
@@ -461,22 +472,29 @@ func (p *puller) firstVisit(c repo.Checksum) bool {
 func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 	path := objectPath(c, repo.ObjFile)
 	partial := filepath.Join(p.dir.Path, c.String()+".filez")
-	size, err := p.f.fetchTo(ctx, path, partial)
+	mem, size, err := p.f.fetchObject(ctx, path, partial, smallBody)
 	if err != nil {
 		return err
 	}
-	fh, err := os.Open(partial)
-	if err != nil {
-		return fmt.Errorf("pull %s: %w", p.o.Remote, err)
+	var body io.Reader
+	if mem != nil {
+		body = bytes.NewReader(mem)
+	} else {
+		fh, err := os.Open(partial)
+		if err != nil {
+			return fmt.Errorf("pull %s: %w", p.o.Remote, err)
+		}
+		defer fh.Close()
+		body = fh
 	}
-	defer fh.Close()
-	fi, err := p.tx.WriteArchiveStream(fh, size, c)
-	if err != nil {
-		// A bad download must not be resumed: start it over next time.
+	fi, err := p.tx.WriteArchiveStream(body, size, c)
+	if mem == nil {
+		// Done with, or a bad download not to resume: start over next time.
 		os.Remove(partial)
+	}
+	if err != nil {
 		return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(path), err)
 	}
-	os.Remove(partial)
 	p.contentFetched.Add(1)
 	p.written.Add(int64(fi.Size))
 	return nil
@@ -539,3 +557,37 @@ func FetchSummary(ctx context.Context, r *repo.Repo, remote string) (*gvariant.S
 	}
 	return &s, nil
 }
+
+// ErrRefBinding means a commit was served as a ref its ref binding does not
+// name: a server (or someone in between) offering a commit made for
+// another branch, a downgrade or sidegrade attack.
+var ErrRefBinding = errors.New("ref binding mismatch")
+
+// checkRefBinding checks, as ostree does, that a commit with an
+// ostree.ref-binding list names ref; a commit without one passes.
+func checkRefBinding(c *repo.Commit, ref string) error {
+	for _, m := range c.Metadata {
+		if m.Key != "ostree.ref-binding" {
+			continue
+		}
+		v, err := m.Value.Value()
+		if err != nil || m.Value.Type != "as" {
+			return fmt.Errorf("commit %s: ostree.ref-binding of type %s: %w", c.Checksum, m.Value.Type, repo.ErrCorrupt)
+		}
+		var names []string
+		for _, e := range v.Elems {
+			if e.Str == ref {
+				return nil
+			}
+			names = append(names, "‘"+e.Str+"’")
+		}
+		return &refBindingError{fmt.Sprintf("Commit %s: Commit has no requested ref ‘%s’ in ref binding metadata (%s)", c.Checksum, ref, strings.Join(names, ", "))}
+	}
+	return nil
+}
+
+// refBindingError words it as ostree does and matches ErrRefBinding.
+type refBindingError struct{ msg string }
+
+func (e *refBindingError) Error() string        { return e.msg }
+func (e *refBindingError) Is(target error) bool { return target == ErrRefBinding }

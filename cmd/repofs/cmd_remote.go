@@ -73,9 +73,13 @@ Examples:
 						return err
 					}
 					sort.Slice(rms, func(i, j int) bool { return rms[i].Name < rms[j].Name })
+					width := 0 // ostree pads names to the longest
+					for _, rm := range rms {
+						width = max(width, len(rm.Name))
+					}
 					for _, rm := range rms {
 						if urls {
-							fmt.Fprintf(e.stdout, "%s  %s\n", rm.Name, rm.URL)
+							fmt.Fprintf(e.stdout, "%-*s  %s\n", width, rm.Name, rm.URL)
 						} else {
 							fmt.Fprintln(e.stdout, rm.Name)
 						}
@@ -130,11 +134,19 @@ func printSummary(e *env, s *gvariant.Summary) {
 	for _, ref := range s.Refs {
 		fmt.Fprintf(e.stdout, "* %s\n    Latest Commit (%d bytes):\n      %x\n", ref.Name, ref.CommitSize, ref.Checksum)
 		for _, m := range ref.Metadata {
-			if m.Key == "ostree.commit.timestamp" {
+			switch m.Key {
+			case "ostree.commit.timestamp":
 				if ts, err := m.Value.Uint64BE(); err == nil {
-					fmt.Fprintf(e.stdout, "    Timestamp (ostree.commit.timestamp): %s\n", time.Unix(int64(ts), 0).UTC().Format(stamp))
+					fmt.Fprintf(e.stdout, "    Timestamp (%s): %s\n", m.Key, time.Unix(int64(ts), 0).UTC().Format(stamp))
+					continue
+				}
+			case "ostree.commit.version":
+				if v, err := m.Value.String(); err == nil {
+					fmt.Fprintf(e.stdout, "    Version (%s): %s\n", m.Key, v)
+					continue
 				}
 			}
+			fmt.Fprintf(e.stdout, "    %s: %s\n", m.Key, m.Value.Print())
 		}
 		fmt.Fprintln(e.stdout)
 	}
