@@ -49,7 +49,14 @@ func startMount(t *testing.T, repoPath, mp, wait string, extra ...string) (*exec
 	}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			abortFuse(t, mp) // see the "killed" case of TestMountLifecycle
+			<-exited
+		}
 		unix.Unmount(mp, unix.MNT_DETACH)
 	})
 	deadline := time.Now().Add(15 * time.Second)
@@ -61,6 +68,26 @@ func startMount(t *testing.T, repoPath, mp, wait string, extra ...string) (*exec
 			t.Fatalf("mount did not show %s within 15s; stderr:\n%s", wait, stderr)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// abortFuse aborts the FUSE connection mounted at mp through fusectl, so
+// that nothing waiting on it hangs for ever.
+func abortFuse(t *testing.T, mp string) {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] != mp {
+			continue
+		}
+		_, minor, _ := strings.Cut(f[2], ":")
+		ctl := "/sys/fs/fuse/connections"
+		if _, err := os.Stat(filepath.Join(ctl, minor)); err != nil {
+			unix.Mount("none", ctl, "fusectl", 0, "")
+		}
+		if err := os.WriteFile(filepath.Join(ctl, minor, "abort"), []byte("1"), 0); err != nil {
+			t.Logf("abort FUSE connection %s of %s: %v", minor, mp, err)
+		}
 	}
 }
 
@@ -150,8 +177,20 @@ func TestMountLifecycle(t *testing.T) {
 
 	t.Run("killed", func(t *testing.T) {
 		cmd, _ := startMount(t, repoPath, mp, "refs/heads/main")
+		// Let the mount settle: a daemon killed while one of its own
+		// threads is inside a request on its mount (go-fuse's start-up
+		// poll) can never finish exiting.
+		time.Sleep(300 * time.Millisecond)
 		cmd.Process.Kill()
-		cmd.Wait()
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			abortFuse(t, mp)
+			<-exited
+			t.Fatal("the killed mount process did not exit until its FUSE connection was aborted")
+		}
 		var sfs unix.Statfs_t
 		if err := unix.Statfs(mp, &sfs); !errors.Is(err, syscall.ENOTCONN) {
 			t.Fatalf("statfs of the killed mount: %v, want ENOTCONN", err)
