@@ -40,7 +40,7 @@ func benchTree() (name, dir string, err error) {
 				return "", "", err
 			}
 		}
-		n := 100 + rng.IntN(4000)
+		n := 100 + rng.IntN(len(buf)-100)
 		for j := range n {
 			buf[j] = byte('a' + rng.IntN(26))
 		}
