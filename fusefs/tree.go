@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -118,29 +119,11 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 }
 
 func findDir(ds []repo.DirEntry, name string) (int, bool) {
-	lo, hi := 0, len(ds)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if ds[m].Name < name {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < len(ds) && ds[lo].Name == name
+	return slices.BinarySearchFunc(ds, name, func(e repo.DirEntry, n string) int { return strings.Compare(e.Name, n) })
 }
 
-func findFile(fsl []repo.FileEntry, name string) (int, bool) {
-	lo, hi := 0, len(fsl)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if fsl[m].Name < name {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < len(fsl) && fsl[lo].Name == name
+func findFile(fs []repo.FileEntry, name string) (int, bool) {
+	return slices.BinarySearchFunc(fs, name, func(e repo.FileEntry, n string) int { return strings.Compare(e.Name, n) })
 }
 
 func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {

@@ -48,15 +48,7 @@ func startMount(t *testing.T, repoPath, mp, wait string, extra ...string) (*exec
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			abortFuse(t, mp) // see the "killed" case of TestMountLifecycle
-			<-exited
-		}
+		killMount(t, cmd, mp)
 		unix.Unmount(mp, unix.MNT_DETACH)
 	})
 	deadline := time.Now().Add(15 * time.Second)
@@ -68,6 +60,24 @@ func startMount(t *testing.T, repoPath, mp, wait string, extra ...string) (*exec
 			t.Fatalf("mount did not show %s within 15s; stderr:\n%s", wait, stderr)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// killMount kills a mount daemon and waits for it; if it has not exited
+// after 10 s it aborts the FUSE connection (a daemon killed while one of
+// its own threads is inside a request on its mount cannot finish exiting)
+// and reports false.
+func killMount(t *testing.T, cmd *exec.Cmd, mp string) bool {
+	cmd.Process.Kill()
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+		return true
+	case <-time.After(10 * time.Second):
+		abortFuse(t, mp)
+		<-exited
+		return false
 	}
 }
 
@@ -181,14 +191,7 @@ func TestMountLifecycle(t *testing.T) {
 		// threads is inside a request on its mount (go-fuse's start-up
 		// poll) can never finish exiting.
 		time.Sleep(300 * time.Millisecond)
-		cmd.Process.Kill()
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			abortFuse(t, mp)
-			<-exited
+		if !killMount(t, cmd, mp) {
 			t.Fatal("the killed mount process did not exit until its FUSE connection was aborted")
 		}
 		var sfs unix.Statfs_t
