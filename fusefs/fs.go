@@ -1,7 +1,6 @@
 package fusefs
 
 import (
-	"context"
 	"hash/fnv"
 	"io"
 	"log/slog"
@@ -198,5 +197,3 @@ func (f *FS) statfs(out *fuse.StatfsOut) syscall.Errno {
 	out.Bfree, out.Bavail, out.Ffree = 0, 0, 0
 	return 0
 }
-
-var _ = context.Background

@@ -62,9 +62,6 @@ func (s *refsState) scan() (*refsSnapshot, error) {
 			if parent == "." {
 				parent = ""
 			}
-			if _, ok := n.dirs[d]; !ok && d != p {
-				n.dirs[d] = nil
-			}
 			n.dirs[parent] = append(n.dirs[parent], path.Base(d))
 			d = parent
 		}

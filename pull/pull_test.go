@@ -1,7 +1,6 @@
 package pull
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -462,7 +461,6 @@ func TestOstreePullsFromRepofs(t *testing.T) {
 	if got := repotest.Ostree(t, "--repo="+dst, "ls", "-R", "-C", "origin:main"); got != want {
 		t.Error("ostree's pull of a repofs repository differs from it")
 	}
-	_ = bufio.NewReader
 }
 
 // statusRecorder remembers the status a handler wrote.

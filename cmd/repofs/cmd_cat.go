@@ -28,11 +28,7 @@ func runCat(e *env, args []string) error {
 	if len(args) < 2 {
 		return usagef("cat needs a REV and at least one PATH")
 	}
-	r, err := e.openRepo()
-	if err != nil {
-		return err
-	}
-	root, err := commitRoot(r, args[0])
+	r, root, err := e.openCommit(args[0])
 	if err != nil {
 		return err
 	}

@@ -34,11 +34,7 @@ Example:
 				if len(args) != 2 {
 					return usagef("checkout needs a REV and a DEST")
 				}
-				r, err := e.openRepo()
-				if err != nil {
-					return err
-				}
-				root, err := commitRoot(r, args[0])
+				r, root, err := e.openCommit(args[0])
 				if err != nil {
 					return err
 				}

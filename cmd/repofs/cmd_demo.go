@@ -126,7 +126,7 @@ func runDemo(e *env, dir string, interval time.Duration) (err error) {
 	if d.client, err = repo.Init(filepath.Join(dir, "client"), repo.ModeBareUser); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	if err := demoAddRemote(ctx, d.client, "origin", d.url); err != nil {
+	if err := pull.AddRemote(ctx, d.client, "origin", d.url, pull.AddOptions{NoGPGVerify: true}); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	if err := d.pull(ctx); err != nil {
@@ -226,10 +226,6 @@ func (d *demo) commitRevision(ctx context.Context) error {
 	}
 	d.log.Info("committed", "revision", d.revision, "commit", c.String())
 	return nil
-}
-
-func demoAddRemote(ctx context.Context, r *repo.Repo, name, url string) error {
-	return pull.AddRemote(ctx, r, name, url, pull.AddOptions{NoGPGVerify: true})
 }
 
 // pull brings the client up to date with the source, in-process, through

@@ -49,11 +49,7 @@ func runLs(e *env, args []string, o lsOpts) error {
 	if len(args) < 1 {
 		return usagef("ls needs a REV")
 	}
-	r, err := e.openRepo()
-	if err != nil {
-		return err
-	}
-	root, err := commitRoot(r, args[0])
+	r, root, err := e.openCommit(args[0])
 	if err != nil {
 		return err
 	}
@@ -93,16 +89,21 @@ func isObjectErr(err error) bool {
 }
 
 // commitRoot resolves rev and returns its commit's root directory.
-func commitRoot(r *repo.Repo, rev string) (repo.Node, error) {
+// openCommit opens the repository and the root of the commit rev names.
+func (e *env) openCommit(rev string) (*repo.Repo, repo.Node, error) {
+	r, err := e.openRepo()
+	if err != nil {
+		return nil, repo.Node{}, err
+	}
 	c, err := r.ResolveRev(rev)
 	if err != nil {
-		return repo.Node{}, err
+		return nil, repo.Node{}, err
 	}
 	commit, err := r.ReadCommit(c)
 	if err != nil {
-		return repo.Node{}, err
+		return nil, repo.Node{}, err
 	}
-	return repo.RootNode(commit), nil
+	return r, repo.RootNode(commit), nil
 }
 
 type lister struct {
