@@ -3,6 +3,7 @@ package pull
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +64,7 @@ type puller struct {
 	r     *repo.Repo
 	o     Options
 	f     *fetcher
+	v     *verifier
 	tx    *repo.Transaction
 	dir   *tmpdir.Dir
 	start time.Time
@@ -99,14 +101,15 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	if o.URL != "" {
 		u = o.URL
 	}
-	if rm.GPGVerify {
-		return nil, fmt.Errorf("pull %s: the remote requires OpenPGP signature verification (gpg-verify=true), which repofs does not support yet; if you trust the server, set gpg-verify=false in its [remote \"%s\"] group or re-add it with --no-gpg-verify", o.Remote, o.Remote)
+	v, err := newVerifier(r, rm)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
 	}
 	f, err := newFetcher(o.Remote, u, o.Retries)
 	if err != nil {
 		return nil, err
 	}
-	p := &puller{r: r, o: o, f: f, start: time.Now(), seen: map[repo.Checksum]bool{}}
+	p := &puller{r: r, o: o, f: f, v: v, start: time.Now(), seen: map[repo.Checksum]bool{}}
 	res, err := p.run(ctx, rm)
 	if res != nil {
 		res.Progress = p.progress(true)
@@ -230,7 +233,7 @@ type target struct {
 // the remote has one, else from refs/heads/.
 func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
 	var summary map[string]target
-	data, err := p.fetchSummary(ctx)
+	data, err := p.fetchVerifiedSummary(ctx)
 	switch {
 	case err == nil:
 		s, err := gvariant.DecodeSummary(data)
@@ -356,9 +359,26 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 			return err
 		}
 	}
-	data, err := p.fetchMetadataMax(ctx, c, repo.ObjCommit, size)
+	// The commit and its detached metadata are checked (checksum, ref
+	// binding, signatures) before either is staged: an unverified commit
+	// must not reach objects/, not even through a later transaction
+	// resuming this one's staging directory.
+	var data []byte
+	stored, err := p.r.HasObject(c, repo.ObjCommit)
 	if err != nil {
 		return err
+	}
+	if stored {
+		if data, err = p.r.ReadMetadata(c, repo.ObjCommit); err != nil {
+			return err
+		}
+	} else {
+		if data, err = p.f.get(ctx, objectPath(c, repo.ObjCommit), size); err != nil {
+			return err
+		}
+		if got := repo.Checksum(sha256.Sum256(data)); got != c {
+			return fmt.Errorf("pull %s: %s: %w: Corrupted commit object; checksum expected='%s' actual='%s'", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommit)), repo.ErrCorrupt, c, got)
+		}
 	}
 	commit, err := repo.DecodeCommit(c, data)
 	if err != nil {
@@ -369,13 +389,36 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 			return fmt.Errorf("pull %s: %w", p.o.Remote, err)
 		}
 	}
-	if meta, err := p.f.get(ctx, objectPath(c, repo.ObjCommitMeta), maxMetadataFetch); err == nil {
+	// The remote's .commitmeta is fetched even for a stored commit: new
+	// signatures may have been added.
+	meta, err := p.f.get(ctx, objectPath(c, repo.ObjCommitMeta), maxMetadataFetch)
+	if errors.Is(err, ErrMissing) {
+		meta = nil
+	} else if err != nil {
+		return err
+	}
+	detached := meta
+	if detached == nil && stored {
+		if detached, err = p.r.ReadMetadata(c, repo.ObjCommitMeta); errors.Is(err, repo.ErrNotFound) {
+			detached = nil
+		} else if err != nil {
+			return err
+		}
+	}
+	if err := p.v.verifyCommit(c, data, detached); err != nil {
+		return err
+	}
+	if !stored {
+		p.metaFetched.Add(1)
+		if _, err := p.tx.WriteMetadata(repo.ObjCommit, data, &c); err != nil {
+			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommit)), err)
+		}
+	}
+	if meta != nil {
 		p.metaFetched.Add(1)
 		if _, err := p.tx.WriteMetadata(repo.ObjCommitMeta, meta, &c); err != nil {
 			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommitMeta)), err)
 		}
-	} else if !errors.Is(err, ErrMissing) {
-		return err
 	}
 	if p.o.CommitMetadataOnly {
 		p.tx.KeepPartial(c)
@@ -547,7 +590,12 @@ func FetchSummary(ctx context.Context, r *repo.Repo, remote string) (*gvariant.S
 	if err != nil {
 		return nil, err
 	}
-	data, err := f.get(ctx, "summary", maxMetadataFetch)
+	v, err := newVerifier(r, rm)
+	if err != nil {
+		return nil, err
+	}
+	p := &puller{r: r, o: Options{Remote: remote}, f: f, v: v}
+	data, err := p.fetchVerifiedSummary(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -556,6 +604,40 @@ func FetchSummary(ctx context.Context, r *repo.Repo, remote string) (*gvariant.S
 		return nil, fmt.Errorf("remote %s: summary: %w: %v", remote, repo.ErrCorrupt, err)
 	}
 	return &s, nil
+}
+
+// fetchVerifiedSummary is fetchSummary checking summary.sig when the
+// remote asks for it (gpg-verify-summary, sign-verify-summary).
+func (p *puller) fetchVerifiedSummary(ctx context.Context) ([]byte, error) {
+	if !p.v.summaryNeedsSig() {
+		return p.fetchSummary(ctx)
+	}
+	sig, err := p.f.get(ctx, "summary.sig", maxMetadataFetch)
+	if errors.Is(err, ErrMissing) {
+		sig = nil
+	} else if err != nil {
+		return nil, err
+	}
+	data, err := p.fetchSummary(ctx)
+	if errors.Is(err, ErrMissing) {
+		return nil, verifyErrorf(err, "pull %s: signature verification of the summary is enabled, but the remote has no summary (%s); set gpg-verify-summary=false and sign-verify-summary=false to pull without one", p.o.Remote, p.f.url("summary"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	verr := p.v.verifySummary(data, sig)
+	if verr == nil {
+		return data, nil
+	}
+	// The cached copy may predate the signature: try a fresh one once.
+	fresh, err := p.f.get(ctx, "summary", maxMetadataFetch)
+	if err != nil || bytes.Equal(fresh, data) {
+		return nil, verr
+	}
+	if err := p.v.verifySummary(fresh, sig); err != nil {
+		return nil, err
+	}
+	return fresh, nil
 }
 
 // ErrRefBinding means a commit was served as a ref its ref binding does not

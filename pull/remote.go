@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 
@@ -20,8 +21,8 @@ type Remote struct {
 	URL  string
 	// Branches are the refs pulled when none are named.
 	Branches []string
-	// GPGVerify is ostree's gpg-verify (default true); repofs cannot
-	// verify OpenPGP signatures yet and refuses to pull such remotes.
+	// GPGVerify is ostree's gpg-verify (default true): commits must carry
+	// a valid OpenPGP signature by a key of the remote's keyring.
 	GPGVerify bool
 	// Keys holds every key of the group, in order.
 	Keys []repo.ConfigKey
@@ -133,7 +134,8 @@ func AddRemote(ctx context.Context, r *repo.Repo, name, rawURL string, o AddOpti
 
 func configPath(r *repo.Repo) string { return r.Path() + "/config" }
 
-// DeleteRemote removes a remote from the config.
+// DeleteRemote removes a remote from the config, and its keyring as ostree
+// does.
 func DeleteRemote(ctx context.Context, r *repo.Repo, name string, ifExists bool) error {
 	c, err := r.ReadConfig()
 	if err != nil {
@@ -145,5 +147,11 @@ func DeleteRemote(ctx context.Context, r *repo.Repo, name string, ifExists bool)
 		}
 		return &noRemoteError{name}
 	}
-	return r.WriteConfig(c)
+	if err := r.WriteConfig(c); err != nil {
+		return err
+	}
+	if err := os.Remove(KeyringPath(r, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remote delete %s: %w", name, err)
+	}
+	return nil
 }

@@ -33,6 +33,15 @@ func (r *Repo) ReadSummary() (*gvariant.Summary, error) {
 // metadata keys ostree writes, and removes any stale summary.sig. It is
 // written in tmp/summary-XXXXXX and renamed into place.
 func (r *Repo) UpdateSummary(ctx context.Context, now time.Time) error {
+	return r.UpdateSummarySigned(ctx, now, nil)
+}
+
+// UpdateSummarySigned is UpdateSummary that, when sign is set, also writes
+// summary.sig: sign gets the new summary's bytes and returns the
+// summary.sig bytes (detached metadata holding the signatures). Both files
+// are staged together and summary.sig is renamed into place first, so a
+// client never sees the new summary with no signature.
+func (r *Repo) UpdateSummarySigned(ctx context.Context, now time.Time, sign func(summary []byte) ([]byte, error)) error {
 	lock, err := r.lockRepo(ctx, tmpdir.Shared)
 	if err != nil {
 		return err
@@ -73,15 +82,28 @@ func (r *Repo) UpdateSummary(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("update summary: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	data := gvariant.EncodeSummary(s)
 	staged := filepath.Join(tmp, "summary")
-	if err := writeFileAtomic(staged, gvariant.EncodeSummary(s), 0o644); err != nil {
+	if err := writeFileAtomic(staged, data, 0o644); err != nil {
 		return fmt.Errorf("update summary: %w", err)
+	}
+	if sign != nil {
+		sig, err := sign(data)
+		if err != nil {
+			return fmt.Errorf("update summary: sign: %w", err)
+		}
+		stagedSig := filepath.Join(tmp, "summary.sig")
+		if err := writeFileAtomic(stagedSig, sig, 0o644); err != nil {
+			return fmt.Errorf("update summary: %w", err)
+		}
+		if err := os.Rename(stagedSig, filepath.Join(r.path, "summary.sig")); err != nil {
+			return fmt.Errorf("update summary: %w", err)
+		}
+	} else if err := os.Remove(filepath.Join(r.path, "summary.sig")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("update summary: remove stale summary.sig: %w", err)
 	}
 	if err := os.Rename(staged, filepath.Join(r.path, "summary")); err != nil {
 		return fmt.Errorf("update summary: %w", err)
-	}
-	if err := os.Remove(filepath.Join(r.path, "summary.sig")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("update summary: remove stale summary.sig: %w", err)
 	}
 	return fsyncDir(r.path)
 }

@@ -54,22 +54,37 @@ Example:
 	register(&command{
 		name:    "summary",
 		summary: "Regenerate the summary file",
-		usage:   "-u",
+		usage:   "-u [--sign=KEY | --gpg-sign=KEY-ID …]",
 		help: `Writes summary from refs/heads with the metadata keys ostree writes, so
-HTTP clients (ostree or repofs) can pull from this repository.
+HTTP clients (ostree or repofs) can pull from this repository. With signing
+options it writes summary.sig too (clients with gpg-verify-summary or
+sign-verify-summary need it); without, it removes a stale summary.sig.
 
-Example:
-  repofs --repo=repo summary -u`,
+Options:
+` + signFlagsHelp + `
+
+Examples:
+  repofs --repo=repo summary -u
+  repofs --repo=repo summary -u --gpg-sign=0123456789ABCDEF --gpg-keys-file=secret.gpg`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var update bool
 			fs.BoolVarP(&update, "update", "u", false, "")
+			var sf signFlags
+			sf.register(fs)
 			return func(e *env, args []string) error {
 				if !update || len(args) != 0 {
 					return usagef("summary needs -u")
 				}
+				s, err := sf.load()
+				if err != nil {
+					return err
+				}
 				r, err := e.openRepo()
 				if err != nil {
 					return err
+				}
+				if s != nil {
+					return r.UpdateSummarySigned(e.ctx, nowFunc(), s.summarySig)
 				}
 				return r.UpdateSummary(e.ctx, nowFunc())
 			}

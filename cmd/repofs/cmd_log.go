@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	flag "github.com/spf13/pflag"
+
+	"github.com/repofs/repofs/pull"
 	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/repo/sign"
 )
 
 func init() {
@@ -20,15 +25,25 @@ first commit or the first one that was not fetched.
 
 Example:
   repofs --repo=repo log os/main`,
-		run: func(e *env, args []string) error { return runShow(e, args, true) },
+		run: func(e *env, args []string) error { return runShow(e, args, true, "") },
 	})
 	register(&command{
 		name:    "show",
 		summary: "Show a commit",
-		usage:   "REV",
-		help: `Example:
+		usage:   "[--gpg-verify-remote=NAME] REV",
+		help: `Prints the commit as ostree show does, then the signatures in its detached
+metadata and whether each verifies: OpenPGP ones ("Found N signature(s):",
+in ostree's words) and ed25519 ones. They are checked against the keys of
+every remote and ostree's global key directories, or only those of the
+remote NAME with --gpg-verify-remote.
+
+Example:
   repofs --repo=repo show os/main^`,
-		run: func(e *env, args []string) error { return runShow(e, args, false) },
+		setup: func(fs *flag.FlagSet) runFunc {
+			var remote string
+			fs.StringVar(&remote, "gpg-verify-remote", "", "")
+			return func(e *env, args []string) error { return runShow(e, args, false, remote) }
+		},
 	})
 	register(&command{
 		name:    "rev-parse",
@@ -54,7 +69,7 @@ Example:
 	})
 }
 
-func runShow(e *env, args []string, follow bool) error {
+func runShow(e *env, args []string, follow bool, remote string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one REV")
 	}
@@ -78,6 +93,11 @@ func runShow(e *env, args []string, follow bool) error {
 			return err
 		}
 		writeCommit(w, commit)
+		if !follow {
+			if err := writeSignatures(w, r, c, remote); err != nil {
+				return err
+			}
+		}
 		if !follow || !commit.HasParent {
 			break
 		}
@@ -108,6 +128,64 @@ func writeCommit(w io.Writer, c *repo.Commit) {
 		writeIndented(w, c.Body)
 	}
 	io.WriteString(w, "\n")
+}
+
+// writeSignatures prints a commit's signatures and whether each verifies;
+// a commit without any prints nothing, as in ostree.
+func writeSignatures(w io.Writer, r *repo.Repo, c repo.Checksum, remote string) error {
+	md, err := r.ReadCommitMeta(c)
+	if err != nil || md == nil {
+		return err
+	}
+	gpgSigs, err := sign.Signatures(md, sign.KeyGPG)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", c, err)
+	}
+	edSigs, err := sign.Signatures(md, sign.KeyEd25519)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", c, err)
+	}
+	if len(gpgSigs) == 0 && len(edSigs) == 0 {
+		return nil
+	}
+	kr, ed, err := pull.TrustedKeys(r, remote)
+	if err != nil {
+		return err
+	}
+	data, err := r.ReadMetadata(c, repo.ObjCommit)
+	if err != nil {
+		return err
+	}
+	if len(gpgSigs) > 0 {
+		res := kr.VerifyGPG(data, gpgSigs, time.Now())
+		fmt.Fprintf(w, "Found %d signature%s:\n", len(res), plural(len(res)))
+		for i := range res {
+			io.WriteString(w, "\n")
+			res[i].Describe(w, "  ")
+		}
+	}
+	if len(edSigs) > 0 {
+		if len(gpgSigs) > 0 {
+			io.WriteString(w, "\n")
+		}
+		fmt.Fprintf(w, "Found %d ed25519 signature%s:\n", len(edSigs), plural(len(edSigs)))
+		for _, sig := range edSigs {
+			one := &sign.Ed25519Keys{Trusted: ed.Trusted, Revoked: ed.Revoked}
+			if pk, err := one.VerifyEd25519(data, [][]byte{sig}); err == nil {
+				fmt.Fprintf(w, "\n  Good ed25519 signature from key %s\n", sign.Ed25519PublicKeyString(pk))
+			} else {
+				fmt.Fprintf(w, "\n  Can't verify ed25519 signature: none of the %d trusted keys made it\n", len(ed.Trusted))
+			}
+		}
+	}
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 // writeIndented indents every line by four spaces; a final line without a

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -11,36 +13,53 @@ import (
 	"github.com/repofs/repofs/pull"
 	"github.com/repofs/repofs/repo"
 	"github.com/repofs/repofs/repo/gvariant"
+	"github.com/repofs/repofs/repo/sign"
 )
 
 func init() {
 	register(&command{
 		name:    "remote",
-		summary: "Manage remote repositories (add, list, delete, show-url, refs, summary)",
-		usage:   "add|list|delete|show-url|refs|summary …",
+		summary: "Manage remote repositories (add, list, delete, show-url, refs, summary, gpg-import)",
+		usage:   "add|list|delete|show-url|refs|summary|gpg-import …",
 		help: `Subcommands (the [remote "NAME"] groups of config, as ostree writes them):
-  add [--no-gpg-verify] [--set=K=V]… [--if-not-exists] NAME URL [BRANCH…]
+  add [--no-gpg-verify] [--gpg-import=FILE] [--set=K=V]… [--if-not-exists] NAME URL [BRANCH…]
   list [-u]                 the remotes; -u with their URLs
   delete [--if-exists] NAME
   show-url NAME
   refs NAME                 the refs the remote's summary lists, as NAME:REF
   summary NAME              the remote's summary, as ostree prints it
+  gpg-import NAME (-k FILE | --stdin) [KEY-ID…]
+                            trust OpenPGP keys (armored or binary) for NAME;
+                            they go to REPO/NAME.trustedkeys.gpg, as in ostree
+
+Signature settings (keys of the remote's group, as in ostree):
+  gpg-verify=true|false           commits need a good OpenPGP signature (default true)
+  gpg-verify-summary=true|false   the summary needs a good summary.sig
+  sign-verify=true|ed25519        commits need a good ed25519 signature
+  sign-verify-summary=true|false  the summary needs a good ed25519 summary.sig
+  verification-ed25519-key=BASE64, verification-ed25519-file=PATH  trusted ed25519 keys
+  gpgkeypath=PATH[;PATH…]         more OpenPGP key files or directories
 
 Examples:
   repofs --repo=repo remote add --no-gpg-verify origin https://example.com/repo os/main
+  repofs --repo=repo remote add --gpg-import=publisher.asc os https://example.com/repo
   repofs --repo=repo remote refs origin`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var add pull.AddOptions
 			var set []string
-			var urls, ifExists bool
+			var urls, ifExists, stdin bool
+			var gpgImport, keyring string
 			fs.BoolVar(&add.NoGPGVerify, "no-gpg-verify", false, "")
+			fs.StringVar(&gpgImport, "gpg-import", "", "")
+			fs.StringVarP(&keyring, "keyring", "k", "", "")
+			fs.BoolVar(&stdin, "stdin", false, "")
 			fs.StringArrayVar(&set, "set", nil, "")
 			fs.BoolVar(&add.IfNotExists, "if-not-exists", false, "")
 			fs.BoolVarP(&urls, "url", "u", false, "")
 			fs.BoolVar(&ifExists, "if-exists", false, "")
 			return func(e *env, args []string) error {
 				if len(args) == 0 {
-					return usagef("remote needs a subcommand: add, list, delete, show-url, refs or summary")
+					return usagef("remote needs a subcommand: add, list, delete, show-url, refs, summary or gpg-import")
 				}
 				r, err := e.openRepo()
 				if err != nil {
@@ -66,7 +85,41 @@ Examples:
 						add.Set = append(add.Set, repo.ConfigKey{Key: k, Value: v})
 					}
 					add.Branches = args[2:]
-					return pull.AddRemote(e.ctx, r, args[0], args[1], add)
+					var keys []byte
+					if gpgImport != "" {
+						// Read the keys first: a bad key file must not leave a
+						// half-configured remote behind.
+						if keys, err = os.ReadFile(gpgImport); err != nil {
+							return fmt.Errorf("remote add %s: --gpg-import: %w", args[0], err)
+						}
+						if _, err := sign.ReadOpenPGPKeys(keys); err != nil {
+							return fmt.Errorf("remote add %s: --gpg-import=%s: %w", args[0], gpgImport, err)
+						}
+					}
+					if err := pull.AddRemote(e.ctx, r, args[0], args[1], add); err != nil {
+						return err
+					}
+					if keys == nil {
+						return nil
+					}
+					return importKeys(e, r, args[0], keys, nil)
+				case "gpg-import":
+					if err := need(1, "a NAME"); err != nil {
+						return err
+					}
+					var keys []byte
+					switch {
+					case keyring != "" && !stdin:
+						keys, err = os.ReadFile(keyring)
+					case stdin && keyring == "":
+						keys, err = io.ReadAll(e.stdin)
+					default:
+						return usagef("remote gpg-import needs exactly one of -k FILE and --stdin")
+					}
+					if err != nil {
+						return fmt.Errorf("remote gpg-import %s: %w", args[0], err)
+					}
+					return importKeys(e, r, args[0], keys, args[1:])
 				case "list":
 					rms, err := pull.ListRemotes(r)
 					if err != nil {
@@ -126,6 +179,19 @@ Examples:
 			}
 		},
 	})
+}
+
+func importKeys(e *env, r *repo.Repo, remote string, keys []byte, ids []string) error {
+	n, err := pull.ImportKeys(e.ctx, r, remote, keys, ids)
+	if err != nil {
+		return err
+	}
+	plural := "s"
+	if n == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(e.stdout, "Imported %d GPG key%s to remote \"%s\"\n", n, plural, remote)
+	return nil
 }
 
 // printSummary prints a summary as `ostree remote summary` does.

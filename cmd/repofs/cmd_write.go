@@ -44,7 +44,7 @@ Example:
 	register(&command{
 		name:    "commit",
 		summary: "Commit a directory tree to a branch",
-		usage:   "-b REF [-s SUBJECT] [-m BODY] [--timestamp=TIME] [--add-metadata-string=K=V]… [--tree=dir=PATH | PATH]",
+		usage:   "-b REF [-s SUBJECT] [-m BODY] [--timestamp=TIME] [--add-metadata-string=K=V]… [--sign=KEY | --gpg-sign=KEY-ID …] [--tree=dir=PATH | PATH]",
 		help: `Writes every file of PATH into the repository and a commit on REF whose
 parent is REF's current commit; prints the new commit's checksum. The commit
 carries ostree.ref-binding=[REF], as ostree's does.
@@ -60,9 +60,13 @@ Options:
                                     (bare-user-only repositories always record
                                     0:0 and drop setuid/setgid/sticky and
                                     group/other write, as ostree does)
+` + signFlagsHelp + `
 
-Example:
-  repofs --repo=repo commit -b os/main -s "Update" ./rootfs`,
+The signatures are written in the same transaction, before REF moves.
+
+Examples:
+  repofs --repo=repo commit -b os/main -s "Update" ./rootfs
+  repofs --repo=repo commit -b os/main --sign-from-file=secret.ed25519 ./rootfs`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var co struct {
 				branch, subject, body, timestamp, tree string
@@ -76,6 +80,8 @@ Example:
 			fs.StringVar(&co.tree, "tree", "", "")
 			fs.StringArrayVar(&co.metadata, "add-metadata-string", nil, "")
 			fs.BoolVar(&co.canonical, "canonical-permissions", false, "")
+			var sf signFlags
+			sf.register(fs)
 
 			return func(e *env, args []string) error {
 				dir := ""
@@ -112,11 +118,15 @@ Example:
 					o.Metadata = append(o.Metadata, gvariant.Entry{Key: k, Value: gvariant.StringVariant(v)})
 				}
 				o.Metadata = append(o.Metadata, gvariant.Entry{Key: "ostree.ref-binding", Value: gvariant.StringsVariant([]string{co.branch})})
+				s, err := sf.load()
+				if err != nil {
+					return err
+				}
 				r, err := e.openRepo()
 				if err != nil {
 					return err
 				}
-				c, err := commitTree(e, r, co.branch, dir, o, repo.DirOptions{CanonicalPermissions: co.canonical})
+				c, err := commitTree(e, r, co.branch, dir, o, repo.DirOptions{CanonicalPermissions: co.canonical}, s)
 				if err != nil {
 					return err
 				}
@@ -127,8 +137,9 @@ Example:
 	})
 }
 
-// commitTree commits dir to branch in one transaction.
-func commitTree(e *env, r *repo.Repo, branch, dir string, o repo.CommitOptions, do repo.DirOptions) (repo.Checksum, error) {
+// commitTree commits dir to branch in one transaction, signed by s when
+// it is set.
+func commitTree(e *env, r *repo.Repo, branch, dir string, o repo.CommitOptions, do repo.DirOptions, s *signer) (repo.Checksum, error) {
 	var zero repo.Checksum
 	if parent, err := r.ReadRef("", branch); err == nil {
 		o.Parent = &parent
@@ -145,6 +156,11 @@ func commitTree(e *env, r *repo.Repo, branch, dir string, o repo.CommitOptions, 
 	c, err := tx.WriteCommit(o, tree, meta)
 	if err != nil {
 		return zero, err
+	}
+	if s != nil {
+		if err := s.signCommit(tx, c); err != nil {
+			return zero, err
+		}
 	}
 	if err := tx.SetRef("", branch, c); err != nil {
 		return zero, err

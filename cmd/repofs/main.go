@@ -52,6 +52,7 @@ func (e *exitCodeError) Unwrap() error { return e.err }
 type env struct {
 	ctx      context.Context
 	repoPath string
+	stdin    io.Reader
 	stdout   io.Writer
 	stderr   io.Writer
 }
@@ -139,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printCommandHelp(stdout, c)
 		return exitOK
 	}
-	e := &env{ctx: ctx, repoPath: *repoPath, stdout: stdout, stderr: stderr}
+	e := &env{ctx: ctx, repoPath: *repoPath, stdin: os.Stdin, stdout: stdout, stderr: stderr}
 	if e.repoPath == "" {
 		e.repoPath = os.Getenv("REPOFS_REPO")
 	}

@@ -138,10 +138,11 @@ func TestPullCommand(t *testing.T) {
 		}
 	}
 
-	// A remote that wants signatures is refused, saying how to proceed.
+	// A remote that wants signatures refuses unsigned commits, saying how
+	// to proceed.
 	repotest.Ostree(t, repo, "remote", "add", "signed", url)
 	_, errs, code = repofs(t, repo, "pull", "signed", "test/main")
-	if code != exitError || !strings.Contains(errs, "gpg-verify") || !strings.Contains(errs, "--no-gpg-verify") {
+	if code != exitError || !strings.Contains(errs, "no signatures found") || !strings.Contains(errs, "gpg-verify=false") {
 		t.Errorf("pull from a gpg-verify remote: exit %d: %s", code, errs)
 	}
 }
