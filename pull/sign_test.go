@@ -106,13 +106,7 @@ func TestPullGPG(t *testing.T) {
 	sRevoked := newSignedSource(t, revoked)
 	revoked.Revoke(t)
 
-	read := func(p string) []byte {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	}
+	read := func(p string) []byte { return repotest.ReadFile(t, p) }
 	tests := []struct {
 		name string
 		src  *signedSource
@@ -205,7 +199,7 @@ func TestPullGPGSummary(t *testing.T) {
 	repotest.Commit(t, s.path, "signed/c", dir, repotest.CommitOpts{Extra: []string{"--gpg-homedir=" + key.Home, "--gpg-sign=" + key.ID}})
 	repotest.Ostree(t, "--repo="+s.path, "summary", "-u") // unsigned: removes summary.sig
 	r := signedClient(t, s.srv.URL, set...)
-	if _, err := ImportKeys(context.Background(), r, "origin", mustRead(t, key.Public), nil); err != nil {
+	if _, err := ImportKeys(context.Background(), r, "origin", repotest.ReadFile(t, key.Public), nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Pull(context.Background(), r, Options{Remote: "origin", Refs: []string{"signed/a"}})
@@ -230,15 +224,6 @@ func TestPullGPGSummary(t *testing.T) {
 	if _, err := FetchSummary(context.Background(), r, "origin"); err != nil {
 		t.Errorf("FetchSummary of a signed summary: %v", err)
 	}
-}
-
-func mustRead(t *testing.T, p string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 // ed25519Source is an archive repository made by ostree whose commits and
@@ -354,10 +339,10 @@ func TestImportKeys(t *testing.T) {
 	k2 := repotest.NewGPGKey(t, "Two")
 	r := signedClient(t, "http://example.com/")
 	ctx := context.Background()
-	if n, err := ImportKeys(ctx, r, "origin", mustRead(t, k1.Public), nil); err != nil || n != 1 {
+	if n, err := ImportKeys(ctx, r, "origin", repotest.ReadFile(t, k1.Public), nil); err != nil || n != 1 {
 		t.Fatalf("import: %d %v", n, err)
 	}
-	both := append(mustRead(t, k1.Public), mustRead(t, k2.Public)...)
+	both := append(repotest.ReadFile(t, k1.Public), repotest.ReadFile(t, k2.Public)...)
 	if _, err := ImportKeys(ctx, r, "origin", both, []string{"DEADBEEF"}); err == nil {
 		t.Error("importing a key ID that is not in the input must fail")
 	}

@@ -46,11 +46,8 @@ func (rm *Remote) boolOption(key string, def bool) (bool, error) {
 	if !ok || v == "" {
 		return def, nil
 	}
-	switch v {
-	case "true", "1":
-		return true, nil
-	case "false", "0":
-		return false, nil
+	if b, ok := repo.ParseBool(v); ok {
+		return b, nil
 	}
 	return def, fmt.Errorf("remote %s: %s=%s is not a boolean (true or false)", rm.Name, key, v)
 }
@@ -180,6 +177,18 @@ func (v *verifier) loadGPG(r *repo.Repo, rm *Remote) error {
 	return nil
 }
 
+// fail makes the error for what (a commit, the summary); an error among
+// args becomes its cause, so callers can still match sign's sentinels.
+func (v *verifier) fail(what, format string, args ...any) error {
+	var cause error
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			cause = err
+		}
+	}
+	return verifyErrorf(cause, "pull %s: %s: %s", v.remote, what, fmt.Sprintf(format, args...))
+}
+
 // verifyCommit checks a commit's bytes against its detached metadata (nil:
 // none) as the remote's settings ask; it is called before anything of the
 // commit is stored.
@@ -188,13 +197,7 @@ func (v *verifier) verifyCommit(c repo.Checksum, data, detached []byte) error {
 		return nil
 	}
 	fail := func(format string, args ...any) error {
-		var cause error
-		for _, a := range args {
-			if err, ok := a.(error); ok {
-				cause = err
-			}
-		}
-		return verifyErrorf(cause, "pull %s: commit %s: %s", v.remote, c, fmt.Sprintf(format, args...))
+		return v.fail("commit "+c.String(), format, args...)
 	}
 	var md gvariant.Metadata
 	if detached != nil {
@@ -241,13 +244,7 @@ func (v *verifier) summaryNeedsSig() bool { return v.gpgSummary || v.signSumary 
 // server has none).
 func (v *verifier) verifySummary(summary, sig []byte) error {
 	fail := func(format string, args ...any) error {
-		var cause error
-		for _, a := range args {
-			if err, ok := a.(error); ok {
-				cause = err
-			}
-		}
-		return verifyErrorf(cause, "pull %s: summary: %s", v.remote, fmt.Sprintf(format, args...))
+		return v.fail("summary", format, args...)
 	}
 	if sig == nil {
 		if v.gpgSummary {

@@ -86,6 +86,11 @@ func decodeCommit(c Checksum, data []byte) (*Commit, error) {
 // has none (nil, nil).
 func (r *Repo) ReadCommitMeta(c Checksum) (gvariant.Metadata, error) {
 	data, err := r.readMetadata(c, ObjCommitMeta)
+	return decodeCommitMeta(c, data, err)
+}
+
+// decodeCommitMeta decodes what reading a commitmeta returned.
+func decodeCommitMeta(c Checksum, data []byte, err error) (gvariant.Metadata, error) {
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}

@@ -70,13 +70,22 @@ func (c *Config) Bool(group, key string, def bool) (bool, error) {
 	if !ok {
 		return def, nil
 	}
+	b, ok := ParseBool(v)
+	if !ok {
+		return def, fmt.Errorf("[%s] %s=%s: not a boolean", group, key, v)
+	}
+	return b, nil
+}
+
+// ParseBool parses a keyfile boolean as GLib does: true/1, false/0.
+func ParseBool(v string) (b, ok bool) {
 	switch v {
 	case "true", "1":
-		return true, nil
+		return true, true
 	case "false", "0":
-		return false, nil
+		return false, true
 	}
-	return def, fmt.Errorf("[%s] %s=%s: not a boolean", group, key, v)
+	return false, false
 }
 
 // Bytes serialises c as keyfile text.

@@ -31,17 +31,7 @@ func (tx *Transaction) ReadMetadata(c Checksum, t ObjectType) ([]byte, error) {
 // detached metadata too.
 func (tx *Transaction) ReadCommitMeta(c Checksum) (gvariant.Metadata, error) {
 	data, err := tx.ReadMetadata(c, ObjCommitMeta)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	m, err := gvariant.DecodeMetadata(data)
-	if err != nil {
-		return nil, corruptf(c, ObjCommitMeta, "%v", err)
-	}
-	return m, nil
+	return decodeCommitMeta(c, data, err)
 }
 
 // WriteCommitMeta stages a commit's new detached metadata (where

@@ -55,11 +55,7 @@ Example:
 			if len(args) != 1 {
 				return usagef("rev-parse needs exactly one REV")
 			}
-			r, err := e.openRepo()
-			if err != nil {
-				return err
-			}
-			c, err := r.ResolveRev(args[0])
+			_, c, err := e.resolveRev(args[0])
 			if err != nil {
 				return err
 			}
@@ -73,11 +69,7 @@ func runShow(e *env, args []string, follow bool, remote string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one REV")
 	}
-	r, err := e.openRepo()
-	if err != nil {
-		return err
-	}
-	c, err := r.ResolveRev(args[0])
+	r, c, err := e.resolveRev(args[0])
 	if err != nil {
 		return err
 	}
@@ -133,7 +125,7 @@ func writeCommit(w io.Writer, c *repo.Commit) {
 // writeSignatures prints a commit's signatures and whether each verifies;
 // a commit without any prints nothing, as in ostree.
 func writeSignatures(w io.Writer, r *repo.Repo, c repo.Checksum, remote string) error {
-	md, err := r.ReadCommitMeta(c)
+	data, md, err := readSigned(r, c)
 	if err != nil || md == nil {
 		return err
 	}
@@ -149,10 +141,6 @@ func writeSignatures(w io.Writer, r *repo.Repo, c repo.Checksum, remote string) 
 		return nil
 	}
 	kr, ed, err := pull.TrustedKeys(r, remote)
-	if err != nil {
-		return err
-	}
-	data, err := r.ReadMetadata(c, repo.ObjCommit)
 	if err != nil {
 		return err
 	}

@@ -91,11 +91,7 @@ func isObjectErr(err error) bool {
 // commitRoot resolves rev and returns its commit's root directory.
 // openCommit opens the repository and the root of the commit rev names.
 func (e *env) openCommit(rev string) (*repo.Repo, repo.Node, error) {
-	r, err := e.openRepo()
-	if err != nil {
-		return nil, repo.Node{}, err
-	}
-	c, err := r.ResolveRev(rev)
+	r, c, err := e.resolveRev(rev)
 	if err != nil {
 		return nil, repo.Node{}, err
 	}

@@ -148,11 +148,7 @@ func (s *signer) sign(md gvariant.Metadata, data []byte) (gvariant.Metadata, err
 
 // signCommit adds signatures to commit c's detached metadata within tx.
 func (s *signer) signCommit(tx *repo.Transaction, c repo.Checksum) error {
-	data, err := tx.ReadMetadata(c, repo.ObjCommit)
-	if err != nil {
-		return err
-	}
-	md, err := tx.ReadCommitMeta(c)
+	data, md, err := readSigned(tx, c)
 	if err != nil {
 		return err
 	}
@@ -207,11 +203,7 @@ Examples:
 				if len(args) == 1 && keysFile == "" {
 					return usagef("sign needs keys: KEY arguments or --keys-file=FILE")
 				}
-				r, err := e.openRepo()
-				if err != nil {
-					return err
-				}
-				c, err := r.ResolveRev(args[0])
+				r, c, err := e.resolveRev(args[0])
 				if err != nil {
 					return err
 				}
@@ -251,11 +243,7 @@ Example:
 				if err != nil {
 					return err
 				}
-				r, err := e.openRepo()
-				if err != nil {
-					return err
-				}
-				c, err := r.ResolveRev(args[0])
+				r, c, err := e.resolveRev(args[0])
 				if err != nil {
 					return err
 				}
@@ -263,6 +251,24 @@ Example:
 			}
 		},
 	})
+}
+
+// metaReader is a repository, or a transaction that also sees what it
+// staged.
+type metaReader interface {
+	ReadMetadata(repo.Checksum, repo.ObjectType) ([]byte, error)
+	ReadCommitMeta(repo.Checksum) (gvariant.Metadata, error)
+}
+
+// readSigned returns a commit's bytes (what its signatures sign) and its
+// detached metadata (where they are; nil: none).
+func readSigned(r metaReader, c repo.Checksum) ([]byte, gvariant.Metadata, error) {
+	data, err := r.ReadMetadata(c, repo.ObjCommit)
+	if err != nil {
+		return nil, nil, err
+	}
+	md, err := r.ReadCommitMeta(c)
+	return data, md, err
 }
 
 // signExisting adds signatures to a stored commit.
@@ -292,11 +298,7 @@ func verifyEd25519(e *env, r *repo.Repo, c repo.Checksum, keysFile string, keys 
 			return err
 		}
 	}
-	data, err := r.ReadMetadata(c, repo.ObjCommit)
-	if err != nil {
-		return err
-	}
-	md, err := r.ReadCommitMeta(c)
+	data, md, err := readSigned(r, c)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,16 @@ func (e *env) openRepo() (*repo.Repo, error) {
 	return repo.Open(e.repoPath)
 }
 
+// resolveRev opens the repository and resolves a REV in it.
+func (e *env) resolveRev(rev string) (*repo.Repo, repo.Checksum, error) {
+	r, err := e.openRepo()
+	if err != nil {
+		return nil, repo.Checksum{}, err
+	}
+	c, err := r.ResolveRev(rev)
+	return r, c, err
+}
+
 type command struct {
 	name    string
 	summary string

@@ -108,7 +108,7 @@ func TestGPGSignInterop(t *testing.T) {
 	// check against the same global keyring.
 	gh := filepath.Join(dir, "trusted.gpg.d")
 	os.MkdirAll(gh, 0o755)
-	os.WriteFile(filepath.Join(gh, "key.gpg"), mustReadFile(t, key.Public), 0o644)
+	os.WriteFile(filepath.Join(gh, "key.gpg"), repotest.ReadFile(t, key.Public), 0o644)
 	t.Setenv("OSTREE_GPG_HOME", gh)
 	for _, ref := range []string{"signed", "later"} {
 		want := repotest.Ostree(t, r, "show", ref)
@@ -157,13 +157,4 @@ func TestGPGSignInterop(t *testing.T) {
 	if _, errs, code := repofs(t, r, "gpg-sign", "--gpg-homedir="+key.Home, "signed", key.ID); code == 0 || !strings.Contains(errs, "--export-secret-keys") {
 		t.Errorf("gpg-sign from a GnuPG 2 homedir: exit %d %q", code, errs)
 	}
-}
-
-func mustReadFile(t *testing.T, p string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }

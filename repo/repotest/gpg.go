@@ -109,3 +109,13 @@ func (k *GPGKey) Revoke(t testing.TB) {
 	GPG(t, k.Home, "--import", p)
 	GPG(t, k.Home, "--output", k.Public, "--export", k.ID)
 }
+
+// ReadFile returns a file's bytes or fails the test.
+func ReadFile(t testing.TB, p string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
