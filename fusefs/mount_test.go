@@ -50,6 +50,12 @@ func TestMain(m *testing.M) {
 // the test ends.
 func testMount(t *testing.T, repoPath string) (*Mount, string) {
 	t.Helper()
+	return testMountWith(t, repoPath, Options{})
+}
+
+// testMountWith is testMount with options.
+func testMountWith(t *testing.T, repoPath string, o Options) (*Mount, string) {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("SKIP: no /dev/fuse; FUSE tests NOT RUN")
 	}
@@ -58,7 +64,10 @@ func testMount(t *testing.T, repoPath string) (*Mount, string) {
 		t.Fatal(err)
 	}
 	mp := t.TempDir()
-	m, err := MountRepo(context.Background(), r, mp, MountOptions{Options: Options{CacheDir: t.TempDir()}, Debug: testing.Verbose() && os.Getenv("FUSE_DEBUG") != ""})
+	if o.CacheDir == "" {
+		o.CacheDir = t.TempDir()
+	}
+	m, err := MountRepo(context.Background(), r, mp, MountOptions{Options: o, Debug: testing.Verbose() && os.Getenv("FUSE_DEBUG") != ""})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,8 @@ func init() {
 
   MOUNTPOINT/refs/heads/<ref>            symlink to ../../commits/<sha>
   MOUNTPOINT/refs/remotes/<remote>/<ref> symlink to ../../../commits/<sha>
+  MOUNTPOINT/refs/mirrors/<collection>/<ref>
+                                         symlink to ../../../commits/<sha>
   MOUNTPOINT/commits/<sha>/              the tree of that commit
 
 refs/ follows the repository live: a ref moved by any program (repofs,
