@@ -35,6 +35,7 @@ type Mount struct {
 	FS         *FS
 	Mountpoint string
 	server     *fuse.Server
+	counting   *countingFS
 	cancel     context.CancelFunc
 	watchDone  chan struct{}
 }
@@ -80,12 +81,19 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 		}
 		fo.Options = []string{"ro", "nosuid", "nodev", "default_permissions"}
 	}
-	server, err := fs.Mount(mountpoint, f.Root(), fo)
+	// What fs.Mount does, with the request counter between the kernel and
+	// the nodes.
+	counting := &countingFS{RawFileSystem: fs.NewNodeFS(f.Root(), fo)}
+	server, err := fuse.NewServer(counting, mountpoint, &fo.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, err)
 	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, err)
+	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m := &Mount{FS: f, Mountpoint: mountpoint, server: server, cancel: cancel, watchDone: make(chan struct{})}
+	m := &Mount{FS: f, Mountpoint: mountpoint, server: server, counting: counting, cancel: cancel, watchDone: make(chan struct{})}
 	go func() {
 		defer close(m.watchDone)
 		if err := f.Watch(wctx); err != nil {
@@ -152,6 +160,9 @@ func (m *Mount) Wait() {
 	m.cancel()
 	<-m.watchDone
 }
+
+// Requests returns how many FUSE requests of each kind were served so far.
+func (m *Mount) Requests() RequestCounts { return m.counting.counts() }
 
 // WaitMount waits until the kernel has the mount ready.
 func (m *Mount) WaitMount() error { return m.server.WaitMount() }

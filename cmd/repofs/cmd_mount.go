@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -34,7 +36,8 @@ func init() {
 refs/ follows the repository live: a ref moved by any program (repofs,
 ostree) shows its new commit within milliseconds. Runs in the foreground
 until SIGINT or SIGTERM, then unmounts and exits 0. If the mount is busy it
-says so and keeps serving; a second signal detaches it lazily.
+says so and keeps serving; a second signal detaches it lazily. SIGUSR1 logs
+how many FUSE requests of each kind it has served.
 
 Options:
   --pull=REMOTE[:REF]   pull from REMOTE (only REF) in the background, at once
@@ -132,6 +135,9 @@ func runMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interv
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 
 	m, err := fusefs.MountRepo(e.ctx, r, mp, o)
 	if err != nil {
@@ -152,6 +158,8 @@ func runMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interv
 		case <-done:
 			log.Info("unmounted", "mountpoint", mp)
 			return nil
+		case <-usr1:
+			logRequests(log, m.Requests())
 		case sig := <-sigs:
 			if busy {
 				log.Warn("second signal: detaching lazily", "mountpoint", mp, "signal", sig.String())
@@ -180,4 +188,16 @@ func runMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interv
 			return nil
 		}
 	}
+}
+
+// logRequests logs the FUSE request counts on one line, in a fixed order.
+func logRequests(log *slog.Logger, counts fusefs.RequestCounts) {
+	names := slices.Sorted(maps.Keys(counts))
+	var total uint64
+	attrs := make([]any, 0, 2*len(names)+2)
+	for _, name := range names {
+		attrs = append(attrs, name, counts[name])
+		total += counts[name]
+	}
+	log.Info("fuse requests", append([]any{"total", total}, attrs...)...)
 }
