@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -13,72 +12,62 @@ import (
 	"github.com/repofs/repofs/repo"
 )
 
-// Open serves a regular file. Bare repositories hand the object file itself
-// to the kernel (passthrough where offered, pread otherwise); archive
-// repositories inflate through the content cache.
+// Open answers ENOSYS. With FUSE_NO_OPEN_SUPPORT the kernel takes that as
+// success and never sends OPEN or RELEASE again for any file of the mount;
+// it then keeps each file's pages cached across opens, as FOPEN_KEEP_CACHE
+// would. Reading a small file costs one READ the first time and no round
+// trip at all afterwards, where an open, a flush and a release cost three
+// every time: reading every file of the Go tree (15k files) again made 45k
+// requests, now none. FUSE passthrough, which needs an OPEN and a RELEASE
+// per file, measured 5× slower on that read than this. The mount is
+// read-only, so the kernel refuses writing opens itself.
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND|syscall.O_CREAT) != 0 {
 		return nil, 0, syscall.EROFS
 	}
+	return nil, 0, syscall.ENOSYS
+}
+
+// Read serves the kernel's reads, which come without a file handle. Bare
+// repositories read the object file itself; archive repositories inflate
+// through the content cache, so neither random nor repeated reads inflate
+// from byte 0 again.
+func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if n.fi.IsSymlink() {
-		return nil, 0, syscall.ELOOP
+		return nil, syscall.EINVAL
 	}
 	if n.fs.r.Mode() != repo.ModeArchive {
-		f, err := n.fs.r.OpenRawPayload(n.content, n.fi)
-		if err != nil {
-			return nil, 0, n.fs.errno("open "+n.content.String()+".file", err)
-		}
-		return &rawHandle{f: f}, fuse.FOPEN_KEEP_CACHE, 0
+		return n.readRaw(dest, off)
 	}
 	e, err := n.fs.content.acquire(n.content, int64(n.fi.Size))
 	if err != nil {
-		return nil, 0, n.fs.errno("open "+n.content.String()+".filez", err)
+		return nil, n.fs.errno("open "+n.content.String()+".filez", err)
 	}
-	return &inflatedHandle{fs: n.fs, e: e}, fuse.FOPEN_KEEP_CACHE, 0
-}
-
-// rawHandle reads an object file of a bare repository.
-type rawHandle struct {
-	f *os.File
-}
-
-var (
-	_ fs.FilePassthroughFder = (*rawHandle)(nil) // the kernel reads the object itself
-	_ fs.FileReader          = (*rawHandle)(nil) // when passthrough is not available
-	_ fs.FileReleaser        = (*rawHandle)(nil)
-	_ fs.FileReader          = (*inflatedHandle)(nil)
-	_ fs.FileReleaser        = (*inflatedHandle)(nil)
-)
-
-func (h *rawHandle) PassthroughFd() (int, bool) { return int(h.f.Fd()), true }
-
-func (h *rawHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := h.f.ReadAt(dest, off)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fs.ToErrno(err)
-	}
-	return fuse.ReadResultData(dest[:n]), 0
-}
-
-func (h *rawHandle) Release(ctx context.Context) syscall.Errno {
-	return fs.ToErrno(h.f.Close())
-}
-
-// inflatedHandle reads an archive file through its cache entry.
-type inflatedHandle struct {
-	fs *FS
-	e  *inflated
-}
-
-func (h *inflatedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := h.e.readAt(dest, off)
+	defer n.fs.content.release(e)
+	k, err := e.readAt(dest, off)
 	if err != nil {
-		return nil, h.fs.errno("read "+h.e.c.String()+".filez", err)
+		return nil, n.fs.errno("read "+n.content.String()+".filez", err)
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return fuse.ReadResultData(dest[:k]), 0
 }
 
-func (h *inflatedHandle) Release(ctx context.Context) syscall.Errno {
-	h.fs.content.release(h.e)
-	return 0
+// readRaw reads a bare repository's object file. Opening it per READ costs
+// a few microseconds, next to a round trip; a small file is one READ.
+func (n *fileNode) readRaw(dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	f, err := n.fs.r.OpenRawPayload(n.content, n.fi)
+	if err != nil {
+		return nil, n.fs.errno("open "+n.content.String()+".file", err)
+	}
+	defer f.Close()
+	k, err := f.ReadAt(dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, n.fs.errno("read "+n.content.String()+".file", err)
+	}
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+// Flush answers ENOSYS, after which the kernel never sends FLUSH again: a
+// read-only file has nothing to flush, and close saves a round trip.
+func (n *fileNode) Flush(ctx context.Context, fh fs.FileHandle) syscall.Errno {
+	return syscall.ENOSYS
 }

@@ -62,6 +62,9 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 			AllowOther:   o.AllowOther,
 			Debug:        o.Debug,
 			MaxReadAhead: 1 << 20,
+			// Also the largest READ (max_read, max_pages): a large file
+			// takes 8 times fewer round trips than at go-fuse's 128 KiB.
+			MaxWrite: 1 << 20,
 			// The kernel then caches POSIX ACL lookups (ls -l asks for
 			// them on every file) instead of asking us each time.
 			EnableAcl: true,

@@ -45,7 +45,9 @@ var (
 	_ fs.NodeReadlinker     = (*fileNode)(nil)
 	_ fs.NodeGetxattrer     = (*fileNode)(nil) // xattrs from the content object
 	_ fs.NodeListxattrer    = (*fileNode)(nil)
-	_ fs.NodeOpener         = (*fileNode)(nil) // see file.go
+	_ fs.NodeOpener         = (*fileNode)(nil) // ENOSYS: no OPEN/RELEASE round trips, see file.go
+	_ fs.NodeReader         = (*fileNode)(nil) // reads come without a handle
+	_ fs.NodeFlusher        = (*fileNode)(nil) // ENOSYS: no FLUSH round trips
 )
 
 func parseChecksum(s string) (repo.Checksum, error) { return repo.ParseChecksum(s) }
