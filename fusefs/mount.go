@@ -84,9 +84,9 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 		}
 		fo.Options = []string{"ro", "nosuid", "nodev", "default_permissions"}
 	}
-	// What fs.Mount does, with the request counter between the kernel and
-	// the nodes.
-	counting := &countingFS{RawFileSystem: fs.NewNodeFS(f.Root(), fo)}
+	// What fs.Mount does, with adapters between the kernel and the nodes:
+	// handleless directories and the request counter.
+	counting := &countingFS{RawFileSystem: &handlelessDirs{RawFileSystem: fs.NewNodeFS(f.Root(), fo)}}
 	server, err := fuse.NewServer(counting, mountpoint, &fo.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -374,6 +375,12 @@ func TestLiveRefs(t *testing.T) {
 		if b, err := os.ReadFile(link + "/v"); err != nil || string(b) != fmt.Sprint(i) {
 			t.Errorf("through the moved ref: %q %v", b, err)
 		}
+		// The kernel caches listings; commits/ must still show the new
+		// commit.
+		lat = append(lat, waitFor("commits/ listing", func() bool {
+			ents, _ := os.ReadDir(filepath.Join(mp, "commits"))
+			return slices.ContainsFunc(ents, func(e fs.DirEntry) bool { return e.Name() == c })
+		}))
 	}
 	repotest.Ostree(t, "--repo="+repoPath, "refs", "--create=new/ref", first)
 	lat = append(lat, waitFor("new ref", func() bool { _, err := os.Lstat(filepath.Join(mp, "refs/heads/new/ref")); return err == nil }))

@@ -41,8 +41,9 @@ func (s *refsSnapshot) add(p string, c repo.Checksum) {
 // refsState holds the current snapshot and invalidates the kernel's view
 // when it changes.
 type refsState struct {
-	fs  *FS
-	top *fs.Inode // refs/
+	fs      *FS
+	top     *fs.Inode // refs/
+	commits *fs.Inode // commits/
 
 	mu  sync.Mutex
 	cur *refsSnapshot
@@ -98,8 +99,14 @@ func (s *refsState) scan() (*refsSnapshot, error) {
 }
 
 // refresh rescans refs/ and tells the kernel to forget every entry that
-// changed, so that its next lookup sees the new value.
+// changed, so that its next lookup sees the new value. It also drops the
+// kernel's listing of commits/: the kernel caches every listing (see
+// handlelessDirs), and refresh runs on every transaction's end (the
+// repository's mtime bump) and every RefPoll.
 func (s *refsState) refresh() error {
+	if s.commits != nil {
+		s.commits.NotifyContent(0, 0)
+	}
 	n, err := s.scan()
 	if err != nil {
 		return err

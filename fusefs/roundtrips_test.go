@@ -1,0 +1,133 @@
+package fusefs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/repo/repotest"
+)
+
+// TestRoundTrips pins the request counts the mount's speed rests on:
+// opening, closing and listing cost no round trip after the first, and a
+// file read once is read again from the kernel's cache.
+func TestRoundTrips(t *testing.T) {
+	repotest.RequireOstree(t)
+	for _, mode := range []string{"archive", "bare-user"} {
+		t.Run(mode, func(t *testing.T) {
+			repoPath := filepath.Join(t.TempDir(), "repo")
+			repotest.Init(t, repoPath, mode)
+			src := t.TempDir()
+			var entries []repotest.Entry
+			for i := range 20 {
+				entries = append(entries, repotest.Entry{Path: fmt.Sprintf("d%d/f%d", i%4, i), Kind: repotest.File, Data: []byte(fmt.Sprint(i))})
+			}
+			entries[0].Xattrs = map[string]string{"user.k": "v"}
+			repotest.WriteTree(t, src, entries)
+			c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+			m, mp := testMount(t, repoPath)
+			root := filepath.Join(mp, "commits", c)
+
+			walk := func() {
+				t.Helper()
+				for i := range 20 {
+					p := filepath.Join(root, fmt.Sprintf("d%d/f%d", i%4, i))
+					if b, err := os.ReadFile(p); err != nil || string(b) != fmt.Sprint(i) {
+						t.Fatalf("read %s: %q %v", p, b, err)
+					}
+				}
+				for d := range 4 {
+					if ents, err := os.ReadDir(filepath.Join(root, fmt.Sprintf("d%d", d))); err != nil || len(ents) != 5 {
+						t.Fatalf("readdir: %v %v", ents, err)
+					}
+				}
+			}
+			walk()
+			first := m.Requests()
+			// The first open and opendir answer ENOSYS; the first close
+			// is the only FLUSH.
+			for op, most := range map[string]uint64{"OPEN": 1, "OPENDIR": 1, "FLUSH": 1, "RELEASE": 0, "RELEASEDIR": 0, "READ": 20} {
+				if first[op] > most {
+					t.Errorf("%s: %d requests for 20 files in 4 directories, want at most %d", op, first[op], most)
+				}
+			}
+			walk()
+			again := m.Requests()
+			for op, n := range again {
+				if n != first[op] {
+					t.Errorf("%s: %d more requests for reading and listing again, want none", op, n-first[op])
+				}
+			}
+			// The objects' xattrs are still served.
+			v := make([]byte, 8)
+			if n, err := unix.Lgetxattr(filepath.Join(root, "d0/f0"), "user.k", v); err != nil || string(v[:n]) != "v" {
+				t.Errorf("getxattr: %q %v", v[:n], err)
+			}
+			t.Logf("requests: first pass %v, both %v", first, again)
+		})
+	}
+}
+
+// TestLargeListings lists directories that take many READDIRPLUS requests,
+// whole, abandoned half way, and by several readers at once, through the
+// handles handlelessDirs keeps between requests.
+func TestLargeListings(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "bare-user")
+	src := t.TempDir()
+	const dirs, files = 4, 1500
+	var entries []repotest.Entry
+	for d := range dirs {
+		for i := range files {
+			entries = append(entries, repotest.Entry{Path: fmt.Sprintf("d%d/a-rather-long-file-name-to-fill-the-buffers-%05d", d, i), Kind: repotest.File, Data: []byte{byte(i)}})
+		}
+	}
+	repotest.WriteTree(t, src, entries)
+	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	_, mp := testMount(t, repoPath)
+	root := filepath.Join(mp, "commits", c)
+	check := func(d int) error {
+		ents, err := os.ReadDir(filepath.Join(root, fmt.Sprintf("d%d", d)))
+		if err != nil {
+			return err
+		}
+		if len(ents) != files {
+			return fmt.Errorf("d%d lists %d entries, want %d", d, len(ents), files)
+		}
+		for i, e := range ents {
+			if want := fmt.Sprintf("a-rather-long-file-name-to-fill-the-buffers-%05d", i); e.Name() != want {
+				return fmt.Errorf("d%d entry %d is %s, want %s", d, i, e.Name(), want)
+			}
+		}
+		return nil
+	}
+	// Abandoned half way, then whole.
+	f, err := os.Open(filepath.Join(root, "d0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := f.ReadDir(100); err != nil || len(ents) != 100 {
+		t.Fatalf("partial listing: %d %v", len(ents), err)
+	}
+	f.Close()
+	if err := check(0); err != nil {
+		t.Error(err)
+	}
+	// Several readers of each directory at once, before the kernel has
+	// any of them cached.
+	errs := make(chan error, 3*(dirs-1))
+	for d := 1; d < dirs; d++ {
+		for range 3 {
+			go func() { errs <- check(d) }()
+		}
+	}
+	for range 3 * (dirs - 1) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
