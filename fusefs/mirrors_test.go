@@ -29,7 +29,7 @@ func TestLiveMirrorRefs(t *testing.T) {
 	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("2")}})
 	second := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
 	// No safety-net poll: only the watcher can make a change visible.
-	_, mp := testMountWith(t, repoPath, Options{RefPoll: time.Hour})
+	_, mp := testMountWith(t, repoPath, MountOptions{Options: Options{RefPoll: time.Hour}})
 
 	ents, err := os.ReadDir(filepath.Join(mp, "refs"))
 	if err != nil {

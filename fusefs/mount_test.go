@@ -51,11 +51,11 @@ func TestMain(m *testing.M) {
 // the test ends.
 func testMount(t *testing.T, repoPath string) (*Mount, string) {
 	t.Helper()
-	return testMountWith(t, repoPath, Options{})
+	return testMountWith(t, repoPath, MountOptions{})
 }
 
 // testMountWith is testMount with options.
-func testMountWith(t *testing.T, repoPath string, o Options) (*Mount, string) {
+func testMountWith(t *testing.T, repoPath string, o MountOptions) (*Mount, string) {
 	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("SKIP: no /dev/fuse; FUSE tests NOT RUN")
@@ -68,7 +68,8 @@ func testMountWith(t *testing.T, repoPath string, o Options) (*Mount, string) {
 	if o.CacheDir == "" {
 		o.CacheDir = t.TempDir()
 	}
-	m, err := MountRepo(context.Background(), r, mp, MountOptions{Options: o, Debug: testing.Verbose() && os.Getenv("FUSE_DEBUG") != ""})
+	o.Debug = testing.Verbose() && os.Getenv("FUSE_DEBUG") != ""
+	m, err := MountRepo(context.Background(), r, mp, o)
 	if err != nil {
 		t.Fatal(err)
 	}

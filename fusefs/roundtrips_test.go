@@ -71,6 +71,39 @@ func TestRoundTrips(t *testing.T) {
 	}
 }
 
+// TestNoXattrs: with NoXattrs the kernel answers getxattr and listxattr
+// itself after the first request, with EOPNOTSUPP, which ls takes as "no
+// xattrs here".
+func TestNoXattrs(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "bare-user")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{
+		{Path: "a", Kind: repotest.File, Data: []byte("a"), Xattrs: map[string]string{"user.k": "v"}},
+		{Path: "b", Kind: repotest.File, Data: []byte("b")},
+	})
+	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	m, mp := testMountWith(t, repoPath, MountOptions{NoXattrs: true})
+	for range 3 {
+		for _, name := range []string{"a", "b", ""} {
+			p := filepath.Join(mp, "commits", c, name)
+			if _, err := unix.Lgetxattr(p, "user.k", make([]byte, 8)); err != unix.EOPNOTSUPP {
+				t.Errorf("getxattr %s: %v, want EOPNOTSUPP", p, err)
+			}
+			if _, err := unix.Llistxattr(p, make([]byte, 64)); err != unix.EOPNOTSUPP {
+				t.Errorf("listxattr %s: %v, want EOPNOTSUPP", p, err)
+			}
+		}
+	}
+	if n := m.Requests(); n["GETXATTR"] > 1 || n["LISTXATTR"] > 1 {
+		t.Errorf("%d GETXATTR and %d LISTXATTR requests, want at most 1 each", n["GETXATTR"], n["LISTXATTR"])
+	}
+	if b, err := os.ReadFile(filepath.Join(mp, "commits", c, "a")); err != nil || string(b) != "a" {
+		t.Errorf("read: %q %v", b, err)
+	}
+}
+
 // TestLargeListings lists directories that take many READDIRPLUS requests,
 // whole, abandoned half way, and by several readers at once, through the
 // handles handlelessDirs keeps between requests.

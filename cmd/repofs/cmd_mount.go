@@ -24,7 +24,7 @@ func init() {
 	register(&command{
 		name:    "mount",
 		summary: "Show the repository read-only through FUSE, live",
-		usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--allow-other] [--debug] MOUNTPOINT",
+		usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--allow-other] [--no-xattrs] [--debug] MOUNTPOINT",
 		help: `Mounts the repository read-only at MOUNTPOINT:
 
   MOUNTPOINT/refs/heads/<ref>            symlink to ../../commits/<sha>
@@ -45,6 +45,9 @@ Options:
                         failures are logged and retried at the next interval
   --interval=D          time between background pulls (default 5m)
   --allow-other         let other users see the mount
+  --no-xattrs           hide extended attributes (getxattr fails with
+                        EOPNOTSUPP); ls -l no longer costs a round trip to
+                        repofs per file for SELinux labels and ACLs
   --debug               log every FUSE request to stderr
 
 Examples:
@@ -58,6 +61,7 @@ Examples:
 			fs.StringArrayVar(&pulls, "pull", nil, "")
 			fs.BoolVar(&o.AllowOther, "allow-other", false, "")
 			fs.BoolVar(&o.Debug, "debug", false, "")
+			fs.BoolVar(&o.NoXattrs, "no-xattrs", false, "")
 			return func(e *env, args []string) error {
 				if len(args) != 1 {
 					return usagef("mount needs a MOUNTPOINT")
