@@ -74,12 +74,18 @@ func (h *handlelessDirs) withHandle(cancel <-chan struct{}, in *fuse.ReadIn, out
 }
 
 // acquire returns the directory's listing handle, opening one if needed.
+// A listing from offset 0 always gets a new one: a handle left by an
+// abandoned listing holds the entries of its time, and refs/ and commits/
+// change.
 func (h *handlelessDirs) acquire(cancel <-chan struct{}, in *fuse.ReadIn) (*listing, fuse.Status) {
 	h.mu.Lock()
 	if l := h.open[in.NodeId]; l != nil {
-		l.users++
-		h.mu.Unlock()
-		return l, fuse.OK
+		if in.Offset != 0 {
+			l.users++
+			h.mu.Unlock()
+			return l, fuse.OK
+		}
+		h.endLocked(l)
 	}
 	h.mu.Unlock()
 	var oo fuse.OpenOut
@@ -88,10 +94,8 @@ func (h *handlelessDirs) acquire(cancel <-chan struct{}, in *fuse.ReadIn) (*list
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if l := h.open[in.NodeId]; l != nil { // a concurrent request won
-		h.RawFileSystem.ReleaseDir(&fuse.ReleaseIn{InHeader: in.InHeader, Fh: oo.Fh})
-		l.users++
-		return l, fuse.OK
+	if l := h.open[in.NodeId]; l != nil {
+		h.endLocked(l) // a concurrent listing's; ours is as new
 	}
 	if h.open == nil {
 		h.open = map[uint64]*listing{}
@@ -101,7 +105,7 @@ func (h *handlelessDirs) acquire(cancel <-chan struct{}, in *fuse.ReadIn) (*list
 			break
 		}
 		if old.users == 0 {
-			h.dropLocked(old)
+			h.endLocked(old)
 		}
 	}
 	l := &listing{node: in.NodeId, fh: oo.Fh, users: 1}
@@ -109,22 +113,31 @@ func (h *handlelessDirs) acquire(cancel <-chan struct{}, in *fuse.ReadIn) (*list
 	return l, fuse.OK
 }
 
-// release ends a request's use of l; end drops l once nobody uses it.
+// release ends a request's use of l; end ends l itself.
 func (h *handlelessDirs) release(l *listing, end bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l.users--
 	if end && !l.done {
-		delete(h.open, l.node)
-		l.done = true
+		h.endLocked(l) // releases the handle if we were its last user
+		return
 	}
 	if l.done && l.users == 0 {
 		h.RawFileSystem.ReleaseDir(&fuse.ReleaseIn{InHeader: fuse.InHeader{NodeId: l.node}, Fh: l.fh})
 	}
 }
 
-func (h *handlelessDirs) dropLocked(l *listing) {
-	delete(h.open, l.node)
+// endLocked takes l out of the map and releases its handle as soon as no
+// request reads through it.
+func (h *handlelessDirs) endLocked(l *listing) {
+	if l.done {
+		return
+	}
+	if h.open[l.node] == l {
+		delete(h.open, l.node)
+	}
 	l.done = true
-	h.RawFileSystem.ReleaseDir(&fuse.ReleaseIn{InHeader: fuse.InHeader{NodeId: l.node}, Fh: l.fh})
+	if l.users == 0 {
+		h.RawFileSystem.ReleaseDir(&fuse.ReleaseIn{InHeader: fuse.InHeader{NodeId: l.node}, Fh: l.fh})
+	}
 }
