@@ -33,8 +33,8 @@ type listing struct {
 
 // maxListings bounds the handles kept for listings that a reader abandoned
 // half way; beyond it idle ones are released, and a later request for
-// such a directory opens anew.
-const maxListings = 64
+// such a directory opens anew. A variable for tests.
+var maxListings = 64
 
 func (h *handlelessDirs) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
 	return fuse.ENOSYS
@@ -44,6 +44,20 @@ func (h *handlelessDirs) ReleaseDir(in *fuse.ReleaseIn) {
 	if in.Fh != 0 {
 		h.RawFileSystem.ReleaseDir(in)
 	}
+}
+
+// Forget releases the listing kept for a node the kernel forgets. go-fuse
+// drops the node with its last lookup, assuming (as the protocol promises
+// for handles the kernel opened) that no handle is left on it; one of ours
+// could then never be released. No request reads through it: the kernel
+// holds a directory it is reading, so never forgets it meanwhile.
+func (h *handlelessDirs) Forget(nodeid, nlookup uint64) {
+	h.mu.Lock()
+	if l := h.open[nodeid]; l != nil {
+		h.endLocked(l)
+	}
+	h.mu.Unlock()
+	h.RawFileSystem.Forget(nodeid, nlookup)
 }
 
 func (h *handlelessDirs) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {

@@ -219,3 +219,50 @@ func TestAbandonedRefsListing(t *testing.T) {
 		t.Errorf("refs/heads lists %d entries, want %d ending with zz-new", len(ents), refs+2)
 	}
 }
+
+// TestForgottenListing abandons a listing, makes the kernel forget the
+// directory (drop_caches), then forces the kept handle out: releasing it
+// must not meet a node go-fuse has dropped.
+func TestForgottenListing(t *testing.T) {
+	repotest.RequireOstree(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to drop the kernel's caches")
+	}
+	old := maxListings
+	maxListings = 1
+	t.Cleanup(func() { maxListings = old })
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "bare-user")
+	src := t.TempDir()
+	var entries []repotest.Entry
+	for d := range 2 {
+		for i := range 300 {
+			entries = append(entries, repotest.Entry{Path: fmt.Sprintf("d%d/a-long-enough-name-for-several-requests-%04d", d, i), Kind: repotest.File, Data: []byte{byte(i)}})
+		}
+	}
+	repotest.WriteTree(t, src, entries)
+	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	m, mp := testMount(t, repoPath)
+	abandon := func(dir string) {
+		t.Helper()
+		f, err := os.Open(filepath.Join(mp, "commits", c, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.ReadDir(10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	abandon("d0")
+	for deadline := time.Now().Add(10 * time.Second); m.Requests()["FORGET"] == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Skip("the kernel forgot nothing after drop_caches")
+		}
+		os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0)
+	}
+	abandon("d1") // evicts d0's kept listing, if it were still kept
+	if ents, err := os.ReadDir(filepath.Join(mp, "commits", c, "d0")); err != nil || len(ents) != 300 {
+		t.Errorf("d0 after the kernel forgot it: %d entries, %v", len(ents), err)
+	}
+}
