@@ -1,12 +1,21 @@
 // Package fusefs owns the read-only FUSE view of a repository:
 //
-//	refs/heads/<ref…>             symlink → ../../commits/<sha>
-//	refs/remotes/<remote>/<ref…>  symlink → ../../../commits/<sha>
-//	commits/<sha>/                the tree of that commit
+//	refs/heads/<ref…>                 symlink → ../../commits/<sha>
+//	refs/remotes/<remote>/<ref…>      symlink → ../../../commits/<sha>
+//	refs/mirrors/<collection>/<ref…>  symlink → ../../../commits/<sha>
+//	commits/<sha>/                    the tree of that commit
 //
 // The view is built from objects/ and refs/ only; nothing under tmp/ is
 // ever opened, and a commit marked partial is not shown. commits/ is
 // immutable, so the kernel may cache it for long; refs/ is watched with
 // inotify and the kernel's entries are invalidated as soon as a ref moves,
 // whoever moved it.
+//
+// Round trips to the daemon are the cost that matters, so files and
+// directories are served without handles: the first OPEN, OPENDIR and
+// FLUSH answer ENOSYS and the kernel never sends them again, caching file
+// pages and listings across opens (file.go, opendir.go). What remains per
+// file is the lookup (folded into READDIRPLUS), one READ the first time,
+// and getxattr, which FUSE never caches (see MountOptions.NoXattrs).
+// stats.go counts the requests.
 package fusefs

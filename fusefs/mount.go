@@ -25,6 +25,10 @@ type MountOptions struct {
 	AllowOther bool
 	// Debug logs every FUSE request (go-fuse's request log) to stderr.
 	Debug bool
+	// NoXattrs hides the objects' extended attributes: getxattr and
+	// listxattr fail with EOPNOTSUPP without a round trip to the daemon,
+	// which makes ls -l several times faster.
+	NoXattrs bool
 }
 
 // ErrBusy reports an unmount refused because the mount is in use.
@@ -35,6 +39,7 @@ type Mount struct {
 	FS         *FS
 	Mountpoint string
 	server     *fuse.Server
+	counting   *countingFS
 	cancel     context.CancelFunc
 	watchDone  chan struct{}
 }
@@ -61,6 +66,9 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 			AllowOther:   o.AllowOther,
 			Debug:        o.Debug,
 			MaxReadAhead: 1 << 20,
+			// Also the largest READ (max_read, max_pages): a large file
+			// takes 8 times fewer round trips than at go-fuse's 128 KiB.
+			MaxWrite: 1 << 20,
 			// The kernel then caches POSIX ACL lookups (ls -l asks for
 			// them on every file) instead of asking us each time.
 			EnableAcl: true,
@@ -80,12 +88,23 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 		}
 		fo.Options = []string{"ro", "nosuid", "nodev", "default_permissions"}
 	}
-	server, err := fs.Mount(mountpoint, f.Root(), fo)
+	// What fs.Mount does, with adapters between the kernel and the nodes:
+	// handleless directories, hidden xattrs if asked, the request counter.
+	var raw fuse.RawFileSystem = &handlelessDirs{RawFileSystem: fs.NewNodeFS(f.Root(), fo)}
+	if o.NoXattrs {
+		raw = noXattrs{raw}
+	}
+	counting := &countingFS{RawFileSystem: raw}
+	server, err := fuse.NewServer(counting, mountpoint, &fo.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, err)
 	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, err)
+	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m := &Mount{FS: f, Mountpoint: mountpoint, server: server, cancel: cancel, watchDone: make(chan struct{})}
+	m := &Mount{FS: f, Mountpoint: mountpoint, server: server, counting: counting, cancel: cancel, watchDone: make(chan struct{})}
 	go func() {
 		defer close(m.watchDone)
 		if err := f.Watch(wctx); err != nil {
@@ -152,6 +171,9 @@ func (m *Mount) Wait() {
 	m.cancel()
 	<-m.watchDone
 }
+
+// Requests returns how many FUSE requests of each kind were served so far.
+func (m *Mount) Requests() RequestCounts { return m.counting.counts() }
 
 // WaitMount waits until the kernel has the mount ready.
 func (m *Mount) WaitMount() error { return m.server.WaitMount() }

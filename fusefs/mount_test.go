@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -50,6 +51,12 @@ func TestMain(m *testing.M) {
 // the test ends.
 func testMount(t *testing.T, repoPath string) (*Mount, string) {
 	t.Helper()
+	return testMountWith(t, repoPath, MountOptions{})
+}
+
+// testMountWith is testMount with options.
+func testMountWith(t *testing.T, repoPath string, o MountOptions) (*Mount, string) {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("SKIP: no /dev/fuse; FUSE tests NOT RUN")
 	}
@@ -58,7 +65,11 @@ func testMount(t *testing.T, repoPath string) (*Mount, string) {
 		t.Fatal(err)
 	}
 	mp := t.TempDir()
-	m, err := MountRepo(context.Background(), r, mp, MountOptions{Options: Options{CacheDir: t.TempDir()}, Debug: testing.Verbose() && os.Getenv("FUSE_DEBUG") != ""})
+	if o.CacheDir == "" {
+		o.CacheDir = t.TempDir()
+	}
+	o.Debug = testing.Verbose() && os.Getenv("FUSE_DEBUG") != ""
+	m, err := MountRepo(context.Background(), r, mp, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,6 +376,12 @@ func TestLiveRefs(t *testing.T) {
 		if b, err := os.ReadFile(link + "/v"); err != nil || string(b) != fmt.Sprint(i) {
 			t.Errorf("through the moved ref: %q %v", b, err)
 		}
+		// The kernel caches listings; commits/ must still show the new
+		// commit.
+		lat = append(lat, waitFor("commits/ listing", func() bool {
+			ents, _ := os.ReadDir(filepath.Join(mp, "commits"))
+			return slices.ContainsFunc(ents, func(e fs.DirEntry) bool { return e.Name() == c })
+		}))
 	}
 	repotest.Ostree(t, "--repo="+repoPath, "refs", "--create=new/ref", first)
 	lat = append(lat, waitFor("new ref", func() bool { _, err := os.Lstat(filepath.Join(mp, "refs/heads/new/ref")); return err == nil }))

@@ -15,8 +15,8 @@ import (
 )
 
 // refsSnapshot is refs/ at one moment: every ref by its path under refs/
-// ("heads/os/main", "remotes/origin/main") and the children of every
-// directory ("" is refs/ itself).
+// ("heads/os/main", "remotes/origin/main", "mirrors/org.example.Os/os/main")
+// and the children of every directory ("" is refs/ itself).
 type refsSnapshot struct {
 	refs map[string]repo.Checksum
 	dirs map[string][]string // sorted child names
@@ -24,18 +24,44 @@ type refsSnapshot struct {
 
 func (s *refsSnapshot) isDir(p string) bool { _, ok := s.dirs[p]; return ok }
 
+// add records the ref at p and every directory above it; scan sorts and
+// deduplicates the children afterwards.
+func (s *refsSnapshot) add(p string, c repo.Checksum) {
+	s.refs[p] = c
+	for d := p; d != ""; {
+		parent := path.Dir(d)
+		if parent == "." {
+			parent = ""
+		}
+		s.dirs[parent] = append(s.dirs[parent], path.Base(d))
+		d = parent
+	}
+}
+
 // refsState holds the current snapshot and invalidates the kernel's view
 // when it changes.
 type refsState struct {
-	fs  *FS
-	top *fs.Inode // refs/
+	fs      *FS
+	top     *fs.Inode // refs/
+	commits *fs.Inode // commits/
 
 	mu  sync.Mutex
 	cur *refsSnapshot
 }
 
+// topDirs are always shown under refs/, as `ostree init` creates them.
+var topDirs = []string{"heads", "mirrors", "remotes"}
+
+func emptySnapshot() *refsSnapshot {
+	n := &refsSnapshot{refs: map[string]repo.Checksum{}, dirs: map[string][]string{"": slices.Clone(topDirs)}}
+	for _, d := range topDirs {
+		n.dirs[d] = nil
+	}
+	return n
+}
+
 func newRefsState(f *FS) *refsState {
-	return &refsState{fs: f, cur: &refsSnapshot{refs: map[string]repo.Checksum{}, dirs: map[string][]string{"": {"heads", "remotes"}, "heads": nil, "remotes": nil}}}
+	return &refsState{fs: f, cur: emptySnapshot()}
 }
 
 func (s *refsState) snapshot() *refsSnapshot {
@@ -50,23 +76,21 @@ func (s *refsState) scan() (*refsSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &refsSnapshot{refs: map[string]repo.Checksum{}, dirs: map[string][]string{"": nil, "heads": nil, "remotes": nil}}
+	mirrors, err := s.fs.r.ListMirrorRefs()
+	if err != nil {
+		return nil, err
+	}
+	n := emptySnapshot()
 	for _, r := range refs {
 		p := "heads/" + r.Name
 		if r.Remote != "" {
 			p = "remotes/" + r.Remote + "/" + r.Name
 		}
-		n.refs[p] = r.Checksum
-		for d := p; d != ""; {
-			parent := path.Dir(d)
-			if parent == "." {
-				parent = ""
-			}
-			n.dirs[parent] = append(n.dirs[parent], path.Base(d))
-			d = parent
-		}
+		n.add(p, r.Checksum)
 	}
-	n.dirs[""] = append(n.dirs[""], "heads", "remotes")
+	for _, r := range mirrors {
+		n.add("mirrors/"+r.Collection+"/"+r.Name, r.Checksum)
+	}
 	for d, names := range n.dirs {
 		slices.Sort(names)
 		n.dirs[d] = slices.Compact(names)
@@ -75,8 +99,14 @@ func (s *refsState) scan() (*refsSnapshot, error) {
 }
 
 // refresh rescans refs/ and tells the kernel to forget every entry that
-// changed, so that its next lookup sees the new value.
+// changed, so that its next lookup sees the new value. It also drops the
+// kernel's listing of commits/: the kernel caches every listing (see
+// handlelessDirs), and refresh runs on every transaction's end (the
+// repository's mtime bump) and every RefPoll.
 func (s *refsState) refresh() error {
+	if s.commits != nil {
+		s.commits.NotifyContent(0, 0)
+	}
 	n, err := s.scan()
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ func (n *rootNode) OnAdd(ctx context.Context) {
 	n.fs.refs.top = refs
 	commits := n.NewPersistentInode(ctx, &commitsNode{fs: n.fs}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: commitsIno})
 	n.AddChild("commits", commits, false)
+	n.fs.refs.commits = commits
 }
 
 func (n *rootNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {

@@ -34,18 +34,19 @@ type fileNode struct {
 }
 
 var (
-	_ fs.NodeLookuper       = (*dirNode)(nil)
-	_ fs.NodeReaddirer      = (*dirNode)(nil)
-	_ fs.NodeOpendirHandler = (*dirNode)(nil) // lets the kernel cache listings
-	_ fs.NodeGetattrer      = (*dirNode)(nil)
-	_ fs.NodeGetxattrer     = (*dirNode)(nil) // xattrs from the dirmeta
-	_ fs.NodeListxattrer    = (*dirNode)(nil)
-	_ fs.NodeStatfser       = (*dirNode)(nil)
-	_ fs.NodeGetattrer      = (*fileNode)(nil)
-	_ fs.NodeReadlinker     = (*fileNode)(nil)
-	_ fs.NodeGetxattrer     = (*fileNode)(nil) // xattrs from the content object
-	_ fs.NodeListxattrer    = (*fileNode)(nil)
-	_ fs.NodeOpener         = (*fileNode)(nil) // see file.go
+	_ fs.NodeLookuper    = (*dirNode)(nil)
+	_ fs.NodeReaddirer   = (*dirNode)(nil)
+	_ fs.NodeGetattrer   = (*dirNode)(nil)
+	_ fs.NodeGetxattrer  = (*dirNode)(nil) // xattrs from the dirmeta
+	_ fs.NodeListxattrer = (*dirNode)(nil)
+	_ fs.NodeStatfser    = (*dirNode)(nil)
+	_ fs.NodeGetattrer   = (*fileNode)(nil)
+	_ fs.NodeReadlinker  = (*fileNode)(nil)
+	_ fs.NodeGetxattrer  = (*fileNode)(nil) // xattrs from the content object
+	_ fs.NodeListxattrer = (*fileNode)(nil)
+	_ fs.NodeOpener      = (*fileNode)(nil) // ENOSYS: no OPEN/RELEASE round trips, see file.go
+	_ fs.NodeReader      = (*fileNode)(nil) // reads come without a handle
+	_ fs.NodeFlusher     = (*fileNode)(nil) // ENOSYS: no FLUSH round trips
 )
 
 func parseChecksum(s string) (repo.Checksum, error) { return repo.ParseChecksum(s) }
@@ -140,16 +141,6 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		ents = append(ents, fuse.DirEntry{Name: e.Name, Mode: fi.Mode &^ 0o7777, Ino: ino("f", c, e.Content.String())})
 	}
 	return fs.NewListDirStream(ents), 0
-}
-
-// OpendirHandle asks the kernel to cache the listing: a commit's
-// directories never change.
-func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	ds, errno := d.Readdir(ctx)
-	if errno != 0 {
-		return nil, 0, errno
-	}
-	return ds, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
 func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {

@@ -9,7 +9,9 @@ package integration
 // again) against `ostree ls -R` and against ls -lR of a native checkout;
 // reading every file through the mount against reading the native checkout
 // (bare-user) and against `ostree checkout` (archive); and the peak RSS of
-// the mount process.
+// the mount process. Each row also gives the mount daemon's CPU time and
+// the FUSE requests it served during the operation (medians): on a shared
+// 2-core machine they vary far less than wall time.
 
 import (
 	"fmt"
@@ -18,6 +20,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,6 +79,71 @@ func peakRSS(pid int) int64 {
 	return 0
 }
 
+// daemonUse is what a mount process has used so far: CPU time, and FUSE
+// requests served.
+type daemonUse struct {
+	cpu      time.Duration
+	requests int64
+}
+
+func (u daemonUse) sub(v daemonUse) daemonUse {
+	return daemonUse{u.cpu - v.cpu, u.requests - v.requests}
+}
+
+var requestsTotal = regexp.MustCompile(`msg="fuse requests" total=([0-9]+)`)
+
+// mountUse reads a mount process's CPU time from /proc and its request
+// count from the line it logs on SIGUSR1.
+func mountUse(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer) daemonUse {
+	t.Helper()
+	before := len(requestsTotal.FindAllString(stderr.String(), -1))
+	cmd.Process.Signal(syscall.SIGUSR1)
+	var requests int64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		m := requestsTotal.FindAllStringSubmatch(stderr.String(), -1)
+		if len(m) > before {
+			requests, _ = strconv.ParseInt(m[len(m)-1][1], 10, 64)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no request count logged after SIGUSR1; stderr:\n%s", stderr)
+		}
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// the 14th and 15th of the line, in clock ticks of 1/100 s on Linux.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return daemonUse{cpu: time.Duration(ut+st) * 10 * time.Millisecond, requests: requests}
+}
+
+// measured is one timed operation on the mount.
+type measured struct {
+	wall []time.Duration
+	cpu  []time.Duration
+	reqs []int64
+}
+
+func medianInt(s []int64) int64 {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// timedOn times f and records what the mount daemon used meanwhile.
+func (m *measured) timedOn(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer, f func()) {
+	t.Helper()
+	before := mountUse(t, cmd, stderr)
+	m.wall = append(m.wall, timed(f))
+	used := mountUse(t, cmd, stderr).sub(before)
+	m.cpu = append(m.cpu, used.cpu)
+	m.reqs = append(m.reqs, used.requests)
+}
+
 func TestMountRatios(t *testing.T) {
 	if os.Getenv("REPOFS_BENCH") != "1" {
 		t.Skip("set REPOFS_BENCH=1 to measure the mount against its references")
@@ -88,10 +157,11 @@ func TestMountRatios(t *testing.T) {
 	}
 	const rounds = 3
 	fmt.Printf("workload: %s committed with ostree; median of %d runs\n", goroot, rounds)
-	fmt.Printf("%-34s %12s %12s %7s\n", "case", "reference", "repofs", "ratio")
-	row := func(name string, ref, ours []time.Duration) {
-		o, r := median(ref), median(ours)
-		fmt.Printf("%-34s %12v %12v %7.2f\n", name, o.Round(time.Millisecond), r.Round(time.Millisecond), float64(r)/float64(o))
+	fmt.Printf("%-40s %10s %10s %6s %10s %9s\n", "case", "reference", "repofs", "ratio", "mount CPU", "requests")
+	row := func(name string, ref []time.Duration, ours *measured) {
+		o, r := median(ref), median(ours.wall)
+		fmt.Printf("%-40s %10v %10v %6.2f %10v %9d\n", name, o.Round(time.Millisecond), r.Round(time.Millisecond),
+			float64(r)/float64(o), median(ours.cpu), medianInt(ours.reqs))
 	}
 	for _, mode := range []string{"bare-user", "archive"} {
 		p := filepath.Join(t.TempDir(), "repo")
@@ -106,23 +176,40 @@ func TestMountRatios(t *testing.T) {
 			t.Fatal(r.stderr)
 		}
 		mp := t.TempDir()
-		var coldLs, warmLs, ostreeLs, nativeLs, mountRead, refRead []time.Duration
+		var ostreeLs, nativeLs, refRead []time.Duration
+		var coldLs, warmLs, coldLsNoX, warmLsNoX, mountRead measured
 		var rss int64
-		for range rounds {
+		ls := func(dir string) { runCmd(t, io.Discard, "ls", "-lR", dir+"/") }
+		mount := func(extra ...string) (*exec.Cmd, *syncBuffer, string) {
 			dropCaches()
-			ostreeLs = append(ostreeLs, timed(func() { runRead(t, "ostree", p, readCase{args: []string{"ls", "-R", benchRef}}) }))
-			ls := func(dir string) { runCmd(t, io.Discard, "ls", "-lR", dir+"/") }
-			ls(native)
-			nativeLs = append(nativeLs, timed(func() { ls(native) }))
-
-			dropCaches()
-			cmd, _ := startMount(t, p, mp, "refs/heads/"+benchRef)
+			cmd, stderr := startMount(t, p, mp, "refs/heads/"+benchRef, extra...)
 			tree, err := filepath.EvalSymlinks(filepath.Join(mp, "refs", "heads", benchRef))
 			if err != nil {
 				t.Fatal(err)
 			}
-			coldLs = append(coldLs, timed(func() { ls(tree) }))
-			warmLs = append(warmLs, timed(func() { ls(tree) }))
+			return cmd, stderr, tree
+		}
+		unmount := func(cmd *exec.Cmd) {
+			rss = max(rss, peakRSS(cmd.Process.Pid))
+			cmd.Process.Signal(syscall.SIGINT)
+			if code := waitExit(t, cmd, 30*time.Second); code != 0 {
+				t.Fatalf("mount exit %d", code)
+			}
+		}
+		for range rounds {
+			dropCaches()
+			ostreeLs = append(ostreeLs, timed(func() { runRead(t, "ostree", p, readCase{args: []string{"ls", "-R", benchRef}}) }))
+			ls(native)
+			nativeLs = append(nativeLs, timed(func() { ls(native) }))
+
+			cmd, stderr, tree := mount("--no-xattrs")
+			coldLsNoX.timedOn(t, cmd, stderr, func() { ls(tree) })
+			warmLsNoX.timedOn(t, cmd, stderr, func() { ls(tree) })
+			unmount(cmd)
+
+			cmd, stderr, tree = mount()
+			coldLs.timedOn(t, cmd, stderr, func() { ls(tree) })
+			warmLs.timedOn(t, cmd, stderr, func() { ls(tree) })
 			if mode == "bare-user" {
 				readAll(t, native)
 				refRead = append(refRead, timed(func() { readAll(t, native) }))
@@ -140,22 +227,19 @@ func TestMountRatios(t *testing.T) {
 			} else {
 				dropCaches() // cold, as ostree checkout is
 			}
-			var n int64
-			mountRead = append(mountRead, timed(func() { n = readAll(t, tree) }))
-			rss = max(rss, peakRSS(cmd.Process.Pid))
-			cmd.Process.Signal(syscall.SIGINT)
-			if code := waitExit(t, cmd, 30*time.Second); code != 0 {
-				t.Fatalf("mount exit %d", code)
-			}
-			_ = n
+			mountRead.timedOn(t, cmd, stderr, func() { readAll(t, tree) })
+			unmount(cmd)
 		}
-		row("ls -lR cold mount / ostree ls -R", ostreeLs, coldLs)
-		row("ls -lR warm mount / native ls -lR", nativeLs, warmLs)
+		fmt.Printf("%s:\n", mode)
+		row("ls -lR cold mount / ostree ls -R", ostreeLs, &coldLs)
+		row("ls -lR warm mount / native ls -lR", nativeLs, &warmLs)
+		row("  --no-xattrs: cold / ostree ls -R", ostreeLs, &coldLsNoX)
+		row("  --no-xattrs: warm / native ls -lR", nativeLs, &warmLsNoX)
 		if mode == "bare-user" {
-			row("read all warm: mount / native", refRead, mountRead)
+			row("read all warm: mount / native", refRead, &mountRead)
 		} else {
-			row("read all cold: mount / ostree co", refRead, mountRead)
+			row("read all cold: mount / ostree co", refRead, &mountRead)
 		}
-		fmt.Printf("%-34s %12s %12s\n", mode+": mount peak RSS", "", mib(rss))
+		fmt.Printf("%-40s %10s %10s\n", "mount peak RSS", "", mib(rss))
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -22,17 +24,20 @@ func init() {
 	register(&command{
 		name:    "mount",
 		summary: "Show the repository read-only through FUSE, live",
-		usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--allow-other] [--debug] MOUNTPOINT",
+		usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--allow-other] [--no-xattrs] [--debug] MOUNTPOINT",
 		help: `Mounts the repository read-only at MOUNTPOINT:
 
   MOUNTPOINT/refs/heads/<ref>            symlink to ../../commits/<sha>
   MOUNTPOINT/refs/remotes/<remote>/<ref> symlink to ../../../commits/<sha>
+  MOUNTPOINT/refs/mirrors/<collection>/<ref>
+                                         symlink to ../../../commits/<sha>
   MOUNTPOINT/commits/<sha>/              the tree of that commit
 
 refs/ follows the repository live: a ref moved by any program (repofs,
 ostree) shows its new commit within milliseconds. Runs in the foreground
 until SIGINT or SIGTERM, then unmounts and exits 0. If the mount is busy it
-says so and keeps serving; a second signal detaches it lazily.
+says so and keeps serving; a second signal detaches it lazily. SIGUSR1 logs
+how many FUSE requests of each kind it has served.
 
 Options:
   --pull=REMOTE[:REF]   pull from REMOTE (only REF) in the background, at once
@@ -40,6 +45,9 @@ Options:
                         failures are logged and retried at the next interval
   --interval=D          time between background pulls (default 5m)
   --allow-other         let other users see the mount
+  --no-xattrs           hide extended attributes (getxattr fails with
+                        EOPNOTSUPP); ls -l no longer costs a round trip to
+                        repofs per file for SELinux labels and ACLs
   --debug               log every FUSE request to stderr
 
 Examples:
@@ -53,6 +61,7 @@ Examples:
 			fs.StringArrayVar(&pulls, "pull", nil, "")
 			fs.BoolVar(&o.AllowOther, "allow-other", false, "")
 			fs.BoolVar(&o.Debug, "debug", false, "")
+			fs.BoolVar(&o.NoXattrs, "no-xattrs", false, "")
 			return func(e *env, args []string) error {
 				if len(args) != 1 {
 					return usagef("mount needs a MOUNTPOINT")
@@ -130,6 +139,9 @@ func runMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interv
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 
 	m, err := fusefs.MountRepo(e.ctx, r, mp, o)
 	if err != nil {
@@ -150,6 +162,8 @@ func runMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interv
 		case <-done:
 			log.Info("unmounted", "mountpoint", mp)
 			return nil
+		case <-usr1:
+			logRequests(log, m.Requests())
 		case sig := <-sigs:
 			if busy {
 				log.Warn("second signal: detaching lazily", "mountpoint", mp, "signal", sig.String())
@@ -178,4 +192,16 @@ func runMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interv
 			return nil
 		}
 	}
+}
+
+// logRequests logs the FUSE request counts on one line, in a fixed order.
+func logRequests(log *slog.Logger, counts fusefs.RequestCounts) {
+	names := slices.Sorted(maps.Keys(counts))
+	var total uint64
+	attrs := make([]any, 0, 2*len(names)+2)
+	for _, name := range names {
+		attrs = append(attrs, name, counts[name])
+		total += counts[name]
+	}
+	log.Info("fuse requests", append([]any{"total", total}, attrs...)...)
 }

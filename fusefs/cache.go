@@ -1,0 +1,248 @@
+package fusefs
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/repo"
+)
+
+// smallFile is the size up to which an inflated file is kept in memory
+// rather than in a temporary file.
+const smallFile = 1 << 20
+
+// contentCache keeps inflated archive files so that random and repeated
+// reads of a file never inflate it from byte 0 again: each object is
+// inflated once, sequentially, as far as the furthest read so far, into
+// memory (small files) or an unlinked temporary file (large ones). Entries
+// nobody has open are evicted, least recently used first, beyond the
+// bounds.
+type contentCache struct {
+	r       *repo.Repo
+	dir     string
+	maxDisk int64
+	maxMem  int64
+	mu      sync.Mutex
+	m       map[repo.Checksum]*inflated
+	disk    int64
+	mem     int64
+	// Entries nobody reads, most recently used at the front: eviction
+	// takes from the back in constant time. Every READ acquires and
+	// releases its entry, so a scan of all entries there was quadratic.
+	idleMem, idleDisk list.List
+}
+
+func newContentCache(r *repo.Repo, dir string, maxDisk, maxMem int64) *contentCache {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	return &contentCache{r: r, dir: dir, maxDisk: maxDisk, maxMem: maxMem, m: map[repo.Checksum]*inflated{}}
+}
+
+// inflated is one archive file, inflated as far as done.
+type inflated struct {
+	c    repo.Checksum
+	size int64
+
+	r  *repo.Repo
+	mu sync.Mutex // serialises inflation; reads below done need no lock
+	rc io.ReadCloser
+	// verified is set once the whole object was read and hashed to its name.
+	verified bool
+	done     int64
+	mem      []byte
+	file     *os.File
+	err      error
+	// failed is err != nil, for the cache, which must not wait for mu.
+	failed atomic.Bool
+
+	// guarded by contentCache.mu
+	refs int
+	idle *list.Element // in idleMem or idleDisk while refs == 0
+}
+
+// fail records err; e.mu is held.
+func (e *inflated) fail(err error) {
+	e.err = err
+	e.failed.Store(true)
+}
+
+func (cc *contentCache) idleList(e *inflated) *list.List {
+	if e.file != nil {
+		return &cc.idleDisk
+	}
+	return &cc.idleMem
+}
+
+func (cc *contentCache) acquire(c repo.Checksum, size int64) (*inflated, error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if e := cc.m[c]; e != nil && !e.failed.Load() {
+		if e.idle != nil {
+			cc.idleList(e).Remove(e.idle)
+			e.idle = nil
+		}
+		e.refs++
+		return e, nil
+	}
+	e := &inflated{r: cc.r, c: c, size: size, refs: 1}
+	if size <= smallFile {
+		e.mem = make([]byte, size)
+		cc.mem += size
+	} else {
+		f, err := tempFile(cc.dir)
+		if err != nil {
+			return nil, fmt.Errorf("cache for %s.filez in %s: %w", c, cc.dir, err)
+		}
+		e.file = f
+		cc.disk += size
+	}
+	cc.m[c] = e
+	cc.evictLocked()
+	return e, nil
+}
+
+func (cc *contentCache) release(e *inflated) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e.refs--
+	if e.refs > 0 {
+		return
+	}
+	if e.failed.Load() {
+		cc.dropLocked(e)
+		return
+	}
+	e.idle = cc.idleList(e).PushFront(e)
+	cc.evictLocked()
+}
+
+func (cc *contentCache) evictLocked() {
+	for cc.mem > cc.maxMem && cc.idleMem.Len() > 0 {
+		cc.dropLocked(cc.idleMem.Back().Value.(*inflated))
+	}
+	for cc.disk > cc.maxDisk && cc.idleDisk.Len() > 0 {
+		cc.dropLocked(cc.idleDisk.Back().Value.(*inflated))
+	}
+}
+
+func (cc *contentCache) dropLocked(e *inflated) {
+	if e.idle != nil {
+		cc.idleList(e).Remove(e.idle)
+		e.idle = nil
+	}
+	if cc.m[e.c] == e {
+		delete(cc.m, e.c)
+	}
+	if e.file != nil {
+		cc.disk -= e.size
+		e.file.Close()
+	} else {
+		cc.mem -= e.size
+	}
+	if e.rc != nil {
+		e.rc.Close()
+	}
+}
+
+// tempFile returns an unlinked file in dir.
+func tempFile(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), dir+"/(inflated)"), nil
+	}
+	f, err := os.CreateTemp(dir, "repofs-inflated-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+// readAt inflates as far as off+len(p) if needed, then copies.
+func (e *inflated) readAt(p []byte, off int64) (int, error) {
+	end := min(off+int64(len(p)), e.size)
+	if off >= e.size {
+		// A read at the end is where a sequential reader learns of a
+		// corrupt object: make it verify.
+		return 0, e.inflateTo(e.size)
+	}
+	if err := e.inflateTo(end); err != nil {
+		return 0, err
+	}
+	if e.mem != nil {
+		return copy(p, e.mem[off:end]), nil
+	}
+	n, err := e.file.ReadAt(p[:end-off], off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, err
+	}
+	return n, nil
+}
+
+func (e *inflated) inflateTo(end int64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err != nil {
+		return e.err
+	}
+	if e.rc == nil && !e.verified {
+		// OpenFile's reader verifies the whole object once its end is read.
+		_, rc, err := e.r.OpenFile(e.c)
+		if err != nil {
+			e.fail(err)
+			return err
+		}
+		e.rc = rc
+	}
+	var buf, one []byte
+	if e.file != nil {
+		buf = make([]byte, 256<<10)
+	}
+	one = make([]byte, 1)
+	for e.rc != nil && (e.done < end || e.done == e.size) {
+		var dst []byte
+		switch {
+		case e.done >= e.size:
+			dst = one // read on to EOF, so the checksum is verified
+		case e.mem != nil:
+			dst = e.mem[e.done:min(e.done+256<<10, e.size)]
+		default:
+			dst = buf[:min(int64(len(buf)), e.size-e.done)]
+		}
+		n, err := e.rc.Read(dst)
+		if n > 0 && e.done >= e.size {
+			err = fmt.Errorf("%s.filez: payload longer than its header says: %w", e.c, repo.ErrCorrupt)
+			n = 0
+		}
+		if n > 0 && e.file != nil {
+			if _, werr := e.file.WriteAt(dst[:n], e.done); werr != nil {
+				err = fmt.Errorf("inflate %s.filez into the cache: %w", e.c, werr)
+			}
+		}
+		e.done += int64(n)
+		if errors.Is(err, io.EOF) {
+			if e.done == e.size {
+				e.rc.Close()
+				e.rc = nil
+				e.verified = true
+				return nil
+			}
+			err = fmt.Errorf("%s.filez: payload ends at %d of %d bytes: %w", e.c, e.done, e.size, repo.ErrCorrupt)
+		}
+		if err != nil {
+			e.fail(err)
+			e.rc.Close()
+			e.rc = nil
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,225 @@
+package integration
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/repo/repotest"
+)
+
+// unprivileged is the user a test runs commands as: the test's own when it
+// is not root, else nobody.
+type unprivileged struct {
+	cred *syscall.Credential // nil: run as ourselves
+}
+
+func unprivilegedUser(t *testing.T) unprivileged {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return unprivileged{}
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatalf("running as root and no user 'nobody' to mount as: %v", err)
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	return unprivileged{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
+}
+
+func (u unprivileged) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env = cleanEnv()
+	if u.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: u.cred}
+	}
+	return cmd
+}
+
+// run runs a command as the user; without allow_other, only the user who
+// mounted may look inside the mount (root included).
+func (u unprivileged) run(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	out, err := u.command(name, args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// share makes p and the directories above it, up to the t.TempDir parent
+// (0700), reachable by the user.
+func (u unprivileged) share(t *testing.T, p string) {
+	t.Helper()
+	if u.cred == nil {
+		return
+	}
+	for d := p; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// fuseDeviceOpenable makes sure fusermount3 can open /dev/fuse for the
+// user: it opens it with the caller's rights. Container runtimes create it
+// 0600, where every distribution's udev rule makes it 0666; as root the
+// test widens it for its own duration.
+func (u unprivileged) fuseDeviceOpenable(t *testing.T) {
+	t.Helper()
+	if u.cred == nil {
+		return
+	}
+	st, err := os.Stat("/dev/fuse")
+	if err != nil {
+		t.Fatalf("/dev/fuse: %v", err)
+	}
+	if st.Mode().Perm()&0o006 == 0o006 {
+		return
+	}
+	t.Logf("/dev/fuse is %v (a container's default); making it 0666 as udev would, for this test", st.Mode().Perm())
+	if err := os.Chmod("/dev/fuse", 0o666); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod("/dev/fuse", st.Mode().Perm()) })
+}
+
+// TestFusermountUnprivileged mounts as an unprivileged user, through
+// fusermount3, the way every non-root user mounts: the mount is
+// ro,nosuid,nodev, serves files and refs/, and SIGTERM unmounts it cleanly
+// with exit status 0.
+func TestFusermountUnprivileged(t *testing.T) {
+	repotest.RequireOstree(t)
+	if _, err := exec.LookPath("fusermount3"); err != nil {
+		t.Skip("SKIP: fusermount3 is not installed (install fuse3, as .ci/setup does); the NON-ROOT MOUNT IS NOT TESTED")
+	}
+	u := unprivilegedUser(t)
+	u.fuseDeviceOpenable(t)
+
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{
+		{Path: "hello", Kind: repotest.File, Data: []byte("hello\n")},
+		{Path: "dir/big", Kind: repotest.File, Data: repotest.Pseudorandom("big", 3<<20)},
+	})
+	c := repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
+	u.share(t, repoPath)
+	if u.cred != nil {
+		// The repository as ostree made it, readable by all; the test
+		// does not rely on umask.
+		err := filepath.WalkDir(repoPath, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			mode := os.FileMode(0o644)
+			if d.IsDir() {
+				mode = 0o755
+			}
+			return os.Chmod(p, mode)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "repofs")
+	if err := os.Link(repofsBin, bin); err != nil {
+		b, err := os.ReadFile(repofsBin)
+		if err != nil || os.WriteFile(bin, b, 0o755) != nil {
+			t.Fatalf("copy the binary: %v", err)
+		}
+	}
+	u.share(t, filepath.Dir(bin))
+	mp := t.TempDir()
+	u.share(t, mp)
+	if u.cred != nil {
+		// fusermount3 wants the user to be able to write the mountpoint.
+		if err := os.Chown(mp, int(u.cred.Uid), int(u.cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cmd := u.command(bin, "--repo="+repoPath, "mount", mp)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			killMount(t, cmd, mp)
+		}
+		unix.Unmount(mp, unix.MNT_DETACH)
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for !isMounted(t, mp) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not mounted within 15s; stderr:\n%s", stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	uid := os.Getuid()
+	if u.cred != nil {
+		uid = int(u.cred.Uid)
+	}
+	// user_id is the uid fusermount3 mounted for: proof it was not root.
+	if opts := mountOptions(t, mp); !opts["ro"] || !opts["nosuid"] || !opts["nodev"] || !opts[fmt.Sprintf("user_id=%d", uid)] {
+		t.Errorf("mount options %v, want ro,nosuid,nodev,user_id=%d", opts, uid)
+	}
+	if out, err := u.run(t, "ls", filepath.Join(mp, "refs")); err != nil || strings.Fields(out)[0] != "heads" {
+		t.Errorf("ls refs/: %q %v", out, err)
+	}
+	if out, err := u.run(t, "readlink", filepath.Join(mp, "refs/heads/os/main")); err != nil || strings.TrimSpace(out) != "../../../commits/"+c {
+		t.Errorf("readlink refs/heads/os/main: %q %v", out, err)
+	}
+	if out, err := u.run(t, "cat", filepath.Join(mp, "refs/heads/os/main/hello")); err != nil || out != "hello\n" {
+		t.Errorf("cat through the ref: %q %v", out, err)
+	}
+	if out, err := u.run(t, "cmp", filepath.Join(mp, "commits", c, "dir/big"), filepath.Join(src, "dir/big")); err != nil {
+		t.Errorf("the big file differs: %s %v", out, err)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := waitExit(t, cmd, 10*time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0; stderr:\n%s", code, stderr)
+	}
+	if isMounted(t, mp) {
+		t.Errorf("still mounted after SIGTERM; stderr:\n%s", stderr)
+	}
+	if strings.Contains(stderr.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", stderr)
+	}
+}
+
+// mountOptions returns the options /proc/mounts shows for mp.
+func mountOptions(t *testing.T, mp string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[1] == mp {
+			opts := map[string]bool{}
+			for _, o := range strings.Split(f[3], ",") {
+				opts[o] = true
+			}
+			return opts
+		}
+	}
+	t.Fatalf("%s is not in /proc/mounts", mp)
+	return nil
+}
