@@ -29,7 +29,10 @@ func (tx *Transaction) WriteArchiveStream(r io.Reader, size int64, expected Chec
 	if err != nil {
 		return nil, err
 	}
-	w := &countingWriter{w: bufio.NewWriterSize(s.file, 256<<10)}
+	bw := bufWriterPool.Get().(*bufio.Writer)
+	bw.Reset(s)
+	defer func() { bw.Reset(nil); bufWriterPool.Put(bw) }()
+	w := &countingWriter{w: bw}
 	fi, err := verifyArchive(io.TeeReader(r, w), size, expected)
 	if w.err != nil {
 		err = w.err // a failed write is not the object's fault
@@ -45,7 +48,7 @@ func (tx *Transaction) WriteArchiveStream(r io.Reader, size int64, expected Chec
 		err = w.w.Flush()
 	}
 	if err == nil {
-		err = applyMetadata(s.file, fi, ModeArchive)
+		err = applyMetadata(s.fd, fi, ModeArchive)
 	}
 	if err != nil {
 		return nil, tx.discard(s, err)
