@@ -488,6 +488,7 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 		body = fh
 	}
 	fi, err := p.tx.WriteArchiveStream(body, size, c)
+	p.f.recycle(mem)
 	if mem == nil {
 		// Done with, or a bad download not to resume: start over next time.
 		os.Remove(partial)

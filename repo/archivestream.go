@@ -18,9 +18,14 @@ import (
 // object's metadata.
 func (tx *Transaction) WriteArchiveStream(r io.Reader, size int64, expected Checksum) (*FileInfo, error) {
 	if tx.r.mode != ModeArchive {
-		fi, payload, err := DecodeArchiveStream(r, size)
+		fi, z, err := decodeArchiveStream(r, size)
 		if err != nil {
 			return nil, corruptf(expected, ObjFile, "%v", err)
+		}
+		defer z.release()
+		var payload io.Reader // nil, not a nil *inflater, for a symlink
+		if z != nil {
+			payload = z
 		}
 		_, err = tx.WriteContent(fi, payload, &expected)
 		return fi, err
@@ -58,10 +63,11 @@ func (tx *Transaction) WriteArchiveStream(r io.Reader, size int64, expected Chec
 
 // verifyArchive decodes a .filez and checks its checksum.
 func verifyArchive(r io.Reader, size int64, expected Checksum) (*FileInfo, error) {
-	fi, payload, err := DecodeArchiveStream(r, size)
+	fi, payload, err := decodeArchiveStream(r, size)
 	if err != nil {
 		return nil, corruptf(expected, ObjFile, "%v", err)
 	}
+	defer payload.release()
 	h := sha256.New()
 	h.Write(contentStreamPrefix(fi))
 	if payload != nil {

@@ -195,7 +195,11 @@ var errPayloadSize = errors.New("payload size differs from the header's")
 
 // copyExactly copies a payload that must be exactly size bytes.
 func copyExactly(w io.Writer, r io.Reader, size uint64) error {
-	n, err := io.Copy(w, io.LimitReader(r, int64(size)+1))
+	// io.Copy would allocate 32 KiB per object when neither side offers
+	// ReadFrom or WriteTo (inflating into a hash).
+	buf := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(buf)
+	n, err := io.CopyBuffer(w, io.LimitReader(r, int64(size)+1), *buf)
 	if err != nil {
 		return err
 	}
