@@ -297,10 +297,9 @@ func TestCommitRatios(t *testing.T) {
 	}
 	const rounds = 3
 	fmt.Printf("workload: commit of %s into a fresh repository; median of %d alternating runs\n", goroot, rounds)
-	fmt.Printf("%-24s %12s %12s %7s %12s %12s\n", "case", "ostree", "repofs", "ratio", "ostree RSS", "repofs RSS")
+	printRatioHeader()
 	for _, mode := range []string{"archive", "bare-user"} {
-		var times [2][]time.Duration
-		var rss [2]int64
+		var runs [2][]result
 		var trees [2]string
 		for i := range rounds {
 			for j := range 2 {
@@ -318,8 +317,7 @@ func TestCommitRatios(t *testing.T) {
 				if res.code != 0 {
 					t.Fatalf("%s commit: exit %d\n%s", tool.name, res.code, res.stderr)
 				}
-				times[k] = append(times[k], res.wall)
-				rss[k] = max(rss[k], res.maxRSS)
+				runs[k] = append(runs[k], res)
 				ls := runCmd(t, nil, "ostree", "--repo="+p, "ls", "-d", "-C", benchRef, "/")
 				trees[k] = ls.stdout
 			}
@@ -327,8 +325,6 @@ func TestCommitRatios(t *testing.T) {
 		if trees[0] != trees[1] {
 			t.Errorf("commit/%s: root differs: ostree %q, repofs %q", mode, trees[0], trees[1])
 		}
-		o, r := median(times[0]), median(times[1])
-		fmt.Printf("%-24s %12v %12v %7.2f %12s %12s\n", "Commit/"+mode,
-			o.Round(time.Millisecond), r.Round(time.Millisecond), float64(r)/float64(o), mib(rss[0]), mib(rss[1]))
+		printRatioRow("Commit/"+mode, runs)
 	}
 }

@@ -62,7 +62,8 @@ type result struct {
 	stdout, stderr string
 	code           int
 	wall           time.Duration
-	maxRSS         int64 // peak resident set size, bytes
+	cpu            time.Duration // user + system time: steadier than wall on a shared machine
+	maxRSS         int64         // peak resident set size, bytes
 }
 
 // runCmd runs name with args under cmdTimeout and the clean environment.
@@ -90,6 +91,7 @@ func runCmd(t testing.TB, stdout io.Writer, name string, args ...string) result 
 		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
 	}
 	res.code = cmd.ProcessState.ExitCode()
+	res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.maxRSS = ru.Maxrss * 1024 // Linux reports kilobytes
 	}

@@ -437,69 +437,6 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	return nil
 }
 
-// pullTree fetches a tree's metadata breadth-first, then its missing
-// content with Parallel downloads in flight.
-func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	type dir struct{ tree, meta repo.Checksum }
-	level := []dir{{rootTree, rootMeta}}
-	var content []repo.Checksum
-	contentSeen := map[repo.Checksum]bool{}
-	for len(level) > 0 {
-		var next []dir
-		var mu sync.Mutex
-		err := forEach(ctx, len(level), p.o.Parallel, func(i int) error {
-			d := level[i]
-			if !p.firstVisit(d.meta) {
-			} else if _, err := p.fetchMetadata(ctx, d.meta, repo.ObjDirMeta); err != nil {
-				return err
-			}
-			if !p.firstVisit(d.tree) {
-				return nil
-			}
-			data, err := p.fetchMetadata(ctx, d.tree, repo.ObjDirTree)
-			if err != nil {
-				return err
-			}
-			t, err := repo.DecodeDirTree(d.tree, data)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, sub := range t.Dirs {
-				next = append(next, dir{sub.Tree, sub.Meta})
-			}
-			for _, fe := range t.Files {
-				if !contentSeen[fe.Content] {
-					contentSeen[fe.Content] = true
-					content = append(content, fe.Content)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		level = next
-	}
-	var missing []repo.Checksum
-	for _, c := range content {
-		have, err := p.tx.HasObject(c, repo.ObjFile)
-		if err != nil {
-			return err
-		}
-		if !have {
-			missing = append(missing, c)
-		}
-	}
-	p.contentTotal.Add(int64(len(missing)))
-	return forEach(ctx, len(missing), p.o.Parallel, func(i int) error {
-		return p.fetchContent(ctx, missing[i])
-	})
-}
-
 func (p *puller) firstVisit(c repo.Checksum) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -531,6 +468,7 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 		body = fh
 	}
 	fi, err := p.tx.WriteArchiveStream(body, size, c)
+	p.f.recycle(mem)
 	if mem == nil {
 		// Done with, or a bad download not to resume: start over next time.
 		os.Remove(partial)
@@ -541,43 +479,6 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 	p.contentFetched.Add(1)
 	p.written.Add(int64(fi.Size))
 	return nil
-}
-
-// forEach runs fn(0..n-1) with at most par in flight and returns the first
-// error, cancelling the rest.
-func forEach(ctx context.Context, n, par int, fn func(int) error) error {
-	if n == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-		next  atomic.Int64
-	)
-	for range min(par, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return first
 }
 
 // FetchSummary fetches and decodes a remote's summary.

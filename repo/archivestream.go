@@ -18,9 +18,14 @@ import (
 // object's metadata.
 func (tx *Transaction) WriteArchiveStream(r io.Reader, size int64, expected Checksum) (*FileInfo, error) {
 	if tx.r.mode != ModeArchive {
-		fi, payload, err := DecodeArchiveStream(r, size)
+		fi, z, err := decodeArchiveStream(r, size)
 		if err != nil {
 			return nil, corruptf(expected, ObjFile, "%v", err)
+		}
+		defer z.release()
+		var payload io.Reader // nil, not a nil *inflater, for a symlink
+		if z != nil {
+			payload = z
 		}
 		_, err = tx.WriteContent(fi, payload, &expected)
 		return fi, err
@@ -29,7 +34,10 @@ func (tx *Transaction) WriteArchiveStream(r io.Reader, size int64, expected Chec
 	if err != nil {
 		return nil, err
 	}
-	w := &countingWriter{w: bufio.NewWriterSize(s.file, 256<<10)}
+	bw := bufWriterPool.Get().(*bufio.Writer)
+	bw.Reset(s)
+	defer func() { bw.Reset(nil); bufWriterPool.Put(bw) }()
+	w := &countingWriter{w: bw}
 	fi, err := verifyArchive(io.TeeReader(r, w), size, expected)
 	if w.err != nil {
 		err = w.err // a failed write is not the object's fault
@@ -45,7 +53,7 @@ func (tx *Transaction) WriteArchiveStream(r io.Reader, size int64, expected Chec
 		err = w.w.Flush()
 	}
 	if err == nil {
-		err = applyMetadata(s.file, fi, ModeArchive)
+		err = applyMetadata(s.fd, fi, ModeArchive)
 	}
 	if err != nil {
 		return nil, tx.discard(s, err)
@@ -55,10 +63,11 @@ func (tx *Transaction) WriteArchiveStream(r io.Reader, size int64, expected Chec
 
 // verifyArchive decodes a .filez and checks its checksum.
 func verifyArchive(r io.Reader, size int64, expected Checksum) (*FileInfo, error) {
-	fi, payload, err := DecodeArchiveStream(r, size)
+	fi, payload, err := decodeArchiveStream(r, size)
 	if err != nil {
 		return nil, corruptf(expected, ObjFile, "%v", err)
 	}
+	defer payload.release()
 	h := sha256.New()
 	h.Write(contentStreamPrefix(fi))
 	if payload != nil {

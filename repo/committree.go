@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/repofs/repofs/repo/gvariant"
 )
 
@@ -148,12 +150,15 @@ func (w *treeWriter) file(p string) (Checksum, error) {
 		}
 		return c, err
 	}
-	f, err := os.Open(p)
+	// A bare descriptor: see fdReader. O_NOFOLLOW: p was a regular file
+	// when statted; if it became a symlink since, fail rather than commit
+	// its target's bytes under the file's metadata.
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return Checksum{}, fmt.Errorf("commit: %w", err)
+		return Checksum{}, fmt.Errorf("commit: %w", &os.PathError{Op: "open", Path: p, Err: err})
 	}
-	defer f.Close()
-	c, err := w.tx.WriteContent(fi, f, nil)
+	defer unix.Close(fd)
+	c, err := w.tx.WriteContent(fi, fdReader(fd), nil)
 	if err != nil {
 		err = fmt.Errorf("commit %s: %w", p, err)
 	}

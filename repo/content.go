@@ -237,14 +237,35 @@ func openArchive(p string, payload bool) (*FileInfo, io.Reader, *os.File, error)
 // payload (nil for a symlink). Nothing is verified against a checksum here:
 // Transaction.WriteContent with the expected checksum does that.
 func DecodeArchiveStream(r io.Reader, size int64) (*FileInfo, io.Reader, error) {
-	fi, body, err := decodeArchive(bufio.NewReaderSize(r, 64<<10), size, true)
+	fi, z, err := decodeArchiveStream(r, size)
+	if z == nil {
+		return fi, nil, err // not a typed nil: callers compare with nil
+	}
+	return fi, z, err
+}
+
+// decodeArchiveStream is DecodeArchiveStream with pooled buffers and
+// decompressor (a pull decodes one stream per object; allocating them was
+// most of its garbage): the caller releases the payload, which is nil for a
+// symlink, once done with it.
+func decodeArchiveStream(r io.Reader, size int64) (*FileInfo, *inflater, error) {
+	br := getBufReader(r)
+	fi, body, err := decodeArchive(br, size, true)
+	z, _ := body.(*inflater)
+	if z == nil {
+		br.Reset(nil)
+		bufReaderPool.Put(br)
+	}
+	if err == nil {
+		if msg := fi.validate(); msg != "" {
+			err = fmt.Errorf("%w; %s", ErrCorrupt, msg)
+		}
+	}
 	if err != nil {
+		z.release()
 		return nil, nil, err
 	}
-	if msg := fi.validate(); msg != "" {
-		return nil, nil, fmt.Errorf("%w; %s", ErrCorrupt, msg)
-	}
-	return fi, body, nil
+	return fi, z, nil
 }
 
 func decodeArchive(br *bufio.Reader, size int64, payload bool) (*FileInfo, io.Reader, error) {

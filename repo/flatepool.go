@@ -36,7 +36,7 @@ func newInflater(br *bufio.Reader) *inflater {
 // release returns the inflater's state to the pools; z must not be used
 // afterwards.
 func (z *inflater) release() {
-	if z.fr == nil {
+	if z == nil || z.fr == nil {
 		return
 	}
 	inflatePool.Put(z.fr)

@@ -11,7 +11,7 @@ import (
 // overlap. Below it the goroutine is not worth its cost.
 const asyncHashMin = 1 << 20
 
-const hashChunk = 256 << 10
+const hashChunk = 64 << 10
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, hashChunk); return &b }}
 
@@ -25,7 +25,7 @@ type hashPipe struct {
 }
 
 func newHashPipe(h hash.Hash) *hashPipe {
-	p := &hashPipe{h: h, ch: make(chan *[]byte, 8), done: make(chan struct{})}
+	p := &hashPipe{h: h, ch: make(chan *[]byte, 4), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		for b := range p.ch {

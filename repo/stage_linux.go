@@ -1,9 +1,10 @@
 package repo
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -13,18 +14,17 @@ import (
 
 // applyMetadata gives a staged regular file the owner, mode, xattrs and
 // mtime its repository mode calls for.
-func applyMetadata(f *os.File, fi *FileInfo, mode Mode) error {
-	fd := int(f.Fd())
+func applyMetadata(fd int, fi *FileInfo, mode Mode) error {
 	var err error
 	switch mode {
 	case ModeArchive:
-		err = f.Chmod(0o644)
+		err = unix.Fchmod(fd, 0o644)
 	case ModeBareUser:
 		perm := fi.Mode&0o775 | 0o400
 		if fi.IsSymlink() {
 			perm = 0o644
 		}
-		if err = f.Chmod(os.FileMode(perm)); err == nil {
+		if err = unix.Fchmod(fd, perm); err == nil {
 			meta := gvariant.EncodeDirMeta(gvariant.DirMeta{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Xattrs: fi.Xattrs})
 			err = unix.Fsetxattr(fd, "user.ostreemeta", meta, 0)
 		}
@@ -42,7 +42,7 @@ func applyMetadata(f *os.File, fi *FileInfo, mode Mode) error {
 		err = unix.Fchmod(fd, fi.Mode&0o775)
 	}
 	if err == nil && mode != ModeArchive {
-		err = unix.Futimes(fd, []unix.Timeval{{}, {}})
+		err = futimensZero(fd)
 	}
 	if err != nil {
 		return fmt.Errorf("write content object: set metadata: %w", err)
@@ -52,27 +52,29 @@ func applyMetadata(f *os.File, fi *FileInfo, mode Mode) error {
 
 // writeSymlink stages a symlink of a bare or bare-user-only repository.
 func (tx *Transaction) writeSymlink(fi *FileInfo) (*staged, error) {
+	d := tx.stage
 	for i := 0; ; i++ {
-		p := filepath.Join(tx.staging.Path, fmt.Sprintf(".tmp-link-%d-%d", os.Getpid(), randomInt()))
-		err := os.Symlink(fi.Target, p)
-		if os.IsExist(err) && i < 100 {
+		name := ".tmp-link-" + strconv.FormatUint(uint64(randomInt()), 36)
+		err := unix.Symlinkat(fi.Target, d.fd, name)
+		if errors.Is(err, unix.EEXIST) && i < 100 {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("write symlink: %w", err)
+			return nil, fmt.Errorf("write symlink in %s: %w", d.path, err)
 		}
-		s := &staged{path: p}
+		s := &staged{d: d, fd: -1, name: name}
 		if tx.r.mode == ModeBare {
-			err = unix.Lchown(p, int(fi.UID), int(fi.GID))
+			err = unix.Fchownat(d.fd, name, int(fi.UID), int(fi.GID), unix.AT_SYMLINK_NOFOLLOW)
 			for _, x := range fi.Xattrs {
 				if err != nil {
 					break
 				}
-				err = unix.Lsetxattr(p, xattrName(x), x.Value, 0)
+				// No *at form exists for xattrs; symlinks are rare.
+				err = unix.Lsetxattr(filepath.Join(d.path, name), xattrName(x), x.Value, 0)
 			}
 		}
 		if err == nil {
-			err = unix.Lutimes(p, []unix.Timeval{{}, {}})
+			err = unix.UtimesNanoAt(d.fd, name, make([]unix.Timespec, 2), unix.AT_SYMLINK_NOFOLLOW)
 		}
 		if err != nil {
 			return nil, tx.discard(s, fmt.Errorf("write symlink: %w", err))

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/repofs/repofs/tmpdir"
 )
 
@@ -32,6 +34,7 @@ type Transaction struct {
 	r        *Repo
 	repoLock *os.File
 	staging  *tmpdir.Dir
+	stage    *stageDir // staging, open
 	bootID   string
 	fsync    bool
 
@@ -79,6 +82,10 @@ func (r *Repo) Begin(ctx context.Context) (*Transaction, error) {
 			return nil, err
 		}
 	}
+	if tx.stage, err = openStageDir(tx.staging.Path); err != nil {
+		tx.Abort()
+		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
+	}
 	return tx, nil
 }
 
@@ -115,9 +122,10 @@ func (tx *Transaction) StagingDir() string { return tx.staging.Path }
 // interrupted transaction (whose verified objects are kept).
 func (tx *Transaction) Reused() bool { return tx.staging.Reused }
 
-func (tx *Transaction) stagedPath(c Checksum, t ObjectType) string {
+// stagedRel is an object's name relative to the staging directory.
+func (tx *Transaction) stagedRel(c Checksum, t ObjectType) string {
 	h := c.String()
-	return filepath.Join(tx.staging.Path, h[:2], h[2:]+"."+tx.r.ext(t))
+	return h[:2] + "/" + h[2:] + "." + tx.r.ext(t)
 }
 
 func (r *Repo) ext(t ObjectType) string {
@@ -133,14 +141,7 @@ func (tx *Transaction) HasObject(c Checksum, t ObjectType) (bool, error) {
 	if ok, err := tx.r.HasObject(c, t); ok || err != nil {
 		return ok, err
 	}
-	_, err := os.Lstat(tx.stagedPath(c, t))
-	if err == nil {
-		return true, nil
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return false, err
+	return tx.stage.has(tx.stagedRel(c, t))
 }
 
 // SetRef records that a ref (remote "" = local) will point to c once the
@@ -206,7 +207,13 @@ func (tx *Transaction) Abort() error {
 		return nil
 	}
 	tx.done = true
-	err := tx.staging.Release()
+	var err error
+	if tx.stage != nil {
+		err = tx.stage.close()
+	}
+	if rerr := tx.staging.Release(); err == nil {
+		err = rerr
+	}
 	if cerr := tx.repoLock.Close(); err == nil {
 		err = cerr
 	}
@@ -224,6 +231,9 @@ func (tx *Transaction) Commit(ctx context.Context) error {
 		return err
 	}
 	if err := tx.publishObjects(); err != nil {
+		return fmt.Errorf("commit transaction in %s: %w", tx.r.path, err)
+	}
+	if err := tx.stage.close(); err != nil {
 		return fmt.Errorf("commit transaction in %s: %w", tx.r.path, err)
 	}
 	if err := tx.staging.Remove(); err != nil {
@@ -267,64 +277,83 @@ func (r *Repo) tmpExpiry() time.Duration {
 }
 
 // publishObjects moves every staged object into objects/: one syncfs, then
-// no-replace renames, then an fsync of each touched directory.
+// no-replace renames, then an fsync of each touched directory. Renames go
+// from directory descriptor to directory descriptor, with no path walk per
+// object.
 func (tx *Transaction) publishObjects() error {
 	dirs, err := os.ReadDir(tx.staging.Path)
 	if err != nil {
 		return err
 	}
 	if tx.fsync {
-		d, err := os.Open(tx.staging.Path)
-		if err != nil {
-			return err
-		}
-		err = syncfs(d)
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("syncfs: %w", err)
+		if err := unix.Syncfs(tx.stage.fd); err != nil {
+			return fmt.Errorf("syncfs %s: %w", tx.staging.Path, err)
 		}
 	}
-	objects := filepath.Join(tx.r.path, "objects")
-	var touched []string
+	objects, err := os.Open(filepath.Join(tx.r.path, "objects"))
+	if err != nil {
+		return err
+	}
+	defer objects.Close()
 	for _, d := range dirs {
 		if !d.IsDir() || len(d.Name()) != 2 {
 			continue
 		}
-		src := filepath.Join(tx.staging.Path, d.Name())
-		ents, err := os.ReadDir(src)
-		if err != nil {
+		if err := tx.publishDir(objects, d.Name()); err != nil {
 			return err
 		}
-		if len(ents) == 0 {
-			continue
-		}
-		dst := filepath.Join(objects, d.Name())
-		if err := os.Mkdir(dst, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), ".") {
-				continue // a temporary file of an interrupted write
-			}
-			from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
-			if strings.HasSuffix(e.Name(), ".commitmeta") {
-				err = os.Rename(from, to) // detached metadata is mutable
-			} else if err = renameNoReplace(from, to); errors.Is(err, fs.ErrExist) {
-				err = os.Remove(from) // first writer wins: the object is identical
-			}
-			if err != nil {
-				return fmt.Errorf("publish %s: %w", e.Name(), err)
-			}
-		}
-		touched = append(touched, dst)
 	}
 	if !tx.fsync {
 		return nil
 	}
-	for _, d := range touched {
-		if err := fsyncDir(d); err != nil {
-			return err
+	if err := objects.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", objects.Name(), err)
+	}
+	return nil
+}
+
+// publishDir moves the objects of staging/xx into objects/xx and, unless
+// fsync is off, makes objects/xx durable.
+func (tx *Transaction) publishDir(objects *os.File, xx string) error {
+	src, err := os.Open(filepath.Join(tx.staging.Path, xx))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	names, err := src.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", src.Name(), err)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if err := unix.Mkdirat(int(objects.Fd()), xx, 0o777); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("mkdir %s/%s: %w", objects.Name(), xx, err)
+	}
+	dst, err := os.Open(filepath.Join(objects.Name(), xx))
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	sfd, dfd := int(src.Fd()), int(dst.Fd())
+	for _, name := range names {
+		if strings.HasPrefix(name, ".") {
+			continue // a temporary file of an interrupted write
+		}
+		if strings.HasSuffix(name, ".commitmeta") {
+			err = unix.Renameat(sfd, name, dfd, name) // detached metadata is mutable
+		} else if err = unix.Renameat2(sfd, name, dfd, name, unix.RENAME_NOREPLACE); errors.Is(err, unix.EEXIST) {
+			err = unix.Unlinkat(sfd, name, 0) // first writer wins: the object is identical
+		}
+		if err != nil {
+			return fmt.Errorf("publish %s/%s: %w", xx, name, err)
 		}
 	}
-	return fsyncDir(objects)
+	if !tx.fsync {
+		return nil
+	}
+	if err := dst.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dst.Name(), err)
+	}
+	return nil
 }

@@ -1,0 +1,160 @@
+package pull
+
+import (
+	"context"
+	"sync"
+
+	"github.com/repofs/repofs/repo"
+)
+
+// pullTree fetches a tree's dirtrees and dirmetas and the content objects
+// the repository lacks, with Parallel requests in flight. Content is
+// fetched as soon as the dirtree naming it has been read, while the walk
+// goes on: walking the whole tree first, level by level, left the
+// connections idle at the end of every level, for a fifth of a pull of
+// GOROOT. Directories go first in the queue, so the tree is known early.
+func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	q := &walkQueue{dirs: []dirJob{{rootTree, rootMeta}}, contentSeen: map[repo.Checksum]bool{}}
+	q.cond = sync.NewCond(&q.mu)
+	var wg sync.WaitGroup
+	for range max(p.o.Parallel, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j, ok := q.next()
+				if !ok {
+					return
+				}
+				var err error
+				if j.content {
+					err = p.fetchContent(ctx, j.c)
+				} else {
+					err = p.walkDir(ctx, q, j.dir)
+				}
+				if err != nil {
+					cancel() // stop the requests in flight
+				}
+				q.done(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if q.err == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return q.err
+}
+
+type dirJob struct{ tree, meta repo.Checksum }
+
+type walkJob struct {
+	content bool
+	c       repo.Checksum // content object
+	dir     dirJob
+}
+
+// walkQueue is the work of one tree walk: directories to read and content
+// to fetch, and how many jobs are running (which may add more).
+type walkQueue struct {
+	mu          sync.Mutex
+	cond        *sync.Cond
+	dirs        []dirJob
+	content     []repo.Checksum
+	contentSeen map[repo.Checksum]bool
+	running     int
+	err         error // the first failure; the walk stops
+}
+
+// next waits for a job; false means the walk is over (done or failed).
+func (q *walkQueue) next() (walkJob, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.err == nil && len(q.dirs) == 0 && len(q.content) == 0 && q.running > 0 {
+		q.cond.Wait()
+	}
+	if q.err != nil {
+		return walkJob{}, false
+	}
+	var j walkJob
+	switch {
+	case len(q.dirs) > 0:
+		j.dir = q.dirs[len(q.dirs)-1]
+		q.dirs = q.dirs[:len(q.dirs)-1]
+	case len(q.content) > 0:
+		j = walkJob{content: true, c: q.content[len(q.content)-1]}
+		q.content = q.content[:len(q.content)-1]
+	default:
+		return walkJob{}, false // nothing queued, nothing running: done
+	}
+	q.running++
+	return j, true
+}
+
+// done ends a job that next returned.
+func (q *walkQueue) done(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.running--
+	if err != nil && q.err == nil {
+		q.err = err
+	}
+	q.cond.Broadcast()
+}
+
+// walkDir fetches a directory's dirmeta and dirtree, unless this pull has
+// seen them already, and queues its subdirectories and the content it
+// names that the repository lacks.
+func (p *puller) walkDir(ctx context.Context, q *walkQueue, d dirJob) error {
+	if p.firstVisit(d.meta) {
+		if _, err := p.fetchMetadata(ctx, d.meta, repo.ObjDirMeta); err != nil {
+			return err
+		}
+	}
+	if !p.firstVisit(d.tree) {
+		return nil
+	}
+	data, err := p.fetchMetadata(ctx, d.tree, repo.ObjDirTree)
+	if err != nil {
+		return err
+	}
+	t, err := repo.DecodeDirTree(d.tree, data)
+	if err != nil {
+		return err
+	}
+	var missing []repo.Checksum
+	for _, fe := range t.Files {
+		if q.firstContent(fe.Content) {
+			have, err := p.tx.HasObject(fe.Content, repo.ObjFile)
+			if err != nil {
+				return err
+			}
+			if !have {
+				missing = append(missing, fe.Content)
+			}
+		}
+	}
+	p.contentTotal.Add(int64(len(missing)))
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, sub := range t.Dirs {
+		q.dirs = append(q.dirs, dirJob{sub.Tree, sub.Meta})
+	}
+	q.content = append(q.content, missing...)
+	q.cond.Broadcast()
+	return nil
+}
+
+// firstContent reports whether this walk meets content object c for the
+// first time.
+func (q *walkQueue) firstContent(c repo.Checksum) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.contentSeen[c] {
+		return false
+	}
+	q.contentSeen[c] = true
+	return true
+}

@@ -1,0 +1,95 @@
+package repo
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestCheckoutEqualsSource checks out a commit of every mode, as a user
+// (-U) and, when root, with ownership, through O_TMPFILE and through the
+// named-file fallback of filesystems without it, and compares the result
+// with the tree that was committed.
+func TestCheckoutEqualsSource(t *testing.T) {
+	src := t.TempDir()
+	writeTestTree(t, src, 1)
+	want := listTree(t, src)
+	for _, fallback := range []bool{false, true} {
+		for _, m := range allModes {
+			for _, user := range []bool{true, false} {
+				if !user && os.Geteuid() != 0 {
+					continue
+				}
+				t.Run(fmt.Sprintf("fallback=%v/%s/user=%v", fallback, m, user), func(t *testing.T) {
+					r := initRepo(t, m)
+					c := commitDir(t, r, "main", src)
+					commit, err := r.ReadCommit(c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if fallback {
+						orig := openTmpfile
+						openTmpfile = func(int) (int, error) { return -1, unix.EOPNOTSUPP }
+						defer func() { openTmpfile = orig }()
+					}
+					dest := filepath.Join(t.TempDir(), "co")
+					if err := r.Checkout(context.Background(), RootNode(commit), dest, CheckoutOptions{User: user}); err != nil {
+						t.Fatal(err)
+					}
+					if got := listTree(t, dest); !slices.Equal(got, want) {
+						t.Errorf("checkout differs from the source:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+					}
+					if err := r.Checkout(context.Background(), RootNode(commit), dest, CheckoutOptions{User: user}); err == nil {
+						t.Error("a checkout over an existing destination succeeded")
+					}
+				})
+			}
+		}
+	}
+}
+
+// listTree renders every entry under root: path, type, permissions, and
+// the symlink target or content hash.
+func listTree(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("%s %v", rel, info.Mode())
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			line += " -> " + target
+		case d.Type().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" %x", sha256.Sum256(b))
+		}
+		out = append(out, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package repo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestStagingWithoutTmpfile plays a filesystem without O_TMPFILE: the
+// first attempt fails as such a filesystem fails it, and every object is
+// then staged under a temporary name and renamed. The commit must come out
+// identical to one staged through O_TMPFILE, pass fsck, and leave no
+// temporary behind.
+func TestStagingWithoutTmpfile(t *testing.T) {
+	for _, errno := range []unix.Errno{unix.EOPNOTSUPP, unix.EISDIR} {
+		for _, m := range allModes {
+			t.Run(errno.Error()+"/"+m.String(), func(t *testing.T) {
+				src := t.TempDir()
+				writeTestTree(t, src, 1)
+				want := commitDir(t, initRepo(t, m), "main", src)
+
+				calls := 0
+				orig := openTmpfile
+				openTmpfile = func(int) (int, error) { calls++; return -1, errno }
+				defer func() { openTmpfile = orig }()
+
+				r := initRepo(t, m)
+				ctx := context.Background()
+				tx, err := r.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tree, meta, err := tx.WriteDirectory(ctx, src, DirOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !tx.stage.noTmpfile.Load() {
+					t.Fatal("the transaction did not switch to named temporaries")
+				}
+				if calls != 1 {
+					t.Errorf("O_TMPFILE tried %d times, want once per transaction", calls)
+				}
+				assertNoStagedTemporaries(t, tx.StagingDir())
+				tx.Abort()
+				// The aborted staging directory is reused; commit the same
+				// tree again and publish it.
+				got := commitDir(t, r, "main", src)
+				if got != want {
+					t.Errorf("commit %s, want %s (as staged through O_TMPFILE)", got, want)
+				}
+				c, err := r.ReadCommit(got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.RootTree != tree || c.RootMeta != meta {
+					t.Errorf("root %s/%s, want %s/%s", c.RootTree, c.RootMeta, tree, meta)
+				}
+				if rep, err := r.Fsck(ctx, FsckOptions{}); err != nil || len(rep.Problems) > 0 {
+					t.Fatalf("fsck: %v %+v", err, rep)
+				}
+				assertNoTmpLeft(t, r)
+			})
+		}
+	}
+}
+
+// TestTmpfileStagesUnnamed checks that, where O_TMPFILE works, an object
+// being written has no name until it is placed, and that a failed write
+// leaves nothing behind either way.
+func TestTmpfileStagesUnnamed(t *testing.T) {
+	r := initRepo(t, ModeBareUser)
+	tx, err := r.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Abort()
+	if tx.stage.noTmpfile.Load() {
+		t.Skip("no O_TMPFILE here")
+	}
+	for _, named := range []bool{false, true} {
+		s, err := tx.stage.create(named)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (s.name != "") != named {
+			t.Errorf("create(%v) gave name %q", named, s.name)
+		}
+		s.Write([]byte("debris"))
+		tx.discard(s, nil)
+		assertNoStagedTemporaries(t, tx.StagingDir())
+	}
+	fi := &FileInfo{Mode: sIFREG | 0o644, Size: 5}
+	c, err := tx.WriteContent(fi, strings.NewReader("hello"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := tx.HasObject(c, ObjFile); !ok || err != nil {
+		t.Fatalf("staged object not found: %v %v", ok, err)
+	}
+	if _, err := tx.WriteContent(fi, strings.NewReader("hello"), nil); err != nil {
+		t.Fatalf("staging an identical object again: %v", err)
+	}
+	if _, err := tx.WriteContent(fi, strings.NewReader("hell"), nil); err == nil {
+		t.Fatal("a short payload was staged")
+	}
+	assertNoStagedTemporaries(t, tx.StagingDir())
+}
+
+// assertNoStagedTemporaries checks that staging holds only XX/ directories.
+func assertNoStagedTemporaries(t *testing.T, staging string) {
+	t.Helper()
+	ents, err := os.ReadDir(staging)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() || len(e.Name()) != 2 {
+			t.Errorf("staging holds %s", filepath.Join(staging, e.Name()))
+		}
+	}
+}
