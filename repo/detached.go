@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/repofs/repofs/repo/gvariant"
 )
@@ -14,7 +15,7 @@ import (
 // transaction or in objects/: what signing a commit written in the same
 // transaction needs.
 func (tx *Transaction) ReadMetadata(c Checksum, t ObjectType) ([]byte, error) {
-	data, err := os.ReadFile(tx.stagedPath(c, t))
+	data, err := os.ReadFile(filepath.Join(tx.staging.Path, tx.stagedRel(c, t)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return tx.r.readMetadata(c, t)
 	}
