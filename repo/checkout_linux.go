@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -33,10 +32,7 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	}
 	defer parent.Close()
 	c := &checkout{r: r, ctx: ctx, o: o, sem: make(chan struct{}, 4*runtime.NumCPU())}
-	// An O_TMPFILE is named through /proc/self/fd.
-	if unix.Access("/proc/self/fd", unix.F_OK) != nil {
-		c.noTmpfile.Store(true)
-	}
+	c.noTmpfile.Store(!tmpfileLinkable())
 	c.hardlink = (r.mode == ModeBare && !o.User) || ((r.mode == ModeBareUser || r.mode == ModeBareUserOnly) && o.User)
 	name := filepath.Base(dest)
 	if n.IsDir {
@@ -214,9 +210,9 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 		return fmt.Errorf("chmod %s: %w", n.Path, err)
 	}
 	if !named {
-		// No replacing: a name that exists, symlink or not, fails
-		// with EEXIST, as O_EXCL|O_NOFOLLOW would.
-		if err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dirFd, name, unix.AT_SYMLINK_FOLLOW); err != nil {
+		// No replacing: an existing name fails with EEXIST, as
+		// O_EXCL|O_NOFOLLOW would.
+		if err := linkTmpfile(fd, dirFd, name); err != nil {
 			return fmt.Errorf("create %s: %w", n.Path, err)
 		}
 	}
@@ -232,15 +228,8 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 // repository. O_TMPFILE allocates the inode without it, and linkat takes
 // it only to add the name.
 func (c *checkout) create(dirFd int, name string) (fd int, named bool, err error) {
-	if !c.noTmpfile.Load() {
-		fd, err := openTmpfile(dirFd)
-		if err == nil {
-			return fd, false, nil
-		}
-		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) {
-			return -1, false, err
-		}
-		c.noTmpfile.Store(true)
+	if fd, err := createTmpfile(dirFd, &c.noTmpfile); err != nil || fd >= 0 {
+		return fd, false, err
 	}
 	fd, err = unix.Openat(dirFd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	return fd, true, err

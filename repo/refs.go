@@ -173,46 +173,53 @@ func (r *Repo) ListRefs(prefix string, keepPrefix bool) ([]Ref, error) {
 // walkRefs lists the refs of a remote ("" = local) below sub, naming them
 // relative to cut.
 func (r *Repo) walkRefs(remote, sub, cut string) ([]Ref, error) {
-	root := r.refsDir(remote)
 	var out []Ref
-	var walk func(dir, name string) error
-	walk = func(dir, name string) error {
-		ents, err := os.ReadDir(dir)
+	err := walkRefTree(filepath.Join(r.refsDir(remote), filepath.FromSlash(sub)), sub, func(full string, c Checksum) {
+		if cut != "" {
+			full = strings.TrimPrefix(full, cut+"/")
+		}
+		out = append(out, Ref{remote, full, c})
+	})
+	return out, err
+}
+
+// walkRefTree calls fn for each ref file below dir, named prefix/PATH
+// (PATH alone when prefix is ""). Entries that are not valid ref name
+// fragments are skipped, as ostree skips .rsync_info and the like; so are
+// refs deleted while it walks, which another writer may do at any time.
+func walkRefTree(dir, prefix string, fn func(name string, c Checksum)) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list refs: %w", err)
+	}
+	for _, e := range ents {
+		if !validFragment(e.Name()) {
+			continue
+		}
+		full := e.Name()
+		if prefix != "" {
+			full = prefix + "/" + e.Name()
+		}
+		p := filepath.Join(dir, e.Name())
+		if e.IsDir() {
+			if err := walkRefTree(p, full, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		c, err := readRefFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("list refs: %w", err)
 		}
-		for _, e := range ents {
-			if !validFragment(e.Name()) {
-				continue // ostree skips entries such as .rsync_info
-			}
-			full := e.Name()
-			if name != "" {
-				full = name + "/" + e.Name()
-			}
-			p := filepath.Join(dir, e.Name())
-			if e.IsDir() {
-				if err := walk(p, full); err != nil {
-					return err
-				}
-				continue
-			}
-			c, err := readRefFile(p)
-			if err != nil {
-				return fmt.Errorf("list refs: %w", err)
-			}
-			shown := full
-			if cut != "" {
-				shown = strings.TrimPrefix(full, cut+"/")
-			}
-			out = append(out, Ref{remote, shown, c})
-		}
-		return nil
+		fn(full, c)
 	}
-	err := walk(filepath.Join(root, filepath.FromSlash(sub)), sub)
-	return out, err
+	return nil
 }
 
 // listDir returns the valid fragment names in dir, or none if it is absent.

@@ -58,12 +58,11 @@ func (r *Repo) ListMirrorRefs() ([]MirrorRef, error) {
 			continue
 		}
 		// A collection's directory is laid out like refs/heads.
-		refs, err := r.walkRefsIn(filepath.Join(dir, e.Name()))
+		err := walkRefTree(filepath.Join(dir, e.Name()), "", func(name string, c Checksum) {
+			out = append(out, MirrorRef{Collection: e.Name(), Name: name, Checksum: c})
+		})
 		if err != nil {
 			return nil, err
-		}
-		for _, ref := range refs {
-			out = append(out, MirrorRef{Collection: e.Name(), Name: ref.Name, Checksum: ref.Checksum})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -73,46 +72,4 @@ func (r *Repo) ListMirrorRefs() ([]MirrorRef, error) {
 		return out[i].Name < out[j].Name
 	})
 	return out, nil
-}
-
-// walkRefsIn lists the refs under root, named relative to it. It is
-// walkRefs for a directory that is neither refs/heads nor a remote's.
-func (r *Repo) walkRefsIn(root string) ([]Ref, error) {
-	var out []Ref
-	var walk func(dir, name string) error
-	walk = func(dir, name string) error {
-		ents, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // removed while we walked
-		}
-		if err != nil {
-			return fmt.Errorf("list mirrored refs: %w", err)
-		}
-		for _, e := range ents {
-			if !validFragment(e.Name()) {
-				continue
-			}
-			full := e.Name()
-			if name != "" {
-				full = name + "/" + e.Name()
-			}
-			p := filepath.Join(dir, e.Name())
-			if e.IsDir() {
-				if err := walk(p, full); err != nil {
-					return err
-				}
-				continue
-			}
-			c, err := readRefFile(p)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // deleted while we walked
-			}
-			if err != nil {
-				return fmt.Errorf("list mirrored refs: %w", err)
-			}
-			out = append(out, Ref{Name: full, Checksum: c})
-		}
-		return nil
-	}
-	return out, walk(root, "")
 }

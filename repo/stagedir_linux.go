@@ -31,11 +31,7 @@ func openStageDir(path string) (*stageDir, error) {
 		return nil, fmt.Errorf("open staging directory %s: %w", path, err)
 	}
 	d := &stageDir{path: path, fd: fd}
-	// An O_TMPFILE is named through /proc/self/fd; without procfs it could
-	// never be linked.
-	if unix.Access("/proc/self/fd", unix.F_OK) != nil {
-		d.noTmpfile.Store(true)
-	}
+	d.noTmpfile.Store(!tmpfileLinkable())
 	return d, nil
 }
 
@@ -54,6 +50,36 @@ var openTmpfile = func(dirfd int) (int, error) {
 	return unix.Openat(dirfd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
 }
 
+// tmpfileLinkable reports whether an O_TMPFILE can be given a name: that
+// goes through /proc/self/fd, which needs procfs.
+func tmpfileLinkable() bool { return unix.Access("/proc/self/fd", unix.F_OK) == nil }
+
+// createTmpfile opens an unnamed file in dirfd, unless off says the
+// filesystem has no O_TMPFILE. fd -1 with no error means: create a named
+// file instead; the first EOPNOTSUPP (no O_TMPFILE on this filesystem) or
+// EISDIR (a kernel that predates it and saw O_DIRECTORY alone) sets off.
+func createTmpfile(dirfd int, off *atomic.Bool) (int, error) {
+	if off.Load() {
+		return -1, nil
+	}
+	fd, err := openTmpfile(dirfd)
+	if err == nil {
+		return fd, nil
+	}
+	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) {
+		return -1, err
+	}
+	off.Store(true)
+	return -1, nil
+}
+
+// linkTmpfile names the O_TMPFILE fd name in dirfd, never replacing: an
+// existing name, symlink or not, fails with EEXIST.
+func linkTmpfile(fd, dirfd int, name string) error {
+	// The /proc path, unlike AT_EMPTY_PATH, needs no capability.
+	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dirfd, name, unix.AT_SYMLINK_FOLLOW)
+}
+
 // staged is an object being written in the staging directory: an open
 // file (fd ≥ 0) or a symlink (fd -1), unnamed (name "") or under a
 // temporary name.
@@ -66,17 +92,14 @@ type staged struct {
 // create opens a new object file for writing. named forces a temporary
 // name, for objects placed by a replacing rename.
 func (d *stageDir) create(named bool) (*staged, error) {
-	if !named && !d.noTmpfile.Load() {
-		fd, err := openTmpfile(d.fd)
-		if err == nil {
-			return &staged{d: d, fd: fd}, nil
-		}
-		// EOPNOTSUPP: the filesystem has no O_TMPFILE; EISDIR: the kernel
-		// predates it and saw O_DIRECTORY alone.
-		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) {
+	if !named {
+		fd, err := createTmpfile(d.fd, &d.noTmpfile)
+		if err != nil {
 			return nil, fmt.Errorf("stage object: create a temporary file in %s: %w", d.path, err)
 		}
-		d.noTmpfile.Store(true)
+		if fd >= 0 {
+			return &staged{d: d, fd: fd}, nil
+		}
 	}
 	for i := 0; ; i++ {
 		name := ".tmp-" + strconv.FormatUint(uint64(randomInt()), 36)
@@ -147,8 +170,7 @@ func hexByte(b byte) string {
 func (s *staged) link(rel string, replace bool) error {
 	switch {
 	case s.name == "":
-		// The /proc path, unlike AT_EMPTY_PATH, needs no capability.
-		return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(s.fd), s.d.fd, rel, unix.AT_SYMLINK_FOLLOW)
+		return linkTmpfile(s.fd, s.d.fd, rel)
 	case replace:
 		return unix.Renameat(s.d.fd, s.name, s.d.fd, rel)
 	default:
