@@ -3,7 +3,6 @@ package pull
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -315,17 +314,12 @@ func objectPath(c repo.Checksum, t repo.ObjectType) string {
 // fetchMetadata fetches, verifies and stages a metadata object, unless the
 // repository has it already; it returns its bytes either way.
 func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.ObjectType) ([]byte, error) {
-	return p.fetchMetadataMax(ctx, c, t, maxMetadataFetch)
-}
-
-// fetchMetadataMax is fetchMetadata refusing downloads over max bytes.
-func (p *puller) fetchMetadataMax(ctx context.Context, c repo.Checksum, t repo.ObjectType, max int64) ([]byte, error) {
 	if have, err := p.r.HasObject(c, t); err != nil {
 		return nil, err
 	} else if have {
 		return p.r.ReadMetadata(c, t)
 	}
-	data, err := p.f.get(ctx, objectPath(c, t), max)
+	data, err := p.f.get(ctx, objectPath(c, t), maxMetadataFetch)
 	if err != nil {
 		return nil, err
 	}
@@ -344,10 +338,12 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	if size <= 0 {
 		size = maxMetadataFetch
 	}
-	complete := false
-	if have, err := p.r.HasObject(c, repo.ObjCommit); err != nil {
+	stored, err := p.r.HasObject(c, repo.ObjCommit)
+	if err != nil {
 		return err
-	} else if have {
+	}
+	complete := false
+	if stored {
 		partial, err := p.r.IsPartial(c)
 		if err != nil {
 			return err
@@ -364,10 +360,6 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	// must not reach objects/, not even through a later transaction
 	// resuming this one's staging directory.
 	var data []byte
-	stored, err := p.r.HasObject(c, repo.ObjCommit)
-	if err != nil {
-		return err
-	}
 	if stored {
 		if data, err = p.r.ReadMetadata(c, repo.ObjCommit); err != nil {
 			return err
@@ -376,8 +368,8 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 		if data, err = p.f.get(ctx, objectPath(c, repo.ObjCommit), size); err != nil {
 			return err
 		}
-		if got := repo.Checksum(sha256.Sum256(data)); got != c {
-			return fmt.Errorf("pull %s: %s: %w: Corrupted commit object; checksum expected='%s' actual='%s'", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommit)), repo.ErrCorrupt, c, got)
+		if _, err := repo.CheckMetadata(repo.ObjCommit, data, &c); err != nil {
+			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommit)), err)
 		}
 	}
 	commit, err := repo.DecodeCommit(c, data)

@@ -19,19 +19,8 @@ import (
 // not nil the bytes must hash to it: this is how untrusted downloads are
 // checked before anything is written.
 func (tx *Transaction) WriteMetadata(t ObjectType, data []byte, expected *Checksum) (Checksum, error) {
-	c := Checksum(sha256.Sum256(data))
-	if t == ObjCommitMeta {
-		if expected == nil {
-			return c, errors.New("write commitmeta: the commit it belongs to must be given")
-		}
-		c = *expected
-	} else if expected != nil && c != *expected {
-		return c, corruptf(*expected, t, "checksum expected='%s' actual='%s'", *expected, c)
-	}
-	if len(data) > MaxMetadataSize {
-		return c, corruptf(c, t, "size %d exceeds the metadata limit", len(data))
-	}
-	if err := validateMetadata(c, t, data); err != nil {
+	c, err := CheckMetadata(t, data, expected)
+	if err != nil {
 		return c, err
 	}
 	if t != ObjCommitMeta {
@@ -52,6 +41,27 @@ func (tx *Transaction) WriteMetadata(t ObjectType, data []byte, expected *Checks
 		return c, tx.discard(f, fmt.Errorf("stage %s.%s: chmod: %w", c, t.Ext(), err))
 	}
 	return c, tx.place(f, c, t, t == ObjCommitMeta)
+}
+
+// CheckMetadata checks a metadata object's bytes as WriteMetadata does
+// before staging them (checksum against expected, size, structure) and
+// returns its checksum: for callers that must also check something else,
+// such as signatures, before anything is staged. A commitmeta is named by
+// its commit, which expected must give.
+func CheckMetadata(t ObjectType, data []byte, expected *Checksum) (Checksum, error) {
+	c := Checksum(sha256.Sum256(data))
+	if t == ObjCommitMeta {
+		if expected == nil {
+			return c, errors.New("write commitmeta: the commit it belongs to must be given")
+		}
+		c = *expected
+	} else if expected != nil && c != *expected {
+		return c, corruptf(*expected, t, "checksum expected='%s' actual='%s'", *expected, c)
+	}
+	if len(data) > MaxMetadataSize {
+		return c, corruptf(c, t, "size %d exceeds the metadata limit", len(data))
+	}
+	return c, validateMetadata(c, t, data)
 }
 
 // validateMetadata decodes an object of type t with the reader's rules.
