@@ -193,7 +193,12 @@ func (e *inflated) inflateTo(end int64) error {
 	if e.err != nil {
 		return e.err
 	}
-	if e.rc == nil && !e.verified {
+	// Most READs land below done (every re-read, every READ after the
+	// first of a sequential pass): nothing to inflate, nothing to allocate.
+	if e.verified || (e.done >= end && e.done < e.size) {
+		return nil
+	}
+	if e.rc == nil {
 		// OpenFile's reader verifies the whole object once its end is read.
 		_, rc, err := e.r.OpenFile(e.c)
 		if err != nil {
@@ -202,19 +207,18 @@ func (e *inflated) inflateTo(end int64) error {
 		}
 		e.rc = rc
 	}
-	var buf, one []byte
-	if e.file != nil {
-		buf = make([]byte, 256<<10)
-	}
-	one = make([]byte, 1)
+	var buf []byte
 	for e.rc != nil && (e.done < end || e.done == e.size) {
 		var dst []byte
 		switch {
 		case e.done >= e.size:
-			dst = one // read on to EOF, so the checksum is verified
+			dst = make([]byte, 1) // read on to EOF, so the checksum is verified
 		case e.mem != nil:
 			dst = e.mem[e.done:min(e.done+256<<10, e.size)]
 		default:
+			if buf == nil {
+				buf = make([]byte, 256<<10)
+			}
 			dst = buf[:min(int64(len(buf)), e.size-e.done)]
 		}
 		n, err := e.rc.Read(dst)
