@@ -290,3 +290,61 @@ func TestPullRefBinding(t *testing.T) {
 		t.Errorf("last progress %+v", last)
 	}
 }
+
+// TestPullDepthParents: with --depth, a parent commit missing on the server
+// is history pruned there, and the pull succeeds without it; a parent whose
+// tree is missing objects fails the pull, and nothing of it is stored as a
+// complete commit.
+func TestPullDepthParents(t *testing.T) {
+	repotest.RequireOstree(t)
+	var hide atomic.Value // a path to answer 404 for
+	hide.Store("")
+	s := newSource(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path == hide.Load().(string) {
+				http.NotFound(w, req)
+				return
+			}
+			h.ServeHTTP(w, req)
+		})
+	})
+	c2, c3 := mustParse(t, s.fx.Commits[1]), mustParse(t, s.fx.Commits[2])
+	src, err := repo.Open(s.fx.Repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := src.ReadCommit(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objPath := func(c repo.Checksum, ext string) string {
+		return "/objects/" + c.String()[:2] + "/" + c.String()[2:] + "." + ext
+	}
+
+	hide.Store(objPath(c2, "commit"))
+	r := newClient(t, repo.ModeBareUser, s.srv.URL)
+	if _, err := Pull(t.Context(), r, Options{Remote: "origin", Refs: []string{"test/main"}, Depth: 1}); err != nil {
+		t.Fatalf("parent pruned on the server: %v", err)
+	}
+	if p, err := r.IsPartial(c3); p || err != nil {
+		t.Errorf("commit %s partial=%v %v", c3, p, err)
+	}
+	if has, _ := r.HasObject(c2, repo.ObjCommit); has {
+		t.Errorf("the pruned parent %s is stored", c2)
+	}
+
+	hide.Store(objPath(parent.RootTree, "dirtree"))
+	r = newClient(t, repo.ModeBareUser, s.srv.URL)
+	_, err = Pull(t.Context(), r, Options{Remote: "origin", Refs: []string{"test/main"}, Depth: 1})
+	if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), objPath(parent.RootTree, "dirtree")) {
+		t.Fatalf("parent with a missing tree: %v, want ErrMissing naming its URL", err)
+	}
+	if has, _ := r.HasObject(c2, repo.ObjCommit); has {
+		if p, _ := r.IsPartial(c2); !p {
+			t.Errorf("parent %s stored as complete without its tree", c2)
+		}
+	}
+	if _, err := r.ReadRef("origin", "test/main"); !errors.Is(err, repo.ErrNotFound) {
+		t.Errorf("ref set by a failed pull: %v", err)
+	}
+}

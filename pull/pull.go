@@ -160,7 +160,7 @@ func (p *puller) run(ctx context.Context, rm *Remote) (*Result, error) {
 
 	res := &Result{Refs: map[string]repo.Checksum{}}
 	for _, t := range targets {
-		if err := p.pullCommit(ctx, t.commit, p.o.Depth, t.size, t.ref); err != nil {
+		if err := p.pullCommit(ctx, t.commit, p.o.Depth, t.size, t.ref, false); err != nil {
 			return nil, err
 		}
 		res.Refs[t.name] = t.commit
@@ -252,7 +252,7 @@ func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
 			}
 			summary[sr.Name] = target{name: sr.Name, ref: sr.Name, commit: c, size: size}
 		}
-	case errors.Is(err, ErrMissing):
+	case errors.Is(err, ErrMissing) && !p.v.summaryNeedsSig():
 	default:
 		return nil, err
 	}
@@ -333,8 +333,9 @@ func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.Obje
 // pullCommit pulls commit c (at most size bytes; 0: no bound but the
 // metadata one), its tree unless only metadata is wanted, and depth of its
 // parents. ref, when set, is the ref c was pulled as: the commit's ref
-// binding, if it has one, must name it.
-func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, size int64, ref string) error {
+// binding, if it has one, must name it. parent: c is an ancestor pulled for
+// depth, which the server may have pruned.
+func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, size int64, ref string, parent bool) error {
 	if size <= 0 {
 		size = maxMetadataFetch
 	}
@@ -350,11 +351,6 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 		}
 		complete = !partial && !p.tx.Reused()
 	}
-	if !complete {
-		if err := p.tx.MarkPartial(c); err != nil {
-			return err
-		}
-	}
 	// The commit and its detached metadata are checked (checksum, ref
 	// binding, signatures) before either is staged: an unverified commit
 	// must not reach objects/, not even through a later transaction
@@ -366,6 +362,9 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 		}
 	} else {
 		if data, err = p.f.get(ctx, objectPath(c, repo.ObjCommit), size); err != nil {
+			if parent && errors.Is(err, ErrMissing) {
+				return errPruned
+			}
 			return err
 		}
 		if _, err := repo.CheckMetadata(repo.ObjCommit, data, &c); err != nil {
@@ -400,6 +399,13 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	if err := p.v.verifyCommit(c, data, detached); err != nil {
 		return err
 	}
+	// Marked before any of its objects is staged, so that they never
+	// reach objects/ looking like a complete commit.
+	if !complete {
+		if err := p.tx.MarkPartial(c); err != nil {
+			return err
+		}
+	}
 	if !stored {
 		p.metaFetched.Add(1)
 		if _, err := p.tx.WriteMetadata(repo.ObjCommit, data, &c); err != nil {
@@ -420,14 +426,19 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 		}
 	}
 	if commit.HasParent && depth != 0 {
-		err := p.pullCommit(ctx, commit.Parent, depth-1, 0, "")
-		if errors.Is(err, ErrMissing) {
+		err := p.pullCommit(ctx, commit.Parent, depth-1, 0, "", true)
+		if err == errPruned {
 			return nil // history pruned on the server: the parent is optional
 		}
 		return err
 	}
 	return nil
 }
+
+// errPruned: a parent commit pulled for --depth is not on the server. Only
+// the commit object may be missing; a parent whose tree is incomplete on
+// the server fails the pull like any other commit.
+var errPruned = errors.New("parent commit pruned on the server")
 
 func (p *puller) firstVisit(c repo.Checksum) bool {
 	p.mu.Lock()
@@ -513,7 +524,10 @@ func (p *puller) fetchVerifiedSummary(ctx context.Context) ([]byte, error) {
 	}
 	data, err := p.fetchSummary(ctx)
 	if errors.Is(err, ErrMissing) {
-		return nil, verifyErrorf(err, "pull %s: signature verification of the summary is enabled, but the remote has no summary (%s); set gpg-verify-summary=false and sign-verify-summary=false to pull without one", p.o.Remote, p.f.url("summary"))
+		// Not ErrMissing: that would send resolve to the unsigned
+		// refs/heads/ files, which anyone able to delete the summary
+		// could then point at any commit.
+		return nil, verifyErrorf(nil, "pull %s: signature verification of the summary is enabled, but the remote has no summary (%s); set gpg-verify-summary=false and sign-verify-summary=false to pull without one", p.o.Remote, p.f.url("summary"))
 	}
 	if err != nil {
 		return nil, err

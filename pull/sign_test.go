@@ -216,6 +216,17 @@ func TestPullGPGSummary(t *testing.T) {
 	if _, err := r.ReadRef("origin", "signed/a"); !errors.Is(err, repo.ErrNotFound) {
 		t.Errorf("a ref moved after a failed summary check: %v", err)
 	}
+	// No summary at all: the refs/heads/ files are not signed, so the
+	// pull must not fall back to them, even for a signed commit.
+	os.Rename(filepath.Join(s.path, "summary"), filepath.Join(s.path, "summary.away"))
+	_, err = Pull(context.Background(), r, Options{Remote: "origin", Refs: []string{"signed/a"}})
+	if !errors.Is(err, ErrVerification) || errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "the remote has no summary") {
+		t.Errorf("missing summary: %v", err)
+	}
+	if _, err := r.ReadRef("origin", "signed/a"); !errors.Is(err, repo.ErrNotFound) {
+		t.Errorf("a ref moved with no summary to check: %v", err)
+	}
+	os.Rename(filepath.Join(s.path, "summary.away"), filepath.Join(s.path, "summary"))
 	// Signed again, it passes; remote summary (FetchSummary) checks too.
 	repotest.Ostree(t, "--repo="+s.path, "summary", "-u", "--gpg-homedir="+key.Home, "--gpg-sign="+key.ID)
 	if _, err := Pull(context.Background(), r, Options{Remote: "origin", Refs: []string{"signed/c"}}); err != nil {
@@ -291,6 +302,7 @@ func TestPullEd25519(t *testing.T) {
 		{"missing signature", []repo.ConfigKey{noGPG, on, key}, "unsigned", []string{"without detached metadata"}},
 		{"signature over other bytes", []repo.ConfigKey{noGPG, on, key}, "signed/b", []string{"Signature couldn't be verified"}},
 		{"required type without keys", []repo.ConfigKey{noGPG, {Key: "sign-verify", Value: "ed25519"}}, "signed/a", []string{"No keys found", "verification-ed25519-key"}},
+		{"an empty type list", []repo.ConfigKey{noGPG, {Key: "sign-verify", Value: ";"}, key}, "unsigned", []string{"sign-verify=; names no signature type"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -373,5 +385,47 @@ func TestImportKeys(t *testing.T) {
 	}
 	if _, err := os.Stat(KeyringPath(r, "origin")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("remote delete left the keyring: %v", err)
+	}
+}
+
+// TestImportKeysKeepsRevocations: importing an older export of a revoked
+// key (say, a key file shipped before the revocation) must not un-revoke
+// it, for repofs nor for gpg reading the same keyring; key IDs must be
+// real key IDs.
+func TestImportKeysKeepsRevocations(t *testing.T) {
+	k := repotest.NewGPGKey(t, "Revoked Later")
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(data, []byte("signed before the revocation"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repotest.GPG(t, k.Home, "--detach-sign", "--output", data+".sig", data)
+	before := repotest.ReadFile(t, k.Public)
+	k.Revoke(t)
+	r := signedClient(t, "http://example.com/")
+	ctx := context.Background()
+	for _, export := range [][]byte{repotest.ReadFile(t, k.Public), before} {
+		if _, err := ImportKeys(ctx, r, "origin", export, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kr, _, err := TrustedKeys(r, "origin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := kr.VerifyGPG(repotest.ReadFile(t, data), [][]byte{repotest.ReadFile(t, data+".sig")}, time.Now())
+	if err := sign.RequireValidGPG(res); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("a signature by the revoked key, after re-importing its old export: %v", err)
+	}
+	out := repotest.GPG(t, k.Home, "--no-default-keyring", "--keyring", KeyringPath(r, "origin"), "--list-keys", "--with-colons")
+	if !strings.Contains(out, "\npub:r:") && !strings.HasPrefix(out, "pub:r:") {
+		t.Errorf("gpg does not see the key revoked:\n%s", out)
+	}
+	for _, id := range []string{"", "1", "XYZXYZXY", strings.Repeat("A", 12)} {
+		if _, err := ImportKeys(ctx, r, "origin", before, []string{id}); err == nil || !strings.Contains(err.Error(), "hex digits") {
+			t.Errorf("key ID %q: %v", id, err)
+		}
+	}
+	if _, err := ImportKeys(ctx, r, "origin", before, []string{"0x" + k.Fingerprint[32:]}); err != nil {
+		t.Errorf("short key ID with 0x: %v", err)
 	}
 }

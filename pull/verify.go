@@ -101,6 +101,10 @@ func newVerifier(r *repo.Repo, rm *Remote) (*verifier, error) {
 			}
 			v.signCommit, required = true, true
 		}
+		if !v.signCommit {
+			// ostree refuses this too: verification was asked for, with no way.
+			return nil, fmt.Errorf("remote %s: sign-verify=%s names no signature type; use sign-verify=ed25519 or sign-verify=false", rm.Name, sv)
+		}
 	}
 	if v.signCommit || v.signSumary {
 		if err := v.loadEd25519(rm, required); err != nil {
