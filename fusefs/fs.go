@@ -57,7 +57,9 @@ type FS struct {
 
 	mu      sync.Mutex
 	commits map[repo.Checksum]*commitInfo // complete commits seen so far
-	stats   *statCache
+	stats   *objectCache[*repo.FileInfo]
+	trees   *objectCache[*repo.DirTree]
+	metas   *objectCache[*repo.DirMeta]
 }
 
 // commitInfo is what every node of a commit's tree needs from its commit.
@@ -82,7 +84,10 @@ func New(r *repo.Repo, o Options) *FS {
 		o.RefPoll = 2 * time.Second
 	}
 	f := &FS{r: r, o: o, log: o.Logger, mounted: time.Now(),
-		commits: map[repo.Checksum]*commitInfo{}, stats: newStatCache(1 << 16)}
+		commits: map[repo.Checksum]*commitInfo{},
+		stats:   newObjectCache[*repo.FileInfo](1 << 16),
+		trees:   newObjectCache[*repo.DirTree](1 << 12),
+		metas:   newObjectCache[*repo.DirMeta](1 << 10)}
 	f.content = newContentCache(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
 	f.refs = newRefsState(f)
 	f.root = &rootNode{fs: f}
@@ -126,7 +131,7 @@ func (f *FS) commit(c repo.Checksum) (*commitInfo, syscall.Errno) {
 // stat returns a content object's metadata, cached: readdir and the
 // lookups of readdirplus ask for the same objects in quick succession.
 func (f *FS) stat(c repo.Checksum) (*repo.FileInfo, error) {
-	if fi := f.stats.get(c); fi != nil {
+	if fi, ok := f.stats.get(c); ok {
 		return fi, nil
 	}
 	fi, err := f.r.StatFile(c)
@@ -135,6 +140,33 @@ func (f *FS) stat(c repo.Checksum) (*repo.FileInfo, error) {
 	}
 	f.stats.put(c, fi)
 	return fi, nil
+}
+
+// dirTree returns a dirtree object, cached: a listing's readdirplus reads
+// the trees of its subdirectories ahead (see warm), then looks them up.
+func (f *FS) dirTree(c repo.Checksum) (*repo.DirTree, error) {
+	if t, ok := f.trees.get(c); ok {
+		return t, nil
+	}
+	t, err := f.r.ReadDirTree(c)
+	if err != nil {
+		return nil, err
+	}
+	f.trees.put(c, t)
+	return t, nil
+}
+
+// dirMeta returns a dirmeta object, cached: a tree has few distinct ones.
+func (f *FS) dirMeta(c repo.Checksum) (*repo.DirMeta, error) {
+	if m, ok := f.metas.get(c); ok {
+		return m, nil
+	}
+	m, err := f.r.ReadDirMeta(c)
+	if err != nil {
+		return nil, err
+	}
+	f.metas.put(c, m)
+	return m, nil
 }
 
 // ino derives a stable inode number from its parts. Files of one commit
@@ -162,29 +194,33 @@ func setTime(a *fuse.Attr, t time.Time) {
 
 // statCache is a bounded map of content metadata; it forgets everything
 // when full, which is simpler than LRU and good enough for bursts.
-type statCache struct {
+// objectCache keeps what was decoded from objects, by checksum. Objects
+// never change, so entries never go stale; a full cache starts over, which
+// costs a re-read, never a wrong answer.
+type objectCache[V any] struct {
 	mu  sync.Mutex
 	max int
-	m   map[repo.Checksum]*repo.FileInfo
+	m   map[repo.Checksum]V
 }
 
-func newStatCache(max int) *statCache {
-	return &statCache{max: max, m: map[repo.Checksum]*repo.FileInfo{}}
+func newObjectCache[V any](max int) *objectCache[V] {
+	return &objectCache[V]{max: max, m: map[repo.Checksum]V{}}
 }
 
-func (s *statCache) get(c repo.Checksum) *repo.FileInfo {
+func (s *objectCache[V]) get(c repo.Checksum) (V, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.m[c]
+	v, ok := s.m[c]
+	return v, ok
 }
 
-func (s *statCache) put(c repo.Checksum, fi *repo.FileInfo) {
+func (s *objectCache[V]) put(c repo.Checksum, v V) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) >= s.max {
 		clear(s.m)
 	}
-	s.m[c] = fi
+	s.m[c] = v
 }
 
 // Statfs reports the repository's file system, read-only.

@@ -52,11 +52,11 @@ var (
 func parseChecksum(s string) (repo.Checksum, error) { return repo.ParseChecksum(s) }
 
 func (f *FS) newDir(ci *commitInfo, path string, tree, meta repo.Checksum) (*dirNode, syscall.Errno) {
-	t, err := f.r.ReadDirTree(tree)
+	t, err := f.dirTree(tree)
 	if err != nil {
 		return nil, f.errno("read directory "+path+" of commit "+ci.c.String(), err)
 	}
-	m, err := f.r.ReadDirMeta(meta)
+	m, err := f.dirMeta(meta)
 	if err != nil {
 		return nil, f.errno("read directory "+path+" of commit "+ci.c.String(), err)
 	}
@@ -128,6 +128,7 @@ func findFile(fs []repo.FileEntry, name string) (int, bool) {
 }
 
 func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	d.fs.warm(d.tree)
 	ents := make([]fuse.DirEntry, 0, len(d.tree.Files)+len(d.tree.Dirs))
 	c := d.ci.c.String()
 	for _, e := range d.tree.Dirs {

@@ -66,9 +66,18 @@ func contentStreamPrefix(fi *FileInfo) []byte {
 // cheap): paths are resolved through symlinks, and a tampered target must
 // not redirect a reader to another file.
 func (r *Repo) StatFile(c Checksum) (*FileInfo, error) {
-	fi, rc, err := r.openFile(c, false)
-	if rc != nil {
-		rc.Close()
+	var (
+		fi  *FileInfo
+		err error
+	)
+	if r.mode == ModeBareUser {
+		fi, err = r.statBareUser(c)
+	} else {
+		var rc io.ReadCloser
+		fi, rc, err = r.openFile(c, false)
+		if rc != nil {
+			rc.Close()
+		}
 	}
 	if err == nil && fi.IsSymlink() {
 		if got := Checksum(sha256.Sum256(contentStreamPrefix(fi))); got != c {
