@@ -176,7 +176,7 @@ const smallBody = 256 << 10
 // fetchTo downloads path into the partial file p, resuming from what p
 // already holds with a Range request. On success p holds the whole body.
 func (f *fetcher) fetchTo(ctx context.Context, path, p string) (int64, error) {
-	_, size, err := f.fetchObject(ctx, path, p, -1)
+	_, size, err := f.fetchObject(ctx, path, p, -1, true)
 	return size, err
 }
 
@@ -184,15 +184,20 @@ func (f *fetcher) fetchTo(ctx context.Context, path, p string) (int64, error) {
 // partial download of it in p, comes back in memory; any other goes to the
 // partial file p, resuming from what p already holds with a Range request
 // (206: append; 200: start over; 416: drop p and start over), and mem is
-// nil. size is the body's length either way.
-func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64) (mem []byte, size int64, err error) {
+// nil. size is the body's length either way. Unless mayExist, p is known
+// not to exist before the first attempt (the fetcher directory is new), and
+// is not looked for: a stat per object is a measurable part of a pull.
+func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, mayExist bool) (mem []byte, size int64, err error) {
 	err = f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
 		var have int64
-		if st, err := os.Stat(p); err == nil {
-			have = st.Size()
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return 0, permanent(err)
+		if mayExist {
+			if st, err := os.Stat(p); err == nil {
+				have = st.Size()
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return 0, permanent(err)
+			}
 		}
+		mayExist = true // a failed attempt may leave part of the body
 		rctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 		req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)

@@ -133,7 +133,7 @@ func TestFetcherRetries(t *testing.T) {
 					// A small object comes back in memory; no file is made.
 					p := filepath.Join(t.TempDir(), "partial")
 					var size int64
-					got, size, err = f.fetchObject(t.Context(), "objects/ab/cd.filez", p, int64(len(body)))
+					got, size, err = f.fetchObject(t.Context(), "objects/ab/cd.filez", p, int64(len(body)), true)
 					if _, serr := os.Stat(p); serr == nil {
 						t.Errorf("memory: a partial file was made")
 					}
@@ -183,6 +183,7 @@ func TestFetcherResume(t *testing.T) {
 		retries int
 		ranges  []string // Range headers the server must see
 		small   int64    // fetchObject's in-memory limit (0: none)
+		fresh   bool     // the fetcher directory is new: no partial is looked for at first
 	}{
 		{name: "206 appends", partial: body[:have], ranges: []string{"bytes=30720-"}},
 		{name: "200 restarts", partial: body[:have], steps: []step{ignoreRange}, ranges: []string{"bytes=30720-"}},
@@ -191,6 +192,8 @@ func TestFetcherResume(t *testing.T) {
 		{name: "complete partial restarts", partial: body, retries: 0, ranges: []string{fmt.Sprintf("bytes=%d-", len(body)), ""}},
 		{name: "reset then resume", partial: body[:have], steps: []step{reset}, retries: 2, ranges: []string{"bytes=30720-", "bytes=30720-"}},
 		{name: "stall then resume from what arrived", partial: nil, steps: []step{stall}, retries: 2,
+			ranges: []string{"", fmt.Sprintf("bytes=%d-", len(body)/2)}},
+		{name: "stall then resume, in a new fetcher directory", partial: nil, steps: []step{stall}, retries: 2, fresh: true,
 			ranges: []string{"", fmt.Sprintf("bytes=%d-", len(body)/2)}},
 		{name: "a partial file wins over memory", partial: body[:have], small: int64(len(body)), ranges: []string{"bytes=30720-"}},
 	} {
@@ -212,7 +215,7 @@ func TestFetcherResume(t *testing.T) {
 			if small == 0 {
 				small = -1
 			}
-			mem, n, err := f.fetchObject(t.Context(), "objects/ab/cd.filez", p, small)
+			mem, n, err := f.fetchObject(t.Context(), "objects/ab/cd.filez", p, small, !tc.fresh)
 			if err != nil {
 				t.Fatal(err)
 			}

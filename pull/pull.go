@@ -455,7 +455,7 @@ func (p *puller) firstVisit(c repo.Checksum) bool {
 func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 	path := objectPath(c, repo.ObjFile)
 	partial := filepath.Join(p.dir.Path, c.String()+".filez")
-	mem, size, err := p.f.fetchObject(ctx, path, partial, smallBody)
+	mem, size, err := p.f.fetchObject(ctx, path, partial, smallBody, p.dir.Reused)
 	if err != nil {
 		return err
 	}

@@ -152,11 +152,15 @@ func (tx *Transaction) place(s *staged, c Checksum, t ObjectType, replace bool) 
 	if err != nil {
 		return tx.discard(s, fmt.Errorf("stage %s.%s: %w", c, t.Ext(), err))
 	}
+	if tx.fsync {
+		s.d.wrote(s.written)
+	}
 	if err := s.closeFile(); err != nil {
 		// The bytes may not be what was written: do not keep them.
 		unix.Unlinkat(s.d.fd, rel, 0)
 		return fmt.Errorf("stage %s.%s: close: %w", c, t.Ext(), err)
 	}
+	s.d.noteStaged(c, t)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -23,14 +24,51 @@ type stageDir struct {
 	fd        int
 	made      [256]atomic.Bool // the subdirectory for this first checksum byte exists
 	noTmpfile atomic.Bool      // use named temporaries: O_TMPFILE is not supported here
+
+	mu     sync.Mutex
+	staged map[stagedKey]struct{} // every object staged, see has
+
+	dirty     atomic.Int64 // bytes staged since the last background flush began
+	flushing  atomic.Bool
+	flushDone sync.WaitGroup
 }
 
-func openStageDir(path string) (*stageDir, error) {
+// writebackEvery is how many staged bytes start a background flush.
+const writebackEvery = 32 << 20
+
+// wrote counts n staged bytes and, every writebackEvery bytes, starts a
+// background syncfs: commit's syncfs would otherwise write back the whole
+// transaction at once, from one thread, with the network idle. Durability
+// still comes from commit's own syncfs; this one only gets ahead.
+func (d *stageDir) wrote(n int64) {
+	if d.dirty.Add(n) < writebackEvery || !d.flushing.CompareAndSwap(false, true) {
+		return
+	}
+	d.dirty.Store(0)
+	d.flushDone.Add(1)
+	go func() {
+		defer d.flushDone.Done()
+		unix.Syncfs(d.fd)
+		d.flushing.Store(false)
+	}()
+}
+
+// stagedKey names a staged object.
+type stagedKey struct {
+	c Checksum
+	t ObjectType
+}
+
+// openStageDir opens a staging directory that holds the objects kept.
+func openStageDir(path string, kept []stagedKey) (*stageDir, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open staging directory %s: %w", path, err)
 	}
-	d := &stageDir{path: path, fd: fd}
+	d := &stageDir{path: path, fd: fd, staged: make(map[stagedKey]struct{}, len(kept))}
+	for _, k := range kept {
+		d.staged[k] = struct{}{}
+	}
 	d.noTmpfile.Store(!tmpfileLinkable())
 	return d, nil
 }
@@ -39,6 +77,7 @@ func (d *stageDir) close() error {
 	if d.fd < 0 {
 		return nil
 	}
+	d.flushDone.Wait()
 	err := unix.Close(d.fd)
 	d.fd = -1
 	return err
@@ -84,9 +123,10 @@ func linkTmpfile(fd, dirfd int, name string) error {
 // file (fd ≥ 0) or a symlink (fd -1), unnamed (name "") or under a
 // temporary name.
 type staged struct {
-	d    *stageDir
-	fd   int
-	name string
+	d       *stageDir
+	fd      int
+	name    string
+	written int64
 }
 
 // create opens a new object file for writing. named forces a temporary
@@ -127,6 +167,7 @@ func (s *staged) Write(b []byte) (int, error) {
 		}
 		n += m
 	}
+	s.written += int64(n)
 	return n, nil
 }
 
@@ -178,18 +219,20 @@ func (s *staged) link(rel string, replace bool) error {
 	}
 }
 
-// has reports whether rel exists in the staging directory.
-func (d *stageDir) has(rel string) (bool, error) {
-	var st unix.Stat_t
-	err := unix.Fstatat(d.fd, rel, &st, unix.AT_SYMLINK_NOFOLLOW)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, unix.ENOENT):
-		return false, nil
-	default:
-		return false, fmt.Errorf("stat %s/%s: %w", d.path, rel, err)
-	}
+// has reports whether the object is staged. The staging directory is
+// locked to this transaction, so what it holds is what Begin found there
+// (verified) plus what place put there since: no stat per object.
+func (d *stageDir) has(c Checksum, t ObjectType) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.staged[stagedKey{c, t}]
+	return ok
+}
+
+func (d *stageDir) noteStaged(c Checksum, t ObjectType) {
+	d.mu.Lock()
+	d.staged[stagedKey{c, t}] = struct{}{}
+	d.mu.Unlock()
 }
 
 // futimensZero sets a file's atime and mtime to the epoch, as ostree does

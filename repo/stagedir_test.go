@@ -123,3 +123,36 @@ func assertNoStagedTemporaries(t *testing.T, staging string) {
 		}
 	}
 }
+
+// TestBackgroundWriteback: every writebackEvery staged bytes start one
+// background flush, never two at once, and closing the staging directory
+// waits for it (it uses the directory's descriptor).
+func TestBackgroundWriteback(t *testing.T) {
+	r := initRepo(t, ModeBareUser)
+	tx, err := r.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Abort()
+	d := tx.stage
+	d.wrote(writebackEvery - 1)
+	if d.flushing.Load() || d.dirty.Load() != writebackEvery-1 {
+		t.Fatalf("flushing %v with %d dirty bytes, below the threshold", d.flushing.Load(), d.dirty.Load())
+	}
+	d.flushing.Store(true) // one is running
+	d.wrote(1)
+	if d.dirty.Load() != writebackEvery {
+		t.Fatalf("a second flush began while one ran (%d dirty bytes left)", d.dirty.Load())
+	}
+	d.flushing.Store(false)
+	d.wrote(1)
+	if d.dirty.Load() != 0 {
+		t.Fatalf("no flush began at %d dirty bytes", writebackEvery+1)
+	}
+	if err := d.close(); err != nil {
+		t.Fatal(err)
+	}
+	if d.flushing.Load() {
+		t.Fatal("close returned while the flush ran")
+	}
+}

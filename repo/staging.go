@@ -10,12 +10,13 @@ import (
 // verifyStaged checks every object a reused staging directory holds, as
 // Invariant 4 demands: a reused directory is evidence, not truth. Objects
 // that fail are removed and will be written again; so are temporary files
-// of interrupted writes.
-func (tx *Transaction) verifyStaged() error {
+// of interrupted writes. It returns the objects kept.
+func (tx *Transaction) verifyStaged() ([]stagedKey, error) {
 	dirs, err := os.ReadDir(tx.staging.Path)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var kept []stagedKey
 	for _, d := range dirs {
 		p := filepath.Join(tx.staging.Path, d.Name())
 		if !d.IsDir() || len(d.Name()) != 2 {
@@ -24,28 +25,28 @@ func (tx *Transaction) verifyStaged() error {
 		}
 		ents, err := os.ReadDir(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, e := range ents {
 			op := filepath.Join(p, e.Name())
-			if !tx.stagedObjectValid(d.Name(), e.Name(), op) {
-				if err := os.RemoveAll(op); err != nil {
-					return err
-				}
+			if k, ok := tx.stagedObjectValid(d.Name(), e.Name(), op); ok {
+				kept = append(kept, k)
+			} else if err := os.RemoveAll(op); err != nil {
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return kept, nil
 }
 
-func (tx *Transaction) stagedObjectValid(dir, name, p string) bool {
+func (tx *Transaction) stagedObjectValid(dir, name, p string) (stagedKey, bool) {
 	base, ext, ok := strings.Cut(name, ".")
 	if !ok {
-		return false
+		return stagedKey{}, false
 	}
 	c, err := ParseChecksum(dir + base)
 	if err != nil {
-		return false
+		return stagedKey{}, false
 	}
 	var t ObjectType
 	for _, cand := range []ObjectType{ObjFile, ObjDirTree, ObjDirMeta, ObjCommit, ObjTombstone, ObjCommitMeta} {
@@ -53,19 +54,20 @@ func (tx *Transaction) stagedObjectValid(dir, name, p string) bool {
 			t = cand
 		}
 	}
+	k := stagedKey{c, t}
 	switch t {
 	case 0:
-		return false
+		return k, false
 	case ObjFile:
 		_, rc, err := tx.r.openContentAt(p, c, true)
 		if err != nil {
-			return false
+			return k, false
 		}
 		defer rc.Close()
 		_, err = io.Copy(io.Discard, rc)
-		return err == nil
+		return k, err == nil
 	default:
 		data, err := readMetadataAt(p, c, t)
-		return err == nil && validateMetadata(c, t, data) == nil
+		return k, err == nil && validateMetadata(c, t, data) == nil
 	}
 }

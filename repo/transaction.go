@@ -76,13 +76,14 @@ func (r *Repo) Begin(ctx context.Context) (*Transaction, error) {
 		tx.repoLock.Close()
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
 	}
+	var kept []stagedKey
 	if tx.staging.Reused {
-		if err := tx.verifyStaged(); err != nil {
+		if kept, err = tx.verifyStaged(); err != nil {
 			tx.Abort()
 			return nil, err
 		}
 	}
-	if tx.stage, err = openStageDir(tx.staging.Path); err != nil {
+	if tx.stage, err = openStageDir(tx.staging.Path, kept); err != nil {
 		tx.Abort()
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
 	}
@@ -141,7 +142,7 @@ func (tx *Transaction) HasObject(c Checksum, t ObjectType) (bool, error) {
 	if ok, err := tx.r.HasObject(c, t); ok || err != nil {
 		return ok, err
 	}
-	return tx.stage.has(tx.stagedRel(c, t))
+	return tx.stage.has(c, t), nil
 }
 
 // SetRef records that a ref (remote "" = local) will point to c once the

@@ -218,6 +218,23 @@ func TestAbortedStagingIsReusedAndReverified(t *testing.T) {
 				if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("corrupted staged object %s survived re-verification", p)
 				}
+				if c, typ := stagedName(t, p); mustHave(t, tx2, c, typ) {
+					t.Errorf("HasObject(%s) after re-verification removed it", p)
+				}
+			}
+			// What survived is staged as far as the transaction knows.
+			kept := 0
+			filepath.WalkDir(staging, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if c, typ := stagedName(t, p); !mustHave(t, tx2, c, typ) {
+						t.Errorf("HasObject(%s) = false for a verified staged object", p)
+					}
+					kept++
+				}
+				return err
+			})
+			if kept == 0 {
+				t.Error("nothing survived re-verification")
 			}
 			tx2.Abort()
 			c := commitDir(t, r, "main", src)
@@ -230,6 +247,32 @@ func TestAbortedStagingIsReusedAndReverified(t *testing.T) {
 			assertNoTmpLeft(t, r)
 		})
 	}
+}
+
+// stagedName parses a staged object's path, XX/REST.EXT.
+func stagedName(t *testing.T, p string) (Checksum, ObjectType) {
+	t.Helper()
+	base, ext, _ := strings.Cut(filepath.Base(p), ".")
+	c, err := ParseChecksum(filepath.Base(filepath.Dir(p)) + base)
+	if err != nil {
+		t.Fatalf("staged %s: %v", p, err)
+	}
+	for _, typ := range []ObjectType{ObjFile, ObjDirTree, ObjDirMeta, ObjCommit} {
+		if typ.Ext() == ext || typ == ObjFile && ext == "filez" {
+			return c, typ
+		}
+	}
+	t.Fatalf("staged %s: unknown type", p)
+	return c, 0
+}
+
+func mustHave(t *testing.T, tx *Transaction, c Checksum, typ ObjectType) bool {
+	t.Helper()
+	ok, err := tx.HasObject(c, typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
 }
 
 func TestConcurrentTransactions(t *testing.T) {
