@@ -57,9 +57,14 @@ type inflated struct {
 	// verified is set once the whole object was read and hashed to its name.
 	verified bool
 	done     int64
-	mem      []byte
-	file     *os.File
-	err      error
+	// ready mirrors done (and size once verified) for reads that need
+	// no inflating: they skip mu, which an inflater may hold meanwhile.
+	ready atomic.Int64
+	// ahead is set while a read-ahead inflates this entry.
+	ahead atomic.Bool
+	mem   []byte
+	file  *os.File
+	err   error
 	// failed is err != nil, for the cache, which must not wait for mu.
 	failed atomic.Bool
 
@@ -174,7 +179,10 @@ func (e *inflated) readAt(p []byte, off int64) (int, error) {
 		// corrupt object: make it verify.
 		return 0, e.inflateTo(e.size)
 	}
-	if err := e.inflateTo(end); err != nil {
+	// As in inflateTo: a read up to the end verifies, unless done.
+	if r := e.ready.Load(); r > e.size || r >= end && r < e.size {
+		// inflated already
+	} else if err := e.inflateTo(end); err != nil {
 		return 0, err
 	}
 	if e.mem != nil {
@@ -198,6 +206,13 @@ func (e *inflated) inflateTo(end int64) error {
 	if e.verified || (e.done >= end && e.done < e.size) {
 		return nil
 	}
+	defer func() {
+		if e.verified {
+			e.ready.Store(e.size + 1)
+		} else {
+			e.ready.Store(e.done)
+		}
+	}()
 	if e.rc == nil {
 		// OpenFile's reader verifies the whole object once its end is read.
 		_, rc, err := e.r.OpenFile(e.c)

@@ -39,11 +39,17 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 	if n.fs.r.Mode() != repo.ModeArchive {
 		return n.readRaw(dest, off)
 	}
+	if off == 0 {
+		n.fs.readAhead(n.dir, n.idx)
+	}
 	e, err := n.fs.content.acquire(n.content, int64(n.fi.Size))
 	if err != nil {
 		return nil, n.fs.errno("open "+n.content.String()+".filez", err)
 	}
 	defer n.fs.content.release(e)
+	if e.file != nil {
+		n.fs.readAheadInFile(n.content, e, off+int64(len(dest)))
+	}
 	k, err := e.readAt(dest, off)
 	if err != nil {
 		return nil, n.fs.errno("read "+n.content.String()+".filez", err)

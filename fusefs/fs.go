@@ -4,6 +4,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -54,6 +55,9 @@ type FS struct {
 	root    *rootNode
 	refs    *refsState
 	content *contentCache
+	// inflaters bounds the goroutines reading ahead: all cores but one,
+	// which the reader needs.
+	inflaters chan struct{}
 
 	mu      sync.Mutex
 	commits map[repo.Checksum]*commitInfo // complete commits seen so far
@@ -89,6 +93,7 @@ func New(r *repo.Repo, o Options) *FS {
 		trees:   newObjectCache[*repo.DirTree](1 << 12),
 		metas:   newObjectCache[*repo.DirMeta](1 << 10)}
 	f.content = newContentCache(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
+	f.inflaters = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 	f.refs = newRefsState(f)
 	f.root = &rootNode{fs: f}
 	return f

@@ -56,3 +56,126 @@ func runAll(jobs []func(), n int) {
 	}
 	wg.Wait()
 }
+
+// Read-ahead of archive files. A reader that goes through a directory's
+// files one after another (cp -r, tar, grep -r) has each inflated on its
+// own time, on one core, while the other idles. When it starts reading a
+// file, the next files of the directory are inflated in the background
+// into the content cache, where its next READs find them.
+const (
+	readAheadBytes = 4 << 20 // inflated bytes handed out per file read
+	readAheadFiles = 32
+	// readAheadLarge is how far ahead of its reader a large file is
+	// inflated, in steps of readAheadStep so that the reader's own READs
+	// are never kept waiting for more than a step.
+	readAheadLarge = 16 << 20
+	readAheadStep  = 256 << 10
+)
+
+// readAhead hands the files after idx in d, up to readAheadBytes, to a
+// background inflater; each file of d at most once. Best effort: with
+// every inflater busy, the reader inflates for itself.
+func (f *FS) readAhead(d *dirNode, idx int) {
+	if d == nil || f.r.Mode() != repo.ModeArchive {
+		return
+	}
+	select {
+	case f.inflaters <- struct{}{}:
+	default:
+		return
+	}
+	for {
+		cur := d.ahead.Load()
+		jobs, to := f.readAheadJobs(d, max(int64(idx+1), cur))
+		if to <= cur || len(jobs) == 0 {
+			<-f.inflaters
+			return
+		}
+		if d.ahead.CompareAndSwap(cur, to) {
+			go func() {
+				defer func() { <-f.inflaters }()
+				// The disk reads all of them at once, while the first
+				// ones inflate.
+				for _, j := range jobs {
+					f.r.PrefetchFile(j.c)
+				}
+				for _, j := range jobs {
+					e, err := f.content.acquire(j.c, j.size)
+					if err != nil {
+						continue // the reader's own READ reports it
+					}
+					e.inflateTo(j.size)
+					f.content.release(e)
+				}
+			}()
+			return
+		}
+	}
+}
+
+type readAheadJob struct {
+	c    repo.Checksum
+	size int64
+}
+
+// readAheadJobs lists the files of d from index from on that read-ahead
+// takes (small regular files whose metadata is cached), and the index
+// after the last one looked at.
+func (f *FS) readAheadJobs(d *dirNode, from int64) ([]readAheadJob, int64) {
+	var jobs []readAheadJob
+	bytes, to := int64(0), from
+	for ; to < int64(len(d.tree.Files)) && len(jobs) < readAheadFiles && bytes < readAheadBytes; to++ {
+		c := d.tree.Files[to].Content
+		fi, ok := f.stats.get(c)
+		if !ok || fi.IsSymlink() || fi.Size == 0 || fi.Size > smallFile {
+			continue
+		}
+		jobs = append(jobs, readAheadJob{c, int64(fi.Size)})
+		bytes += int64(fi.Size)
+	}
+	return jobs, to
+}
+
+// readAheadInFile inflates a large file (kept in a temporary file) ahead
+// of a reader now at from, on another core, so that its next READs find
+// their bytes inflated.
+func (f *FS) readAheadInFile(c repo.Checksum, e *inflated, from int64) {
+	target := min(e.size, from+readAheadLarge)
+	if r := e.ready.Load(); r > e.size || r >= target-readAheadLarge/2 && r < e.size || e.ahead.Load() {
+		return // inflated far enough ahead, or being
+	}
+	if !e.ahead.CompareAndSwap(false, true) {
+		return
+	}
+	select {
+	case f.inflaters <- struct{}{}:
+	default:
+		e.ahead.Store(false)
+		return
+	}
+	held, err := f.content.acquire(c, e.size) // keeps e from eviction meanwhile
+	if err != nil || held != e {
+		if err == nil {
+			f.content.release(held)
+		}
+		e.ahead.Store(false)
+		<-f.inflaters
+		return
+	}
+	if from <= readAheadStep {
+		f.r.PrefetchFile(c)
+	}
+	go func() {
+		defer func() {
+			f.content.release(e)
+			e.ahead.Store(false)
+			<-f.inflaters
+		}()
+		for t := max(from, e.ready.Load()); t < target; {
+			t = min(t+readAheadStep, target)
+			if e.inflateTo(t) != nil {
+				return
+			}
+		}
+	}()
+}

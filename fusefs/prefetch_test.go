@@ -1,11 +1,16 @@
 package fusefs
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/repofs/repofs/repo"
 	"github.com/repofs/repofs/repo/repotest"
@@ -93,5 +98,101 @@ func TestWarm(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReadAhead: reading the first file of an archive directory inflates
+// the next ones in the background, into the content cache; every file
+// then reads back exactly, a damaged object that read-ahead met still
+// fails its own read with EIO (and only that one), and a large file
+// inflated ahead of its reader reads back exactly too.
+func TestReadAhead(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	var entries []repotest.Entry
+	for i := range 40 {
+		entries = append(entries, repotest.Entry{Path: fmt.Sprintf("d/f%02d", i), Kind: repotest.File, Data: repotest.Pseudorandom(fmt.Sprint(i), int64(1000+i*100))})
+	}
+	big := repotest.Pseudorandom("big", 40<<20)
+	entries = append(entries, repotest.Entry{Path: "big", Kind: repotest.File, Data: big})
+	repotest.WriteTree(t, src, entries)
+	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+
+	// Damage f30's object: its payload ends early.
+	r, err := repo.Open(repoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, _ := r.ReadCommit(mustChecksum(t, c))
+	root, _ := r.ReadDirTree(commit.RootTree)
+	d, err := r.ReadDirTree(root.Dirs[0].Tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := d.Files[30].Content.String()
+	obj := filepath.Join(repoPath, "objects", damaged[:2], damaged[2:]+".filez")
+	data, err := os.ReadFile(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(obj, data[:len(data)-40], 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	m, mp := testMount(t, repoPath)
+	dir := filepath.Join(mp, "commits", c, "d")
+	if _, err := os.ReadDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "f00")); err != nil || !bytes.Equal(b, entries[0].Data) {
+		t.Fatalf("f00: %d bytes, %v", len(b), err)
+	}
+	cached := func(i int) bool {
+		m.FS.content.mu.Lock()
+		defer m.FS.content.mu.Unlock()
+		e := m.FS.content.m[d.Files[i].Content]
+		return e != nil && e.ready.Load() > e.size
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !cached(20) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !cached(1) || !cached(20) {
+		t.Errorf("after reading f00, f01 inflated ahead: %v, f20: %v", cached(1), cached(20))
+	}
+	for i := range 40 {
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("f%02d", i)))
+		if i == 30 {
+			if !errors.Is(err, syscall.EIO) {
+				t.Errorf("damaged f30: %v, want EIO", err)
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(b, entries[i].Data) {
+			t.Errorf("f%02d: %d bytes, %v", i, len(b), err)
+		}
+	}
+	f, err := os.Open(filepath.Join(mp, "commits", c, "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := make([]byte, 0, len(big))
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := f.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // a reader with work of its own
+	}
+	if !bytes.Equal(got, big) {
+		t.Errorf("big: read %d bytes, not its content", len(got))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -22,6 +23,9 @@ type dirNode struct {
 	path string
 	tree *repo.DirTree
 	meta *repo.DirMeta
+	// ahead is the index in tree.Files up to which files were handed to
+	// read-ahead (see prefetch.go).
+	ahead atomic.Int64
 }
 
 // fileNode is a regular file or a symlink of a commit's tree.
@@ -31,6 +35,10 @@ type fileNode struct {
 	ci      *commitInfo
 	content repo.Checksum
 	fi      *repo.FileInfo
+	// dir and idx place the file in the directory it was first looked up
+	// in, for read-ahead.
+	dir *dirNode
+	idx int
 }
 
 var (
@@ -114,7 +122,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if err != nil {
 		return nil, d.fs.errno("stat "+childPath(d.path, name)+" of commit "+d.ci.c.String(), err)
 	}
-	n := &fileNode{fs: d.fs, ci: d.ci, content: content, fi: fi}
+	n := &fileNode{fs: d.fs, ci: d.ci, content: content, fi: fi, dir: d, idx: i}
 	n.fill(&out.Attr)
 	return d.NewInode(ctx, n, n.stable()), 0
 }
