@@ -514,7 +514,11 @@ func FetchSummary(ctx context.Context, r *repo.Repo, remote string) (*gvariant.S
 // remote asks for it (gpg-verify-summary, sign-verify-summary).
 func (p *puller) fetchVerifiedSummary(ctx context.Context) ([]byte, error) {
 	if !p.v.summaryNeedsSig() {
-		return p.fetchSummary(ctx)
+		data, keep, err := p.fetchSummary(ctx)
+		if err == nil {
+			keep(nil)
+		}
+		return data, err
 	}
 	sig, err := p.f.get(ctx, "summary.sig", maxMetadataFetch)
 	if errors.Is(err, ErrMissing) {
@@ -522,7 +526,7 @@ func (p *puller) fetchVerifiedSummary(ctx context.Context) ([]byte, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	data, err := p.fetchSummary(ctx)
+	data, keep, err := p.fetchSummary(ctx)
 	if errors.Is(err, ErrMissing) {
 		// Not ErrMissing: that would send resolve to the unsigned
 		// refs/heads/ files, which anyone able to delete the summary
@@ -534,6 +538,7 @@ func (p *puller) fetchVerifiedSummary(ctx context.Context) ([]byte, error) {
 	}
 	verr := p.v.verifySummary(data, sig)
 	if verr == nil {
+		keep(sig)
 		return data, nil
 	}
 	// The cached copy may predate the signature: try a fresh one once.
@@ -543,6 +548,11 @@ func (p *puller) fetchVerifiedSummary(ctx context.Context) ([]byte, error) {
 	}
 	if err := p.v.verifySummary(fresh, sig); err != nil {
 		return nil, err
+	}
+	// The cache holds an older summary; the next pull fetches anew.
+	if p.o.URL == "" {
+		os.Remove(p.summaryCachePath())
+		os.Remove(p.summaryCachePath() + ".sig")
 	}
 	return fresh, nil
 }

@@ -1,6 +1,7 @@
 package pull
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -198,6 +199,7 @@ func TestPullGPGSummary(t *testing.T) {
 	repotest.WriteTree(t, dir, []repotest.Entry{{Path: "new", Data: []byte("new")}})
 	repotest.Commit(t, s.path, "signed/c", dir, repotest.CommitOpts{Extra: []string{"--gpg-homedir=" + key.Home, "--gpg-sign=" + key.ID}})
 	repotest.Ostree(t, "--repo="+s.path, "summary", "-u") // unsigned: removes summary.sig
+	time.Sleep(1100 * time.Millisecond)                   // so that it could be cached
 	r := signedClient(t, s.srv.URL, set...)
 	if _, err := ImportKeys(context.Background(), r, "origin", repotest.ReadFile(t, key.Public), nil); err != nil {
 		t.Fatal(err)
@@ -216,6 +218,10 @@ func TestPullGPGSummary(t *testing.T) {
 	if _, err := r.ReadRef("origin", "signed/a"); !errors.Is(err, repo.ErrNotFound) {
 		t.Errorf("a ref moved after a failed summary check: %v", err)
 	}
+	cache := filepath.Join(r.Path(), "tmp", "cache", "summaries", "origin")
+	if _, err := os.Stat(cache); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a summary that failed verification was cached: %v", err)
+	}
 	// No summary at all: the refs/heads/ files are not signed, so the
 	// pull must not fall back to them, even for a signed commit.
 	os.Rename(filepath.Join(s.path, "summary"), filepath.Join(s.path, "summary.away"))
@@ -229,11 +235,21 @@ func TestPullGPGSummary(t *testing.T) {
 	os.Rename(filepath.Join(s.path, "summary.away"), filepath.Join(s.path, "summary"))
 	// Signed again, it passes; remote summary (FetchSummary) checks too.
 	repotest.Ostree(t, "--repo="+s.path, "summary", "-u", "--gpg-homedir="+key.Home, "--gpg-sign="+key.ID)
+	time.Sleep(1100 * time.Millisecond) // a Last-Modified of this very second is no validator: nothing would be cached
 	if _, err := Pull(context.Background(), r, Options{Remote: "origin", Refs: []string{"signed/c"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := FetchSummary(context.Background(), r, "origin"); err != nil {
 		t.Errorf("FetchSummary of a signed summary: %v", err)
+	}
+	// The verified summary is cached with its signature, as ostree keeps
+	// them (it takes the cached summary when summary.sig is unchanged).
+	for _, name := range []string{"summary", "summary.sig"} {
+		want := repotest.ReadFile(t, filepath.Join(s.path, name))
+		got, err := os.ReadFile(cache + strings.TrimPrefix(name, "summary"))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("cached %s: %d bytes (%v), want the server's %d", name, len(got), err, len(want))
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package pull
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -19,8 +20,15 @@ func (p *puller) summaryCachePath() string {
 }
 
 // fetchSummary returns the remote's summary, from the cache when the
-// server says it has not changed.
-func (p *puller) fetchSummary(ctx context.Context) ([]byte, error) {
+// server says it has not changed. keep, called once the caller has checked
+// the summary (with sig, its summary.sig, nil for none), stores it in the
+// cache: a summary that failed verification is never cached. A pull from
+// another URL (--url) neither reads nor writes the remote's cache.
+func (p *puller) fetchSummary(ctx context.Context) (data []byte, keep func(sig []byte), err error) {
+	if p.o.URL != "" {
+		data, _, err := p.f.getIf(ctx, "summary", maxMetadataFetch, validator{})
+		return data, func([]byte) {}, err
+	}
 	cp := p.summaryCachePath()
 	var have validator
 	cached, cerr := os.ReadFile(cp)
@@ -35,13 +43,29 @@ func (p *puller) fetchSummary(ctx context.Context) ([]byte, error) {
 	}
 	data, got, err := p.f.getIf(ctx, "summary", maxMetadataFetch, have)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if data == nil && cerr == nil {
-		return cached, nil // 304
+		return cached, func(sig []byte) { p.cacheSummarySig(cp, sig) }, nil // 304
 	}
-	p.cacheSummary(cp, data, got)
-	return data, nil
+	return data, func(sig []byte) {
+		p.cacheSummary(cp, data, got)
+		p.cacheSummarySig(cp, sig)
+	}, nil
+}
+
+// cacheSummarySig keeps ostree's REMOTE.sig next to the cached summary in
+// step with it: ostree takes the cached summary when the server's
+// summary.sig equals REMOTE.sig, so a .sig of another summary must go.
+func (p *puller) cacheSummarySig(cp string, sig []byte) {
+	if sig == nil {
+		os.Remove(cp + ".sig")
+		return
+	}
+	if old, err := os.ReadFile(cp + ".sig"); err == nil && bytes.Equal(old, sig) {
+		return
+	}
+	writeFileAtomic(cp+".sig", sig)
 }
 
 // cacheSummary stores a summary for the next pull; failing to is not an
