@@ -136,42 +136,18 @@ func (f *FS) commit(c repo.Checksum) (*commitInfo, syscall.Errno) {
 // stat returns a content object's metadata, cached: readdir and the
 // lookups of readdirplus ask for the same objects in quick succession.
 func (f *FS) stat(c repo.Checksum) (*repo.FileInfo, error) {
-	if fi, ok := f.stats.get(c); ok {
-		return fi, nil
-	}
-	fi, err := f.r.StatFile(c)
-	if err != nil {
-		return nil, err
-	}
-	f.stats.put(c, fi)
-	return fi, nil
+	return f.stats.getOrRead(c, f.r.StatFile)
 }
 
 // dirTree returns a dirtree object, cached: a listing's readdirplus reads
 // the trees of its subdirectories ahead (see warm), then looks them up.
 func (f *FS) dirTree(c repo.Checksum) (*repo.DirTree, error) {
-	if t, ok := f.trees.get(c); ok {
-		return t, nil
-	}
-	t, err := f.r.ReadDirTree(c)
-	if err != nil {
-		return nil, err
-	}
-	f.trees.put(c, t)
-	return t, nil
+	return f.trees.getOrRead(c, f.r.ReadDirTree)
 }
 
 // dirMeta returns a dirmeta object, cached: a tree has few distinct ones.
 func (f *FS) dirMeta(c repo.Checksum) (*repo.DirMeta, error) {
-	if m, ok := f.metas.get(c); ok {
-		return m, nil
-	}
-	m, err := f.r.ReadDirMeta(c)
-	if err != nil {
-		return nil, err
-	}
-	f.metas.put(c, m)
-	return m, nil
+	return f.metas.getOrRead(c, f.r.ReadDirMeta)
 }
 
 // ino derives a stable inode number from its parts. Files of one commit
@@ -217,6 +193,19 @@ func (s *objectCache[V]) get(c repo.Checksum) (V, bool) {
 	defer s.mu.Unlock()
 	v, ok := s.m[c]
 	return v, ok
+}
+
+// getOrRead returns the cached value of c, or reads and caches it; errors
+// are not cached.
+func (s *objectCache[V]) getOrRead(c repo.Checksum, read func(repo.Checksum) (V, error)) (V, error) {
+	if v, ok := s.get(c); ok {
+		return v, nil
+	}
+	v, err := read(c)
+	if err == nil {
+		s.put(c, v)
+	}
+	return v, err
 }
 
 func (s *objectCache[V]) put(c repo.Checksum, v V) {

@@ -56,24 +56,8 @@ func TestWarm(t *testing.T) {
 			}
 			repotest.WriteTree(t, src, entries)
 			c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
-			r, err := repo.Open(repoPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			commit, err := r.ReadCommit(mustChecksum(t, c))
-			if err != nil {
-				t.Fatal(err)
-			}
-			tree, err := r.ReadDirTree(commit.RootTree)
-			if err != nil {
-				t.Fatal(err)
-			}
-			damaged := tree.Files[0].Content.String()
-			objs, _ := filepath.Glob(filepath.Join(repoPath, "objects", damaged[:2], damaged[2:]+".file*"))
-			if len(objs) != 1 {
-				t.Fatalf("object of %s: %v", damaged, objs)
-			}
-			if err := os.Remove(objs[0]); err != nil {
+			r, tree := commitTree(t, repoPath, c, "")
+			if err := os.Remove(contentObject(t, repoPath, tree.Files[0].Content)); err != nil {
 				t.Fatal(err)
 			}
 			f := New(r, Options{})
@@ -121,18 +105,8 @@ func TestReadAhead(t *testing.T) {
 	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
 
 	// Damage f30's object: its payload ends early.
-	r, err := repo.Open(repoPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit, _ := r.ReadCommit(mustChecksum(t, c))
-	root, _ := r.ReadDirTree(commit.RootTree)
-	d, err := r.ReadDirTree(root.Dirs[0].Tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	damaged := d.Files[30].Content.String()
-	obj := filepath.Join(repoPath, "objects", damaged[:2], damaged[2:]+".filez")
+	_, d := commitTree(t, repoPath, c, "d")
+	obj := contentObject(t, repoPath, d.Files[30].Content)
 	data, err := os.ReadFile(obj)
 	if err != nil {
 		t.Fatal(err)
@@ -195,4 +169,41 @@ func TestReadAhead(t *testing.T) {
 	if !bytes.Equal(got, big) {
 		t.Errorf("big: read %d bytes, not its content", len(got))
 	}
+}
+
+// commitTree opens a repository and reads the tree at dir ("" for the
+// root; one level only) of commit c.
+func commitTree(t *testing.T, repoPath, c, dir string) (*repo.Repo, *repo.DirTree) {
+	t.Helper()
+	r, err := repo.Open(repoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := r.ReadCommit(mustChecksum(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := r.ReadDirTree(commit.RootTree)
+	if err == nil && dir != "" {
+		i, ok := findDir(tree.Dirs, dir)
+		if !ok {
+			t.Fatalf("commit %s has no directory %s", c, dir)
+		}
+		tree, err = r.ReadDirTree(tree.Dirs[i].Tree)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, tree
+}
+
+// contentObject is the path of content object c in any mode.
+func contentObject(t *testing.T, repoPath string, c repo.Checksum) string {
+	t.Helper()
+	h := c.String()
+	objs, _ := filepath.Glob(filepath.Join(repoPath, "objects", h[:2], h[2:]+".file*"))
+	if len(objs) != 1 {
+		t.Fatalf("object of %s: %v", h, objs)
+	}
+	return objs[0]
 }
