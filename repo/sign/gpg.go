@@ -152,12 +152,18 @@ func (k *Keyring) VerifyGPG(data []byte, sigs [][]byte, now time.Time) []GPGSign
 }
 
 func (k *Keyring) verifyOne(data, raw []byte, now time.Time) (res GPGSignature) {
-	p, err := packet.Read(bytes.NewReader(raw))
+	r := bytes.NewReader(raw)
+	p, err := packet.Read(r)
 	sig, ok := p.(*packet.Signature)
-	if err != nil || !ok {
-		if err == nil {
-			err = fmt.Errorf("not a signature packet (%T)", p)
-		}
+	if err == nil && !ok {
+		err = fmt.Errorf("not a signature packet (%T)", p)
+	}
+	if err == nil && r.Len() > 0 {
+		// ostree stores one signature per element; with more, what is
+		// described need not be what verified.
+		err = fmt.Errorf("%d bytes after the signature packet", r.Len())
+	}
+	if err != nil {
 		res.Err = fmt.Errorf("malformed OpenPGP signature: %w", err)
 		return res
 	}
@@ -211,7 +217,8 @@ func (k *Keyring) verifyOne(data, raw []byte, now time.Time) (res GPGSignature) 
 	case errors.Is(err, pgperrors.ErrSignatureExpired):
 		res.SigExpired, res.Err = true, errors.New("signature expired")
 	case errors.Is(err, pgperrors.ErrUnknownIssuer):
-		res.KeyMissing, res.Err = true, errors.New("public key not found")
+		// The key is there (looked up above), but not for signing.
+		res.Err = fmt.Errorf("key %s is not a signing key", res.Fingerprint)
 	default:
 		res.Err = fmt.Errorf("BAD signature from %q: %w", res.UserName+" <"+res.UserEmail+">", err)
 	}

@@ -202,6 +202,8 @@ func TestGPG(t *testing.T) {
 		{"expiring key still valid", data, [][]byte{sigExpiring}, now, nil, func(s GPGSignature) bool { return s.Valid && !s.KeyExpires.IsZero() }},
 		{"revoked key", data, [][]byte{sigRevoked}, now, ErrBadSignature, func(s GPGSignature) bool { return s.KeyRevoked }},
 		{"garbage", data, [][]byte{[]byte("not a packet")}, now, ErrBadSignature, nil},
+		{"two packets in one", data, [][]byte{append(append([]byte(nil), sigOther...), sigGood...)}, now, ErrBadSignature,
+			func(s GPGSignature) bool { return strings.Contains(s.Err.Error(), "after the signature packet") }},
 		{"none", data, nil, now, ErrNoSignatures, nil},
 	}
 	for _, tc := range tests {
