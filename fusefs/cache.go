@@ -57,8 +57,8 @@ type inflated struct {
 	// verified is set once the whole object was read and hashed to its name.
 	verified bool
 	done     int64
-	// ready mirrors done (and size once verified) for reads that need
-	// no inflating: they skip mu, which an inflater may hold meanwhile.
+	// ready mirrors done (size+1 once verified) for reads that need no
+	// inflating: they skip mu, which an inflater may hold meanwhile.
 	ready atomic.Int64
 	// ahead is set while a read-ahead inflates this entry.
 	ahead atomic.Bool
@@ -112,6 +112,13 @@ func (cc *contentCache) acquire(c repo.Checksum, size int64) (*inflated, error) 
 	cc.m[c] = e
 	cc.evictLocked()
 	return e, nil
+}
+
+// hold takes one more reference on an entry the caller holds already.
+func (cc *contentCache) hold(e *inflated) {
+	cc.mu.Lock()
+	e.refs++
+	cc.mu.Unlock()
 }
 
 func (cc *contentCache) release(e *inflated) {
@@ -179,11 +186,10 @@ func (e *inflated) readAt(p []byte, off int64) (int, error) {
 		// corrupt object: make it verify.
 		return 0, e.inflateTo(e.size)
 	}
-	// As in inflateTo: a read up to the end verifies, unless done.
-	if r := e.ready.Load(); r > e.size || r >= end && r < e.size {
-		// inflated already
-	} else if err := e.inflateTo(end); err != nil {
-		return 0, err
+	if !e.has(end) {
+		if err := e.inflateTo(end); err != nil {
+			return 0, err
+		}
 	}
 	if e.mem != nil {
 		return copy(p, e.mem[off:end]), nil
@@ -193,6 +199,14 @@ func (e *inflated) readAt(p []byte, off int64) (int, error) {
 		return n, err
 	}
 	return n, nil
+}
+
+// has reports, without e.mu, whether the bytes up to end are inflated and
+// need no verifying first (inflateTo's own test): ready is done, or size+1
+// once the object is verified.
+func (e *inflated) has(end int64) bool {
+	r := e.ready.Load()
+	return r > e.size || r >= end && r < e.size
 }
 
 func (e *inflated) inflateTo(end int64) error {

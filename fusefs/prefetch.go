@@ -87,29 +87,35 @@ func (f *FS) readAhead(d *dirNode, idx int) {
 	for {
 		cur := d.ahead.Load()
 		jobs, to := f.readAheadJobs(d, max(int64(idx+1), cur))
-		if to <= cur || len(jobs) == 0 {
+		if to <= cur {
 			<-f.inflaters
 			return
 		}
-		if d.ahead.CompareAndSwap(cur, to) {
-			go func() {
-				defer func() { <-f.inflaters }()
-				// The disk reads all of them at once, while the first
-				// ones inflate.
-				for _, j := range jobs {
-					f.r.PrefetchFile(j.c)
-				}
-				for _, j := range jobs {
-					e, err := f.content.acquire(j.c, j.size)
-					if err != nil {
-						continue // the reader's own READ reports it
-					}
-					e.inflateTo(j.size)
-					f.content.release(e)
-				}
-			}()
+		if !d.ahead.CompareAndSwap(cur, to) {
+			continue
+		}
+		// Past files read-ahead does not take too: never scanned again.
+		if len(jobs) == 0 {
+			<-f.inflaters
 			return
 		}
+		go func() {
+			defer func() { <-f.inflaters }()
+			// The disk reads all of them at once, while the first
+			// ones inflate.
+			for _, j := range jobs {
+				f.r.PrefetchFile(j.c)
+			}
+			for _, j := range jobs {
+				e, err := f.content.acquire(j.c, j.size)
+				if err != nil {
+					continue // the reader's own READ reports it
+				}
+				e.inflateTo(j.size)
+				f.content.release(e)
+			}
+		}()
+		return
 	}
 }
 
@@ -141,11 +147,8 @@ func (f *FS) readAheadJobs(d *dirNode, from int64) ([]readAheadJob, int64) {
 // their bytes inflated.
 func (f *FS) readAheadInFile(c repo.Checksum, e *inflated, from int64) {
 	target := min(e.size, from+readAheadLarge)
-	if r := e.ready.Load(); r > e.size || r >= target-readAheadLarge/2 && r < e.size || e.ahead.Load() {
+	if e.has(min(e.size, from+readAheadLarge/2)) || !e.ahead.CompareAndSwap(false, true) {
 		return // inflated far enough ahead, or being
-	}
-	if !e.ahead.CompareAndSwap(false, true) {
-		return
 	}
 	select {
 	case f.inflaters <- struct{}{}:
@@ -153,24 +156,16 @@ func (f *FS) readAheadInFile(c repo.Checksum, e *inflated, from int64) {
 		e.ahead.Store(false)
 		return
 	}
-	held, err := f.content.acquire(c, e.size) // keeps e from eviction meanwhile
-	if err != nil || held != e {
-		if err == nil {
-			f.content.release(held)
-		}
-		e.ahead.Store(false)
-		<-f.inflaters
-		return
-	}
-	if from <= readAheadStep {
-		f.r.PrefetchFile(c)
-	}
+	f.content.hold(e) // the caller's reference ends with its READ
 	go func() {
 		defer func() {
 			f.content.release(e)
 			e.ahead.Store(false)
 			<-f.inflaters
 		}()
+		if from <= readAheadStep {
+			f.r.PrefetchFile(c)
+		}
 		for t := max(from, e.ready.Load()); t < target; {
 			t = min(t+readAheadStep, target)
 			if e.inflateTo(t) != nil {
