@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -83,7 +82,7 @@ func ImportKeys(ctx context.Context, r *repo.Repo, remote string, data []byte, k
 			return 0, fmt.Errorf("import keys for remote %s: %w", remote, err)
 		}
 	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+	if err := repo.WriteFileAtomic(path, buf.Bytes(), 0o644); err != nil {
 		return 0, fmt.Errorf("import keys for remote %s: %w", remote, err)
 	}
 	return len(el), nil
@@ -166,38 +165,4 @@ func matchesKey(e *openpgp.Entity, want string) bool {
 		}
 	}
 	return false
-}
-
-// writeFileAtomic replaces path with data: temporary file, fsync, rename,
-// fsync of the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -46,52 +46,54 @@ func (p *puller) fetchSummary(ctx context.Context) (data []byte, keep func(sig [
 		return nil, nil, err
 	}
 	if data == nil && cerr == nil {
-		return cached, func(sig []byte) { p.cacheSummarySig(cp, sig) }, nil // 304
+		return cached, func(sig []byte) { cacheSummarySig(cp, sig) }, nil // 304
 	}
 	return data, func(sig []byte) {
-		p.cacheSummary(cp, data, got)
-		p.cacheSummarySig(cp, sig)
+		if v := got; (v.etag == "" && v.lastModified.IsZero()) || !writeCache(cp, data, v) {
+			// Not cached: nor may an older summary stay, next to a .sig
+			// that is not its own.
+			os.Remove(cp)
+			os.Remove(cp + ".sig")
+			return
+		}
+		cacheSummarySig(cp, sig)
 	}, nil
 }
 
 // cacheSummarySig keeps ostree's REMOTE.sig next to the cached summary in
 // step with it: ostree takes the cached summary when the server's
 // summary.sig equals REMOTE.sig, so a .sig of another summary must go.
-func (p *puller) cacheSummarySig(cp string, sig []byte) {
-	if sig == nil {
-		os.Remove(cp + ".sig")
-		return
-	}
+func cacheSummarySig(cp string, sig []byte) {
 	if old, err := os.ReadFile(cp + ".sig"); err == nil && bytes.Equal(old, sig) {
 		return
 	}
-	writeFileAtomic(cp+".sig", sig)
+	if sig == nil || !writeCache(cp+".sig", sig, validator{}) {
+		os.Remove(cp + ".sig")
+	}
 }
 
-// cacheSummary stores a summary for the next pull; failing to is not an
-// error (the next pull just fetches it again).
-func (p *puller) cacheSummary(cp string, data []byte, v validator) {
-	if v.etag == "" && v.lastModified.IsZero() {
-		return
+// writeCache stores a cache file, with the server's validator (ETag as an
+// xattr, Last-Modified as the mtime), by a rename, so a reader sees the old
+// file or the new one. No fsync: a cache lost in a crash is fetched again.
+func writeCache(path string, data []byte, v validator) bool {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return false
 	}
-	if err := os.MkdirAll(filepath.Dir(cp), 0o755); err != nil {
-		return
-	}
-	f, err := os.CreateTemp(filepath.Dir(cp), "."+p.o.Remote+"-*")
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
 	if err != nil {
-		return
+		return false
 	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return
-	}
-	if v.etag != "" {
+	_, err = f.Write(data)
+	if err == nil && v.etag != "" {
+		// Without it the next pull sends no If-None-Match: still correct.
 		unix.Fsetxattr(int(f.Fd()), etagXattr, []byte(v.etag), 0)
 	}
-	f.Close()
-	if !v.lastModified.IsZero() {
-		os.Chtimes(f.Name(), time.Now(), v.lastModified)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	os.Rename(f.Name(), cp)
+	if err == nil && !v.lastModified.IsZero() {
+		err = os.Chtimes(f.Name(), time.Now(), v.lastModified)
+	}
+	return err == nil && os.Rename(f.Name(), path) == nil
 }

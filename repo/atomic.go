@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic replaces path with data: a temporary file in the same
+// WriteFileAtomic replaces path with data: a temporary file in the same
 // directory, fdatasync, rename, then fsync of the directory, so that after
 // a crash path holds either its old or its new content, never a torn one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	dir := filepath.Dir(path)
 	// A leading dot keeps debris from a crash out of ref listings.
 	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")

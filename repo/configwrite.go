@@ -68,7 +68,7 @@ func (r *Repo) ReadConfig() (*Config, error) {
 // one wins whole.
 func (r *Repo) WriteConfig(c *Config) error {
 	p := filepath.Join(r.path, "config")
-	if err := writeFileAtomic(p, c.Bytes(), 0o644); err != nil {
+	if err := WriteFileAtomic(p, c.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	return nil

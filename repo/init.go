@@ -26,7 +26,7 @@ func Init(path string, mode Mode) (*Repo, error) {
 	cfg := &Config{Groups: []ConfigGroup{{Name: "core", Keys: []ConfigKey{
 		{"repo_version", "1"}, {"mode", mode.String()},
 	}}}}
-	if err := writeFileAtomic(filepath.Join(path, "config"), cfg.Bytes(), 0o644); err != nil {
+	if err := WriteFileAtomic(filepath.Join(path, "config"), cfg.Bytes(), 0o644); err != nil {
 		return nil, fmt.Errorf("init %s: %w", path, err)
 	}
 	for _, d := range []string{"tmp", "extensions", "state", "refs", "refs/heads", "refs/mirrors", "refs/remotes", "objects"} {

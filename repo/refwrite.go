@@ -29,7 +29,7 @@ func (r *Repo) writeRef(remote, name string, c Checksum, sync bool) error {
 	if st, err := os.Stat(p); err == nil && st.IsDir() {
 		return fmt.Errorf("write ref %s: Conflict: refs exist under %s", Ref{remote, name, c}, name)
 	}
-	if err := writeFileAtomic(p, []byte(c.String()+"\n"), 0o644); err != nil {
+	if err := WriteFileAtomic(p, []byte(c.String()+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write ref %s: %w", Ref{remote, name, c}, err)
 	}
 	return nil

@@ -84,7 +84,7 @@ func (r *Repo) UpdateSummarySigned(ctx context.Context, now time.Time, sign func
 	defer os.RemoveAll(tmp)
 	data := gvariant.EncodeSummary(s)
 	staged := filepath.Join(tmp, "summary")
-	if err := writeFileAtomic(staged, data, 0o644); err != nil {
+	if err := WriteFileAtomic(staged, data, 0o644); err != nil {
 		return fmt.Errorf("update summary: %w", err)
 	}
 	if sign != nil {
@@ -93,7 +93,7 @@ func (r *Repo) UpdateSummarySigned(ctx context.Context, now time.Time, sign func
 			return fmt.Errorf("update summary: sign: %w", err)
 		}
 		stagedSig := filepath.Join(tmp, "summary.sig")
-		if err := writeFileAtomic(stagedSig, sig, 0o644); err != nil {
+		if err := WriteFileAtomic(stagedSig, sig, 0o644); err != nil {
 			return fmt.Errorf("update summary: %w", err)
 		}
 		if err := os.Rename(stagedSig, filepath.Join(r.path, "summary.sig")); err != nil {
