@@ -90,11 +90,10 @@ func newVerifier(r *repo.Repo, rm *Remote) (*verifier, error) {
 	}
 	// sign-verify is a boolean or a list of signature types.
 	required := false
-	switch sv, _ := rm.Option("sign-verify"); sv {
-	case "", "false", "0":
-	case "true", "1":
-		v.signCommit = true
-	default:
+	sv, _ := rm.Option("sign-verify")
+	if b, ok := repo.ParseBool(sv); ok || sv == "" {
+		v.signCommit = b
+	} else {
 		for _, t := range strings.FieldsFunc(sv, func(r rune) bool { return r == ';' || r == ',' }) {
 			if t != "ed25519" {
 				return nil, fmt.Errorf("remote %s: sign-verify=%s: unknown signature type %q (repofs knows ed25519)", rm.Name, sv, t)

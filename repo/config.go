@@ -49,15 +49,17 @@ func ParseConfig(data []byte) (*Config, error) {
 	return c, sc.Err()
 }
 
-// Get returns the value of key in group.
+// Get returns the value of key in group. Of a key given twice, the last
+// counts, as with GLib's key files (ostree's reader).
 func (c *Config) Get(group, key string) (string, bool) {
-	for _, g := range c.Groups {
+	for i := len(c.Groups) - 1; i >= 0; i-- {
+		g := c.Groups[i]
 		if g.Name != group {
 			continue
 		}
-		for _, k := range g.Keys {
-			if k.Key == key {
-				return k.Value, true
+		for j := len(g.Keys) - 1; j >= 0; j-- {
+			if g.Keys[j].Key == key {
+				return g.Keys[j].Value, true
 			}
 		}
 	}

@@ -9,12 +9,12 @@ import (
 // Set sets key in group, adding the group (at the end) or the key (at the
 // end of its group) when missing, as GLib's keyfile does.
 func (c *Config) Set(group, key, value string) {
-	for i := range c.Groups {
+	for i := len(c.Groups) - 1; i >= 0; i-- { // the occurrence Get reads
 		g := &c.Groups[i]
 		if g.Name != group {
 			continue
 		}
-		for j := range g.Keys {
+		for j := len(g.Keys) - 1; j >= 0; j-- {
 			if g.Keys[j].Key == key {
 				g.Keys[j].Value = value
 				return
