@@ -414,6 +414,14 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	}
 	if meta != nil {
 		p.metaFetched.Add(1)
+	}
+	if meta != nil && stored {
+		// Unchanged since the last pull: nothing to stage, rename and fsync.
+		if local, err := p.r.ReadMetadata(c, repo.ObjCommitMeta); err == nil && bytes.Equal(local, meta) {
+			meta = nil
+		}
+	}
+	if meta != nil {
 		if _, err := p.tx.WriteMetadata(repo.ObjCommitMeta, meta, &c); err != nil {
 			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommitMeta)), err)
 		}

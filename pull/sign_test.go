@@ -242,6 +242,23 @@ func TestPullGPGSummary(t *testing.T) {
 	if _, err := FetchSummary(context.Background(), r, "origin"); err != nil {
 		t.Errorf("FetchSummary of a signed summary: %v", err)
 	}
+	// Pulled again unchanged, the .commitmeta is left as it is, not
+	// staged and renamed over itself.
+	pulled, err := r.ReadRef("origin", "signed/c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := filepath.Join(r.Path(), "objects", pulled.String()[:2], pulled.String()[2:]+".commitmeta")
+	before, err := os.Stat(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Pull(context.Background(), r, Options{Remote: "origin", Refs: []string{"signed/c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.Stat(cm); err != nil || !os.SameFile(before, after) {
+		t.Errorf("an unchanged .commitmeta was replaced: %v", err)
+	}
 	// The verified summary is cached with its signature, as ostree keeps
 	// them (it takes the cached summary when summary.sig is unchanged).
 	for _, name := range []string{"summary", "summary.sig"} {

@@ -56,7 +56,10 @@ func (tx *Transaction) stagedObjectValid(dir, name, p string) (stagedKey, bool) 
 	}
 	k := stagedKey{c, t}
 	switch t {
-	case 0:
+	case 0, ObjCommitMeta:
+		// Detached metadata is the one mutable object: published by a
+		// replacing rename, a stale staged copy would overwrite a newer
+		// one. Whoever staged it fetches or signs again.
 		return k, false
 	case ObjFile:
 		_, rc, err := tx.r.openContentAt(p, c, true)

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/repofs/repofs/repo/gvariant"
 )
 
 var allModes = []Mode{ModeArchive, ModeBare, ModeBareUser, ModeBareUserOnly}
@@ -462,4 +464,39 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatal("empty tree")
 	}
 	t.Logf("%d staging dirs were left by killed processes", len(stagings))
+}
+
+// TestStaleStagedCommitMeta: detached metadata is replaced on publish, so
+// a copy left staged by an interrupted transaction must not survive into
+// the next one and overwrite what was published meanwhile.
+func TestStaleStagedCommitMeta(t *testing.T) {
+	r := initRepo(t, ModeBareUser)
+	src := t.TempDir()
+	writeTestTree(t, src, 0)
+	c := commitDir(t, r, "main", src)
+	ctx := context.Background()
+	meta := func(v string) gvariant.Metadata {
+		return gvariant.Metadata{{Key: "test", Value: gvariant.StringVariant(v)}}
+	}
+	stale, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stale.WriteCommitMeta(c, meta("stale")); err != nil {
+		t.Fatal(err)
+	}
+	stale.Abort()
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tx.Reused() {
+		t.Fatal("the staging directory was not reused")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadMetadata(c, ObjCommitMeta); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a stale staged .commitmeta was published: %v", err)
+	}
 }
