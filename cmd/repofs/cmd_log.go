@@ -158,8 +158,7 @@ func writeSignatures(w io.Writer, r *repo.Repo, c repo.Checksum, remote string) 
 		}
 		fmt.Fprintf(w, "Found %d ed25519 signature%s:\n", len(edSigs), plural(len(edSigs)))
 		for _, sig := range edSigs {
-			one := &sign.Ed25519Keys{Trusted: ed.Trusted, Revoked: ed.Revoked}
-			if pk, err := one.VerifyEd25519(data, [][]byte{sig}); err == nil {
+			if pk, err := ed.VerifyEd25519(data, [][]byte{sig}); err == nil {
 				fmt.Fprintf(w, "\n  Good ed25519 signature from key %s\n", sign.Ed25519PublicKeyString(pk))
 			} else {
 				fmt.Fprintf(w, "\n  Can't verify ed25519 signature: none of the %d trusted keys made it\n", len(ed.Trusted))

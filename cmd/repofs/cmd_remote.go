@@ -186,11 +186,7 @@ func importKeys(e *env, r *repo.Repo, remote string, keys []byte, ids []string) 
 	if err != nil {
 		return err
 	}
-	plural := "s"
-	if n == 1 {
-		plural = ""
-	}
-	fmt.Fprintf(e.stdout, "Imported %d GPG key%s to remote \"%s\"\n", n, plural, remote)
+	fmt.Fprintf(e.stdout, "Imported %d GPG key%s to remote \"%s\"\n", n, plural(n), remote)
 	return nil
 }
 
