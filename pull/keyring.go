@@ -3,12 +3,10 @@ package pull
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -35,15 +33,17 @@ func ImportKeys(ctx context.Context, r *repo.Repo, remote string, data []byte, k
 	if len(keyIDs) > 0 {
 		var picked openpgp.EntityList
 		for _, id := range keyIDs {
-			want, err := keyIDFilter(id)
+			want, err := sign.ParseKeyID(id)
 			if err != nil {
 				return 0, fmt.Errorf("import keys for remote %s: %w", remote, err)
 			}
 			found := false
 			for _, e := range el {
 				if matchesKey(e, want) {
-					picked = append(picked, e)
 					found = true
+					if !slices.Contains(picked, e) { // named by two IDs: imported once
+						picked = append(picked, e)
+					}
 				}
 			}
 			if !found {
@@ -86,17 +86,6 @@ func ImportKeys(ctx context.Context, r *repo.Repo, remote string, data []byte, k
 		return 0, fmt.Errorf("import keys for remote %s: %w", remote, err)
 	}
 	return len(el), nil
-}
-
-// keyIDFilter checks a key ID as gpg takes it on the command line: a
-// short (8), long (16) or full (40 hex digits) ID, with or without 0x.
-func keyIDFilter(id string) (string, error) {
-	want := strings.ToUpper(id)
-	want = strings.TrimPrefix(want, "0X")
-	if _, err := hex.DecodeString(want); err != nil || (len(want) != 8 && len(want) != 16 && len(want) != 40) {
-		return "", fmt.Errorf("key ID %q: want 8, 16 or 40 hex digits", id)
-	}
-	return want, nil
 }
 
 // mergeEntity merges two copies of one key: every signature packet either
@@ -156,13 +145,6 @@ func unionSigs(a, b []*packet.Signature) []*packet.Signature {
 }
 
 func matchesKey(e *openpgp.Entity, want string) bool {
-	if strings.HasSuffix(strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint)), want) {
-		return true
-	}
-	for _, sk := range e.Subkeys {
-		if strings.HasSuffix(strings.ToUpper(hex.EncodeToString(sk.PublicKey.Fingerprint)), want) {
-			return true
-		}
-	}
-	return false
+	return sign.FingerprintMatches(e.PrimaryKey.Fingerprint, want) ||
+		slices.ContainsFunc(e.Subkeys, func(sk openpgp.Subkey) bool { return sign.FingerprintMatches(sk.PublicKey.Fingerprint, want) })
 }

@@ -458,7 +458,7 @@ func TestImportKeysKeepsRevocations(t *testing.T) {
 			t.Errorf("key ID %q: %v", id, err)
 		}
 	}
-	if _, err := ImportKeys(ctx, r, "origin", before, []string{"0x" + k.Fingerprint[32:]}); err != nil {
-		t.Errorf("short key ID with 0x: %v", err)
+	if n, err := ImportKeys(ctx, r, "origin", before, []string{"0x" + k.Fingerprint[32:], k.Fingerprint}); err != nil || n != 1 {
+		t.Errorf("one key by its short ID with 0x and its fingerprint: %d imported, %v", n, err)
 	}
 }

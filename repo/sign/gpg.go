@@ -310,13 +310,31 @@ func (s *GPGSignature) Describe(w io.Writer, prefix string) {
 // cDate is glib's %c in the C locale, in local time.
 func cDate(t time.Time) string { return t.Local().Format("Mon Jan _2 15:04:05 2006") }
 
+// ParseKeyID checks an OpenPGP key ID as gpg takes it on the command line:
+// a short (8), long (16) or full (40 hex digits) ID, with or without 0x.
+// It returns the ID upper-cased, for FingerprintMatches.
+func ParseKeyID(id string) (string, error) {
+	want := strings.ToUpper(id)
+	want = strings.TrimPrefix(want, "0X")
+	if _, err := hex.DecodeString(want); err != nil || (len(want) != 8 && len(want) != 16 && len(want) != 40) {
+		return "", fmt.Errorf("OpenPGP key ID %q: want 8, 16 or 40 hex digits", id)
+	}
+	return want, nil
+}
+
+// FingerprintMatches reports whether a key's fingerprint ends in the key
+// ID want, from ParseKeyID.
+func FingerprintMatches(fp []byte, want string) bool {
+	return strings.HasSuffix(strings.ToUpper(hex.EncodeToString(fp)), want)
+}
+
 // FindSigningKey finds keyID (a key ID or fingerprint in hex, of a primary
 // key or a signing subkey, optionally 0x-prefixed) among secret keys, and
 // returns the entity with the config that makes it sign with that key.
 func FindSigningKey(secret openpgp.EntityList, keyID string) (*openpgp.Entity, *packet.Config, error) {
-	want := strings.ToUpper(strings.TrimPrefix(strings.TrimPrefix(keyID, "0x"), "0X"))
-	if len(want) < 8 {
-		return nil, nil, fmt.Errorf("OpenPGP key ID %q: give at least 8 hex digits", keyID)
+	want, err := ParseKeyID(keyID)
+	if err != nil {
+		return nil, nil, err
 	}
 	var ids []string
 	for _, e := range secret {
@@ -326,9 +344,8 @@ func FindSigningKey(secret openpgp.EntityList, keyID string) (*openpgp.Entity, *
 			cands = append(cands, &openpgp.Key{Entity: e, PublicKey: sk.PublicKey, PrivateKey: sk.PrivateKey})
 		}
 		for _, c := range cands {
-			fp := strings.ToUpper(hex.EncodeToString(c.PublicKey.Fingerprint))
-			ids = append(ids, tail16(fp))
-			if !strings.HasSuffix(fp, want) {
+			ids = append(ids, tail16(strings.ToUpper(hex.EncodeToString(c.PublicKey.Fingerprint))))
+			if !FingerprintMatches(c.PublicKey.Fingerprint, want) {
 				continue
 			}
 			if c.PrivateKey == nil {
