@@ -47,12 +47,13 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 		return nil, n.fs.errno("open "+n.content.String()+".filez", err)
 	}
 	defer n.fs.content.release(e)
-	if e.file != nil {
-		n.fs.readAheadInFile(n.content, e, off+int64(len(dest)))
-	}
 	k, err := e.readAt(dest, off)
 	if err != nil {
 		return nil, n.fs.errno("read "+n.content.String()+".filez", err)
+	}
+	if e.file != nil {
+		// After this READ's own bytes, so it never waits for more.
+		n.fs.readAheadInFile(e, off+int64(len(dest)))
 	}
 	return fuse.ReadResultData(dest[:k]), 0
 }

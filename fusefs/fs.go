@@ -173,8 +173,6 @@ func setTime(a *fuse.Attr, t time.Time) {
 	a.Atime, a.Atimensec = s, ns
 }
 
-// statCache is a bounded map of content metadata; it forgets everything
-// when full, which is simpler than LRU and good enough for bursts.
 // objectCache keeps what was decoded from objects, by checksum. Objects
 // never change, so entries never go stale; a full cache starts over, which
 // costs a re-read, never a wrong answer.

@@ -76,7 +76,7 @@ const (
 // background inflater; each file of d at most once. Best effort: with
 // every inflater busy, the reader inflates for itself.
 func (f *FS) readAhead(d *dirNode, idx int) {
-	if d == nil || f.r.Mode() != repo.ModeArchive {
+	if d == nil {
 		return
 	}
 	select {
@@ -145,7 +145,7 @@ func (f *FS) readAheadJobs(d *dirNode, from int64) ([]readAheadJob, int64) {
 // readAheadInFile inflates a large file (kept in a temporary file) ahead
 // of a reader now at from, on another core, so that its next READs find
 // their bytes inflated.
-func (f *FS) readAheadInFile(c repo.Checksum, e *inflated, from int64) {
+func (f *FS) readAheadInFile(e *inflated, from int64) {
 	target := min(e.size, from+readAheadLarge)
 	if e.has(min(e.size, from+readAheadLarge/2)) || !e.ahead.CompareAndSwap(false, true) {
 		return // inflated far enough ahead, or being
@@ -163,8 +163,10 @@ func (f *FS) readAheadInFile(c repo.Checksum, e *inflated, from int64) {
 			e.ahead.Store(false)
 			<-f.inflaters
 		}()
-		if from <= readAheadStep {
-			f.r.PrefetchFile(c)
+		if from <= readAheadLarge {
+			// Near its start (whatever the size of the first READs):
+			// the disk may read the whole object ahead.
+			f.r.PrefetchFile(e.c)
 		}
 		for t := max(from, e.ready.Load()); t < target; {
 			t = min(t+readAheadStep, target)

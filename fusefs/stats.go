@@ -6,7 +6,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// Request kinds counted by countingFS, in the order Stats reports them.
+// Request kinds counted by countingFS.
 const (
 	opLookup = iota
 	opForget

@@ -73,6 +73,9 @@ func openStageDir(path string, kept []stagedKey) (*stageDir, error) {
 	return d, nil
 }
 
+// close closes the directory once its writers are done: Commit and Abort
+// run after every write of the transaction returned (its callers join
+// their writers first), so nothing stages or starts a flush meanwhile.
 func (d *stageDir) close() error {
 	if d.fd < 0 {
 		return nil

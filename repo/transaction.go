@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -329,18 +328,17 @@ func (tx *Transaction) publishDir(objects *os.File, xx string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, ".") }) {
-		// objects/xx does not exist yet (a new repository, or a first
-		// pull): the whole directory moves in with one rename instead of
-		// one per object. Everything in it was made durable by the
-		// syncfs before; objects/ is fsynced after.
-		err := unix.Renameat2(int(tx.stage.fd), xx, int(objects.Fd()), xx, unix.RENAME_NOREPLACE)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ENOTEMPTY) {
-			return fmt.Errorf("publish %s: %w", xx, err)
-		}
+	// Where objects/xx does not exist yet (a new repository, a first
+	// pull), the whole directory moves in with one rename instead of one
+	// per object: it holds only objects (temporaries are made at the top
+	// of the staging directory, and Begin removes what it cannot parse),
+	// made durable by the syncfs before; objects/ is fsynced after.
+	err = unix.Renameat2(int(tx.stage.fd), xx, int(objects.Fd()), xx, unix.RENAME_NOREPLACE)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ENOTEMPTY) {
+		return fmt.Errorf("publish %s: %w", xx, err)
 	}
 	if err := unix.Mkdirat(int(objects.Fd()), xx, 0o777); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("mkdir %s/%s: %w", objects.Name(), xx, err)
@@ -352,9 +350,6 @@ func (tx *Transaction) publishDir(objects *os.File, xx string) error {
 	defer dst.Close()
 	sfd, dfd := int(src.Fd()), int(dst.Fd())
 	for _, name := range names {
-		if strings.HasPrefix(name, ".") {
-			continue // a temporary file of an interrupted write
-		}
 		if strings.HasSuffix(name, ".commitmeta") {
 			err = unix.Renameat(sfd, name, dfd, name) // detached metadata is mutable
 		} else if err = unix.Renameat2(sfd, name, dfd, name, unix.RENAME_NOREPLACE); errors.Is(err, unix.EEXIST) {
