@@ -66,18 +66,9 @@ func contentStreamPrefix(fi *FileInfo) []byte {
 // cheap): paths are resolved through symlinks, and a tampered target must
 // not redirect a reader to another file.
 func (r *Repo) StatFile(c Checksum) (*FileInfo, error) {
-	var (
-		fi  *FileInfo
-		err error
-	)
-	if r.mode == ModeBareUser {
-		fi, err = r.statBareUser(c)
-	} else {
-		var rc io.ReadCloser
-		fi, rc, err = r.openFile(c, false)
-		if rc != nil {
-			rc.Close()
-		}
+	fi, rc, err := r.openFile(c, false)
+	if rc != nil {
+		rc.Close()
 	}
 	if err == nil && fi.IsSymlink() {
 		if got := Checksum(sha256.Sum256(contentStreamPrefix(fi))); got != c {
@@ -112,7 +103,11 @@ func (r *Repo) openContentAt(p string, c Checksum, payload bool) (*FileInfo, io.
 	case ModeArchive:
 		fi, body, f, err = openArchive(p, payload)
 	case ModeBareUser:
-		fi, body, f, err = openBareUser(p)
+		if payload {
+			fi, body, f, err = openBareUser(p)
+		} else {
+			fi, body, f, err = statBareUser(p)
+		}
 	default:
 		fi, body, f, err = openBare(p, r.mode == ModeBareUserOnly)
 	}
@@ -132,6 +127,9 @@ func (r *Repo) openContentAt(p string, c Checksum, payload bool) (*FileInfo, io.
 		return nil, nil, corruptf(c, ObjFile, "%s", msg)
 	}
 	if !payload {
+		if f == nil {
+			return fi, nil, nil // not a typed nil: callers compare with nil
+		}
 		return fi, f, nil
 	}
 	h := sha256.New()

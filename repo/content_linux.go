@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"sort"
 	"syscall"
@@ -63,18 +62,10 @@ func openBareUser(p string) (*FileInfo, io.Reader, *os.File, error) {
 	if err != nil {
 		return nil, nil, f, err
 	}
-	meta, err := getXattr(func(buf []byte) (int, error) { return unix.Fgetxattr(int(f.Fd()), "user.ostreemeta", buf) })
+	fi, err := bareUserMeta(func(buf []byte) (int, error) { return unix.Fgetxattr(int(f.Fd()), "user.ostreemeta", buf) })
 	if err != nil {
-		if errors.Is(err, unix.ENODATA) {
-			return nil, nil, f, fmt.Errorf("%w; missing user.ostreemeta xattr", ErrCorrupt)
-		}
-		return nil, nil, f, fmt.Errorf("read user.ostreemeta: %w", err)
+		return nil, nil, f, err
 	}
-	m, err := gvariant.DecodeDirMeta(meta)
-	if err != nil {
-		return nil, nil, f, fmt.Errorf("%w; user.ostreemeta: %v", ErrCorrupt, err)
-	}
-	fi := &FileInfo{UID: m.UID, GID: m.GID, Mode: m.Mode, Xattrs: m.Xattrs}
 	if fi.IsSymlink() {
 		if st.Size() > 4096 {
 			return nil, nil, f, fmt.Errorf("%w; symlink target of %d bytes", ErrCorrupt, st.Size())
@@ -93,52 +84,46 @@ func openBareUser(p string) (*FileInfo, io.Reader, *os.File, error) {
 // statBareUser is openBareUser without the payload, by path: an lstat and
 // one lgetxattr, not an open, fstat, two fgetxattrs and a close. A mount
 // lists directories by stating every object in them.
-func (r *Repo) statBareUser(c Checksum) (*FileInfo, error) {
-	p := r.objectPath(c, ObjFile)
-	fail := func(err error) (*FileInfo, error) {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, missing(c, ObjFile)
-		}
-		return nil, &ObjectError{c.String() + "." + ObjFile.Ext(), err}
-	}
+func statBareUser(p string) (*FileInfo, io.Reader, *os.File, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(p, &st); err != nil {
-		return fail(&os.PathError{Op: "lstat", Path: p, Err: err})
+		return nil, nil, nil, &os.PathError{Op: "lstat", Path: p, Err: err}
 	}
 	if st.Mode&sIFMT != sIFREG {
-		return fail(fmt.Errorf("%w; not a regular file", ErrCorrupt))
+		return nil, nil, nil, fmt.Errorf("%w; not a regular file", ErrCorrupt)
 	}
+	fi, err := bareUserMeta(func(buf []byte) (int, error) { return unix.Lgetxattr(p, "user.ostreemeta", buf) })
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if fi.IsSymlink() {
+		return openBareUser(p) // rare: the target is the file's content
+	}
+	fi.Size = uint64(st.Size)
+	return fi, nil, nil, nil
+}
+
+// bareUserMeta reads a bare-user object's user.ostreemeta with getxattr
+// (by path or by descriptor): owner, mode and xattrs.
+func bareUserMeta(getxattr func([]byte) (int, error)) (*FileInfo, error) {
 	var small [256]byte // holds the user.ostreemeta of any file without large xattrs
 	meta := small[:]
-	n, err := unix.Lgetxattr(p, "user.ostreemeta", meta)
+	n, err := getxattr(meta)
 	if errors.Is(err, unix.ERANGE) {
-		meta, err = getXattr(func(buf []byte) (int, error) { return unix.Lgetxattr(p, "user.ostreemeta", buf) })
+		meta, err = getXattr(getxattr)
 		n = len(meta)
 	}
 	switch {
 	case errors.Is(err, unix.ENODATA):
-		return fail(fmt.Errorf("%w; missing user.ostreemeta xattr", ErrCorrupt))
+		return nil, fmt.Errorf("%w; missing user.ostreemeta xattr", ErrCorrupt)
 	case err != nil:
-		return fail(fmt.Errorf("read user.ostreemeta: %w", err))
+		return nil, fmt.Errorf("read user.ostreemeta: %w", err)
 	}
 	m, err := gvariant.DecodeDirMeta(meta[:n])
 	if err != nil {
-		return fail(fmt.Errorf("%w; user.ostreemeta: %v", ErrCorrupt, err))
+		return nil, fmt.Errorf("%w; user.ostreemeta: %v", ErrCorrupt, err)
 	}
-	fi := &FileInfo{UID: m.UID, GID: m.GID, Mode: m.Mode, Xattrs: m.Xattrs, Size: uint64(st.Size)}
-	if fi.IsSymlink() {
-		// Rare enough to take the general path, which reads the target.
-		var rc io.ReadCloser
-		fi, rc, err = r.openFile(c, false)
-		if rc != nil {
-			rc.Close()
-		}
-		return fi, err
-	}
-	if msg := fi.validate(); msg != "" {
-		return nil, corruptf(c, ObjFile, "%s", msg)
-	}
-	return fi, nil
+	return &FileInfo{UID: m.UID, GID: m.GID, Mode: m.Mode, Xattrs: m.Xattrs}, nil
 }
 
 // PrefetchFile asks the kernel to read content object c into the page
