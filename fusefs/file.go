@@ -2,8 +2,6 @@ package fusefs
 
 import (
 	"context"
-	"errors"
-	"io"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -61,13 +59,8 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 // readRaw reads a bare repository's object file. Opening it per READ costs
 // a few microseconds, next to a round trip; a small file is one READ.
 func (n *fileNode) readRaw(dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	f, err := n.fs.r.OpenRawPayload(n.content, n.fi)
+	k, err := n.fs.r.ReadRawAt(n.content, n.fi, dest, off)
 	if err != nil {
-		return nil, n.fs.errno("open "+n.content.String()+".file", err)
-	}
-	defer f.Close()
-	k, err := f.ReadAt(dest, off)
-	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, n.fs.errno("read "+n.content.String()+".file", err)
 	}
 	return fuse.ReadResultData(dest[:k]), 0

@@ -3,7 +3,6 @@ package repo
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,36 +17,50 @@ func (r *Repo) ListCommits() ([]Checksum, error) {
 // (archive repositories compress it).
 var ErrNotRaw = errors.New("payload is not stored raw")
 
-// OpenRawPayload opens a regular-file content object of a bare, bare-user
-// or bare-user-only repository whose object file holds exactly the payload,
-// so callers can read it (or hand the descriptor to the kernel) without
-// copying. The bytes are not verified; fsck does that. fi is the object's
-// metadata, as StatFile returns it.
-func (r *Repo) OpenRawPayload(c Checksum, fi *FileInfo) (*os.File, error) {
+// ReadRawAt reads the payload of a regular-file content object of a bare,
+// bare-user or bare-user-only repository, whose object file holds exactly
+// the payload, at off. The bytes are not verified; fsck does that. fi is
+// the object's metadata, as StatFile returns it. Raw system calls, no
+// *os.File: a mount calls this for every READ of a file not yet in the
+// page cache.
+func (r *Repo) ReadRawAt(c Checksum, fi *FileInfo, p []byte, off int64) (int, error) {
+	name := c.String() + ".file"
 	if r.mode == ModeArchive {
-		return nil, fmt.Errorf("open %s.file: %w", c, ErrNotRaw)
+		return 0, fmt.Errorf("read %s: %w", name, ErrNotRaw)
 	}
 	if fi.IsSymlink() {
-		return nil, fmt.Errorf("open %s.file: a symlink has no payload: %w", c, ErrNotRaw)
+		return 0, fmt.Errorf("read %s: a symlink has no payload: %w", name, ErrNotRaw)
 	}
-	p := r.objectPath(c, ObjFile)
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return 0, missing(c, ObjFile)
+	}
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, missing(c, ObjFile)
+		return 0, &ObjectError{Object: name, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, &ObjectError{Object: name, Err: err}
+	}
+	if st.Mode&sIFMT != sIFREG || uint64(st.Size) != fi.Size {
+		return 0, corruptf(c, ObjFile, "object file is of mode 0%o and %d bytes, want a regular file of %d", st.Mode, st.Size, fi.Size)
+	}
+	n := 0
+	for n < len(p) && off+int64(n) < st.Size {
+		m, err := unix.Pread(fd, p[n:], off+int64(n))
+		if errors.Is(err, unix.EINTR) {
+			continue
 		}
-		return nil, &ObjectError{Object: c.String() + ".file", Err: err}
+		if err != nil {
+			return n, &ObjectError{Object: name, Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		n += m
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, &ObjectError{Object: c.String() + ".file", Err: err}
-	}
-	if !st.Mode().IsRegular() || uint64(st.Size()) != fi.Size {
-		f.Close()
-		return nil, corruptf(c, ObjFile, "object file is %v of %d bytes, want a regular file of %d", st.Mode().Type(), st.Size(), fi.Size)
-	}
-	return f, nil
+	return n, nil
 }
 
 // ReadMetadata returns a metadata object's bytes, verified against c.

@@ -110,3 +110,43 @@ func TestStatFileBareUser(t *testing.T) {
 		})
 	}
 }
+
+// TestReadRawAt reads a bare-user payload at offsets, and refuses an
+// object file whose size is not the payload's.
+func TestReadRawAt(t *testing.T) {
+	r := initRepo(t, ModeBareUser)
+	ctx := context.Background()
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := "0123456789"
+	fi := &FileInfo{Mode: 0o100644, Size: uint64(len(payload))}
+	c, err := tx.WriteContent(fi, strings.NewReader(payload), nil)
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		off  int64
+		n    int
+		want string
+	}{{0, 4, "0123"}, {6, 10, "6789"}, {10, 4, ""}, {20, 4, ""}} {
+		buf := make([]byte, tc.n)
+		k, err := r.ReadRawAt(c, fi, buf, tc.off)
+		if err != nil || string(buf[:k]) != tc.want {
+			t.Errorf("at %d: %q %v, want %q", tc.off, buf[:k], err, tc.want)
+		}
+	}
+	if _, err := r.ReadRawAt(c, &FileInfo{Mode: 0o100644, Size: 99}, make([]byte, 4), 0); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("size mismatch: %v, want ErrCorrupt", err)
+	}
+	if _, err := r.ReadRawAt(Checksum{1}, fi, make([]byte, 4), 0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing object: %v, want ErrNotFound", err)
+	}
+	if _, err := initRepo(t, ModeArchive).ReadRawAt(c, fi, make([]byte, 4), 0); !errors.Is(err, ErrNotRaw) {
+		t.Errorf("archive: %v, want ErrNotRaw", err)
+	}
+}
