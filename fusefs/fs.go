@@ -55,8 +55,9 @@ type FS struct {
 	root    *rootNode
 	refs    *refsState
 	content *contentCache
-	// inflaters bounds the goroutines reading ahead: all cores but one,
-	// which the reader needs.
+	// inflaters bounds the goroutines reading ahead: one per core, as
+	// the reader mostly waits for them, and one more to use the time the
+	// others spend waiting for the disk or storing into the page cache.
 	inflaters chan struct{}
 
 	mu      sync.Mutex
@@ -93,7 +94,7 @@ func New(r *repo.Repo, o Options) *FS {
 		trees:   newObjectCache[*repo.DirTree](1 << 12),
 		metas:   newObjectCache[*repo.DirMeta](1 << 10)}
 	f.content = newContentCache(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
-	f.inflaters = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+	f.inflaters = make(chan struct{}, runtime.GOMAXPROCS(0)+1)
 	f.refs = newRefsState(f)
 	f.root = &rootNode{fs: f}
 	return f

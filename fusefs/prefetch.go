@@ -1,6 +1,7 @@
 package fusefs
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -60,20 +61,29 @@ func runAll(jobs []func(), n int) {
 // Read-ahead of archive files. A reader that goes through a directory's
 // files one after another (cp -r, tar, grep -r) has each inflated on its
 // own time, on one core, while the other idles. When it starts reading a
-// file, the next files of the directory are inflated in the background
-// into the content cache, where its next READs find them.
+// file, the next files of the directory are inflated in the background,
+// on every core, and each small one, once verified, is stored straight
+// into the kernel's page cache for its inode (FUSE_NOTIFY_STORE): the
+// reader then reads it without a round trip at all. One file in the middle
+// of each batch, the tripwire, is only kept in the content cache: its READ
+// tells the mount that the reader got that far and starts the next batch
+// while the reader still has half of this one to read.
 const (
-	readAheadBytes = 4 << 20 // inflated bytes handed out per file read
+	readAheadBytes = 4 << 20 // inflated bytes handed out per batch
 	readAheadFiles = 32
+	// readAheadLargeFiles is how many large files a batch takes: two
+	// inflate on two cores while their reader reads a third.
+	readAheadLargeFiles = 2
 	// readAheadLarge is how far ahead of its reader a large file is
-	// inflated, in steps of readAheadStep so that the reader's own READs
-	// are never kept waiting for more than a step.
+	// inflated (and how much of a large file a batch inflates), in steps
+	// of readAheadStep so that the reader's own READs are never kept
+	// waiting for more than a step.
 	readAheadLarge = 16 << 20
 	readAheadStep  = 256 << 10
 )
 
-// readAhead hands the files after idx in d, up to readAheadBytes, to a
-// background inflater; each file of d at most once. Best effort: with
+// readAhead hands the files after idx in d, up to readAheadBytes, to the
+// background inflaters; each file of d at most once. Best effort: with
 // every inflater busy, the reader inflates for itself.
 func (f *FS) readAhead(d *dirNode, idx int) {
 	if d == nil {
@@ -99,45 +109,102 @@ func (f *FS) readAhead(d *dirNode, idx int) {
 			<-f.inflaters
 			return
 		}
+		b := &batch{f: f, d: d, jobs: jobs, tripwire: -1}
+		if to < int64(len(d.tree.Files)) {
+			b.tripwire = len(jobs) / 2
+		}
 		go func() {
-			defer func() { <-f.inflaters }()
 			// The disk reads all of them at once, while the first
 			// ones inflate.
 			for _, j := range jobs {
 				f.r.PrefetchFile(j.c)
 			}
-			for _, j := range jobs {
-				e, err := f.content.acquire(j.c, j.size)
-				if err != nil {
-					continue // the reader's own READ reports it
-				}
-				e.inflateTo(j.size)
-				f.content.release(e)
-			}
+			b.work()
 		}()
+		for range min(len(jobs), cap(f.inflaters)) - 1 {
+			select {
+			case f.inflaters <- struct{}{}:
+				go b.work()
+			default:
+				return
+			}
+		}
 		return
 	}
+}
+
+// batch is the files one readAhead hands out, taken in order by as many
+// inflaters as are free.
+type batch struct {
+	f        *FS
+	d        *dirNode
+	jobs     []readAheadJob
+	next     atomic.Int64
+	tripwire int // index in jobs of the file not stored; -1 for none
 }
 
 type readAheadJob struct {
 	c    repo.Checksum
 	size int64
+	name string
+}
+
+// work inflates jobs until none is left, then frees its inflater.
+func (b *batch) work() {
+	defer func() { <-b.f.inflaters }()
+	for i := int(b.next.Add(1) - 1); i < len(b.jobs); i = int(b.next.Add(1) - 1) {
+		j := b.jobs[i]
+		e, err := b.f.content.acquire(j.c, j.size)
+		if err != nil {
+			continue // the reader's own READ reports it
+		}
+		if e.file != nil {
+			inflateSteps(e, 0, min(j.size, readAheadLarge))
+		} else if e.inflateTo(j.size) == nil && i != b.tripwire {
+			b.f.store(b.d, j.name, e)
+		}
+		b.f.content.release(e)
+		// The P to a READ that returned from the kernel meanwhile:
+		// with every core inflating, it would wait out a time slice.
+		runtime.Gosched()
+	}
+}
+
+// store puts a small file's verified bytes into the kernel's page cache
+// for its inode, if the kernel knows the inode (readdirplus or a lookup
+// made it). Best effort: a file the kernel no longer knows (ENOENT) is
+// read through READ as usual. Never called with e.mu held: the kernel
+// locks the pages it stores into, and a READ of those pages may be
+// waiting for e.mu.
+func (f *FS) store(d *dirNode, name string, e *inflated) {
+	if e.ready.Load() <= e.size {
+		return // failed or unverified: its own READ reports it
+	}
+	if ch := d.GetChild(name); ch != nil {
+		ch.WriteCache(0, e.mem)
+	}
 }
 
 // readAheadJobs lists the files of d from index from on that read-ahead
-// takes (small regular files whose metadata is cached), and the index
-// after the last one looked at.
+// takes: regular files with a payload whose metadata is cached, up to
+// readAheadFiles, readAheadBytes of small files and readAheadLargeFiles
+// large ones (of which the first readAheadLarge bytes). It also returns
+// the index after the last file looked at.
 func (f *FS) readAheadJobs(d *dirNode, from int64) ([]readAheadJob, int64) {
 	var jobs []readAheadJob
-	bytes, to := int64(0), from
-	for ; to < int64(len(d.tree.Files)) && len(jobs) < readAheadFiles && bytes < readAheadBytes; to++ {
-		c := d.tree.Files[to].Content
-		fi, ok := f.stats.get(c)
-		if !ok || fi.IsSymlink() || fi.Size == 0 || fi.Size > smallFile {
+	bytes, large, to := int64(0), 0, from
+	for ; to < int64(len(d.tree.Files)) && len(jobs) < readAheadFiles && bytes < readAheadBytes && large < readAheadLargeFiles; to++ {
+		e := d.tree.Files[to]
+		fi, ok := f.stats.get(e.Content)
+		if !ok || fi.IsSymlink() || fi.Size == 0 {
 			continue
 		}
-		jobs = append(jobs, readAheadJob{c, int64(fi.Size)})
-		bytes += int64(fi.Size)
+		jobs = append(jobs, readAheadJob{e.Content, int64(fi.Size), e.Name})
+		if fi.Size > smallFile {
+			large++
+		} else {
+			bytes += int64(fi.Size)
+		}
 	}
 	return jobs, to
 }
@@ -168,11 +235,18 @@ func (f *FS) readAheadInFile(e *inflated, from int64) {
 			// the disk may read the whole object ahead.
 			f.r.PrefetchFile(e.c)
 		}
-		for t := max(from, e.ready.Load()); t < target; {
-			t = min(t+readAheadStep, target)
-			if e.inflateTo(t) != nil {
-				return
-			}
-		}
+		inflateSteps(e, from, target)
 	}()
+}
+
+// inflateSteps inflates e from from up to target in steps of
+// readAheadStep, so that a READ waiting for e.mu waits one step at most.
+func inflateSteps(e *inflated, from, target int64) {
+	for t := max(from, e.ready.Load()); t < target; {
+		t = min(t+readAheadStep, target)
+		if e.inflateTo(t) != nil {
+			return
+		}
+		runtime.Gosched() // see batch.work
+	}
 }

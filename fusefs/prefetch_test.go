@@ -86,9 +86,11 @@ func TestWarm(t *testing.T) {
 }
 
 // TestReadAhead: reading the first file of an archive directory inflates
-// the next ones in the background, into the content cache; every file
-// then reads back exactly, a damaged object that read-ahead met still
-// fails its own read with EIO (and only that one), and a large file
+// the next ones in the background, into the content cache, and stores
+// them into the kernel's page cache, so that reading them makes no READ;
+// the batch's tripwire file does make one, which starts the next batch;
+// every file reads back exactly, a damaged object that read-ahead met
+// still fails its own read with EIO (and only that one), and a large file
 // inflated ahead of its reader reads back exactly too.
 func TestReadAhead(t *testing.T) {
 	repotest.RequireOstree(t)
@@ -120,32 +122,59 @@ func TestReadAhead(t *testing.T) {
 	if _, err := os.ReadDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "f00")); err != nil || !bytes.Equal(b, entries[0].Data) {
-		t.Fatalf("f00: %d bytes, %v", len(b), err)
-	}
 	cached := func(i int) bool {
 		m.FS.content.mu.Lock()
 		defer m.FS.content.mu.Unlock()
 		e := m.FS.content.m[d.Files[i].Content]
 		return e != nil && e.ready.Load() > e.size
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !cached(20) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	// idle waits until no read-ahead runs: every store is done.
+	idle := func() {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); len(m.FS.inflaters) > 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("read-ahead still running after 5s")
+			}
+		}
 	}
-	if !cached(1) || !cached(20) {
-		t.Errorf("after reading f00, f01 inflated ahead: %v, f20: %v", cached(1), cached(20))
-	}
-	for i := range 40 {
+	// read reads f<i> and returns the READs it made.
+	read := func(i int) uint64 {
+		t.Helper()
+		before := m.Requests()["READ"]
 		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("f%02d", i)))
 		if i == 30 {
 			if !errors.Is(err, syscall.EIO) {
 				t.Errorf("damaged f30: %v, want EIO", err)
 			}
-			continue
-		}
-		if err != nil || !bytes.Equal(b, entries[i].Data) {
+		} else if err != nil || !bytes.Equal(b, entries[i].Data) {
 			t.Errorf("f%02d: %d bytes, %v", i, len(b), err)
+		}
+		return m.Requests()["READ"] - before
+	}
+	if n := read(0); n != 1 {
+		t.Errorf("f00: %d READs, want 1", n)
+	}
+	idle()
+	if !cached(1) || !cached(20) {
+		t.Errorf("after reading f00, f01 inflated ahead: %v, f20: %v", cached(1), cached(20))
+	}
+	// The first batch is f01-f32 (readAheadFiles), its tripwire f17; the
+	// second, f33-f39, ends the directory and has none.
+	const tripwire = 17
+	for i := 1; i < 40; i++ {
+		n := read(i)
+		switch {
+		case i == tripwire:
+			if n != 1 {
+				t.Errorf("tripwire f%02d: %d READs, want 1", i, n)
+			}
+			idle()
+		case i == 30:
+			if n == 0 {
+				t.Errorf("damaged f30 read without a READ: stored unverified")
+			}
+		case n != 0:
+			t.Errorf("f%02d: %d READs, want none: it was stored into the page cache", i, n)
 		}
 	}
 	f, err := os.Open(filepath.Join(mp, "commits", c, "big"))
