@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -460,5 +461,76 @@ func TestImportKeysKeepsRevocations(t *testing.T) {
 	}
 	if n, err := ImportKeys(ctx, r, "origin", before, []string{"0x" + k.Fingerprint[32:], k.Fingerprint}); err != nil || n != 1 {
 		t.Errorf("one key by its short ID with 0x and its fingerprint: %d imported, %v", n, err)
+	}
+}
+
+// TestTrustedKeysSources: the keys `show` checks with come from where the
+// pull takes them: a remote with a keyring of its own does not trust the
+// global one, one without does; one with ed25519 keys of its own does not
+// trust the system's, one without does; gathering every remote's reads
+// the global keyring and the system's keys once, not once per remote.
+func TestTrustedKeysSources(t *testing.T) {
+	own := repotest.NewGPGKey(t, "Own Key")
+	global := repotest.NewGPGKey(t, "Global Key")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "global.gpg"), repotest.ReadFile(t, global.Public), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OSTREE_GPG_HOME", dir)
+	sysPK, _, _ := ed25519.GenerateKey(rand.Reader)
+	ownPK, _, _ := ed25519.GenerateKey(rand.Reader)
+	base := t.TempDir()
+	if err := os.WriteFile(filepath.Join(base, "trusted.ed25519"), []byte(sign.Ed25519PublicKeyString(sysPK)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ed25519SystemDirs = []string{base}
+	t.Cleanup(func() { ed25519SystemDirs = nil })
+	r := signedClient(t, "http://example.com/")
+	ctx := context.Background()
+	edKey := repo.ConfigKey{Key: "verification-ed25519-key", Value: sign.Ed25519PublicKeyString(ownPK)}
+	if err := AddRemote(ctx, r, "other", "http://example.org/", AddOptions{Set: []repo.ConfigKey{edKey}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddRemote(ctx, r, "third", "http://example.net/", AddOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(remote string) int {
+		t.Helper()
+		kr, _, err := TrustedKeys(r, remote)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kr.Len()
+	}
+	for _, tc := range []struct {
+		remote string
+		want   []ed25519.PublicKey
+	}{{"origin", []ed25519.PublicKey{sysPK}}, {"other", []ed25519.PublicKey{ownPK}}, {"", []ed25519.PublicKey{ownPK, sysPK}}} {
+		_, ed, err := TrustedKeys(r, tc.remote)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(ed.Trusted, tc.want, func(a, b ed25519.PublicKey) bool { return a.Equal(b) }) {
+			t.Errorf("remote %q trusts ed25519 keys %v, want %v", tc.remote, ed.Trusted, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		remote string
+		want   int
+	}{{"origin", 1}, {"other", 1}, {"", 1}} {
+		if got := count(tc.remote); got != tc.want {
+			t.Errorf("no keyrings: remote %q trusts %d keys, want %d", tc.remote, got, tc.want)
+		}
+	}
+	if _, err := ImportKeys(ctx, r, "origin", repotest.ReadFile(t, own.Public), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		remote string
+		want   int
+	}{{"origin", 1}, {"other", 1}, {"", 2}} {
+		if got := count(tc.remote); got != tc.want {
+			t.Errorf("origin with a keyring: remote %q trusts %d keys, want %d", tc.remote, got, tc.want)
+		}
 	}
 }

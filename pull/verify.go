@@ -67,6 +67,11 @@ func GlobalKeyringDir() string {
 	return "/usr/share/ostree/trusted.gpg.d"
 }
 
+// ed25519SystemDirs are where ostree's system ed25519 keys live; nil
+// means sign's defaults (/etc/ostree, /usr/share/ostree). Tests point
+// them at a directory of their own.
+var ed25519SystemDirs []string
+
 // verifier applies a remote's signature settings: gpg-verify (default
 // true) and gpg-verify-summary for OpenPGP, sign-verify and
 // sign-verify-summary for ed25519.
@@ -106,53 +111,61 @@ func newVerifier(r *repo.Repo, rm *Remote) (*verifier, error) {
 		}
 	}
 	if v.signCommit || v.signSumary {
-		if err := v.loadEd25519(rm, required); err != nil {
+		configured, err := v.loadEd25519(rm, required)
+		if err != nil {
 			return nil, err
+		}
+		if !configured {
+			v.ed.AddSystemDirs(ed25519SystemDirs...)
 		}
 	}
 	if v.gpgCommit || v.gpgSummary {
-		if err := v.loadGPG(r, rm); err != nil {
+		own, err := v.loadGPG(r, rm)
+		if err != nil {
 			return nil, err
+		}
+		if !own {
+			if err := v.gpg.AddDir(GlobalKeyringDir()); err != nil {
+				return nil, fmt.Errorf("remote %s: %w", rm.Name, err)
+			}
 		}
 	}
 	return v, nil
 }
 
-// loadEd25519 reads verification-ed25519-file and -key; without either it
-// falls back on ostree's system key directories.
-func (v *verifier) loadEd25519(rm *Remote, required bool) error {
+// loadEd25519 reads verification-ed25519-file and -key, and reports
+// whether the remote names either; without, the caller falls back on
+// ostree's system key directories, unless a key is required.
+func (v *verifier) loadEd25519(rm *Remote, required bool) (configured bool, err error) {
 	file, hasFile := rm.Option("verification-ed25519-file")
 	key, hasKey := rm.Option("verification-ed25519-key")
 	if hasFile {
 		if err := v.ed.AddFile(file); err != nil {
-			return fmt.Errorf("remote %s: verification-ed25519-file: %w", rm.Name, err)
+			return true, fmt.Errorf("remote %s: verification-ed25519-file: %w", rm.Name, err)
 		}
 	}
 	if hasKey {
 		k, err := sign.ParseEd25519PublicKey(key)
 		if err != nil {
-			return fmt.Errorf("remote %s: verification-ed25519-key: %w", rm.Name, err)
+			return true, fmt.Errorf("remote %s: verification-ed25519-key: %w", rm.Name, err)
 		}
 		v.ed.Trusted = append(v.ed.Trusted, k)
 	}
-	if !hasFile && !hasKey {
-		if required {
-			return fmt.Errorf("remote %s: No keys found for required signapi type ed25519: set verification-ed25519-key=BASE64 or verification-ed25519-file=PATH in its config", rm.Name)
-		}
-		v.ed.AddSystemDirs()
+	if !hasFile && !hasKey && required {
+		return false, fmt.Errorf("remote %s: No keys found for required signapi type ed25519: set verification-ed25519-key=BASE64 or verification-ed25519-file=PATH in its config", rm.Name)
 	}
-	return nil
+	return hasFile || hasKey, nil
 }
 
-// loadGPG reads the keys ostree would: the remote's keyring
-// (REPO/REMOTE.trustedkeys.gpg), the files and directories of gpgkeypath,
-// and, when the remote has no keyring of its own, the global directory.
-func (v *verifier) loadGPG(r *repo.Repo, rm *Remote) error {
-	own := false
+// loadGPG reads the keys ostree would from the remote's keyring
+// (REPO/REMOTE.trustedkeys.gpg) and the files and directories of
+// gpgkeypath, and reports whether the remote has a keyring of its own;
+// without, the caller adds the global directory, as ostree does.
+func (v *verifier) loadGPG(r *repo.Repo, rm *Remote) (own bool, err error) {
 	kp := KeyringPath(r, rm.Name)
 	if _, err := os.Stat(kp); err == nil {
 		if err := v.gpg.AddFile(kp); err != nil {
-			return fmt.Errorf("remote %s: %w", rm.Name, err)
+			return true, fmt.Errorf("remote %s: %w", rm.Name, err)
 		}
 		own = true
 	}
@@ -160,7 +173,7 @@ func (v *verifier) loadGPG(r *repo.Repo, rm *Remote) error {
 		for _, p := range strings.FieldsFunc(paths, func(r rune) bool { return r == ';' || r == ',' }) {
 			st, err := os.Stat(p)
 			if err != nil {
-				return fmt.Errorf("remote %s: gpgkeypath: %w", rm.Name, err)
+				return own, fmt.Errorf("remote %s: gpgkeypath: %w", rm.Name, err)
 			}
 			if st.IsDir() {
 				err = v.gpg.AddDir(p)
@@ -168,16 +181,11 @@ func (v *verifier) loadGPG(r *repo.Repo, rm *Remote) error {
 				err = v.gpg.AddFile(p)
 			}
 			if err != nil {
-				return fmt.Errorf("remote %s: gpgkeypath: %w", rm.Name, err)
+				return own, fmt.Errorf("remote %s: gpgkeypath: %w", rm.Name, err)
 			}
 		}
 	}
-	if !own {
-		if err := v.gpg.AddDir(GlobalKeyringDir()); err != nil {
-			return fmt.Errorf("remote %s: %w", rm.Name, err)
-		}
-	}
-	return nil
+	return own, nil
 }
 
 // fail makes the error for what (a commit, the summary); an error among
@@ -280,10 +288,11 @@ func (v *verifier) verifySummary(summary, sig []byte) error {
 	return nil
 }
 
-// TrustedKeys returns the keys a remote's signatures are checked with (its
-// keyring, gpgkeypath, its ed25519 keys); remote "" gathers those of every
-// remote plus ostree's global keyring and key directories, which is what
-// `repofs show` checks a commit's signatures against.
+// TrustedKeys returns the keys a pull from remote checks signatures with
+// (its keyring or else the global one, gpgkeypath, its ed25519 keys or
+// else the system's); remote "" gathers those of every remote plus the
+// global keyring and the system's ed25519 keys, which is what `repofs
+// show` checks a commit's signatures against.
 func TrustedKeys(r *repo.Repo, remote string) (*sign.Keyring, *sign.Ed25519Keys, error) {
 	var rms []*Remote
 	if remote != "" {
@@ -299,27 +308,31 @@ func TrustedKeys(r *repo.Repo, remote string) (*sign.Keyring, *sign.Ed25519Keys,
 		}
 	}
 	kr, ed := &sign.Keyring{}, &sign.Ed25519Keys{}
+	// The pull's sources, with its fallbacks (the global keyring, the
+	// system's ed25519 directories) read once for all remotes.
+	global, system := remote == "", remote == ""
 	for _, rm := range rms {
 		v := &verifier{remote: rm.Name}
-		if err := v.loadGPG(r, rm); err != nil {
+		own, err := v.loadGPG(r, rm)
+		if err != nil {
 			return nil, nil, err
 		}
-		_, hasFile := rm.Option("verification-ed25519-file")
-		_, hasKey := rm.Option("verification-ed25519-key")
-		if hasFile || hasKey {
-			if err := v.loadEd25519(rm, false); err != nil {
-				return nil, nil, err
-			}
+		configured, err := v.loadEd25519(rm, false)
+		if err != nil {
+			return nil, nil, err
 		}
+		global, system = global || !own, system || !configured
 		kr.Add(v.gpg.Entities())
 		ed.Trusted = append(ed.Trusted, v.ed.Trusted...)
 		ed.Revoked = append(ed.Revoked, v.ed.Revoked...)
 	}
-	if remote == "" {
+	if global {
 		if err := kr.AddDir(GlobalKeyringDir()); err != nil {
 			return nil, nil, err
 		}
-		ed.AddSystemDirs()
+	}
+	if system {
+		ed.AddSystemDirs(ed25519SystemDirs...)
 	}
 	return kr, ed, nil
 }
