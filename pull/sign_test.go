@@ -494,13 +494,18 @@ func TestTrustedKeysSources(t *testing.T) {
 	if err := AddRemote(ctx, r, "third", "http://example.net/", AddOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	count := func(remote string) int {
+	// gpgKeys checks how many OpenPGP keys each remote trusts.
+	gpgKeys := func(stage string, want map[string]int) {
 		t.Helper()
-		kr, _, err := TrustedKeys(r, remote)
-		if err != nil {
-			t.Fatal(err)
+		for remote, n := range want {
+			kr, _, err := TrustedKeys(r, remote)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kr.Len() != n {
+				t.Errorf("%s: remote %q trusts %d OpenPGP keys, want %d", stage, remote, kr.Len(), n)
+			}
 		}
-		return kr.Len()
 	}
 	for _, tc := range []struct {
 		remote string
@@ -514,23 +519,9 @@ func TestTrustedKeysSources(t *testing.T) {
 			t.Errorf("remote %q trusts ed25519 keys %v, want %v", tc.remote, ed.Trusted, tc.want)
 		}
 	}
-	for _, tc := range []struct {
-		remote string
-		want   int
-	}{{"origin", 1}, {"other", 1}, {"", 1}} {
-		if got := count(tc.remote); got != tc.want {
-			t.Errorf("no keyrings: remote %q trusts %d keys, want %d", tc.remote, got, tc.want)
-		}
-	}
+	gpgKeys("no keyrings", map[string]int{"origin": 1, "other": 1, "": 1})
 	if _, err := ImportKeys(ctx, r, "origin", repotest.ReadFile(t, own.Public), nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		remote string
-		want   int
-	}{{"origin", 1}, {"other", 1}, {"", 2}} {
-		if got := count(tc.remote); got != tc.want {
-			t.Errorf("origin with a keyring: remote %q trusts %d keys, want %d", tc.remote, got, tc.want)
-		}
-	}
+	gpgKeys("origin with a keyring", map[string]int{"origin": 1, "other": 1, "": 2})
 }
