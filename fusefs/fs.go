@@ -4,7 +4,6 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -94,7 +93,7 @@ func New(r *repo.Repo, o Options) *FS {
 		trees:   newObjectCache[*repo.DirTree](1 << 12),
 		metas:   newObjectCache[*repo.DirMeta](1 << 10)}
 	f.content = newContentCache(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
-	f.inflaters = make(chan struct{}, runtime.GOMAXPROCS(0)+1)
+	f.inflaters = make(chan struct{}, baseProcs+1)
 	f.refs = newRefsState(f)
 	f.root = &rootNode{fs: f}
 	return f

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -528,5 +529,21 @@ func TestBusyUnmount(t *testing.T) {
 	}
 	if err := checkMountpoint(mp); err != nil {
 		t.Errorf("after unmount: %v", err)
+	}
+}
+
+// TestServerProcs: a mount leaves the runtime one P more than go-fuse's
+// readers can hold while blocked (see newServer), and mounting again does
+// not raise it further.
+func TestServerProcs(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "bare-user")
+	want := max(baseProcs, min(max(baseProcs, 2), 16)+2)
+	for i := range 2 {
+		testMount(t, repoPath)
+		if got := runtime.GOMAXPROCS(0); got != want {
+			t.Errorf("after mount %d: GOMAXPROCS %d, want %d (base %d)", i+1, got, want, baseProcs)
+		}
 	}
 }
