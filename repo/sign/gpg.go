@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -307,8 +308,37 @@ func (s *GPGSignature) Describe(w io.Writer, prefix string) {
 	}
 }
 
-// cDate is glib's %c in the C locale, in local time.
-func cDate(t time.Time) string { return t.Local().Format("Mon Jan _2 15:04:05 2006") }
+// cDate is glib's %c in the C locale, in local time. Its %e pads a day
+// below 10 with a figure space (U+2007), which g_print writes as it is
+// where the locale's charset is UTF-8 (C.UTF-8, as on Debian) and as a
+// '?' elsewhere.
+func cDate(t time.Time) string {
+	t = t.Local()
+	return t.Format("Mon Jan ") + dayPad(t.Day(), utf8Locale()) + t.Format(" 15:04:05 2006")
+}
+
+func dayPad(day int, utf8 bool) string {
+	switch {
+	case day >= 10:
+		return strconv.Itoa(day)
+	case utf8:
+		return "\u2007" + strconv.Itoa(day)
+	default:
+		return "?" + strconv.Itoa(day)
+	}
+}
+
+// utf8Locale reports whether the locale's charset is UTF-8, as setlocale
+// finds it: the first of LC_ALL, LC_CTYPE and LANG that is set.
+func utf8Locale() bool {
+	for _, v := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if l := os.Getenv(v); l != "" {
+			l = strings.ToLower(l)
+			return strings.Contains(l, "utf-8") || strings.Contains(l, "utf8")
+		}
+	}
+	return false
+}
 
 // ParseKeyID checks an OpenPGP key ID as gpg takes it on the command line:
 // a short (8), long (16) or full (40 hex digits) ID, with or without 0x.

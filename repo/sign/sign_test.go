@@ -365,3 +365,31 @@ func armorEncode(w *bytes.Buffer) (interface {
 }, error) {
 	return armor.Encode(w, openpgp.PublicKeyType, nil)
 }
+
+// TestCDate: glib's %c pads single-digit days with a figure space, which
+// g_print turns into '?' outside UTF-8 locales; ostree show prints that.
+func TestCDate(t *testing.T) {
+	local := time.Local
+	time.Local = time.UTC // cDate prints local time
+	t.Cleanup(func() { time.Local = local })
+	for _, tc := range []struct {
+		day    int
+		locale string // LANG; LC_ALL and LC_CTYPE unset
+		want   string
+	}{
+		{1, "C.UTF-8", "Tue Dec \u20071 23:36:25 2026"},
+		{1, "en_US.utf8", "Tue Dec \u20071 23:36:25 2026"},
+		{1, "C", "Tue Dec ?1 23:36:25 2026"},
+		{1, "", "Tue Dec ?1 23:36:25 2026"},
+		{15, "C.UTF-8", "Tue Dec 15 23:36:25 2026"},
+		{15, "C", "Tue Dec 15 23:36:25 2026"},
+	} {
+		t.Setenv("LC_ALL", "")
+		t.Setenv("LC_CTYPE", "")
+		t.Setenv("LANG", tc.locale)
+		d := time.Date(2026, 12, tc.day, 23, 36, 25, 0, time.UTC)
+		if got := cDate(d); got != tc.want {
+			t.Errorf("cDate(day %d, LANG=%q) = %q, want %q", tc.day, tc.locale, got, tc.want)
+		}
+	}
+}
