@@ -121,7 +121,10 @@ func (cc *contentCache) hold(e *inflated) {
 	cc.mu.Unlock()
 }
 
-func (cc *contentCache) release(e *inflated) {
+// release drops a reference. An entry nobody holds becomes idle, most
+// recently used unless cold: read-ahead releases an entry cold once the
+// kernel's page cache holds its bytes, so that it is evicted first.
+func (cc *contentCache) release(e *inflated, cold bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	e.refs--
@@ -132,7 +135,11 @@ func (cc *contentCache) release(e *inflated) {
 		cc.dropLocked(e)
 		return
 	}
-	e.idle = cc.idleList(e).PushFront(e)
+	if cold {
+		e.idle = cc.idleList(e).PushBack(e)
+	} else {
+		e.idle = cc.idleList(e).PushFront(e)
+	}
 	cc.evictLocked()
 }
 

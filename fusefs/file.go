@@ -44,7 +44,7 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 	if err != nil {
 		return nil, n.fs.errno("open "+n.content.String()+".filez", err)
 	}
-	defer n.fs.content.release(e)
+	defer n.fs.content.release(e, false)
 	k, err := e.readAt(dest, off)
 	if err != nil {
 		return nil, n.fs.errno("read "+n.content.String()+".filez", err)

@@ -83,20 +83,29 @@ const (
 )
 
 // readAhead hands the files after idx in d, up to readAheadBytes, to the
-// background inflaters; each file of d at most once. Best effort: with
-// every inflater busy, the reader inflates for itself.
+// background inflaters; each file of d at most once. With every inflater
+// busy, the reader inflates for itself, and the first inflater to run out
+// of work starts d's next batch (see batch.work): otherwise a tripwire
+// read while the batch is still being inflated would start nothing.
 func (f *FS) readAhead(d *dirNode, idx int) {
 	if d == nil {
 		return
 	}
 	select {
 	case f.inflaters <- struct{}{}:
+		f.startBatch(d, idx+1)
 	default:
-		return
+		d.pending.Store(true)
 	}
+}
+
+// startBatch hands the files of d from index from (or from where the last
+// batch ended) to a batch, on the inflater slot the caller holds and as
+// many more as are free; with nothing left to hand out, it frees the slot.
+func (f *FS) startBatch(d *dirNode, from int) {
 	for {
 		cur := d.ahead.Load()
-		jobs, to := f.readAheadJobs(d, max(int64(idx+1), cur))
+		jobs, to := f.readAheadJobs(d, max(int64(from), cur))
 		if to <= cur {
 			<-f.inflaters
 			return
@@ -114,10 +123,13 @@ func (f *FS) readAhead(d *dirNode, idx int) {
 			b.tripwire = len(jobs) / 2
 		}
 		go func() {
-			// The disk reads all of them at once, while the first
-			// ones inflate.
+			// The disk reads the small ones at once, while the first
+			// ones inflate. Not a large one: of that, the batch only
+			// inflates the start.
 			for _, j := range jobs {
-				f.r.PrefetchFile(j.c)
+				if j.size <= smallFile {
+					f.r.PrefetchFile(j.c)
+				}
 			}
 			b.work()
 		}()
@@ -149,40 +161,52 @@ type readAheadJob struct {
 	name string
 }
 
-// work inflates jobs until none is left, then frees its inflater.
+// work inflates jobs until none is left. Then it starts d's next batch
+// with its inflater slot if a READ asked for one meanwhile, or frees it.
 func (b *batch) work() {
-	defer func() { <-b.f.inflaters }()
 	for i := int(b.next.Add(1) - 1); i < len(b.jobs); i = int(b.next.Add(1) - 1) {
 		j := b.jobs[i]
 		e, err := b.f.content.acquire(j.c, j.size)
 		if err != nil {
 			continue // the reader's own READ reports it
 		}
+		cold := false
 		if e.file != nil {
 			inflateSteps(e, 0, min(j.size, readAheadLarge))
-		} else if e.inflateTo(j.size) == nil && i != b.tripwire {
-			b.f.store(b.d, j.name, e)
+		} else if e.inflateTo(j.size) == nil && !b.isTripwire(j.c) {
+			cold = b.f.store(b.d, j.name, e)
 		}
-		b.f.content.release(e)
+		b.f.content.release(e, cold)
 		// The P to a READ that returned from the kernel meanwhile:
 		// with every core inflating, it would wait out a time slice.
 		runtime.Gosched()
 	}
+	if b.d.pending.CompareAndSwap(true, false) {
+		b.f.startBatch(b.d, 0)
+		return
+	}
+	<-b.f.inflaters
+}
+
+// isTripwire reports whether content c is the tripwire's: files of a
+// commit with the same content share an inode, so storing any of them
+// would fill the tripwire's pages too, and its READ would never come.
+func (b *batch) isTripwire(c repo.Checksum) bool {
+	return b.tripwire >= 0 && b.jobs[b.tripwire].c == c
 }
 
 // store puts a small file's verified bytes into the kernel's page cache
 // for its inode, if the kernel knows the inode (readdirplus or a lookup
-// made it). Best effort: a file the kernel no longer knows (ENOENT) is
-// read through READ as usual. Never called with e.mu held: the kernel
-// locks the pages it stores into, and a READ of those pages may be
-// waiting for e.mu.
-func (f *FS) store(d *dirNode, name string, e *inflated) {
+// made it), and reports whether it did. Best effort: a file the kernel no
+// longer knows (ENOENT) is read through READ as usual. Never called with
+// e.mu held: the kernel locks the pages it stores into, and a READ of
+// those pages may be waiting for e.mu.
+func (f *FS) store(d *dirNode, name string, e *inflated) bool {
 	if e.ready.Load() <= e.size {
-		return // failed or unverified: its own READ reports it
+		return false // failed or unverified: its own READ reports it
 	}
-	if ch := d.GetChild(name); ch != nil {
-		ch.WriteCache(0, e.mem)
-	}
+	ch := d.GetChild(name)
+	return ch != nil && ch.WriteCache(0, e.mem) == 0
 }
 
 // readAheadJobs lists the files of d from index from on that read-ahead
@@ -196,7 +220,9 @@ func (f *FS) readAheadJobs(d *dirNode, from int64) ([]readAheadJob, int64) {
 	for ; to < int64(len(d.tree.Files)) && len(jobs) < readAheadFiles && bytes < readAheadBytes && large < readAheadLargeFiles; to++ {
 		e := d.tree.Files[to]
 		fi, ok := f.stats.get(e.Content)
-		if !ok || fi.IsSymlink() || fi.Size == 0 {
+		if !ok || fi.IsSymlink() || fi.Size == 0 || int64(fi.Size) > f.content.maxDisk/4 {
+			// A file that large would push every other inflated file
+			// out of the cache, then itself as soon as it is idle.
 			continue
 		}
 		jobs = append(jobs, readAheadJob{e.Content, int64(fi.Size), e.Name})
@@ -226,7 +252,7 @@ func (f *FS) readAheadInFile(e *inflated, from int64) {
 	f.content.hold(e) // the caller's reference ends with its READ
 	go func() {
 		defer func() {
-			f.content.release(e)
+			f.content.release(e, false)
 			e.ahead.Store(false)
 			<-f.inflaters
 		}()

@@ -161,14 +161,37 @@ func TestReadAhead(t *testing.T) {
 	// The first batch is f01-f32 (readAheadFiles), its tripwire f17; the
 	// second, f33-f39, ends the directory and has none.
 	const tripwire = 17
+	dn := m.FS.root.GetChild("commits").GetChild(c).GetChild("d").Operations().(*dirNode)
 	for i := 1; i < 40; i++ {
+		if i == tripwire {
+			// Every inflater busy, as while the first batch is still
+			// inflating: the tripwire's READ leaves the next batch to
+			// the first inflater that runs out of work.
+			for range cap(m.FS.inflaters) {
+				m.FS.inflaters <- struct{}{}
+			}
+		}
 		n := read(i)
+		if i == tripwire {
+			if a := dn.ahead.Load(); a != 33 {
+				t.Errorf("with every inflater busy, read-ahead got to f%02d, want f33", a)
+			}
+			// Out of work, on one held slot: it starts the next batch
+			// (which frees the slot when done); the test frees the rest.
+			(&batch{f: m.FS, d: dn}).work()
+			for range cap(m.FS.inflaters) - 1 {
+				<-m.FS.inflaters
+			}
+		}
 		switch {
 		case i == tripwire:
 			if n != 1 {
 				t.Errorf("tripwire f%02d: %d READs, want 1", i, n)
 			}
 			idle()
+			if a := dn.ahead.Load(); a != 40 {
+				t.Errorf("after the tripwire, read-ahead got to f%02d, want the end", a)
+			}
 		case i == 30:
 			if n == 0 {
 				t.Errorf("damaged f30 read without a READ: stored unverified")

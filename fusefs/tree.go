@@ -24,8 +24,10 @@ type dirNode struct {
 	tree *repo.DirTree
 	meta *repo.DirMeta
 	// ahead is the index in tree.Files up to which files were handed to
-	// read-ahead (see prefetch.go).
-	ahead atomic.Int64
+	// read-ahead; pending is set by a READ that found every inflater
+	// busy (see prefetch.go).
+	ahead   atomic.Int64
+	pending atomic.Bool
 }
 
 // fileNode is a regular file or a symlink of a commit's tree.
