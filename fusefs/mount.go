@@ -91,10 +91,13 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 		fo.Options = []string{"ro", "nosuid", "nodev", "default_permissions"}
 	}
 	// What fs.Mount does, with adapters between the kernel and the nodes:
-	// handleless directories, hidden xattrs if asked, the request counter.
+	// handleless directories, hidden xattrs if asked (else no unlabeled
+	// security.selinux), the request counter.
 	var raw fuse.RawFileSystem = &handlelessDirs{RawFileSystem: fs.NewNodeFS(f.Root(), fo)}
 	if o.NoXattrs {
 		raw = noXattrs{raw}
+	} else {
+		raw = unlabeled{raw}
 	}
 	counting := &countingFS{RawFileSystem: raw}
 	server, err := newServer(counting, mountpoint, &fo.MountOptions)

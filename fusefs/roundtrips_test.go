@@ -3,7 +3,9 @@ package fusefs
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,5 +266,56 @@ func TestForgottenListing(t *testing.T) {
 	abandon("d1") // evicts d0's kept listing, if it were still kept
 	if ents, err := os.ReadDir(filepath.Join(mp, "commits", c, "d0")); err != nil || len(ents) != 300 {
 		t.Errorf("d0 after the kernel forgot it: %d entries, %v", len(ents), err)
+	}
+}
+
+// TestUnlabeled: an object without a security.selinux xattr answers its
+// getxattr with EOPNOTSUPP, after which ls -l stops asking the mount for
+// labels, so a warm ls -lR costs no round trip per file; a labeled object
+// still shows its label, and other missing names are still ENODATA.
+func TestUnlabeled(t *testing.T) {
+	repotest.RequireOstree(t)
+	lsPath, err := exec.LookPath("ls")
+	if err != nil {
+		t.Skip("no ls in $PATH")
+	}
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "bare-user")
+	src := t.TempDir()
+	var entries []repotest.Entry
+	for i := range 30 {
+		entries = append(entries, repotest.Entry{Path: fmt.Sprintf("d%d/f%02d", i%3, i), Kind: repotest.File, Data: []byte(fmt.Sprint(i))})
+	}
+	const label = "system_u:object_r:etc_t:s0"
+	entries[0].Xattrs = map[string]string{selinuxXattr: label + "\x00", "user.k": "v"}
+	repotest.WriteTree(t, src, entries)
+	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	m, mp := testMount(t, repoPath)
+	root := filepath.Join(mp, "commits", c)
+
+	v := make([]byte, 64)
+	if n, err := unix.Lgetxattr(filepath.Join(root, "d0/f00"), selinuxXattr, v); err != nil || string(v[:n]) != label+"\x00" {
+		t.Errorf("getxattr %s of a labeled file: %q %v", selinuxXattr, v[:n], err)
+	}
+	for _, p := range []string{"d1/f01", "d1", "", "../.."} {
+		if _, err := unix.Lgetxattr(filepath.Join(root, p), selinuxXattr, v); err != unix.EOPNOTSUPP {
+			t.Errorf("getxattr %s of unlabeled %q: %v, want EOPNOTSUPP", selinuxXattr, p, err)
+		}
+	}
+	if _, err := unix.Lgetxattr(filepath.Join(root, "d1/f01"), "user.none", v); err != unix.ENODATA {
+		t.Errorf("getxattr of a missing name: %v, want ENODATA", err)
+	}
+	ls := func() {
+		t.Helper()
+		out, err := exec.Command(lsPath, "-lR", root).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "f29") {
+			t.Fatalf("ls -lR: %v\n%s", err, out)
+		}
+	}
+	ls()
+	first := m.Requests()["GETXATTR"]
+	ls()
+	if n := m.Requests()["GETXATTR"] - first; n > 1 {
+		t.Errorf("a second ls -lR of 33 entries sent %d GETXATTR requests, want at most 1", n)
 	}
 }
