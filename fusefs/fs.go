@@ -54,6 +54,7 @@ type FS struct {
 	root    *rootNode
 	refs    *refsState
 	content *contentCache
+	descend *descender
 	// inflaters bounds the goroutines reading ahead: one per core, as
 	// the reader mostly waits for them, and one more to use the time the
 	// others spend waiting for the disk or storing into the page cache.
@@ -93,6 +94,7 @@ func New(r *repo.Repo, o Options) *FS {
 		trees:   newObjectCache[*repo.DirTree](1 << 12),
 		metas:   newObjectCache[*repo.DirMeta](1 << 10)}
 	f.content = newContentCache(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
+	f.descend = newDescender(f)
 	f.inflaters = make(chan struct{}, baseProcs+1)
 	f.refs = newRefsState(f)
 	f.root = &rootNode{fs: f}
@@ -191,6 +193,12 @@ func (s *objectCache[V]) get(c repo.Checksum) (V, bool) {
 	defer s.mu.Unlock()
 	v, ok := s.m[c]
 	return v, ok
+}
+
+func (s *objectCache[V]) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
 }
 
 // getOrRead returns the cached value of c, or reads and caches it; errors

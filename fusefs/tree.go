@@ -139,6 +139,7 @@ func findFile(fs []repo.FileEntry, name string) (int, bool) {
 
 func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	d.fs.warm(d.tree)
+	d.fs.descend.listed(d.tree)
 	ents := make([]fuse.DirEntry, 0, len(d.tree.Files)+len(d.tree.Dirs))
 	c := d.ci.c.String()
 	for _, e := range d.tree.Dirs {
