@@ -234,6 +234,16 @@ func (e *inflated) inflateTo(end int64) error {
 			e.ready.Store(e.done)
 		}
 	}()
+	if e.mem != nil && e.rc == nil && e.done == 0 {
+		// A small file is inflated whole, in one go, straight into its
+		// buffer and verified, twice as fast as streaming it.
+		if _, err := e.r.ReadFileInto(e.c, e.mem); err != nil {
+			e.fail(err)
+			return err
+		}
+		e.done, e.verified = e.size, true
+		return nil
+	}
 	if e.rc == nil {
 		// OpenFile's reader verifies the whole object once its end is read.
 		_, rc, err := e.r.OpenFile(e.c)

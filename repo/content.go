@@ -280,32 +280,45 @@ func decodeArchive(br *bufio.Reader, size int64, payload bool) (*FileInfo, io.Re
 	if _, err := io.ReadFull(br, pre[:]); err != nil {
 		return nil, nil, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
 	}
-	n := int64(binary.BigEndian.Uint32(pre[:4]))
-	if pre[4]|pre[5]|pre[6]|pre[7] != 0 || n > size-8 || n > MaxMetadataSize {
-		return nil, nil, fmt.Errorf("%w; invalid archive header length %d", ErrCorrupt, n)
+	n, err := archiveHeaderLen(pre[:], size)
+	if err != nil {
+		return nil, nil, err
 	}
 	hb := make([]byte, n)
 	if _, err := io.ReadFull(br, hb); err != nil {
 		return nil, nil, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
 	}
-	h, err := gvariant.DecodeArchiveHeader(hb)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w; archive header: %v", ErrCorrupt, err)
-	}
-	if h.Rdev != 0 {
-		return nil, nil, fmt.Errorf("%w; invalid rdev %d", ErrCorrupt, h.Rdev)
-	}
-	fi := &FileInfo{UID: h.UID, GID: h.GID, Mode: h.Mode, Size: h.Size, Target: h.Target, Xattrs: h.Xattrs}
-	if fi.IsSymlink() {
-		if size != 8+n {
-			return nil, nil, fmt.Errorf("%w; symlink with a payload", ErrCorrupt)
-		}
-		return fi, nil, nil
-	}
-	if !payload {
-		return fi, nil, nil
+	fi, err := archiveFileInfo(hb, size)
+	if err != nil || fi.IsSymlink() || !payload {
+		return fi, nil, err
 	}
 	return fi, newInflater(br), nil
+}
+
+// archiveHeaderLen checks the 8 bytes that start a .filez of size bytes
+// and returns the length of the header that follows them.
+func archiveHeaderLen(pre []byte, size int64) (int64, error) {
+	n := int64(binary.BigEndian.Uint32(pre[:4]))
+	if pre[4]|pre[5]|pre[6]|pre[7] != 0 || n > size-8 || n > MaxMetadataSize {
+		return 0, fmt.Errorf("%w; invalid archive header length %d", ErrCorrupt, n)
+	}
+	return n, nil
+}
+
+// archiveFileInfo decodes the header hb of a .filez of size bytes.
+func archiveFileInfo(hb []byte, size int64) (*FileInfo, error) {
+	h, err := gvariant.DecodeArchiveHeader(hb)
+	if err != nil {
+		return nil, fmt.Errorf("%w; archive header: %v", ErrCorrupt, err)
+	}
+	if h.Rdev != 0 {
+		return nil, fmt.Errorf("%w; invalid rdev %d", ErrCorrupt, h.Rdev)
+	}
+	fi := &FileInfo{UID: h.UID, GID: h.GID, Mode: h.Mode, Size: h.Size, Target: h.Target, Xattrs: h.Xattrs}
+	if fi.IsSymlink() && size != 8+int64(len(hb)) {
+		return nil, fmt.Errorf("%w; symlink with a payload", ErrCorrupt)
+	}
+	return fi, nil
 }
 
 // inflater decompresses a raw DEFLATE stream that must end the file.

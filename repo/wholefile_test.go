@@ -1,0 +1,105 @@
+package repo
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/repofs/repofs/repo/repotest"
+)
+
+// TestReadFileInto reads every file of commits made by the real ostree
+// (zlib's DEFLATE, fixed and dynamic blocks) whole, compares them with
+// OpenFile's stream, and checks its errors on damaged objects.
+func TestReadFileInto(t *testing.T) {
+	repotest.RequireOstree(t)
+	for _, mode := range []string{"archive", "bare-user"} {
+		t.Run(mode, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "repo")
+			repotest.Init(t, p, mode)
+			src := t.TempDir()
+			repotest.WriteTree(t, src, []repotest.Entry{
+				{Path: "tiny", Kind: repotest.File, Data: []byte("hello hello hello\n")},
+				{Path: "empty", Kind: repotest.File},
+				{Path: "random", Kind: repotest.File, Data: repotest.Pseudorandom("r", 300<<10)},
+				{Path: "text", Kind: repotest.File, Data: bytes.Repeat([]byte("func main() { return nil }\n"), 9000)},
+				{Path: "link", Kind: repotest.Symlink, Target: "tiny"},
+			})
+			c := repotest.Commit(t, p, "main", src, repotest.CommitOpts{})
+			r, err := Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit, err := r.ReadCommit(mustParse(t, c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tree, err := r.ReadDirTree(commit.RootTree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := map[string]Checksum{}
+			for _, e := range tree.Files {
+				objs[e.Name] = e.Content
+				fi, rc, err := r.OpenFile(e.Content)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				dst := make([]byte, fi.Size)
+				got, err := r.ReadFileInto(e.Content, dst)
+				if fi.IsSymlink() {
+					if err == nil {
+						t.Errorf("%s: ReadFileInto of a symlink succeeded", e.Name)
+					}
+					continue
+				}
+				if err != nil || !bytes.Equal(dst, want) || got.Mode != fi.Mode || got.Size != fi.Size {
+					t.Errorf("%s: ReadFileInto = %+v, %v; bytes equal %v", e.Name, got, err, bytes.Equal(dst, want))
+				}
+				if _, err := r.ReadFileInto(e.Content, make([]byte, fi.Size+1)); err == nil {
+					t.Errorf("%s: ReadFileInto with a buffer one byte too long succeeded", e.Name)
+				}
+			}
+
+			obj := r.objectPath(objs["text"], ObjFile)
+			orig, err := os.ReadFile(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := 9000 * 27
+			for name, damage := range map[string]func([]byte) []byte{
+				"flipped":   func(b []byte) []byte { b[len(b)-100] ^= 0x10; return b },
+				"truncated": func(b []byte) []byte { return b[:len(b)-10] },
+				"header":    func(b []byte) []byte { b[0] = 0xff; return b },
+			} {
+				if err := os.WriteFile(obj, damage(bytes.Clone(orig)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.ReadFileInto(objs["text"], make([]byte, size)); !errors.Is(err, ErrCorrupt) {
+					t.Errorf("%s object: %v, want ErrCorrupt", name, err)
+				}
+			}
+			os.Remove(obj)
+			if _, err := r.ReadFileInto(objs["text"], make([]byte, size)); !errors.Is(err, ErrNotFound) {
+				t.Errorf("missing object: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func mustParse(t *testing.T, s string) Checksum {
+	t.Helper()
+	c, err := ParseChecksum(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
