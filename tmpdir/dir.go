@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,7 @@ func Allocate(ctx context.Context, tmp, prefix string) (*Dir, error) {
 			}
 			return nil, fmt.Errorf("allocate %s: %w", p, err)
 		}
+		afterMkdir(p)
 		lock, err := lockFor(p)
 		if err != nil {
 			return nil, err
@@ -80,9 +82,43 @@ func Allocate(ctx context.Context, tmp, prefix string) (*Dir, error) {
 			// and is reusing it; it is theirs now.
 			continue
 		}
-		return &Dir{Path: p, Name: name, lock: lock}, nil
+		// Between mkdir and lock, someone may also have reused it and be
+		// done with it already: removed it (a committed transaction), or
+		// left work in it (an aborted one), which is evidence to verify.
+		used, err := usedMeanwhile(p)
+		if err != nil {
+			os.Remove(lock.Name())
+			lock.Close()
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("allocate %s: %w", p, err)
+		}
+		return &Dir{Path: p, Name: name, Reused: used, lock: lock}, nil
 	}
 	return nil, fmt.Errorf("allocate %s* in %s: no free name after %d attempts", prefix, tmp, maxAttempts)
+}
+
+// afterMkdir is called between the mkdir and the lock of a fresh
+// directory. A test seam: the window another process may reuse it in.
+var afterMkdir = func(string) {}
+
+// usedMeanwhile reports whether the fresh directory p holds anything; it
+// fails with ErrNotExist when p is gone.
+func usedMeanwhile(p string) (bool, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			err = os.ErrNotExist // not ours: pick another name
+		}
+		return false, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if errors.Is(err, io.EOF) {
+		return false, nil
+	}
+	return len(names) > 0, err
 }
 
 // tryReuse locks an existing directory, or returns nil when someone else

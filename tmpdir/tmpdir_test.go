@@ -356,3 +356,48 @@ func TestAllocateErrors(t *testing.T) {
 		t.Errorf("cancelled allocate: %v", err)
 	}
 }
+
+// TestFreshDirUsedBeforeLocked: another process may reuse a directory
+// between its mkdir and its lock, and be done with it by then. Removed,
+// Allocate picks another name; left with work in it, the directory counts
+// as reused, so that its contents are verified rather than trusted.
+func TestFreshDirUsedBeforeLocked(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		meanwhile  func(p string) error
+		wantReused bool
+		wantSame   bool
+	}{
+		{"removed", os.Remove, false, false},
+		{"left work", func(p string) error { return os.WriteFile(filepath.Join(p, "staged"), []byte("x"), 0o644) }, true, true},
+		{"untouched", func(string) error { return nil }, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			var first string
+			afterMkdir = func(p string) {
+				if first == "" {
+					first = p
+					if err := tc.meanwhile(p); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			t.Cleanup(func() { afterMkdir = func(string) {} })
+			d, err := Allocate(context.Background(), tmp, "staging-x-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Release()
+			if (d.Path == first) != tc.wantSame || d.Reused != tc.wantReused {
+				t.Errorf("got %s (reused %v), first try %s; want same %v, reused %v", d.Path, d.Reused, first, tc.wantSame, tc.wantReused)
+			}
+			if _, err := os.Stat(d.Path); err != nil {
+				t.Errorf("allocated directory: %v", err)
+			}
+			if _, err := os.Stat(first + LockSuffix); tc.name == "removed" && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("lock of the vanished directory left: %v", err)
+			}
+		})
+	}
+}
