@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/flate"
 
 	"github.com/repofs/repofs/repo/gvariant"
+	"github.com/repofs/repofs/repo/inflate"
 )
 
 // FileInfo describes a content object: a regular file or a symlink.
@@ -204,7 +205,11 @@ func (v *verifyReader) Close() error {
 	if v.pipe != nil {
 		v.pipe.close()
 	}
-	if z, ok := v.r.(*inflater); ok {
+	switch z := v.r.(type) {
+	case *inflater:
+		z.release()
+		v.r = eofReader{}
+	case *wholeInflater:
 		z.release()
 		v.r = eofReader{}
 	}
@@ -216,7 +221,7 @@ func (v *verifyReader) Close() error {
 
 func isFlateError(err error) bool {
 	var ce flate.CorruptInputError
-	return errors.As(err, &ce)
+	return errors.As(err, &ce) || errors.Is(err, inflate.ErrCorrupt)
 }
 
 // openArchive parses a ".filez": u32be(len) 0000 header DEFLATE(payload).
@@ -228,6 +233,11 @@ func openArchive(p string, payload bool) (*FileInfo, io.Reader, *os.File, error)
 	st, err := f.Stat()
 	if err != nil {
 		return nil, nil, f, err
+	}
+	if payload && st.Size() <= maxWholeFile {
+		if fi, body, ok, err := openArchiveWhole(f, st.Size()); ok {
+			return fi, body, f, err
+		}
 	}
 	br := getBufReader(f)
 	fi, body, err := decodeArchive(br, st.Size(), payload)

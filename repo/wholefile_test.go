@@ -103,3 +103,48 @@ func mustParse(t *testing.T, s string) Checksum {
 	}
 	return c
 }
+
+// TestOpenFileWholeBudget: archive objects are read whole into memory
+// while the budget lasts, streamed from their file beyond it, and closing
+// a reader gives its bytes back.
+func TestOpenFileWholeBudget(t *testing.T) {
+	r := initRepo(t, ModeArchive)
+	payload := bytes.Repeat([]byte("budget "), 50000)
+	ctx := t.Context()
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tx.WriteContent(&FileInfo{Mode: 0o100644, Size: uint64(len(payload))}, bytes.NewReader(payload), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	base := wholeBudget.Load()
+	for _, spent := range []bool{false, true} {
+		if spent {
+			wholeBudget.Add(maxWholeHeld)
+		}
+		_, rc, err := r.OpenFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, whole := rc.(*verifyReader).r.(*wholeInflater)
+		if whole == spent {
+			t.Errorf("budget spent %v: read whole %v", spent, whole)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, payload) {
+			t.Errorf("budget spent %v: %d bytes, %v", spent, len(got), err)
+		}
+		if spent {
+			wholeBudget.Add(-maxWholeHeld)
+		}
+		if n := wholeBudget.Load(); n != base {
+			t.Errorf("budget after Close: %d bytes held, want %d", n, base)
+		}
+	}
+}

@@ -28,8 +28,17 @@ func corrupt(format string, args ...any) error {
 // block (only the padding bits of its last byte after it), into dst, which
 // it must fill exactly.
 func Decode(dst, src []byte) error {
-	d := decoder{src: src, dst: dst}
-	return d.decode()
+	d := decoder{src: src, dst: dst, whole: true}
+	if err := d.run(); err != nil {
+		return err
+	}
+	if d.state != stateEnd {
+		return corrupt("decodes to more than %d bytes", len(dst))
+	}
+	if d.out != len(dst) {
+		return corrupt("decodes to %d bytes, want %d", d.out, len(dst))
+	}
+	return nil
 }
 
 // Table entries: the number of bits a code takes (4 bits), its kind
@@ -230,8 +239,17 @@ type decoder struct {
 	in   int    // bytes of src loaded into bits (beyond len(src): zero padding)
 	bits uint64 // loaded input, next bit lowest; above nb, bytes loaded again later
 	nb   uint   // valid bits in bits
-	dst  []byte
-	out  int
+	// dst is the output (Decode) or the window (Reader): back-references
+	// reach into it, up to out.
+	dst   []byte
+	out   int
+	whole bool // dst is all the output there is: full is the end
+
+	state               uint8
+	final               bool // the current block is the last
+	stored              int  // bytes of a stored block left to copy
+	matchLen, matchDist int  // the rest of a match dst had no room for
+	lit, dist           []uint32
 
 	litT    [litTableSize]uint32
 	distT   [distTableSize]uint32
@@ -240,9 +258,16 @@ type decoder struct {
 	preLens [19]uint8
 }
 
+const (
+	stateBlock   = iota // at a block header, or the end after the final block
+	stateStored         // copying a stored block
+	stateHuffman        // decoding a compressed block's symbols
+	stateEnd            // past the final block, input checked
+)
+
 // refill loads input until at least 56 bits are valid. Past the end of
-// src it loads zeros; decode checks at the end that it read no further
-// than src's last byte.
+// src it loads zeros; the end of the stream checks that no more was read
+// than src holds.
 func (d *decoder) refill() {
 	if d.in+8 <= len(d.src) {
 		// The bits above nb are the bytes the next load puts there
@@ -271,47 +296,81 @@ func (d *decoder) take(n uint) uint32 {
 // consumed is how many bits of input were decoded so far.
 func (d *decoder) consumed() int { return d.in*8 - int(d.nb) }
 
-func (d *decoder) decode() error {
+// run decodes until the stream ends or dst is full.
+func (d *decoder) run() error {
 	for {
-		if d.consumed() > len(d.src)*8 {
-			return corrupt("truncated")
-		}
-		d.refill()
-		final := d.take(1)
-		var err error
-		switch d.take(2) {
-		case 0:
-			err = d.stored()
-		case 1:
-			err = d.huffman(fixedLit, fixedDist)
-		case 2:
-			if err = d.dynamicTables(); err == nil {
-				err = d.huffman(d.litT[:], d.distT[:])
+		switch d.state {
+		case stateBlock:
+			if d.consumed() > len(d.src)*8 {
+				return corrupt("truncated")
 			}
+			if d.final {
+				return d.end()
+			}
+			if err := d.header(); err != nil {
+				return err
+			}
+		case stateStored:
+			n := min(d.stored, len(d.dst)-d.out)
+			if n == 0 {
+				if d.whole {
+					return corrupt("decodes to more than %d bytes", len(d.dst))
+				}
+				return nil
+			}
+			copy(d.dst[d.out:], d.src[d.in:d.in+n])
+			d.out += n
+			d.in += n
+			if d.stored -= n; d.stored == 0 {
+				d.state = stateBlock
+			}
+		case stateHuffman:
+			done, err := d.huffman()
+			if err != nil || !done {
+				return err
+			}
+			d.state = stateBlock
 		default:
-			err = corrupt("invalid block type")
-		}
-		if err != nil {
-			return err
-		}
-		if final == 1 {
-			break
+			return nil
 		}
 	}
+}
+
+// header reads a block's header, and a dynamic block's tables.
+func (d *decoder) header() error {
+	d.refill()
+	d.final = d.take(1) == 1
+	switch d.take(2) {
+	case 0:
+		return d.storedHeader()
+	case 1:
+		d.lit, d.dist = fixedLit, fixedDist
+	case 2:
+		if err := d.dynamicTables(); err != nil {
+			return err
+		}
+		d.lit, d.dist = d.litT[:], d.distT[:]
+	default:
+		return corrupt("invalid block type")
+	}
+	d.state = stateHuffman
+	return nil
+}
+
+// end checks, after the final block, that the input ends there.
+func (d *decoder) end() error {
 	if used := (d.consumed() + 7) / 8; used > len(d.src) {
 		return corrupt("truncated")
 	} else if used < len(d.src) {
 		return corrupt("%d bytes after the final block", len(d.src)-used)
 	}
-	if d.out != len(d.dst) {
-		return corrupt("decodes to %d bytes, want %d", d.out, len(d.dst))
-	}
+	d.state = stateEnd
 	return nil
 }
 
-// stored copies a stored block: byte aligned, its length and the length's
-// complement, then the bytes.
-func (d *decoder) stored() error {
+// storedHeader starts a stored block: byte aligned, its length and the
+// length's complement, then the bytes, which run copies.
+func (d *decoder) storedHeader() error {
 	d.take(d.nb % 8)
 	pos := d.in - int(d.nb/8)
 	d.bits, d.nb = 0, 0
@@ -326,12 +385,10 @@ func (d *decoder) stored() error {
 	if pos+n > len(d.src) {
 		return corrupt("truncated")
 	}
-	if d.out+n > len(d.dst) {
-		return corrupt("decodes to more than %d bytes", len(d.dst))
+	d.in, d.stored = pos, n
+	if n > 0 {
+		d.state = stateStored
 	}
-	copy(d.dst[d.out:], d.src[pos:pos+n])
-	d.out += n
-	d.in = pos + n
 	return nil
 }
 
@@ -398,72 +455,129 @@ func (d *decoder) dynamicTables() error {
 	return build(d.distT[:], lens[nlit:], distRoot, distPayload)
 }
 
-// huffman decodes a compressed block's symbols until its end-of-block.
-func (d *decoder) huffman(lit, dist []uint32) error {
-	dst := d.dst
-	out := d.out
-	defer func() { d.out = out }()
-	for {
-		// 56 bits cover a length code (15), its extra bits (5), a
-		// distance code (15) and its extra bits (13).
-		d.refill()
-		e := lit[d.bits&(1<<litRoot-1)]
-		if (e>>4)&15 == kindSub {
-			d.bits >>= litRoot
-			d.nb -= litRoot
-			e = lit[uint64(e>>16)+d.bits&(1<<((e>>8)&15)-1)]
+// huffman decodes a compressed block's symbols: it reports true at the
+// block's end, false when dst is full (the next symbol left unread). The
+// bit buffer lives in locals here, registers rather than memory: this loop
+// is where the time goes.
+func (d *decoder) huffman() (done bool, err error) {
+	dst, out := d.dst, d.out
+	if d.matchLen > 0 {
+		n := min(d.matchLen, len(dst)-out)
+		copyMatch(dst, out, d.matchDist, n)
+		out += n
+		if d.matchLen -= n; d.matchLen > 0 {
+			d.out = out
+			return false, nil
 		}
-		d.bits >>= e & 15
-		d.nb -= uint(e & 15)
-		switch (e >> 4) & 15 {
-		case kindLiteral:
-			if out >= len(dst) {
-				return corrupt("decodes to more than %d bytes", len(dst))
+	}
+	lit, dist := d.lit, d.dist
+	src := d.src
+	bits, nb, in := d.bits, d.nb, d.in
+	defer func() { d.out, d.bits, d.nb, d.in = out, bits, nb, in }()
+	for {
+		// 48 bits cover a length code (15), its extra bits (5), a
+		// distance code (15) and its extra bits (13).
+		if nb < 48 {
+			if in+8 <= len(src) {
+				bits |= binary.LittleEndian.Uint64(src[in:]) << nb
+				in += int(63-nb) >> 3
+				nb |= 56
+			} else {
+				d.bits, d.nb, d.in = bits, nb, in
+				d.refill()
+				bits, nb, in = d.bits, d.nb, d.in
 			}
+		}
+		e := lit[bits&(1<<litRoot-1)]
+		if (e>>4)&15 == kindSub {
+			e = lit[uint64(e>>16)+(bits>>litRoot)&(1<<((e>>8)&15)-1)]
+			e += litRoot // the root's bits, taken with the subtable's
+		}
+		kind := (e >> 4) & 15
+		if kind == kindLiteral && out < len(dst) {
+			bits >>= e & 15
+			nb -= uint(e & 15)
 			dst[out] = byte(e >> 16)
 			out++
 			continue
-		case kindBase:
-		case kindEOB:
-			return nil
-		default:
-			return corrupt("invalid literal/length code")
 		}
-		n := int(e>>16) + int(d.take(uint(e>>8)&15))
-		e = dist[d.bits&(1<<distRoot-1)]
+		if kind == kindEOB {
+			bits >>= e & 15
+			nb -= uint(e & 15)
+			return true, nil
+		}
+		if kind == kindInvalid {
+			return false, corrupt("invalid literal/length code")
+		}
+		if out >= len(dst) {
+			if d.whole {
+				return false, corrupt("decodes to more than %d bytes", len(dst))
+			}
+			return false, nil
+		}
+		bits >>= e & 15
+		nb -= uint(e & 15)
+		x := (e >> 8) & 15
+		n := int(e>>16) + int(bits&(1<<x-1))
+		bits >>= x
+		nb -= uint(x)
+		e = dist[bits&(1<<distRoot-1)]
 		if (e>>4)&15 == kindSub {
-			d.bits >>= distRoot
-			d.nb -= distRoot
-			e = dist[uint64(e>>16)+d.bits&(1<<((e>>8)&15)-1)]
+			e = dist[uint64(e>>16)+(bits>>distRoot)&(1<<((e>>8)&15)-1)]
+			e += distRoot
 		}
-		d.bits >>= e & 15
-		d.nb -= uint(e & 15)
 		if (e>>4)&15 != kindBase {
-			return corrupt("invalid distance code")
+			return false, corrupt("invalid distance code")
 		}
-		dd := int(e>>16) + int(d.take(uint(e>>8)&15))
+		bits >>= e & 15
+		nb -= uint(e & 15)
+		x = (e >> 8) & 15
+		dd := int(e>>16) + int(bits&(1<<x-1))
+		bits >>= x
+		nb -= uint(x)
 		if dd > out {
-			return corrupt("distance %d beyond the start of the output", dd)
+			return false, corrupt("distance %d beyond the start of the output", dd)
 		}
-		if n > len(dst)-out {
-			return corrupt("decodes to more than %d bytes", len(dst))
+		if room := len(dst) - out; n > room {
+			if d.whole {
+				return false, corrupt("decodes to more than %d bytes", len(dst))
+			}
+			copyMatch(dst, out, dd, room)
+			out += room
+			d.matchLen, d.matchDist = n-room, dd
+			return false, nil
 		}
-		from := out - dd
-		if dd >= n {
-			copy(dst[out:out+n], dst[from:from+n])
-		} else if dd == 1 {
-			b := dst[from]
-			w := dst[out : out+n]
-			for i := range w {
-				w[i] = b
+		if from := out - dd; dd >= 8 && out+n+8 <= len(dst) {
+			// Eight bytes at a time, each chunk read from bytes written
+			// already; up to seven bytes past the match, which the
+			// output after it overwrites.
+			for i := 0; i < n; i += 8 {
+				binary.LittleEndian.PutUint64(dst[out+i:], binary.LittleEndian.Uint64(dst[from+i:]))
 			}
 		} else {
-			// Overlapping: each byte copied may be one this copy wrote.
-			w := dst[from : out+n]
-			for i := dd; i < len(w); i++ {
-				w[i] = w[i-dd]
-			}
+			copyMatch(dst, out, dd, n)
 		}
 		out += n
+	}
+}
+
+// copyMatch copies n bytes from dd back in dst to out.
+func copyMatch(dst []byte, out, dd, n int) {
+	from := out - dd
+	switch {
+	case dd >= n:
+		copy(dst[out:out+n], dst[from:from+n])
+	case dd == 1:
+		b := dst[from]
+		w := dst[out : out+n]
+		for i := range w {
+			w[i] = b
+		}
+	default:
+		// Overlapping: each byte copied may be one this copy wrote.
+		w := dst[from : out+n]
+		for i := dd; i < len(w); i++ {
+			w[i] = w[i-dd]
+		}
 	}
 }

@@ -167,6 +167,17 @@ func FuzzDecode(f *testing.F) {
 		if err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("error %v does not wrap ErrCorrupt", err)
 		}
+		// The Reader agrees, through windows that slide.
+		got, rerr := io.ReadAll(io.LimitReader(iotest(NewReader(src)), 1<<20+1))
+		switch {
+		case len(got) > 1<<20:
+		case ok != (rerr == nil):
+			t.Fatalf("Reader: %v; compress/flate decodes a whole stream: %v", rerr, ok)
+		case ok && !bytes.Equal(got, want):
+			t.Fatalf("Reader: decoded bytes differ from compress/flate's")
+		case rerr != nil && !errors.Is(rerr, ErrCorrupt):
+			t.Fatalf("Reader: error %v does not wrap ErrCorrupt", rerr)
+		}
 	})
 }
 
@@ -198,3 +209,48 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// TestReader decodes every sample through a Reader, with reads of many
+// sizes (windows slide mid-match and mid-stored-block), and its errors.
+func TestReader(t *testing.T) {
+	var z *Reader
+	for name, data := range samples(t) {
+		for _, level := range levels {
+			src := compress(t, data, level)
+			if z == nil {
+				z = NewReader(src)
+			} else {
+				z.Reset(src)
+			}
+			got, err := io.ReadAll(iotest(z))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("%s level %d: %d bytes of %d, %v", name, level, len(got), len(data), err)
+			}
+		}
+	}
+	src := compress(t, samples(t)["text"], 6)
+	for name, bad := range map[string][]byte{
+		"truncated": src[:len(src)-3],
+		"trailing":  append(bytes.Clone(src), 1, 2),
+	} {
+		z.Reset(bad)
+		if _, err := io.ReadAll(z); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", name, err)
+		}
+	}
+}
+
+// iotest reads r in varying sizes, 1 to 100 KiB.
+func iotest(r io.Reader) io.Reader {
+	sizes := []int{1, 7, 4096, 100 << 10, 3, 65536}
+	i := 0
+	return readerFunc(func(p []byte) (int, error) {
+		n := min(len(p), sizes[i%len(sizes)])
+		i++
+		return r.Read(p[:n])
+	})
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
