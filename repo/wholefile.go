@@ -31,11 +31,7 @@ func (r *Repo) ReadFileInto(c Checksum, dst []byte) (*FileInfo, error) {
 	}
 	name := c.String() + "." + ObjFile.Ext()
 	bp := filezPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 4<<20 { // not a rare large one's for good
-			filezPool.Put(bp)
-		}
-	}()
+	defer putBuf(&filezPool, bp)
 	b, err := readSmallFile(r.objectPath(c, ObjFile), bp)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, missing(c, ObjFile)
@@ -157,36 +153,71 @@ var wholeBudget atomic.Int64
 
 const maxWholeHeld = 64 << 20
 
-// wholeInflater streams an archive payload decoded from a .filez read
-// whole into memory: package inflate reads its input 64 bits at a time
-// and decodes about twice as fast as a streaming inflater.
+// wholeInflater serves an archive payload decoded from a .filez read
+// whole into memory: package inflate reads its input 64 bits at a time and
+// decodes about twice as fast as a streaming inflater. A payload of up to
+// smallPayload bytes is decoded at once into a buffer of its size (a
+// streaming window would be larger than most payloads); a larger one
+// streams through an inflate.Reader.
 type wholeInflater struct {
-	z    *inflate.Reader
-	buf  *[]byte
-	held int64
+	z    *inflate.Reader // a large payload's; nil for a small one
+	in   *[]byte         // the .filez, while z reads it
+	out  *[]byte         // a small payload, decoded
+	r    int             // how much of out was read
+	held int64           // bytes counted in wholeBudget
 }
 
-var wholeReaders sync.Pool // of *inflate.Reader, each with its window
+// smallPayload is the largest payload decoded at once.
+const smallPayload = 1 << 20
+
+var (
+	wholeReaders sync.Pool // of *inflate.Reader, each with its window
+	payloadPool  = sync.Pool{New: func() any { return new([]byte) }}
+)
 
 func (w *wholeInflater) Read(p []byte) (int, error) {
-	if w.z == nil {
+	switch {
+	case w.z != nil:
+		return w.z.Read(p)
+	case w.out == nil:
 		return 0, io.ErrClosedPipe
+	case w.r == len(*w.out):
+		return 0, io.EOF
 	}
-	return w.z.Read(p)
+	n := copy(p, (*w.out)[w.r:])
+	w.r += n
+	return n, nil
 }
 
 // release returns the buffers to their pools; w must not be used after.
 func (w *wholeInflater) release() {
-	if w.z == nil {
-		return
+	if w.z != nil {
+		w.z.Reset(nil)
+		wholeReaders.Put(w.z)
+		putBuf(&filezPool, w.in)
 	}
-	w.z.Reset(nil)
-	wholeReaders.Put(w.z)
-	if cap(*w.buf) <= 4<<20 {
-		filezPool.Put(w.buf)
+	if w.out != nil {
+		putBuf(&payloadPool, w.out)
 	}
 	wholeBudget.Add(-w.held)
-	w.z, w.buf = nil, nil
+	*w = wholeInflater{}
+}
+
+// getBuf returns a pooled buffer of n bytes.
+func getBuf(pool *sync.Pool, n int64) *[]byte {
+	bp := pool.Get().(*[]byte)
+	if int64(cap(*bp)) < n {
+		*bp = make([]byte, n)
+	}
+	*bp = (*bp)[:n]
+	return bp
+}
+
+// putBuf pools a buffer unless it is a rare large one.
+func putBuf(pool *sync.Pool, bp *[]byte) {
+	if cap(*bp) <= 4<<20 {
+		pool.Put(bp)
+	}
 }
 
 // openArchiveWhole reads the .filez f of size bytes whole and returns its
@@ -197,19 +228,16 @@ func openArchiveWhole(f *os.File, size int64) (fi *FileInfo, body io.Reader, ok 
 		wholeBudget.Add(-size)
 		return nil, nil, false, nil
 	}
+	bp := getBuf(&filezPool, size)
 	held := size
 	defer func() {
-		if held != 0 {
-			wholeBudget.Add(-held)
+		if bp != nil {
+			putBuf(&filezPool, bp)
 		}
+		wholeBudget.Add(-held)
 	}()
-	bp := filezPool.Get().(*[]byte)
-	if int64(cap(*bp)) < size {
-		*bp = make([]byte, size)
-	}
-	b := (*bp)[:size]
+	b := *bp
 	if _, err := io.ReadFull(f, b); err != nil {
-		filezPool.Put(bp)
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w; object shrank while read", ErrCorrupt)
 		}
@@ -217,14 +245,23 @@ func openArchiveWhole(f *os.File, size int64) (fi *FileInfo, body io.Reader, ok 
 	}
 	fi, off, err := parseFilez(b)
 	if err != nil || fi.IsSymlink() {
-		filezPool.Put(bp)
 		return fi, nil, true, err
+	}
+	if fi.Size <= smallPayload {
+		out := getBuf(&payloadPool, int64(fi.Size))
+		if err := inflate.Decode(*out, b[off:]); err != nil {
+			putBuf(&payloadPool, out)
+			return nil, nil, true, fmt.Errorf("%w; %v", ErrCorrupt, err)
+		}
+		wholeBudget.Add(int64(fi.Size))
+		return fi, &wholeInflater{out: out, held: int64(fi.Size)}, true, nil
 	}
 	z, _ := wholeReaders.Get().(*inflate.Reader)
 	if z == nil {
 		z = inflate.NewReader(nil)
 	}
 	z.Reset(b[off:])
-	held = 0
-	return fi, &wholeInflater{z: z, buf: bp, held: size}, true, nil
+	w := &wholeInflater{z: z, in: bp, held: size}
+	bp, held = nil, 0 // the reader's now
+	return fi, w, true, nil
 }

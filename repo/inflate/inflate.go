@@ -97,7 +97,7 @@ func distPayload(sym int) (kind, extra, value uint32) {
 func prePayload(sym int) (kind, extra, value uint32) { return kindLiteral, 0, uint32(sym) }
 
 // The fixed block's tables, built once.
-var fixedLit, fixedDist = func() ([]uint32, []uint32) {
+var fixedLit, fixedDist = func() (*[litTableSize]uint32, *[distTableSize]uint32) {
 	var lens [320]uint8
 	for i := range 288 {
 		switch {
@@ -114,12 +114,12 @@ var fixedLit, fixedDist = func() ([]uint32, []uint32) {
 	for i := 288; i < 320; i++ {
 		lens[i] = 5
 	}
-	lit := make([]uint32, litTableSize)
-	dist := make([]uint32, distTableSize)
-	if err := build(lit, lens[:288], litRoot, litPayload); err != nil {
+	lit := new([litTableSize]uint32)
+	dist := new([distTableSize]uint32)
+	if err := build(lit[:], lens[:288], litRoot, litPayload); err != nil {
 		panic(err) // a constant table
 	}
-	if err := build(dist, lens[288:], distRoot, distPayload); err != nil {
+	if err := build(dist[:], lens[288:], distRoot, distPayload); err != nil {
 		panic(err)
 	}
 	return lit, dist
@@ -246,10 +246,11 @@ type decoder struct {
 	whole bool // dst is all the output there is: full is the end
 
 	state               uint8
-	final               bool // the current block is the last
-	stored              int  // bytes of a stored block left to copy
-	matchLen, matchDist int  // the rest of a match dst had no room for
-	lit, dist           []uint32
+	final               bool                  // the current block is the last
+	stored              int                   // bytes of a stored block left to copy
+	matchLen, matchDist int                   // the rest of a match dst had no room for
+	lit                 *[litTableSize]uint32 // arrays: masked indexes need no bounds check
+	dist                *[distTableSize]uint32
 
 	litT    [litTableSize]uint32
 	distT   [distTableSize]uint32
@@ -349,7 +350,7 @@ func (d *decoder) header() error {
 		if err := d.dynamicTables(); err != nil {
 			return err
 		}
-		d.lit, d.dist = d.litT[:], d.distT[:]
+		d.lit, d.dist = &d.litT, &d.distT
 	default:
 		return corrupt("invalid block type")
 	}
@@ -494,7 +495,7 @@ func (d *decoder) huffman() (done bool, err error) {
 			e += litRoot // the root's bits, taken with the subtable's
 		}
 		kind := (e >> 4) & 15
-		if kind == kindLiteral && out < len(dst) {
+		if kind == kindLiteral && uint(out) < uint(len(dst)) {
 			bits >>= e & 15
 			nb -= uint(e & 15)
 			dst[out] = byte(e >> 16)
