@@ -40,6 +40,7 @@ type descender struct {
 	budget  int                        // objects still to be read ahead
 	workers int                        // goroutines popping the stack
 	done    map[repo.Checksum]struct{} // trees whose entries were pushed
+	stopped bool
 }
 
 // descendItem is one object to read: a file's content object, or a
@@ -67,17 +68,37 @@ func (d *descender) listed(t *repo.DirTree) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	if len(d.stack) == 0 && d.workers == 0 {
+		// A walk of its own: what an earlier one expanded may have left
+		// the caches since; expanding it again costs little if not.
+		clear(d.done)
+	}
 	d.budget = descendAhead
 	d.pushLocked(items)
 }
 
+// stop ends the read-ahead for good (the mount is going away); workers
+// finish the object they are reading.
+func (d *descender) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped, d.stack, d.budget = true, nil, 0
+}
+
 // pushLocked puts items on top of the stack and starts workers for them.
 func (d *descender) pushLocked(items []descendItem) {
+	if d.stopped {
+		return
+	}
 	d.stack = append(d.stack, items...)
 	// Beyond a budget's worth, the bottom of the stack is the reader's
-	// distant future, or its past when it went elsewhere.
-	if over := len(d.stack) - descendAhead; over > 0 {
-		d.stack = slices.Delete(d.stack, 0, over)
+	// distant future, or its past when it went elsewhere. Trimmed to one
+	// budget when twice that, so that the copy is rare.
+	if len(d.stack) > 2*descendAhead {
+		d.stack = slices.Delete(d.stack, 0, len(d.stack)-descendAhead)
 	}
 	for ; d.workers < descendWorkers && d.workers < len(d.stack) && d.budget > 0; d.workers++ {
 		go d.work()

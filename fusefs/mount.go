@@ -193,6 +193,7 @@ func (m *Mount) Detach() error {
 }
 
 func (m *Mount) stop() {
+	m.FS.descend.stop()
 	m.cancel()
 	<-m.watchDone
 }
@@ -201,6 +202,7 @@ func (m *Mount) stop() {
 // else (umount, fusermount3 -u).
 func (m *Mount) Wait() {
 	m.server.Wait()
+	m.FS.descend.stop()
 	m.cancel()
 	<-m.watchDone
 }

@@ -125,6 +125,7 @@ func (r *Repo) openContentAt(p string, c Checksum, payload bool) (*FileInfo, io.
 		if f != nil {
 			f.Close()
 		}
+		releaseBody(body)
 		return nil, nil, corruptf(c, ObjFile, "%s", msg)
 	}
 	if !payload {
@@ -205,18 +206,27 @@ func (v *verifyReader) Close() error {
 	if v.pipe != nil {
 		v.pipe.close()
 	}
-	switch z := v.r.(type) {
-	case *inflater:
-		z.release()
-		v.r = eofReader{}
-	case *wholeInflater:
-		z.release()
+	if releaseBody(v.r) {
 		v.r = eofReader{}
 	}
 	if v.f != nil {
 		return v.f.Close()
 	}
 	return nil
+}
+
+// releaseBody returns a payload reader's buffers to their pools, and
+// reports whether it had any.
+func releaseBody(r io.Reader) bool {
+	switch z := r.(type) {
+	case *inflater:
+		z.release()
+	case *wholeInflater:
+		z.release()
+	default:
+		return false
+	}
+	return true
 }
 
 func isFlateError(err error) bool {

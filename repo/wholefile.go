@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -33,10 +34,14 @@ func (r *Repo) ReadFileInto(c Checksum, dst []byte) (*FileInfo, error) {
 	bp := filezPool.Get().(*[]byte)
 	defer putBuf(&filezPool, bp)
 	b, err := readSmallFile(r.objectPath(c, ObjFile), bp)
-	if errors.Is(err, unix.ENOENT) {
+	switch {
+	case errors.Is(err, unix.ENOENT):
 		return nil, missing(c, ObjFile)
-	}
-	if err != nil {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, corruptf(c, ObjFile, "object shrank while read")
+	case errors.Is(err, unix.ELOOP):
+		return nil, corruptf(c, ObjFile, "object is a symlink, not a file")
+	case err != nil:
 		return nil, &ObjectError{Object: name, Err: err}
 	}
 	fi, off, err := parseFilez(b)
@@ -62,11 +67,11 @@ func (r *Repo) ReadFileInto(c Checksum, dst []byte) (*FileInfo, error) {
 }
 
 // checkWhole checks that c is a regular file of len(dst) bytes. The
-// caller knows the size from an earlier stat of the same object, so
-// another size means the object changed: it is corrupt.
+// caller knows them from an earlier stat of the same object, so anything
+// else means the object changed: it is corrupt.
 func checkWhole(c Checksum, fi *FileInfo, dst []byte) error {
 	if fi.IsSymlink() {
-		return fmt.Errorf("read %s.%s: a symlink, not a regular file", c, ObjFile.Ext())
+		return corruptf(c, ObjFile, "a symlink, was a regular file of %d bytes", len(dst))
 	}
 	if fi.Size != uint64(len(dst)) {
 		return corruptf(c, ObjFile, "payload of %d bytes, was %d", fi.Size, len(dst))
@@ -84,7 +89,9 @@ func parseFilez(b []byte) (*FileInfo, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	fi, err := archiveFileInfo(b[8:8+n], int64(len(b)))
+	// A copy: the xattrs decoded point into the header, and b goes back
+	// to a pool while the FileInfo lives on.
+	fi, err := archiveFileInfo(bytes.Clone(b[8:8+n]), int64(len(b)))
 	return fi, 8 + int(n), err
 }
 
@@ -246,6 +253,9 @@ func openArchiveWhole(f *os.File, size int64) (fi *FileInfo, body io.Reader, ok 
 	fi, off, err := parseFilez(b)
 	if err != nil || fi.IsSymlink() {
 		return fi, nil, true, err
+	}
+	if msg := fi.validate(); msg != "" {
+		return nil, nil, true, fmt.Errorf("%w; %s", ErrCorrupt, msg)
 	}
 	if fi.Size <= smallPayload {
 		out := getBuf(&payloadPool, int64(fi.Size))

@@ -6,7 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/repofs/repofs/repo/gvariant"
 
 	"github.com/repofs/repofs/repo/repotest"
 )
@@ -146,5 +149,68 @@ func TestOpenFileWholeBudget(t *testing.T) {
 		if n := wholeBudget.Load(); n != base {
 			t.Errorf("budget after Close: %d bytes held, want %d", n, base)
 		}
+	}
+}
+
+// TestOpenFileWholeKeepsMetadata: what OpenFile and ReadFileInto return
+// of an archive object stays valid after the next object is read through
+// the same pooled buffers, and a corrupt header returns what it holds.
+func TestOpenFileWholeKeepsMetadata(t *testing.T) {
+	r := initRepo(t, ModeArchive)
+	ctx := t.Context()
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sums []Checksum
+	for _, v := range []string{"aaaa", "bbbb"} {
+		fi := &FileInfo{Mode: 0o100644, Size: 3, Xattrs: []gvariant.Xattr{{Name: []byte("user." + v + "\x00"), Value: []byte(v + v)}}}
+		c, err := tx.WriteContent(fi, strings.NewReader("abc"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums = append(sums, c)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check := func(how string, fi *FileInfo) {
+		t.Helper()
+		if len(fi.Xattrs) != 1 || string(fi.Xattrs[0].Name) != "user.aaaa\x00" || string(fi.Xattrs[0].Value) != "aaaaaaaa" {
+			t.Errorf("%s: xattrs of the first object became %q", how, fi.Xattrs)
+		}
+	}
+	fa, rca, err := r.OpenFile(sums[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rca.Close()
+	_, rcb, err := r.OpenFile(sums[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(rcb)
+	rcb.Close()
+	check("OpenFile", fa)
+	fa, err = r.ReadFileInto(sums[0], make([]byte, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ReadFileInto(sums[1], make([]byte, 3))
+	check("ReadFileInto", fa)
+
+	// A file object with a directory's mode: refused, budget returned.
+	b := newBuilder(t)
+	c := b.file("payload", "", 0o40755)
+	br, err := Open(b.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := wholeBudget.Load()
+	if _, _, err := br.OpenFile(c); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("OpenFile of a file object with mode 040755: %v, want ErrCorrupt", err)
+	}
+	if n := wholeBudget.Load(); n != base {
+		t.Errorf("budget after a refused object: %d, want %d", n, base)
 	}
 }

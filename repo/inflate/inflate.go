@@ -7,8 +7,9 @@
 // output, which is its own window, reads its input 64 bits at a time and
 // resolves most codes with a single table lookup. It decodes about twice as
 // fast as compress/flate (see the benchmark), which matters to every read
-// of an archive repository. It refuses anything zlib refuses, and output
-// longer or shorter than the buffer, and input left after the final block.
+// of an archive repository. It accepts exactly the streams compress/flate
+// accepts (FuzzDecode checks that), and refuses output longer or shorter
+// than the buffer and input left after the final block.
 package inflate
 
 import (
@@ -129,8 +130,9 @@ var fixedLit, fixedDist = func() (*[litTableSize]uint32, *[distTableSize]uint32)
 // of 1<<root entries indexed by the next root bits (codes are sent bit
 // reversed), and subtables for longer codes, zlib's inflate_table layout.
 // It refuses over-subscribed codes and incomplete ones, except a code of
-// a single symbol (length 1), which zlib takes too; a code of no symbols
-// at all gives a table of invalid entries.
+// a single symbol (length 1), which compress/flate takes too (zlib only
+// for lengths and distances, not for a precode: no encoder writes one);
+// a code of no symbols at all gives a table of invalid entries.
 func build(table []uint32, lens []uint8, root uint, payload func(int) (uint32, uint32, uint32)) error {
 	var count [16]int
 	for _, l := range lens {
@@ -484,6 +486,11 @@ func (d *decoder) huffman() (done bool, err error) {
 				in += int(63-nb) >> 3
 				nb |= 56
 			} else {
+				// Near the end of the input, where the zeros refill
+				// loads past it could otherwise decode forever.
+				if in*8-int(nb) > len(src)*8 {
+					return false, corrupt("truncated")
+				}
 				d.bits, d.nb, d.in = bits, nb, in
 				d.refill()
 				bits, nb, in = d.bits, d.nb, d.in

@@ -228,14 +228,20 @@ func TestReader(t *testing.T) {
 			}
 		}
 	}
-	src := compress(t, samples(t)["text"], 6)
+	text := samples(t)["text"]
+	src := compress(t, text, 6)
+	huff := compress(t, text, flate.HuffmanOnly)
 	for name, bad := range map[string][]byte{
 		"truncated": src[:len(src)-3],
 		"trailing":  append(bytes.Clone(src), 1, 2),
+		// Cut mid-block, where the zeros read past the end decode to
+		// symbols, never to the block's end.
+		"huffman-only, half": huff[:len(huff)/2],
 	} {
 		z.Reset(bad)
-		if _, err := io.ReadAll(z); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("%s: %v, want ErrCorrupt", name, err)
+		n, err := io.Copy(io.Discard, io.LimitReader(z, int64(len(text))+1))
+		if !errors.Is(err, ErrCorrupt) || n > int64(len(text)) {
+			t.Errorf("%s: %d bytes, %v; want ErrCorrupt within %d bytes", name, n, err, len(text))
 		}
 	}
 }
