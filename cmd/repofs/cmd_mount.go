@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -46,8 +47,8 @@ Options:
   --interval=D          time between background pulls (default 5m)
   --allow-other         let other users see the mount
   --no-xattrs           hide extended attributes (getxattr fails with
-                        EOPNOTSUPP); ls -l no longer costs a round trip to
-                        repofs per file for SELinux labels and ACLs
+                        EOPNOTSUPP); ls -l on a cold mount no longer costs
+                        a round trip to repofs per file for its ACL
   --debug               log every FUSE request to stderr
 
 Examples:
@@ -81,6 +82,20 @@ Examples:
 			}
 		},
 	})
+}
+
+// mountMemoryLimit is the mount's soft heap limit (unless GOMEMLIMIT says
+// otherwise): room for the inflated files kept in memory (32 MiB), the
+// decoded objects' caches and what reading archive files holds at once.
+// Without it the heap grows to twice what is live between collections, a
+// peak of ~140 MiB reading the Go tree from an archive repository; with
+// it ~107 MiB, at the same speed.
+const mountMemoryLimit = 100 << 20
+
+func limitMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(mountMemoryLimit)
+	}
 }
 
 // pullSpec is one --pull: a remote, and optionally one of its refs.
@@ -135,6 +150,7 @@ func runMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interv
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	o.Logger = log
+	limitMemory()
 	// Catch the signals before mounting, so none is lost in between.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
