@@ -18,7 +18,7 @@ import (
 // maxWholeFile bounds the .filez ReadFileInto reads into memory at once.
 const maxWholeFile = 64 << 20
 
-// filezPool holds the buffers ReadFileInto reads .filez objects into.
+// filezPool holds the buffers .filez objects are read whole into.
 var filezPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // ReadFileInto reads the whole payload of regular file c into dst, which
@@ -31,30 +31,36 @@ func (r *Repo) ReadFileInto(c Checksum, dst []byte) (*FileInfo, error) {
 		return r.readFileThrough(c, dst)
 	}
 	name := c.String() + "." + ObjFile.Ext()
-	bp := filezPool.Get().(*[]byte)
-	defer putBuf(&filezPool, bp)
-	b, err := readSmallFile(r.objectPath(c, ObjFile), bp)
+	// Bare system calls: a file read whole needs no *os.File.
+	fd, err := unix.Open(r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return nil, missing(c, ObjFile)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, corruptf(c, ObjFile, "object shrank while read")
 	case errors.Is(err, unix.ELOOP):
 		return nil, corruptf(c, ObjFile, "object is a symlink, not a file")
 	case err != nil:
 		return nil, &ObjectError{Object: name, Err: err}
 	}
-	fi, off, err := parseFilez(b)
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &ObjectError{Object: name, Err: err}
+	}
+	if st.Mode&sIFMT != sIFREG || st.Size > maxWholeFile {
+		return nil, &ObjectError{Object: name, Err: fmt.Errorf("not a regular file of at most %d bytes (mode 0%o, %d bytes)", maxWholeFile, st.Mode, st.Size)}
+	}
+	fi, payload, bp, err := loadFilez(fd, st.Size)
 	if err != nil {
 		return nil, &ObjectError{Object: name, Err: err}
 	}
+	defer putBuf(&filezPool, bp)
 	if msg := fi.validate(); msg != "" {
 		return nil, corruptf(c, ObjFile, "%s", msg)
 	}
 	if err := checkWhole(c, fi, dst); err != nil {
 		return nil, err
 	}
-	if err := inflate.Decode(dst, b[off:]); err != nil {
+	if err := inflate.Decode(dst, payload); err != nil {
 		return nil, corruptf(c, ObjFile, "%v", err)
 	}
 	h := sha256.New()
@@ -79,20 +85,42 @@ func checkWhole(c Checksum, fi *FileInfo, dst []byte) error {
 	return nil
 }
 
-// parseFilez decodes the header of the .filez b and returns it with the
-// offset of the compressed payload.
-func parseFilez(b []byte) (*FileInfo, int, error) {
+// loadFilez reads the .filez of size bytes open as fd whole into a pooled
+// buffer and decodes its header: the metadata, and the compressed payload
+// within the buffer, which the caller puts back (putBuf) once done with it.
+func loadFilez(fd int, size int64) (*FileInfo, []byte, *[]byte, error) {
+	bp := getBuf(&filezPool, size)
+	fail := func(err error) (*FileInfo, []byte, *[]byte, error) {
+		putBuf(&filezPool, bp)
+		return nil, nil, nil, err
+	}
+	b := *bp
+	for n := 0; n < len(b); {
+		m, err := unix.Pread(fd, b[n:], int64(n))
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return fail(err)
+		case m == 0:
+			return fail(fmt.Errorf("%w; object shrank while read", ErrCorrupt))
+		}
+		n += m
+	}
 	if len(b) < 8 {
-		return nil, 0, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
+		return fail(fmt.Errorf("%w; truncated archive header", ErrCorrupt))
 	}
 	n, err := archiveHeaderLen(b, int64(len(b)))
 	if err != nil {
-		return nil, 0, err
+		return fail(err)
 	}
 	// A copy: the xattrs decoded point into the header, and b goes back
 	// to a pool while the FileInfo lives on.
 	fi, err := archiveFileInfo(bytes.Clone(b[8:8+n]), int64(len(b)))
-	return fi, 8 + int(n), err
+	if err != nil {
+		return fail(err)
+	}
+	return fi, b[8+n:], bp, nil
 }
 
 // readFileThrough is ReadFileInto through OpenFile's verifying reader.
@@ -116,41 +144,6 @@ func (r *Repo) readFileThrough(c Checksum, dst []byte) (*FileInfo, error) {
 		return nil, err
 	}
 	return fi, nil
-}
-
-// readSmallFile reads the regular file at p into *buf, grown as needed,
-// with bare system calls (a file read whole needs no *os.File).
-func readSmallFile(p string, buf *[]byte) ([]byte, error) {
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
-	}
-	if st.Mode&sIFMT != sIFREG || st.Size > maxWholeFile {
-		return nil, fmt.Errorf("not a regular file of at most %d bytes (mode 0%o, %d bytes)", maxWholeFile, st.Mode, st.Size)
-	}
-	if int64(cap(*buf)) < st.Size {
-		*buf = make([]byte, st.Size)
-	}
-	b := (*buf)[:st.Size]
-	for n := 0; n < len(b); {
-		m, err := unix.Pread(fd, b[n:], int64(n))
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if m == 0 {
-			return nil, io.ErrUnexpectedEOF // shrank under us
-		}
-		n += m
-	}
-	return b, nil
 }
 
 // wholeBudget bounds the compressed bytes that open archive readers hold
@@ -229,37 +222,26 @@ func putBuf(pool *sync.Pool, bp *[]byte) {
 
 // openArchiveWhole reads the .filez f of size bytes whole and returns its
 // metadata and payload, or ok false when the budget of bytes held is spent
-// (the caller streams from f then). f is left open either way.
+// (the caller streams from f then). f is left open either way; the caller
+// validates the metadata.
 func openArchiveWhole(f *os.File, size int64) (fi *FileInfo, body io.Reader, ok bool, err error) {
 	if wholeBudget.Add(size) > maxWholeHeld {
 		wholeBudget.Add(-size)
 		return nil, nil, false, nil
 	}
-	bp := getBuf(&filezPool, size)
-	held := size
-	defer func() {
-		if bp != nil {
-			putBuf(&filezPool, bp)
-		}
-		wholeBudget.Add(-held)
-	}()
-	b := *bp
-	if _, err := io.ReadFull(f, b); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			err = fmt.Errorf("%w; object shrank while read", ErrCorrupt)
-		}
+	defer wholeBudget.Add(-size) // held only while decoding, unless streamed
+	fi, payload, bp, err := loadFilez(int(f.Fd()), size)
+	if err != nil {
 		return nil, nil, true, err
 	}
-	fi, off, err := parseFilez(b)
-	if err != nil || fi.IsSymlink() {
-		return fi, nil, true, err
-	}
-	if msg := fi.validate(); msg != "" {
-		return nil, nil, true, fmt.Errorf("%w; %s", ErrCorrupt, msg)
+	if fi.IsSymlink() {
+		putBuf(&filezPool, bp)
+		return fi, nil, true, nil
 	}
 	if fi.Size <= smallPayload {
+		defer putBuf(&filezPool, bp)
 		out := getBuf(&payloadPool, int64(fi.Size))
-		if err := inflate.Decode(*out, b[off:]); err != nil {
+		if err := inflate.Decode(*out, payload); err != nil {
 			putBuf(&payloadPool, out)
 			return nil, nil, true, fmt.Errorf("%w; %v", ErrCorrupt, err)
 		}
@@ -270,8 +252,7 @@ func openArchiveWhole(f *os.File, size int64) (fi *FileInfo, body io.Reader, ok 
 	if z == nil {
 		z = inflate.NewReader(nil)
 	}
-	z.Reset(b[off:])
-	w := &wholeInflater{z: z, in: bp, held: size}
-	bp, held = nil, 0 // the reader's now
-	return fi, w, true, nil
+	z.Reset(payload)
+	wholeBudget.Add(size) // the reader holds the .filez until released
+	return fi, &wholeInflater{z: z, in: bp, held: size}, true, nil
 }
