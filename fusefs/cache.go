@@ -20,8 +20,9 @@ const smallFile = 1 << 20
 
 // contentCache keeps inflated archive files so that random and repeated
 // reads of a file never inflate it from byte 0 again: each object is
-// inflated once, sequentially, as far as the furthest read so far, into
-// memory (small files) or an unlinked temporary file (large ones). Entries
+// inflated once, whole into memory at its first read (small files), or
+// sequentially into an unlinked temporary file as far as the furthest read
+// so far (large ones). Entries
 // nobody has open are evicted, least recently used first, beyond the
 // bounds.
 type contentCache struct {
@@ -234,9 +235,10 @@ func (e *inflated) inflateTo(end int64) error {
 			e.ready.Store(e.done)
 		}
 	}()
-	if e.mem != nil && e.rc == nil && e.done == 0 {
+	if e.mem != nil {
 		// A small file is inflated whole, in one go, straight into its
-		// buffer and verified, twice as fast as streaming it.
+		// buffer and verified, twice as fast as streaming it; only large
+		// ones stream, into their temporary file.
 		if _, err := e.r.ReadFileInto(e.c, e.mem); err != nil {
 			e.fail(err)
 			return err
@@ -259,8 +261,6 @@ func (e *inflated) inflateTo(end int64) error {
 		switch {
 		case e.done >= e.size:
 			dst = make([]byte, 1) // read on to EOF, so the checksum is verified
-		case e.mem != nil:
-			dst = e.mem[e.done:min(e.done+256<<10, e.size)]
 		default:
 			if buf == nil {
 				buf = make([]byte, 256<<10)
@@ -272,7 +272,7 @@ func (e *inflated) inflateTo(end int64) error {
 			err = fmt.Errorf("%s.filez: payload longer than its header says: %w", e.c, repo.ErrCorrupt)
 			n = 0
 		}
-		if n > 0 && e.file != nil {
+		if n > 0 {
 			if _, werr := e.file.WriteAt(dst[:n], e.done); werr != nil {
 				err = fmt.Errorf("inflate %s.filez into the cache: %w", e.c, werr)
 			}
