@@ -85,16 +85,20 @@ func Allocate(ctx context.Context, tmp, prefix string) (*Dir, error) {
 		// Between mkdir and lock, someone may also have reused it and be
 		// done with it already: removed it (a committed transaction), or
 		// left work in it (an aborted one), which is evidence to verify.
-		used, err := usedMeanwhile(p)
+		df, err := openLocked(p, lock)
 		if err != nil {
-			os.Remove(lock.Name())
-			lock.Close()
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
 			return nil, fmt.Errorf("allocate %s: %w", p, err)
 		}
-		return &Dir{Path: p, Name: name, Reused: used, lock: lock}, nil
+		if df == nil {
+			continue
+		}
+		names, err := df.Readdirnames(1)
+		df.Close()
+		if err != nil && !errors.Is(err, io.EOF) {
+			dropLock(lock)
+			return nil, fmt.Errorf("allocate %s: %w", p, err)
+		}
+		return &Dir{Path: p, Name: name, Reused: len(names) > 0, lock: lock}, nil
 	}
 	return nil, fmt.Errorf("allocate %s* in %s: no free name after %d attempts", prefix, tmp, maxAttempts)
 }
@@ -103,22 +107,26 @@ func Allocate(ctx context.Context, tmp, prefix string) (*Dir, error) {
 // directory. A test seam: the window another process may reuse it in.
 var afterMkdir = func(string) {}
 
-// usedMeanwhile reports whether the fresh directory p holds anything; it
-// fails with ErrNotExist when p is gone.
-func usedMeanwhile(p string) (bool, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-			err = os.ErrNotExist // not ours: pick another name
-		}
-		return false, err
+// openLocked opens directory p, whose lock the caller has just taken. When
+// p is gone or is not a directory (its last holder removed it meanwhile),
+// it drops the lock and returns nil, nil.
+func openLocked(p string, lock *os.File) (*os.File, error) {
+	df, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err == nil {
+		return df, nil
 	}
-	defer f.Close()
-	names, err := f.Readdirnames(1)
-	if errors.Is(err, io.EOF) {
-		return false, nil
+	dropLock(lock)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+		return nil, nil
 	}
-	return len(names) > 0, err
+	return nil, err
+}
+
+// dropLock gives up a lock taken for a directory that is not used after
+// all: unlinked first, as Release does.
+func dropLock(lock *os.File) {
+	os.Remove(lock.Name())
+	lock.Close()
 }
 
 // tryReuse locks an existing directory, or returns nil when someone else
@@ -131,20 +139,17 @@ func tryReuse(tmp, name string) (*Dir, error) {
 	}
 	// The holder may have removed the directory and unlinked its lock just
 	// before we created a new lock file.
-	df, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	df, err := openLocked(p, lock)
 	if err != nil {
-		os.Remove(lock.Name())
-		lock.Close()
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("reuse %s: %w", p, err)
+	}
+	if df == nil {
+		return nil, nil
 	}
 	err = unix.Futimes(int(df.Fd()), nil)
 	df.Close()
 	if err != nil {
-		os.Remove(lock.Name())
-		lock.Close()
+		dropLock(lock)
 		return nil, fmt.Errorf("reuse %s: bump mtime: %w", p, err)
 	}
 	return &Dir{Path: p, Name: name, Reused: true, lock: lock}, nil
