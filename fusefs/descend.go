@@ -43,12 +43,11 @@ type descender struct {
 	stopped bool
 }
 
-// descendItem is one object to read: a file's content object, or a
-// subdirectory's dirtree and dirmeta.
+// descendItem is one object to read: a file's content object c, or a
+// subdirectory's dirtree c and dirmeta meta.
 type descendItem struct {
-	file       repo.Checksum
-	tree, meta repo.Checksum
-	isDir      bool
+	c, meta repo.Checksum
+	dir     bool
 }
 
 func newDescender(f *FS) *descender {
@@ -64,7 +63,7 @@ func (d *descender) listed(t *repo.DirTree) {
 	var items []descendItem
 	// The first subdirectory on top: the reader descends there next.
 	for _, e := range slices.Backward(t.Dirs) {
-		items = append(items, descendItem{tree: e.Tree, meta: e.Meta, isDir: true})
+		items = append(items, descendItem{c: e.Tree, meta: e.Meta, dir: true})
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -118,11 +117,11 @@ func (d *descender) work() {
 		d.stack = d.stack[:len(d.stack)-1]
 		d.budget--
 		d.mu.Unlock()
-		if !it.isDir {
-			d.f.stat(it.file)
+		if !it.dir {
+			d.f.stat(it.c)
 			continue
 		}
-		d.expand(it.tree, it.meta)
+		d.expand(it.c, it.meta)
 	}
 }
 
@@ -148,11 +147,11 @@ func (d *descender) expand(tree, meta repo.Checksum) {
 	}
 	var items []descendItem
 	for _, e := range slices.Backward(t.Dirs) {
-		items = append(items, descendItem{tree: e.Tree, meta: e.Meta, isDir: true})
+		items = append(items, descendItem{c: e.Tree, meta: e.Meta, dir: true})
 	}
 	for _, e := range slices.Backward(t.Files) {
 		if _, ok := d.f.stats.get(e.Content); !ok {
-			items = append(items, descendItem{file: e.Content})
+			items = append(items, descendItem{c: e.Content})
 		}
 	}
 	d.mu.Lock()

@@ -113,3 +113,10 @@ func TestDescendBudget(t *testing.T) {
 		t.Errorf("nothing read ahead")
 	}
 }
+
+// len is how many objects s holds (tests only).
+func (s *objectCache[V]) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}

@@ -195,12 +195,6 @@ func (s *objectCache[V]) get(c repo.Checksum) (V, bool) {
 	return v, ok
 }
 
-func (s *objectCache[V]) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
-
 // getOrRead returns the cached value of c, or reads and caches it; errors
 // are not cached.
 func (s *objectCache[V]) getOrRead(c repo.Checksum, read func(repo.Checksum) (V, error)) (V, error) {
