@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -203,11 +204,13 @@ func (w *wholeInflater) release() {
 	*w = wholeInflater{}
 }
 
-// getBuf returns a pooled buffer of n bytes.
+// getBuf returns a pooled buffer of n bytes, its capacity rounded up to a
+// power of two (as pull's getBody does) so that a pooled buffer fits the
+// objects that come after it.
 func getBuf(pool *sync.Pool, n int64) *[]byte {
 	bp := pool.Get().(*[]byte)
 	if int64(cap(*bp)) < n {
-		*bp = make([]byte, n)
+		*bp = make([]byte, n, max(4<<10, 1<<bits.Len64(uint64(n-1))))
 	}
 	*bp = (*bp)[:n]
 	return bp
