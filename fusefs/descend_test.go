@@ -18,9 +18,6 @@ func TestDescend(t *testing.T) {
 	repotest.RequireOstree(t)
 	for _, mode := range []string{"archive", "bare-user"} {
 		t.Run(mode, func(t *testing.T) {
-			repoPath := filepath.Join(t.TempDir(), "repo")
-			repotest.Init(t, repoPath, mode)
-			src := t.TempDir()
 			var entries []repotest.Entry
 			const files = 3 * 3 * 3 * 4
 			for i := range files {
@@ -28,8 +25,7 @@ func TestDescend(t *testing.T) {
 				entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: []byte(p)})
 			}
 			entries = append(entries, repotest.Entry{Path: "top", Kind: repotest.File, Data: []byte("top")})
-			repotest.WriteTree(t, src, entries)
-			c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+			repoPath, c := repotest.NewRepo(t, mode, entries)
 			// Damage one file deep down: read-ahead must not trip on it.
 			r, deep := commitTree(t, repoPath, c, "a2")
 			for range 2 { // b2, c2
@@ -76,16 +72,12 @@ func TestDescendBudget(t *testing.T) {
 	old := descendAhead
 	descendAhead = 10
 	t.Cleanup(func() { descendAhead = old })
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "bare-user")
-	src := t.TempDir()
 	var entries []repotest.Entry
 	for i := range 100 {
 		p := fmt.Sprintf("d%d/e%d/f%d", i%2, i%5, i)
 		entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: []byte(p)})
 	}
-	repotest.WriteTree(t, src, entries)
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
 	m, mp := testMount(t, repoPath)
 	if _, err := os.ReadDir(filepath.Join(mp, "commits", c)); err != nil {
 		t.Fatal(err)

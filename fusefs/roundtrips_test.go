@@ -279,17 +279,13 @@ func TestUnlabeled(t *testing.T) {
 	if err != nil {
 		t.Skip("no ls in $PATH")
 	}
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "bare-user")
-	src := t.TempDir()
 	var entries []repotest.Entry
 	for i := range 30 {
 		entries = append(entries, repotest.Entry{Path: fmt.Sprintf("d%d/f%02d", i%3, i), Kind: repotest.File, Data: []byte(fmt.Sprint(i))})
 	}
 	const label = "system_u:object_r:etc_t:s0"
 	entries[0].Xattrs = map[string]string{selinuxXattr: label + "\x00", "user.k": "v"}
-	repotest.WriteTree(t, src, entries)
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
 	m, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,17 +20,13 @@ func TestReadFileInto(t *testing.T) {
 	repotest.RequireOstree(t)
 	for _, mode := range []string{"archive", "bare-user"} {
 		t.Run(mode, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), "repo")
-			repotest.Init(t, p, mode)
-			src := t.TempDir()
-			repotest.WriteTree(t, src, []repotest.Entry{
+			p, c := repotest.NewRepo(t, mode, []repotest.Entry{
 				{Path: "tiny", Kind: repotest.File, Data: []byte("hello hello hello\n")},
 				{Path: "empty", Kind: repotest.File},
 				{Path: "random", Kind: repotest.File, Data: repotest.Pseudorandom("r", 300<<10)},
 				{Path: "text", Kind: repotest.File, Data: bytes.Repeat([]byte("func main() { return nil }\n"), 9000)},
 				{Path: "link", Kind: repotest.Symlink, Target: "tiny"},
 			})
-			c := repotest.Commit(t, p, "main", src, repotest.CommitOpts{})
 			r, err := Open(p)
 			if err != nil {
 				t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -107,4 +108,15 @@ func Commit(t testing.TB, repoPath, ref, dir string, o CommitOpts) string {
 		t.Fatalf("ostree commit printed %q, not a checksum", out)
 	}
 	return out
+}
+
+// NewRepo makes a repository of mode with ostree, commits entries to ref
+// "main" in it, and returns the repository's path and the commit.
+func NewRepo(t testing.TB, mode string, entries []Entry) (repoPath, commit string) {
+	t.Helper()
+	repoPath = filepath.Join(t.TempDir(), "repo")
+	Init(t, repoPath, mode)
+	src := t.TempDir()
+	WriteTree(t, src, entries)
+	return repoPath, Commit(t, repoPath, "main", src, CommitOpts{})
 }
