@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -18,18 +19,37 @@ import (
 // rather than in a temporary file.
 const smallFile = 1 << 20
 
+const (
+	// streamWindow is how much of a streamed file (one the disk bound has
+	// no room for) stays inflated behind its furthest read: more than the
+	// kernel's read-ahead has in flight at once (MaxReadAhead plus a
+	// READ), whose READs may arrive out of order.
+	streamWindow = 4 << 20
+	// readGrace is how long a large entry, once released, is safe from
+	// eviction: a reader between two READs of a file is still reading
+	// it, and evicting it there would inflate the file from byte 0 again
+	// for every READ.
+	readGrace = 2 * time.Second
+)
+
 // contentCache keeps inflated archive files so that random and repeated
 // reads of a file never inflate it from byte 0 again: each object is
 // inflated once, whole into memory at its first read (small files), or
 // sequentially into an unlinked temporary file as far as the furthest read
-// so far (large ones). Entries
-// nobody has open are evicted, least recently used first, beyond the
-// bounds.
+// so far (large ones). Entries nobody reads are evicted, least recently
+// used first, beyond the bounds; a large one only once readGrace has
+// passed since its last READ. A large file the disk bound has no room for
+// (larger than the bound, or while other files fill it) is streamed: its
+// inflater goes on from its last READ, keeping the last streamWindow
+// bytes, so a sequential reader costs one pass; a READ further back
+// starts again from byte 0, as any reader of a DEFLATE stream must.
 type contentCache struct {
 	r       *repo.Repo
 	dir     string
 	maxDisk int64
 	maxMem  int64
+	window  int64         // streamWindow; smaller in tests
+	grace   time.Duration // readGrace; smaller in tests
 	mu      sync.Mutex
 	m       map[repo.Checksum]*inflated
 	disk    int64
@@ -44,7 +64,8 @@ func newContentCache(r *repo.Repo, dir string, maxDisk, maxMem int64) *contentCa
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	return &contentCache{r: r, dir: dir, maxDisk: maxDisk, maxMem: maxMem, m: map[repo.Checksum]*inflated{}}
+	return &contentCache{r: r, dir: dir, maxDisk: maxDisk, maxMem: maxMem,
+		window: streamWindow, grace: readGrace, m: map[repo.Checksum]*inflated{}}
 }
 
 // inflated is one archive file, inflated as far as done.
@@ -65,13 +86,30 @@ type inflated struct {
 	ahead atomic.Bool
 	mem   []byte
 	file  *os.File
-	err   error
+	// window holds a streamed file's bytes from done-len(window) to done,
+	// byte i at i%len(window); it is read under mu only, as inflating
+	// overwrites it. restarts counts the passes that began again at 0.
+	window   []byte
+	restarts int
+	err      error
 	// failed is err != nil, for the cache, which must not wait for mu.
 	failed atomic.Bool
 
 	// guarded by contentCache.mu
 	refs int
 	idle *list.Element // in idleMem or idleDisk while refs == 0
+	used time.Time     // last released by a READ; zero once stored away
+}
+
+// large reports whether evicting e may cost its reader a pass from byte 0.
+func (e *inflated) large() bool { return e.file != nil || e.window != nil }
+
+// charge is what e counts against the memory bound.
+func (e *inflated) charge() int64 {
+	if e.window != nil {
+		return int64(len(e.window))
+	}
+	return int64(len(e.mem))
 }
 
 // fail records err; e.mu is held.
@@ -99,20 +137,33 @@ func (cc *contentCache) acquire(c repo.Checksum, size int64) (*inflated, error) 
 		return e, nil
 	}
 	e := &inflated{r: cc.r, c: c, size: size, refs: 1}
-	if size <= smallFile {
+	switch {
+	case size <= smallFile:
 		e.mem = make([]byte, size)
-		cc.mem += size
-	} else {
+	case cc.makeRoomLocked(size):
 		f, err := tempFile(cc.dir)
 		if err != nil {
 			return nil, fmt.Errorf("cache for %s.filez in %s: %w", c, cc.dir, err)
 		}
 		e.file = f
 		cc.disk += size
+	default:
+		e.window = make([]byte, min(size, cc.window))
 	}
+	cc.mem += e.charge()
 	cc.m[c] = e
 	cc.evictLocked()
 	return e, nil
+}
+
+// makeRoomLocked evicts what it may until size more bytes fit the disk
+// bound, and reports whether they do.
+func (cc *contentCache) makeRoomLocked(size int64) bool {
+	if size > cc.maxDisk {
+		return false
+	}
+	cc.evictListLocked(&cc.idleDisk, func() bool { return cc.disk+size > cc.maxDisk })
+	return cc.disk+size <= cc.maxDisk
 }
 
 // hold takes one more reference on an entry the caller holds already.
@@ -138,18 +189,36 @@ func (cc *contentCache) release(e *inflated, cold bool) {
 	}
 	if cold {
 		e.idle = cc.idleList(e).PushBack(e)
+		e.used = time.Time{}
 	} else {
 		e.idle = cc.idleList(e).PushFront(e)
+		e.used = time.Now()
 	}
 	cc.evictLocked()
 }
 
 func (cc *contentCache) evictLocked() {
-	for cc.mem > cc.maxMem && cc.idleMem.Len() > 0 {
-		cc.dropLocked(cc.idleMem.Back().Value.(*inflated))
-	}
-	for cc.disk > cc.maxDisk && cc.idleDisk.Len() > 0 {
-		cc.dropLocked(cc.idleDisk.Back().Value.(*inflated))
+	cc.evictListLocked(&cc.idleMem, func() bool { return cc.mem > cc.maxMem })
+	cc.evictListLocked(&cc.idleDisk, func() bool { return cc.disk > cc.maxDisk })
+}
+
+// evictListLocked drops idle entries of l, least recently used first,
+// while over says so, passing over large ones still in their grace: few,
+// as only a large file's READs make them.
+func (cc *contentCache) evictListLocked(l *list.List, over func() bool) {
+	var now time.Time
+	for el := l.Back(); el != nil && over(); {
+		e := el.Value.(*inflated)
+		el = el.Prev()
+		if e.large() && !e.used.IsZero() {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			if now.Sub(e.used) < cc.grace {
+				continue
+			}
+		}
+		cc.dropLocked(e)
 	}
 }
 
@@ -165,7 +234,7 @@ func (cc *contentCache) dropLocked(e *inflated) {
 		cc.disk -= e.size
 		e.file.Close()
 	} else {
-		cc.mem -= e.size
+		cc.mem -= e.charge()
 	}
 	if e.rc != nil {
 		e.rc.Close()
@@ -188,6 +257,9 @@ func tempFile(dir string) (*os.File, error) {
 
 // readAt inflates as far as off+len(p) if needed, then copies.
 func (e *inflated) readAt(p []byte, off int64) (int, error) {
+	if e.window != nil {
+		return e.readStreamed(p, off)
+	}
 	end := min(off+int64(len(p)), e.size)
 	if off >= e.size {
 		// A read at the end is where a sequential reader learns of a
@@ -217,9 +289,48 @@ func (e *inflated) has(end int64) bool {
 	return r > e.size || r >= end && r < e.size
 }
 
+// readStreamed serves a READ of a streamed file from its window, starting
+// the pass again at byte 0 if off is behind it.
+func (e *inflated) readStreamed(p []byte, off int64) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w := int64(len(e.window))
+	if off >= e.size {
+		return 0, e.inflateLocked(e.size) // verify at the end, as readAt does
+	}
+	// No more than the window holds at once (a READ is smaller anyway).
+	end := min(off+int64(len(p)), e.size, off+w)
+	if off < e.done-w {
+		// Behind the window: a DEFLATE stream cannot go back.
+		if e.rc != nil {
+			e.rc.Close()
+			e.rc = nil
+		}
+		e.done, e.verified = 0, false
+		e.restarts++
+	}
+	if err := e.inflateLocked(end); err != nil {
+		return 0, err
+	}
+	n := 0
+	for off < end {
+		i := off % w
+		k := copy(p[n:], e.window[i:min(w, i+end-off)])
+		n += k
+		off += int64(k)
+	}
+	return n, nil
+}
+
 func (e *inflated) inflateTo(end int64) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.inflateLocked(end)
+}
+
+// inflateLocked inflates as far as end (and, at the end, on to EOF, which
+// verifies the object); e.mu is held.
+func (e *inflated) inflateLocked(end int64) error {
 	if e.err != nil {
 		return e.err
 	}
@@ -229,9 +340,13 @@ func (e *inflated) inflateTo(end int64) error {
 		return nil
 	}
 	defer func() {
-		if e.verified {
+		switch {
+		case e.window != nil:
+			// Bytes below done are overwritten: has must send every
+			// read through mu.
+		case e.verified:
 			e.ready.Store(e.size + 1)
-		} else {
+		default:
 			e.ready.Store(e.done)
 		}
 	}()
@@ -261,6 +376,12 @@ func (e *inflated) inflateTo(end int64) error {
 		switch {
 		case e.done >= e.size:
 			dst = make([]byte, 1) // read on to EOF, so the checksum is verified
+		case e.window != nil:
+			// Straight into the window, and never past end: what this
+			// READ wants must still be there.
+			w := int64(len(e.window))
+			i := e.done % w
+			dst = e.window[i:min(w, i+end-e.done)]
 		default:
 			if buf == nil {
 				buf = make([]byte, 256<<10)
@@ -272,7 +393,7 @@ func (e *inflated) inflateTo(end int64) error {
 			err = fmt.Errorf("%s.filez: payload longer than its header says: %w", e.c, repo.ErrCorrupt)
 			n = 0
 		}
-		if n > 0 {
+		if n > 0 && e.file != nil {
 			if _, werr := e.file.WriteAt(dst[:n], e.done); werr != nil {
 				err = fmt.Errorf("inflate %s.filez into the cache: %w", e.c, werr)
 			}

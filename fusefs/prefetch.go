@@ -171,9 +171,13 @@ func (b *batch) work() {
 			continue // the reader's own READ reports it
 		}
 		cold := false
-		if e.file != nil {
+		switch {
+		case e.window != nil:
+			// Streamed (no room on disk): inflated ahead, it would
+			// only be overwritten before its reader comes.
+		case e.file != nil:
 			inflateSteps(e, 0, min(j.size, readAheadLarge))
-		} else if e.inflateTo(j.size) == nil && !b.isTripwire(j.c) {
+		case e.inflateTo(j.size) == nil && !b.isTripwire(j.c):
 			cold = b.f.store(b.d, j.name, e)
 		}
 		b.f.content.release(e, cold)

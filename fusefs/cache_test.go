@@ -1,0 +1,223 @@
+package fusefs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/repo/repotest"
+)
+
+// largeFiles makes an archive repository with the given large files at
+// the root and returns a content cache on it with these bounds, and each
+// file's content checksum and bytes, in name order.
+func largeFiles(t *testing.T, maxDisk, window int64, sizes ...int64) (*contentCache, []repo.Checksum, [][]byte) {
+	t.Helper()
+	var entries []repotest.Entry
+	var data [][]byte
+	for i, n := range sizes {
+		p := string(rune('a' + i))
+		d := repotest.Pseudorandom(p, n)
+		entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: d})
+		data = append(data, d)
+	}
+	repoPath, c := repotest.NewRepo(t, "archive", entries)
+	r, tree := commitTree(t, repoPath, c, "")
+	var cs []repo.Checksum
+	for _, f := range tree.Files {
+		cs = append(cs, f.Content)
+	}
+	cc := newContentCache(r, t.TempDir(), maxDisk, 1<<20)
+	cc.window = window
+	return cc, cs, data
+}
+
+// read is one READ as fileNode.Read makes it: acquire, read, release.
+func (cc *contentCache) read(t *testing.T, c repo.Checksum, size int64, p []byte, off int64) (*inflated, int, error) {
+	t.Helper()
+	e, err := cc.acquire(c, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.release(e, false)
+	n, err := e.readAt(p, off)
+	return e, n, err
+}
+
+// TestCacheStreamsBeyondBound: a file larger than the disk bound is
+// streamed, so reading it sequentially inflates it once instead of from
+// byte 0 for every READ (quadratic), reads a little out of order are
+// served from its window, one further back starts a new pass, and the
+// disk bound holds throughout.
+func TestCacheStreamsBeyondBound(t *testing.T) {
+	repotest.RequireOstree(t)
+	const size, step = 3<<20 + 12345, 128 << 10
+	cc, cs, data := largeFiles(t, 2<<20, 512<<10, size)
+	c := cs[0]
+	p := make([]byte, step)
+	var first *inflated
+	for off := int64(0); off < size; off += step {
+		e, n, err := cc.read(t, c, size, p, off)
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if want := data[0][off:min(off+step, size)]; !bytes.Equal(p[:n], want) {
+			t.Fatalf("read at %d: %d bytes differ from the file's %d", off, n, len(want))
+		}
+		if first == nil {
+			first = e
+		} else if e != first {
+			t.Fatalf("read at %d: the entry was evicted between READs", off)
+		}
+		if e.file != nil || cc.disk > cc.maxDisk {
+			t.Fatalf("read at %d: on disk (%d bytes) beyond the bound %d", off, cc.disk, cc.maxDisk)
+		}
+		// The kernel's read-ahead may send the READ before last after
+		// this one: still in the window.
+		if off >= step {
+			if _, n, err := cc.read(t, c, size, p, off-step); err != nil || !bytes.Equal(p[:n], data[0][off-step:off]) {
+				t.Fatalf("read back at %d: %d bytes, %v", off-step, n, err)
+			}
+		}
+	}
+	if first.restarts != 0 {
+		t.Errorf("sequential read restarted %d times", first.restarts)
+	}
+	if _, n, err := cc.read(t, c, size, p, size); n != 0 || err != nil {
+		t.Errorf("read at the end: %d bytes, %v", n, err)
+	}
+	if !first.verified {
+		t.Error("read to its end, the object is not verified")
+	}
+	// Behind the window: a new pass, the right bytes.
+	if _, n, err := cc.read(t, c, size, p, 1000); err != nil || !bytes.Equal(p[:n], data[0][1000:1000+step]) {
+		t.Fatalf("read at 1000 after the end: %d bytes, %v", n, err)
+	}
+	if first.restarts != 1 {
+		t.Errorf("read behind the window: %d restarts, want 1", first.restarts)
+	}
+}
+
+// TestCacheGrace: two large files read in turn, which together exceed the
+// disk bound, are neither evicted between their READs nor inflated again:
+// the one that fits is kept on disk, the other streamed. Once its grace
+// has passed, an idle one makes room for a new file.
+func TestCacheGrace(t *testing.T) {
+	repotest.RequireOstree(t)
+	const size, step = 1<<20 + 777, 64 << 10
+	cc, cs, data := largeFiles(t, 3<<20/2, 256<<10, size, size, size)
+	p := make([]byte, step)
+	entries := map[repo.Checksum]*inflated{}
+	for off := int64(0); off < size; off += step {
+		for i, c := range cs[:2] {
+			e, n, err := cc.read(t, c, size, p, off)
+			if err != nil || !bytes.Equal(p[:n], data[i][off:min(off+step, size)]) {
+				t.Fatalf("file %d, read at %d: %d bytes, %v", i, off, n, err)
+			}
+			if old := entries[c]; old != nil && old != e {
+				t.Fatalf("file %d, read at %d: evicted between READs", i, off)
+			}
+			entries[c] = e
+			if cc.disk > cc.maxDisk {
+				t.Fatalf("on disk %d bytes, beyond the bound %d", cc.disk, cc.maxDisk)
+			}
+		}
+	}
+	a, b := entries[cs[0]], entries[cs[1]]
+	if a.file == nil || b.window == nil || a.restarts+b.restarts != 0 {
+		t.Fatalf("first on disk %v, second streamed %v, %d restarts; want true, true, 0",
+			a.file != nil, b.window != nil, a.restarts+b.restarts)
+	}
+	// In its grace, the first keeps its place: the third streams.
+	e, _, err := cc.read(t, cs[2], size, p, 0)
+	if err != nil || e.window == nil || cc.m[cs[0]] != a {
+		t.Fatalf("third file in the first's grace: streamed %v, first kept %v, %v", e.window != nil, cc.m[cs[0]] == a, err)
+	}
+	delete(cc.m, cs[2]) // as if the kernel had it cached for good
+	cc.mu.Lock()
+	cc.dropLocked(e)
+	cc.mu.Unlock()
+	cc.grace = 0
+	e, n, err := cc.read(t, cs[2], size, p, 0)
+	if err != nil || !bytes.Equal(p[:n], data[2][:step]) {
+		t.Fatalf("third file: %d bytes, %v", n, err)
+	}
+	if e.file == nil || cc.m[cs[0]] == a {
+		t.Errorf("past the grace, third on disk %v, first evicted %v; want both", e.file != nil, cc.m[cs[0]] != a)
+	}
+}
+
+// TestCacheStreamedCorrupt: a truncated object that is streamed fails its
+// READs with ErrCorrupt, and the bytes before the damage are the file's.
+func TestCacheStreamedCorrupt(t *testing.T) {
+	repotest.RequireOstree(t)
+	const size, step = 2 << 20, 128 << 10
+	cc, cs, data := largeFiles(t, 1<<20, 512<<10, size)
+	obj := contentObject(t, cc.r.Path(), cs[0])
+	z, err := os.ReadFile(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(obj, z[:len(z)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, step)
+	var failed error
+	for off := int64(0); off <= size && failed == nil; off += step {
+		var n int
+		_, n, failed = cc.read(t, cs[0], size, p, off)
+		if failed == nil && !bytes.Equal(p[:n], data[0][off:min(off+step, size)]) {
+			t.Fatalf("read at %d: wrong bytes, no error", off)
+		}
+	}
+	if failed == nil {
+		t.Fatal("a damaged object was read to its end without an error")
+	}
+	if !errors.Is(failed, repo.ErrCorrupt) {
+		t.Errorf("error %v does not wrap repo.ErrCorrupt", failed)
+	}
+}
+
+// TestMountStreamsLargeFiles: through a mount whose cache bound holds
+// neither, two files larger than the bound read at once come out right,
+// each inflated in one pass.
+func TestMountStreamsLargeFiles(t *testing.T) {
+	repotest.RequireOstree(t)
+	const size = 6<<20 + 99
+	entries := []repotest.Entry{
+		{Path: "a", Kind: repotest.File, Data: repotest.Pseudorandom("a", size)},
+		{Path: "b", Kind: repotest.File, Data: repotest.Pseudorandom("b", size)},
+	}
+	repoPath, c := repotest.NewRepo(t, "archive", entries)
+	m, mp := testMountWith(t, repoPath, MountOptions{Options: Options{CacheBytes: 4 << 20}})
+	errs := make(chan error, len(entries))
+	for _, e := range entries {
+		go func() {
+			b, err := os.ReadFile(filepath.Join(mp, "commits", c, e.Path))
+			if err == nil && !bytes.Equal(b, e.Data) {
+				err = fmt.Errorf("%s: %d bytes differ from the file's %d", e.Path, len(b), len(e.Data))
+			}
+			errs <- err
+		}()
+	}
+	for range entries {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	cc := m.FS.content
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.disk != 0 {
+		t.Errorf("%d bytes on disk, want none: neither file fits", cc.disk)
+	}
+	for _, e := range cc.m {
+		if e.window == nil || e.restarts != 0 {
+			t.Errorf("%s: streamed %v, %d restarts; want true, 0", e.c, e.window != nil, e.restarts)
+		}
+	}
+}
