@@ -71,9 +71,12 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 			// Also the largest READ (max_read, max_pages): a large file
 			// takes 8 times fewer round trips than at go-fuse's 128 KiB.
 			MaxWrite: 1 << 20,
-			// The kernel then caches POSIX ACL lookups (ls -l asks for
-			// them on every file) instead of asking us each time.
-			EnableAcl: true,
+			// Only when others may use the mount do ACLs guard anything:
+			// alone, its user can read every object in the repository
+			// anyway. The kernel then enforces ACLs and caches them, but
+			// fetches each one once, a round trip per file for ls -l;
+			// without, ls asks once and stops (see unsupported).
+			EnableAcl: o.AllowOther,
 		},
 	}
 	if o.Debug {
@@ -91,13 +94,16 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 		fo.Options = []string{"ro", "nosuid", "nodev", "default_permissions"}
 	}
 	// What fs.Mount does, with adapters between the kernel and the nodes:
-	// handleless directories, hidden xattrs if asked (else no unlabeled
-	// security.selinux), the request counter.
+	// handleless directories, hidden xattrs if asked (else no absent
+	// labels or ACLs), the request counter.
 	var raw fuse.RawFileSystem = &handlelessDirs{RawFileSystem: fs.NewNodeFS(f.Root(), fo)}
-	if o.NoXattrs {
+	switch {
+	case o.NoXattrs:
 		raw = noXattrs{raw}
-	} else {
-		raw = unlabeled{raw}
+	case fo.EnableAcl:
+		raw = unsupported{raw, []string{selinuxXattr}}
+	default:
+		raw = unsupported{raw, append([]string{selinuxXattr}, aclXattrs...)}
 	}
 	counting := &countingFS{RawFileSystem: raw}
 	server, err := newServer(counting, mountpoint, &fo.MountOptions)

@@ -4,10 +4,9 @@ import "github.com/hanwen/go-fuse/v2/fuse"
 
 // noXattrs hides every extended attribute (MountOptions.NoXattrs). It
 // answers ENOSYS, after which the kernel fails getxattr and listxattr with
-// EOPNOTSUPP itself, without asking: FUSE has no xattr cache, and ls -l
-// asks for security.selinux and system.posix_acl_access of every file,
-// which otherwise costs a round trip each. Tools treat EOPNOTSUPP as "this
-// file system has no xattrs" and stop asking (ls remembers it per device).
+// EOPNOTSUPP itself, without asking, not even once: tools treat EOPNOTSUPP
+// as "this file system has no xattrs" and stop asking (ls remembers it per
+// device).
 type noXattrs struct {
 	fuse.RawFileSystem
 }

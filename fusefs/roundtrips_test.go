@@ -1,11 +1,13 @@
 package fusefs
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -269,11 +271,12 @@ func TestForgottenListing(t *testing.T) {
 	}
 }
 
-// TestUnlabeled: an object without a security.selinux xattr answers its
-// getxattr with EOPNOTSUPP, after which ls -l stops asking the mount for
-// labels, so a warm ls -lR costs no round trip per file; a labeled object
-// still shows its label, and other missing names are still ENODATA.
-func TestUnlabeled(t *testing.T) {
+// TestUnsupportedXattrs: an object without a security.selinux xattr, or
+// without ACLs, answers their getxattr with EOPNOTSUPP, after which ls -l
+// stops asking the mount for them, so an ls -lR, cold or warm, costs no
+// round trip per file; an object that has them still shows them, and
+// other missing names are still ENODATA.
+func TestUnsupportedXattrs(t *testing.T) {
 	repotest.RequireOstree(t)
 	lsPath, err := exec.LookPath("ls")
 	if err != nil {
@@ -285,6 +288,7 @@ func TestUnlabeled(t *testing.T) {
 	}
 	const label = "system_u:object_r:etc_t:s0"
 	entries[0].Xattrs = map[string]string{selinuxXattr: label + "\x00", "user.k": "v"}
+	entries[1].Mode, entries[1].Xattrs = 0o640, map[string]string{aclXattrs[0]: aclReadBy(aclUser)}
 	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
 	m, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
@@ -293,25 +297,103 @@ func TestUnlabeled(t *testing.T) {
 	if n, err := unix.Lgetxattr(filepath.Join(root, "d0/f00"), selinuxXattr, v); err != nil || string(v[:n]) != label+"\x00" {
 		t.Errorf("getxattr %s of a labeled file: %q %v", selinuxXattr, v[:n], err)
 	}
-	for _, p := range []string{"d1/f01", "d1", "", "../.."} {
-		if _, err := unix.Lgetxattr(filepath.Join(root, p), selinuxXattr, v); err != unix.EOPNOTSUPP {
-			t.Errorf("getxattr %s of unlabeled %q: %v, want EOPNOTSUPP", selinuxXattr, p, err)
+	if n, err := unix.Lgetxattr(filepath.Join(root, "d1/f01"), aclXattrs[0], v); err != nil || n < 4 || v[0] != 2 {
+		t.Errorf("getxattr %s of a file with an ACL: %q %v", aclXattrs[0], v[:n], err)
+	}
+	for _, p := range []string{"d1/f04", "d1", "", "../.."} {
+		for _, name := range append([]string{selinuxXattr}, aclXattrs...) {
+			if name == aclXattrs[1] && p == "d1/f04" {
+				continue // not asked of files: EACCES
+			}
+			if _, err := unix.Lgetxattr(filepath.Join(root, p), name, v); err != unix.EOPNOTSUPP {
+				t.Errorf("getxattr %s of %q, which has none: %v, want EOPNOTSUPP", name, p, err)
+			}
 		}
 	}
 	if _, err := unix.Lgetxattr(filepath.Join(root, "d1/f01"), "user.none", v); err != unix.ENODATA {
 		t.Errorf("getxattr of a missing name: %v, want ENODATA", err)
 	}
-	ls := func() {
-		t.Helper()
+	for i := range 2 {
+		before := m.Requests()["GETXATTR"]
 		out, err := exec.Command(lsPath, "-lR", root).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "f29") {
 			t.Fatalf("ls -lR: %v\n%s", err, out)
 		}
+		// One ask for a label, one for an ACL, then no more.
+		if n := m.Requests()["GETXATTR"] - before; n > 2 {
+			t.Errorf("ls -lR %d of 33 entries sent %d GETXATTR requests, want at most 2", i+1, n)
+		}
 	}
-	ls()
-	first := m.Requests()["GETXATTR"]
-	ls()
-	if n := m.Requests()["GETXATTR"] - first; n > 1 {
-		t.Errorf("a second ls -lR of 33 entries sent %d GETXATTR requests, want at most 1", n)
+}
+
+// aclUser is the user the ACLs of the tests grant access to.
+const aclUser = 4321
+
+// aclReadBy is the system.posix_acl_access value of an ACL that grants
+// read to the owner, the owning group and user uid, and nothing to others.
+func aclReadBy(uid uint32) string {
+	var b []byte
+	entry := func(tag, perm uint16, id uint32) {
+		b = binary.LittleEndian.AppendUint16(b, tag)
+		b = binary.LittleEndian.AppendUint16(b, perm)
+		b = binary.LittleEndian.AppendUint32(b, id)
+	}
+	b = binary.LittleEndian.AppendUint32(b, 2) // the format's version
+	const undefined = ^uint32(0)
+	entry(0x01, 6, undefined) // owner rw
+	entry(0x02, 4, uid)       // user uid r
+	entry(0x04, 4, undefined) // owning group r
+	entry(0x10, 4, undefined) // mask r
+	entry(0x20, 0, undefined) // others none
+	return string(b)
+}
+
+// TestACLsEnforcedForOthers: a mount others may use (--allow-other) has
+// the kernel enforce the objects' ACLs, so a user an ACL names reads a
+// file its mode alone would refuse, and one it does not name is refused.
+func TestACLsEnforcedForOthers(t *testing.T) {
+	repotest.RequireOstree(t)
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: reading as another user needs root")
+	}
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		t.Skip("no cat in $PATH")
+	}
+	entries := []repotest.Entry{
+		{Path: "acl", Kind: repotest.File, Data: []byte("named"), Mode: 0o640, Xattrs: map[string]string{aclXattrs[0]: aclReadBy(aclUser)}},
+		{Path: "plain", Kind: repotest.File, Data: []byte("owner only"), Mode: 0o640},
+	}
+	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
+	_, mp := testMountWith(t, repoPath, MountOptions{AllowOther: true})
+	root := filepath.Join(mp, "commits", c)
+	// t.TempDir makes 0700 directories, which the other users cannot pass.
+	for d := filepath.Dir(mp); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := os.Stat(root); err != nil || st.Mode().Perm()&0o005 != 0o005 {
+		t.Fatalf("the commit's root must be open to others for this test: %v %v", st.Mode(), err)
+	}
+	readAs := func(uid uint32, name string) (string, error) {
+		cmd := exec.Command(cat, filepath.Join(root, name))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := readAs(aclUser, "acl"); err != nil || out != "named" {
+		t.Errorf("user %d, named by the ACL, reads acl: %q %v", aclUser, out, err)
+	}
+	if out, err := readAs(aclUser, "plain"); err == nil {
+		t.Errorf("user %d reads a 0640 root file without an ACL: %q", aclUser, out)
+	}
+	if out, err := readAs(aclUser+1, "acl"); err == nil {
+		t.Errorf("user %d, not named by the ACL, reads acl: %q", aclUser+1, out)
+	}
+	// ACLs are supported here: a file without one has none (ENODATA).
+	v := make([]byte, 64)
+	if _, err := unix.Lgetxattr(filepath.Join(root, "plain"), aclXattrs[0], v); err != unix.ENODATA {
+		t.Errorf("getxattr %s of a file without an ACL: %v, want ENODATA", aclXattrs[0], err)
 	}
 }

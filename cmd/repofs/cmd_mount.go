@@ -45,10 +45,10 @@ Options:
                         and then every --interval, and on SIGHUP (repeatable);
                         failures are logged and retried at the next interval
   --interval=D          time between background pulls (default 5m)
-  --allow-other         let other users see the mount
+  --allow-other         let other users see the mount; the kernel then also
+                        enforces the files' POSIX ACLs
   --no-xattrs           hide extended attributes (getxattr fails with
-                        EOPNOTSUPP); ls -l on a cold mount no longer costs
-                        a round trip to repofs per file for its ACL
+                        EOPNOTSUPP)
   --debug               log every FUSE request to stderr
 
 Examples:
