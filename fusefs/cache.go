@@ -255,6 +255,11 @@ func tempFile(dir string) (*os.File, error) {
 	return f, nil
 }
 
+// stepBufs holds the buffers a large file is inflated through on its way
+// to its temporary file: one per inflating goroutine, reused, where one
+// per step made as much garbage as the files are large.
+var stepBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // readAt inflates as far as off+len(p) if needed, then copies.
 func (e *inflated) readAt(p []byte, off int64) (int, error) {
 	if e.window != nil {
@@ -370,7 +375,12 @@ func (e *inflated) inflateLocked(end int64) error {
 		}
 		e.rc = rc
 	}
-	var buf []byte
+	var buf *[]byte
+	defer func() {
+		if buf != nil {
+			stepBufs.Put(buf)
+		}
+	}()
 	for e.rc != nil && (e.done < end || e.done == e.size) {
 		var dst []byte
 		switch {
@@ -384,9 +394,9 @@ func (e *inflated) inflateLocked(end int64) error {
 			dst = e.window[i:min(w, i+end-e.done)]
 		default:
 			if buf == nil {
-				buf = make([]byte, 256<<10)
+				buf = stepBufs.Get().(*[]byte)
 			}
-			dst = buf[:min(int64(len(buf)), e.size-e.done)]
+			dst = (*buf)[:min(int64(len(*buf)), e.size-e.done)]
 		}
 		n, err := e.rc.Read(dst)
 		if n > 0 && e.done >= e.size {
