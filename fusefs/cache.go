@@ -156,14 +156,26 @@ func (cc *contentCache) acquire(c repo.Checksum, size int64) (*inflated, error) 
 	return e, nil
 }
 
-// makeRoomLocked evicts what it may until size more bytes fit the disk
-// bound, and reports whether they do.
+// makeRoomLocked evicts idle large files until size more bytes fit the
+// disk bound, and reports whether they do; if they cannot (the others are
+// in their grace), it evicts nothing.
 func (cc *contentCache) makeRoomLocked(size int64) bool {
-	if size > cc.maxDisk {
+	free, now := cc.maxDisk-cc.disk, time.Now()
+	for el := cc.idleDisk.Back(); el != nil && free < size; el = el.Prev() {
+		if e := el.Value.(*inflated); !cc.inGrace(e, now) {
+			free += e.size
+		}
+	}
+	if free < size {
 		return false
 	}
 	cc.evictListLocked(&cc.idleDisk, func() bool { return cc.disk+size > cc.maxDisk })
-	return cc.disk+size <= cc.maxDisk
+	return true
+}
+
+// inGrace reports whether e is a large entry read too recently to evict.
+func (cc *contentCache) inGrace(e *inflated, now time.Time) bool {
+	return e.large() && !e.used.IsZero() && now.Sub(e.used) < cc.grace
 }
 
 // hold takes one more reference on an entry the caller holds already.
@@ -210,11 +222,11 @@ func (cc *contentCache) evictListLocked(l *list.List, over func() bool) {
 	for el := l.Back(); el != nil && over(); {
 		e := el.Value.(*inflated)
 		el = el.Prev()
-		if e.large() && !e.used.IsZero() {
+		if e.large() {
 			if now.IsZero() {
 				now = time.Now()
 			}
-			if now.Sub(e.used) < cc.grace {
+			if cc.inGrace(e, now) {
 				continue
 			}
 		}

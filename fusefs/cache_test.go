@@ -151,6 +151,36 @@ func TestCacheGrace(t *testing.T) {
 	}
 }
 
+// TestCacheMakeRoom: a new large file that would not fit even with every
+// idle file past its grace evicted is streamed, and evicts none of them;
+// one that fits once they are evicted evicts them, least recent first.
+func TestCacheMakeRoom(t *testing.T) {
+	repotest.RequireOstree(t)
+	const mib = 1 << 20
+	cc, cs, _ := largeFiles(t, 7*mib/2, 256<<10, 3*mib/2, 6*mib/5, 5*mib/2, 2*mib)
+	p := make([]byte, 4096)
+	a, _, _ := cc.read(t, cs[0], 3*mib/2, p, 0)
+	b, _, _ := cc.read(t, cs[1], 6*mib/5, p, 0)
+	if a.file == nil || b.file == nil {
+		t.Fatal("the first two files are not on disk")
+	}
+	cc.mu.Lock()
+	b.used = b.used.Add(-2 * cc.grace) // b is past its grace, a is not
+	cc.mu.Unlock()
+	c, _, _ := cc.read(t, cs[2], 5*mib/2, p, 0)
+	if c.window == nil || cc.m[cs[1]] != b {
+		t.Fatalf("a file that cannot fit: streamed %v, the idle one kept %v; want both", c.window != nil, cc.m[cs[1]] == b)
+	}
+	d, _, _ := cc.read(t, cs[3], 2*mib, p, 0)
+	if d.file == nil || cc.m[cs[1]] == b || cc.m[cs[0]] != a {
+		t.Errorf("a file that fits once the idle one is gone: on disk %v, idle one evicted %v, the one in its grace kept %v; want all",
+			d.file != nil, cc.m[cs[1]] != b, cc.m[cs[0]] == a)
+	}
+	if cc.disk > cc.maxDisk {
+		t.Errorf("%d bytes on disk, beyond the bound %d", cc.disk, cc.maxDisk)
+	}
+}
+
 // TestCacheStreamedCorrupt: a truncated object that is streamed fails its
 // READs with ErrCorrupt, and the bytes before the damage are the file's.
 func TestCacheStreamedCorrupt(t *testing.T) {
