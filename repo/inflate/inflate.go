@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // ErrCorrupt is wrapped by every error Decode returns.
@@ -29,7 +30,12 @@ func corrupt(format string, args ...any) error {
 // block (only the padding bits of its last byte after it), into dst, which
 // it must fill exactly.
 func Decode(dst, src []byte) error {
-	d := decoder{src: src, dst: dst, whole: true}
+	d := decoders.Get().(*decoder)
+	defer func() {
+		d.src, d.dst = nil, nil // not kept alive by the pool
+		decoders.Put(d)
+	}()
+	d.reset(src, dst, true)
 	if err := d.run(); err != nil {
 		return err
 	}
@@ -41,6 +47,10 @@ func Decode(dst, src []byte) error {
 	}
 	return nil
 }
+
+// decoders are reused: a decoder holds 11 KiB of tables, which made Decode
+// allocate more than the small files it decodes.
+var decoders = sync.Pool{New: func() any { return new(decoder) }}
 
 // Table entries: the number of bits a code takes (4 bits), its kind
 // (4 bits), extra bits or a subtable's index bits (4 bits), and its value
@@ -259,6 +269,15 @@ type decoder struct {
 	preT    [1 << preRoot]uint32
 	lens    [320]uint8
 	preLens [19]uint8
+}
+
+// reset readies d for a new stream into dst. The tables need no clearing:
+// every block builds the ones it uses, and build clears what it fills.
+func (d *decoder) reset(src, dst []byte, whole bool) {
+	d.src, d.in, d.bits, d.nb = src, 0, 0, 0
+	d.dst, d.out, d.whole = dst, 0, whole
+	d.state, d.final, d.stored, d.matchLen, d.matchDist = stateBlock, false, 0, 0, 0
+	d.lit, d.dist = nil, nil
 }
 
 const (

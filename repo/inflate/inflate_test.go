@@ -85,6 +85,32 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeReused: Decode reuses its decoders, so one that failed half
+// way through a stream, or decoded other tables, must decode the next
+// stream as a fresh one would.
+func TestDecodeReused(t *testing.T) {
+	ss := samples(t)
+	data, text := ss["vet"], ss["text"]
+	if data == nil {
+		data = ss["noise"]
+	}
+	z, zt := compress(t, data, 9), compress(t, text, 1)
+	for i := range 20 {
+		dst := make([]byte, len(text))
+		if err := Decode(dst, zt[:len(zt)/2+i]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated: %v", err)
+		}
+		dst = make([]byte, len(data))
+		if err := Decode(dst, z); err != nil || !bytes.Equal(dst, data) {
+			t.Fatalf("round %d after a failure: equal %v, %v", i, bytes.Equal(dst, data), err)
+		}
+		dst = make([]byte, len(text))
+		if err := Decode(dst, zt); err != nil || !bytes.Equal(dst, text) {
+			t.Fatalf("round %d after other tables: equal %v, %v", i, bytes.Equal(dst, text), err)
+		}
+	}
+}
+
 // TestFixedBlock: a stream with one fixed-Huffman block, as zlib writes
 // for short inputs (compress/flate never does).
 func TestFixedBlock(t *testing.T) {

@@ -31,7 +31,7 @@ func (z *Reader) Reset(src []byte) {
 	if win == nil {
 		win = make([]byte, windowSize)
 	}
-	z.d = decoder{src: src, dst: win[:windowSize]}
+	z.d.reset(src, win[:windowSize], false)
 	z.r, z.err = 0, nil
 }
 
