@@ -1,8 +1,10 @@
 package repo
 
 import (
+	"crypto/sha256"
 	"errors"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -164,6 +166,36 @@ func TestContentCorruption(t *testing.T) {
 		err := read()
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), f.String()) {
 			t.Errorf("%s: read = %v, want ErrCorrupt naming %s", mut.name, err, f)
+		}
+	}
+}
+
+// TestObjectPath: an object's path is objects/xx/rest.ext below the
+// repository however its path was spelled, with .filez for the content of
+// an archive repository.
+func TestObjectPath(t *testing.T) {
+	c := Checksum(sha256.Sum256([]byte("x")))
+	h := c.String()
+	dir := t.TempDir()
+	for _, mode := range []Mode{ModeArchive, ModeBareUser} {
+		p := filepath.Join(dir, mode.String())
+		if _, err := Init(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		for _, spelled := range []string{p, p + "/", p + "//", filepath.Join(p, "objects") + "/..", dir + "/./" + mode.String()} {
+			r, err := Open(spelled)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				t   ObjectType
+				ext string
+			}{{ObjCommit, "commit"}, {ObjDirTree, "dirtree"}, {ObjFile, map[Mode]string{ModeArchive: "filez", ModeBareUser: "file"}[mode]}} {
+				want := filepath.Join(p, "objects", h[:2], h[2:]+"."+tc.ext)
+				if got := r.objectPath(c, tc.t); got != want {
+					t.Errorf("repository %q: objectPath(%s) = %q, want %q", spelled, tc.ext, got, want)
+				}
+			}
 		}
 	}
 }

@@ -2,12 +2,14 @@ package repo
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Mode is how a repository represents content objects on disk.
@@ -62,9 +64,10 @@ const MaxMetadataSize = 128 << 20
 
 // Repo is an open repository.
 type Repo struct {
-	path   string
-	mode   Mode
-	config *Config
+	path    string
+	objects string // path/objects, cleaned
+	mode    Mode
+	config  *Config
 }
 
 // Open opens the repository at path for reading.
@@ -98,7 +101,7 @@ func Open(path string) (*Repo, error) {
 	if mode == ModeBareSplitXattrs {
 		return nil, fmt.Errorf("open repository %s: mode bare-split-xattrs is experimental in ostree and not supported", path)
 	}
-	return &Repo{path: path, mode: mode, config: cfg}, nil
+	return &Repo{path: path, objects: filepath.Join(path, "objects"), mode: mode, config: cfg}, nil
 }
 
 // Path returns the repository's directory.
@@ -111,13 +114,24 @@ func (r *Repo) Mode() Mode { return r.mode }
 func (r *Repo) Config() *Config { return r.config }
 
 // objectPath returns the path of an object, relative to the repository.
+// One allocation: every object read builds one.
 func (r *Repo) objectPath(c Checksum, t ObjectType) string {
-	h := c.String()
 	ext := t.Ext()
 	if t == ObjFile && r.mode == ModeArchive {
 		ext = "filez"
 	}
-	return filepath.Join(r.path, "objects", h[:2], h[2:]+"."+ext)
+	var h [2 * len(c)]byte
+	hex.Encode(h[:], c[:])
+	var b strings.Builder
+	b.Grow(len(r.objects) + 2 + len(h) + 1 + len(ext))
+	b.WriteString(r.objects)
+	b.WriteByte('/')
+	b.Write(h[:2])
+	b.WriteByte('/')
+	b.Write(h[2:])
+	b.WriteByte('.')
+	b.WriteString(ext)
+	return b.String()
 }
 
 // HasObject reports whether the object is present in objects/.
