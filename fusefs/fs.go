@@ -1,7 +1,6 @@
 package fusefs
 
 import (
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"sync"
@@ -156,12 +155,16 @@ func (f *FS) dirMeta(c repo.Checksum) (*repo.DirMeta, error) {
 // with the same content share one (they are the same bytes, and their
 // attributes are equal); directories are keyed by their path, so never do.
 func ino(parts ...string) uint64 {
-	h := fnv.New64a()
+	// FNV-1a of the parts, each followed by a NUL, as hash/fnv would
+	// compute it without allocating: this runs for every lookup.
+	const offset, prime = 14695981039346656037, 1099511628211
+	v := uint64(offset)
 	for _, p := range parts {
-		io.WriteString(h, p)
-		h.Write([]byte{0})
+		for i := range len(p) {
+			v = (v ^ uint64(p[i])) * prime
+		}
+		v *= prime // the NUL
 	}
-	v := h.Sum64()
 	if v <= commitsIno {
 		v += commitsIno + 1
 	}
