@@ -251,3 +251,55 @@ func TestMountStreamsLargeFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheRecyclesBuffers: with a memory bound that holds a few small
+// files, reading many of them in turn, and again, recycles the buffers of
+// evicted ones for the next, and every READ still gets its own file's
+// bytes, however long the buffer's last file was.
+func TestCacheRecyclesBuffers(t *testing.T) {
+	repotest.RequireOstree(t)
+	var entries []repotest.Entry
+	var data [][]byte
+	for i := range 60 {
+		// Sizes that share capacity classes, shorter and longer in turn.
+		n := int64(1 + (i*7919)%(20<<10))
+		d := repotest.Pseudorandom(fmt.Sprint(i), n)
+		entries = append(entries, repotest.Entry{Path: fmt.Sprintf("f%02d", i), Kind: repotest.File, Data: d})
+		data = append(data, d)
+	}
+	repoPath, c := repotest.NewRepo(t, "archive", entries)
+	r, tree := commitTree(t, repoPath, c, "")
+	cc := newContentCache(r, t.TempDir(), 1<<20, 64<<10)
+	p := make([]byte, 32<<10)
+	for round := range 3 {
+		for j := range tree.Files {
+			i := (j*37 + round*11) % len(tree.Files) // names sort as f00..f59
+			size := int64(len(data[i]))
+			e, n, err := cc.read(t, tree.Files[i].Content, size, p, 0)
+			if err != nil || !bytes.Equal(p[:n], data[i]) {
+				t.Fatalf("round %d, f%02d: %d of %d bytes right: %v", round, i, n, size, err)
+			}
+			if int64(len(e.mem)) != size && e.mem != nil {
+				t.Fatalf("f%02d: buffer of %d bytes for a file of %d", i, len(e.mem), size)
+			}
+		}
+		if cc.mem > cc.maxMem+int64(len(p)) {
+			t.Errorf("round %d: %d bytes held, bound %d", round, cc.mem, cc.maxMem)
+		}
+	}
+}
+
+func TestMemClasses(t *testing.T) {
+	for _, n := range []int64{1, 255, 256, 257, 4096, 4097, smallFile - 1, smallFile} {
+		b := getMem(n)
+		if int64(len(b)) != n || cap(b) < len(b) || cap(b)&(cap(b)-1) != 0 || cap(b) < minMem || int64(cap(b)) >= 2*max(n, minMem) {
+			t.Errorf("getMem(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		putMem(b)
+	}
+	if b := getMem(0); b == nil || len(b) != 0 {
+		t.Errorf("getMem(0) = %v, want empty, not nil", b)
+	}
+	putMem(make([]byte, 300))         // not a class: ignored
+	putMem(make([]byte, 4*smallFile)) // too large: ignored
+}
