@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -14,13 +13,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/repo/bufpool"
 )
 
 // smallFile is the size up to which an inflated file is kept in memory
 // rather than in a temporary file.
-const smallFile = 1 << smallFileLog
-
-const smallFileLog = 20
+const smallFile = 1 << 20
 
 const (
 	// streamWindow is how much of a streamed file (one the disk bound has
@@ -142,7 +140,7 @@ func (cc *contentCache) acquire(c repo.Checksum, size int64) (*inflated, error) 
 	e := &inflated{r: cc.r, c: c, size: size, refs: 1}
 	switch {
 	case size <= smallFile:
-		e.mem = getMem(size)
+		e.mem = bufpool.Get(int(size))
 	case cc.makeRoomLocked(size):
 		f, err := tempFile(cc.dir)
 		if err != nil {
@@ -252,45 +250,12 @@ func (cc *contentCache) dropLocked(e *inflated) {
 		cc.mem -= e.charge()
 		// Nobody holds e (refs is 0), and the kernel copied what was
 		// stored from it: its buffer can serve the next file.
-		putMem(e.mem)
+		bufpool.Put(e.mem)
 		e.mem, e.window = nil, nil
 	}
 	if e.rc != nil {
 		e.rc.Close()
 	}
-}
-
-// memPools recycle the buffers of the small files dropped from the cache,
-// one pool per power-of-two capacity (index log2): reading the Go tree,
-// they were a third of the mount's garbage.
-var memPools [smallFileLog + 1]sync.Pool
-
-// minMem is the smallest capacity pooled; smaller buffers waste little
-// rounded up to it.
-const minMem = 256
-
-// getMem returns a buffer of n bytes (n <= smallFile), recycled if one of
-// its capacity class is pooled. Its bytes are stale: the caller overwrites
-// them all.
-func getMem(n int64) []byte {
-	if n == 0 {
-		return []byte{}
-	}
-	k := max(bits.Len(minMem-1), bits.Len64(uint64(n-1)))
-	if bp, ok := memPools[k].Get().(*[]byte); ok {
-		return (*bp)[:n]
-	}
-	return make([]byte, n, 1<<k)
-}
-
-// putMem pools a buffer getMem returned.
-func putMem(b []byte) {
-	c := cap(b)
-	if c < minMem || c > smallFile || c&(c-1) != 0 {
-		return
-	}
-	b = b[:0]
-	memPools[bits.Len(uint(c))-1].Put(&b)
 }
 
 // tempFile returns an unlinked file in dir.

@@ -288,18 +288,3 @@ func TestCacheRecyclesBuffers(t *testing.T) {
 		}
 	}
 }
-
-func TestMemClasses(t *testing.T) {
-	for _, n := range []int64{1, 255, 256, 257, 4096, 4097, smallFile - 1, smallFile} {
-		b := getMem(n)
-		if int64(len(b)) != n || cap(b) < len(b) || cap(b)&(cap(b)-1) != 0 || cap(b) < minMem || int64(cap(b)) >= 2*max(n, minMem) {
-			t.Errorf("getMem(%d): len %d cap %d", n, len(b), cap(b))
-		}
-		putMem(b)
-	}
-	if b := getMem(0); b == nil || len(b) != 0 {
-		t.Errorf("getMem(0) = %v, want empty, not nil", b)
-	}
-	putMem(make([]byte, 300))         // not a class: ignored
-	putMem(make([]byte, 4*smallFile)) // too large: ignored
-}

@@ -13,10 +13,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/repofs/repofs/repo/bufpool"
 )
 
 // ErrMissing means the server does not have the file (403, 404, 410).
@@ -224,7 +225,7 @@ func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, 
 			flags |= os.O_APPEND
 		case http.StatusOK:
 			if have == 0 && want >= 0 && want <= small {
-				buf := getBody(want)
+				buf := bufpool.Get(int(want))
 				n, err := io.ReadFull(body, buf)
 				f.bytes.Add(int64(n))
 				if err != nil {
@@ -272,29 +273,11 @@ func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, 
 	return mem, size, err
 }
 
-// bodyPool recycles the buffers of small bodies: a pull fetches thousands,
-// and allocating each was a good part of its garbage. Of *[]byte.
-var bodyPool sync.Pool
-
-// getBody returns a buffer of n bytes, its capacity rounded up to a power
-// of two (at least 16 KiB) so that pooled buffers fit later bodies.
-func getBody(n int64) []byte {
-	if b, ok := bodyPool.Get().(*[]byte); ok && int64(cap(*b)) >= n {
-		return (*b)[:n]
-	}
-	c := int64(16 << 10)
-	for c < n {
-		c <<= 1
-	}
-	return make([]byte, n, c)
-}
-
-// recycle takes back a body that fetchObject returned in memory, once the
-// caller is done with it; nil is ignored.
+// recycle takes back a body that fetchObject returned in memory (from
+// bufpool: a pull fetches thousands), once the caller is done with it; nil
+// is ignored.
 func (f *fetcher) recycle(mem []byte) {
-	if mem != nil {
-		bodyPool.Put(&mem)
-	}
+	bufpool.Put(mem)
 }
 
 // errRestart asks do to repeat an attempt at once, without counting it

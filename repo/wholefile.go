@@ -6,21 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"os"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/repofs/repofs/repo/bufpool"
 	"github.com/repofs/repofs/repo/inflate"
 )
 
 // maxWholeFile bounds the .filez ReadFileInto reads into memory at once.
 const maxWholeFile = 64 << 20
-
-// filezPool holds the buffers .filez objects are read whole into.
-var filezPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // ReadFileInto reads the whole payload of regular file c into dst, which
 // must be exactly as long, and verifies it against c. Of an archive
@@ -50,11 +47,11 @@ func (r *Repo) ReadFileInto(c Checksum, dst []byte) (*FileInfo, error) {
 	if st.Mode&sIFMT != sIFREG || st.Size > maxWholeFile {
 		return nil, &ObjectError{Object: name, Err: fmt.Errorf("not a regular file of at most %d bytes (mode 0%o, %d bytes)", maxWholeFile, st.Mode, st.Size)}
 	}
-	fi, payload, bp, err := loadFilez(fd, st.Size)
+	fi, payload, buf, err := loadFilez(fd, st.Size)
 	if err != nil {
 		return nil, &ObjectError{Object: name, Err: err}
 	}
-	defer putBuf(&filezPool, bp)
+	defer bufpool.Put(buf)
 	if msg := fi.validate(); msg != "" {
 		return nil, corruptf(c, ObjFile, "%s", msg)
 	}
@@ -88,14 +85,14 @@ func checkWhole(c Checksum, fi *FileInfo, dst []byte) error {
 
 // loadFilez reads the .filez of size bytes open as fd whole into a pooled
 // buffer and decodes its header: the metadata, and the compressed payload
-// within the buffer, which the caller puts back (putBuf) once done with it.
-func loadFilez(fd int, size int64) (*FileInfo, []byte, *[]byte, error) {
-	bp := getBuf(&filezPool, size)
-	fail := func(err error) (*FileInfo, []byte, *[]byte, error) {
-		putBuf(&filezPool, bp)
+// within the buffer, which it returns too, for the caller to put back
+// (bufpool.Put) once done with it.
+func loadFilez(fd int, size int64) (*FileInfo, []byte, []byte, error) {
+	b := bufpool.Get(int(size))
+	fail := func(err error) (*FileInfo, []byte, []byte, error) {
+		bufpool.Put(b)
 		return nil, nil, nil, err
 	}
-	b := *bp
 	for n := 0; n < len(b); {
 		m, err := unix.Pread(fd, b[n:], int64(n))
 		switch {
@@ -121,7 +118,7 @@ func loadFilez(fd int, size int64) (*FileInfo, []byte, *[]byte, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return fi, b[8+n:], bp, nil
+	return fi, b[8+n:], b, nil
 }
 
 // readFileThrough is ReadFileInto through OpenFile's verifying reader.
@@ -162,8 +159,8 @@ const maxWholeHeld = 64 << 20
 // streams through an inflate.Reader.
 type wholeInflater struct {
 	z    *inflate.Reader // a large payload's; nil for a small one
-	in   *[]byte         // the .filez, while z reads it
-	out  *[]byte         // a small payload, decoded
+	in   []byte          // the .filez, while z reads it
+	out  []byte          // a small payload, decoded
 	r    int             // how much of out was read
 	held int64           // bytes counted in wholeBudget
 }
@@ -171,10 +168,7 @@ type wholeInflater struct {
 // smallPayload is the largest payload decoded at once.
 const smallPayload = 1 << 20
 
-var (
-	wholeReaders sync.Pool // of *inflate.Reader, each with its window
-	payloadPool  = sync.Pool{New: func() any { return new([]byte) }}
-)
+var wholeReaders sync.Pool // of *inflate.Reader, each with its window
 
 func (w *wholeInflater) Read(p []byte) (int, error) {
 	switch {
@@ -182,10 +176,10 @@ func (w *wholeInflater) Read(p []byte) (int, error) {
 		return w.z.Read(p)
 	case w.out == nil:
 		return 0, io.ErrClosedPipe
-	case w.r == len(*w.out):
+	case w.r == len(w.out):
 		return 0, io.EOF
 	}
-	n := copy(p, (*w.out)[w.r:])
+	n := copy(p, w.out[w.r:])
 	w.r += n
 	return n, nil
 }
@@ -195,32 +189,13 @@ func (w *wholeInflater) release() {
 	if w.z != nil {
 		w.z.Reset(nil)
 		wholeReaders.Put(w.z)
-		putBuf(&filezPool, w.in)
+		bufpool.Put(w.in)
 	}
 	if w.out != nil {
-		putBuf(&payloadPool, w.out)
+		bufpool.Put(w.out)
 	}
 	wholeBudget.Add(-w.held)
 	*w = wholeInflater{}
-}
-
-// getBuf returns a pooled buffer of n bytes, its capacity rounded up to a
-// power of two (as pull's getBody does) so that a pooled buffer fits the
-// objects that come after it.
-func getBuf(pool *sync.Pool, n int64) *[]byte {
-	bp := pool.Get().(*[]byte)
-	if int64(cap(*bp)) < n {
-		*bp = make([]byte, n, max(4<<10, 1<<bits.Len64(uint64(n-1))))
-	}
-	*bp = (*bp)[:n]
-	return bp
-}
-
-// putBuf pools a buffer unless it is a rare large one.
-func putBuf(pool *sync.Pool, bp *[]byte) {
-	if cap(*bp) <= 4<<20 {
-		pool.Put(bp)
-	}
 }
 
 // openArchiveWhole reads the .filez f of size bytes whole and returns its
@@ -233,19 +208,19 @@ func openArchiveWhole(f *os.File, size int64) (fi *FileInfo, body io.Reader, ok 
 		return nil, nil, false, nil
 	}
 	defer wholeBudget.Add(-size) // held only while decoding, unless streamed
-	fi, payload, bp, err := loadFilez(int(f.Fd()), size)
+	fi, payload, buf, err := loadFilez(int(f.Fd()), size)
 	if err != nil {
 		return nil, nil, true, err
 	}
 	if fi.IsSymlink() {
-		putBuf(&filezPool, bp)
+		bufpool.Put(buf)
 		return fi, nil, true, nil
 	}
 	if fi.Size <= smallPayload {
-		defer putBuf(&filezPool, bp)
-		out := getBuf(&payloadPool, int64(fi.Size))
-		if err := inflate.Decode(*out, payload); err != nil {
-			putBuf(&payloadPool, out)
+		defer bufpool.Put(buf)
+		out := bufpool.Get(int(fi.Size))
+		if err := inflate.Decode(out, payload); err != nil {
+			bufpool.Put(out)
 			return nil, nil, true, fmt.Errorf("%w; %v", ErrCorrupt, err)
 		}
 		wholeBudget.Add(int64(fi.Size))
@@ -257,5 +232,5 @@ func openArchiveWhole(f *os.File, size int64) (fi *FileInfo, body io.Reader, ok 
 	}
 	z.Reset(payload)
 	wholeBudget.Add(size) // the reader holds the .filez until released
-	return fi, &wholeInflater{z: z, in: bp, held: size}, true, nil
+	return fi, &wholeInflater{z: z, in: buf, held: size}, true, nil
 }
