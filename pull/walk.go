@@ -34,10 +34,13 @@ func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum)
 				} else {
 					err = p.walkDir(ctx, q, j.dir)
 				}
-				if err != nil {
-					cancel() // stop the requests in flight
-				}
+				// The failure first, then the cancel that stops the requests
+				// in flight: their "context canceled" must not be taken for
+				// the first failure.
 				q.done(err)
+				if err != nil {
+					cancel()
+				}
 			}
 		}()
 	}
