@@ -43,7 +43,10 @@ const (
 // (larger than the bound, or while other files fill it) is streamed: its
 // inflater goes on from its last READ, keeping the last streamWindow
 // bytes, so a sequential reader costs one pass; a READ further back
-// starts again from byte 0, as any reader of a DEFLATE stream must.
+// starts again from byte 0, as any reader of a DEFLATE stream must (two
+// readers far apart in one such file each start over often). Once the
+// bound has room, an idle streamed file that is not in the middle of a
+// pass is made again on disk.
 type contentCache struct {
 	r       *repo.Repo
 	dir     string
@@ -130,12 +133,15 @@ func (cc *contentCache) acquire(c repo.Checksum, size int64) (*inflated, error) 
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if e := cc.m[c]; e != nil && !e.failed.Load() {
-		if e.idle != nil {
-			cc.idleList(e).Remove(e.idle)
-			e.idle = nil
+		if !cc.mayGoToDiskLocked(e) {
+			if e.idle != nil {
+				cc.idleList(e).Remove(e.idle)
+				e.idle = nil
+			}
+			e.refs++
+			return e, nil
 		}
-		e.refs++
-		return e, nil
+		cc.dropLocked(e)
 	}
 	e := &inflated{r: cc.r, c: c, size: size, refs: 1}
 	switch {
@@ -155,6 +161,15 @@ func (cc *contentCache) acquire(c repo.Checksum, size int64) (*inflated, error) 
 	cc.m[c] = e
 	cc.evictLocked()
 	return e, nil
+}
+
+// mayGoToDiskLocked reports whether e is streamed only because the disk
+// bound was full when it was made, is idle and not in the middle of a
+// reader's pass (never read, or left past its grace), and the bound has
+// room for it now: then it is better made again on disk, where a READ may
+// go back without starting over.
+func (cc *contentCache) mayGoToDiskLocked(e *inflated) bool {
+	return e.window != nil && e.refs == 0 && (e.done == 0 || !cc.inGrace(e, time.Now())) && cc.makeRoomLocked(e.size)
 }
 
 // makeRoomLocked evicts idle large files until size more bytes fit the

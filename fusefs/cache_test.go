@@ -137,10 +137,8 @@ func TestCacheGrace(t *testing.T) {
 	if err != nil || e.window == nil || cc.m[cs[0]] != a {
 		t.Fatalf("third file in the first's grace: streamed %v, first kept %v, %v", e.window != nil, cc.m[cs[0]] == a, err)
 	}
-	delete(cc.m, cs[2]) // as if the kernel had it cached for good
-	cc.mu.Lock()
-	cc.dropLocked(e)
-	cc.mu.Unlock()
+	// Past every grace, the third, streamed, idle, is made again on
+	// disk, in the first's place.
 	cc.grace = 0
 	e, n, err := cc.read(t, cs[2], size, p, 0)
 	if err != nil || !bytes.Equal(p[:n], data[2][:step]) {
@@ -148,6 +146,43 @@ func TestCacheGrace(t *testing.T) {
 	}
 	if e.file == nil || cc.m[cs[0]] == a {
 		t.Errorf("past the grace, third on disk %v, first evicted %v; want both", e.file != nil, cc.m[cs[0]] != a)
+	}
+}
+
+// TestCacheUnreadStreamedGoesToDisk: a file streamed because the disk
+// bound was full when read-ahead took it, and not read since, is made
+// again on disk at its first READ once there is room, so that its reader
+// may go back without starting over.
+func TestCacheUnreadStreamedGoesToDisk(t *testing.T) {
+	repotest.RequireOstree(t)
+	const size = 1<<20 + 99
+	cc, cs, data := largeFiles(t, 3<<20/2, 256<<10, size, size)
+	p := make([]byte, 64<<10)
+	a, _, err := cc.read(t, cs[0], size, p, 0)
+	if err != nil || a.file == nil {
+		t.Fatalf("first file: on disk %v, %v", a.file != nil, err)
+	}
+	b, err := cc.acquire(cs[1], size) // as read-ahead takes it
+	if err != nil || b.window == nil {
+		t.Fatalf("second file while the first is in its grace: streamed %v, %v", b.window != nil, err)
+	}
+	cc.release(b, true)
+	cc.mu.Lock()
+	a.used = a.used.Add(-2 * cc.grace)
+	cc.mu.Unlock()
+	e, n, err := cc.read(t, cs[1], size, p, 0)
+	if err != nil || !bytes.Equal(p[:n], data[1][:len(p)]) {
+		t.Fatalf("second file: %d bytes, %v", n, err)
+	}
+	if e.file == nil || cc.m[cs[0]] == a {
+		t.Errorf("second file once the first is past its grace: on disk %v, first evicted %v; want both", e.file != nil, cc.m[cs[0]] != a)
+	}
+	// A streamed file in the middle of its reader's pass stays streamed.
+	cc2, cs2, _ := largeFiles(t, 1<<20, 256<<10, 2<<20)
+	s, _, _ := cc2.read(t, cs2[0], 2<<20, p, 0)
+	cc2.maxDisk = 4 << 20 // room now, but its reader is at work
+	if s2, _, _ := cc2.read(t, cs2[0], 2<<20, p, int64(len(p))); s2 != s || s.restarts != 0 {
+		t.Errorf("a streamed file mid-pass was made again (same entry %v, %d restarts)", s2 == s, s.restarts)
 	}
 }
 

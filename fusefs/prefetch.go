@@ -174,7 +174,9 @@ func (b *batch) work() {
 		switch {
 		case e.window != nil:
 			// Streamed (no room on disk): inflated ahead, it would
-			// only be overwritten before its reader comes.
+			// only be overwritten before its reader comes. Released
+			// cold, to be evicted first, or made again on disk.
+			cold = true
 		case e.file != nil:
 			inflateSteps(e, 0, min(j.size, readAheadLarge))
 		case e.inflateTo(j.size) == nil && !b.isTripwire(j.c):

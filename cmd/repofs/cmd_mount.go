@@ -46,7 +46,8 @@ Options:
                         failures are logged and retried at the next interval
   --interval=D          time between background pulls (default 5m)
   --allow-other         let other users see the mount; the kernel then also
-                        enforces the files' POSIX ACLs
+                        enforces the files' POSIX ACLs (unless --no-xattrs,
+                        which hides them)
   --no-xattrs           hide extended attributes (getxattr fails with
                         EOPNOTSUPP)
   --debug               log every FUSE request to stderr
