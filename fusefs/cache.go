@@ -108,13 +108,8 @@ type inflated struct {
 // large reports whether evicting e may cost its reader a pass from byte 0.
 func (e *inflated) large() bool { return e.file != nil || e.window != nil }
 
-// charge is what e counts against the memory bound.
-func (e *inflated) charge() int64 {
-	if e.window != nil {
-		return int64(len(e.window))
-	}
-	return int64(cap(e.mem))
-}
+// charge is what e counts against the memory bound: its buffer.
+func (e *inflated) charge() int64 { return int64(cap(e.mem) + cap(e.window)) }
 
 // fail records err; e.mu is held.
 func (e *inflated) fail(err error) {
@@ -155,7 +150,7 @@ func (cc *contentCache) acquire(c repo.Checksum, size int64) (*inflated, error) 
 		e.file = f
 		cc.disk += size
 	default:
-		e.window = make([]byte, min(size, cc.window))
+		e.window = bufpool.Get(int(min(size, cc.window)))
 	}
 	cc.mem += e.charge()
 	cc.m[c] = e
@@ -266,6 +261,7 @@ func (cc *contentCache) dropLocked(e *inflated) {
 		// Nobody holds e (refs is 0), and the kernel copied what was
 		// stored from it: its buffer can serve the next file.
 		bufpool.Put(e.mem)
+		bufpool.Put(e.window)
 		e.mem, e.window = nil, nil
 	}
 	if e.rc != nil {
@@ -287,10 +283,9 @@ func tempFile(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// stepBufs holds the buffers a large file is inflated through on its way
-// to its temporary file: one per inflating goroutine, reused, where one
-// per step made as much garbage as the files are large.
-var stepBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+// inflateStep is the size of the pooled buffer a large file is inflated
+// through on its way to its temporary file.
+const inflateStep = 256 << 10
 
 // readAt inflates as far as off+len(p) if needed, then copies.
 func (e *inflated) readAt(p []byte, off int64) (int, error) {
@@ -407,12 +402,8 @@ func (e *inflated) inflateLocked(end int64) error {
 		}
 		e.rc = rc
 	}
-	var buf *[]byte
-	defer func() {
-		if buf != nil {
-			stepBufs.Put(buf)
-		}
-	}()
+	var buf []byte
+	defer func() { bufpool.Put(buf) }()
 	for e.rc != nil && (e.done < end || e.done == e.size) {
 		var dst []byte
 		switch {
@@ -426,9 +417,9 @@ func (e *inflated) inflateLocked(end int64) error {
 			dst = e.window[i:min(w, i+end-e.done)]
 		default:
 			if buf == nil {
-				buf = stepBufs.Get().(*[]byte)
+				buf = bufpool.Get(inflateStep)
 			}
-			dst = (*buf)[:min(int64(len(*buf)), e.size-e.done)]
+			dst = buf[:min(int64(len(buf)), e.size-e.done)]
 		}
 		n, err := e.rc.Read(dst)
 		if n > 0 && e.done >= e.size {
