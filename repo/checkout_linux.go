@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/repo/bufpool"
 )
 
 // CheckoutOptions controls Checkout.
@@ -190,9 +192,9 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 			}
 		}()
 	}
-	buf := copyBufPool.Get().(*[]byte)
-	_, err = io.CopyBuffer(struct{ io.Writer }{f}, rc, *buf)
-	copyBufPool.Put(buf)
+	buf := bufpool.Get(256 << 10)
+	_, err = io.CopyBuffer(struct{ io.Writer }{f}, rc, buf)
+	bufpool.Put(buf)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", n.Path, err)
 	}
@@ -234,8 +236,6 @@ func (c *checkout) create(dirFd int, name string) (fd int, named bool, err error
 	fd, err = unix.Openat(dirFd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	return fd, true, err
 }
-
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // verify reads an object to its end, which checks its checksum.
 func (c *checkout) verify(rc io.Reader) error {
