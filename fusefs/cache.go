@@ -229,19 +229,16 @@ func (cc *contentCache) evictLocked() {
 // while over says so, passing over large ones still in their grace: few,
 // as only a large file's READs make them.
 func (cc *contentCache) evictListLocked(l *list.List, over func() bool) {
-	var now time.Time
+	if !over() {
+		return
+	}
+	now := time.Now()
 	for el := l.Back(); el != nil && over(); {
 		e := el.Value.(*inflated)
 		el = el.Prev()
-		if e.large() {
-			if now.IsZero() {
-				now = time.Now()
-			}
-			if cc.inGrace(e, now) {
-				continue
-			}
+		if !cc.inGrace(e, now) {
+			cc.dropLocked(e)
 		}
-		cc.dropLocked(e)
 	}
 }
 
