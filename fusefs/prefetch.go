@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hanwen/go-fuse/v2/fs"
+
 	"github.com/repofs/repofs/repo"
 )
 
@@ -67,7 +69,13 @@ func runAll(jobs []func(), n int) {
 // reader then reads it without a round trip at all. One file in the middle
 // of each batch, the tripwire, is only kept in the content cache: its READ
 // tells the mount that the reader got that far and starts the next batch
-// while the reader still has half of this one to read.
+// while the reader still has half of this one to read. Once a directory's
+// files are all handed out, read-ahead goes on in the directory the walk
+// enters next (chainNext), so that its first file is not inflated on the
+// reader's time either; the files the kernel did not know yet are stored
+// when that directory's listing ends (storeListed). On the Go tree, cold
+// reading every file took 1.84-1.98 s with the chain against 2.05-2.33 s
+// without it (2 cores).
 const (
 	readAheadBytes = 4 << 20 // inflated bytes handed out per batch
 	readAheadFiles = 32
@@ -91,12 +99,84 @@ func (f *FS) readAhead(d *dirNode, idx int) {
 	if d == nil {
 		return
 	}
+	d.entered.Store(true)
 	select {
 	case f.inflaters <- struct{}{}:
 		f.startBatch(d, idx+1)
 	default:
 		d.pending.Store(true)
+		return
 	}
+	if d.ahead.Load() >= int64(len(d.tree.Files)) {
+		// Everything of d is handed out: on to the directory a walk
+		// enters next, if an inflater is free.
+		select {
+		case f.inflaters <- struct{}{}:
+			f.chainNext(d)
+		default:
+		}
+	}
+}
+
+// chainSteps bounds the directories chainNext looks through for one with
+// files to read ahead.
+const chainSteps = 8
+
+// chainNext starts, on the inflater slot the caller holds, a batch in the
+// directory a depth-first walk (find, cp -r, tar) enters after d's files:
+// d's first subdirectory, or else the next sibling of d or of one of its
+// parents. A walk reads the first file there before any READ could start
+// read-ahead in it, each time waiting for a cold inflate; started now, that
+// file is ready (and, once its inode is known, in the page cache) when the
+// walk gets there. Only directories the kernel already knows are taken:
+// looking one up would cost the walk its own LOOKUP round trip, and one
+// that was listed has its files' metadata cached (see warm). Directories
+// whose read-ahead has begun are left to their READs.
+func (f *FS) chainNext(d *dirNode) {
+	n := d
+	for range chainSteps {
+		if n = nextDir(n); n == nil || n.ahead.Load() > 0 {
+			break
+		}
+		if len(n.tree.Files) > 0 {
+			f.startBatch(n, 0)
+			return
+		}
+	}
+	<-f.inflaters
+}
+
+// nextDir returns the directory a depth-first walk in name order enters
+// after d's files, among those the kernel knows, or nil.
+func nextDir(d *dirNode) *dirNode {
+	if len(d.tree.Dirs) > 0 {
+		return childDir(d, d.tree.Dirs[0].Name)
+	}
+	for cur := d; ; {
+		name, p := cur.Parent()
+		pd, ok := operations(p)
+		if !ok {
+			return nil // cur is a commit's root
+		}
+		if i, ok := findDir(pd.tree.Dirs, name); ok && i+1 < len(pd.tree.Dirs) {
+			return childDir(pd, pd.tree.Dirs[i+1].Name)
+		}
+		cur = pd
+	}
+}
+
+func childDir(d *dirNode, name string) *dirNode {
+	n, _ := operations(d.GetChild(name))
+	return n
+}
+
+// operations returns the dirNode of inode i, if it is one.
+func operations(i *fs.Inode) (*dirNode, bool) {
+	if i == nil {
+		return nil, false
+	}
+	d, ok := i.Operations().(*dirNode)
+	return d, ok
 }
 
 // startBatch hands the files of d from index from (or from where the last
@@ -119,8 +199,13 @@ func (f *FS) startBatch(d *dirNode, from int) {
 			return
 		}
 		b := &batch{f: f, d: d, jobs: jobs, tripwire: -1}
-		if to < int64(len(d.tree.Files)) {
+		if to < int64(len(d.tree.Files)) || !d.entered.Load() {
+			// A directory chainNext began before its reader came
+			// needs one READ as well, to carry the chain on.
 			b.tripwire = len(jobs) / 2
+		}
+		if !d.entered.Load() {
+			d.early.Store(b) // see storeListed
 		}
 		go func() {
 			// The disk reads the small ones at once, while the first
@@ -153,6 +238,12 @@ type batch struct {
 	jobs     []readAheadJob
 	next     atomic.Int64
 	tripwire int // index in jobs of the file not stored; -1 for none
+
+	// unstored are the jobs inflated before the kernel knew their
+	// inodes, for storeListed; listed is set once it ran.
+	mu       sync.Mutex
+	unstored []int
+	listed   bool
 }
 
 type readAheadJob struct {
@@ -180,7 +271,9 @@ func (b *batch) work() {
 		case e.file != nil:
 			inflateSteps(e, 0, min(j.size, readAheadLarge))
 		case e.inflateTo(j.size) == nil && !b.isTripwire(j.c):
-			cold = b.f.store(b.d, j.name, e)
+			if cold = b.f.store(b.d, j.name, e); !cold {
+				cold = b.unstore(i, e)
+			}
 		}
 		b.f.content.release(e, cold)
 		// The P to a READ that returned from the kernel meanwhile:
@@ -191,7 +284,48 @@ func (b *batch) work() {
 		b.f.startBatch(b.d, 0)
 		return
 	}
+	if b.d.entered.Load() && b.d.ahead.Load() >= int64(len(b.d.tree.Files)) {
+		b.f.chainNext(b.d)
+		return
+	}
 	<-b.f.inflaters
+}
+
+// unstore keeps job i, which could not be stored, for storeListed, or, if
+// that already ran, stores it now (the kernel may know it by then).
+func (b *batch) unstore(i int, e *inflated) bool {
+	b.mu.Lock()
+	listed := b.listed
+	if !listed {
+		b.unstored = append(b.unstored, i)
+	}
+	b.mu.Unlock()
+	return listed && b.f.store(b.d, b.jobs[i].name, e)
+}
+
+// storeListed stores the files of d's chained batch that were inflated
+// before d was listed, now that the listing is done and the kernel knows
+// their inodes. A walk lists a directory before it reads any file in it,
+// so these are mostly still to be read.
+func (f *FS) storeListed(d *dirNode) {
+	b := d.early.Swap(nil)
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.listed = true
+	unstored := b.unstored
+	b.unstored = nil
+	b.mu.Unlock()
+	for _, i := range unstored {
+		j := b.jobs[i]
+		e, err := f.content.acquire(j.c, j.size)
+		if err != nil {
+			continue
+		}
+		// Evicted meanwhile, it is left to its READ: not inflated again.
+		f.content.release(e, e.has(e.size) && f.store(d, j.name, e))
+	}
 }
 
 // isTripwire reports whether content c is the tripwire's: files of a

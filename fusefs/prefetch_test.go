@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/repo"
 	"github.com/repofs/repofs/repo/repotest"
@@ -258,4 +261,142 @@ func contentObject(t *testing.T, repoPath string, c repo.Checksum) string {
 		t.Fatalf("object of %s: %v", h, objs)
 	}
 	return objs[0]
+}
+
+// TestReadAheadChain follows a walk through a/, a/b/ and c/: a READ in a
+// directory whose files are all handed out starts read-ahead in the next
+// directory the walk enters, which the kernel knows but has not listed;
+// its listing stores the inflated files into the page cache, and its
+// tripwire's READ carries the chain on, up and over to c/.
+func TestReadAheadChain(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	var entries []repotest.Entry
+	data := map[string][]byte{}
+	for _, dir := range []string{"a", "a/b", "c"} {
+		for i := range 6 {
+			p := fmt.Sprintf("%s/f%d", dir, i)
+			data[p] = repotest.Pseudorandom(p, int64(2000+i*300))
+			entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: data[p]})
+		}
+	}
+	repotest.WriteTree(t, src, entries)
+	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+
+	m, mp := testMount(t, repoPath)
+	root := filepath.Join(mp, "commits", c)
+	for _, dir := range []string{"", "a"} {
+		if _, err := os.ReadDir(filepath.Join(root, dir)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node := func(path ...string) *dirNode {
+		n := m.FS.root.GetChild("commits").GetChild(c)
+		for _, p := range path {
+			n = n.GetChild(p)
+		}
+		return n.Operations().(*dirNode)
+	}
+	a, b, cd := node("a"), node("a", "b"), node("c")
+	// cached counts the files of d inflated and verified in the cache.
+	cached := func(d *dirNode) int {
+		m.FS.content.mu.Lock()
+		defer m.FS.content.mu.Unlock()
+		n := 0
+		for _, f := range d.tree.Files {
+			if e := m.FS.content.m[f.Content]; e != nil && e.ready.Load() > e.size {
+				n++
+			}
+		}
+		return n
+	}
+	idle := func() {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); len(m.FS.inflaters) > 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("read-ahead still running after 5s")
+			}
+		}
+	}
+	read := func(p string) uint64 {
+		t.Helper()
+		before := m.Requests()["READ"]
+		got, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil || !bytes.Equal(got, data[p]) {
+			t.Errorf("%s: %d bytes, %v", p, len(got), err)
+		}
+		return m.Requests()["READ"] - before
+	}
+	if n := cached(a) + cached(b) + cached(cd); n != 0 {
+		t.Fatalf("listing inflated %d files: read-ahead is for READs", n)
+	}
+
+	read("a/f0")
+	idle()
+	if n := cached(b); n != len(b.tree.Files) {
+		t.Errorf("after a/'s files were handed out, %d of a/b/'s inflated ahead, want all %d", n, len(b.tree.Files))
+	}
+	if n := cached(cd); n != 0 {
+		t.Errorf("c/: %d files inflated before anything read in a/b/", n)
+	}
+
+	// The listing stores them: mincore sees their pages without a READ.
+	if _, err := os.ReadDir(filepath.Join(root, "a/b")); err != nil {
+		t.Fatal(err)
+	}
+	tripwire := len(b.tree.Files) / 2
+	for i, f := range b.tree.Files {
+		if i == tripwire {
+			continue
+		}
+		p := filepath.Join(root, "a/b", f.Name)
+		for deadline := time.Now().Add(5 * time.Second); !resident(t, p); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not in the page cache 5s after a/b/ was listed", p)
+			}
+		}
+	}
+	reads := uint64(0)
+	for _, f := range b.tree.Files {
+		reads += read("a/b/" + f.Name)
+	}
+	if reads != 1 {
+		t.Errorf("reading a/b/ made %d READs, want 1 (the tripwire's)", reads)
+	}
+	idle()
+	if n := cached(cd); n != len(cd.tree.Files) {
+		t.Errorf("after a/b/'s tripwire, %d of c/'s files inflated ahead, want all %d", n, len(cd.tree.Files))
+	}
+}
+
+// resident reports whether every page of the file at p is in the page
+// cache, without reading it.
+func resident(t *testing.T, p string) bool {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	vec := make([]byte, (len(mem)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), uintptr(len(mem)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal(e)
+	}
+	for _, v := range vec {
+		if v&1 == 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -25,9 +25,14 @@ type dirNode struct {
 	meta *repo.DirMeta
 	// ahead is the index in tree.Files up to which files were handed to
 	// read-ahead; pending is set by a READ that found every inflater
-	// busy (see prefetch.go).
+	// busy; entered is set by the first READ of one of its files (see
+	// prefetch.go).
 	ahead   atomic.Int64
 	pending atomic.Bool
+	entered atomic.Bool
+	// early is the batch chainNext began in the directory before it was
+	// listed, until the listing ends (see storeListed).
+	early atomic.Pointer[batch]
 }
 
 // fileNode is a regular file or a symlink of a commit's tree.
@@ -152,7 +157,30 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		}
 		ents = append(ents, fuse.DirEntry{Name: e.Name, Mode: fi.Mode &^ 0o7777, Ino: ino("f", c, e.Content.String())})
 	}
-	return fs.NewListDirStream(ents), 0
+	return &listedStream{fs.NewListDirStream(ents), d}, 0
+}
+
+// listedStream is a listing of d that, once done, stores what read-ahead
+// inflated in d before the kernel knew its files (see storeListed).
+type listedStream struct {
+	fs.DirStream
+	d *dirNode
+}
+
+func (l *listedStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if sd, ok := l.DirStream.(fs.FileSeekdirer); ok {
+		return sd.Seekdir(ctx, off)
+	}
+	return syscall.ENOTSUP
+}
+
+// Close runs when the listing's last READDIRPLUS is answered: the kernel
+// has made the inodes of every entry by then.
+func (l *listedStream) Close() {
+	l.DirStream.Close()
+	if l.d.early.Load() != nil {
+		go l.d.fs.storeListed(l.d)
+	}
 }
 
 func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
