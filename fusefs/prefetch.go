@@ -112,7 +112,7 @@ func (f *FS) readAhead(d *dirNode, idx int) {
 		// enters next, if an inflater is free.
 		select {
 		case f.inflaters <- struct{}{}:
-			f.chainNext(d)
+			f.chainNext(d, 0)
 		default:
 		}
 	}
@@ -121,6 +121,13 @@ func (f *FS) readAhead(d *dirNode, idx int) {
 // chainSteps bounds the directories chainNext looks through for one with
 // files to read ahead.
 const chainSteps = 8
+
+// chainHops is how many directories in a row the chain enters on their
+// listings alone. The files of a chained directory are all stored, so its
+// reader makes no READ to carry the chain on (each a round trip, one per
+// directory); only every chainHops-th keeps a tripwire. A listing without
+// a reader (ls -R after a read) takes the chain no further than that.
+const chainHops = 4
 
 // chainNext starts, on the inflater slot the caller holds, a batch in the
 // directory a depth-first walk (find, cp -r, tar) enters after d's files:
@@ -132,13 +139,15 @@ const chainSteps = 8
 // looking one up would cost the walk its own LOOKUP round trip, and one
 // that was listed has its files' metadata cached (see warm). Directories
 // whose read-ahead has begun are left to their READs.
-func (f *FS) chainNext(d *dirNode) {
+// hops is how many listings carried the chain to d since the last READ.
+func (f *FS) chainNext(d *dirNode, hops int32) {
 	n := d
 	for range chainSteps {
 		if n = nextDir(n); n == nil || n.ahead.Load() > 0 {
 			break
 		}
 		if len(n.tree.Files) > 0 {
+			n.hops.Store(hops)
 			f.startBatch(n, 0)
 			return
 		}
@@ -199,9 +208,10 @@ func (f *FS) startBatch(d *dirNode, from int) {
 			return
 		}
 		b := &batch{f: f, d: d, jobs: jobs, tripwire: -1}
-		if to < int64(len(d.tree.Files)) || !d.entered.Load() {
+		if to < int64(len(d.tree.Files)) || !d.entered.Load() && d.hops.Load() >= chainHops-1 {
 			// A directory chainNext began before its reader came
-			// needs one READ as well, to carry the chain on.
+			// needs a READ as well, every chainHops directories, to
+			// carry the chain on.
 			b.tripwire = len(jobs) / 2
 		}
 		if !d.entered.Load() {
@@ -285,7 +295,7 @@ func (b *batch) work() {
 		return
 	}
 	if b.d.entered.Load() && b.d.ahead.Load() >= int64(len(b.d.tree.Files)) {
-		b.f.chainNext(b.d)
+		b.f.chainNext(b.d, 0)
 		return
 	}
 	<-b.f.inflaters
@@ -325,6 +335,14 @@ func (f *FS) storeListed(d *dirNode) {
 		}
 		// Evicted meanwhile, it is left to its READ: not inflated again.
 		f.content.release(e, e.has(e.size) && f.store(d, j.name, e))
+	}
+	// The walk is in d: on to the next directory, as a READ would.
+	if hops := d.hops.Load() + 1; !d.entered.Load() && hops < chainHops && d.ahead.Load() >= int64(len(d.tree.Files)) {
+		select {
+		case f.inflaters <- struct{}{}:
+			f.chainNext(d, hops)
+		default:
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -263,11 +264,12 @@ func contentObject(t *testing.T, repoPath string, c repo.Checksum) string {
 	return objs[0]
 }
 
-// TestReadAheadChain follows a walk through a/, a/b/ and c/: a READ in a
-// directory whose files are all handed out starts read-ahead in the next
-// directory the walk enters, which the kernel knows but has not listed;
-// its listing stores the inflated files into the page cache, and its
-// tripwire's READ carries the chain on, up and over to c/.
+// TestReadAheadChain follows a walk through a/, a/b/ and c1/ to c4/: a
+// READ in a directory whose files are all handed out starts read-ahead in
+// the next directory the walk enters, which the kernel knows but has not
+// listed. Its listing stores the inflated files into the page cache and
+// carries the chain on, chainHops directories in a row; the last of them
+// keeps a tripwire, whose READ carries it further.
 func TestReadAheadChain(t *testing.T) {
 	repotest.RequireOstree(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
@@ -275,7 +277,8 @@ func TestReadAheadChain(t *testing.T) {
 	src := t.TempDir()
 	var entries []repotest.Entry
 	data := map[string][]byte{}
-	for _, dir := range []string{"a", "a/b", "c"} {
+	dirs := []string{"a", "a/b", "c1", "c2", "c3", "c4"}
+	for _, dir := range dirs {
 		for i := range 6 {
 			p := fmt.Sprintf("%s/f%d", dir, i)
 			data[p] = repotest.Pseudorandom(p, int64(2000+i*300))
@@ -287,25 +290,28 @@ func TestReadAheadChain(t *testing.T) {
 
 	m, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
-	for _, dir := range []string{"", "a"} {
+	list := func(dir string) {
+		t.Helper()
 		if _, err := os.ReadDir(filepath.Join(root, dir)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	node := func(path ...string) *dirNode {
+	list("")
+	list("a")
+	node := map[string]*dirNode{}
+	for _, dir := range dirs {
 		n := m.FS.root.GetChild("commits").GetChild(c)
-		for _, p := range path {
+		for _, p := range strings.Split(dir, "/") {
 			n = n.GetChild(p)
 		}
-		return n.Operations().(*dirNode)
+		node[dir] = n.Operations().(*dirNode)
 	}
-	a, b, cd := node("a"), node("a", "b"), node("c")
-	// cached counts the files of d inflated and verified in the cache.
-	cached := func(d *dirNode) int {
+	// cached counts the files of dir inflated and verified in the cache.
+	cached := func(dir string) int {
 		m.FS.content.mu.Lock()
 		defer m.FS.content.mu.Unlock()
 		n := 0
-		for _, f := range d.tree.Files {
+		for _, f := range node[dir].tree.Files {
 			if e := m.FS.content.m[f.Content]; e != nil && e.ready.Load() > e.size {
 				n++
 			}
@@ -320,55 +326,70 @@ func TestReadAheadChain(t *testing.T) {
 			}
 		}
 	}
-	read := func(p string) uint64 {
+	// inflated waits until every file of dir is inflated ahead.
+	inflated := func(dir string) {
 		t.Helper()
-		before := m.Requests()["READ"]
-		got, err := os.ReadFile(filepath.Join(root, p))
-		if err != nil || !bytes.Equal(got, data[p]) {
-			t.Errorf("%s: %d bytes, %v", p, len(got), err)
-		}
-		return m.Requests()["READ"] - before
-	}
-	if n := cached(a) + cached(b) + cached(cd); n != 0 {
-		t.Fatalf("listing inflated %d files: read-ahead is for READs", n)
-	}
-
-	read("a/f0")
-	idle()
-	if n := cached(b); n != len(b.tree.Files) {
-		t.Errorf("after a/'s files were handed out, %d of a/b/'s inflated ahead, want all %d", n, len(b.tree.Files))
-	}
-	if n := cached(cd); n != 0 {
-		t.Errorf("c/: %d files inflated before anything read in a/b/", n)
-	}
-
-	// The listing stores them: mincore sees their pages without a READ.
-	if _, err := os.ReadDir(filepath.Join(root, "a/b")); err != nil {
-		t.Fatal(err)
-	}
-	tripwire := len(b.tree.Files) / 2
-	for i, f := range b.tree.Files {
-		if i == tripwire {
-			continue
-		}
-		p := filepath.Join(root, "a/b", f.Name)
-		for deadline := time.Now().Add(5 * time.Second); !resident(t, p); time.Sleep(5 * time.Millisecond) {
+		for deadline := time.Now().Add(5 * time.Second); cached(dir) != 6; time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s not in the page cache 5s after a/b/ was listed", p)
+				t.Fatalf("%s/: %d of 6 files inflated ahead after 5s", dir, cached(dir))
 			}
 		}
 	}
-	reads := uint64(0)
-	for _, f := range b.tree.Files {
-		reads += read("a/b/" + f.Name)
+	// readDir lists dir, waits until its files are in the page cache but
+	// for the tripwire, if any, then reads them all and returns the READs.
+	readDir := func(dir string, tripwire bool) uint64 {
+		t.Helper()
+		list(dir)
+		for i, f := range node[dir].tree.Files {
+			if tripwire && i == len(node[dir].tree.Files)/2 {
+				continue
+			}
+			p := filepath.Join(root, dir, f.Name)
+			for deadline := time.Now().Add(5 * time.Second); !resident(t, p); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s not in the page cache 5s after %s/ was listed", p, dir)
+				}
+			}
+		}
+		before := m.Requests()["READ"]
+		for _, f := range node[dir].tree.Files {
+			p := dir + "/" + f.Name
+			if got, err := os.ReadFile(filepath.Join(root, p)); err != nil || !bytes.Equal(got, data[p]) {
+				t.Errorf("%s: %d bytes, %v", p, len(got), err)
+			}
+		}
+		return m.Requests()["READ"] - before
 	}
-	if reads != 1 {
-		t.Errorf("reading a/b/ made %d READs, want 1 (the tripwire's)", reads)
+	for _, dir := range dirs {
+		if n := cached(dir); n != 0 {
+			t.Fatalf("listing inflated %d files of %s/: read-ahead is for READs", n, dir)
+		}
+	}
+
+	if _, err := os.ReadFile(filepath.Join(root, "a/f0")); err != nil {
+		t.Fatal(err)
+	}
+	inflated("a/b")
+	idle()
+	if n := cached("c1"); n != 0 {
+		t.Errorf("c1/: %d files inflated before a/b/ was listed", n)
+	}
+	// Listings carry the chain from a/b/ (hop 0) to c3/ (hop 3), which
+	// keeps a tripwire; c4/ waits for its READ.
+	for i, dir := range []string{"a/b", "c1", "c2"} {
+		if n := readDir(dir, false); n != 0 {
+			t.Errorf("reading %s/ (hop %d) made %d READs, want none", dir, i, n)
+		}
+		inflated(dirs[i+2])
 	}
 	idle()
-	if n := cached(cd); n != len(cd.tree.Files) {
-		t.Errorf("after a/b/'s tripwire, %d of c/'s files inflated ahead, want all %d", n, len(cd.tree.Files))
+	if n := cached("c4"); n != 0 {
+		t.Errorf("c4/: %d files inflated with no READ for %d directories", n, chainHops)
 	}
+	if n := readDir("c3", true); n != 1 {
+		t.Errorf("reading c3/ made %d READs, want 1 (the tripwire's)", n)
+	}
+	inflated("c4")
 }
 
 // resident reports whether every page of the file at p is in the page

@@ -33,6 +33,7 @@ type dirNode struct {
 	// early is the batch chainNext began in the directory before it was
 	// listed, until the listing ends (see storeListed).
 	early atomic.Pointer[batch]
+	hops  atomic.Int32 // of the chain that began early
 }
 
 // fileNode is a regular file or a symlink of a commit's tree.
