@@ -132,15 +132,6 @@ func TestReadAhead(t *testing.T) {
 		e := m.FS.content.m[d.Files[i].Content]
 		return e != nil && e.ready.Load() > e.size
 	}
-	// idle waits until no read-ahead runs: every store is done.
-	idle := func() {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); len(m.FS.inflaters) > 0; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("read-ahead still running after 5s")
-			}
-		}
-	}
 	// read reads f<i> and returns the READs it made.
 	read := func(i int) uint64 {
 		t.Helper()
@@ -158,7 +149,7 @@ func TestReadAhead(t *testing.T) {
 	if n := read(0); n != 1 {
 		t.Errorf("f00: %d READs, want 1", n)
 	}
-	idle()
+	waitIdle(t, m)
 	if !cached(1) || !cached(20) {
 		t.Errorf("after reading f00, f01 inflated ahead: %v, f20: %v", cached(1), cached(20))
 	}
@@ -192,7 +183,7 @@ func TestReadAhead(t *testing.T) {
 			if n != 1 {
 				t.Errorf("tripwire f%02d: %d READs, want 1", i, n)
 			}
-			idle()
+			waitIdle(t, m)
 			if a := dn.ahead.Load(); a != 40 {
 				t.Errorf("after the tripwire, read-ahead got to f%02d, want the end", a)
 			}
@@ -318,14 +309,6 @@ func TestReadAheadChain(t *testing.T) {
 		}
 		return n
 	}
-	idle := func() {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); len(m.FS.inflaters) > 0; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("read-ahead still running after 5s")
-			}
-		}
-	}
 	// inflated waits until every file of dir is inflated ahead.
 	inflated := func(dir string) {
 		t.Helper()
@@ -370,7 +353,7 @@ func TestReadAheadChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	inflated("a/b")
-	idle()
+	waitIdle(t, m)
 	if n := cached("c1"); n != 0 {
 		t.Errorf("c1/: %d files inflated before a/b/ was listed", n)
 	}
@@ -382,7 +365,7 @@ func TestReadAheadChain(t *testing.T) {
 		}
 		inflated(dirs[i+2])
 	}
-	idle()
+	waitIdle(t, m)
 	if n := cached("c4"); n != 0 {
 		t.Errorf("c4/: %d files inflated with no READ for %d directories", n, chainHops)
 	}
@@ -390,6 +373,16 @@ func TestReadAheadChain(t *testing.T) {
 		t.Errorf("reading c3/ made %d READs, want 1 (the tripwire's)", n)
 	}
 	inflated("c4")
+}
+
+// waitIdle waits until no read-ahead runs on m: every store is done.
+func waitIdle(t *testing.T, m *Mount) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); len(m.FS.inflaters) > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("read-ahead still running after 5s")
+		}
+	}
 }
 
 // resident reports whether every page of the file at p is in the page
