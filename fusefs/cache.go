@@ -129,11 +129,7 @@ func (cc *contentCache) acquire(c repo.Checksum, size int64) (*inflated, error) 
 	defer cc.mu.Unlock()
 	if e := cc.m[c]; e != nil && !e.failed.Load() {
 		if !cc.mayGoToDiskLocked(e) {
-			if e.idle != nil {
-				cc.idleList(e).Remove(e.idle)
-				e.idle = nil
-			}
-			e.refs++
+			cc.takeLocked(e)
 			return e, nil
 		}
 		cc.dropLocked(e)
@@ -187,6 +183,28 @@ func (cc *contentCache) makeRoomLocked(size int64) bool {
 // inGrace reports whether e is a large entry read too recently to evict.
 func (cc *contentCache) inGrace(e *inflated, now time.Time) bool {
 	return e.large() && !e.used.IsZero() && now.Sub(e.used) < cc.grace
+}
+
+// cached returns c's entry, held, if the cache has one; unlike acquire it
+// never makes one.
+func (cc *contentCache) cached(c repo.Checksum) *inflated {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e := cc.m[c]
+	if e == nil || e.failed.Load() {
+		return nil
+	}
+	cc.takeLocked(e)
+	return e
+}
+
+// takeLocked takes a reference on an entry of the cache, idle or not.
+func (cc *contentCache) takeLocked(e *inflated) {
+	if e.idle != nil {
+		cc.idleList(e).Remove(e.idle)
+		e.idle = nil
+	}
+	e.refs++
 }
 
 // hold takes one more reference on an entry the caller holds already.

@@ -107,14 +107,21 @@ func (f *FS) readAhead(d *dirNode, idx int) {
 		d.pending.Store(true)
 		return
 	}
-	if d.ahead.Load() >= int64(len(d.tree.Files)) {
-		// Everything of d is handed out: on to the directory a walk
-		// enters next, if an inflater is free.
-		select {
-		case f.inflaters <- struct{}{}:
-			f.chainNext(d, 0)
-		default:
-		}
+	if d.handedOut() {
+		f.tryChain(d, 0)
+	}
+}
+
+// handedOut reports whether every file of d went to read-ahead.
+func (d *dirNode) handedOut() bool { return d.ahead.Load() >= int64(len(d.tree.Files)) }
+
+// tryChain goes on from d to the directory a walk enters next, if an
+// inflater is free.
+func (f *FS) tryChain(d *dirNode, hops int32) {
+	select {
+	case f.inflaters <- struct{}{}:
+		f.chainNext(d, hops)
+	default:
 	}
 }
 
@@ -138,8 +145,8 @@ const chainHops = 4
 // walk gets there. Only directories the kernel already knows are taken:
 // looking one up would cost the walk its own LOOKUP round trip, and one
 // that was listed has its files' metadata cached (see warm). Directories
-// whose read-ahead has begun are left to their READs.
-// hops is how many listings carried the chain to d since the last READ.
+// whose read-ahead has begun are left to their READs. hops is how many
+// listings carried the chain to d since the last READ.
 func (f *FS) chainNext(d *dirNode, hops int32) {
 	n := d
 	for range chainSteps {
@@ -294,7 +301,7 @@ func (b *batch) work() {
 		b.f.startBatch(b.d, 0)
 		return
 	}
-	if b.d.entered.Load() && b.d.ahead.Load() >= int64(len(b.d.tree.Files)) {
+	if b.d.entered.Load() && b.d.handedOut() {
 		b.f.chainNext(b.d, 0)
 		return
 	}
@@ -328,21 +335,14 @@ func (f *FS) storeListed(d *dirNode) {
 	b.unstored = nil
 	b.mu.Unlock()
 	for _, i := range unstored {
-		j := b.jobs[i]
-		e, err := f.content.acquire(j.c, j.size)
-		if err != nil {
-			continue
+		// One evicted meanwhile is left to its READ: not inflated again.
+		if e := f.content.cached(b.jobs[i].c); e != nil {
+			f.content.release(e, f.store(d, b.jobs[i].name, e))
 		}
-		// Evicted meanwhile, it is left to its READ: not inflated again.
-		f.content.release(e, e.has(e.size) && f.store(d, j.name, e))
 	}
 	// The walk is in d: on to the next directory, as a READ would.
-	if hops := d.hops.Load() + 1; !d.entered.Load() && hops < chainHops && d.ahead.Load() >= int64(len(d.tree.Files)) {
-		select {
-		case f.inflaters <- struct{}{}:
-			f.chainNext(d, hops)
-		default:
-		}
+	if hops := d.hops.Load() + 1; !d.entered.Load() && hops < chainHops && d.handedOut() {
+		f.tryChain(d, hops)
 	}
 }
 

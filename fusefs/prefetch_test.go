@@ -263,9 +263,6 @@ func contentObject(t *testing.T, repoPath string, c repo.Checksum) string {
 // keeps a tripwire, whose READ carries it further.
 func TestReadAheadChain(t *testing.T) {
 	repotest.RequireOstree(t)
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
-	src := t.TempDir()
 	var entries []repotest.Entry
 	data := map[string][]byte{}
 	dirs := []string{"a", "a/b", "c1", "c2", "c3", "c4"}
@@ -276,8 +273,7 @@ func TestReadAheadChain(t *testing.T) {
 			entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: data[p]})
 		}
 	}
-	repotest.WriteTree(t, src, entries)
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	repoPath, c := repotest.NewRepo(t, "archive", entries)
 
 	m, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
