@@ -343,7 +343,7 @@ func (e *inflated) readStreamed(p []byte, off int64) (int, error) {
 	defer e.mu.Unlock()
 	w := int64(len(e.window))
 	if off >= e.size {
-		return 0, e.inflateLocked(e.size) // verify at the end, as readAt does
+		return 0, e.inflateLocked(nil, e.size) // verify at the end, as readAt does
 	}
 	// No more than the window holds at once (a READ is smaller anyway).
 	end := min(off+int64(len(p)), e.size, off+w)
@@ -356,7 +356,7 @@ func (e *inflated) readStreamed(p []byte, off int64) (int, error) {
 		e.done, e.verified = 0, false
 		e.restarts++
 	}
-	if err := e.inflateLocked(end); err != nil {
+	if err := e.inflateLocked(nil, end); err != nil {
 		return 0, err
 	}
 	n := 0
@@ -369,15 +369,19 @@ func (e *inflated) readStreamed(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (e *inflated) inflateTo(end int64) error {
+func (e *inflated) inflateTo(end int64) error { return e.inflateFrom(nil, end) }
+
+// inflateFrom is inflateTo, reading a small file through p if it is not
+// inflated yet; p may be nil.
+func (e *inflated) inflateFrom(p *repo.Prefetched, end int64) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.inflateLocked(end)
+	return e.inflateLocked(p, end)
 }
 
 // inflateLocked inflates as far as end (and, at the end, on to EOF, which
-// verifies the object); e.mu is held.
-func (e *inflated) inflateLocked(end int64) error {
+// verifies the object), a small file through p if not nil; e.mu is held.
+func (e *inflated) inflateLocked(p *repo.Prefetched, end int64) error {
 	if e.err != nil {
 		return e.err
 	}
@@ -401,7 +405,13 @@ func (e *inflated) inflateLocked(end int64) error {
 		// A small file is inflated whole, in one go, straight into its
 		// buffer and verified, twice as fast as streaming it; only large
 		// ones stream, into their temporary file.
-		if _, err := e.r.ReadFileInto(e.c, e.mem); err != nil {
+		var err error
+		if p != nil {
+			_, err = p.ReadInto(e.mem)
+		} else {
+			_, err = e.r.ReadFileInto(e.c, e.mem)
+		}
+		if err != nil {
 			e.fail(err)
 			return err
 		}

@@ -214,7 +214,7 @@ func (f *FS) startBatch(d *dirNode, from int) {
 			<-f.inflaters
 			return
 		}
-		b := &batch{f: f, d: d, jobs: jobs, tripwire: -1}
+		b := &batch{f: f, d: d, jobs: jobs, pre: make([]atomic.Pointer[repo.Prefetched], len(jobs)), tripwire: -1}
 		if to < int64(len(d.tree.Files)) || !d.entered.Load() && d.hops.Load() >= chainHops-1 {
 			// A directory chainNext began before its reader came
 			// needs a READ as well, every chainHops directories, to
@@ -225,14 +225,7 @@ func (f *FS) startBatch(d *dirNode, from int) {
 			d.early.Store(b) // see storeListed
 		}
 		go func() {
-			// The disk reads the small ones at once, while the first
-			// ones inflate. Not a large one: of that, the batch only
-			// inflates the start.
-			for _, j := range jobs {
-				if j.size <= smallFile {
-					f.r.PrefetchFile(j.c)
-				}
-			}
+			b.prefetch()
 			b.work()
 		}()
 		for range min(len(jobs), cap(f.inflaters)) - 1 {
@@ -250,10 +243,13 @@ func (f *FS) startBatch(d *dirNode, from int) {
 // batch is the files one readAhead hands out, taken in order by as many
 // inflaters as are free.
 type batch struct {
-	f        *FS
-	d        *dirNode
-	jobs     []readAheadJob
-	next     atomic.Int64
+	f    *FS
+	d    *dirNode
+	jobs []readAheadJob
+	next atomic.Int64 // index of the next job to take
+	// pre holds the small files prefetch opened, for the job's inflater,
+	// which takes each one (Swap) once it took the job.
+	pre      []atomic.Pointer[repo.Prefetched]
 	tripwire int // index in jobs of the file not stored; -1 for none
 
 	// unstored are the jobs inflated before the kernel knew their
@@ -273,26 +269,7 @@ type readAheadJob struct {
 // with its inflater slot if a READ asked for one meanwhile, or frees it.
 func (b *batch) work() {
 	for i := int(b.next.Add(1) - 1); i < len(b.jobs); i = int(b.next.Add(1) - 1) {
-		j := b.jobs[i]
-		e, err := b.f.content.acquire(j.c, j.size)
-		if err != nil {
-			continue // the reader's own READ reports it
-		}
-		cold := false
-		switch {
-		case e.window != nil:
-			// Streamed (no room on disk): inflated ahead, it would
-			// only be overwritten before its reader comes. Released
-			// cold, to be evicted first, or made again on disk.
-			cold = true
-		case e.file != nil:
-			inflateSteps(e, 0, min(j.size, readAheadLarge))
-		case e.inflateTo(j.size) == nil && !b.isTripwire(j.c):
-			if cold = b.f.store(b.d, j.name, e); !cold {
-				cold = b.unstore(i, e)
-			}
-		}
-		b.f.content.release(e, cold)
+		b.do(i)
 		// The P to a READ that returned from the kernel meanwhile:
 		// with every core inflating, it would wait out a time slice.
 		runtime.Gosched()
@@ -306,6 +283,50 @@ func (b *batch) work() {
 		return
 	}
 	<-b.f.inflaters
+}
+
+// prefetch has the disk read the batch's small files at once, while the
+// first ones inflate, and keeps them open for their inflaters; not the
+// large ones, of which the batch only inflates the start, nor those an
+// inflater took already.
+func (b *batch) prefetch() {
+	for i, j := range b.jobs {
+		if j.size > smallFile || b.next.Load() > int64(i) {
+			continue
+		}
+		b.pre[i].Store(b.f.r.PrefetchFile(j.c))
+		// Taken meanwhile, its inflater may have looked for it before
+		// it was there: then it is not read through it.
+		if b.next.Load() > int64(i) {
+			b.pre[i].Swap(nil).Close()
+		}
+	}
+}
+
+// do inflates job i, which the caller took, and stores it.
+func (b *batch) do(i int) {
+	j := b.jobs[i]
+	p := b.pre[i].Swap(nil)
+	defer p.Close() // unless read
+	e, err := b.f.content.acquire(j.c, j.size)
+	if err != nil {
+		return // the reader's own READ reports it
+	}
+	cold := false
+	switch {
+	case e.window != nil:
+		// Streamed (no room on disk): inflated ahead, it would only be
+		// overwritten before its reader comes. Released cold, to be
+		// evicted first, or made again on disk.
+		cold = true
+	case e.file != nil:
+		inflateSteps(e, 0, min(j.size, readAheadLarge))
+	case e.inflateFrom(p, j.size) == nil && !b.isTripwire(j.c):
+		if cold = b.f.store(b.d, j.name, e); !cold {
+			cold = b.unstore(i, e)
+		}
+	}
+	b.f.content.release(e, cold)
 }
 
 // unstore keeps job i, which could not be stored, for storeListed, or, if
@@ -417,7 +438,7 @@ func (f *FS) readAheadInFile(e *inflated, from int64) {
 		if from <= readAheadLarge {
 			// Near its start (whatever the size of the first READs):
 			// the disk may read the whole object ahead.
-			f.r.PrefetchFile(e.c)
+			f.r.PrefetchFile(e.c).Close()
 		}
 		inflateSteps(e, from, target)
 	}()

@@ -195,6 +195,10 @@ func TestReadAhead(t *testing.T) {
 			t.Errorf("f%02d: %d READs, want none: it was stored into the page cache", i, n)
 		}
 	}
+	// Every object the batches prefetched was read through, or closed.
+	if open := openObjects(t, repoPath); len(open) > 0 {
+		t.Errorf("read-ahead done, objects still open: %v", open)
+	}
 	f, err := os.Open(filepath.Join(mp, "commits", c, "big"))
 	if err != nil {
 		t.Fatal(err)
@@ -379,6 +383,24 @@ func waitIdle(t *testing.T, m *Mount) {
 			t.Fatal("read-ahead still running after 5s")
 		}
 	}
+}
+
+// openObjects lists the objects of the repository at repoPath that this
+// process has open.
+func openObjects(t *testing.T, repoPath string) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open []string
+	for _, fd := range fds {
+		p, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(p, filepath.Join(repoPath, "objects")+"/") {
+			open = append(open, p)
+		}
+	}
+	return open
 }
 
 // resident reports whether every page of the file at p is in the page

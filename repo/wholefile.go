@@ -25,19 +25,31 @@ const maxWholeFile = 64 << 20
 // (package inflate), about twice as fast as streaming it through OpenFile;
 // other modes read through OpenFile.
 func (r *Repo) ReadFileInto(c Checksum, dst []byte) (*FileInfo, error) {
+	return r.readFileInto(c, -1, dst)
+}
+
+// readFileInto is ReadFileInto of c open as fd (which it closes), or, with
+// fd -1, opened here.
+func (r *Repo) readFileInto(c Checksum, fd int, dst []byte) (*FileInfo, error) {
 	if r.mode != ModeArchive {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
 		return r.readFileThrough(c, dst)
 	}
 	name := c.String() + "." + ObjFile.Ext()
-	// Bare system calls: a file read whole needs no *os.File.
-	fd, err := unix.Open(r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		return nil, missing(c, ObjFile)
-	case errors.Is(err, unix.ELOOP):
-		return nil, corruptf(c, ObjFile, "object is a symlink, not a file")
-	case err != nil:
-		return nil, &ObjectError{Object: name, Err: err}
+	if fd < 0 {
+		// Bare system calls: a file read whole needs no *os.File.
+		var err error
+		fd, err = unix.Open(r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		switch {
+		case errors.Is(err, unix.ENOENT):
+			return nil, missing(c, ObjFile)
+		case errors.Is(err, unix.ELOOP):
+			return nil, corruptf(c, ObjFile, "object is a symlink, not a file")
+		case err != nil:
+			return nil, &ObjectError{Object: name, Err: err}
+		}
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t

@@ -65,7 +65,23 @@ func TestReadFileInto(t *testing.T) {
 				if _, err := r.ReadFileInto(e.Content, make([]byte, fi.Size+1)); err == nil {
 					t.Errorf("%s: ReadFileInto with a buffer one byte too long succeeded", e.Name)
 				}
+				// The same through the descriptor PrefetchFile opened,
+				// which ReadInto closes: Close then has nothing to do.
+				pf := r.PrefetchFile(e.Content)
+				if pf == nil {
+					t.Fatalf("%s: PrefetchFile failed", e.Name)
+				}
+				if got, err := pf.ReadInto(dst); err != nil || !bytes.Equal(dst, want) || got.Size != fi.Size {
+					t.Errorf("%s: Prefetched.ReadInto = %+v, %v; bytes equal %v", e.Name, got, err, bytes.Equal(dst, want))
+				}
+				pf.Close()
+				pf.Close()
+				// Read again, it opens the object itself.
+				if _, err := pf.ReadInto(dst); err != nil || !bytes.Equal(dst, want) {
+					t.Errorf("%s: second Prefetched.ReadInto: %v", e.Name, err)
+				}
 			}
+			r.PrefetchFile(objs["tiny"]).Close() // prefetched, never read
 
 			obj := r.objectPath(objs["text"], ObjFile)
 			orig, err := os.ReadFile(obj)
@@ -84,10 +100,26 @@ func TestReadFileInto(t *testing.T) {
 				if _, err := r.ReadFileInto(objs["text"], make([]byte, size)); !errors.Is(err, ErrCorrupt) {
 					t.Errorf("%s object: %v, want ErrCorrupt", name, err)
 				}
+				if _, err := r.PrefetchFile(objs["text"]).ReadInto(make([]byte, size)); !errors.Is(err, ErrCorrupt) {
+					t.Errorf("%s object, prefetched: %v, want ErrCorrupt", name, err)
+				}
 			}
 			os.Remove(obj)
 			if _, err := r.ReadFileInto(objs["text"], make([]byte, size)); !errors.Is(err, ErrNotFound) {
 				t.Errorf("missing object: %v, want ErrNotFound", err)
+			}
+			if pf := r.PrefetchFile(objs["text"]); pf != nil {
+				t.Errorf("PrefetchFile of a missing object opened something")
+			}
+			var fds []string
+			ents, _ := os.ReadDir("/proc/self/fd")
+			for _, fd := range ents {
+				if l, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(l, p+"/objects/") {
+					fds = append(fds, l)
+				}
+			}
+			if len(fds) > 0 {
+				t.Errorf("objects left open: %v", fds)
 			}
 		})
 	}
