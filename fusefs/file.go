@@ -38,7 +38,8 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 		return n.readRaw(dest, off)
 	}
 	if off == 0 {
-		n.fs.readAhead(n.dir, n.idx)
+		p := n.place.Load()
+		n.fs.readAhead(p.dir, p.idx)
 	}
 	e, err := n.fs.content.acquire(n.content, int64(n.fi.Size))
 	if err != nil {

@@ -432,3 +432,49 @@ func resident(t *testing.T, p string) bool {
 	}
 	return true
 }
+
+// TestReadAheadSharedContent: files of a commit with the same content
+// share one inode; reading one starts read-ahead in the directory the walk
+// listed last, where it is reading, not in the one the inode was first
+// looked up in.
+func TestReadAheadSharedContent(t *testing.T) {
+	repotest.RequireOstree(t)
+	var entries []repotest.Entry
+	shared := repotest.Pseudorandom("shared", 3000)
+	for _, dir := range []string{"x", "y"} {
+		for i := range 6 {
+			data := repotest.Pseudorandom(fmt.Sprintf("%s/f%d", dir, i), int64(2000+i*300))
+			if i == 0 {
+				data = shared
+			}
+			entries = append(entries, repotest.Entry{Path: fmt.Sprintf("%s/f%d", dir, i), Kind: repotest.File, Data: data})
+		}
+	}
+	repoPath, c := repotest.NewRepo(t, "archive", entries)
+	m, mp := testMount(t, repoPath)
+	root := filepath.Join(mp, "commits", c)
+	for _, dir := range []string{"x", "y"} {
+		if _, err := os.ReadDir(filepath.Join(root, dir)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cached := func(dir string) (n int) {
+		d := m.FS.root.GetChild("commits").GetChild(c).GetChild(dir).Operations().(*dirNode)
+		m.FS.content.mu.Lock()
+		defer m.FS.content.mu.Unlock()
+		for _, f := range d.tree.Files {
+			if e := m.FS.content.m[f.Content]; e != nil && e.ready.Load() > e.size {
+				n++
+			}
+		}
+		return n
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "y", "f0")); err != nil || !bytes.Equal(b, shared) {
+		t.Fatalf("y/f0: %d bytes, %v", len(b), err)
+	}
+	waitIdle(t, m)
+	// x/ has only the shared file inflated, y/ every file.
+	if x, y := cached("x"), cached("y"); x != 1 || y != 6 {
+		t.Errorf("after reading y/f0: %d files of x/ and %d of y/ inflated, want 1 and 6", x, y)
+	}
+}

@@ -43,8 +43,14 @@ type fileNode struct {
 	ci      *commitInfo
 	content repo.Checksum
 	fi      *repo.FileInfo
-	// dir and idx place the file in the directory it was first looked up
-	// in, for read-ahead.
+	// place is where read-ahead goes on from when the file is read: the
+	// directory it was last listed in (see claimFiles), or else looked up
+	// in first.
+	place atomic.Pointer[filePlace]
+}
+
+// filePlace is a file's directory and its index among the directory's files.
+type filePlace struct {
 	dir *dirNode
 	idx int
 }
@@ -130,7 +136,8 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if err != nil {
 		return nil, d.fs.errno("stat "+childPath(d.path, name)+" of commit "+d.ci.c.String(), err)
 	}
-	n := &fileNode{fs: d.fs, ci: d.ci, content: content, fi: fi, dir: d, idx: i}
+	n := &fileNode{fs: d.fs, ci: d.ci, content: content, fi: fi}
+	n.place.Store(&filePlace{d, i})
 	n.fill(&out.Attr)
 	return d.NewInode(ctx, n, n.stable()), 0
 }
@@ -179,8 +186,26 @@ func (l *listedStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // has made the inodes of every entry by then.
 func (l *listedStream) Close() {
 	l.DirStream.Close()
+	l.d.claimFiles()
 	if l.d.early.Load() != nil {
 		go l.d.fs.storeListed(l.d)
+	}
+}
+
+// claimFiles makes d the place of each of its files that is placed
+// elsewhere: files of a commit with the same content share one inode,
+// which stays placed where it was looked up first, and a walk that just
+// listed d reads it here next. Its READ then starts read-ahead in d, not
+// in the directory the walk left long ago.
+func (d *dirNode) claimFiles() {
+	for i, e := range d.tree.Files {
+		ch := d.GetChild(e.Name)
+		if ch == nil {
+			continue // not looked up (yet)
+		}
+		if n, ok := ch.Operations().(*fileNode); ok && n.place.Load().dir != d {
+			n.place.Store(&filePlace{d, i})
+		}
 	}
 }
 
