@@ -348,6 +348,22 @@ func TestReadAheadChain(t *testing.T) {
 			t.Fatalf("listing inflated %d files of %s/: read-ahead is for READs", n, dir)
 		}
 	}
+	// Read-ahead takes only files whose metadata is cached: in the
+	// directories not listed yet, the descender reads it in the
+	// background. Waited for, so that a loaded machine does not make the
+	// chain pass files over.
+	for _, dir := range dirs {
+		for _, f := range node[dir].tree.Files {
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+				if _, ok := m.FS.stats.get(f.Content); ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s/%s: metadata not read ahead after 5s", dir, f.Name)
+				}
+			}
+		}
+	}
 
 	if _, err := os.ReadFile(filepath.Join(root, "a/f0")); err != nil {
 		t.Fatal(err)
