@@ -38,8 +38,7 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 		return n.readRaw(dest, off)
 	}
 	if off == 0 {
-		p := n.place.Load()
-		n.fs.readAhead(p.dir, p.idx)
+		n.fs.readAhead(n.place())
 	}
 	e, err := n.fs.content.acquire(n.content, int64(n.fi.Size))
 	if err != nil {

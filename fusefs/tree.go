@@ -43,16 +43,26 @@ type fileNode struct {
 	ci      *commitInfo
 	content repo.Checksum
 	fi      *repo.FileInfo
-	// place is where read-ahead goes on from when the file is read: the
-	// directory it was last listed in (see claimFiles), or else looked up
-	// in first.
-	place atomic.Pointer[filePlace]
+	// dir and idx place the file in the directory it was first looked up
+	// in, for read-ahead; moved, once set, in the one that listed it last
+	// (see claimFiles).
+	dir   *dirNode
+	idx   int
+	moved atomic.Pointer[filePlace]
 }
 
 // filePlace is a file's directory and its index among the directory's files.
 type filePlace struct {
 	dir *dirNode
 	idx int
+}
+
+// place returns where read-ahead goes on from when n is read.
+func (n *fileNode) place() (*dirNode, int) {
+	if p := n.moved.Load(); p != nil {
+		return p.dir, p.idx
+	}
+	return n.dir, n.idx
 }
 
 var (
@@ -136,8 +146,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if err != nil {
 		return nil, d.fs.errno("stat "+childPath(d.path, name)+" of commit "+d.ci.c.String(), err)
 	}
-	n := &fileNode{fs: d.fs, ci: d.ci, content: content, fi: fi}
-	n.place.Store(&filePlace{d, i})
+	n := &fileNode{fs: d.fs, ci: d.ci, content: content, fi: fi, dir: d, idx: i}
 	n.fill(&out.Attr)
 	return d.NewInode(ctx, n, n.stable()), 0
 }
@@ -186,7 +195,9 @@ func (l *listedStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // has made the inodes of every entry by then.
 func (l *listedStream) Close() {
 	l.DirStream.Close()
-	l.d.claimFiles()
+	if l.d.fs.r.Mode() == repo.ModeArchive {
+		l.d.claimFiles() // only archive files read ahead
+	}
 	if l.d.early.Load() != nil {
 		go l.d.fs.storeListed(l.d)
 	}
@@ -203,8 +214,10 @@ func (d *dirNode) claimFiles() {
 		if ch == nil {
 			continue // not looked up (yet)
 		}
-		if n, ok := ch.Operations().(*fileNode); ok && n.place.Load().dir != d {
-			n.place.Store(&filePlace{d, i})
+		if n, ok := ch.Operations().(*fileNode); ok {
+			if at, _ := n.place(); at != d {
+				n.moved.Store(&filePlace{d, i})
+			}
 		}
 	}
 }
