@@ -196,7 +196,7 @@ func TestReadAhead(t *testing.T) {
 		}
 	}
 	// Every object the batches prefetched was read through, or closed.
-	if open := openObjects(t, repoPath); len(open) > 0 {
+	if open := repotest.OpenObjects(t, repoPath); len(open) > 0 {
 		t.Errorf("read-ahead done, objects still open: %v", open)
 	}
 	f, err := os.Open(filepath.Join(mp, "commits", c, "big"))
@@ -297,18 +297,7 @@ func TestReadAheadChain(t *testing.T) {
 		}
 		node[dir] = n.Operations().(*dirNode)
 	}
-	// cached counts the files of dir inflated and verified in the cache.
-	cached := func(dir string) int {
-		m.FS.content.mu.Lock()
-		defer m.FS.content.mu.Unlock()
-		n := 0
-		for _, f := range node[dir].tree.Files {
-			if e := m.FS.content.m[f.Content]; e != nil && e.ready.Load() > e.size {
-				n++
-			}
-		}
-		return n
-	}
+	cached := func(dir string) int { return inflatedFiles(m, node[dir]) }
 	// inflated waits until every file of dir is inflated ahead.
 	inflated := func(dir string) {
 		t.Helper()
@@ -401,22 +390,17 @@ func waitIdle(t *testing.T, m *Mount) {
 	}
 }
 
-// openObjects lists the objects of the repository at repoPath that this
-// process has open.
-func openObjects(t *testing.T, repoPath string) []string {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var open []string
-	for _, fd := range fds {
-		p, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
-		if err == nil && strings.HasPrefix(p, filepath.Join(repoPath, "objects")+"/") {
-			open = append(open, p)
+// inflatedFiles counts the files of d inflated and verified in m's cache.
+func inflatedFiles(m *Mount, d *dirNode) int {
+	m.FS.content.mu.Lock()
+	defer m.FS.content.mu.Unlock()
+	n := 0
+	for _, f := range d.tree.Files {
+		if e := m.FS.content.m[f.Content]; e != nil && e.ready.Load() > e.size {
+			n++
 		}
 	}
-	return open
+	return n
 }
 
 // resident reports whether every page of the file at p is in the page
@@ -474,16 +458,8 @@ func TestReadAheadSharedContent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cached := func(dir string) (n int) {
-		d := m.FS.root.GetChild("commits").GetChild(c).GetChild(dir).Operations().(*dirNode)
-		m.FS.content.mu.Lock()
-		defer m.FS.content.mu.Unlock()
-		for _, f := range d.tree.Files {
-			if e := m.FS.content.m[f.Content]; e != nil && e.ready.Load() > e.size {
-				n++
-			}
-		}
-		return n
+	cached := func(dir string) int {
+		return inflatedFiles(m, m.FS.root.GetChild("commits").GetChild(c).GetChild(dir).Operations().(*dirNode))
 	}
 	if b, err := os.ReadFile(filepath.Join(root, "y", "f0")); err != nil || !bytes.Equal(b, shared) {
 		t.Fatalf("y/f0: %d bytes, %v", len(b), err)

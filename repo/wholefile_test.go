@@ -111,15 +111,8 @@ func TestReadFileInto(t *testing.T) {
 			if pf := r.PrefetchFile(objs["text"]); pf != nil {
 				t.Errorf("PrefetchFile of a missing object opened something")
 			}
-			var fds []string
-			ents, _ := os.ReadDir("/proc/self/fd")
-			for _, fd := range ents {
-				if l, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(l, p+"/objects/") {
-					fds = append(fds, l)
-				}
-			}
-			if len(fds) > 0 {
-				t.Errorf("objects left open: %v", fds)
+			if open := repotest.OpenObjects(t, p); len(open) > 0 {
+				t.Errorf("objects left open: %v", open)
 			}
 		})
 	}
