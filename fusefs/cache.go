@@ -88,8 +88,12 @@ type inflated struct {
 	ready atomic.Int64
 	// ahead is set while a read-ahead inflates this entry.
 	ahead atomic.Bool
-	mem   []byte
-	file  *os.File
+	// read is set once a READ asked for a small file's bytes: the kernel
+	// then fills its pages itself, and storing them would only wait for
+	// the locks that READ holds on them.
+	read atomic.Bool
+	mem  []byte
+	file *os.File
 	// window holds a streamed file's bytes from done-len(window) to done,
 	// byte i at i%len(window); it is read under mu only, as inflating
 	// overwrites it. restarts counts the passes that began again at 0.

@@ -45,6 +45,9 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 		return nil, n.fs.errno("open "+n.content.String()+".filez", err)
 	}
 	defer n.fs.content.release(e, false)
+	if e.mem != nil {
+		e.read.Store(true)
+	}
 	k, err := e.readAt(dest, off)
 	if err != nil {
 		return nil, n.fs.errno("read "+n.content.String()+".filez", err)

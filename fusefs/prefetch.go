@@ -384,6 +384,9 @@ func (f *FS) store(d *dirNode, name string, e *inflated) bool {
 	if e.ready.Load() <= e.size {
 		return false // failed or unverified: its own READ reports it
 	}
+	if e.read.Load() {
+		return true // in the page cache through its READ
+	}
 	ch := d.GetChild(name)
 	return ch != nil && ch.WriteCache(0, e.mem) == 0
 }

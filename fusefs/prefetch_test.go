@@ -470,3 +470,20 @@ func TestReadAheadSharedContent(t *testing.T) {
 		t.Errorf("after reading y/f0: %d files of x/ and %d of y/ inflated, want 1 and 6", x, y)
 	}
 }
+
+// A small file a READ asked for is in the kernel's page cache through that
+// READ: read-ahead leaves it be rather than store it again, which would wait
+// for the page locks the READ holds (and here touch a directory there is
+// none of).
+func TestStoreSkipsRead(t *testing.T) {
+	e := &inflated{size: 3, mem: []byte("abc")}
+	e.ready.Store(e.size + 1)
+	e.read.Store(true)
+	if !(&FS{}).store(nil, "f", e) {
+		t.Error("store of a file its READ read: not done, want done without storing")
+	}
+	e.ready.Store(1)
+	if (&FS{}).store(nil, "f", e) {
+		t.Error("store of an unverified file: done, want left to its READ")
+	}
+}
