@@ -35,6 +35,9 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 		return nil, syscall.EINVAL
 	}
 	if n.fs.r.Mode() != repo.ModeArchive {
+		if off == 0 {
+			n.fs.rawReadAhead(n.place())
+		}
 		return n.readRaw(dest, off)
 	}
 	if off == 0 {

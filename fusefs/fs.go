@@ -58,6 +58,9 @@ type FS struct {
 	// the reader mostly waits for them, and one more to use the time the
 	// others spend waiting for the disk or storing into the page cache.
 	inflaters chan struct{}
+	// rawAheaders bounds the disk read-ahead batches of a bare
+	// repository's mount (see rawReadAhead).
+	rawAheaders chan struct{}
 
 	mu      sync.Mutex
 	commits map[repo.Checksum]*commitInfo // complete commits seen so far
@@ -95,6 +98,7 @@ func New(r *repo.Repo, o Options) *FS {
 	f.content = newContentCache(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
 	f.descend = newDescender(f)
 	f.inflaters = make(chan struct{}, baseProcs+1)
+	f.rawAheaders = make(chan struct{}, 2)
 	f.refs = newRefsState(f)
 	f.root = &rootNode{fs: f}
 	return f

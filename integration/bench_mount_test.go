@@ -221,8 +221,8 @@ func TestMountRatios(t *testing.T) {
 			t.Fatal(r.stderr)
 		}
 		mp := t.TempDir()
-		var ostreeLs, nativeLs, refRead []time.Duration
-		var coldLs, warmLs, coldLsNoX, warmLsNoX, mountRead measured
+		var ostreeLs, nativeLs, refRead, refColdRead []time.Duration
+		var coldLs, warmLs, coldLsNoX, warmLsNoX, mountRead, mountColdRead measured
 		var rss int64
 		ls := func(dir string) { runCmd(t, io.Discard, "ls", "-lR", dir+"/") }
 		mount := func(extra ...string) (*exec.Cmd, *syncBuffer, string) {
@@ -265,6 +265,12 @@ func TestMountRatios(t *testing.T) {
 					refRead = append(refRead, timed(func() { readAll(t, native) }))
 					mountRead.timedOn(t, cmd, stderr, func() { readAll(t, tree) })
 				}
+				// Cold too (no target): the objects lie scattered
+				// by checksum where a checkout's files lie together.
+				dropCaches()
+				refColdRead = append(refColdRead, timed(func() { readAll(t, native) }))
+				dropCaches()
+				mountColdRead.timedOn(t, cmd, stderr, func() { readAll(t, tree) })
 			} else {
 				dropCaches()
 				co := filepath.Join(t.TempDir(), "co")
@@ -285,6 +291,7 @@ func TestMountRatios(t *testing.T) {
 		row("  --no-xattrs: warm / native ls -lR", nativeLs, &warmLsNoX)
 		if mode == "bare-user" {
 			row("read all warm: mount / native", refRead, &mountRead)
+			row("read all cold: mount / native", refColdRead, &mountColdRead)
 		} else {
 			row("read all cold: mount / ostree co", refRead, &mountRead)
 		}
