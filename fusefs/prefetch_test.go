@@ -267,16 +267,12 @@ func contentObject(t *testing.T, repoPath string, c repo.Checksum) string {
 // keeps a tripwire, whose READ carries it further.
 func TestReadAheadChain(t *testing.T) {
 	repotest.RequireOstree(t)
-	var entries []repotest.Entry
-	data := map[string][]byte{}
 	dirs := []string{"a", "a/b", "c1", "c2", "c3", "c4"}
+	counts := map[string]int{}
 	for _, dir := range dirs {
-		for i := range 6 {
-			p := fmt.Sprintf("%s/f%d", dir, i)
-			data[p] = repotest.Pseudorandom(p, int64(2000+i*300))
-			entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: data[p]})
-		}
+		counts[dir] = 6
 	}
+	entries, data := pseudoFiles(counts, func(i int) int64 { return int64(2000 + i*300) })
 	repoPath, c := repotest.NewRepo(t, "archive", entries)
 
 	m, mp := testMount(t, repoPath)
@@ -289,14 +285,7 @@ func TestReadAheadChain(t *testing.T) {
 	}
 	list("")
 	list("a")
-	node := map[string]*dirNode{}
-	for _, dir := range dirs {
-		n := m.FS.root.GetChild("commits").GetChild(c)
-		for _, p := range strings.Split(dir, "/") {
-			n = n.GetChild(p)
-		}
-		node[dir] = n.Operations().(*dirNode)
-	}
+	node := dirNodes(m, c, dirs)
 	cached := func(dir string) int { return inflatedFiles(m, node[dir]) }
 	// inflated waits until every file of dir is inflated ahead.
 	inflated := func(dir string) {
@@ -354,7 +343,7 @@ func TestReadAheadChain(t *testing.T) {
 		}
 	}
 
-	if _, err := os.ReadFile(filepath.Join(root, "a/f0")); err != nil {
+	if _, err := os.ReadFile(filepath.Join(root, "a/f00")); err != nil {
 		t.Fatal(err)
 	}
 	inflated("a/b")
@@ -378,6 +367,35 @@ func TestReadAheadChain(t *testing.T) {
 		t.Errorf("reading c3/ made %d READs, want 1 (the tripwire's)", n)
 	}
 	inflated("c4")
+}
+
+// pseudoFiles makes counts[dir] files f00, f01… in each dir, of distinct
+// pseudorandom bytes, size(i) of them in the i-th; and their bytes by path.
+func pseudoFiles(counts map[string]int, size func(i int) int64) ([]repotest.Entry, map[string][]byte) {
+	var entries []repotest.Entry
+	data := map[string][]byte{}
+	for dir, n := range counts {
+		for i := range n {
+			p := fmt.Sprintf("%s/f%02d", dir, i)
+			data[p] = repotest.Pseudorandom(p, size(i))
+			entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: data[p]})
+		}
+	}
+	return entries, data
+}
+
+// dirNodes returns the node of each directory of commits/<c> on m, which
+// the kernel must have looked up.
+func dirNodes(m *Mount, c string, dirs []string) map[string]*dirNode {
+	node := map[string]*dirNode{}
+	for _, dir := range dirs {
+		n := m.FS.root.GetChild("commits").GetChild(c)
+		for _, p := range strings.Split(dir, "/") {
+			n = n.GetChild(p)
+		}
+		node[dir] = n.Operations().(*dirNode)
+	}
+	return node
 }
 
 // waitIdle waits until no read-ahead runs on m: every store is done.

@@ -2,10 +2,8 @@ package fusefs
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -23,15 +21,7 @@ import (
 func TestRawReadAhead(t *testing.T) {
 	repotest.RequireOstree(t)
 	sizes := map[string]int{"a": 10, "a/b": 6, "c": 40}
-	var entries []repotest.Entry
-	data := map[string][]byte{}
-	for dir, n := range sizes {
-		for i := range n {
-			p := fmt.Sprintf("%s/f%02d", dir, i)
-			data[p] = repotest.Pseudorandom(p, int64(5000+i*100))
-			entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: data[p]})
-		}
-	}
+	entries, data := pseudoFiles(sizes, func(i int) int64 { return int64(5000 + i*100) })
 	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
 	m, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
@@ -40,14 +30,7 @@ func TestRawReadAhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	node := map[string]*dirNode{}
-	for dir := range sizes {
-		n := m.FS.root.GetChild("commits").GetChild(c)
-		for _, p := range strings.Split(dir, "/") {
-			n = n.GetChild(p)
-		}
-		node[dir] = n.Operations().(*dirNode)
-	}
+	node := dirNodes(m, c, []string{"a", "a/b", "c"})
 	object := func(dir string, i int) string {
 		return contentObject(t, repoPath, node[dir].tree.Files[i].Content)
 	}
