@@ -201,7 +201,7 @@ func operations(i *fs.Inode) (*dirNode, bool) {
 func (f *FS) startBatch(d *dirNode, from int) {
 	for {
 		cur := d.ahead.Load()
-		jobs, to := f.readAheadJobs(d, max(int64(from), cur))
+		jobs, to := f.readAheadJobs(d, max(int64(from), cur), readAheadFiles)
 		if to <= cur {
 			<-f.inflaters
 			return
@@ -393,13 +393,13 @@ func (f *FS) store(d *dirNode, name string, e *inflated) bool {
 
 // readAheadJobs lists the files of d from index from on that read-ahead
 // takes: regular files with a payload whose metadata is cached, up to
-// readAheadFiles, readAheadBytes of small files and readAheadLargeFiles
-// large ones (of which the first readAheadLarge bytes). It also returns
-// the index after the last file looked at.
-func (f *FS) readAheadJobs(d *dirNode, from int64) ([]readAheadJob, int64) {
+// maxFiles, readAheadBytes of small files and readAheadLargeFiles large
+// ones (of which the first readAheadLarge bytes). It also returns the
+// index after the last file looked at.
+func (f *FS) readAheadJobs(d *dirNode, from int64, maxFiles int) ([]readAheadJob, int64) {
 	var jobs []readAheadJob
 	bytes, large, to := int64(0), 0, from
-	for ; to < int64(len(d.tree.Files)) && len(jobs) < readAheadFiles && bytes < readAheadBytes && large < readAheadLargeFiles; to++ {
+	for ; to < int64(len(d.tree.Files)) && len(jobs) < maxFiles && bytes < readAheadBytes && large < readAheadLargeFiles; to++ {
 		e := d.tree.Files[to]
 		fi, ok := f.stats.get(e.Content)
 		if !ok || fi.IsSymlink() || fi.Size == 0 || int64(fi.Size) > f.content.maxDisk/4 {

@@ -398,10 +398,11 @@ func dirNodes(m *Mount, c string, dirs []string) map[string]*dirNode {
 	return node
 }
 
-// waitIdle waits until no read-ahead runs on m: every store is done.
+// waitIdle waits until no read-ahead runs on m: every store is done, and
+// every disk read-ahead asked for.
 func waitIdle(t *testing.T, m *Mount) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); len(m.FS.inflaters) > 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); len(m.FS.inflaters)+len(m.FS.rawAheaders) > 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("read-ahead still running after 5s")
 		}
@@ -425,6 +426,14 @@ func inflatedFiles(m *Mount, d *dirNode) int {
 // cache, without reading it.
 func resident(t *testing.T, p string) bool {
 	t.Helper()
+	in, all := residentPages(t, p)
+	return in == all
+}
+
+// residentPages counts the pages of the file at p in the page cache, of
+// all its pages, with mincore.
+func residentPages(t *testing.T, p string) (in, all int) {
+	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)
@@ -444,11 +453,11 @@ func resident(t *testing.T, p string) bool {
 		t.Fatal(e)
 	}
 	for _, v := range vec {
-		if v&1 == 0 {
-			return false
+		if v&1 != 0 {
+			in++
 		}
 	}
-	return true
+	return in, len(vec)
 }
 
 // TestReadAheadSharedContent: files of a commit with the same content

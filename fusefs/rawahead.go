@@ -1,20 +1,16 @@
 package fusefs
 
-import "github.com/repofs/repofs/repo"
-
 // Disk read-ahead for bare repositories, whose files are read from the
 // object files themselves. A reader going through a directory's files
 // (cp -r, tar, grep -r) has the mount read each object when its READ
 // comes: on a cold page cache, one disk read at a time, each on the
 // reader's time, where in a checkout the files of a directory lie side by
 // side and the disk's read-ahead covers several. When a reader starts a
-// file, the disk is asked for the objects of the next files of the
-// directory at once (PrefetchFile: fadvise WILLNEED), so that their READs
-// find them in the page cache.
-const (
-	rawAheadFiles = 32
-	rawAheadBytes = 8 << 20
-)
+// file, the disk is asked for the objects of the next small files at once
+// (PrefetchFile: fadvise WILLNEED), so that their READs find them in the
+// page cache. It takes the files archive read-ahead would (readAheadJobs),
+// readAheadFiles at a time; a large file is left to the kernel's own
+// read-ahead as it is read, as on archive mounts.
 
 // rawReadAhead asks the disk for the objects of the files after idx in d,
 // each file at most once, when the reader is within half a batch of where
@@ -28,7 +24,7 @@ func (f *FS) rawReadAhead(d *dirNode, idx int) {
 		return
 	}
 	cur := d.ahead.Load()
-	if int64(idx)+rawAheadFiles/2 < cur {
+	if int64(idx)+readAheadFiles/2 < cur {
 		return // far enough ahead, in d or (d all handed out) after it
 	}
 	select {
@@ -36,52 +32,35 @@ func (f *FS) rawReadAhead(d *dirNode, idx int) {
 	default:
 		return
 	}
-	var cs []repo.Checksum
-	var bytes int64
+	var jobs []readAheadJob
 	to := cur
 	if cur < int64(len(d.tree.Files)) {
-		to = f.rawTake(d, max(cur, int64(idx)+1), &cs, &bytes)
+		jobs, to = f.readAheadJobs(d, max(cur, int64(idx)+1), readAheadFiles)
 		if !d.ahead.CompareAndSwap(cur, to) {
 			<-f.rawAheaders
 			return
 		}
 	}
-	for n, steps := d, 0; to == int64(len(n.tree.Files)) && len(cs) < rawAheadFiles && bytes < rawAheadBytes && steps < chainSteps; steps++ {
-		if n = nextDir(n); n == nil {
+	for n, steps := d, 0; to == int64(len(n.tree.Files)) && len(jobs) < readAheadFiles && steps < chainSteps; steps++ {
+		if n = nextDir(n); n == nil || n.ahead.Load() != 0 {
+			break // none, or its own READs took it on
+		}
+		var more []readAheadJob
+		if more, to = f.readAheadJobs(n, 0, readAheadFiles-len(jobs)); !n.ahead.CompareAndSwap(0, to) {
 			break
 		}
-		if n.ahead.Load() != 0 {
-			break // its own READs took it on
-		}
-		k := len(cs)
-		if to = f.rawTake(n, 0, &cs, &bytes); !n.ahead.CompareAndSwap(0, to) {
-			cs = cs[:k]
-			break
-		}
+		jobs = append(jobs, more...)
 	}
-	if len(cs) == 0 {
+	if len(jobs) == 0 {
 		<-f.rawAheaders
 		return
 	}
 	go func() {
 		defer func() { <-f.rawAheaders }()
-		for _, c := range cs {
-			f.r.PrefetchFile(c).Close()
+		for _, j := range jobs {
+			if j.size <= smallFile {
+				f.r.PrefetchFile(j.c).Close()
+			}
 		}
 	}()
-}
-
-// rawTake adds to cs the objects of d's files from index from on, until
-// the batch is full, and returns the index it stopped at. Files whose
-// metadata is not cached yet are passed over: a listing caches it.
-func (f *FS) rawTake(d *dirNode, from int64, cs *[]repo.Checksum, bytes *int64) int64 {
-	to := from
-	for ; to < int64(len(d.tree.Files)) && len(*cs) < rawAheadFiles && *bytes < rawAheadBytes; to++ {
-		e := d.tree.Files[to]
-		if fi, ok := f.stats.get(e.Content); ok && !fi.IsSymlink() && fi.Size > 0 {
-			*cs = append(*cs, e.Content)
-			*bytes += int64(fi.Size)
-		}
-	}
-	return to
 }

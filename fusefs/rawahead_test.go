@@ -22,15 +22,22 @@ func TestRawReadAhead(t *testing.T) {
 	repotest.RequireOstree(t)
 	sizes := map[string]int{"a": 10, "a/b": 6, "c": 40}
 	entries, data := pseudoFiles(sizes, func(i int) int64 { return int64(5000 + i*100) })
+	// d/ comes after c/: a large file there is left to the kernel's own
+	// read-ahead, the small one after it is not.
+	for name, size := range map[string]int64{"d/big": smallFile + 1, "d/small": 3000} {
+		data[name] = repotest.Pseudorandom(name, size)
+		entries = append(entries, repotest.Entry{Path: name, Kind: repotest.File, Data: data[name]})
+	}
+	sizes["d"] = 2
 	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
 	m, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
-	for _, dir := range []string{"", "a", "a/b", "c"} {
+	for _, dir := range []string{"", "a", "a/b", "c", "d"} {
 		if _, err := os.ReadDir(filepath.Join(root, dir)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	node := dirNodes(m, c, []string{"a", "a/b", "c"})
+	node := dirNodes(m, c, []string{"a", "a/b", "c", "d"})
 	object := func(dir string, i int) string {
 		return contentObject(t, repoPath, node[dir].tree.Files[i].Content)
 	}
@@ -69,31 +76,28 @@ func TestRawReadAhead(t *testing.T) {
 			}
 		}
 	}
-	waitRawIdle := func() {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); len(m.FS.rawAheaders) > 0; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("read-ahead still running after 5s")
-			}
-		}
-	}
 
 	// a/ (9 after f00), then a/b/ (6), then 17 of c/: 32 objects.
 	read("a/f00")
 	cached("a", 1, 10)
 	cached("a/b", 0, 6)
 	cached("c", 0, 17)
-	waitRawIdle()
+	waitIdle(t, m)
 	if resident(t, object("c", 17)) {
-		t.Errorf("c/f17 read ahead past a batch of %d", rawAheadFiles)
+		t.Errorf("c/f17 read ahead past a batch of %d", readAheadFiles)
 	}
 	// Within the batch, far from its end: nothing more.
 	read("c/f00")
-	waitRawIdle()
+	waitIdle(t, m)
 	if resident(t, object("c", 17)) {
 		t.Errorf("c/f17 read ahead by the READ of c/f00, 17 files before the batch's end")
 	}
 	// Within half a batch of its end: the rest of c/.
 	read("c/f01")
 	cached("c", 17, 40)
+	cached("d", 1, 2) // small
+	waitIdle(t, m)
+	if in, _ := residentPages(t, object("d", 0)); in != 0 {
+		t.Errorf("d/big: %d pages read ahead, want none of a large file", in)
+	}
 }
