@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/repofs/repofs/internal/bufpool"
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/bufpool"
 )
 
 // smallFile is the size up to which an inflated file is kept in memory

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/repotest"
 )
 
 // largeFiles makes an archive repository with the given large files at

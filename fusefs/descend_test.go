@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // TestDescend: listing a directory reads the objects of the directories

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // TestLiveMirrorRefs creates, moves and deletes refs/mirrors/ refs with the

@@ -23,9 +23,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
 	"github.com/repofs/repofs/repo/gvariant"
-	"github.com/repofs/repofs/repo/repotest"
 )
 
 // TestMain lets a test mmap a file of the mount from a child process.

@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/repotest"
 )
 
 func TestRunAll(t *testing.T) {

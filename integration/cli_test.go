@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // cliRepo is a small archive repository made by the real ostree: two commits

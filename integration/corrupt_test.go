@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // lsEntry is one line of `ostree ls -R -C`.

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // unprivileged is the user a test runs commands as: the test's own when it

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // hashTree maps every regular file under root to its SHA-256.

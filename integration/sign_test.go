@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // TestMountPullRefusesUnverified: the background --pull of a mount whose

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // TestMountFollowsPulls moves a ref seen through a mount in two ways: with

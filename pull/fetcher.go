@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/repofs/repofs/repo/bufpool"
+	"github.com/repofs/repofs/internal/bufpool"
 )
 
 // ErrMissing means the server does not have the file (403, 404, 410).

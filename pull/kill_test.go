@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/repotest"
 )
 
 // killSource is an archive repository with a big file and many small ones,

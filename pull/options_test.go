@@ -14,8 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/repotest"
 )
 
 // TestPullOptions pulls one ostree-made source in each way Options allow

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/repotest"
 )
 
 // TestMain lets tests run pulls in child processes.

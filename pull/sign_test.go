@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
 	"github.com/repofs/repofs/repo/gvariant"
-	"github.com/repofs/repofs/repo/repotest"
 	"github.com/repofs/repofs/repo/sign"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/repofs/repofs/repo/bufpool"
+	"github.com/repofs/repofs/internal/bufpool"
 )
 
 // CheckoutOptions controls Checkout.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/klauspost/compress/flate"
 
+	"github.com/repofs/repofs/internal/inflate"
 	"github.com/repofs/repofs/repo/gvariant"
-	"github.com/repofs/repofs/repo/inflate"
 )
 
 // FileInfo describes a content object: a regular file or a symlink.

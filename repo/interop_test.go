@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // richTree makes a tree with what each mode must carry: xattrs on files

@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/repofs/repofs/repo/bufpool"
-	"github.com/repofs/repofs/repo/inflate"
+	"github.com/repofs/repofs/internal/bufpool"
+	"github.com/repofs/repofs/internal/inflate"
 )
 
 // maxWholeFile bounds the .filez ReadFileInto reads into memory at once.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/repofs/repofs/repo/gvariant"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // TestReadFileInto reads every file of commits made by the real ostree

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // repofs runs the command in-process and returns stdout, stderr and the

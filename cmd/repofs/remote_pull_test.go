@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/pull"
-	"github.com/repofs/repofs/repo/repotest"
 )
 
 // TestRemoteConfigLikeOstree runs the same remote commands with both tools

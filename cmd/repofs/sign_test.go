@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/repofs/repofs/repo/repotest"
+	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo/sign"
 )
 
