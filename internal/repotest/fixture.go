@@ -79,6 +79,21 @@ func FixtureEntries(o FixtureOpts) []Entry {
 func NewFixture(t testing.TB, mode string, o FixtureOpts) *Fixture {
 	t.Helper()
 	RequireOstree(t)
+	return BuildFixture(t, mode, o, Writer{Init: Init, Commit: Commit})
+}
+
+// Writer is what builds a fixture: ostree's CLI (Init, Commit) or repofs's
+// own writer (package testrepo).
+type Writer struct {
+	Init   func(t testing.TB, path, mode string)
+	Commit func(t testing.TB, repoPath, ref, dir string, o CommitOpts) string
+}
+
+// BuildFixture builds a fixture repository of mode with w under a test temp
+// dir. It needs root (it chowns files).
+func BuildFixture(t testing.TB, mode string, o FixtureOpts, w Writer) *Fixture {
+	t.Helper()
+	Init, Commit := w.Init, w.Commit
 	f := &Fixture{Repo: filepath.Join(t.TempDir(), "repo"), Mode: mode, Refs: map[string]string{}, Main: "test/main"}
 	Init(t, f.Repo, mode)
 	src := t.TempDir()
