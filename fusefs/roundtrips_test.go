@@ -307,7 +307,7 @@ func TestUnsupportedXattrs(t *testing.T) {
 	}
 	var acl string
 	for _, x := range fi.Xattrs {
-		if xattrName(x) == aclXattrs[0] {
+		if x.Name == aclXattrs[0] {
 			acl = string(x.Value)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/gvariant"
 )
 
 // dirNode is a directory of a commit's tree. Its dirtree is read once,
@@ -268,14 +267,9 @@ func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.
 	return listxattr(n.fi.Xattrs, dest)
 }
 
-// xattrName strips the NUL OSTree stores with each name.
-func xattrName(x gvariant.Xattr) string {
-	return strings.TrimSuffix(string(x.Name), "\x00")
-}
-
-func getxattr(xs []gvariant.Xattr, attr string, dest []byte) (uint32, syscall.Errno) {
+func getxattr(xs []repo.Xattr, attr string, dest []byte) (uint32, syscall.Errno) {
 	for _, x := range xs {
-		if xattrName(x) != attr {
+		if x.Name != attr {
 			continue
 		}
 		if len(dest) == 0 {
@@ -289,10 +283,10 @@ func getxattr(xs []gvariant.Xattr, attr string, dest []byte) (uint32, syscall.Er
 	return 0, syscall.ENODATA
 }
 
-func listxattr(xs []gvariant.Xattr, dest []byte) (uint32, syscall.Errno) {
+func listxattr(xs []repo.Xattr, dest []byte) (uint32, syscall.Errno) {
 	var b []byte
 	for _, x := range xs {
-		b = append(b, xattrName(x)...)
+		b = append(b, x.Name...)
 		b = append(b, 0)
 	}
 	if len(dest) == 0 {

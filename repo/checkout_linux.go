@@ -128,8 +128,8 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 			return fmt.Errorf("chown %s: %w", n.Path, err)
 		}
 		for _, x := range meta.Xattrs {
-			if err := unix.Fsetxattr(fd, xattrName(x), x.Value, 0); err != nil {
-				return fmt.Errorf("setxattr %s on %s: %w", xattrName(x), n.Path, err)
+			if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
+				return fmt.Errorf("setxattr %s on %s: %w", x.Name, n.Path, err)
 			}
 		}
 	}
@@ -203,8 +203,8 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 			return fmt.Errorf("chown %s: %w", n.Path, err)
 		}
 		for _, x := range fi.Xattrs {
-			if err := unix.Fsetxattr(fd, xattrName(x), x.Value, 0); err != nil {
-				return fmt.Errorf("setxattr %s on %s: %w", xattrName(x), n.Path, err)
+			if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
+				return fmt.Errorf("setxattr %s on %s: %w", x.Name, n.Path, err)
 			}
 		}
 	}

@@ -134,7 +134,7 @@ func (w *treeWriter) dirMeta(dir string) (Checksum, error) {
 	if err != nil {
 		return Checksum{}, fmt.Errorf("commit %s: %w", dir, err)
 	}
-	m := gvariant.DirMeta{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Xattrs: fi.Xattrs}
+	m := gvariant.DirMeta{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Xattrs: xattrsToGV(fi.Xattrs)}
 	return w.tx.WriteMetadata(ObjDirMeta, gvariant.EncodeDirMeta(m), nil)
 }
 

@@ -23,14 +23,14 @@ type FileInfo struct {
 	UID, GID, Mode uint32 // Mode includes the file type bits
 	Size           uint64 // payload size; 0 for symlinks
 	Target         string // symlink target
-	Xattrs         []gvariant.Xattr
+	Xattrs         []Xattr
 }
 
 // IsSymlink reports whether the object is a symlink.
 func (fi *FileInfo) IsSymlink() bool { return fi.Mode&sIFMT == sIFLNK }
 
 func (fi *FileInfo) header() gvariant.FileHeader {
-	return gvariant.FileHeader{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Target: fi.Target, Xattrs: fi.Xattrs}
+	return gvariant.FileHeader{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Target: fi.Target, Xattrs: xattrsToGV(fi.Xattrs)}
 }
 
 // validate applies the rules every content object obeys.
@@ -50,7 +50,7 @@ func (fi *FileInfo) validate() string {
 	if fi.Mode&^(sIFMT|07777) != 0 {
 		return fmt.Sprintf("invalid file mode 0%o", fi.Mode)
 	}
-	return checkXattrs(fi.Xattrs)
+	return checkXattrNames(fi.Xattrs)
 }
 
 // contentStreamPrefix is what precedes the payload in the stream whose
@@ -334,7 +334,11 @@ func archiveFileInfo(hb []byte, size int64) (*FileInfo, error) {
 	if h.Rdev != 0 {
 		return nil, fmt.Errorf("%w; invalid rdev %d", ErrCorrupt, h.Rdev)
 	}
-	fi := &FileInfo{UID: h.UID, GID: h.GID, Mode: h.Mode, Size: h.Size, Target: h.Target, Xattrs: h.Xattrs}
+	xs, bad := xattrsFromGV(h.Xattrs)
+	if bad != "" {
+		return nil, fmt.Errorf("%w; %s", ErrCorrupt, bad)
+	}
+	fi := &FileInfo{UID: h.UID, GID: h.GID, Mode: h.Mode, Size: h.Size, Target: h.Target, Xattrs: xs}
 	if fi.IsSymlink() && size != 8+int64(len(hb)) {
 		return nil, fmt.Errorf("%w; symlink with a payload", ErrCorrupt)
 	}

@@ -123,7 +123,11 @@ func bareUserMeta(getxattr func([]byte) (int, error)) (*FileInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w; user.ostreemeta: %v", ErrCorrupt, err)
 	}
-	return &FileInfo{UID: m.UID, GID: m.GID, Mode: m.Mode, Xattrs: m.Xattrs}, nil
+	xs, bad := xattrsFromGV(m.Xattrs)
+	if bad != "" {
+		return nil, fmt.Errorf("%w; user.ostreemeta: %s", ErrCorrupt, bad)
+	}
+	return &FileInfo{UID: m.UID, GID: m.GID, Mode: m.Mode, Xattrs: xs}, nil
 }
 
 // PrefetchFile asks the kernel to read content object c into the page
@@ -165,14 +169,13 @@ func (p *Prefetched) Close() {
 	}
 }
 
-// listXattrs returns a file's extended attributes sorted by name, names
-// NUL-terminated as OSTree stores them.
-func listXattrs(p string) ([]gvariant.Xattr, error) {
+// listXattrs returns a file's extended attributes sorted by name.
+func listXattrs(p string) ([]Xattr, error) {
 	names, err := getXattr(func(buf []byte) (int, error) { return unix.Llistxattr(p, buf) })
 	if err != nil {
 		return nil, fmt.Errorf("list xattrs of %s: %w", p, err)
 	}
-	var xs []gvariant.Xattr
+	var xs []Xattr
 	for _, n := range bytes.Split(names, []byte{0}) {
 		if len(n) == 0 {
 			continue
@@ -182,9 +185,9 @@ func listXattrs(p string) ([]gvariant.Xattr, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read xattr %s of %s: %w", name, p, err)
 		}
-		xs = append(xs, gvariant.Xattr{Name: append([]byte(name), 0), Value: v})
+		xs = append(xs, Xattr{Name: name, Value: v})
 	}
-	sort.Slice(xs, func(i, j int) bool { return bytes.Compare(xs[i].Name, xs[j].Name) < 0 })
+	sort.Slice(xs, func(i, j int) bool { return xs[i].Name < xs[j].Name })
 	return xs, nil
 }
 

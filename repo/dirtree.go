@@ -117,7 +117,7 @@ func quote(s string) string { return "'" + s + "'" }
 // DirMeta is a decoded, validated dirmeta object.
 type DirMeta struct {
 	UID, GID, Mode uint32
-	Xattrs         []gvariant.Xattr
+	Xattrs         []Xattr
 }
 
 // ReadDirMeta reads, verifies and validates a dirmeta object.
@@ -137,22 +137,11 @@ func decodeDirMeta(c Checksum, data []byte) (*DirMeta, error) {
 	if m.Mode&sIFMT != sIFDIR || m.Mode&^(sIFMT|07777) != 0 {
 		return nil, corruptf(c, ObjDirMeta, "invalid directory mode 0%o", m.Mode)
 	}
-	if err := checkXattrs(m.Xattrs); err != "" {
-		return nil, corruptf(c, ObjDirMeta, "%s", err)
+	xs, bad := xattrsFromGV(m.Xattrs)
+	if bad != "" {
+		return nil, corruptf(c, ObjDirMeta, "%s", bad)
 	}
-	return &DirMeta{m.UID, m.GID, m.Mode, m.Xattrs}, nil
-}
-
-// checkXattrs requires NUL-terminated, non-empty names without inner NULs.
-// Order is not checked: ostree before 2024.10 stored them unsorted.
-func checkXattrs(xs []gvariant.Xattr) string {
-	for _, x := range xs {
-		n := x.Name
-		if len(n) < 2 || n[len(n)-1] != 0 || strings.IndexByte(string(n[:len(n)-1]), 0) >= 0 {
-			return "invalid xattr name " + quote(strings.TrimRight(string(n), "\x00"))
-		}
-	}
-	return ""
+	return &DirMeta{m.UID, m.GID, m.Mode, xs}, nil
 }
 
 // File type bits of a mode.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -25,7 +24,7 @@ func applyMetadata(fd int, fi *FileInfo, mode Mode) error {
 			perm = 0o644
 		}
 		if err = unix.Fchmod(fd, perm); err == nil {
-			meta := gvariant.EncodeDirMeta(gvariant.DirMeta{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Xattrs: fi.Xattrs})
+			meta := gvariant.EncodeDirMeta(gvariant.DirMeta{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Xattrs: xattrsToGV(fi.Xattrs)})
 			err = unix.Fsetxattr(fd, "user.ostreemeta", meta, 0)
 		}
 	case ModeBare:
@@ -36,7 +35,7 @@ func applyMetadata(fd int, fi *FileInfo, mode Mode) error {
 			if err != nil {
 				break
 			}
-			err = unix.Fsetxattr(fd, xattrName(x), x.Value, 0)
+			err = unix.Fsetxattr(fd, x.Name, x.Value, 0)
 		}
 	case ModeBareUserOnly:
 		err = unix.Fchmod(fd, fi.Mode&0o775)
@@ -70,7 +69,7 @@ func (tx *Transaction) writeSymlink(fi *FileInfo) (*staged, error) {
 					break
 				}
 				// No *at form exists for xattrs; symlinks are rare.
-				err = unix.Lsetxattr(filepath.Join(d.path, name), xattrName(x), x.Value, 0)
+				err = unix.Lsetxattr(filepath.Join(d.path, name), x.Name, x.Value, 0)
 			}
 		}
 		if err == nil {
@@ -82,5 +81,3 @@ func (tx *Transaction) writeSymlink(fi *FileInfo) (*staged, error) {
 		return s, nil
 	}
 }
-
-func xattrName(x gvariant.Xattr) string { return strings.TrimSuffix(string(x.Name), "\x00") }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/repofs/repofs/repo/gvariant"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,8 +15,8 @@ import (
 // against the general path (OpenFile), and its errors on damaged objects.
 func TestStatFileBareUser(t *testing.T) {
 	r := initRepo(t, ModeBareUser)
-	big := gvariant.Xattr{Name: []byte("user.big\x00"), Value: []byte(strings.Repeat("v", 1000))}
-	small := gvariant.Xattr{Name: []byte("user.a\x00"), Value: []byte("1")}
+	big := Xattr{Name: "user.big", Value: []byte(strings.Repeat("v", 1000))}
+	small := Xattr{Name: "user.a", Value: []byte("1")}
 	files := map[string]struct {
 		fi      FileInfo
 		payload string
@@ -25,8 +24,8 @@ func TestStatFileBareUser(t *testing.T) {
 		"plain":       {FileInfo{Mode: 0o100644, UID: 1000, GID: 100}, "hello\n"},
 		"empty":       {FileInfo{Mode: 0o100755}, ""},
 		"setuid":      {FileInfo{Mode: 0o104755}, "x"},
-		"xattr":       {FileInfo{Mode: 0o100600, Xattrs: []gvariant.Xattr{small}}, "y"},
-		"large xattr": {FileInfo{Mode: 0o100644, Xattrs: []gvariant.Xattr{big, small}}, "z"}, // more than the first buffer
+		"xattr":       {FileInfo{Mode: 0o100600, Xattrs: []Xattr{small}}, "y"},
+		"large xattr": {FileInfo{Mode: 0o100644, Xattrs: []Xattr{big, small}}, "z"}, // more than the first buffer
 		"symlink":     {FileInfo{Mode: 0o120777, Target: "../a/b"}, ""},
 	}
 	ctx := context.Background()

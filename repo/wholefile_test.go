@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/repofs/repofs/repo/gvariant"
-
 	"github.com/repofs/repofs/internal/repotest"
 )
 
@@ -184,7 +182,7 @@ func TestOpenFileWholeKeepsMetadata(t *testing.T) {
 	}
 	var sums []Checksum
 	for _, v := range []string{"aaaa", "bbbb"} {
-		fi := &FileInfo{Mode: 0o100644, Size: 3, Xattrs: []gvariant.Xattr{{Name: []byte("user." + v + "\x00"), Value: []byte(v + v)}}}
+		fi := &FileInfo{Mode: 0o100644, Size: 3, Xattrs: []Xattr{{Name: "user." + v, Value: []byte(v + v)}}}
 		c, err := tx.WriteContent(fi, strings.NewReader("abc"), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -196,7 +194,7 @@ func TestOpenFileWholeKeepsMetadata(t *testing.T) {
 	}
 	check := func(how string, fi *FileInfo) {
 		t.Helper()
-		if len(fi.Xattrs) != 1 || string(fi.Xattrs[0].Name) != "user.aaaa\x00" || string(fi.Xattrs[0].Value) != "aaaaaaaa" {
+		if len(fi.Xattrs) != 1 || fi.Xattrs[0].Name != "user.aaaa" || string(fi.Xattrs[0].Value) != "aaaaaaaa" {
 			t.Errorf("%s: xattrs of the first object became %q", how, fi.Xattrs)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	flag "github.com/spf13/pflag"
 
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/gvariant"
 )
 
 type lsOpts struct {
@@ -141,7 +140,7 @@ func (l *lister) line(n repo.Node) error {
 	var (
 		uid, gid, mode uint32
 		size           uint64
-		xattrs         []gvariant.Xattr
+		xattrs         []repo.Xattr
 		target         string
 		kind           = byte('d')
 	)
@@ -171,7 +170,7 @@ func (l *lister) line(n repo.Node) error {
 		}
 	}
 	if l.o.xattrs {
-		fmt.Fprintf(l.w, "{ %s } ", gvariant.Print(gvariant.XattrsValue(xattrs), true))
+		fmt.Fprintf(l.w, "{ %s } ", repo.XattrsText(xattrs))
 	}
 	io.WriteString(l.w, n.Path)
 	if target != "" {

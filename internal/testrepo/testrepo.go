@@ -63,6 +63,8 @@ func Commit(t testing.TB, repoPath, ref, dir string, o repotest.CommitOpts) stri
 	for _, k := range keys {
 		co.Metadata = append(co.Metadata, gvariant.Entry{Key: k, Value: gvariant.StringVariant(o.Metadata[k])})
 	}
+	// As ostree commit -b binds every commit to its branch.
+	co.Metadata = append(co.Metadata, gvariant.Entry{Key: "ostree.ref-binding", Value: gvariant.StringsVariant([]string{ref})})
 	if parent, err := r.ResolveRev(ref); err == nil {
 		co.Parent = &parent
 	}

@@ -24,7 +24,7 @@ func TestFixtureMatchesOstree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Mode().String() != mode {
+			if want, _ := repo.ParseMode(mode); r.Mode() != want {
 				t.Errorf("mode %s, want %s", r.Mode(), mode)
 			}
 		})
