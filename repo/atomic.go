@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // WriteFileAtomic replaces path with data: a temporary file in the same
@@ -39,6 +41,10 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	}
 	return fsyncDir(dir)
 }
+
+// fdatasync flushes f's data, and its metadata only where reading the data
+// back needs it.
+func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
 
 // fsyncDir makes the entries of dir durable.
 func fsyncDir(dir string) error {

@@ -16,4 +16,7 @@
 // Refs under refs/ name commits. Everything read is verified against its
 // checksum before it is trusted, and names from dirtrees are validated so
 // that no object can point outside the tree it belongs to.
+//
+// The package is Linux-only as a whole (O_TMPFILE staging, syncfs,
+// fadvise, Linux xattrs), so its files carry no _linux suffix.
 package repo

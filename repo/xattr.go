@@ -1,7 +1,13 @@
 package repo
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/repo/gvariant"
 )
@@ -67,4 +73,49 @@ func checkXattrNames(xs []Xattr) string {
 // a(ayay) in text form.
 func XattrsText(xs []Xattr) string {
 	return gvariant.Print(gvariant.XattrsValue(xattrsToGV(xs)), true)
+}
+
+// listXattrs returns a file's extended attributes sorted by name.
+func listXattrs(p string) ([]Xattr, error) {
+	names, err := getXattr(func(buf []byte) (int, error) { return unix.Llistxattr(p, buf) })
+	if err != nil {
+		return nil, fmt.Errorf("list xattrs of %s: %w", p, err)
+	}
+	var xs []Xattr
+	for _, n := range bytes.Split(names, []byte{0}) {
+		if len(n) == 0 {
+			continue
+		}
+		name := string(n)
+		v, err := getXattr(func(buf []byte) (int, error) { return unix.Lgetxattr(p, name, buf) })
+		if err != nil {
+			return nil, fmt.Errorf("read xattr %s of %s: %w", name, p, err)
+		}
+		xs = append(xs, Xattr{Name: name, Value: v})
+	}
+	sort.Slice(xs, func(i, j int) bool { return xs[i].Name < xs[j].Name })
+	return xs, nil
+}
+
+// getXattr calls a size-probing xattr syscall until the buffer fits.
+func getXattr(call func([]byte) (int, error)) ([]byte, error) {
+	for range 5 {
+		n, err := call(nil)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, nil
+		}
+		buf := make([]byte, n)
+		n, err = call(buf)
+		if errors.Is(err, unix.ERANGE) {
+			continue // grew meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
+	return nil, unix.ERANGE
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -128,88 +127,4 @@ func bareUserMeta(getxattr func([]byte) (int, error)) (*FileInfo, error) {
 		return nil, fmt.Errorf("%w; user.ostreemeta: %s", ErrCorrupt, bad)
 	}
 	return &FileInfo{UID: m.UID, GID: m.GID, Mode: m.Mode, Xattrs: xs}, nil
-}
-
-// PrefetchFile asks the kernel to read content object c into the page
-// cache, in the background: a hint, which fails silently (then it returns
-// nil). Readers that know what they will read next keep the disk busy with
-// it meanwhile. The object stays open for the read that follows
-// (Prefetched.ReadInto), which then does not look up its path again; a
-// caller that does not read it closes it.
-func (r *Repo) PrefetchFile(c Checksum) *Prefetched {
-	fd, err := unix.Open(r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil
-	}
-	unix.Fadvise(fd, 0, 0, unix.FADV_WILLNEED)
-	return &Prefetched{r: r, c: c, fd: fd}
-}
-
-// Prefetched is a content object PrefetchFile opened.
-type Prefetched struct {
-	r  *Repo
-	c  Checksum
-	fd int // -1 once read or closed
-}
-
-// ReadInto is Repo.ReadFileInto of the prefetched object, through the
-// descriptor PrefetchFile opened, which it closes.
-func (p *Prefetched) ReadInto(dst []byte) (*FileInfo, error) {
-	fd := p.fd
-	p.fd = -1
-	return p.r.readFileInto(p.c, fd, dst)
-}
-
-// Close closes the object if ReadInto did not. It may be called again,
-// and on a nil *Prefetched (a prefetch that failed).
-func (p *Prefetched) Close() {
-	if p != nil && p.fd >= 0 {
-		unix.Close(p.fd)
-		p.fd = -1
-	}
-}
-
-// listXattrs returns a file's extended attributes sorted by name.
-func listXattrs(p string) ([]Xattr, error) {
-	names, err := getXattr(func(buf []byte) (int, error) { return unix.Llistxattr(p, buf) })
-	if err != nil {
-		return nil, fmt.Errorf("list xattrs of %s: %w", p, err)
-	}
-	var xs []Xattr
-	for _, n := range bytes.Split(names, []byte{0}) {
-		if len(n) == 0 {
-			continue
-		}
-		name := string(n)
-		v, err := getXattr(func(buf []byte) (int, error) { return unix.Lgetxattr(p, name, buf) })
-		if err != nil {
-			return nil, fmt.Errorf("read xattr %s of %s: %w", name, p, err)
-		}
-		xs = append(xs, Xattr{Name: name, Value: v})
-	}
-	sort.Slice(xs, func(i, j int) bool { return xs[i].Name < xs[j].Name })
-	return xs, nil
-}
-
-// getXattr calls a size-probing xattr syscall until the buffer fits.
-func getXattr(call func([]byte) (int, error)) ([]byte, error) {
-	for range 5 {
-		n, err := call(nil)
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			return nil, nil
-		}
-		buf := make([]byte, n)
-		n, err = call(buf)
-		if errors.Is(err, unix.ERANGE) {
-			continue // grew meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
-	}
-	return nil, unix.ERANGE
 }
