@@ -58,9 +58,57 @@ func testMount(t *testing.T, repoPath string) (*Mount, string) {
 // testMountWith is testMount with options.
 func testMountWith(t *testing.T, repoPath string, o MountOptions) (*Mount, string) {
 	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("SKIP: no /dev/fuse; FUSE tests NOT RUN")
+	return mountForTest(t, repoPath, o)
+}
+
+// fuseDevice is what requireFUSE looks for; a test swaps it.
+var fuseDevice = "/dev/fuse"
+
+// requireFUSE skips the test, loudly, without /dev/fuse. In CI (where $CI
+// is set) it fails the test instead, as repotest.RequireOstree does
+// without ostree: the FUSE tests must run there.
+func requireFUSE(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(fuseDevice); err != nil {
+		msg := fmt.Sprintf("no %s (%v); FUSE tests NOT RUN", fuseDevice, err)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		} else {
+			t.Skip("SKIP: " + msg)
+		}
 	}
+}
+
+// verdictTB records how requireFUSE ends a test instead of ending it.
+type verdictTB struct {
+	testing.TB
+	fatal, skip bool
+}
+
+func (v *verdictTB) Helper()      {}
+func (v *verdictTB) Fatal(...any) { v.fatal = true }
+func (v *verdictTB) Skip(...any)  { v.skip = true }
+
+// TestRequireFUSE: without /dev/fuse a FUSE test is skipped, except in CI,
+// where it fails.
+func TestRequireFUSE(t *testing.T) {
+	old := fuseDevice
+	fuseDevice = filepath.Join(t.TempDir(), "no-fuse")
+	t.Cleanup(func() { fuseDevice = old })
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		v := &verdictTB{TB: t}
+		requireFUSE(v)
+		if want := ci != ""; v.fatal != want || v.skip == want {
+			t.Errorf("CI=%q: fatal %v, skip %v; want fatal %v", ci, v.fatal, v.skip, want)
+		}
+	}
+}
+
+// mountForTest is testMountWith for tests and benchmarks.
+func mountForTest(t testing.TB, repoPath string, o MountOptions) (*Mount, string) {
+	t.Helper()
+	requireFUSE(t)
 	r, err := repo.Open(repoPath)
 	if err != nil {
 		t.Fatal(err)
@@ -501,6 +549,7 @@ func mustChecksum(t *testing.T, s string) repo.Checksum {
 // mount keeps serving; after it is closed, Unmount succeeds.
 func TestBusyUnmount(t *testing.T) {
 	repotest.RequireOstree(t)
+	requireFUSE(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
 	repotest.Init(t, repoPath, "bare-user")
 	src := t.TempDir()
