@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -381,69 +380,6 @@ func TestReadOnlyPOSIX(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestLiveRefs moves, adds and deletes refs with the real ostree and
-// measures how long the mount takes to show it.
-func TestLiveRefs(t *testing.T) {
-	repotest.RequireOstree(t)
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
-	src := t.TempDir()
-	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("0")}})
-	first := repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
-	_, mp := testMount(t, repoPath)
-	link := filepath.Join(mp, "refs", "heads", "os", "main")
-	if target, err := os.Readlink(link); err != nil || target != "../../../commits/"+first {
-		t.Fatalf("readlink: %q %v", target, err)
-	}
-	// A process inside the old commit keeps its tree.
-	old, err := os.Open(filepath.Join(mp, "commits", first, "v"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-
-	waitFor := func(what string, ok func() bool) time.Duration {
-		start := time.Now()
-		for !ok() {
-			if time.Since(start) > 10*time.Second {
-				t.Fatalf("%s: not visible after 10s", what)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		return time.Since(start)
-	}
-	var lat []time.Duration
-	for i := 1; i <= 10; i++ {
-		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
-		c := repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
-		lat = append(lat, waitFor("ref move", func() bool {
-			target, _ := os.Readlink(link)
-			return strings.HasSuffix(target, c)
-		}))
-		if b, err := os.ReadFile(link + "/v"); err != nil || string(b) != fmt.Sprint(i) {
-			t.Errorf("through the moved ref: %q %v", b, err)
-		}
-		// The kernel caches listings; commits/ must still show the new
-		// commit.
-		lat = append(lat, waitFor("commits/ listing", func() bool {
-			ents, _ := os.ReadDir(filepath.Join(mp, "commits"))
-			return slices.ContainsFunc(ents, func(e fs.DirEntry) bool { return e.Name() == c })
-		}))
-	}
-	repotest.Ostree(t, "--repo="+repoPath, "refs", "--create=new/ref", first)
-	lat = append(lat, waitFor("new ref", func() bool { _, err := os.Lstat(filepath.Join(mp, "refs/heads/new/ref")); return err == nil }))
-	repotest.Ostree(t, "--repo="+repoPath, "refs", "--delete", "new/ref")
-	lat = append(lat, waitFor("deleted ref", func() bool {
-		_, err := os.Lstat(filepath.Join(mp, "refs/heads/new/ref"))
-		return errors.Is(err, os.ErrNotExist)
-	}))
-	if b, err := io.ReadAll(old); err != nil || string(b) != "0" {
-		t.Errorf("the old commit's file: %q %v", b, err)
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	t.Logf("ref change visible after: min %v, median %v, max %v", lat[0], lat[len(lat)/2], lat[len(lat)-1])
 }
 
 // writeRaw writes an object file the way an attacker (or a disk error)

@@ -170,60 +170,6 @@ func TestLargeListings(t *testing.T) {
 	}
 }
 
-// TestAbandonedRefsListing: a listing of refs/heads abandoned half way must
-// not serve its old entries to a later listing once refs changed.
-func TestAbandonedRefsListing(t *testing.T) {
-	repotest.RequireOstree(t)
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
-	src := t.TempDir()
-	repotest.WriteTree(t, src, []repotest.Entry{{Path: "f", Kind: repotest.File, Data: []byte("f")}})
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
-	writeRef := func(name string) {
-		t.Helper()
-		p := filepath.Join(repoPath, "refs", "heads", name)
-		if err := os.WriteFile(p+".tmp", []byte(c+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(p+".tmp", p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const refs = 600
-	for i := range refs {
-		writeRef(fmt.Sprintf("a-ref-with-a-name-long-enough-to-need-many-requests-%04d", i))
-	}
-	_, mp := testMount(t, repoPath)
-	heads := filepath.Join(mp, "refs", "heads")
-	f, err := os.Open(heads)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ents, err := f.ReadDir(10); err != nil || len(ents) != 10 {
-		t.Fatalf("partial listing: %d %v", len(ents), err)
-	}
-	f.Close()
-	writeRef("zz-new")
-	// Wait for the watcher through a lookup, which lists nothing, and for
-	// its invalidations to be done; then one listing must be right.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Lstat(filepath.Join(heads, "zz-new")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new ref did not show within 5s")
-		}
-	}
-	time.Sleep(100 * time.Millisecond)
-	ents, err := os.ReadDir(heads)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ents) != refs+2 || ents[len(ents)-1].Name() != "zz-new" {
-		t.Errorf("refs/heads lists %d entries, want %d ending with zz-new", len(ents), refs+2)
-	}
-}
-
 // TestForgottenListing abandons a listing, makes the kernel forget the
 // directory (drop_caches), then forces the kept handle out: releasing it
 // must not meet a node go-fuse has dropped.
