@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/internal/testrepo"
 	"github.com/repofs/repofs/repo"
 	"github.com/repofs/repofs/repo/gvariant"
 )
@@ -266,11 +267,10 @@ func TestMountEqualsCheckout(t *testing.T) {
 
 // TestReadOnlyPOSIX is a read-only conformance suite through the mountpoint.
 func TestReadOnlyPOSIX(t *testing.T) {
-	repotest.RequireOstree(t)
 	for _, mode := range []string{"archive", "bare-user"} {
 		t.Run(mode, func(t *testing.T) {
 			repoPath := filepath.Join(t.TempDir(), "repo")
-			repotest.Init(t, repoPath, mode)
+			testrepo.Init(t, repoPath, mode)
 			src := t.TempDir()
 			big := repotest.Pseudorandom("big", 5<<20+123)
 			repotest.WriteTree(t, src, []repotest.Entry{
@@ -280,7 +280,7 @@ func TestReadOnlyPOSIX(t *testing.T) {
 				{Path: "dir/x", Kind: repotest.File, Data: []byte("x")},
 				{Path: "secret", Kind: repotest.File, Data: []byte("s"), Mode: 0o600},
 			})
-			c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{Timestamp: "2024-05-06T07:08:09Z"})
+			c := testrepo.Commit(t, repoPath, "main", src, repotest.CommitOpts{Timestamp: "2024-05-06T07:08:09Z"})
 			_, mp := testMount(t, repoPath)
 			root := filepath.Join(mp, "commits", c)
 
@@ -399,15 +399,14 @@ func writeRaw(t *testing.T, repoPath string, data []byte, ext string) repo.Check
 // duplicates, a partial commit, and a truncated .filez: lookups fail with
 // EIO or ENOENT, nothing escapes, and the mount keeps serving.
 func TestHostileRepository(t *testing.T) {
-	repotest.RequireOstree(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
+	testrepo.Init(t, repoPath, "archive")
 	src := t.TempDir()
 	repotest.WriteTree(t, src, []repotest.Entry{
 		{Path: "ok", Kind: repotest.File, Data: []byte("fine\n")},
 		{Path: "big", Kind: repotest.File, Data: repotest.Pseudorandom("t", 3<<20)},
 	})
-	good := repotest.Commit(t, repoPath, "good", src, repotest.CommitOpts{})
+	good := testrepo.Commit(t, repoPath, "good", src, repotest.CommitOpts{})
 	r, err := repo.Open(repoPath)
 	if err != nil {
 		t.Fatal(err)
@@ -484,13 +483,12 @@ func mustChecksum(t *testing.T, s string) repo.Checksum {
 // TestBusyUnmount: an open file makes Unmount fail with ErrBusy while the
 // mount keeps serving; after it is closed, Unmount succeeds.
 func TestBusyUnmount(t *testing.T) {
-	repotest.RequireOstree(t)
 	requireFUSE(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "bare-user")
+	testrepo.Init(t, repoPath, "bare-user")
 	src := t.TempDir()
 	repotest.WriteTree(t, src, []repotest.Entry{{Path: "f", Kind: repotest.File, Data: []byte("busy")}})
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	c := testrepo.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
 	r, _ := repo.Open(repoPath)
 	mp := t.TempDir()
 	m, err := MountRepo(context.Background(), r, mp, MountOptions{})
@@ -521,9 +519,8 @@ func TestBusyUnmount(t *testing.T) {
 // readers can hold while blocked (see newServer), and mounting again does
 // not raise it further.
 func TestServerProcs(t *testing.T) {
-	repotest.RequireOstree(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "bare-user")
+	testrepo.Init(t, repoPath, "bare-user")
 	want := max(baseProcs, min(max(baseProcs, 2), 16)+2)
 	for i := range 2 {
 		testMount(t, repoPath)
