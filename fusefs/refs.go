@@ -134,7 +134,7 @@ func (f *FS) watch(ctx context.Context) {
 // forget the entries that changed, so that its next lookup sees the new
 // value. It also drops the kernel's listing of commits/: the kernel caches
 // every listing (see handlelessDirs), and a new commit comes with a ref
-// update, which comes with an event (every RefPoll, events come anyway).
+// update, hence an event; the events of every RefPoll catch the rest.
 func (s *refsState) update(ev repo.RefEvent) {
 	if ev.Err != nil {
 		s.fs.log.Error("fusefs: watch refs", "err", ev.Err)
@@ -159,7 +159,8 @@ func (s *refsState) update(ev repo.RefEvent) {
 	s.applied++
 	n := s.applied
 	s.mu.Unlock()
-	// Not under mu: the kernel may look up the entry while it drops it.
+	// Not under mu: dropping an entry may wait for a lookup in flight,
+	// which takes mu.
 	for _, p := range changed {
 		s.invalidate(p)
 	}
