@@ -7,9 +7,9 @@
 //
 // The view is built from objects/ and refs/ only; nothing under tmp/ is
 // ever opened, and a commit marked partial is not shown. commits/ is
-// immutable, so the kernel may cache it for long; refs/ is watched with
-// inotify and the kernel's entries are invalidated as soon as a ref moves,
-// whoever moved it.
+// immutable, so the kernel may cache it for long; the repository reports
+// every ref change (repo.WatchRefs), whoever made it, and the kernel's
+// entries are invalidated as soon as a ref moves.
 //
 // Round trips to the daemon are the cost that matters, so files and
 // directories are served without handles: the first OPEN, OPENDIR and

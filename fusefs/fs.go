@@ -26,8 +26,9 @@ type Options struct {
 	// (default 1 GiB); MemoryBytes bounds the small ones kept in memory
 	// (default 32 MiB).
 	CacheBytes, MemoryBytes int64
-	// RefPoll is the period of the safety-net rescan of refs/ that
-	// complements inotify (default 2s).
+	// RefPoll is the period of the safety-net look at refs/ that
+	// complements change notifications (repo.WatchOptions.Poll; default
+	// 2s).
 	RefPoll time.Duration
 }
 
@@ -75,8 +76,8 @@ type commitInfo struct {
 	commit *repo.Commit
 }
 
-// New returns the file system of r, ready to be mounted with Mount or
-// fs.Mount.
+// New returns the file system of r; MountRepo mounts one and keeps its
+// refs/ current.
 func New(r *repo.Repo, o Options) *FS {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -86,9 +87,6 @@ func New(r *repo.Repo, o Options) *FS {
 	}
 	if o.MemoryBytes == 0 {
 		o.MemoryBytes = 32 << 20
-	}
-	if o.RefPoll == 0 {
-		o.RefPoll = 2 * time.Second
 	}
 	f := &FS{r: r, o: o, log: o.Logger, mounted: time.Now(),
 		commits: map[repo.Checksum]*commitInfo{},

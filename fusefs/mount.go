@@ -53,10 +53,13 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 		return nil, err
 	}
 	f := New(r, o.Options)
-	// The first view of refs/ is ready before the mount is.
-	if err := f.refs.refresh(); err != nil {
+	// The first view of refs/ is ready before the mount is; the watch
+	// reports the changes from it.
+	refs, err := r.AllRefs()
+	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", r.Path(), err)
 	}
+	f.refs.load(refs)
 	mutableTimeout := mutable
 	fo := &fs.Options{
 		EntryTimeout:    &mutableTimeout,
@@ -118,9 +121,7 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 	m := &Mount{FS: f, Mountpoint: mountpoint, server: server, counting: counting, cancel: cancel, watchDone: make(chan struct{})}
 	go func() {
 		defer close(m.watchDone)
-		if err := f.Watch(wctx); err != nil {
-			f.log.Error("fusefs: watch refs", "err", err)
-		}
+		f.watch(wctx)
 	}()
 	return m, nil
 }
@@ -215,9 +216,6 @@ func (m *Mount) Wait() {
 
 // Requests returns how many FUSE requests of each kind were served so far.
 func (m *Mount) Requests() RequestCounts { return m.counting.counts() }
-
-// WaitMount waits until the kernel has the mount ready.
-func (m *Mount) WaitMount() error { return m.server.WaitMount() }
 
 func isBusy(err error) bool {
 	var en syscall.Errno

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/internal/testrepo"
 	"github.com/repofs/repofs/repo"
 	"github.com/repofs/repofs/repo/gvariant"
 )
@@ -58,9 +58,57 @@ func testMount(t *testing.T, repoPath string) (*Mount, string) {
 // testMountWith is testMount with options.
 func testMountWith(t *testing.T, repoPath string, o MountOptions) (*Mount, string) {
 	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("SKIP: no /dev/fuse; FUSE tests NOT RUN")
+	return mountForTest(t, repoPath, o)
+}
+
+// fuseDevice is what requireFUSE looks for; a test swaps it.
+var fuseDevice = "/dev/fuse"
+
+// requireFUSE skips the test, loudly, without /dev/fuse. In CI (where $CI
+// is set) it fails the test instead, as repotest.RequireOstree does
+// without ostree: the FUSE tests must run there.
+func requireFUSE(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(fuseDevice); err != nil {
+		msg := fmt.Sprintf("no %s (%v); FUSE tests NOT RUN", fuseDevice, err)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		} else {
+			t.Skip("SKIP: " + msg)
+		}
 	}
+}
+
+// verdictTB records how requireFUSE ends a test instead of ending it.
+type verdictTB struct {
+	testing.TB
+	fatal, skip bool
+}
+
+func (v *verdictTB) Helper()      {}
+func (v *verdictTB) Fatal(...any) { v.fatal = true }
+func (v *verdictTB) Skip(...any)  { v.skip = true }
+
+// TestRequireFUSE: without /dev/fuse a FUSE test is skipped, except in CI,
+// where it fails.
+func TestRequireFUSE(t *testing.T) {
+	old := fuseDevice
+	fuseDevice = filepath.Join(t.TempDir(), "no-fuse")
+	t.Cleanup(func() { fuseDevice = old })
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		v := &verdictTB{TB: t}
+		requireFUSE(v)
+		if want := ci != ""; v.fatal != want || v.skip == want {
+			t.Errorf("CI=%q: fatal %v, skip %v; want fatal %v", ci, v.fatal, v.skip, want)
+		}
+	}
+}
+
+// mountForTest is testMountWith for tests and benchmarks.
+func mountForTest(t testing.TB, repoPath string, o MountOptions) (*Mount, string) {
+	t.Helper()
+	requireFUSE(t)
 	r, err := repo.Open(repoPath)
 	if err != nil {
 		t.Fatal(err)
@@ -219,11 +267,10 @@ func TestMountEqualsCheckout(t *testing.T) {
 
 // TestReadOnlyPOSIX is a read-only conformance suite through the mountpoint.
 func TestReadOnlyPOSIX(t *testing.T) {
-	repotest.RequireOstree(t)
 	for _, mode := range []string{"archive", "bare-user"} {
 		t.Run(mode, func(t *testing.T) {
 			repoPath := filepath.Join(t.TempDir(), "repo")
-			repotest.Init(t, repoPath, mode)
+			testrepo.Init(t, repoPath, mode)
 			src := t.TempDir()
 			big := repotest.Pseudorandom("big", 5<<20+123)
 			repotest.WriteTree(t, src, []repotest.Entry{
@@ -233,7 +280,7 @@ func TestReadOnlyPOSIX(t *testing.T) {
 				{Path: "dir/x", Kind: repotest.File, Data: []byte("x")},
 				{Path: "secret", Kind: repotest.File, Data: []byte("s"), Mode: 0o600},
 			})
-			c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{Timestamp: "2024-05-06T07:08:09Z"})
+			c := testrepo.Commit(t, repoPath, "main", src, repotest.CommitOpts{Timestamp: "2024-05-06T07:08:09Z"})
 			_, mp := testMount(t, repoPath)
 			root := filepath.Join(mp, "commits", c)
 
@@ -335,69 +382,6 @@ func TestReadOnlyPOSIX(t *testing.T) {
 	}
 }
 
-// TestLiveRefs moves, adds and deletes refs with the real ostree and
-// measures how long the mount takes to show it.
-func TestLiveRefs(t *testing.T) {
-	repotest.RequireOstree(t)
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
-	src := t.TempDir()
-	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("0")}})
-	first := repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
-	_, mp := testMount(t, repoPath)
-	link := filepath.Join(mp, "refs", "heads", "os", "main")
-	if target, err := os.Readlink(link); err != nil || target != "../../../commits/"+first {
-		t.Fatalf("readlink: %q %v", target, err)
-	}
-	// A process inside the old commit keeps its tree.
-	old, err := os.Open(filepath.Join(mp, "commits", first, "v"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-
-	waitFor := func(what string, ok func() bool) time.Duration {
-		start := time.Now()
-		for !ok() {
-			if time.Since(start) > 10*time.Second {
-				t.Fatalf("%s: not visible after 10s", what)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		return time.Since(start)
-	}
-	var lat []time.Duration
-	for i := 1; i <= 10; i++ {
-		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
-		c := repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
-		lat = append(lat, waitFor("ref move", func() bool {
-			target, _ := os.Readlink(link)
-			return strings.HasSuffix(target, c)
-		}))
-		if b, err := os.ReadFile(link + "/v"); err != nil || string(b) != fmt.Sprint(i) {
-			t.Errorf("through the moved ref: %q %v", b, err)
-		}
-		// The kernel caches listings; commits/ must still show the new
-		// commit.
-		lat = append(lat, waitFor("commits/ listing", func() bool {
-			ents, _ := os.ReadDir(filepath.Join(mp, "commits"))
-			return slices.ContainsFunc(ents, func(e fs.DirEntry) bool { return e.Name() == c })
-		}))
-	}
-	repotest.Ostree(t, "--repo="+repoPath, "refs", "--create=new/ref", first)
-	lat = append(lat, waitFor("new ref", func() bool { _, err := os.Lstat(filepath.Join(mp, "refs/heads/new/ref")); return err == nil }))
-	repotest.Ostree(t, "--repo="+repoPath, "refs", "--delete", "new/ref")
-	lat = append(lat, waitFor("deleted ref", func() bool {
-		_, err := os.Lstat(filepath.Join(mp, "refs/heads/new/ref"))
-		return errors.Is(err, os.ErrNotExist)
-	}))
-	if b, err := io.ReadAll(old); err != nil || string(b) != "0" {
-		t.Errorf("the old commit's file: %q %v", b, err)
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	t.Logf("ref change visible after: min %v, median %v, max %v", lat[0], lat[len(lat)/2], lat[len(lat)-1])
-}
-
 // writeRaw writes an object file the way an attacker (or a disk error)
 // would: bypassing every check.
 func writeRaw(t *testing.T, repoPath string, data []byte, ext string) repo.Checksum {
@@ -415,15 +399,14 @@ func writeRaw(t *testing.T, repoPath string, data []byte, ext string) repo.Check
 // duplicates, a partial commit, and a truncated .filez: lookups fail with
 // EIO or ENOENT, nothing escapes, and the mount keeps serving.
 func TestHostileRepository(t *testing.T) {
-	repotest.RequireOstree(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
+	testrepo.Init(t, repoPath, "archive")
 	src := t.TempDir()
 	repotest.WriteTree(t, src, []repotest.Entry{
 		{Path: "ok", Kind: repotest.File, Data: []byte("fine\n")},
 		{Path: "big", Kind: repotest.File, Data: repotest.Pseudorandom("t", 3<<20)},
 	})
-	good := repotest.Commit(t, repoPath, "good", src, repotest.CommitOpts{})
+	good := testrepo.Commit(t, repoPath, "good", src, repotest.CommitOpts{})
 	r, err := repo.Open(repoPath)
 	if err != nil {
 		t.Fatal(err)
@@ -500,12 +483,12 @@ func mustChecksum(t *testing.T, s string) repo.Checksum {
 // TestBusyUnmount: an open file makes Unmount fail with ErrBusy while the
 // mount keeps serving; after it is closed, Unmount succeeds.
 func TestBusyUnmount(t *testing.T) {
-	repotest.RequireOstree(t)
+	requireFUSE(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "bare-user")
+	testrepo.Init(t, repoPath, "bare-user")
 	src := t.TempDir()
 	repotest.WriteTree(t, src, []repotest.Entry{{Path: "f", Kind: repotest.File, Data: []byte("busy")}})
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	c := testrepo.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
 	r, _ := repo.Open(repoPath)
 	mp := t.TempDir()
 	m, err := MountRepo(context.Background(), r, mp, MountOptions{})
@@ -536,9 +519,8 @@ func TestBusyUnmount(t *testing.T) {
 // readers can hold while blocked (see newServer), and mounting again does
 // not raise it further.
 func TestServerProcs(t *testing.T) {
-	repotest.RequireOstree(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "bare-user")
+	testrepo.Init(t, repoPath, "bare-user")
 	want := max(baseProcs, min(max(baseProcs, 2), 16)+2)
 	for i := range 2 {
 		testMount(t, repoPath)

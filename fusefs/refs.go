@@ -2,10 +2,12 @@ package fusefs
 
 import (
 	"context"
+	"maps"
 	"path"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -14,135 +16,168 @@ import (
 	"github.com/repofs/repofs/repo"
 )
 
-// refsSnapshot is refs/ at one moment: every ref by its path under refs/
-// ("heads/os/main", "remotes/origin/main", "mirrors/org.example.Os/os/main")
-// and the children of every directory ("" is refs/ itself).
-type refsSnapshot struct {
+// refsTree is refs/ as the mount shows it: every ref by its path under
+// refs/ ("heads/os/main", "remotes/origin/main",
+// "mirrors/org.example.Os/os/main") and the children of every directory
+// ("" is refs/ itself). A directory exists while a ref is below it, or if
+// it is one of topDirs.
+type refsTree struct {
 	refs map[string]repo.Checksum
-	dirs map[string][]string // sorted child names
-}
-
-func (s *refsSnapshot) isDir(p string) bool { _, ok := s.dirs[p]; return ok }
-
-// add records the ref at p and every directory above it; scan sorts and
-// deduplicates the children afterwards.
-func (s *refsSnapshot) add(p string, c repo.Checksum) {
-	s.refs[p] = c
-	for d := p; d != ""; {
-		parent := path.Dir(d)
-		if parent == "." {
-			parent = ""
-		}
-		s.dirs[parent] = append(s.dirs[parent], path.Base(d))
-		d = parent
-	}
-}
-
-// refsState holds the current snapshot and invalidates the kernel's view
-// when it changes.
-type refsState struct {
-	fs      *FS
-	top     *fs.Inode // refs/
-	commits *fs.Inode // commits/
-
-	mu  sync.Mutex
-	cur *refsSnapshot
+	dirs map[string]map[string]bool // the names in each directory
 }
 
 // topDirs are always shown under refs/, as `ostree init` creates them.
 var topDirs = []string{"heads", "mirrors", "remotes"}
 
-func emptySnapshot() *refsSnapshot {
-	n := &refsSnapshot{refs: map[string]repo.Checksum{}, dirs: map[string][]string{"": slices.Clone(topDirs)}}
+func newRefsTree() *refsTree {
+	t := &refsTree{refs: map[string]repo.Checksum{}, dirs: map[string]map[string]bool{"": {}}}
 	for _, d := range topDirs {
-		n.dirs[d] = nil
+		t.dirs[""][d] = true
+		t.dirs[d] = map[string]bool{}
 	}
-	return n
+	return t
+}
+
+func (t *refsTree) isDir(p string) bool { return t.dirs[p] != nil }
+
+func parentDir(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// set points the ref at p to c and returns the paths whose entries
+// changed: p and any directory made for it.
+func (t *refsTree) set(p string, c repo.Checksum) []string {
+	old, ok := t.refs[p]
+	if ok && old == c {
+		return nil
+	}
+	t.refs[p] = c
+	changed := []string{p}
+	for d := p; !ok; {
+		parent := parentDir(d)
+		ok = t.isDir(parent)
+		if !ok {
+			t.dirs[parent] = map[string]bool{}
+			changed = append(changed, parent)
+		}
+		t.dirs[parent][path.Base(d)] = true
+		d = parent
+	}
+	return changed
+}
+
+// remove deletes the ref at p and returns the paths whose entries
+// changed: p and any directory left empty, which goes with it.
+func (t *refsTree) remove(p string) []string {
+	if _, ok := t.refs[p]; !ok {
+		return nil
+	}
+	delete(t.refs, p)
+	changed := []string{p}
+	for d := p; ; {
+		parent := parentDir(d)
+		delete(t.dirs[parent], path.Base(d))
+		if parent == "" || len(t.dirs[parent]) > 0 || slices.Contains(topDirs, parent) {
+			return changed
+		}
+		delete(t.dirs, parent)
+		changed = append(changed, parent)
+		d = parent
+	}
+}
+
+// refsState keeps refsTree current as the repository reports changes, and
+// invalidates the kernel's view of what changed.
+type refsState struct {
+	fs      *FS
+	top     *fs.Inode // refs/
+	commits *fs.Inode // commits/
+
+	mu   sync.RWMutex
+	tree *refsTree
+	// applied counts the events applied to tree; invalidated the ones
+	// whose invalidations are done too (see caughtUp).
+	applied     uint64
+	invalidated atomic.Uint64
 }
 
 func newRefsState(f *FS) *refsState {
-	return &refsState{fs: f, cur: emptySnapshot()}
+	return &refsState{fs: f, tree: newRefsTree()}
 }
 
-func (s *refsState) snapshot() *refsSnapshot {
+// load fills the tree from a listing of every ref, before the mount
+// serves it.
+func (s *refsState) load(refs map[string]repo.Checksum) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cur
+	for p, c := range refs {
+		s.tree.set(p, c)
+	}
 }
 
-// scan reads refs/ into a new snapshot.
-func (s *refsState) scan() (*refsSnapshot, error) {
-	refs, err := s.fs.r.ListRefs("", false)
-	if err != nil {
-		return nil, err
-	}
-	mirrors, err := s.fs.r.ListMirrorRefs()
-	if err != nil {
-		return nil, err
-	}
-	n := emptySnapshot()
-	for _, r := range refs {
-		p := "heads/" + r.Name
-		if r.Remote != "" {
-			p = "remotes/" + r.Remote + "/" + r.Name
-		}
-		n.add(p, r.Checksum)
-	}
-	for _, r := range mirrors {
-		n.add("mirrors/"+r.Collection+"/"+r.Name, r.Checksum)
-	}
-	for d, names := range n.dirs {
-		slices.Sort(names)
-		n.dirs[d] = slices.Compact(names)
-	}
-	return n, nil
+// view returns a copy of every ref, as the repository names them.
+func (s *refsState) view() map[string]repo.Checksum {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.tree.refs)
 }
 
-// refresh rescans refs/ and tells the kernel to forget every entry that
-// changed, so that its next lookup sees the new value. It also drops the
-// kernel's listing of commits/: the kernel caches every listing (see
-// handlelessDirs), and refresh runs on every transaction's end (the
-// repository's mtime bump) and every RefPoll.
-func (s *refsState) refresh() error {
+// watch keeps refs/ current until ctx is done.
+func (f *FS) watch(ctx context.Context) {
+	f.r.WatchRefs(ctx, repo.WatchOptions{Since: f.refs.view(), Poll: f.o.RefPoll}, f.refs.update)
+}
+
+// update applies what the repository saw change and tells the kernel to
+// forget the entries that changed, so that its next lookup sees the new
+// value. It also drops the kernel's listing of commits/: the kernel caches
+// every listing (see handlelessDirs), and a new commit comes with a ref
+// update, hence an event; the events of every RefPoll catch the rest.
+func (s *refsState) update(ev repo.RefEvent) {
+	if ev.Err != nil {
+		s.fs.log.Error("fusefs: watch refs", "err", ev.Err)
+	}
 	if s.commits != nil {
 		s.commits.NotifyContent(0, 0)
 	}
-	n, err := s.scan()
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	old := s.cur
-	s.cur = n
-	s.mu.Unlock()
 	var changed []string
-	for p, c := range n.refs {
-		if oc, ok := old.refs[p]; !ok || oc != c {
-			changed = append(changed, p)
+	s.mu.Lock()
+	// Deletions first: a ref may give way to a directory of the same
+	// name, or the other way round.
+	for _, c := range ev.Changes {
+		if c.Deleted {
+			changed = append(changed, s.tree.remove(c.Name)...)
 		}
 	}
-	for p := range old.refs {
-		if _, ok := n.refs[p]; !ok {
-			changed = append(changed, p)
+	for _, c := range ev.Changes {
+		if !c.Deleted {
+			changed = append(changed, s.tree.set(c.Name, c.Checksum)...)
 		}
 	}
-	for d := range old.dirs {
-		if !n.isDir(d) {
-			changed = append(changed, d)
-		}
-	}
-	for d := range n.dirs {
-		if !old.isDir(d) {
-			changed = append(changed, d)
-		}
-	}
+	s.applied++
+	n := s.applied
+	s.mu.Unlock()
+	// Not under mu: dropping an entry may wait for a lookup in flight,
+	// which takes mu.
 	for _, p := range changed {
 		s.invalidate(p)
 	}
+	s.invalidated.Store(n)
 	if len(changed) > 0 {
 		s.fs.log.Debug("fusefs: refs changed", "paths", changed)
 	}
-	return nil
+}
+
+// caughtUp tells whether the ref at p is in the tree and the kernel was
+// told of every change up to the one that put it there.
+func (s *refsState) caughtUp(p string) bool {
+	s.mu.RLock()
+	_, ok := s.tree.refs[p]
+	n := s.applied
+	s.mu.RUnlock()
+	return ok && s.invalidated.Load() >= n
 }
 
 // invalidate drops refs/<p> from the kernel's dentry cache, and the
@@ -191,10 +226,13 @@ var (
 )
 
 func (d *refDirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	snap := d.fs.refs.snapshot()
+	s := d.fs.refs
+	s.mu.RLock()
+	ok := s.tree.isDir(d.path)
+	s.mu.RUnlock()
 	d.fs.dirAttr(&out.Attr, 2)
 	out.SetTimeout(mutable)
-	if !snap.isDir(d.path) {
+	if !ok {
 		return syscall.ENOENT
 	}
 	return 0
@@ -208,18 +246,21 @@ func join(dir, name string) string {
 }
 
 func (d *refDirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	snap := d.fs.refs.snapshot()
+	s := d.fs.refs
 	p := join(d.path, name)
+	s.mu.RLock()
+	isDir := s.tree.isDir(p)
+	c, ok := s.tree.refs[p]
+	s.mu.RUnlock()
 	out.SetEntryTimeout(mutable)
 	out.SetAttrTimeout(mutable)
-	if snap.isDir(p) {
+	if isDir {
 		n := &refDirNode{fs: d.fs, path: p}
 		d.fs.dirAttr(&out.Attr, 2)
 		st := fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino("refdir", p)}
 		out.Attr.Ino = st.Ino
 		return d.NewInode(ctx, n, st), 0
 	}
-	c, ok := snap.refs[p]
 	if !ok {
 		return nil, syscall.ENOENT
 	}
@@ -230,20 +271,24 @@ func (d *refDirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 }
 
 func (d *refDirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	snap := d.fs.refs.snapshot()
-	names, ok := snap.dirs[d.path]
+	s := d.fs.refs
+	s.mu.RLock()
+	names, ok := s.tree.dirs[d.path]
 	if !ok {
+		s.mu.RUnlock()
 		return nil, syscall.ENOENT
 	}
 	ents := make([]fuse.DirEntry, 0, len(names))
-	for _, name := range names {
+	for name := range names {
 		p := join(d.path, name)
-		if snap.isDir(p) {
+		if s.tree.isDir(p) {
 			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino("refdir", p)})
 		} else {
-			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFLNK, Ino: ino("ref", p, snap.refs[p].String())})
+			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFLNK, Ino: ino("ref", p, s.tree.refs[p].String())})
 		}
 	}
+	s.mu.RUnlock()
+	slices.SortFunc(ents, func(a, b fuse.DirEntry) int { return strings.Compare(a.Name, b.Name) })
 	return fs.NewListDirStream(ents), 0
 }
 

@@ -14,17 +14,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/internal/testrepo"
 )
 
 // TestRoundTrips pins the request counts the mount's speed rests on:
 // opening, closing and listing cost no round trip after the first, and a
 // file read once is read again from the kernel's cache.
 func TestRoundTrips(t *testing.T) {
-	repotest.RequireOstree(t)
 	for _, mode := range []string{"archive", "bare-user"} {
 		t.Run(mode, func(t *testing.T) {
 			repoPath := filepath.Join(t.TempDir(), "repo")
-			repotest.Init(t, repoPath, mode)
+			testrepo.Init(t, repoPath, mode)
 			src := t.TempDir()
 			var entries []repotest.Entry
 			for i := range 20 {
@@ -32,7 +32,7 @@ func TestRoundTrips(t *testing.T) {
 			}
 			entries[0].Xattrs = map[string]string{"user.k": "v"}
 			repotest.WriteTree(t, src, entries)
-			c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+			c := testrepo.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
 			m, mp := testMount(t, repoPath)
 			root := filepath.Join(mp, "commits", c)
 
@@ -80,15 +80,14 @@ func TestRoundTrips(t *testing.T) {
 // itself after the first request, with EOPNOTSUPP, which ls takes as "no
 // xattrs here".
 func TestNoXattrs(t *testing.T) {
-	repotest.RequireOstree(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "bare-user")
+	testrepo.Init(t, repoPath, "bare-user")
 	src := t.TempDir()
 	repotest.WriteTree(t, src, []repotest.Entry{
 		{Path: "a", Kind: repotest.File, Data: []byte("a"), Xattrs: map[string]string{"user.k": "v"}},
 		{Path: "b", Kind: repotest.File, Data: []byte("b")},
 	})
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	c := testrepo.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
 	m, mp := testMountWith(t, repoPath, MountOptions{NoXattrs: true})
 	for range 3 {
 		for _, name := range []string{"a", "b", ""} {
@@ -113,9 +112,8 @@ func TestNoXattrs(t *testing.T) {
 // whole, abandoned half way, and by several readers at once, through the
 // handles handlelessDirs keeps between requests.
 func TestLargeListings(t *testing.T) {
-	repotest.RequireOstree(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "bare-user")
+	testrepo.Init(t, repoPath, "bare-user")
 	src := t.TempDir()
 	const dirs, files = 4, 1500
 	var entries []repotest.Entry
@@ -125,7 +123,7 @@ func TestLargeListings(t *testing.T) {
 		}
 	}
 	repotest.WriteTree(t, src, entries)
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	c := testrepo.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
 	_, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
 	check := func(d int) error {
@@ -170,65 +168,10 @@ func TestLargeListings(t *testing.T) {
 	}
 }
 
-// TestAbandonedRefsListing: a listing of refs/heads abandoned half way must
-// not serve its old entries to a later listing once refs changed.
-func TestAbandonedRefsListing(t *testing.T) {
-	repotest.RequireOstree(t)
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
-	src := t.TempDir()
-	repotest.WriteTree(t, src, []repotest.Entry{{Path: "f", Kind: repotest.File, Data: []byte("f")}})
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
-	writeRef := func(name string) {
-		t.Helper()
-		p := filepath.Join(repoPath, "refs", "heads", name)
-		if err := os.WriteFile(p+".tmp", []byte(c+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(p+".tmp", p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const refs = 600
-	for i := range refs {
-		writeRef(fmt.Sprintf("a-ref-with-a-name-long-enough-to-need-many-requests-%04d", i))
-	}
-	_, mp := testMount(t, repoPath)
-	heads := filepath.Join(mp, "refs", "heads")
-	f, err := os.Open(heads)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ents, err := f.ReadDir(10); err != nil || len(ents) != 10 {
-		t.Fatalf("partial listing: %d %v", len(ents), err)
-	}
-	f.Close()
-	writeRef("zz-new")
-	// Wait for the watcher through a lookup, which lists nothing, and for
-	// its invalidations to be done; then one listing must be right.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Lstat(filepath.Join(heads, "zz-new")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new ref did not show within 5s")
-		}
-	}
-	time.Sleep(100 * time.Millisecond)
-	ents, err := os.ReadDir(heads)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ents) != refs+2 || ents[len(ents)-1].Name() != "zz-new" {
-		t.Errorf("refs/heads lists %d entries, want %d ending with zz-new", len(ents), refs+2)
-	}
-}
-
 // TestForgottenListing abandons a listing, makes the kernel forget the
 // directory (drop_caches), then forces the kept handle out: releasing it
 // must not meet a node go-fuse has dropped.
 func TestForgottenListing(t *testing.T) {
-	repotest.RequireOstree(t)
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to drop the kernel's caches")
 	}
@@ -236,7 +179,7 @@ func TestForgottenListing(t *testing.T) {
 	maxListings = 1
 	t.Cleanup(func() { maxListings = old })
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "bare-user")
+	testrepo.Init(t, repoPath, "bare-user")
 	src := t.TempDir()
 	var entries []repotest.Entry
 	for d := range 2 {
@@ -245,7 +188,7 @@ func TestForgottenListing(t *testing.T) {
 		}
 	}
 	repotest.WriteTree(t, src, entries)
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	c := testrepo.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
 	m, mp := testMount(t, repoPath)
 	abandon := func(dir string) {
 		t.Helper()
@@ -277,7 +220,6 @@ func TestForgottenListing(t *testing.T) {
 // round trip per file; an object that has them still shows them, and
 // other missing names are still ENODATA.
 func TestUnsupportedXattrs(t *testing.T) {
-	repotest.RequireOstree(t)
 	lsPath, err := exec.LookPath("ls")
 	if err != nil {
 		t.Skip("no ls in $PATH")
@@ -289,7 +231,7 @@ func TestUnsupportedXattrs(t *testing.T) {
 	const label = "system_u:object_r:etc_t:s0"
 	entries[0].Xattrs = map[string]string{selinuxXattr: label + "\x00", "user.k": "v"}
 	entries[1].Mode, entries[1].Xattrs = 0o640, map[string]string{aclXattrs[0]: aclReadBy(aclUser)}
-	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
+	repoPath, c := testrepo.NewRepo(t, "bare-user", entries)
 	m, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
 
@@ -297,8 +239,8 @@ func TestUnsupportedXattrs(t *testing.T) {
 	if n, err := unix.Lgetxattr(filepath.Join(root, "d0/f00"), selinuxXattr, v); err != nil || string(v[:n]) != label+"\x00" {
 		t.Errorf("getxattr %s of a labeled file: %q %v", selinuxXattr, v[:n], err)
 	}
-	// The ACL as the commit recorded it (ostree stores what the kernel
-	// gave it, the kernel's own encoding).
+	// The ACL as the commit recorded it (the writer stores, as ostree
+	// does, what the kernel gave it: the kernel's own encoding).
 	r, d1 := commitTree(t, repoPath, c, "d1")
 	i, _ := findFile(d1.Files, "f01")
 	fi, err := r.StatFile(d1.Files[i].Content)
@@ -369,7 +311,6 @@ func aclReadBy(uid uint32) string {
 // the kernel enforce the objects' ACLs, so a user an ACL names reads a
 // file its mode alone would refuse, and one it does not name is refused.
 func TestACLsEnforcedForOthers(t *testing.T) {
-	repotest.RequireOstree(t)
 	if os.Geteuid() != 0 {
 		t.Skip("SKIP: reading as another user needs root")
 	}
@@ -381,7 +322,7 @@ func TestACLsEnforcedForOthers(t *testing.T) {
 		{Path: "acl", Kind: repotest.File, Data: []byte("named"), Mode: 0o640, Xattrs: map[string]string{aclXattrs[0]: aclReadBy(aclUser)}},
 		{Path: "plain", Kind: repotest.File, Data: []byte("owner only"), Mode: 0o640},
 	}
-	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
+	repoPath, c := testrepo.NewRepo(t, "bare-user", entries)
 	_, mp := testMountWith(t, repoPath, MountOptions{AllowOther: true})
 	root := filepath.Join(mp, "commits", c)
 	// t.TempDir makes 0700 directories, which the other users cannot pass.

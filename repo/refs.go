@@ -239,3 +239,29 @@ func (r *Repo) listDir(dir string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// AllRefs returns every ref of the repository, local, remote-tracking and
+// mirrored, by its path under refs/: "heads/os/main",
+// "remotes/origin/os/main", "mirrors/org.example.Os/os/main".
+func (r *Repo) AllRefs() (map[string]Checksum, error) {
+	refs, err := r.ListRefs("", false)
+	if err != nil {
+		return nil, err
+	}
+	mirrors, err := r.ListMirrorRefs()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Checksum, len(refs)+len(mirrors))
+	for _, ref := range refs {
+		p := "heads/" + ref.Name
+		if ref.Remote != "" {
+			p = "remotes/" + ref.Remote + "/" + ref.Name
+		}
+		out[p] = ref.Checksum
+	}
+	for _, ref := range mirrors {
+		out["mirrors/"+ref.Collection+"/"+ref.Name] = ref.Checksum
+	}
+	return out, nil
+}

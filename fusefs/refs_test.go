@@ -1,0 +1,247 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/internal/testrepo"
+	"github.com/repofs/repofs/repo"
+)
+
+// noPoll is a RefPoll far longer than any wait of a test: a change that
+// shows was reported by the watch's notifications, not by its poll.
+var noPoll = MountOptions{Options: Options{RefPoll: time.Hour}}
+
+// waitFor waits up to 10s for ok.
+func waitFor(t testing.TB, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not visible after 10s", what)
+		}
+	}
+}
+
+// pointsTo tells whether the symlink at link points at commit c.
+func pointsTo(link, c string) func() bool {
+	return func() bool {
+		target, err := os.Readlink(link)
+		return err == nil && strings.HasSuffix(target, "/commits/"+c)
+	}
+}
+
+func absent(p string) func() bool {
+	return func() bool { _, err := os.Lstat(p); return errors.Is(err, os.ErrNotExist) }
+}
+
+// TestRefsTree: directories under refs/ come with the refs below them and
+// go with the last one, except the top ones; each change names the paths
+// whose entries the kernel must forget.
+func TestRefsTree(t *testing.T) {
+	tr := newRefsTree()
+	a, b := repo.Checksum{1}, repo.Checksum{2}
+	for _, step := range []struct {
+		set     string // or remove, when del
+		c       repo.Checksum
+		del     bool
+		changed []string
+	}{
+		{set: "heads/os/x86/main", c: a, changed: []string{"heads/os/x86/main", "heads/os/x86", "heads/os"}},
+		{set: "heads/os/x86/main", c: a},
+		{set: "heads/os/x86/main", c: b, changed: []string{"heads/os/x86/main"}},
+		{set: "heads/os/arm", c: a, changed: []string{"heads/os/arm"}},
+		{set: "heads/os/x86/main", del: true, changed: []string{"heads/os/x86/main", "heads/os/x86"}},
+		{set: "heads/os/x86/main", del: true},
+		{set: "heads/os/arm", del: true, changed: []string{"heads/os/arm", "heads/os"}},
+		{set: "mirrors/org.example.Os/main", c: a, changed: []string{"mirrors/org.example.Os/main", "mirrors/org.example.Os"}},
+		{set: "mirrors/org.example.Os/main", del: true, changed: []string{"mirrors/org.example.Os/main", "mirrors/org.example.Os"}},
+	} {
+		var changed []string
+		if step.del {
+			changed = tr.remove(step.set)
+		} else {
+			changed = tr.set(step.set, step.c)
+		}
+		if !slices.Equal(changed, step.changed) {
+			t.Errorf("after %+v: changed %q, want %q", step, changed, step.changed)
+		}
+	}
+	if len(tr.refs) != 0 || len(tr.dirs) != 4 || len(tr.dirs["heads"]) != 0 || len(tr.dirs[""]) != 3 {
+		t.Errorf("after removing every ref: %+v, want only refs/ and %v", tr, topDirs)
+	}
+}
+
+// TestLiveRefs moves, adds and deletes refs with repofs's writer and with
+// a bare rename (no mtime bump of the repository): each change shows
+// within the wait, though the safety-net poll is an hour away.
+func TestLiveRefs(t *testing.T) {
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	r := testrepo.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("0")}})
+	first := testrepo.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
+	_, mp := testMountWith(t, repoPath, noPoll)
+	link := filepath.Join(mp, "refs", "heads", "os", "main")
+	if target, err := os.Readlink(link); err != nil || target != "../../../commits/"+first {
+		t.Fatalf("readlink: %q %v", target, err)
+	}
+	// A process inside the old commit keeps its tree.
+	old, err := os.Open(filepath.Join(mp, "commits", first, "v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+
+	for i := 1; i <= 5; i++ {
+		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
+		c := testrepo.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
+		waitFor(t, "ref move", pointsTo(link, c))
+		if b, err := os.ReadFile(link + "/v"); err != nil || string(b) != fmt.Sprint(i) {
+			t.Errorf("through the moved ref: %q %v", b, err)
+		}
+		// The kernel caches listings; commits/ must still show the new
+		// commit.
+		waitFor(t, "commits/ listing", func() bool {
+			ents, _ := os.ReadDir(filepath.Join(mp, "commits"))
+			return slices.ContainsFunc(ents, func(e fs.DirEntry) bool { return e.Name() == c })
+		})
+	}
+	ctx := t.Context()
+	newRef := filepath.Join(mp, "refs/heads/new/ref")
+	if err := r.SetRefImmediate(ctx, "", "new/ref", mustChecksum(t, first)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "new ref", pointsTo(newRef, first))
+	if err := r.DeleteRefImmediate(ctx, "", "new/ref"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "deleted ref", absent(newRef))
+	waitFor(t, "its emptied directory", absent(filepath.Dir(newRef)))
+
+	// Another tool's write: a rename into refs/, nothing else.
+	p := filepath.Join(repoPath, "refs", "remotes", "origin", "os", "main")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.WriteFileAtomic(p, []byte(first+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "remote ref renamed in", pointsTo(filepath.Join(mp, "refs/remotes/origin/os/main"), first))
+
+	if b, err := io.ReadAll(old); err != nil || string(b) != "0" {
+		t.Errorf("the old commit's file: %q %v", b, err)
+	}
+}
+
+// TestLiveRefsOstree: refs that the real ostree commits, creates and
+// deletes show in the mount through the watch alone.
+func TestLiveRefsOstree(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("0")}})
+	first := repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
+	_, mp := testMountWith(t, repoPath, noPoll)
+	link := filepath.Join(mp, "refs", "heads", "os", "main")
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("1")}})
+	second := repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
+	waitFor(t, "ref moved by ostree commit", pointsTo(link, second))
+	newRef := filepath.Join(mp, "refs/heads/new/ref")
+	repotest.Ostree(t, "--repo="+repoPath, "refs", "--create=new/ref", first)
+	waitFor(t, "ref created by ostree refs", pointsTo(newRef, first))
+	repotest.Ostree(t, "--repo="+repoPath, "refs", "--delete", "new/ref")
+	waitFor(t, "ref deleted by ostree refs", absent(newRef))
+}
+
+// TestAbandonedRefsListing: a listing of refs/heads abandoned half way must
+// not serve its old entries to a later listing once refs changed.
+func TestAbandonedRefsListing(t *testing.T) {
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	testrepo.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "f", Kind: repotest.File, Data: []byte("f")}})
+	c := testrepo.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	writeRef := func(name string) {
+		t.Helper()
+		p := filepath.Join(repoPath, "refs", "heads", name)
+		if err := repo.WriteFileAtomic(p, []byte(c+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const refs = 600
+	for i := range refs {
+		writeRef(fmt.Sprintf("a-ref-with-a-name-long-enough-to-need-many-requests-%04d", i))
+	}
+	m, mp := testMountWith(t, repoPath, noPoll)
+	heads := filepath.Join(mp, "refs", "heads")
+	f, err := os.Open(heads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := f.ReadDir(10); err != nil || len(ents) != 10 {
+		t.Fatalf("partial listing: %d %v", len(ents), err)
+	}
+	f.Close()
+	writeRef("zz-new")
+	// Once the kernel was told, one listing must be right.
+	waitFor(t, "the new ref", func() bool { return m.FS.refs.caughtUp("heads/zz-new") })
+	ents, err := os.ReadDir(heads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != refs+2 || ents[len(ents)-1].Name() != "zz-new" {
+		t.Errorf("refs/heads lists %d entries, want %d ending with zz-new", len(ents), refs+2)
+	}
+}
+
+// BenchmarkRefLatency measures how long a ref moved by the repository's
+// writer takes to show in the mount, from the moment the write returns:
+// ns/visible on average, max-ns/visible at worst.
+func BenchmarkRefLatency(b *testing.B) {
+	repoPath := filepath.Join(b.TempDir(), "repo")
+	r := testrepo.Init(b, repoPath, "archive")
+	src := b.TempDir()
+	var commits [2]repo.Checksum
+	for i := range commits {
+		repotest.WriteTree(b, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
+		c, err := repo.ParseChecksum(testrepo.Commit(b, repoPath, "main", src, repotest.CommitOpts{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		commits[i] = c
+	}
+	_, mp := mountForTest(b, repoPath, noPoll)
+	link := filepath.Join(mp, "refs", "heads", "main")
+	ctx := context.Background()
+	var total, worst time.Duration
+	n := 0
+	for ; b.Loop(); n++ {
+		c := commits[n%2]
+		if err := r.SetRefImmediate(ctx, "", "main", c); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for !pointsTo(link, c.String())() {
+			if time.Since(start) > 10*time.Second {
+				b.Fatal("the moved ref did not show within 10s")
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		lat := time.Since(start)
+		total += lat
+		worst = max(worst, lat)
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(n), "ns/visible")
+	b.ReportMetric(float64(worst.Nanoseconds()), "max-ns/visible")
+}

@@ -1,0 +1,210 @@
+package repo
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// watchTest runs WatchRefs on r until the test ends, with a poll far
+// longer than any wait, so that only notifications make it look.
+type watchTest struct {
+	t      *testing.T
+	events chan RefEvent
+}
+
+func startWatch(t *testing.T, r *Repo, o WatchOptions) *watchTest {
+	t.Helper()
+	if o.Poll == 0 {
+		o.Poll = time.Hour
+	}
+	w := &watchTest{t: t, events: make(chan RefEvent, 1000)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.WatchRefs(ctx, o, func(ev RefEvent) { w.events <- ev })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("WatchRefs did not return within 5s of its context's end")
+		}
+	})
+	return w
+}
+
+// next returns the next event, failing the test after 10s.
+func (w *watchTest) next(what string) RefEvent {
+	w.t.Helper()
+	select {
+	case ev := <-w.events:
+		return ev
+	case <-time.After(10 * time.Second):
+		w.t.Fatalf("%s: no event within 10s", what)
+		return RefEvent{}
+	}
+}
+
+// waitFor returns once an event holds every change of want, failing the
+// test after 10s.
+func (w *watchTest) waitFor(what string, want ...RefChange) {
+	w.t.Helper()
+	deadline := time.After(10 * time.Second)
+	seen := map[RefChange]bool{}
+	for {
+		select {
+		case ev := <-w.events:
+			if ev.Err != nil {
+				w.t.Errorf("%s: %v", what, ev.Err)
+			}
+			for _, c := range ev.Changes {
+				seen[c] = true
+			}
+			if !slices.ContainsFunc(want, func(c RefChange) bool { return !seen[c] }) {
+				return
+			}
+		case <-deadline:
+			w.t.Fatalf("%s: not seen within 10s (seen %v)", what, seen)
+		}
+	}
+}
+
+func checksumOf(s string) Checksum { return Checksum(sha256.Sum256([]byte(s))) }
+
+// putRef writes a ref as ostree does (temporary file renamed over it),
+// with no mtime bump of the repository: only the watch of refs/ sees it.
+func putRef(t *testing.T, r *Repo, name string, c Checksum) {
+	t.Helper()
+	p := filepath.Join(r.Path(), "refs", filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, p+".tmp", []byte(c.String()+"\n"))
+	if err := os.Rename(p+".tmp", p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWatchRefs: every kind of ref change under refs/ reaches the watcher
+// through notifications alone, in directories that existed when it
+// started and in ones made later.
+func TestWatchRefs(t *testing.T) {
+	r := initRepo(t, ModeArchive)
+	a, b := checksumOf("a"), checksumOf("b")
+	putRef(t, r, "heads/os/main", a)
+	putRef(t, r, "heads/gone", a)
+	w := startWatch(t, r, WatchOptions{Since: map[string]Checksum{"heads/gone": a, "heads/stale": b}})
+	first := w.next("first look")
+	want := []RefChange{{Name: "heads/os/main", Checksum: a}, {Name: "heads/stale", Deleted: true}}
+	if first.Err != nil || !slices.Equal(first.Changes, want) {
+		t.Errorf("first event %+v, want %+v", first, want)
+	}
+
+	putRef(t, r, "heads/os/main", b)
+	w.waitFor("moved ref", RefChange{Name: "heads/os/main", Checksum: b})
+	putRef(t, r, "heads/new/deep/ref", a)
+	w.waitFor("ref in new directories", RefChange{Name: "heads/new/deep/ref", Checksum: a})
+	putRef(t, r, "heads/new/deep/second", b) // the new directory is watched now
+	w.waitFor("second ref in a new directory", RefChange{Name: "heads/new/deep/second", Checksum: b})
+	putRef(t, r, "remotes/origin/os/main", a)
+	w.waitFor("remote ref", RefChange{Name: "remotes/origin/os/main", Checksum: a})
+	if err := os.RemoveAll(filepath.Join(r.Path(), "refs", "mirrors")); err != nil {
+		t.Fatal(err)
+	}
+	putRef(t, r, "mirrors/org.example.Os/os/main", b)
+	w.waitFor("mirror ref in a new refs/mirrors", RefChange{Name: "mirrors/org.example.Os/os/main", Checksum: b})
+	if err := os.Remove(filepath.Join(r.Path(), "refs", "heads", "gone")); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("deleted ref", RefChange{Name: "heads/gone", Deleted: true})
+	if err := os.RemoveAll(filepath.Join(r.Path(), "refs", "heads", "new")); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("deleted directory", RefChange{Name: "heads/new/deep/ref", Deleted: true}, RefChange{Name: "heads/new/deep/second", Deleted: true})
+}
+
+// TestWatchRefsWriters: the repository's own writer is seen, and so is the
+// mtime bump alone, with which writers end a transaction.
+func TestWatchRefsWriters(t *testing.T) {
+	r := initRepo(t, ModeArchive)
+	w := startWatch(t, r, WatchOptions{})
+	if ev := w.next("first look"); ev.Err != nil || len(ev.Changes) != 0 {
+		t.Errorf("first event of an empty repository: %+v", ev)
+	}
+	// Nothing else happened since the first look: this event is the bump's.
+	r.touch()
+	if ev := w.next("mtime bump"); ev.Err != nil || len(ev.Changes) != 0 {
+		t.Errorf("after the mtime bump: %+v, want an event with no change", ev)
+	}
+	c := checksumOf("c")
+	if err := r.writeRef("", "main", c, false); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("ref written by the repository", RefChange{Name: "heads/main", Checksum: c})
+}
+
+// TestWatchRefsPolls: without notifications the watcher says so, then
+// polls.
+func TestWatchRefsPolls(t *testing.T) {
+	old := newNotifier
+	newNotifier = func(string) (notifier, error) { return nil, errors.ErrUnsupported }
+	t.Cleanup(func() { newNotifier = old })
+	r := initRepo(t, ModeArchive)
+	w := startWatch(t, r, WatchOptions{})
+	if ev := w.next("first event"); !errors.Is(ev.Err, errors.ErrUnsupported) || !strings.Contains(ev.Err.Error(), "polling") {
+		t.Errorf("first event %+v, want the reason it polls", ev)
+	}
+	c := checksumOf("c")
+	putRef(t, r, "heads/main", c)
+	w.waitFor("ref seen by polling", RefChange{Name: "heads/main", Checksum: c})
+}
+
+// TestWatchRefsStops: once its context is done WatchRefs returns and
+// leaves no goroutine behind.
+func TestWatchRefsStops(t *testing.T) {
+	r := initRepo(t, ModeArchive)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	looked := make(chan struct{}, 1)
+	go func() {
+		defer close(done)
+		r.WatchRefs(ctx, WatchOptions{}, func(RefEvent) {
+			select {
+			case looked <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	<-looked
+	putRef(t, r, "heads/main", checksumOf("x")) // a reader busy with events
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchRefs did not return within 5s of its context's end")
+	}
+	// A goroutine that signalled its end may still be returning.
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		left := slices.ContainsFunc([]string{"repo.(*inotify).read", "repo.(*Repo).WatchRefs"}, func(f string) bool {
+			return strings.Contains(stacks, f)
+		})
+		if !left {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a goroutine of WatchRefs is still running after it returned:\n%s", stacks)
+		}
+	}
+}
