@@ -139,7 +139,7 @@ func (p *puller) run(ctx context.Context, rm *Remote) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.dir, err = tmpdir.Allocate(ctx, filepath.Join(p.r.Path(), "tmp"), "fetcher-"+bootID+"-"); err != nil {
+	if p.dir, err = tmpdir.Allocate(ctx, filepath.Join(p.r.Path(), "tmp"), tmpdir.Fetcher, bootID); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
 	}
 	ok := false

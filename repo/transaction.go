@@ -71,7 +71,7 @@ func (r *Repo) Begin(ctx context.Context) (*Transaction, error) {
 		tx.repoLock.Close()
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
 	}
-	tx.staging, err = tmpdir.Allocate(ctx, tmp, "staging-"+tx.bootID+"-")
+	tx.staging, err = tmpdir.Allocate(ctx, tmp, tmpdir.Staging, tx.bootID)
 	if err != nil {
 		tx.repoLock.Close()
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
