@@ -116,9 +116,6 @@ func (r *Repo) lockRepo(ctx context.Context, mode tmpdir.LockMode) (*os.File, er
 	return f, nil
 }
 
-// StagingDir returns the path of the transaction's staging directory.
-func (tx *Transaction) StagingDir() string { return tx.staging.Path }
-
 // Reused reports whether the staging directory was left by an earlier,
 // interrupted transaction (whose verified objects are kept).
 func (tx *Transaction) Reused() bool { return tx.staging.Reused }
