@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/gvariant"
-	"github.com/repofs/repofs/tmpdir"
 )
 
 // Options describe one pull.
@@ -60,13 +57,14 @@ type Result struct {
 const maxMetadataFetch = repo.MaxMetadataSize
 
 type puller struct {
-	r     *repo.Repo
-	o     Options
-	f     *fetcher
-	v     *verifier
-	tx    *repo.Transaction
-	dir   *tmpdir.Dir
-	start time.Time
+	r       *repo.Repo
+	o       Options
+	f       *fetcher
+	v       *verifier
+	summary *summarySource
+	tx      *repo.Transaction
+	dir     *repo.FetcherDir
+	start   time.Time
 
 	metaFetched, contentFetched, contentTotal, written atomic.Int64
 
@@ -109,6 +107,10 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 		return nil, err
 	}
 	p := &puller{r: r, o: o, f: f, v: v, start: time.Now(), seen: map[repo.Checksum]bool{}}
+	p.summary = &summarySource{remote: o.Remote, f: f, v: v}
+	if o.URL == "" {
+		p.summary.cache = r.SummaryCache(o.Remote)
+	}
 	res, err := p.run(ctx, rm)
 	if res != nil {
 		res.Progress = p.progress(true)
@@ -135,11 +137,7 @@ func (p *puller) run(ctx context.Context, rm *Remote) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	bootID, err := tmpdir.BootID()
-	if err != nil {
-		return nil, err
-	}
-	if p.dir, err = tmpdir.Allocate(ctx, filepath.Join(p.r.Path(), "tmp"), tmpdir.Fetcher, bootID); err != nil {
+	if p.dir, err = p.r.AllocateFetcherDir(ctx); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
 	}
 	ok := false
@@ -232,25 +230,11 @@ type target struct {
 // the remote has one, else from refs/heads/.
 func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
 	var summary map[string]target
-	data, err := p.fetchVerifiedSummary(ctx)
+	data, err := p.summary.fetch(ctx)
 	switch {
 	case err == nil:
-		s, err := gvariant.DecodeSummary(data)
-		if err != nil {
-			return nil, fmt.Errorf("pull %s: summary: %w: %v", p.o.Remote, repo.ErrCorrupt, err)
-		}
-		summary = map[string]target{}
-		for _, sr := range s.Refs {
-			c, err := repo.ParseChecksum(fmt.Sprintf("%x", sr.Checksum))
-			if err != nil {
-				return nil, fmt.Errorf("pull %s: summary: ref %s: %w: %v", p.o.Remote, sr.Name, repo.ErrCorrupt, err)
-			}
-			// The summary's commit size bounds the commit download.
-			size := int64(maxMetadataFetch)
-			if sr.CommitSize > 0 && sr.CommitSize < uint64(size) {
-				size = int64(sr.CommitSize)
-			}
-			summary[sr.Name] = target{name: sr.Name, ref: sr.Name, commit: c, size: size}
+		if summary, err = p.summaryTargets(data); err != nil {
+			return nil, err
 		}
 	case errors.Is(err, ErrMissing) && !p.v.summaryNeedsSig():
 	default:
@@ -302,15 +286,6 @@ func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
 	return out, nil
 }
 
-func objectPath(c repo.Checksum, t repo.ObjectType) string {
-	s := c.String()
-	ext := t.Ext()
-	if t == repo.ObjFile {
-		ext = "filez"
-	}
-	return "objects/" + s[:2] + "/" + s[2:] + "." + ext
-}
-
 // fetchMetadata fetches, verifies and stages a metadata object, unless the
 // repository has it already; it returns its bytes either way.
 func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.ObjectType) ([]byte, error) {
@@ -319,13 +294,13 @@ func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.Obje
 	} else if have {
 		return p.r.ReadMetadata(c, t)
 	}
-	data, err := p.f.get(ctx, objectPath(c, t), maxMetadataFetch)
+	data, err := p.f.get(ctx, repo.ArchiveObjectPath(c, t), maxMetadataFetch)
 	if err != nil {
 		return nil, err
 	}
 	p.metaFetched.Add(1)
 	if _, err := p.tx.WriteMetadata(t, data, &c); err != nil {
-		return nil, fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, t)), err)
+		return nil, fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(repo.ArchiveObjectPath(c, t)), err)
 	}
 	return data, nil
 }
@@ -361,14 +336,14 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 			return err
 		}
 	} else {
-		if data, err = p.f.get(ctx, objectPath(c, repo.ObjCommit), size); err != nil {
+		if data, err = p.f.get(ctx, repo.ArchiveObjectPath(c, repo.ObjCommit), size); err != nil {
 			if parent && errors.Is(err, ErrMissing) {
 				return errPruned
 			}
 			return err
 		}
 		if _, err := repo.CheckMetadata(repo.ObjCommit, data, &c); err != nil {
-			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommit)), err)
+			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(repo.ArchiveObjectPath(c, repo.ObjCommit)), err)
 		}
 	}
 	commit, err := repo.DecodeCommit(c, data)
@@ -382,7 +357,7 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	}
 	// The remote's .commitmeta is fetched even for a stored commit: new
 	// signatures may have been added.
-	meta, err := p.f.get(ctx, objectPath(c, repo.ObjCommitMeta), maxMetadataFetch)
+	meta, err := p.f.get(ctx, repo.ArchiveObjectPath(c, repo.ObjCommitMeta), maxMetadataFetch)
 	if errors.Is(err, ErrMissing) {
 		meta = nil
 	} else if err != nil {
@@ -409,7 +384,7 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	if !stored {
 		p.metaFetched.Add(1)
 		if _, err := p.tx.WriteMetadata(repo.ObjCommit, data, &c); err != nil {
-			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommit)), err)
+			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(repo.ArchiveObjectPath(c, repo.ObjCommit)), err)
 		}
 	}
 	if meta != nil {
@@ -423,7 +398,7 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	}
 	if meta != nil {
 		if _, err := p.tx.WriteMetadata(repo.ObjCommitMeta, meta, &c); err != nil {
-			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommitMeta)), err)
+			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(repo.ArchiveObjectPath(c, repo.ObjCommitMeta)), err)
 		}
 	}
 	if p.o.CommitMetadataOnly {
@@ -461,8 +436,8 @@ func (p *puller) firstVisit(c repo.Checksum) bool {
 // fetchContent downloads a .filez into the fetcher directory (resuming a
 // partial download), then inflates, verifies and stages it.
 func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
-	path := objectPath(c, repo.ObjFile)
-	partial := filepath.Join(p.dir.Path, c.String()+".filez")
+	path := repo.ArchiveObjectPath(c, repo.ObjFile)
+	partial := p.dir.PartialPath(c)
 	mem, size, err := p.f.fetchObject(ctx, path, partial, smallBody, p.dir.Reused)
 	if err != nil {
 		return err
@@ -490,79 +465,6 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 	p.contentFetched.Add(1)
 	p.written.Add(int64(fi.Size))
 	return nil
-}
-
-// FetchSummary fetches and decodes a remote's summary.
-func FetchSummary(ctx context.Context, r *repo.Repo, remote string) (*gvariant.Summary, error) {
-	rm, err := ReadRemote(r, remote)
-	if err != nil {
-		return nil, err
-	}
-	f, err := newFetcher(remote, rm.URL, 5)
-	if err != nil {
-		return nil, err
-	}
-	v, err := newVerifier(r, rm)
-	if err != nil {
-		return nil, err
-	}
-	p := &puller{r: r, o: Options{Remote: remote}, f: f, v: v}
-	data, err := p.fetchVerifiedSummary(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s, err := gvariant.DecodeSummary(data)
-	if err != nil {
-		return nil, fmt.Errorf("remote %s: summary: %w: %v", remote, repo.ErrCorrupt, err)
-	}
-	return &s, nil
-}
-
-// fetchVerifiedSummary is fetchSummary checking summary.sig when the
-// remote asks for it (gpg-verify-summary, sign-verify-summary).
-func (p *puller) fetchVerifiedSummary(ctx context.Context) ([]byte, error) {
-	if !p.v.summaryNeedsSig() {
-		data, keep, err := p.fetchSummary(ctx)
-		if err == nil {
-			keep(nil)
-		}
-		return data, err
-	}
-	sig, err := p.f.get(ctx, "summary.sig", maxMetadataFetch)
-	if errors.Is(err, ErrMissing) {
-		sig = nil
-	} else if err != nil {
-		return nil, err
-	}
-	data, keep, err := p.fetchSummary(ctx)
-	if errors.Is(err, ErrMissing) {
-		// Not ErrMissing: that would send resolve to the unsigned
-		// refs/heads/ files, which anyone able to delete the summary
-		// could then point at any commit.
-		return nil, verifyErrorf(nil, "pull %s: signature verification of the summary is enabled, but the remote has no summary (%s); set gpg-verify-summary=false and sign-verify-summary=false to pull without one", p.o.Remote, p.f.url("summary"))
-	}
-	if err != nil {
-		return nil, err
-	}
-	verr := p.v.verifySummary(data, sig)
-	if verr == nil {
-		keep(sig)
-		return data, nil
-	}
-	// The cached copy may predate the signature: try a fresh one once.
-	fresh, err := p.f.get(ctx, "summary", maxMetadataFetch)
-	if err != nil || bytes.Equal(fresh, data) {
-		return nil, verr
-	}
-	if err := p.v.verifySummary(fresh, sig); err != nil {
-		return nil, err
-	}
-	// The cache holds an older summary; the next pull fetches anew.
-	if p.o.URL == "" {
-		os.Remove(p.summaryCachePath())
-		os.Remove(p.summaryCachePath() + ".sig")
-	}
-	return fresh, nil
 }
 
 // ErrRefBinding means a commit was served as a ref its ref binding does not
