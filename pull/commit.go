@@ -48,16 +48,15 @@ type verifiedCommit struct {
 	commit *repo.Commit
 	// meta is the remote's detached metadata (nil: it has none).
 	meta []byte
-	// stored: the commit object is in objects/ already; complete: so is
-	// its whole tree, and no reused staging directory may hold a part.
+	// stored: the repository has the commit object already; complete:
+	// its whole tree too, and no resumed transaction may hold a part.
 	stored, complete bool
 }
 
-// fetchCommit reads commit c from objects/ or fetches it, and the remote's
-// detached metadata, and checks them (checksum, ref binding, signatures)
-// before anything is staged: an unverified commit must not reach objects/,
-// not even through a later transaction resuming this one's staging
-// directory.
+// fetchCommit reads commit c from the repository or fetches it, and the
+// remote's detached metadata, and checks them (checksum, ref binding,
+// signatures) before anything is staged: an unverified commit must not be published,
+// not even by a later transaction resuming this one's staged objects.
 func (p *puller) fetchCommit(ctx context.Context, c repo.Checksum, size int64, ref string, parent bool) (*verifiedCommit, error) {
 	vc := &verifiedCommit{c: c}
 	var err error
@@ -97,8 +96,8 @@ func (p *puller) fetchCommit(ctx context.Context, c repo.Checksum, size int64, r
 	return vc, nil
 }
 
-// commitState reports whether commit c is in objects/, and whether it is
-// complete there: not marked partial, and no resumed staging directory
+// commitState reports whether the repository has commit c, and whether
+// it is complete there: not marked partial, and no resumed transaction
 // that may hold part of its tree.
 func (p *puller) commitState(c repo.Checksum) (stored, complete bool, err error) {
 	if stored, err = p.r.HasObject(c, repo.ObjCommit); err != nil || !stored {
@@ -111,9 +110,9 @@ func (p *puller) commitState(c repo.Checksum) (stored, complete bool, err error)
 	return true, !partial && !p.tx.Reused(), nil
 }
 
-// commitObject returns the commit object's bytes, read from objects/ when
-// stored, else fetched (at most size bytes; 0: the metadata bound) and
-// checked against c. A parent missing on the server is errPruned.
+// commitObject returns the commit object's bytes, read from the
+// repository when stored, else fetched (at most size bytes; 0: the
+// metadata bound) and checked against c. A parent missing on the server is errPruned.
 func (p *puller) commitObject(ctx context.Context, c repo.Checksum, size int64, stored, parent bool) ([]byte, error) {
 	if stored {
 		return p.r.ReadMetadata(c, repo.ObjCommit)
@@ -136,9 +135,9 @@ func (p *puller) commitObject(ctx context.Context, c repo.Checksum, size int64, 
 }
 
 // stageCommit stages a verified commit: it marks it partial first, so
-// that its objects never reach objects/ looking like a complete commit,
+// that its objects are never published looking like a complete commit,
 // then stages the commit object and the remote's detached metadata unless
-// objects/ has them already.
+// the repository has them already.
 func (p *puller) stageCommit(vc *verifiedCommit) error {
 	c := vc.c
 	if !vc.complete {

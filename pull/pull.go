@@ -74,8 +74,8 @@ type puller struct {
 
 // Pull fetches refs from a remote into r, in one transaction: every object
 // is verified before it is staged, and refs move only when all the objects
-// they need are in objects/. Downloads in progress live in a locked
-// tmp/fetcher-* directory; a pull that fails leaves them there, and the
+// they need are published. Downloads in progress live in a locked
+// repo.FetcherDir; a pull that fails leaves them there, and the
 // next pull resumes them.
 func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	switch {
@@ -315,8 +315,9 @@ func (p *puller) firstVisit(c repo.Checksum) bool {
 	return true
 }
 
-// fetchContent downloads a .filez into the fetcher directory (resuming a
-// partial download), then inflates, verifies and stages it.
+// fetchContent downloads a content object, as the archive remote serves
+// it, into the fetcher directory (resuming a partial download), then
+// inflates, verifies and stages it.
 func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 	path := repo.ArchiveObjectPath(c, repo.ObjFile)
 	partial := p.dir.PartialPath(c)
