@@ -174,13 +174,6 @@ func (f *fetcher) getIf(ctx context.Context, path string, max int64, have valida
 // file costs a create, a reopen and an unlink per object.
 const smallBody = 256 << 10
 
-// fetchTo downloads path into the partial file p, resuming from what p
-// already holds with a Range request. On success p holds the whole body.
-func (f *fetcher) fetchTo(ctx context.Context, path, p string) (int64, error) {
-	_, size, err := f.fetchObject(ctx, path, p, -1, true)
-	return size, err
-}
-
 // fetchObject downloads path. A body of at most small bytes, with no
 // partial download of it in p, comes back in memory; any other goes to the
 // partial file p, resuming from what p already holds with a Range request

@@ -114,7 +114,7 @@ func TestFetcherRetries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := testBody()
-			for _, mode := range []string{"get", "fetchTo", "memory"} {
+			for _, mode := range []string{"get", "file", "memory"} {
 				s := &scripted{body: body, steps: tc.steps}
 				srv := httptest.NewServer(s)
 				f, err := newFetcher("origin", srv.URL, tc.retries)
@@ -124,9 +124,10 @@ func TestFetcherRetries(t *testing.T) {
 				var got []byte
 				if mode == "get" {
 					got, err = f.get(t.Context(), "objects/ab/cd.filez", 1<<20)
-				} else if mode == "fetchTo" {
+				} else if mode == "file" {
+					// No small bound: the body goes to the partial file.
 					p := filepath.Join(t.TempDir(), "partial")
-					if _, err = f.fetchTo(t.Context(), "objects/ab/cd.filez", p); err == nil {
+					if _, _, err = f.fetchObject(t.Context(), "objects/ab/cd.filez", p, -1, true); err == nil {
 						got, _ = os.ReadFile(p)
 					}
 				} else {
@@ -245,7 +246,7 @@ func TestFetcherCancel(t *testing.T) {
 	defer cancel()
 	p := filepath.Join(t.TempDir(), "partial")
 	start := time.Now()
-	_, err := f.fetchTo(ctx, "objects/ab/cd.filez", p)
+	_, _, err := f.fetchObject(ctx, "objects/ab/cd.filez", p, -1, true)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cancelled fetch: %v", err)
 	}

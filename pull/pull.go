@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/gvariant"
-	"github.com/repofs/repofs/tmpdir"
 )
 
 // Options describe one pull.
@@ -60,13 +57,14 @@ type Result struct {
 const maxMetadataFetch = repo.MaxMetadataSize
 
 type puller struct {
-	r     *repo.Repo
-	o     Options
-	f     *fetcher
-	v     *verifier
-	tx    *repo.Transaction
-	dir   *tmpdir.Dir
-	start time.Time
+	r       *repo.Repo
+	o       Options
+	f       *fetcher
+	v       *verifier
+	summary *summarySource
+	tx      *repo.Transaction
+	dir     *repo.FetcherDir
+	start   time.Time
 
 	metaFetched, contentFetched, contentTotal, written atomic.Int64
 
@@ -76,8 +74,8 @@ type puller struct {
 
 // Pull fetches refs from a remote into r, in one transaction: every object
 // is verified before it is staged, and refs move only when all the objects
-// they need are in objects/. Downloads in progress live in a locked
-// tmp/fetcher-* directory; a pull that fails leaves them there, and the
+// they need are published. Downloads in progress live in a locked
+// repo.FetcherDir; a pull that fails leaves them there, and the
 // next pull resumes them.
 func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	switch {
@@ -109,6 +107,10 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 		return nil, err
 	}
 	p := &puller{r: r, o: o, f: f, v: v, start: time.Now(), seen: map[repo.Checksum]bool{}}
+	p.summary = &summarySource{remote: o.Remote, f: f, v: v}
+	if o.URL == "" {
+		p.summary.cache = r.SummaryCache(o.Remote)
+	}
 	res, err := p.run(ctx, rm)
 	if res != nil {
 		res.Progress = p.progress(true)
@@ -135,11 +137,7 @@ func (p *puller) run(ctx context.Context, rm *Remote) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	bootID, err := tmpdir.BootID()
-	if err != nil {
-		return nil, err
-	}
-	if p.dir, err = tmpdir.Allocate(ctx, filepath.Join(p.r.Path(), "tmp"), "fetcher-"+bootID+"-"); err != nil {
+	if p.dir, err = p.r.AllocateFetcherDir(ctx); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
 	}
 	ok := false
@@ -232,25 +230,11 @@ type target struct {
 // the remote has one, else from refs/heads/.
 func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
 	var summary map[string]target
-	data, err := p.fetchVerifiedSummary(ctx)
+	data, err := p.summary.fetch(ctx)
 	switch {
 	case err == nil:
-		s, err := gvariant.DecodeSummary(data)
-		if err != nil {
-			return nil, fmt.Errorf("pull %s: summary: %w: %v", p.o.Remote, repo.ErrCorrupt, err)
-		}
-		summary = map[string]target{}
-		for _, sr := range s.Refs {
-			c, err := repo.ParseChecksum(fmt.Sprintf("%x", sr.Checksum))
-			if err != nil {
-				return nil, fmt.Errorf("pull %s: summary: ref %s: %w: %v", p.o.Remote, sr.Name, repo.ErrCorrupt, err)
-			}
-			// The summary's commit size bounds the commit download.
-			size := int64(maxMetadataFetch)
-			if sr.CommitSize > 0 && sr.CommitSize < uint64(size) {
-				size = int64(sr.CommitSize)
-			}
-			summary[sr.Name] = target{name: sr.Name, ref: sr.Name, commit: c, size: size}
+		if summary, err = p.summaryTargets(data); err != nil {
+			return nil, err
 		}
 	case errors.Is(err, ErrMissing) && !p.v.summaryNeedsSig():
 	default:
@@ -302,15 +286,6 @@ func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
 	return out, nil
 }
 
-func objectPath(c repo.Checksum, t repo.ObjectType) string {
-	s := c.String()
-	ext := t.Ext()
-	if t == repo.ObjFile {
-		ext = "filez"
-	}
-	return "objects/" + s[:2] + "/" + s[2:] + "." + ext
-}
-
 // fetchMetadata fetches, verifies and stages a metadata object, unless the
 // repository has it already; it returns its bytes either way.
 func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.ObjectType) ([]byte, error) {
@@ -319,134 +294,16 @@ func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.Obje
 	} else if have {
 		return p.r.ReadMetadata(c, t)
 	}
-	data, err := p.f.get(ctx, objectPath(c, t), maxMetadataFetch)
+	data, err := p.f.get(ctx, repo.ArchiveObjectPath(c, t), maxMetadataFetch)
 	if err != nil {
 		return nil, err
 	}
 	p.metaFetched.Add(1)
 	if _, err := p.tx.WriteMetadata(t, data, &c); err != nil {
-		return nil, fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, t)), err)
+		return nil, fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(repo.ArchiveObjectPath(c, t)), err)
 	}
 	return data, nil
 }
-
-// pullCommit pulls commit c (at most size bytes; 0: no bound but the
-// metadata one), its tree unless only metadata is wanted, and depth of its
-// parents. ref, when set, is the ref c was pulled as: the commit's ref
-// binding, if it has one, must name it. parent: c is an ancestor pulled for
-// depth, which the server may have pruned.
-func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, size int64, ref string, parent bool) error {
-	if size <= 0 {
-		size = maxMetadataFetch
-	}
-	stored, err := p.r.HasObject(c, repo.ObjCommit)
-	if err != nil {
-		return err
-	}
-	complete := false
-	if stored {
-		partial, err := p.r.IsPartial(c)
-		if err != nil {
-			return err
-		}
-		complete = !partial && !p.tx.Reused()
-	}
-	// The commit and its detached metadata are checked (checksum, ref
-	// binding, signatures) before either is staged: an unverified commit
-	// must not reach objects/, not even through a later transaction
-	// resuming this one's staging directory.
-	var data []byte
-	if stored {
-		if data, err = p.r.ReadMetadata(c, repo.ObjCommit); err != nil {
-			return err
-		}
-	} else {
-		if data, err = p.f.get(ctx, objectPath(c, repo.ObjCommit), size); err != nil {
-			if parent && errors.Is(err, ErrMissing) {
-				return errPruned
-			}
-			return err
-		}
-		if _, err := repo.CheckMetadata(repo.ObjCommit, data, &c); err != nil {
-			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommit)), err)
-		}
-	}
-	commit, err := repo.DecodeCommit(c, data)
-	if err != nil {
-		return err
-	}
-	if ref != "" {
-		if err := checkRefBinding(commit, ref); err != nil {
-			return fmt.Errorf("pull %s: %w", p.o.Remote, err)
-		}
-	}
-	// The remote's .commitmeta is fetched even for a stored commit: new
-	// signatures may have been added.
-	meta, err := p.f.get(ctx, objectPath(c, repo.ObjCommitMeta), maxMetadataFetch)
-	if errors.Is(err, ErrMissing) {
-		meta = nil
-	} else if err != nil {
-		return err
-	}
-	detached := meta
-	if detached == nil && stored {
-		if detached, err = p.r.ReadMetadata(c, repo.ObjCommitMeta); errors.Is(err, repo.ErrNotFound) {
-			detached = nil
-		} else if err != nil {
-			return err
-		}
-	}
-	if err := p.v.verifyCommit(c, data, detached); err != nil {
-		return err
-	}
-	// Marked before any of its objects is staged, so that they never
-	// reach objects/ looking like a complete commit.
-	if !complete {
-		if err := p.tx.MarkPartial(c); err != nil {
-			return err
-		}
-	}
-	if !stored {
-		p.metaFetched.Add(1)
-		if _, err := p.tx.WriteMetadata(repo.ObjCommit, data, &c); err != nil {
-			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommit)), err)
-		}
-	}
-	if meta != nil {
-		p.metaFetched.Add(1)
-	}
-	if meta != nil && stored {
-		// Unchanged since the last pull: nothing to stage, rename and fsync.
-		if local, err := p.r.ReadMetadata(c, repo.ObjCommitMeta); err == nil && bytes.Equal(local, meta) {
-			meta = nil
-		}
-	}
-	if meta != nil {
-		if _, err := p.tx.WriteMetadata(repo.ObjCommitMeta, meta, &c); err != nil {
-			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(objectPath(c, repo.ObjCommitMeta)), err)
-		}
-	}
-	if p.o.CommitMetadataOnly {
-		p.tx.KeepPartial(c)
-	} else if !complete {
-		if err := p.pullTree(ctx, commit.RootTree, commit.RootMeta); err != nil {
-			return err
-		}
-	}
-	if commit.HasParent && depth != 0 {
-		err := p.pullCommit(ctx, commit.Parent, depth-1, 0, "", true)
-		if err == errPruned {
-			return nil // history pruned on the server: the parent is optional
-		}
-		return err
-	}
-	return nil
-}
-
-// errPruned: a parent commit pulled for --depth is not on the server. Only
-// the commit object may be missing; a parent whose tree is incomplete on
-// the server fails the pull like any other commit.
-var errPruned = errors.New("parent commit pruned on the server")
 
 func (p *puller) firstVisit(c repo.Checksum) bool {
 	p.mu.Lock()
@@ -458,11 +315,12 @@ func (p *puller) firstVisit(c repo.Checksum) bool {
 	return true
 }
 
-// fetchContent downloads a .filez into the fetcher directory (resuming a
-// partial download), then inflates, verifies and stages it.
+// fetchContent downloads a content object, as the archive remote serves
+// it, into the fetcher directory (resuming a partial download), then
+// inflates, verifies and stages it.
 func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
-	path := objectPath(c, repo.ObjFile)
-	partial := filepath.Join(p.dir.Path, c.String()+".filez")
+	path := repo.ArchiveObjectPath(c, repo.ObjFile)
+	partial := p.dir.PartialPath(c)
 	mem, size, err := p.f.fetchObject(ctx, path, partial, smallBody, p.dir.Reused)
 	if err != nil {
 		return err
@@ -491,110 +349,3 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 	p.written.Add(int64(fi.Size))
 	return nil
 }
-
-// FetchSummary fetches and decodes a remote's summary.
-func FetchSummary(ctx context.Context, r *repo.Repo, remote string) (*gvariant.Summary, error) {
-	rm, err := ReadRemote(r, remote)
-	if err != nil {
-		return nil, err
-	}
-	f, err := newFetcher(remote, rm.URL, 5)
-	if err != nil {
-		return nil, err
-	}
-	v, err := newVerifier(r, rm)
-	if err != nil {
-		return nil, err
-	}
-	p := &puller{r: r, o: Options{Remote: remote}, f: f, v: v}
-	data, err := p.fetchVerifiedSummary(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s, err := gvariant.DecodeSummary(data)
-	if err != nil {
-		return nil, fmt.Errorf("remote %s: summary: %w: %v", remote, repo.ErrCorrupt, err)
-	}
-	return &s, nil
-}
-
-// fetchVerifiedSummary is fetchSummary checking summary.sig when the
-// remote asks for it (gpg-verify-summary, sign-verify-summary).
-func (p *puller) fetchVerifiedSummary(ctx context.Context) ([]byte, error) {
-	if !p.v.summaryNeedsSig() {
-		data, keep, err := p.fetchSummary(ctx)
-		if err == nil {
-			keep(nil)
-		}
-		return data, err
-	}
-	sig, err := p.f.get(ctx, "summary.sig", maxMetadataFetch)
-	if errors.Is(err, ErrMissing) {
-		sig = nil
-	} else if err != nil {
-		return nil, err
-	}
-	data, keep, err := p.fetchSummary(ctx)
-	if errors.Is(err, ErrMissing) {
-		// Not ErrMissing: that would send resolve to the unsigned
-		// refs/heads/ files, which anyone able to delete the summary
-		// could then point at any commit.
-		return nil, verifyErrorf(nil, "pull %s: signature verification of the summary is enabled, but the remote has no summary (%s); set gpg-verify-summary=false and sign-verify-summary=false to pull without one", p.o.Remote, p.f.url("summary"))
-	}
-	if err != nil {
-		return nil, err
-	}
-	verr := p.v.verifySummary(data, sig)
-	if verr == nil {
-		keep(sig)
-		return data, nil
-	}
-	// The cached copy may predate the signature: try a fresh one once.
-	fresh, err := p.f.get(ctx, "summary", maxMetadataFetch)
-	if err != nil || bytes.Equal(fresh, data) {
-		return nil, verr
-	}
-	if err := p.v.verifySummary(fresh, sig); err != nil {
-		return nil, err
-	}
-	// The cache holds an older summary; the next pull fetches anew.
-	if p.o.URL == "" {
-		os.Remove(p.summaryCachePath())
-		os.Remove(p.summaryCachePath() + ".sig")
-	}
-	return fresh, nil
-}
-
-// ErrRefBinding means a commit was served as a ref its ref binding does not
-// name: a server (or someone in between) offering a commit made for
-// another branch, a downgrade or sidegrade attack.
-var ErrRefBinding = errors.New("ref binding mismatch")
-
-// checkRefBinding checks, as ostree does, that a commit with an
-// ostree.ref-binding list names ref; a commit without one passes.
-func checkRefBinding(c *repo.Commit, ref string) error {
-	for _, m := range c.Metadata {
-		if m.Key != "ostree.ref-binding" {
-			continue
-		}
-		v, err := m.Value.Value()
-		if err != nil || m.Value.Type != "as" {
-			return fmt.Errorf("commit %s: ostree.ref-binding of type %s: %w", c.Checksum, m.Value.Type, repo.ErrCorrupt)
-		}
-		var names []string
-		for _, e := range v.Elems {
-			if e.Str == ref {
-				return nil
-			}
-			names = append(names, "‘"+e.Str+"’")
-		}
-		return &refBindingError{fmt.Sprintf("Commit %s: Commit has no requested ref ‘%s’ in ref binding metadata (%s)", c.Checksum, ref, strings.Join(names, ", "))}
-	}
-	return nil
-}
-
-// refBindingError words it as ostree does and matches ErrRefBinding.
-type refBindingError struct{ msg string }
-
-func (e *refBindingError) Error() string        { return e.msg }
-func (e *refBindingError) Is(target error) bool { return target == ErrRefBinding }

@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/gvariant"
 	"github.com/repofs/repofs/repo/sign"
 )
 
@@ -50,12 +48,6 @@ func (rm *Remote) boolOption(key string, def bool) (bool, error) {
 		return b, nil
 	}
 	return def, fmt.Errorf("remote %s: %s=%s is not a boolean (true or false)", rm.Name, key, v)
-}
-
-// KeyringPath is where ostree keeps the OpenPGP keys imported for a remote
-// (remote add --gpg-import): a binary keyring in the repository directory.
-func KeyringPath(r *repo.Repo, remote string) string {
-	return filepath.Join(r.Path(), remote+".trustedkeys.gpg")
 }
 
 // GlobalKeyringDir is ostree's keyring directory for remotes that have no
@@ -210,15 +202,15 @@ func (v *verifier) verifyCommit(c repo.Checksum, data, detached []byte) error {
 	fail := func(format string, args ...any) error {
 		return v.fail("commit "+c.String(), format, args...)
 	}
-	var md gvariant.Metadata
+	var md sign.Detached
 	if detached != nil {
 		var err error
-		if md, err = gvariant.DecodeMetadata(detached); err != nil {
+		if md, err = sign.DecodeDetached(detached); err != nil {
 			return fail("detached metadata (.commitmeta) is corrupt: %v", err)
 		}
 	}
 	if v.gpgCommit {
-		sigs, err := sign.Signatures(md, sign.KeyGPG)
+		sigs, err := md.Signatures(sign.KeyGPG)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -236,7 +228,7 @@ func (v *verifier) verifyCommit(c repo.Checksum, data, detached []byte) error {
 		if detached == nil {
 			return fail("Can't verify commit without detached metadata (sign-verify is on)")
 		}
-		sigs, err := sign.Signatures(md, sign.KeyEd25519)
+		sigs, err := md.Signatures(sign.KeyEd25519)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -263,12 +255,12 @@ func (v *verifier) verifySummary(summary, sig []byte) error {
 		}
 		return fail("Signatures verification enabled, but no summary.sig found (use sign-verify-summary=false in remote config to disable)")
 	}
-	md, err := gvariant.DecodeMetadata(sig)
+	md, err := sign.DecodeDetached(sig)
 	if err != nil {
 		return fail("summary.sig is corrupt: %v", err)
 	}
 	if v.gpgSummary {
-		sigs, err := sign.Signatures(md, sign.KeyGPG)
+		sigs, err := md.Signatures(sign.KeyGPG)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -277,7 +269,7 @@ func (v *verifier) verifySummary(summary, sig []byte) error {
 		}
 	}
 	if v.signSumary {
-		sigs, err := sign.Signatures(md, sign.KeyEd25519)
+		sigs, err := md.Signatures(sign.KeyEd25519)
 		if err != nil {
 			return fail("%v", err)
 		}

@@ -11,8 +11,8 @@ import (
 // the repository lacks, with Parallel requests in flight. Content is
 // fetched as soon as the dirtree naming it has been read, while the walk
 // goes on: walking the whole tree first, level by level, left the
-// connections idle at the end of every level, for a fifth of a pull of
-// GOROOT. Directories go first in the queue, so the tree is known early.
+// connections idle at the end of every level. Directories go first in the
+// queue, so the tree is known early.
 func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

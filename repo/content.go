@@ -259,22 +259,12 @@ func openArchive(p string, payload bool) (*FileInfo, io.Reader, *os.File, error)
 	return fi, body, f, err
 }
 
-// DecodeArchiveStream reads a .filez object of size bytes (as served by an
+// decodeArchiveStream reads a .filez object of size bytes (as served by an
 // archive repository) from r and returns its metadata and its inflated
 // payload (nil for a symlink). Nothing is verified against a checksum here:
-// Transaction.WriteContent with the expected checksum does that.
-func DecodeArchiveStream(r io.Reader, size int64) (*FileInfo, io.Reader, error) {
-	fi, z, err := decodeArchiveStream(r, size)
-	if z == nil {
-		return fi, nil, err // not a typed nil: callers compare with nil
-	}
-	return fi, z, err
-}
-
-// decodeArchiveStream is DecodeArchiveStream with pooled buffers and
-// decompressor (a pull decodes one stream per object; allocating them was
-// most of its garbage): the caller releases the payload, which is nil for a
-// symlink, once done with it.
+// the caller does that. Buffers and decompressor are pooled (a pull decodes
+// one stream per object; allocating them was most of its garbage): the
+// caller releases the payload once done with it.
 func decodeArchiveStream(r io.Reader, size int64) (*FileInfo, *inflater, error) {
 	br := getBufReader(r)
 	fi, body, err := decodeArchive(br, size, true)

@@ -102,7 +102,7 @@ func FuzzArchiveObject(f *testing.F) {
 func FuzzDecodeArchiveStream(f *testing.F) {
 	goldenSeeds(f, "*.filez")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fi, body, err := DecodeArchiveStream(bytes.NewReader(b), int64(len(b)))
+		fi, body, err := decodeArchiveStream(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error %v does not wrap ErrCorrupt", err)
@@ -116,5 +116,6 @@ func FuzzDecodeArchiveStream(f *testing.F) {
 			return
 		}
 		io.Copy(io.Discard, io.LimitReader(body, 1<<20))
+		body.release()
 	})
 }

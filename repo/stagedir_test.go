@@ -44,7 +44,7 @@ func TestStagingWithoutTmpfile(t *testing.T) {
 				if calls != 1 {
 					t.Errorf("O_TMPFILE tried %d times, want once per transaction", calls)
 				}
-				assertNoStagedTemporaries(t, tx.StagingDir())
+				assertNoStagedTemporaries(t, tx.staging.Path)
 				tx.Abort()
 				// The aborted staging directory is reused; commit the same
 				// tree again and publish it.
@@ -91,7 +91,7 @@ func TestTmpfileStagesUnnamed(t *testing.T) {
 		}
 		s.Write([]byte("debris"))
 		tx.discard(s, nil)
-		assertNoStagedTemporaries(t, tx.StagingDir())
+		assertNoStagedTemporaries(t, tx.staging.Path)
 	}
 	fi := &FileInfo{Mode: sIFREG | 0o644, Size: 5}
 	c, err := tx.WriteContent(fi, strings.NewReader("hello"), nil)
@@ -107,7 +107,7 @@ func TestTmpfileStagesUnnamed(t *testing.T) {
 	if _, err := tx.WriteContent(fi, strings.NewReader("hell"), nil); err == nil {
 		t.Fatal("a short payload was staged")
 	}
-	assertNoStagedTemporaries(t, tx.StagingDir())
+	assertNoStagedTemporaries(t, tx.staging.Path)
 }
 
 // assertNoStagedTemporaries checks that staging holds only XX/ directories.

@@ -14,7 +14,7 @@ import (
 )
 
 // ReadSummary reads and decodes the repository's summary file.
-func (r *Repo) ReadSummary() (*gvariant.Summary, error) {
+func (r *Repo) ReadSummary() (*Summary, error) {
 	data, err := os.ReadFile(filepath.Join(r.path, "summary"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read summary of %s: no summary file (run 'repofs summary -u'): %w", r.path, ErrNotFound)
@@ -22,11 +22,11 @@ func (r *Repo) ReadSummary() (*gvariant.Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read summary of %s: %w", r.path, err)
 	}
-	s, err := gvariant.DecodeSummary(data)
+	s, err := DecodeSummary(data)
 	if err != nil {
-		return nil, fmt.Errorf("read summary of %s: %w: %v", r.path, ErrCorrupt, err)
+		return nil, fmt.Errorf("read summary of %s: %w", r.path, err)
 	}
-	return &s, nil
+	return s, nil
 }
 
 // UpdateSummary regenerates the summary file from refs/heads, with the

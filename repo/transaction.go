@@ -71,7 +71,7 @@ func (r *Repo) Begin(ctx context.Context) (*Transaction, error) {
 		tx.repoLock.Close()
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
 	}
-	tx.staging, err = tmpdir.Allocate(ctx, tmp, "staging-"+tx.bootID+"-")
+	tx.staging, err = tmpdir.Allocate(ctx, tmp, tmpdir.Staging, tx.bootID)
 	if err != nil {
 		tx.repoLock.Close()
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
@@ -115,9 +115,6 @@ func (r *Repo) lockRepo(ctx context.Context, mode tmpdir.LockMode) (*os.File, er
 	}
 	return f, nil
 }
-
-// StagingDir returns the path of the transaction's staging directory.
-func (tx *Transaction) StagingDir() string { return tx.staging.Path }
 
 // Reused reports whether the staging directory was left by an earlier,
 // interrupted transaction (whose verified objects are kept).

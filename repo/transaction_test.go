@@ -183,7 +183,7 @@ func TestAbortedStagingIsReusedAndReverified(t *testing.T) {
 			if _, _, err := tx.WriteDirectory(ctx, src, DirOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			staging := tx.StagingDir()
+			staging := tx.staging.Path
 			tx.Abort()
 			// Nothing was published.
 			if objs, _ := r.listObjects(ObjDirTree); len(objs) != 0 {
@@ -213,8 +213,8 @@ func TestAbortedStagingIsReusedAndReverified(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !tx2.Reused() || tx2.StagingDir() != staging {
-				t.Fatalf("staging %s reused=%v, want reuse of %s", tx2.StagingDir(), tx2.Reused(), staging)
+			if !tx2.Reused() || tx2.staging.Path != staging {
+				t.Fatalf("staging %s reused=%v, want reuse of %s", tx2.staging.Path, tx2.Reused(), staging)
 			}
 			for _, p := range corrupted {
 				if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {

@@ -8,9 +8,9 @@ import (
 
 const bootIDPath = "/proc/sys/kernel/random/boot_id"
 
-// BootID returns the current boot's identifier, as libostree names staging
-// directories with it: $OSTREE_BOOTID when set (ostree's own test override),
-// otherwise the kernel's random boot_id.
+// BootID returns the current boot's identifier, which the name of every
+// Kind of directory carries, as in libostree: $OSTREE_BOOTID when set
+// (ostree's own test override), otherwise the kernel's random boot_id.
 func BootID() (string, error) {
 	if v := os.Getenv("OSTREE_BOOTID"); v != "" {
 		return v, nil

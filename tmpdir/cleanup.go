@@ -10,17 +10,13 @@ import (
 	"time"
 )
 
-// CacheDir is the one entry of tmp/ that Cleanup never touches: pull's
-// summary cache lives there.
+// CacheDir is the one entry of tmp/ that Cleanup never touches: the
+// remotes' summaries are cached there, as ostree caches them.
 const CacheDir = "cache"
-
-// lockedPrefixes name the directories that are allocated through this
-// package and belong to one boot.
-var lockedPrefixes = []string{"staging-", "fetcher-"}
 
 // Cleanup expires abandoned entries of tmp, with libostree's rules: it
 // skips cache/ and every directory whose lock is held; it removes unlocked
-// staging-*/fetcher-* directories of other boots (those of bootID are kept
+// directories of every Kind of other boots (those of bootID are kept
 // for reuse); and it removes any other entry older than expiry (none with
 // an mtime in the future). Errors on single entries do not stop the sweep;
 // the first one is returned.
@@ -56,7 +52,7 @@ func Cleanup(ctx context.Context, tmp, bootID string, expiry time.Duration) erro
 			// Handled together with its directory.
 			continue
 		}
-		if e.IsDir() && hasLockedPrefix(name) {
+		if e.IsDir() && isKindDir(name) {
 			if boot := bootOf(name); boot == bootID {
 				continue
 			}
@@ -84,27 +80,6 @@ func Cleanup(ctx context.Context, tmp, bootID string, expiry time.Duration) erro
 		}
 	}
 	return first
-}
-
-func hasLockedPrefix(name string) bool {
-	for _, p := range lockedPrefixes {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// bootOf extracts <boot> from "staging-<boot>-XXXXXX".
-func bootOf(name string) string {
-	for _, p := range lockedPrefixes {
-		if rest, ok := strings.CutPrefix(name, p); ok {
-			if i := strings.LastIndexByte(rest, '-'); i >= 0 {
-				return rest[:i]
-			}
-		}
-	}
-	return ""
 }
 
 // removeIfUnlocked removes directory p (which may not exist) and its lock

@@ -32,13 +32,14 @@ type Dir struct {
 	lock *os.File
 }
 
-// Allocate returns a locked directory under tmp whose name starts with
-// prefix. An existing, unlocked directory with that prefix is reused first
+// Allocate returns a locked directory of kind k under tmp, for boot bootID.
+// An existing, unlocked directory of that kind and boot is reused first
 // (its mtime bumped so expiry does not take it); otherwise a new
-// "<prefix>XXXXXX" is created with mode 0775. tmp must exist.
-func Allocate(ctx context.Context, tmp, prefix string) (*Dir, error) {
-	if prefix == "" || strings.ContainsRune(prefix, '/') {
-		return nil, fmt.Errorf("allocate in %s: invalid prefix %q", tmp, prefix)
+// "<kind>-<boot id>-XXXXXX" is created with mode 0775. tmp must exist.
+func Allocate(ctx context.Context, tmp string, k Kind, bootID string) (*Dir, error) {
+	prefix, err := k.prefix(bootID)
+	if err != nil {
+		return nil, fmt.Errorf("allocate %s directory in %s: %w", k, tmp, err)
 	}
 	ents, err := os.ReadDir(tmp)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 // process, to check that locks exclude other processes and die with them.
 func TestMain(m *testing.M) {
 	if tmp := os.Getenv("TMPDIR_TEST_HOLD"); tmp != "" {
-		d, err := Allocate(context.Background(), tmp, os.Getenv("TMPDIR_TEST_PREFIX"))
+		d, err := Allocate(context.Background(), tmp, Kind(os.Getenv("TMPDIR_TEST_KIND")), os.Getenv("TMPDIR_TEST_BOOT"))
 		if err != nil {
 			fmt.Println("error", err)
 			os.Exit(1)
@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 func TestAllocateFreshThenReuse(t *testing.T) {
 	ctx := context.Background()
 	tmp := t.TempDir()
-	d, err := Allocate(ctx, tmp, "staging-b-")
+	d, err := Allocate(ctx, tmp, Staging, "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,14 +57,14 @@ func TestAllocateFreshThenReuse(t *testing.T) {
 		t.Fatalf("Release left the lock file: %v", err)
 	}
 
-	// A different prefix never picks it up.
-	o, err := Allocate(ctx, tmp, "fetcher-b-")
+	// A different kind never picks it up.
+	o, err := Allocate(ctx, tmp, Fetcher, "b")
 	if err != nil || o.Reused {
-		t.Fatalf("other prefix: %+v, %v", o, err)
+		t.Fatalf("other kind: %+v, %v", o, err)
 	}
 	defer o.Remove()
 
-	r, err := Allocate(ctx, tmp, "staging-b-")
+	r, err := Allocate(ctx, tmp, Staging, "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,12 +90,12 @@ func TestAllocateFreshThenReuse(t *testing.T) {
 func TestHeldDirIsNotShared(t *testing.T) {
 	ctx := context.Background()
 	tmp := t.TempDir()
-	a, err := Allocate(ctx, tmp, "staging-x-")
+	a, err := Allocate(ctx, tmp, Staging, "x")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Remove()
-	b, err := Allocate(ctx, tmp, "staging-x-")
+	b, err := Allocate(ctx, tmp, Staging, "x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestConcurrentAllocateNeverOverlaps(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 40 {
-				d, err := Allocate(ctx, tmp, "staging-c-")
+				d, err := Allocate(ctx, tmp, Staging, "c")
 				if err != nil {
 					errc <- err
 					return
@@ -167,10 +167,10 @@ func TestConcurrentAllocateNeverOverlaps(t *testing.T) {
 	}
 }
 
-func startHolder(t *testing.T, tmp, prefix string) (*exec.Cmd, string) {
+func startHolder(t *testing.T, tmp string, k Kind, bootID string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TMPDIR_TEST_HOLD="+tmp, "TMPDIR_TEST_PREFIX="+prefix)
+	cmd.Env = append(os.Environ(), "TMPDIR_TEST_HOLD="+tmp, "TMPDIR_TEST_KIND="+string(k), "TMPDIR_TEST_BOOT="+bootID)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -189,9 +189,9 @@ func startHolder(t *testing.T, tmp, prefix string) (*exec.Cmd, string) {
 func TestLockExcludesOtherProcessesAndDiesWithThem(t *testing.T) {
 	ctx := context.Background()
 	tmp := t.TempDir()
-	cmd, name := startHolder(t, tmp, "staging-p-")
+	cmd, name := startHolder(t, tmp, Staging, "p")
 
-	d, err := Allocate(ctx, tmp, "staging-p-")
+	d, err := Allocate(ctx, tmp, Staging, "p")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestLockExcludesOtherProcessesAndDiesWithThem(t *testing.T) {
 
 	cmd.Process.Kill()
 	cmd.Wait()
-	r, err := Allocate(ctx, tmp, "staging-p-")
+	r, err := Allocate(ctx, tmp, Staging, "p")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,17 +275,17 @@ func TestCleanup(t *testing.T) {
 		}
 		os.Chtimes(p, mtime, mtime)
 	}
-	mk("staging-old-AAAAAA", true, time.Now())      // other boot, unlocked: removed
-	mk("staging-old-AAAAAA-lock", false, old)       // its lock: removed with it
-	mk("fetcher-old-BBBBBB", true, time.Now())      // other boot, no lock file: removed
-	mk("staging-cur-CCCCCC", true, old)             // this boot: kept for reuse
-	mk("fetcher-cur-DDDDDD", true, old)             // this boot: kept for reuse
-	mk("cache", true, old)                          // never touched
-	mk("summary-XXXXXX", false, old)                // stray, expired: removed
-	mk("fresh-file", false, time.Now())             // stray, young: kept
-	mk("future-file", false, future)                // mtime in the future: kept
-	mk("old-dir", true, old)                        // stray dir, expired: removed
-	held, err := Allocate(ctx, tmp, "staging-old-") // reuses AAAAAA? no: lock it under another name below
+	mk("staging-old-AAAAAA", true, time.Now()) // other boot, unlocked: removed
+	mk("staging-old-AAAAAA-lock", false, old)  // its lock: removed with it
+	mk("fetcher-old-BBBBBB", true, time.Now()) // other boot, no lock file: removed
+	mk("staging-cur-CCCCCC", true, old)        // this boot: kept for reuse
+	mk("fetcher-cur-DDDDDD", true, old)        // this boot: kept for reuse
+	mk("cache", true, old)                     // never touched
+	mk("summary-XXXXXX", false, old)           // stray, expired: removed
+	mk("fresh-file", false, time.Now())        // stray, young: kept
+	mk("future-file", false, future)           // mtime in the future: kept
+	mk("old-dir", true, old)                   // stray dir, expired: removed
+	held, err := Allocate(ctx, tmp, Staging, "old")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,15 +344,18 @@ func TestBootID(t *testing.T) {
 
 func TestAllocateErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := Allocate(ctx, filepath.Join(t.TempDir(), "missing"), "staging-"); err == nil || !strings.Contains(err.Error(), "missing") {
+	if _, err := Allocate(ctx, filepath.Join(t.TempDir(), "missing"), Staging, "b"); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing tmp: %v", err)
 	}
-	if _, err := Allocate(ctx, t.TempDir(), "a/b"); err == nil {
-		t.Error("prefix with a slash accepted")
+	if _, err := Allocate(ctx, t.TempDir(), Staging, "a/b"); err == nil {
+		t.Error("boot id with a slash accepted")
+	}
+	if _, err := Allocate(ctx, t.TempDir(), Fetcher, ""); err == nil {
+		t.Error("empty boot id accepted")
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := Allocate(cctx, t.TempDir(), "staging-"); !errors.Is(err, context.Canceled) {
+	if _, err := Allocate(cctx, t.TempDir(), Staging, "b"); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled allocate: %v", err)
 	}
 }
@@ -384,7 +387,7 @@ func TestFreshDirUsedBeforeLocked(t *testing.T) {
 				}
 			}
 			t.Cleanup(func() { afterMkdir = func(string) {} })
-			d, err := Allocate(context.Background(), tmp, "staging-x-")
+			d, err := Allocate(context.Background(), tmp, Staging, "x")
 			if err != nil {
 				t.Fatal(err)
 			}

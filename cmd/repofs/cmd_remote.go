@@ -12,7 +12,6 @@ import (
 
 	"github.com/repofs/repofs/pull"
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/gvariant"
 	"github.com/repofs/repofs/repo/sign"
 )
 
@@ -191,10 +190,10 @@ func importKeys(e *env, r *repo.Repo, remote string, keys []byte, ids []string) 
 }
 
 // printSummary prints a summary as `ostree remote summary` does.
-func printSummary(e *env, s *gvariant.Summary) {
+func printSummary(e *env, s *repo.Summary) {
 	const stamp = "2006-01-02T15:04:05-07"
 	for _, ref := range s.Refs {
-		fmt.Fprintf(e.stdout, "* %s\n    Latest Commit (%d bytes):\n      %x\n", ref.Name, ref.CommitSize, ref.Checksum)
+		fmt.Fprintf(e.stdout, "* %s\n    Latest Commit (%d bytes):\n      %s\n", ref.Name, ref.CommitSize, ref.Commit)
 		for _, m := range ref.Metadata {
 			switch m.Key {
 			case "ostree.commit.timestamp":

@@ -73,3 +73,25 @@ func AddSignature(md gvariant.Metadata, key string, sig []byte) (gvariant.Metada
 	}
 	return out, nil
 }
+
+// Detached is detached metadata (a commit's .commitmeta, a summary.sig)
+// decoded for the signatures it carries; the zero Detached carries none.
+type Detached struct {
+	md gvariant.Metadata
+}
+
+// DecodeDetached decodes detached metadata, which must be in normal form.
+// The error does not say what was decoded: the caller knows.
+func DecodeDetached(data []byte) (Detached, error) {
+	md, err := gvariant.DecodeMetadata(data)
+	if err != nil {
+		return Detached{}, err
+	}
+	return Detached{md}, nil
+}
+
+// Signatures returns the signatures stored under key (KeyGPG or
+// KeyEd25519); none is not an error.
+func (d Detached) Signatures(key string) ([][]byte, error) {
+	return Signatures(d.md, key)
+}

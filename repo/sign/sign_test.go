@@ -52,6 +52,29 @@ func TestSignaturesRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDecodeDetached: the signatures of detached metadata bytes, none in
+// the zero Detached, and an error for bytes not in normal form.
+func TestDecodeDetached(t *testing.T) {
+	md, _ := AddSignature(nil, KeyGPG, []byte("pgp"))
+	data := gvariant.EncodeMetadata(md)
+	d, err := DecodeDetached(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err := d.Signatures(KeyGPG); err != nil || len(g) != 1 || string(g[0]) != "pgp" {
+		t.Errorf("gpg signatures = %q, %v", g, err)
+	}
+	if e, err := d.Signatures(KeyEd25519); err != nil || e != nil {
+		t.Errorf("ed25519 signatures = %q, %v; want none", e, err)
+	}
+	if g, err := (Detached{}).Signatures(KeyGPG); err != nil || g != nil {
+		t.Errorf("zero Detached: %q, %v; want none", g, err)
+	}
+	if _, err := DecodeDetached(data[:len(data)-1]); err == nil {
+		t.Error("truncated detached metadata decoded")
+	}
+}
+
 func newEd25519(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
 	t.Helper()
 	pk, sk, err := ed25519.GenerateKey(rand.Reader)
