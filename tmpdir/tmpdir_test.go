@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -247,13 +248,27 @@ func TestLockTimeoutAndCancel(t *testing.T) {
 	if err := Lock(cctx, b, Exclusive, -1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
+	// A waiter gets the lock once it is released, and not before.
+	var released atomic.Bool
 	done := make(chan error)
-	go func() { time.Sleep(20 * time.Millisecond); done <- Unlock(a) }()
-	if err := Lock(ctx, b, Exclusive, 5*time.Second); err != nil {
-		t.Fatalf("lock after release: %v", err)
+	go func() {
+		err := Lock(ctx, b, Exclusive, 5*time.Second)
+		if err == nil && !released.Load() {
+			err = errors.New("exclusive lock taken while the shared one was held")
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("waiter returned before the release: %v", err)
+	default:
+	}
+	released.Store(true)
+	if err := Unlock(a); err != nil {
+		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
-		t.Fatal(err)
+		t.Fatalf("lock after release: %v", err)
 	}
 }
 
