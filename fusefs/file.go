@@ -43,19 +43,19 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 	if off == 0 {
 		n.fs.readAhead(n.place())
 	}
-	e, err := n.fs.content.acquire(n.content, int64(n.fi.Size))
+	e, err := n.fs.content.Acquire(n.content, int64(n.fi.Size))
 	if err != nil {
 		return nil, n.fs.errno("open "+n.content.String()+".filez", err)
 	}
-	defer n.fs.content.release(e, false)
-	if e.mem != nil {
-		e.read.Store(true)
+	defer n.fs.content.Release(e, false)
+	if e.InMemory() {
+		e.MarkRead()
 	}
-	k, err := e.readAt(dest, off)
+	k, err := e.ReadAt(dest, off)
 	if err != nil {
 		return nil, n.fs.errno("read "+n.content.String()+".filez", err)
 	}
-	if e.file != nil {
+	if e.OnDisk() {
 		// After this READ's own bytes, so it never waits for more.
 		n.fs.readAheadInFile(e, off+int64(len(dest)))
 	}

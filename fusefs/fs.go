@@ -10,6 +10,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/repofs/repofs/fusefs/internal/inflatecache"
 	"github.com/repofs/repofs/repo"
 )
 
@@ -52,7 +53,7 @@ type FS struct {
 
 	root    *rootNode
 	refs    *refsState
-	content *contentCache
+	content *inflatecache.Cache
 	descend *descender
 	// inflaters bounds the goroutines reading ahead: one per core, as
 	// the reader mostly waits for them, and one more to use the time the
@@ -61,6 +62,10 @@ type FS struct {
 	// rawAheaders bounds the disk read-ahead batches of a bare
 	// repository's mount (see rawReadAhead).
 	rawAheaders chan struct{}
+	// inFile are the entries an in-file read-ahead inflates, each holding
+	// an inflater slot.
+	inFileMu sync.Mutex
+	inFile   []*inflatecache.Entry
 
 	mu      sync.Mutex
 	commits map[repo.Checksum]*commitInfo // complete commits seen so far
@@ -95,7 +100,7 @@ func New(r *repo.Repo, o Options) *FS {
 		stats:   newObjectCache[*repo.FileInfo](1 << 16),
 		trees:   newObjectCache[*repo.DirTree](1 << 12),
 		metas:   newObjectCache[*repo.DirMeta](1 << 10)}
-	f.content = newContentCache(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
+	f.content = inflatecache.New(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
 	f.descend = newDescender(f)
 	f.inflaters = make(chan struct{}, baseProcs+1)
 	f.rawAheaders = make(chan struct{}, 2)

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/repofs/repofs/fusefs/internal/inflatecache"
 	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
 )
@@ -126,12 +127,7 @@ func TestReadAhead(t *testing.T) {
 	if _, err := os.ReadDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	cached := func(i int) bool {
-		m.FS.content.mu.Lock()
-		defer m.FS.content.mu.Unlock()
-		e := m.FS.content.m[d.Files[i].Content]
-		return e != nil && e.ready.Load() > e.size
-	}
+	cached := func(i int) bool { return m.FS.content.Verified(d.Files[i].Content) }
 	// read reads f<i> and returns the READs it made.
 	read := func(i int) uint64 {
 		t.Helper()
@@ -411,11 +407,9 @@ func waitIdle(t *testing.T, m *Mount) {
 
 // inflatedFiles counts the files of d inflated and verified in m's cache.
 func inflatedFiles(m *Mount, d *dirNode) int {
-	m.FS.content.mu.Lock()
-	defer m.FS.content.mu.Unlock()
 	n := 0
 	for _, f := range d.tree.Files {
-		if e := m.FS.content.m[f.Content]; e != nil && e.ready.Load() > e.size {
+		if m.FS.content.Verified(f.Content) {
 			n++
 		}
 	}
@@ -503,14 +497,32 @@ func TestReadAheadSharedContent(t *testing.T) {
 // for the page locks the READ holds (and here touch a directory there is
 // none of).
 func TestStoreSkipsRead(t *testing.T) {
-	e := &inflated{size: 3, mem: []byte("abc")}
-	e.ready.Store(e.size + 1)
-	e.read.Store(true)
-	if !(&FS{}).store(nil, "f", e) {
+	repotest.RequireOstree(t)
+	entries := []repotest.Entry{
+		{Path: "a", Kind: repotest.File, Data: []byte("abc")},
+		{Path: "b", Kind: repotest.File, Data: []byte("defg")},
+	}
+	repoPath, c := repotest.NewRepo(t, "archive", entries)
+	r, tree := commitTree(t, repoPath, c, "")
+	cc := inflatecache.New(r, t.TempDir(), 1<<20, 1<<20)
+	read, err := cc.Acquire(tree.Files[0].Content, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Release(read, false)
+	if err := read.InflateTo(3); err != nil {
+		t.Fatal(err)
+	}
+	read.MarkRead()
+	if !(&FS{}).store(nil, "a", read) {
 		t.Error("store of a file its READ read: not done, want done without storing")
 	}
-	e.ready.Store(1)
-	if (&FS{}).store(nil, "f", e) {
+	unverified, err := cc.Acquire(tree.Files[1].Content, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Release(unverified, false)
+	if (&FS{}).store(nil, "b", unverified) {
 		t.Error("store of an unverified file: done, want left to its READ")
 	}
 }
