@@ -37,7 +37,7 @@ func TestMountStreamsLargeFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st := m.FS.content.Stats()
+	st := m.FS.read.(*archiveReader).cache.Stats()
 	if st.Disk != 0 {
 		t.Errorf("%d bytes on disk, want none: neither file fits", st.Disk)
 	}

@@ -22,5 +22,12 @@
 // (MountOptions.NoXattrs hides all).
 // stats.go counts the requests. Cold, what remains is the disk: listings
 // read their objects, and those of the directories below, concurrently
-// (prefetch.go, descend.go).
+// (warm.go, descend.go).
+//
+// Reads go through one strategy per repository mode, chosen once in New
+// (reader, file.go): bare modes read the object files and ask the disk
+// ahead (read_bare.go); archive inflates through its content cache
+// (internal/inflatecache), ahead of the reader and into the kernel's page
+// cache (read_archive.go, readahead_archive.go). readahead.go holds what
+// both strategies' read-ahead shares.
 package fusefs

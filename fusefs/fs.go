@@ -10,7 +10,6 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/repofs/repofs/fusefs/internal/inflatecache"
 	"github.com/repofs/repofs/repo"
 )
 
@@ -53,19 +52,8 @@ type FS struct {
 
 	root    *rootNode
 	refs    *refsState
-	content *inflatecache.Cache
 	descend *descender
-	// inflaters bounds the goroutines reading ahead: one per core, as
-	// the reader mostly waits for them, and one more to use the time the
-	// others spend waiting for the disk or storing into the page cache.
-	inflaters chan struct{}
-	// rawAheaders bounds the disk read-ahead batches of a bare
-	// repository's mount (see rawReadAhead).
-	rawAheaders chan struct{}
-	// inFile are the entries an in-file read-ahead inflates, each holding
-	// an inflater slot.
-	inFileMu sync.Mutex
-	inFile   []*inflatecache.Entry
+	read    reader // the mode's, chosen in New
 
 	mu      sync.Mutex
 	commits map[repo.Checksum]*commitInfo // complete commits seen so far
@@ -100,10 +88,8 @@ func New(r *repo.Repo, o Options) *FS {
 		stats:   newObjectCache[*repo.FileInfo](1 << 16),
 		trees:   newObjectCache[*repo.DirTree](1 << 12),
 		metas:   newObjectCache[*repo.DirMeta](1 << 10)}
-	f.content = inflatecache.New(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
 	f.descend = newDescender(f)
-	f.inflaters = make(chan struct{}, baseProcs+1)
-	f.rawAheaders = make(chan struct{}, 2)
+	f.read = newReader(f)
 	f.refs = newRefsState(f)
 	f.root = &rootNode{fs: f}
 	return f

@@ -127,7 +127,8 @@ func TestReadAhead(t *testing.T) {
 	if _, err := os.ReadDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	cached := func(i int) bool { return m.FS.content.Verified(d.Files[i].Content) }
+	ar := m.FS.read.(*archiveReader)
+	cached := func(i int) bool { return ar.cache.Verified(d.Files[i].Content) }
 	// read reads f<i> and returns the READs it made.
 	read := func(i int) uint64 {
 		t.Helper()
@@ -158,20 +159,20 @@ func TestReadAhead(t *testing.T) {
 			// Every inflater busy, as while the first batch is still
 			// inflating: the tripwire's READ leaves the next batch to
 			// the first inflater that runs out of work.
-			for range cap(m.FS.inflaters) {
-				m.FS.inflaters <- struct{}{}
+			for range cap(ar.slots) {
+				ar.slots <- struct{}{}
 			}
 		}
 		n := read(i)
 		if i == tripwire {
-			if a := dn.ahead.Load(); a != 33 {
+			if a := dn.ahead.handed.Load(); a != 33 {
 				t.Errorf("with every inflater busy, read-ahead got to f%02d, want f33", a)
 			}
 			// Out of work, on one held slot: it starts the next batch
 			// (which frees the slot when done); the test frees the rest.
-			(&batch{f: m.FS, d: dn}).work()
-			for range cap(m.FS.inflaters) - 1 {
-				<-m.FS.inflaters
+			(&batch{a: ar, d: dn}).work()
+			for range cap(ar.slots) - 1 {
+				<-ar.slots
 			}
 		}
 		switch {
@@ -180,7 +181,7 @@ func TestReadAhead(t *testing.T) {
 				t.Errorf("tripwire f%02d: %d READs, want 1", i, n)
 			}
 			waitIdle(t, m)
-			if a := dn.ahead.Load(); a != 40 {
+			if a := dn.ahead.handed.Load(); a != 40 {
 				t.Errorf("after the tripwire, read-ahead got to f%02d, want the end", a)
 			}
 		case i == 30:
@@ -398,7 +399,7 @@ func dirNodes(m *Mount, c string, dirs []string) map[string]*dirNode {
 // every disk read-ahead asked for.
 func waitIdle(t *testing.T, m *Mount) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); len(m.FS.inflaters)+len(m.FS.rawAheaders) > 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); !m.FS.read.idle(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("read-ahead still running after 5s")
 		}
@@ -409,7 +410,7 @@ func waitIdle(t *testing.T, m *Mount) {
 func inflatedFiles(m *Mount, d *dirNode) int {
 	n := 0
 	for _, f := range d.tree.Files {
-		if m.FS.content.Verified(f.Content) {
+		if m.FS.read.(*archiveReader).cache.Verified(f.Content) {
 			n++
 		}
 	}
@@ -514,7 +515,7 @@ func TestStoreSkipsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	read.MarkRead()
-	if !(&FS{}).store(nil, "a", read) {
+	if !store(nil, "a", read) {
 		t.Error("store of a file its READ read: not done, want done without storing")
 	}
 	unverified, err := cc.Acquire(tree.Files[1].Content, 4)
@@ -522,7 +523,7 @@ func TestStoreSkipsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Release(unverified, false)
-	if (&FS{}).store(nil, "b", unverified) {
+	if store(nil, "b", unverified) {
 		t.Error("store of an unverified file: done, want left to its READ")
 	}
 }
