@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/internal/testrepo"
 )
 
 // TestDescend: listing a directory reads the objects of the directories
@@ -15,7 +16,6 @@ import (
 // not wait for the disk; a damaged object below is left for its own
 // lookup to report, and the mount keeps serving.
 func TestDescend(t *testing.T) {
-	repotest.RequireOstree(t)
 	for _, mode := range []string{"archive", "bare-user"} {
 		t.Run(mode, func(t *testing.T) {
 			var entries []repotest.Entry
@@ -25,7 +25,7 @@ func TestDescend(t *testing.T) {
 				entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: []byte(p)})
 			}
 			entries = append(entries, repotest.Entry{Path: "top", Kind: repotest.File, Data: []byte("top")})
-			repoPath, c := repotest.NewRepo(t, mode, entries)
+			repoPath, c := testrepo.NewRepo(t, mode, entries)
 			// Damage one file deep down: read-ahead must not trip on it.
 			r, deep := commitTree(t, repoPath, c, "a2")
 			for range 2 { // b2, c2
@@ -68,7 +68,6 @@ func TestDescend(t *testing.T) {
 
 // TestDescendBudget: a listing reads ahead at most descendAhead objects.
 func TestDescendBudget(t *testing.T) {
-	repotest.RequireOstree(t)
 	old := descendAhead
 	descendAhead = 10
 	t.Cleanup(func() { descendAhead = old })
@@ -77,7 +76,7 @@ func TestDescendBudget(t *testing.T) {
 		p := fmt.Sprintf("d%d/e%d/f%d", i%2, i%5, i)
 		entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: []byte(p)})
 	}
-	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
+	repoPath, c := testrepo.NewRepo(t, "bare-user", entries)
 	m, mp := testMount(t, repoPath)
 	if _, err := os.ReadDir(filepath.Join(mp, "commits", c)); err != nil {
 		t.Fatal(err)
