@@ -26,7 +26,7 @@ func TestDescend(t *testing.T) {
 			}
 			entries = append(entries, repotest.Entry{Path: "top", Kind: repotest.File, Data: []byte("top")})
 			repoPath, c := testrepo.NewRepo(t, mode, entries)
-			// Damage one file deep down: read-ahead must not trip on it.
+			// Damage one file deep down: the descent must not trip on it.
 			r, deep := commitTree(t, repoPath, c, "a2")
 			for range 2 { // b2, c2
 				var err error
@@ -60,13 +60,14 @@ func TestDescend(t *testing.T) {
 				t.Errorf("stat %s of a missing object succeeded", p)
 			}
 			if b, err := os.ReadFile(filepath.Join(root, "a0/b0/c0/f0")); err != nil || string(b) != "a0/b0/c0/f0" {
-				t.Errorf("read after read-ahead: %q %v", b, err)
+				t.Errorf("read after the descent: %q %v", b, err)
 			}
 		})
 	}
 }
 
-// TestDescendBudget: a listing reads ahead at most descendAhead objects.
+// TestDescendBudget: a listing has at most descendAhead objects read in
+// the background.
 func TestDescendBudget(t *testing.T) {
 	old := descendAhead
 	descendAhead = 10
@@ -91,17 +92,17 @@ func TestDescendBudget(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("read-ahead still running after 10s")
+			t.Fatal("descent still running after 10s")
 		}
 		time.Sleep(time.Millisecond)
 	}
 	// Trees and metas count too; at most a worker's item past the budget
 	// each.
 	if n := m.FS.stats.len() + m.FS.trees.len(); n > descendAhead+descendWorkers+1 {
-		t.Errorf("%d objects read ahead, want at most %d", n, descendAhead+descendWorkers+1)
+		t.Errorf("%d objects read by the descent, want at most %d", n, descendAhead+descendWorkers+1)
 	}
 	if n := m.FS.stats.len(); n == 0 {
-		t.Errorf("nothing read ahead")
+		t.Errorf("nothing read by the descent")
 	}
 }
 

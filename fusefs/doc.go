@@ -16,10 +16,10 @@
 // FLUSH answer ENOSYS and the kernel never sends them again, caching file
 // pages and listings across opens (file.go, opendir.go). What remains per
 // file is the lookup (folded into READDIRPLUS), one READ the first time,
-// and getxattr, which FUSE never caches: none for SELinux labels and POSIX
-// ACLs of objects without them after the first (labels.go), except that
-// with AllowOther the kernel enforces ACLs and asks each file's once
-// (MountOptions.NoXattrs hides all).
+// and getxattr, which FUSE never caches: none for SELinux labels and
+// POSIX ACLs of objects without them after the first
+// (xattrs_unsupported.go), except that with AllowOther the kernel enforces
+// ACLs and asks each file's once (MountOptions.NoXattrs hides all).
 // stats.go counts the requests. Cold, what remains is the disk: listings
 // read their objects, and those of the directories below, concurrently
 // (warm.go, descend.go).
