@@ -306,3 +306,43 @@ func TestCacheRecyclesBuffers(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheVerified: Verified tells an entry inflated whole and verified
+// from one not yet inflated, and takes no reference: an idle entry it was
+// asked about is still evicted. Stats counts what is held.
+func TestCacheVerified(t *testing.T) {
+	entries := []repotest.Entry{
+		{Path: "a", Kind: repotest.File, Data: repotest.Pseudorandom("a", 5000)},
+		{Path: "b", Kind: repotest.File, Data: repotest.Pseudorandom("b", 5000)},
+	}
+	repoPath, c := testrepo.NewRepo(t, "archive", entries)
+	r, tree := rootTree(t, repoPath, c)
+	a, b := tree.Files[0].Content, tree.Files[1].Content
+	cc := New(r, t.TempDir(), 1<<20, 8<<10) // room for one buffer of 8 KiB
+	e, err := cc.Acquire(a, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.Verified(a) {
+		t.Error("an entry not inflated yet: verified")
+	}
+	if err := e.InflateTo(5000); err != nil {
+		t.Fatal(err)
+	}
+	cc.Release(e, false)
+	if !cc.Verified(a) {
+		t.Error("an idle entry inflated whole: not verified")
+	}
+	if st := cc.Stats(); st.Entries != 1 || st.Mem != 8<<10 || st.Disk != 0 {
+		t.Errorf("stats %+v, want 1 entry, 8 KiB in memory", st)
+	}
+	// b's buffer does not fit beside a's, which nobody holds.
+	e, err = cc.Acquire(b, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc.Release(e, false)
+	if cc.Verified(a) {
+		t.Error("an evicted entry: verified")
+	}
+}
