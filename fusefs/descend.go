@@ -7,8 +7,9 @@ import (
 	"github.com/repofs/repofs/repo"
 )
 
-// Listing read-ahead. ls -lR, find, du, tar and cp -r list a directory,
-// then descend into its subdirectories one after another. Cold, each of
+// Descent: the objects of listings to come, read in the background.
+// ls -lR, find, du, tar and cp -r list a directory, then descend into its
+// subdirectories one after another. Cold, each of
 // those listings waits for the disk to read its objects (warm spreads the
 // reads of one directory over many goroutines, but a directory of five
 // files is still a disk round trip), one directory at a time, while the
@@ -26,18 +27,19 @@ const (
 	maxDescended = 1 << 16
 )
 
-// descendAhead is how many objects a listing lets the background read
-// ahead of it: well below the file-stat cache's size, so that what is read
-// ahead is not dropped before it is used. A variable for tests.
+// descendAhead is how many objects a listing lets the descent read before
+// it: well below the file-stat cache's size, so that what is read is not
+// dropped before it is used. A variable for tests.
 var descendAhead = 1 << 14
 
-// descender reads ahead the objects below listed directories.
+// descender reads, in the background, the objects below listed
+// directories.
 type descender struct {
 	f *FS
 
 	mu      sync.Mutex
 	stack   []descendItem              // popped from the end: depth first
-	budget  int                        // objects still to be read ahead
+	budget  int                        // objects still to be read
 	workers int                        // goroutines popping the stack
 	done    map[repo.Checksum]struct{} // trees whose entries were pushed
 	stopped bool
@@ -55,7 +57,8 @@ func newDescender(f *FS) *descender {
 }
 
 // listed is called when a directory with tree t was listed: its own
-// objects are cached by then (warm), its subdirectories' are read ahead.
+// objects are cached by then (warm), its subdirectories' are read in the
+// background.
 func (d *descender) listed(t *repo.DirTree) {
 	if len(t.Dirs) == 0 {
 		return
@@ -79,7 +82,7 @@ func (d *descender) listed(t *repo.DirTree) {
 	d.pushLocked(items)
 }
 
-// stop ends the read-ahead for good (the mount is going away); workers
+// stop ends the descent for good (the mount is going away); workers
 // finish the object they are reading.
 func (d *descender) stop() {
 	d.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/internal/testrepo"
 )
 
 // TestDescend: listing a directory reads the objects of the directories
@@ -15,7 +16,6 @@ import (
 // not wait for the disk; a damaged object below is left for its own
 // lookup to report, and the mount keeps serving.
 func TestDescend(t *testing.T) {
-	repotest.RequireOstree(t)
 	for _, mode := range []string{"archive", "bare-user"} {
 		t.Run(mode, func(t *testing.T) {
 			var entries []repotest.Entry
@@ -25,8 +25,8 @@ func TestDescend(t *testing.T) {
 				entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: []byte(p)})
 			}
 			entries = append(entries, repotest.Entry{Path: "top", Kind: repotest.File, Data: []byte("top")})
-			repoPath, c := repotest.NewRepo(t, mode, entries)
-			// Damage one file deep down: read-ahead must not trip on it.
+			repoPath, c := testrepo.NewRepo(t, mode, entries)
+			// Damage one file deep down: the descent must not trip on it.
 			r, deep := commitTree(t, repoPath, c, "a2")
 			for range 2 { // b2, c2
 				var err error
@@ -60,15 +60,15 @@ func TestDescend(t *testing.T) {
 				t.Errorf("stat %s of a missing object succeeded", p)
 			}
 			if b, err := os.ReadFile(filepath.Join(root, "a0/b0/c0/f0")); err != nil || string(b) != "a0/b0/c0/f0" {
-				t.Errorf("read after read-ahead: %q %v", b, err)
+				t.Errorf("read after the descent: %q %v", b, err)
 			}
 		})
 	}
 }
 
-// TestDescendBudget: a listing reads ahead at most descendAhead objects.
+// TestDescendBudget: a listing has at most descendAhead objects read in
+// the background.
 func TestDescendBudget(t *testing.T) {
-	repotest.RequireOstree(t)
 	old := descendAhead
 	descendAhead = 10
 	t.Cleanup(func() { descendAhead = old })
@@ -77,7 +77,7 @@ func TestDescendBudget(t *testing.T) {
 		p := fmt.Sprintf("d%d/e%d/f%d", i%2, i%5, i)
 		entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: []byte(p)})
 	}
-	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
+	repoPath, c := testrepo.NewRepo(t, "bare-user", entries)
 	m, mp := testMount(t, repoPath)
 	if _, err := os.ReadDir(filepath.Join(mp, "commits", c)); err != nil {
 		t.Fatal(err)
@@ -92,17 +92,17 @@ func TestDescendBudget(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("read-ahead still running after 10s")
+			t.Fatal("descent still running after 10s")
 		}
 		time.Sleep(time.Millisecond)
 	}
 	// Trees and metas count too; at most a worker's item past the budget
 	// each.
 	if n := m.FS.stats.len() + m.FS.trees.len(); n > descendAhead+descendWorkers+1 {
-		t.Errorf("%d objects read ahead, want at most %d", n, descendAhead+descendWorkers+1)
+		t.Errorf("%d objects read by the descent, want at most %d", n, descendAhead+descendWorkers+1)
 	}
 	if n := m.FS.stats.len(); n == 0 {
-		t.Errorf("nothing read ahead")
+		t.Errorf("nothing read by the descent")
 	}
 }
 

@@ -16,11 +16,18 @@
 // FLUSH answer ENOSYS and the kernel never sends them again, caching file
 // pages and listings across opens (file.go, opendir.go). What remains per
 // file is the lookup (folded into READDIRPLUS), one READ the first time,
-// and getxattr, which FUSE never caches: none for SELinux labels and POSIX
-// ACLs of objects without them after the first (labels.go), except that
-// with AllowOther the kernel enforces ACLs and asks each file's once
-// (MountOptions.NoXattrs hides all).
+// and getxattr, which FUSE never caches: none for SELinux labels and
+// POSIX ACLs of objects without them after the first
+// (xattrs_unsupported.go), except that with AllowOther the kernel enforces
+// ACLs and asks each file's once (MountOptions.NoXattrs hides all).
 // stats.go counts the requests. Cold, what remains is the disk: listings
 // read their objects, and those of the directories below, concurrently
-// (prefetch.go, descend.go).
+// (warm.go, descend.go).
+//
+// Reads go through one strategy per repository mode, chosen once in New
+// (reader, file.go): bare modes read the object files and ask the disk
+// ahead (read_bare.go); archive inflates through its content cache
+// (internal/inflatecache), ahead of the reader and into the kernel's page
+// cache (read_archive.go, readahead_archive.go). readahead.go holds what
+// both strategies' read-ahead shares.
 package fusefs

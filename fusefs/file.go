@@ -15,10 +15,10 @@ import (
 // it then keeps each file's pages cached across opens, as FOPEN_KEEP_CACHE
 // would. Reading a small file costs one READ the first time and no round
 // trip at all afterwards, where an open, a flush and a release cost three
-// every time: reading every file of the Go tree (15k files) again made 45k
-// requests, now none. FUSE passthrough, which needs an OPEN and a RELEASE
-// per file, measured 5× slower on that read than this. The mount is
-// read-only, so the kernel refuses writing opens itself.
+// every time, so reading a tree again makes no request at all. FUSE
+// passthrough, which needs an OPEN and a RELEASE per file, is slower for
+// that reason on trees of small files. The mount is read-only, so the
+// kernel refuses writing opens itself.
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND|syscall.O_CREAT) != 0 {
 		return nil, 0, syscall.EROFS
@@ -26,50 +26,33 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	return nil, 0, syscall.ENOSYS
 }
 
-// Read serves the kernel's reads, which come without a file handle. Bare
-// repositories read the object file itself; archive repositories inflate
-// through the content cache, so neither random nor repeated reads inflate
-// from byte 0 again.
+// reader is a repository mode's way of serving file reads, picked once in
+// New (newReader); it owns the state its reads and read-ahead keep.
+type reader interface {
+	// read serves a READ of regular file n at off into dest.
+	read(n *fileNode, dest []byte, off int64) (fuse.ReadResult, syscall.Errno)
+	// listed runs when the last request of d's listing is answered: the
+	// kernel knows the inodes of d's files then.
+	listed(d *dirNode)
+	// idle reports whether no read-ahead is running (for tests).
+	idle() bool
+}
+
+// newReader returns the read strategy for f's repository mode.
+func newReader(f *FS) reader {
+	if f.r.Mode() == repo.ModeArchive {
+		return newArchiveReader(f)
+	}
+	return newBareReader(f)
+}
+
+// Read serves the kernel's reads, which come without a file handle,
+// through the mode's read strategy.
 func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if n.fi.IsSymlink() {
 		return nil, syscall.EINVAL
 	}
-	if n.fs.r.Mode() != repo.ModeArchive {
-		if off == 0 {
-			n.fs.rawReadAhead(n.place())
-		}
-		return n.readRaw(dest, off)
-	}
-	if off == 0 {
-		n.fs.readAhead(n.place())
-	}
-	e, err := n.fs.content.acquire(n.content, int64(n.fi.Size))
-	if err != nil {
-		return nil, n.fs.errno("open "+n.content.String()+".filez", err)
-	}
-	defer n.fs.content.release(e, false)
-	if e.mem != nil {
-		e.read.Store(true)
-	}
-	k, err := e.readAt(dest, off)
-	if err != nil {
-		return nil, n.fs.errno("read "+n.content.String()+".filez", err)
-	}
-	if e.file != nil {
-		// After this READ's own bytes, so it never waits for more.
-		n.fs.readAheadInFile(e, off+int64(len(dest)))
-	}
-	return fuse.ReadResultData(dest[:k]), 0
-}
-
-// readRaw reads a bare repository's object file. Opening it per READ costs
-// a few microseconds, next to a round trip; a small file is one READ.
-func (n *fileNode) readRaw(dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	k, err := n.fs.r.ReadRawAt(n.content, n.fi, dest, off)
-	if err != nil {
-		return nil, n.fs.errno("read "+n.content.String()+".file", err)
-	}
-	return fuse.ReadResultData(dest[:k]), 0
+	return n.fs.read.read(n, dest, off)
 }
 
 // Flush answers ENOSYS, after which the kernel never sends FLUSH again: a

@@ -53,15 +53,8 @@ type FS struct {
 
 	root    *rootNode
 	refs    *refsState
-	content *contentCache
 	descend *descender
-	// inflaters bounds the goroutines reading ahead: one per core, as
-	// the reader mostly waits for them, and one more to use the time the
-	// others spend waiting for the disk or storing into the page cache.
-	inflaters chan struct{}
-	// rawAheaders bounds the disk read-ahead batches of a bare
-	// repository's mount (see rawReadAhead).
-	rawAheaders chan struct{}
+	read    reader // the mode's, chosen in New
 
 	mu      sync.Mutex
 	commits map[repo.Checksum]*commitInfo // complete commits seen so far
@@ -93,10 +86,8 @@ func New(r *repo.Repo, o Options) *FS {
 		stats:   newObjectCache[*repo.FileInfo](1 << 16),
 		trees:   newObjectCache[*repo.DirTree](1 << 12),
 		metas:   newObjectCache[*repo.DirMeta](1 << 10)}
-	f.content = newContentCache(r, o.CacheDir, o.CacheBytes, o.MemoryBytes)
 	f.descend = newDescender(f)
-	f.inflaters = make(chan struct{}, baseProcs+1)
-	f.rawAheaders = make(chan struct{}, 2)
+	f.read = newReader(f)
 	f.refs = newRefsState(f)
 	f.root = &rootNode{fs: f}
 	return f

@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -22,17 +21,8 @@ type dirNode struct {
 	path string
 	tree *repo.DirTree
 	meta *repo.DirMeta
-	// ahead is the index in tree.Files up to which files were handed to
-	// read-ahead; pending is set by a READ that found every inflater
-	// busy; entered is set by the first READ of one of its files (see
-	// prefetch.go).
-	ahead   atomic.Int64
-	pending atomic.Bool
-	entered atomic.Bool
-	// early is the batch chainNext began in the directory before it was
-	// listed, until the listing ends (see storeListed).
-	early atomic.Pointer[batch]
-	hops  atomic.Int32 // of the chain that began early
+	// ahead is what read-ahead keeps of the directory (readahead.go).
+	ahead dirAhead
 }
 
 // fileNode is a regular file or a symlink of a commit's tree.
@@ -42,26 +32,8 @@ type fileNode struct {
 	ci      *commitInfo
 	content repo.Checksum
 	fi      *repo.FileInfo
-	// dir and idx place the file in the directory it was first looked up
-	// in, for read-ahead; moved, once set, in the one that listed it last
-	// (see claimFiles).
-	dir   *dirNode
-	idx   int
-	moved atomic.Pointer[filePlace]
-}
-
-// filePlace is a file's directory and its index among the directory's files.
-type filePlace struct {
-	dir *dirNode
-	idx int
-}
-
-// place returns where read-ahead goes on from when n is read.
-func (n *fileNode) place() (*dirNode, int) {
-	if p := n.moved.Load(); p != nil {
-		return p.dir, p.idx
-	}
-	return n.dir, n.idx
+	// at is the directory read-ahead goes on in when the file is read.
+	at placement
 }
 
 var (
@@ -145,7 +117,8 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if err != nil {
 		return nil, d.fs.errno("stat "+childPath(d.path, name)+" of commit "+d.ci.c.String(), err)
 	}
-	n := &fileNode{fs: d.fs, ci: d.ci, content: content, fi: fi, dir: d, idx: i}
+	n := &fileNode{fs: d.fs, ci: d.ci, content: content, fi: fi}
+	n.at.first = filePlace{d, i}
 	n.fill(&out.Attr)
 	return d.NewInode(ctx, n, n.stable()), 0
 }
@@ -176,8 +149,8 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	return &listedStream{fs.NewListDirStream(ents), d}, 0
 }
 
-// listedStream is a listing of d that, once done, stores what read-ahead
-// inflated in d before the kernel knew its files (see storeListed).
+// listedStream is a listing of d that tells the read strategy when it is
+// done (reader.listed).
 type listedStream struct {
 	fs.DirStream
 	d *dirNode
@@ -194,31 +167,7 @@ func (l *listedStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // has made the inodes of every entry by then.
 func (l *listedStream) Close() {
 	l.DirStream.Close()
-	if l.d.fs.r.Mode() == repo.ModeArchive {
-		l.d.claimFiles() // only archive files read ahead
-	}
-	if l.d.early.Load() != nil {
-		go l.d.fs.storeListed(l.d)
-	}
-}
-
-// claimFiles makes d the place of each of its files that is placed
-// elsewhere: files of a commit with the same content share one inode,
-// which stays placed where it was looked up first, and a walk that just
-// listed d reads it here next. Its READ then starts read-ahead in d, not
-// in the directory the walk left long ago.
-func (d *dirNode) claimFiles() {
-	for i, e := range d.tree.Files {
-		ch := d.GetChild(e.Name)
-		if ch == nil {
-			continue // not looked up (yet)
-		}
-		if n, ok := ch.Operations().(*fileNode); ok {
-			if at, _ := n.place(); at != d {
-				n.moved.Store(&filePlace{d, i})
-			}
-		}
-	}
+	l.d.fs.read.listed(l.d)
 }
 
 func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {

@@ -1,4 +1,4 @@
-package fusefs
+package inflatecache
 
 import (
 	"bytes"
@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/internal/testrepo"
 	"github.com/repofs/repofs/repo"
 )
 
 // largeFiles makes an archive repository with the given large files at
 // the root and returns a content cache on it with these bounds, and each
 // file's content checksum and bytes, in name order.
-func largeFiles(t *testing.T, maxDisk, window int64, sizes ...int64) (*contentCache, []repo.Checksum, [][]byte) {
+func largeFiles(t *testing.T, maxDisk, window int64, sizes ...int64) (*Cache, []repo.Checksum, [][]byte) {
 	t.Helper()
 	var entries []repotest.Entry
 	var data [][]byte
@@ -25,26 +26,54 @@ func largeFiles(t *testing.T, maxDisk, window int64, sizes ...int64) (*contentCa
 		entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: d})
 		data = append(data, d)
 	}
-	repoPath, c := repotest.NewRepo(t, "archive", entries)
-	r, tree := commitTree(t, repoPath, c, "")
+	repoPath, c := testrepo.NewRepo(t, "archive", entries)
+	r, tree := rootTree(t, repoPath, c)
 	var cs []repo.Checksum
 	for _, f := range tree.Files {
 		cs = append(cs, f.Content)
 	}
-	cc := newContentCache(r, t.TempDir(), maxDisk, 1<<20)
+	cc := New(r, t.TempDir(), maxDisk, 1<<20)
 	cc.window = window
 	return cc, cs, data
 }
 
-// read is one READ as fileNode.Read makes it: acquire, read, release.
-func (cc *contentCache) read(t *testing.T, c repo.Checksum, size int64, p []byte, off int64) (*inflated, int, error) {
+// rootTree opens a repository and reads the root tree of commit c.
+func rootTree(t *testing.T, repoPath, c string) (*repo.Repo, *repo.DirTree) {
 	t.Helper()
-	e, err := cc.acquire(c, size)
+	r, err := repo.Open(repoPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cc.release(e, false)
-	n, err := e.readAt(p, off)
+	sum, err := repo.ParseChecksum(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := r.ReadCommit(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := r.ReadDirTree(commit.RootTree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, tree
+}
+
+// contentObject is the path of archive content object c.
+func contentObject(repoPath string, c repo.Checksum) string {
+	h := c.String()
+	return filepath.Join(repoPath, "objects", h[:2], h[2:]+".filez")
+}
+
+// read is one read as the mount makes it: acquire, read, release.
+func (cc *Cache) read(t *testing.T, c repo.Checksum, size int64, p []byte, off int64) (*Entry, int, error) {
+	t.Helper()
+	e, err := cc.Acquire(c, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Release(e, false)
+	n, err := e.ReadAt(p, off)
 	return e, n, err
 }
 
@@ -54,12 +83,11 @@ func (cc *contentCache) read(t *testing.T, c repo.Checksum, size int64, p []byte
 // served from its window, one further back starts a new pass, and the
 // disk bound holds throughout.
 func TestCacheStreamsBeyondBound(t *testing.T) {
-	repotest.RequireOstree(t)
 	const size, step = 3<<20 + 12345, 128 << 10
 	cc, cs, data := largeFiles(t, 2<<20, 512<<10, size)
 	c := cs[0]
 	p := make([]byte, step)
-	var first *inflated
+	var first *Entry
 	for off := int64(0); off < size; off += step {
 		e, n, err := cc.read(t, c, size, p, off)
 		if err != nil {
@@ -107,11 +135,10 @@ func TestCacheStreamsBeyondBound(t *testing.T) {
 // the one that fits is kept on disk, the other streamed. Once its grace
 // has passed, an idle one makes room for a new file.
 func TestCacheGrace(t *testing.T) {
-	repotest.RequireOstree(t)
 	const size, step = 1<<20 + 777, 64 << 10
 	cc, cs, data := largeFiles(t, 3<<20/2, 256<<10, size, size, size)
 	p := make([]byte, step)
-	entries := map[repo.Checksum]*inflated{}
+	entries := map[repo.Checksum]*Entry{}
 	for off := int64(0); off < size; off += step {
 		for i, c := range cs[:2] {
 			e, n, err := cc.read(t, c, size, p, off)
@@ -154,7 +181,6 @@ func TestCacheGrace(t *testing.T) {
 // again on disk at its first READ once there is room, so that its reader
 // may go back without starting over.
 func TestCacheUnreadStreamedGoesToDisk(t *testing.T) {
-	repotest.RequireOstree(t)
 	const size = 1<<20 + 99
 	cc, cs, data := largeFiles(t, 3<<20/2, 256<<10, size, size)
 	p := make([]byte, 64<<10)
@@ -162,11 +188,11 @@ func TestCacheUnreadStreamedGoesToDisk(t *testing.T) {
 	if err != nil || a.file == nil {
 		t.Fatalf("first file: on disk %v, %v", a.file != nil, err)
 	}
-	b, err := cc.acquire(cs[1], size) // as read-ahead takes it
+	b, err := cc.Acquire(cs[1], size) // as read-ahead takes it
 	if err != nil || b.window == nil {
 		t.Fatalf("second file while the first is in its grace: streamed %v, %v", b.window != nil, err)
 	}
-	cc.release(b, true)
+	cc.Release(b, true)
 	cc.mu.Lock()
 	a.used = a.used.Add(-2 * cc.grace)
 	cc.mu.Unlock()
@@ -190,7 +216,6 @@ func TestCacheUnreadStreamedGoesToDisk(t *testing.T) {
 // idle file past its grace evicted is streamed, and evicts none of them;
 // one that fits once they are evicted evicts them, least recent first.
 func TestCacheMakeRoom(t *testing.T) {
-	repotest.RequireOstree(t)
 	const mib = 1 << 20
 	cc, cs, _ := largeFiles(t, 7*mib/2, 256<<10, 3*mib/2, 6*mib/5, 5*mib/2, 2*mib)
 	p := make([]byte, 4096)
@@ -219,10 +244,9 @@ func TestCacheMakeRoom(t *testing.T) {
 // TestCacheStreamedCorrupt: a truncated object that is streamed fails its
 // READs with ErrCorrupt, and the bytes before the damage are the file's.
 func TestCacheStreamedCorrupt(t *testing.T) {
-	repotest.RequireOstree(t)
 	const size, step = 2 << 20, 128 << 10
 	cc, cs, data := largeFiles(t, 1<<20, 512<<10, size)
-	obj := contentObject(t, cc.r.Path(), cs[0])
+	obj := contentObject(cc.r.Path(), cs[0])
 	z, err := os.ReadFile(obj)
 	if err != nil {
 		t.Fatal(err)
@@ -247,52 +271,11 @@ func TestCacheStreamedCorrupt(t *testing.T) {
 	}
 }
 
-// TestMountStreamsLargeFiles: through a mount whose cache bound holds
-// neither, two files larger than the bound read at once come out right,
-// each inflated in one pass.
-func TestMountStreamsLargeFiles(t *testing.T) {
-	repotest.RequireOstree(t)
-	const size = 6<<20 + 99
-	entries := []repotest.Entry{
-		{Path: "a", Kind: repotest.File, Data: repotest.Pseudorandom("a", size)},
-		{Path: "b", Kind: repotest.File, Data: repotest.Pseudorandom("b", size)},
-	}
-	repoPath, c := repotest.NewRepo(t, "archive", entries)
-	m, mp := testMountWith(t, repoPath, MountOptions{Options: Options{CacheBytes: 4 << 20}})
-	errs := make(chan error, len(entries))
-	for _, e := range entries {
-		go func() {
-			b, err := os.ReadFile(filepath.Join(mp, "commits", c, e.Path))
-			if err == nil && !bytes.Equal(b, e.Data) {
-				err = fmt.Errorf("%s: %d bytes differ from the file's %d", e.Path, len(b), len(e.Data))
-			}
-			errs <- err
-		}()
-	}
-	for range entries {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	cc := m.FS.content
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if cc.disk != 0 {
-		t.Errorf("%d bytes on disk, want none: neither file fits", cc.disk)
-	}
-	for _, e := range cc.m {
-		if e.window == nil || e.restarts != 0 {
-			t.Errorf("%s: streamed %v, %d restarts; want true, 0", e.c, e.window != nil, e.restarts)
-		}
-	}
-}
-
 // TestCacheRecyclesBuffers: with a memory bound that holds a few small
 // files, reading many of them in turn, and again, recycles the buffers of
 // evicted ones for the next, and every READ still gets its own file's
 // bytes, however long the buffer's last file was.
 func TestCacheRecyclesBuffers(t *testing.T) {
-	repotest.RequireOstree(t)
 	var entries []repotest.Entry
 	var data [][]byte
 	for i := range 60 {
@@ -302,9 +285,9 @@ func TestCacheRecyclesBuffers(t *testing.T) {
 		entries = append(entries, repotest.Entry{Path: fmt.Sprintf("f%02d", i), Kind: repotest.File, Data: d})
 		data = append(data, d)
 	}
-	repoPath, c := repotest.NewRepo(t, "archive", entries)
-	r, tree := commitTree(t, repoPath, c, "")
-	cc := newContentCache(r, t.TempDir(), 1<<20, 64<<10)
+	repoPath, c := testrepo.NewRepo(t, "archive", entries)
+	r, tree := rootTree(t, repoPath, c)
+	cc := New(r, t.TempDir(), 1<<20, 64<<10)
 	p := make([]byte, 32<<10)
 	for round := range 3 {
 		for j := range tree.Files {
@@ -321,5 +304,45 @@ func TestCacheRecyclesBuffers(t *testing.T) {
 		if cc.mem > cc.maxMem+int64(len(p)) {
 			t.Errorf("round %d: %d bytes held, bound %d", round, cc.mem, cc.maxMem)
 		}
+	}
+}
+
+// TestCacheVerified: Verified tells an entry inflated whole and verified
+// from one not yet inflated, and takes no reference: an idle entry it was
+// asked about is still evicted. Stats counts what is held.
+func TestCacheVerified(t *testing.T) {
+	entries := []repotest.Entry{
+		{Path: "a", Kind: repotest.File, Data: repotest.Pseudorandom("a", 5000)},
+		{Path: "b", Kind: repotest.File, Data: repotest.Pseudorandom("b", 5000)},
+	}
+	repoPath, c := testrepo.NewRepo(t, "archive", entries)
+	r, tree := rootTree(t, repoPath, c)
+	a, b := tree.Files[0].Content, tree.Files[1].Content
+	cc := New(r, t.TempDir(), 1<<20, 8<<10) // room for one buffer of 8 KiB
+	e, err := cc.Acquire(a, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.Verified(a) {
+		t.Error("an entry not inflated yet: verified")
+	}
+	if err := e.InflateTo(5000); err != nil {
+		t.Fatal(err)
+	}
+	cc.Release(e, false)
+	if !cc.Verified(a) {
+		t.Error("an idle entry inflated whole: not verified")
+	}
+	if st := cc.Stats(); st.Entries != 1 || st.Mem != 8<<10 || st.Disk != 0 {
+		t.Errorf("stats %+v, want 1 entry, 8 KiB in memory", st)
+	}
+	// b's buffer does not fit beside a's, which nobody holds.
+	e, err = cc.Acquire(b, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc.Release(e, false)
+	if cc.Verified(a) {
+		t.Error("an evicted entry: verified")
 	}
 }

@@ -11,15 +11,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/internal/testrepo"
 )
 
-// TestRawReadAhead follows a cold walk of a bare-user mount: the READ of
+// TestBareReadAhead follows a cold walk of a bare-user mount: the READ of
 // a directory's first file has the disk read the objects of the files
 // after it, and of the directories the walk enters next, up to a batch;
 // a READ within half a batch of where it ended starts the next one. The
 // objects are checked in the page cache (mincore), never read.
-func TestRawReadAhead(t *testing.T) {
-	repotest.RequireOstree(t)
+func TestBareReadAhead(t *testing.T) {
 	sizes := map[string]int{"a": 10, "a/b": 6, "c": 40}
 	entries, data := pseudoFiles(sizes, func(i int) int64 { return int64(5000 + i*100) })
 	// d/ comes after c/: a large file there is left to the kernel's own
@@ -29,7 +29,7 @@ func TestRawReadAhead(t *testing.T) {
 		entries = append(entries, repotest.Entry{Path: name, Kind: repotest.File, Data: data[name]})
 	}
 	sizes["d"] = 2
-	repoPath, c := repotest.NewRepo(t, "bare-user", entries)
+	repoPath, c := testrepo.NewRepo(t, "bare-user", entries)
 	m, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
 	for _, dir := range []string{"", "a", "a/b", "c", "d"} {

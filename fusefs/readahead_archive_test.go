@@ -7,87 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/repofs/repofs/fusefs/internal/inflatecache"
 	"github.com/repofs/repofs/internal/repotest"
-	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/internal/testrepo"
 )
-
-func TestRunAll(t *testing.T) {
-	for _, jobs := range []int{0, 1, 2, 15, 100} {
-		for _, workers := range []int{1, 4, 16} {
-			t.Run(fmt.Sprintf("%d jobs on %d", jobs, workers), func(t *testing.T) {
-				runs := make([]atomic.Int32, jobs)
-				var fns []func()
-				for i := range jobs {
-					fns = append(fns, func() { runs[i].Add(1) })
-				}
-				runAll(fns, workers)
-				for i := range runs {
-					if n := runs[i].Load(); n != 1 {
-						t.Errorf("job %d ran %d times", i, n)
-					}
-				}
-			})
-		}
-	}
-}
-
-// TestWarm: a listing reads ahead, into the caches, every file's metadata
-// and every subdirectory's tree and meta, so that readdirplus's lookups
-// that follow find them there; and it leaves a damaged object for the
-// lookup to report.
-func TestWarm(t *testing.T) {
-	repotest.RequireOstree(t)
-	for _, mode := range []string{"archive", "bare-user"} {
-		t.Run(mode, func(t *testing.T) {
-			repoPath := filepath.Join(t.TempDir(), "repo")
-			repotest.Init(t, repoPath, mode)
-			src := t.TempDir()
-			var entries []repotest.Entry
-			for i := range 30 {
-				entries = append(entries, repotest.Entry{Path: fmt.Sprintf("f%d", i), Kind: repotest.File, Data: []byte(fmt.Sprint(i))})
-			}
-			for i := range 5 {
-				entries = append(entries, repotest.Entry{Path: fmt.Sprintf("d%d/x%d", i, i), Kind: repotest.File, Data: []byte("sub" + fmt.Sprint(i))})
-			}
-			repotest.WriteTree(t, src, entries)
-			c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
-			r, tree := commitTree(t, repoPath, c, "")
-			if err := os.Remove(contentObject(t, repoPath, tree.Files[0].Content)); err != nil {
-				t.Fatal(err)
-			}
-			f := New(r, Options{})
-			f.warm(tree)
-			if _, ok := f.stats.get(tree.Files[0].Content); ok {
-				t.Errorf("a missing object was cached")
-			}
-			for _, e := range tree.Files[1:] {
-				fi, ok := f.stats.get(e.Content)
-				want, err := r.StatFile(e.Content)
-				if !ok || err != nil || fi.Size != want.Size || fi.Mode != want.Mode {
-					t.Errorf("%s: cached %+v (%v), want %+v", e.Name, fi, ok, want)
-				}
-			}
-			for _, e := range tree.Dirs {
-				st, ok := f.trees.get(e.Tree)
-				if !ok || len(st.Files) != 1 {
-					t.Errorf("%s: tree cached %v: %+v", e.Name, ok, st)
-				}
-				if _, ok := f.metas.get(e.Meta); !ok {
-					t.Errorf("%s: meta not cached", e.Name)
-				}
-			}
-		})
-	}
-}
 
 // TestReadAhead: reading the first file of an archive directory inflates
 // the next ones in the background, into the content cache, and stores
@@ -97,18 +24,13 @@ func TestWarm(t *testing.T) {
 // still fails its own read with EIO (and only that one), and a large file
 // inflated ahead of its reader reads back exactly too.
 func TestReadAhead(t *testing.T) {
-	repotest.RequireOstree(t)
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
-	src := t.TempDir()
 	var entries []repotest.Entry
 	for i := range 40 {
 		entries = append(entries, repotest.Entry{Path: fmt.Sprintf("d/f%02d", i), Kind: repotest.File, Data: repotest.Pseudorandom(fmt.Sprint(i), int64(1000+i*100))})
 	}
 	big := repotest.Pseudorandom("big", 40<<20)
 	entries = append(entries, repotest.Entry{Path: "big", Kind: repotest.File, Data: big})
-	repotest.WriteTree(t, src, entries)
-	c := repotest.Commit(t, repoPath, "main", src, repotest.CommitOpts{})
+	repoPath, c := testrepo.NewRepo(t, "archive", entries)
 
 	// Damage f30's object: its payload ends early.
 	_, d := commitTree(t, repoPath, c, "d")
@@ -126,12 +48,8 @@ func TestReadAhead(t *testing.T) {
 	if _, err := os.ReadDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	cached := func(i int) bool {
-		m.FS.content.mu.Lock()
-		defer m.FS.content.mu.Unlock()
-		e := m.FS.content.m[d.Files[i].Content]
-		return e != nil && e.ready.Load() > e.size
-	}
+	ar := m.FS.read.(*archiveReader)
+	cached := func(i int) bool { return ar.cache.Verified(d.Files[i].Content) }
 	// read reads f<i> and returns the READs it made.
 	read := func(i int) uint64 {
 		t.Helper()
@@ -162,20 +80,20 @@ func TestReadAhead(t *testing.T) {
 			// Every inflater busy, as while the first batch is still
 			// inflating: the tripwire's READ leaves the next batch to
 			// the first inflater that runs out of work.
-			for range cap(m.FS.inflaters) {
-				m.FS.inflaters <- struct{}{}
+			for range cap(ar.slots) {
+				ar.slots <- struct{}{}
 			}
 		}
 		n := read(i)
 		if i == tripwire {
-			if a := dn.ahead.Load(); a != 33 {
+			if a := dn.ahead.handed.Load(); a != 33 {
 				t.Errorf("with every inflater busy, read-ahead got to f%02d, want f33", a)
 			}
 			// Out of work, on one held slot: it starts the next batch
 			// (which frees the slot when done); the test frees the rest.
-			(&batch{f: m.FS, d: dn}).work()
-			for range cap(m.FS.inflaters) - 1 {
-				<-m.FS.inflaters
+			(&batch{a: ar, d: dn}).work()
+			for range cap(ar.slots) - 1 {
+				<-ar.slots
 			}
 		}
 		switch {
@@ -184,7 +102,7 @@ func TestReadAhead(t *testing.T) {
 				t.Errorf("tripwire f%02d: %d READs, want 1", i, n)
 			}
 			waitIdle(t, m)
-			if a := dn.ahead.Load(); a != 40 {
+			if a := dn.ahead.handed.Load(); a != 40 {
 				t.Errorf("after the tripwire, read-ahead got to f%02d, want the end", a)
 			}
 		case i == 30:
@@ -222,43 +140,6 @@ func TestReadAhead(t *testing.T) {
 	}
 }
 
-// commitTree opens a repository and reads the tree at dir ("" for the
-// root; one level only) of commit c.
-func commitTree(t *testing.T, repoPath, c, dir string) (*repo.Repo, *repo.DirTree) {
-	t.Helper()
-	r, err := repo.Open(repoPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit, err := r.ReadCommit(mustChecksum(t, c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := r.ReadDirTree(commit.RootTree)
-	if err == nil && dir != "" {
-		i, ok := findDir(tree.Dirs, dir)
-		if !ok {
-			t.Fatalf("commit %s has no directory %s", c, dir)
-		}
-		tree, err = r.ReadDirTree(tree.Dirs[i].Tree)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, tree
-}
-
-// contentObject is the path of content object c in any mode.
-func contentObject(t *testing.T, repoPath string, c repo.Checksum) string {
-	t.Helper()
-	h := c.String()
-	objs, _ := filepath.Glob(filepath.Join(repoPath, "objects", h[:2], h[2:]+".file*"))
-	if len(objs) != 1 {
-		t.Fatalf("object of %s: %v", h, objs)
-	}
-	return objs[0]
-}
-
 // TestReadAheadChain follows a walk through a/, a/b/ and c1/ to c4/: a
 // READ in a directory whose files are all handed out starts read-ahead in
 // the next directory the walk enters, which the kernel knows but has not
@@ -266,14 +147,13 @@ func contentObject(t *testing.T, repoPath string, c repo.Checksum) string {
 // carries the chain on, chainHops directories in a row; the last of them
 // keeps a tripwire, whose READ carries it further.
 func TestReadAheadChain(t *testing.T) {
-	repotest.RequireOstree(t)
 	dirs := []string{"a", "a/b", "c1", "c2", "c3", "c4"}
 	counts := map[string]int{}
 	for _, dir := range dirs {
 		counts[dir] = 6
 	}
 	entries, data := pseudoFiles(counts, func(i int) int64 { return int64(2000 + i*300) })
-	repoPath, c := repotest.NewRepo(t, "archive", entries)
+	repoPath, c := testrepo.NewRepo(t, "archive", entries)
 
 	m, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
@@ -369,103 +249,11 @@ func TestReadAheadChain(t *testing.T) {
 	inflated("c4")
 }
 
-// pseudoFiles makes counts[dir] files f00, f01… in each dir, of distinct
-// pseudorandom bytes, size(i) of them in the i-th; and their bytes by path.
-func pseudoFiles(counts map[string]int, size func(i int) int64) ([]repotest.Entry, map[string][]byte) {
-	var entries []repotest.Entry
-	data := map[string][]byte{}
-	for dir, n := range counts {
-		for i := range n {
-			p := fmt.Sprintf("%s/f%02d", dir, i)
-			data[p] = repotest.Pseudorandom(p, size(i))
-			entries = append(entries, repotest.Entry{Path: p, Kind: repotest.File, Data: data[p]})
-		}
-	}
-	return entries, data
-}
-
-// dirNodes returns the node of each directory of commits/<c> on m, which
-// the kernel must have looked up.
-func dirNodes(m *Mount, c string, dirs []string) map[string]*dirNode {
-	node := map[string]*dirNode{}
-	for _, dir := range dirs {
-		n := m.FS.root.GetChild("commits").GetChild(c)
-		for _, p := range strings.Split(dir, "/") {
-			n = n.GetChild(p)
-		}
-		node[dir] = n.Operations().(*dirNode)
-	}
-	return node
-}
-
-// waitIdle waits until no read-ahead runs on m: every store is done, and
-// every disk read-ahead asked for.
-func waitIdle(t *testing.T, m *Mount) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); len(m.FS.inflaters)+len(m.FS.rawAheaders) > 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("read-ahead still running after 5s")
-		}
-	}
-}
-
-// inflatedFiles counts the files of d inflated and verified in m's cache.
-func inflatedFiles(m *Mount, d *dirNode) int {
-	m.FS.content.mu.Lock()
-	defer m.FS.content.mu.Unlock()
-	n := 0
-	for _, f := range d.tree.Files {
-		if e := m.FS.content.m[f.Content]; e != nil && e.ready.Load() > e.size {
-			n++
-		}
-	}
-	return n
-}
-
-// resident reports whether every page of the file at p is in the page
-// cache, without reading it.
-func resident(t *testing.T, p string) bool {
-	t.Helper()
-	in, all := residentPages(t, p)
-	return in == all
-}
-
-// residentPages counts the pages of the file at p in the page cache, of
-// all its pages, with mincore.
-func residentPages(t *testing.T, p string) (in, all int) {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(mem)
-	vec := make([]byte, (len(mem)+os.Getpagesize()-1)/os.Getpagesize())
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), uintptr(len(mem)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatal(e)
-	}
-	for _, v := range vec {
-		if v&1 != 0 {
-			in++
-		}
-	}
-	return in, len(vec)
-}
-
 // TestReadAheadSharedContent: files of a commit with the same content
 // share one inode; reading one starts read-ahead in the directory the walk
 // listed last, where it is reading, not in the one the inode was first
 // looked up in.
 func TestReadAheadSharedContent(t *testing.T) {
-	repotest.RequireOstree(t)
 	var entries []repotest.Entry
 	shared := repotest.Pseudorandom("shared", 3000)
 	for _, dir := range []string{"x", "y"} {
@@ -477,7 +265,7 @@ func TestReadAheadSharedContent(t *testing.T) {
 			entries = append(entries, repotest.Entry{Path: fmt.Sprintf("%s/f%d", dir, i), Kind: repotest.File, Data: data})
 		}
 	}
-	repoPath, c := repotest.NewRepo(t, "archive", entries)
+	repoPath, c := testrepo.NewRepo(t, "archive", entries)
 	m, mp := testMount(t, repoPath)
 	root := filepath.Join(mp, "commits", c)
 	for _, dir := range []string{"x", "y"} {
@@ -498,19 +286,110 @@ func TestReadAheadSharedContent(t *testing.T) {
 	}
 }
 
+// TestReadAheadInFile: a READ of a large archive file has the bytes after
+// it inflated in the background, readAheadLarge ahead of the reader, and
+// the read-ahead, once done, leaves nothing listed as running.
+func TestReadAheadInFile(t *testing.T) {
+	big := repotest.Pseudorandom("big", 40<<20)
+	repoPath, c := testrepo.NewRepo(t, "archive", []repotest.Entry{{Path: "big", Kind: repotest.File, Data: big}})
+	_, tree := commitTree(t, repoPath, c, "")
+	m, mp := testMount(t, repoPath)
+	f, err := os.Open(filepath.Join(mp, "commits", c, "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	if _, err := f.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, big[:len(buf)]) {
+		t.Fatalf("big: first MiB wrong, %v", err)
+	}
+	ar := m.FS.read.(*archiveReader)
+	inflated := func() int64 {
+		e := ar.cache.Cached(tree.Files[0].Content)
+		if e == nil {
+			return 0
+		}
+		defer ar.cache.Release(e, false)
+		return e.Inflated()
+	}
+	for deadline := time.Now().Add(5 * time.Second); inflated() < readAheadLarge; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes inflated 5s after a READ of the first MiB, want %d", inflated(), readAheadLarge)
+		}
+	}
+	waitIdle(t, m)
+	ar.inFileMu.Lock()
+	defer ar.inFileMu.Unlock()
+	if len(ar.inFile) != 0 {
+		t.Errorf("%d in-file read-aheads listed as running once idle", len(ar.inFile))
+	}
+}
+
 // A small file a READ asked for is in the kernel's page cache through that
 // READ: read-ahead leaves it be rather than store it again, which would wait
 // for the page locks the READ holds (and here touch a directory there is
 // none of).
 func TestStoreSkipsRead(t *testing.T) {
-	e := &inflated{size: 3, mem: []byte("abc")}
-	e.ready.Store(e.size + 1)
-	e.read.Store(true)
-	if !(&FS{}).store(nil, "f", e) {
+	entries := []repotest.Entry{
+		{Path: "a", Kind: repotest.File, Data: []byte("abc")},
+		{Path: "b", Kind: repotest.File, Data: []byte("defg")},
+	}
+	repoPath, c := testrepo.NewRepo(t, "archive", entries)
+	r, tree := commitTree(t, repoPath, c, "")
+	cc := inflatecache.New(r, t.TempDir(), 1<<20, 1<<20)
+	read, err := cc.Acquire(tree.Files[0].Content, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Release(read, false)
+	if err := read.InflateTo(3); err != nil {
+		t.Fatal(err)
+	}
+	read.MarkRead()
+	if !store(nil, "a", read) {
 		t.Error("store of a file its READ read: not done, want done without storing")
 	}
-	e.ready.Store(1)
-	if (&FS{}).store(nil, "f", e) {
+	unverified, err := cc.Acquire(tree.Files[1].Content, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Release(unverified, false)
+	if store(nil, "b", unverified) {
 		t.Error("store of an unverified file: done, want left to its READ")
+	}
+}
+
+// TestMountStreamsLargeFiles: through a mount whose cache bound holds
+// neither, two files larger than the bound read at once come out right,
+// each inflated in one pass.
+func TestMountStreamsLargeFiles(t *testing.T) {
+	const size = 6<<20 + 99
+	entries := []repotest.Entry{
+		{Path: "a", Kind: repotest.File, Data: repotest.Pseudorandom("a", size)},
+		{Path: "b", Kind: repotest.File, Data: repotest.Pseudorandom("b", size)},
+	}
+	repoPath, c := testrepo.NewRepo(t, "archive", entries)
+	m, mp := testMountWith(t, repoPath, MountOptions{Options: Options{CacheBytes: 4 << 20}})
+	errs := make(chan error, len(entries))
+	for _, e := range entries {
+		go func() {
+			b, err := os.ReadFile(filepath.Join(mp, "commits", c, e.Path))
+			if err == nil && !bytes.Equal(b, e.Data) {
+				err = fmt.Errorf("%s: %d bytes differ from the file's %d", e.Path, len(b), len(e.Data))
+			}
+			errs <- err
+		}()
+	}
+	for range entries {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := m.FS.read.(*archiveReader).cache.Stats()
+	if st.Disk != 0 {
+		t.Errorf("%d bytes on disk, want none: neither file fits", st.Disk)
+	}
+	if st.Entries != len(entries) || st.Streamed != st.Entries || st.Restarts != 0 {
+		t.Errorf("%d entries, %d streamed, %d restarts; want %d, all, 0", st.Entries, st.Streamed, st.Restarts, len(entries))
 	}
 }
