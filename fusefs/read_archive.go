@@ -7,6 +7,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/repofs/repofs/fusefs/internal/inflatecache"
+	"github.com/repofs/repofs/repo"
 )
 
 // archiveReader serves the reads of an archive repository's mount: files
@@ -44,7 +45,7 @@ func (a *archiveReader) read(n *fileNode, dest []byte, off int64) (fuse.ReadResu
 	}
 	e, err := a.cache.Acquire(n.content, int64(n.fi.Size))
 	if err != nil {
-		return nil, a.f.errno("open "+n.content.String()+".filez", err)
+		return nil, a.f.errno("open "+a.f.r.ObjectPath(n.content, repo.ObjFile), err)
 	}
 	defer a.cache.Release(e, false)
 	if e.InMemory() {
@@ -52,7 +53,7 @@ func (a *archiveReader) read(n *fileNode, dest []byte, off int64) (fuse.ReadResu
 	}
 	k, err := e.ReadAt(dest, off)
 	if err != nil {
-		return nil, a.f.errno("read "+n.content.String()+".filez", err)
+		return nil, a.f.errno("read "+a.f.r.ObjectPath(n.content, repo.ObjFile), err)
 	}
 	if e.OnDisk() {
 		// After this READ's own bytes, so it never waits for more.

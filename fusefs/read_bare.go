@@ -4,6 +4,8 @@ import (
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/repofs/repofs/repo"
 )
 
 // bareReader serves the reads of a bare repository's mount (bare,
@@ -41,7 +43,7 @@ func (b *bareReader) read(n *fileNode, dest []byte, off int64) (fuse.ReadResult,
 	}
 	k, err := b.f.r.ReadRawAt(n.content, n.fi, dest, off)
 	if err != nil {
-		return nil, b.f.errno("read "+n.content.String()+".file", err)
+		return nil, b.f.errno("read "+b.f.r.ObjectPath(n.content, repo.ObjFile), err)
 	}
 	return fuse.ReadResultData(dest[:k]), 0
 }

@@ -115,6 +115,10 @@ func (r *Repo) Config() *Config { return r.config }
 
 // objectPath returns the path of an object, relative to the repository.
 // One allocation: every object read builds one.
+// ObjectPath is the file that holds object c of type t in r, for messages
+// that point a user at it; reads go through r's methods.
+func (r *Repo) ObjectPath(c Checksum, t ObjectType) string { return r.objectPath(c, t) }
+
 func (r *Repo) objectPath(c Checksum, t ObjectType) string {
 	ext := t.Ext()
 	if t == ObjFile && r.mode == ModeArchive {

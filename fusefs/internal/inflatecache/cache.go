@@ -103,7 +103,7 @@ func (cc *Cache) Acquire(c repo.Checksum, size int64) (*Entry, error) {
 	case cc.makeRoomLocked(size):
 		f, err := tempFile(cc.dir)
 		if err != nil {
-			return nil, fmt.Errorf("cache for %s.filez in %s: %w", c, cc.dir, err)
+			return nil, fmt.Errorf("cache for %s in %s: %w", cc.r.ObjectPath(c, repo.ObjFile), cc.dir, err)
 		}
 		e.file = f
 		cc.disk += size

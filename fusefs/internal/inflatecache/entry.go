@@ -232,12 +232,12 @@ func (e *Entry) inflateLocked(p *repo.Prefetched, end int64) error {
 		}
 		n, err := e.rc.Read(dst)
 		if n > 0 && e.done >= e.size {
-			err = fmt.Errorf("%s.filez: payload longer than its header says: %w", e.c, repo.ErrCorrupt)
+			err = fmt.Errorf("%s: payload longer than its header says: %w", e.r.ObjectPath(e.c, repo.ObjFile), repo.ErrCorrupt)
 			n = 0
 		}
 		if n > 0 && e.file != nil {
 			if _, werr := e.file.WriteAt(dst[:n], e.done); werr != nil {
-				err = fmt.Errorf("inflate %s.filez into the cache: %w", e.c, werr)
+				err = fmt.Errorf("inflate %s into the cache: %w", e.r.ObjectPath(e.c, repo.ObjFile), werr)
 			}
 		}
 		e.done += int64(n)
@@ -248,7 +248,7 @@ func (e *Entry) inflateLocked(p *repo.Prefetched, end int64) error {
 				e.verified = true
 				return nil
 			}
-			err = fmt.Errorf("%s.filez: payload ends at %d of %d bytes: %w", e.c, e.done, e.size, repo.ErrCorrupt)
+			err = fmt.Errorf("%s: payload ends at %d of %d bytes: %w", e.r.ObjectPath(e.c, repo.ObjFile), e.done, e.size, repo.ErrCorrupt)
 		}
 		if err != nil {
 			e.fail(err)
