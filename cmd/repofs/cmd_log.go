@@ -15,23 +15,25 @@ import (
 	"github.com/repofs/repofs/repo/sign"
 )
 
-func init() {
-	register(&command{
-		name:    "log",
-		summary: "Show a commit and its ancestors",
-		usage:   "REV",
-		help: `Prints each commit as 'ostree log' does, following parents until the
+var logCommand = &command{
+	name:    "log",
+	summary: "Show a commit and its ancestors",
+	usage:   "REV",
+	help: `Prints each commit as 'ostree log' does, following parents until the
 first commit or the first one that was not fetched.
 
 Example:
   repofs --repo=repo log os/main`,
-		run: func(e *env, args []string) error { return runShow(e, args, true, "") },
-	})
-	register(&command{
-		name:    "show",
-		summary: "Show a commit",
-		usage:   "[--gpg-verify-remote=NAME] REV",
-		help: `Prints the commit as ostree show does, then the signatures in its detached
+	run: runLog,
+}
+
+func runLog(e *env, args []string) error { return showCommits(e, args, true, "") }
+
+var showCommand = &command{
+	name:    "show",
+	summary: "Show a commit",
+	usage:   "[--gpg-verify-remote=NAME] REV",
+	help: `Prints the commit as ostree show does, then the signatures in its detached
 metadata and whether each verifies: OpenPGP ones ("Found N signature(s):",
 in ostree's words) and ed25519 ones. They are checked against the keys of
 every remote and ostree's global key directories, or only those of the
@@ -39,33 +41,44 @@ remote NAME with --gpg-verify-remote.
 
 Example:
   repofs --repo=repo show os/main^`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var remote string
-			fs.StringVar(&remote, "gpg-verify-remote", "", "")
-			return func(e *env, args []string) error { return runShow(e, args, false, remote) }
-		},
-	})
-	register(&command{
-		name:    "rev-parse",
-		summary: "Print the commit checksum a REV names",
-		usage:   "REV",
-		help: `Example:
-  repofs --repo=repo rev-parse os/main^`,
-		run: func(e *env, args []string) error {
-			if len(args) != 1 {
-				return usagef("rev-parse needs exactly one REV")
-			}
-			_, c, err := e.resolveRev(args[0])
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(e.stdout, c)
-			return err
-		},
-	})
+	setup: withFlags((*showFlags).register, runShow),
 }
 
-func runShow(e *env, args []string, follow bool, remote string) error {
+type showFlags struct {
+	remote string // --gpg-verify-remote
+}
+
+func (f *showFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.remote, "gpg-verify-remote", "", "")
+}
+
+func runShow(e *env, f *showFlags, args []string) error { return showCommits(e, args, false, f.remote) }
+
+var revParseCommand = &command{
+	name:    "rev-parse",
+	summary: "Print the commit checksum a REV names",
+	usage:   "REV",
+	help: `Example:
+  repofs --repo=repo rev-parse os/main^`,
+	run: runRevParse,
+}
+
+func runRevParse(e *env, args []string) error {
+	if len(args) != 1 {
+		return usagef("rev-parse needs exactly one REV")
+	}
+	_, c, err := e.resolveRev(args[0])
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, c)
+	return err
+}
+
+// showCommits prints the commit REV names, as show does, or with follow
+// it and its ancestors, as log does; remote limits the keys that verify
+// show's signatures.
+func showCommits(e *env, args []string, follow bool, remote string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one REV")
 	}

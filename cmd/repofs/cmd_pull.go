@@ -11,12 +11,11 @@ import (
 	"github.com/repofs/repofs/pull"
 )
 
-func init() {
-	register(&command{
-		name:    "pull",
-		summary: "Fetch refs and their objects from a remote over HTTP",
-		usage:   "[--depth=N] [--mirror] [--commit-metadata-only] [--network-retries=N] [--url=URL] [-q] REMOTE [REF|CHECKSUM…]",
-		help: `Fetches the named refs (default: the remote's branches, else every ref of
+var pullCommand = &command{
+	name:    "pull",
+	summary: "Fetch refs and their objects from a remote over HTTP",
+	usage:   "[--depth=N] [--mirror] [--commit-metadata-only] [--network-retries=N] [--url=URL] [-q] REMOTE [REF|CHECKSUM…]",
+	help: `Fetches the named refs (default: the remote's branches, else every ref of
 its summary) and every object they need, verifying each before it is
 written, in one transaction; refs/remotes/REMOTE/REF moves only when all is
 in place. Many pulls may run into one repository at once. An interrupted
@@ -35,50 +34,56 @@ Options:
 Examples:
   repofs --repo=repo pull origin os/main
   repofs --repo=repo pull --depth=-1 origin`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var o pull.Options
-			var quiet bool
-			fs.IntVar(&o.Depth, "depth", 0, "")
-			fs.BoolVar(&o.Mirror, "mirror", false, "")
-			fs.BoolVar(&o.CommitMetadataOnly, "commit-metadata-only", false, "")
-			fs.IntVar(&o.Retries, "network-retries", 5, "")
-			fs.IntVar(&o.Parallel, "parallel", 16, "")
-			fs.StringVar(&o.URL, "url", "", "")
-			fs.BoolVarP(&quiet, "quiet", "q", false, "")
-			return func(e *env, args []string) error {
-				if len(args) == 0 {
-					return usagef("pull needs a REMOTE")
-				}
-				if o.Retries <= 0 {
-					o.Retries = -1 // no retries; Options reads 0 as "default"
-				}
-				r, err := e.openRepo()
-				if err != nil {
-					return err
-				}
-				o.Remote, o.Refs = args[0], args[1:]
-				tty := !quiet && isTerminal(e.stderr)
-				if tty {
-					o.Progress = func(p pull.Progress) {
-						if !p.Done {
-							fmt.Fprintf(e.stderr, "\r\x1b[K%s", progressLine(p))
-						}
-					}
-				}
-				res, err := pull.Pull(e.ctx, r, o)
-				if tty {
-					fmt.Fprint(e.stderr, "\r\x1b[K")
-				}
-				if err != nil {
-					return err
-				}
-				if !quiet {
-					fmt.Fprintln(e.stdout, statusLine(res.Progress))
-				}
-				return nil
+	setup: withFlags((*pullFlags).register, runPull),
+}
+
+type pullFlags struct {
+	o     pull.Options
+	quiet bool
+}
+
+func (f *pullFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.o.Depth, "depth", 0, "")
+	fs.BoolVar(&f.o.Mirror, "mirror", false, "")
+	fs.BoolVar(&f.o.CommitMetadataOnly, "commit-metadata-only", false, "")
+	fs.IntVar(&f.o.Retries, "network-retries", 5, "")
+	fs.IntVar(&f.o.Parallel, "parallel", 16, "")
+	fs.StringVar(&f.o.URL, "url", "", "")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "")
+}
+
+func runPull(e *env, f *pullFlags, args []string) error {
+	if len(args) == 0 {
+		return usagef("pull needs a REMOTE")
+	}
+	o := f.o
+	if o.Retries <= 0 {
+		o.Retries = -1 // no retries; Options reads 0 as "default"
+	}
+	r, err := e.openRepo()
+	if err != nil {
+		return err
+	}
+	o.Remote, o.Refs = args[0], args[1:]
+	tty := !f.quiet && isTerminal(e.stderr)
+	if tty {
+		o.Progress = func(p pull.Progress) {
+			if !p.Done {
+				fmt.Fprintf(e.stderr, "\r\x1b[K%s", progressLine(p))
 			}
-		},
-	})
+		}
+	}
+	res, err := pull.Pull(e.ctx, r, o)
+	if tty {
+		fmt.Fprint(e.stderr, "\r\x1b[K")
+	}
+	if err != nil {
+		return err
+	}
+	if !f.quiet {
+		fmt.Fprintln(e.stdout, statusLine(res.Progress))
+	}
+	return nil
 }
 
 func isTerminal(w any) bool {

@@ -167,12 +167,11 @@ func (s *signer) summarySig(summary []byte) ([]byte, error) {
 	return gvariant.EncodeMetadata(md), nil
 }
 
-func init() {
-	register(&command{
-		name:    "sign",
-		summary: "Sign a commit with ed25519, or verify its ed25519 signatures",
-		usage:   "[--keys-file=FILE] [--verify] COMMIT [KEY…]",
-		help: `Adds an ed25519 signature (ostree.sign.ed25519 in the commit's detached
+var signCommand = &command{
+	name:    "sign",
+	summary: "Sign a commit with ed25519, or verify its ed25519 signatures",
+	usage:   "[--keys-file=FILE] [--verify] COMMIT [KEY…]",
+	help: `Adds an ed25519 signature (ostree.sign.ed25519 in the commit's detached
 metadata) made with each secret KEY (base64, 64 bytes: seed then public key,
 as ostree sign takes it) and each key of --keys-file, one per line.
 
@@ -187,70 +186,83 @@ Options:
 Examples:
   repofs --repo=repo sign --keys-file=secret.ed25519 os/main
   repofs --repo=repo sign --verify --keys-file=trusted.ed25519 os/main`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var keysFile, signType string
-			var verify bool
-			fs.StringVar(&keysFile, "keys-file", "", "")
-			fs.BoolVar(&verify, "verify", false, "")
-			fs.StringVarP(&signType, "sign-type", "s", "ed25519", "")
-			return func(e *env, args []string) error {
-				if len(args) < 1 {
-					return usagef("sign needs a COMMIT")
-				}
-				if signType != "ed25519" {
-					return usagef("--sign-type=%s: only ed25519 (OpenPGP: repofs gpg-sign)", signType)
-				}
-				if len(args) == 1 && keysFile == "" {
-					return usagef("sign needs keys: KEY arguments or --keys-file=FILE")
-				}
-				r, c, err := e.resolveRev(args[0])
-				if err != nil {
-					return err
-				}
-				if verify {
-					return verifyEd25519(e, r, c, keysFile, args[1:])
-				}
-				sf := signFlags{keys: args[1:], keysFile: keysFile, signType: "ed25519"}
-				s, err := sf.load()
-				if err != nil {
-					return err
-				}
-				return signExisting(e, r, c, s)
-			}
-		},
-	})
-	register(&command{
-		name:    "gpg-sign",
-		summary: "Sign a commit with OpenPGP keys",
-		usage:   "--gpg-keys-file=FILE COMMIT KEY-ID…",
-		help: `Adds an OpenPGP signature (ostree.gpgsigs in the commit's detached
+	setup: withFlags((*signCmdFlags).register, runSign),
+}
+
+type signCmdFlags struct {
+	keysFile, signType string
+	verify             bool
+}
+
+func (f *signCmdFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.keysFile, "keys-file", "", "")
+	fs.BoolVar(&f.verify, "verify", false, "")
+	fs.StringVarP(&f.signType, "sign-type", "s", "ed25519", "")
+}
+
+func runSign(e *env, f *signCmdFlags, args []string) error {
+	if len(args) < 1 {
+		return usagef("sign needs a COMMIT")
+	}
+	if f.signType != "ed25519" {
+		return usagef("--sign-type=%s: only ed25519 (OpenPGP: repofs gpg-sign)", f.signType)
+	}
+	if len(args) == 1 && f.keysFile == "" {
+		return usagef("sign needs keys: KEY arguments or --keys-file=FILE")
+	}
+	r, c, err := e.resolveRev(args[0])
+	if err != nil {
+		return err
+	}
+	if f.verify {
+		return verifyEd25519(e, r, c, f.keysFile, args[1:])
+	}
+	sf := signFlags{keys: args[1:], keysFile: f.keysFile, signType: "ed25519"}
+	s, err := sf.load()
+	if err != nil {
+		return err
+	}
+	return signExisting(e, r, c, s)
+}
+
+var gpgSignCommand = &command{
+	name:    "gpg-sign",
+	summary: "Sign a commit with OpenPGP keys",
+	usage:   "--gpg-keys-file=FILE COMMIT KEY-ID…",
+	help: `Adds an OpenPGP signature (ostree.gpgsigs in the commit's detached
 metadata) by each KEY-ID, whose secret key is in --gpg-keys-file (written by
 gpg --export-secret-keys, without a passphrase). ostree verifies these with
 the public key imported for the remote (ostree remote gpg-import).
 
 Example:
   repofs --repo=repo gpg-sign --gpg-keys-file=secret.gpg os/main 0123456789ABCDEF`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var sf signFlags
-			fs.StringVar(&sf.gpgFile, "gpg-keys-file", "", "")
-			fs.StringVar(&sf.gpgHome, "gpg-homedir", "", "")
-			return func(e *env, args []string) error {
-				if len(args) < 2 {
-					return usagef("gpg-sign needs a COMMIT and at least one KEY-ID")
-				}
-				sf.gpgKeys = args[1:]
-				s, err := sf.load()
-				if err != nil {
-					return err
-				}
-				r, c, err := e.resolveRev(args[0])
-				if err != nil {
-					return err
-				}
-				return signExisting(e, r, c, s)
-			}
-		},
-	})
+	setup: withFlags((*gpgSignFlags).register, runGPGSign),
+}
+
+// gpgSignFlags are the OpenPGP half of signFlags; the KEY-IDs are
+// arguments.
+type gpgSignFlags struct{ sf signFlags }
+
+func (f *gpgSignFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.sf.gpgFile, "gpg-keys-file", "", "")
+	fs.StringVar(&f.sf.gpgHome, "gpg-homedir", "", "")
+}
+
+func runGPGSign(e *env, f *gpgSignFlags, args []string) error {
+	if len(args) < 2 {
+		return usagef("gpg-sign needs a COMMIT and at least one KEY-ID")
+	}
+	sf := f.sf
+	sf.gpgKeys = args[1:]
+	s, err := sf.load()
+	if err != nil {
+		return err
+	}
+	r, c, err := e.resolveRev(args[0])
+	if err != nil {
+		return err
+	}
+	return signExisting(e, r, c, s)
 }
 
 // metaReader is a repository, or a transaction that also sees what it

@@ -12,40 +12,42 @@ import (
 	"github.com/repofs/repofs/repo/gvariant"
 )
 
-func init() {
-	register(&command{
-		name:    "init",
-		summary: "Create a repository",
-		usage:   "[--mode=archive|bare|bare-user|bare-user-only]",
-		help: `Creates the repository given with --repo, in OSTree's layout, readable and
+var initCommand = &command{
+	name:    "init",
+	summary: "Create a repository",
+	usage:   "[--mode=archive|bare|bare-user|bare-user-only]",
+	help: `Creates the repository given with --repo, in OSTree's layout, readable and
 writable by the ostree CLI too. The default mode is bare, as in ostree.
 
 Example:
   repofs --repo=repo init --mode=archive`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var mode string
-			fs.StringVar(&mode, "mode", "bare", "")
-			return func(e *env, args []string) error {
-				if len(args) != 0 {
-					return usagef("init takes no arguments")
-				}
-				if e.repoPath == "" {
-					return usagef("no repository given: use --repo=PATH")
-				}
-				m, err := repo.ParseMode(mode)
-				if err != nil {
-					return usagef("%v", err)
-				}
-				_, err = repo.Init(e.repoPath, m)
-				return err
-			}
-		},
-	})
-	register(&command{
-		name:    "commit",
-		summary: "Commit a directory tree to a branch",
-		usage:   "-b REF [-s SUBJECT] [-m BODY] [--timestamp=TIME] [--add-metadata-string=K=V]… [--sign=KEY | --gpg-sign=KEY-ID …] [--tree=dir=PATH | PATH]",
-		help: `Writes every file of PATH into the repository and a commit on REF whose
+	setup: withFlags((*initFlags).register, runInit),
+}
+
+type initFlags struct{ mode string }
+
+func (f *initFlags) register(fs *flag.FlagSet) { fs.StringVar(&f.mode, "mode", "bare", "") }
+
+func runInit(e *env, f *initFlags, args []string) error {
+	if len(args) != 0 {
+		return usagef("init takes no arguments")
+	}
+	if e.repoPath == "" {
+		return usagef("no repository given: use --repo=PATH")
+	}
+	m, err := repo.ParseMode(f.mode)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	_, err = repo.Init(e.repoPath, m)
+	return err
+}
+
+var commitCommand = &command{
+	name:    "commit",
+	summary: "Commit a directory tree to a branch",
+	usage:   "-b REF [-s SUBJECT] [-m BODY] [--timestamp=TIME] [--add-metadata-string=K=V]… [--sign=KEY | --gpg-sign=KEY-ID …] [--tree=dir=PATH | PATH]",
+	help: `Writes every file of PATH into the repository and a commit on REF whose
 parent is REF's current commit; prints the new commit's checksum. The commit
 carries ostree.ref-binding=[REF], as ostree's does.
 
@@ -67,74 +69,93 @@ The signatures are written in the same transaction, before REF moves.
 Examples:
   repofs --repo=repo commit -b os/main -s "Update" ./rootfs
   repofs --repo=repo commit -b os/main --sign-from-file=secret.ed25519 ./rootfs`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var co struct {
-				branch, subject, body, timestamp, tree string
-				metadata                               []string
-				canonical                              bool
-			}
-			fs.StringVarP(&co.branch, "branch", "b", "", "")
-			fs.StringVarP(&co.subject, "subject", "s", "", "")
-			fs.StringVarP(&co.body, "body", "m", "", "")
-			fs.StringVar(&co.timestamp, "timestamp", "", "")
-			fs.StringVar(&co.tree, "tree", "", "")
-			fs.StringArrayVar(&co.metadata, "add-metadata-string", nil, "")
-			fs.BoolVar(&co.canonical, "canonical-permissions", false, "")
-			var sf signFlags
-			sf.register(fs)
+	setup: withFlags((*commitFlags).register, runCommit),
+}
 
-			return func(e *env, args []string) error {
-				dir := ""
-				switch {
-				case co.tree != "" && len(args) == 0:
-					var ok bool
-					if dir, ok = strings.CutPrefix(co.tree, "dir="); !ok {
-						return usagef("--tree supports only dir=PATH")
-					}
-				case co.tree == "" && len(args) == 1:
-					dir = args[0]
-				default:
-					return usagef("commit needs exactly one tree: --tree=dir=PATH or PATH")
-				}
-				if co.branch == "" {
-					return usagef("commit needs a branch: -b REF")
-				}
-				if err := repo.ValidateRef(co.branch); err != nil {
-					return usagef("%v", err)
-				}
-				o := repo.CommitOptions{Subject: co.subject, Body: co.body}
-				if co.timestamp != "" {
-					ts, err := parseTimestamp(co.timestamp)
-					if err != nil {
-						return usagef("%v", err)
-					}
-					o.Timestamp = ts
-				}
-				for _, kv := range co.metadata {
-					k, v, ok := strings.Cut(kv, "=")
-					if !ok || k == "" {
-						return usagef("--add-metadata-string needs KEY=VALUE, got %q", kv)
-					}
-					o.Metadata = append(o.Metadata, gvariant.Entry{Key: k, Value: gvariant.StringVariant(v)})
-				}
-				o.Metadata = append(o.Metadata, gvariant.Entry{Key: "ostree.ref-binding", Value: gvariant.StringsVariant([]string{co.branch})})
-				s, err := sf.load()
-				if err != nil {
-					return err
-				}
-				r, err := e.openRepo()
-				if err != nil {
-					return err
-				}
-				c, err := commitTree(e, r, co.branch, dir, o, repo.DirOptions{CanonicalPermissions: co.canonical}, s)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(e.stdout, c)
-				return err
-			}
-		},
-	})
+type commitFlags struct {
+	branch, subject, body, timestamp, tree string
+	metadata                               []string // --add-metadata-string
+	canonical                              bool     // --canonical-permissions
+	sign                                   signFlags
+}
+
+func (f *commitFlags) register(fs *flag.FlagSet) {
+	fs.StringVarP(&f.branch, "branch", "b", "", "")
+	fs.StringVarP(&f.subject, "subject", "s", "", "")
+	fs.StringVarP(&f.body, "body", "m", "", "")
+	fs.StringVar(&f.timestamp, "timestamp", "", "")
+	fs.StringVar(&f.tree, "tree", "", "")
+	fs.StringArrayVar(&f.metadata, "add-metadata-string", nil, "")
+	fs.BoolVar(&f.canonical, "canonical-permissions", false, "")
+	f.sign.register(fs)
+}
+
+func runCommit(e *env, f *commitFlags, args []string) error {
+	dir, err := f.dir(args)
+	if err != nil {
+		return err
+	}
+	if f.branch == "" {
+		return usagef("commit needs a branch: -b REF")
+	}
+	if err := repo.ValidateRef(f.branch); err != nil {
+		return usagef("%v", err)
+	}
+	o, err := f.options()
+	if err != nil {
+		return err
+	}
+	s, err := f.sign.load()
+	if err != nil {
+		return err
+	}
+	r, err := e.openRepo()
+	if err != nil {
+		return err
+	}
+	c, err := commitTree(e, r, f.branch, dir, o, repo.DirOptions{CanonicalPermissions: f.canonical}, s)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, c)
+	return err
+}
+
+// dir is the directory to commit: --tree=dir=PATH or the one argument.
+func (f *commitFlags) dir(args []string) (string, error) {
+	switch {
+	case f.tree != "" && len(args) == 0:
+		dir, ok := strings.CutPrefix(f.tree, "dir=")
+		if !ok {
+			return "", usagef("--tree supports only dir=PATH")
+		}
+		return dir, nil
+	case f.tree == "" && len(args) == 1:
+		return args[0], nil
+	}
+	return "", usagef("commit needs exactly one tree: --tree=dir=PATH or PATH")
+}
+
+// options are the commit's subject, body, timestamp and metadata, bound
+// to the branch with ostree.ref-binding.
+func (f *commitFlags) options() (repo.CommitOptions, error) {
+	o := repo.CommitOptions{Subject: f.subject, Body: f.body}
+	if f.timestamp != "" {
+		ts, err := parseTimestamp(f.timestamp)
+		if err != nil {
+			return o, usagef("%v", err)
+		}
+		o.Timestamp = ts
+	}
+	for _, kv := range f.metadata {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return o, usagef("--add-metadata-string needs KEY=VALUE, got %q", kv)
+		}
+		o.Metadata = append(o.Metadata, gvariant.Entry{Key: k, Value: gvariant.StringVariant(v)})
+	}
+	o.Metadata = append(o.Metadata, gvariant.Entry{Key: "ostree.ref-binding", Value: gvariant.StringsVariant([]string{f.branch})})
+	return o, nil
 }
 
 // commitTree commits dir to branch in one transaction, signed by s when

@@ -6,9 +6,13 @@ import (
 	"strings"
 )
 
-var commands []*command
-
-func register(c *command) { commands = append(commands, c) }
+// commands are every command, in the order 'repofs --help' lists them.
+var commands = []*command{
+	catCommand, checkoutCommand, summaryCommand, demoCommand, fsckCommand,
+	logCommand, showCommand, revParseCommand, lsCommand, mountCommand,
+	pullCommand, refsCommand, remoteCommand, signCommand, gpgSignCommand,
+	initCommand, commitCommand,
+}
 
 func findCommand(name string) *command {
 	for _, c := range commands {

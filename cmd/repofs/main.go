@@ -89,6 +89,16 @@ type command struct {
 
 type runFunc func(e *env, args []string) error
 
+// withFlags makes a command's setup from its options type F: register
+// adds the options to the FlagSet, run runs the command with their values.
+func withFlags[F any](register func(*F, *flag.FlagSet), run func(*env, *F, []string) error) func(*flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		f := new(F)
+		register(f, fs)
+		return func(e *env, args []string) error { return run(e, f, args) }
+	}
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
