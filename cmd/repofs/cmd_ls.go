@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 
@@ -67,35 +66,6 @@ func runLs(e *env, f *lsFlags, args []string) error {
 		}
 	}
 	return w.Flush()
-}
-
-// pathErr renders a lookup error in GIO's words, as ostree prints them.
-func pathErr(err error, p string) error {
-	switch {
-	case errors.Is(err, repo.ErrNotDir):
-		return err
-	case errors.Is(err, repo.ErrNotFound) && !isObjectErr(err):
-		return fmt.Errorf("No such file or directory: %s", p)
-	}
-	return err
-}
-
-func isObjectErr(err error) bool {
-	var oe *repo.ObjectError
-	return errors.As(err, &oe) || errors.Is(err, repo.ErrCorrupt) || errors.Unwrap(err) != nil
-}
-
-// openCommit opens the repository and the root of the commit rev names.
-func (e *env) openCommit(rev string) (*repo.Repo, repo.Node, error) {
-	r, c, err := e.resolveRev(rev)
-	if err != nil {
-		return nil, repo.Node{}, err
-	}
-	commit, err := r.ReadCommit(c)
-	if err != nil {
-		return nil, repo.Node{}, err
-	}
-	return r, repo.RootNode(commit), nil
 }
 
 type lister struct {

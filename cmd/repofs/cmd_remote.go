@@ -6,13 +6,11 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"time"
 
 	flag "github.com/spf13/pflag"
 
 	"github.com/repofs/repofs/pull"
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/gvariant"
 	"github.com/repofs/repofs/repo/sign"
 )
 
@@ -200,38 +198,6 @@ func runRemoteShowURL(e *env, r *repo.Repo, args []string) error {
 	return nil
 }
 
-// runRemoteRefs prints the refs of the remote's summary as NAME:REF.
-func runRemoteRefs(e *env, r *repo.Repo, args []string) error {
-	if err := needArgs("refs", args, 1, "a NAME"); err != nil {
-		return err
-	}
-	s, err := pull.FetchSummary(e.ctx, r, args[0])
-	if err != nil {
-		return err
-	}
-	names := make([]string, 0, len(s.Refs))
-	for _, ref := range s.Refs {
-		names = append(names, ref.Name)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(e.stdout, "%s:%s\n", args[0], n)
-	}
-	return nil
-}
-
-func runRemoteSummary(e *env, r *repo.Repo, args []string) error {
-	if err := needArgs("summary", args, 1, "a NAME"); err != nil {
-		return err
-	}
-	s, err := pull.FetchSummary(e.ctx, r, args[0])
-	if err != nil {
-		return err
-	}
-	printSummary(e, s)
-	return nil
-}
-
 func importKeys(e *env, r *repo.Repo, remote string, keys []byte, ids []string) error {
 	n, err := pull.ImportKeys(e.ctx, r, remote, keys, ids)
 	if err != nil {
@@ -239,47 +205,4 @@ func importKeys(e *env, r *repo.Repo, remote string, keys []byte, ids []string) 
 	}
 	fmt.Fprintf(e.stdout, "Imported %d GPG key%s to remote \"%s\"\n", n, plural(n), remote)
 	return nil
-}
-
-// printSummary prints a summary as `ostree remote summary` does.
-func printSummary(e *env, s *gvariant.Summary) {
-	const stamp = "2006-01-02T15:04:05-07"
-	for _, ref := range s.Refs {
-		fmt.Fprintf(e.stdout, "* %s\n    Latest Commit (%d bytes):\n      %x\n", ref.Name, ref.CommitSize, ref.Checksum)
-		for _, m := range ref.Metadata {
-			switch m.Key {
-			case "ostree.commit.timestamp":
-				if ts, err := m.Value.Uint64BE(); err == nil {
-					fmt.Fprintf(e.stdout, "    Timestamp (%s): %s\n", m.Key, time.Unix(int64(ts), 0).UTC().Format(stamp))
-					continue
-				}
-			case "ostree.commit.version":
-				if v, err := m.Value.String(); err == nil {
-					fmt.Fprintf(e.stdout, "    Version (%s): %s\n", m.Key, v)
-					continue
-				}
-			}
-			fmt.Fprintf(e.stdout, "    %s: %s\n", m.Key, m.Value.Print())
-		}
-		fmt.Fprintln(e.stdout)
-	}
-	for _, m := range s.Metadata {
-		switch m.Key {
-		case "ostree.summary.mode":
-			v, _ := m.Value.String()
-			fmt.Fprintf(e.stdout, "Repository Mode (%s): %s\n", m.Key, v)
-		case "ostree.summary.last-modified":
-			if ts, err := m.Value.Uint64BE(); err == nil {
-				fmt.Fprintf(e.stdout, "Last-Modified (%s): %s\n", m.Key, time.Unix(int64(ts), 0).UTC().Format(stamp))
-			}
-		case "ostree.summary.tombstone-commits":
-			yes := "No"
-			if m.Value.Print() == "true" {
-				yes = "Yes"
-			}
-			fmt.Fprintf(e.stdout, "Has Tombstone Commits (%s): %s\n", m.Key, yes)
-		default:
-			fmt.Fprintf(e.stdout, "%s: %s\n", m.Key, m.Value.Print())
-		}
-	}
 }
