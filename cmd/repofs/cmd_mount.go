@@ -91,9 +91,7 @@ func runMount(e *env, f *mountFlags, args []string) error {
 // mountMemoryLimit is the mount's soft heap limit (unless GOMEMLIMIT says
 // otherwise): room for the inflated files kept in memory (32 MiB), the
 // decoded objects' caches and what reading archive files holds at once.
-// Without it the heap grows to twice what is live between collections, a
-// peak of ~140 MiB reading the Go tree from an archive repository; with
-// it ~107 MiB, at the same speed.
+// Without it the heap grows to twice what is live between collections.
 const mountMemoryLimit = 100 << 20
 
 func limitMemory() {
