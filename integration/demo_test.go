@@ -18,9 +18,7 @@ import (
 // have come through the mount, reads files from both, and stops it with
 // SIGINT: exit 0, nothing mounted, nothing left behind.
 func TestDemo(t *testing.T) {
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("SKIP: no /dev/fuse; demo test NOT RUN")
-	}
+	requireFUSE(t)
 	cmd := exec.Command(repofsBin, "demo", "--interval=1s")
 	cmd.Env = cleanEnv()
 	stdout, err := cmd.StdoutPipe()

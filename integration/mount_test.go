@@ -39,6 +39,7 @@ func (s *syncBuffer) String() string {
 // (relative to the mountpoint) appears.
 func startMount(t *testing.T, repoPath, mp, wait string, extra ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
+	requireFUSE(t)
 	args := append([]string{"--repo=" + repoPath, "mount"}, extra...)
 	cmd := exec.Command(repofsBin, append(args, mp)...)
 	cmd.Env = cleanEnv()
