@@ -178,12 +178,8 @@ func TestFusermountUnprivileged(t *testing.T) {
 		}
 		unix.Unmount(mp, unix.MNT_DETACH)
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for !isMounted(t, mp) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not mounted within 15s; stderr:\n%s", stderr)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !stderr.waitFor("msg=mounted", 15*time.Second) || !isMounted(t, mp) {
+		t.Fatalf("not mounted within 15s; stderr:\n%s", stderr)
 	}
 
 	uid := os.Getuid()
