@@ -18,9 +18,7 @@ import (
 // have come through the mount, reads files from both, and stops it with
 // SIGINT: exit 0, nothing mounted, nothing left behind.
 func TestDemo(t *testing.T) {
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("SKIP: no /dev/fuse; demo test NOT RUN")
-	}
+	requireFUSE(t)
 	cmd := exec.Command(repofsBin, "demo", "--interval=1s")
 	cmd.Env = cleanEnv()
 	stdout, err := cmd.StdoutPipe()
@@ -73,23 +71,23 @@ func TestDemo(t *testing.T) {
 
 	ref := filepath.Join(mp, "refs", "remotes", "origin", "demo", "main")
 	seen := map[string]string{} // commit -> REVISION
-	start := time.Now()
-	for len(seen) < 2 {
-		if time.Since(start) > 60*time.Second {
-			t.Fatalf("saw %d revisions in 60s; stderr:\n%s", len(seen), stderr)
-		}
+	twoRevisions := func() bool {
 		target, err := os.Readlink(ref)
-		if err == nil {
-			c := filepath.Base(target)
-			if _, ok := seen[c]; !ok {
-				b, err := os.ReadFile(filepath.Join(mp, "commits", c, "REVISION"))
-				if err != nil {
-					t.Fatalf("read REVISION of %s: %v", c, err)
-				}
-				seen[c] = strings.TrimSpace(string(b))
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		c := filepath.Base(target)
+		if _, ok := seen[c]; !ok {
+			b, err := os.ReadFile(filepath.Join(mp, "commits", c, "REVISION"))
+			if err != nil {
+				t.Fatalf("read REVISION of %s: %v", c, err)
+			}
+			seen[c] = strings.TrimSpace(string(b))
+		}
+		return len(seen) >= 2
+	}
+	if !waitUntil(t, 60*time.Second, twoRevisions) {
+		t.Fatalf("saw %d revisions in 60s; stderr:\n%s", len(seen), stderr)
 	}
 	revs := map[string]bool{}
 	for c, rev := range seen {

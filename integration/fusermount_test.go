@@ -75,24 +75,42 @@ func (u unprivileged) share(t *testing.T, p string) {
 // fuseDeviceOpenable makes sure fusermount3 can open /dev/fuse for the
 // user: it opens it with the caller's rights. Container runtimes create it
 // 0600, where every distribution's udev rule makes it 0666; as root the
-// test widens it for its own duration.
+// test widens it for its own duration. fusermount3 opens /dev/fuse by that
+// name only, so a private device node cannot stand in for it: the test
+// restores the mode in t.Cleanup, whatever happens, and holds a lock on
+// the device meanwhile, so that the same test running from another
+// checkout at the same time neither restores the mode under this one's
+// feet nor takes the widened mode for the host's.
 func (u unprivileged) fuseDeviceOpenable(t *testing.T) {
 	t.Helper()
 	if u.cred == nil {
 		return
 	}
-	st, err := os.Stat("/dev/fuse")
+	dev, err := os.Open("/dev/fuse")
 	if err != nil {
 		t.Fatalf("/dev/fuse: %v", err)
 	}
-	if st.Mode().Perm()&0o006 == 0o006 {
+	t.Cleanup(func() { dev.Close() }) // registered first: runs last, releasing the lock
+	if err := unix.Flock(int(dev.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatalf("lock /dev/fuse: %v", err)
+	}
+	st, err := dev.Stat()
+	if err != nil {
+		t.Fatalf("/dev/fuse: %v", err)
+	}
+	mode := st.Mode().Perm()
+	if mode&0o006 == 0o006 {
 		return
 	}
-	t.Logf("/dev/fuse is %v (a container's default); making it 0666 as udev would, for this test", st.Mode().Perm())
-	if err := os.Chmod("/dev/fuse", 0o666); err != nil {
+	t.Cleanup(func() {
+		if err := dev.Chmod(mode); err != nil {
+			t.Errorf("restore the mode of /dev/fuse to %v: %v", mode, err)
+		}
+	})
+	t.Logf("/dev/fuse is %v (a container's default); making it 0666 as udev would, for this test", mode)
+	if err := dev.Chmod(0o666); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Chmod("/dev/fuse", st.Mode().Perm()) })
 }
 
 // TestFusermountUnprivileged mounts as an unprivileged user, through
@@ -101,9 +119,7 @@ func (u unprivileged) fuseDeviceOpenable(t *testing.T) {
 // with exit status 0.
 func TestFusermountUnprivileged(t *testing.T) {
 	repotest.RequireOstree(t)
-	if _, err := exec.LookPath("fusermount3"); err != nil {
-		t.Skip("SKIP: fusermount3 is not installed (install fuse3, as .ci/setup does); the NON-ROOT MOUNT IS NOT TESTED")
-	}
+	requireFusermount(t)
 	u := unprivilegedUser(t)
 	u.fuseDeviceOpenable(t)
 
@@ -162,12 +178,8 @@ func TestFusermountUnprivileged(t *testing.T) {
 		}
 		unix.Unmount(mp, unix.MNT_DETACH)
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for !isMounted(t, mp) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not mounted within 15s; stderr:\n%s", stderr)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !stderr.waitFor("msg=mounted", 15*time.Second) || !isMounted(t, mp) {
+		t.Fatalf("not mounted within 15s; stderr:\n%s", stderr)
 	}
 
 	uid := os.Getuid()

@@ -1,13 +1,11 @@
 package integration
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,28 +15,13 @@ import (
 	"github.com/repofs/repofs/internal/repotest"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startMount runs `repofs mount` in the background and waits until path
-// (relative to the mountpoint) appears.
+// (relative to the mountpoint) appears and the daemon has logged that it
+// mounted: from then on none of its own threads is inside a request on its
+// mount (go-fuse's start-up poll is over), so a test may kill it.
 func startMount(t *testing.T, repoPath, mp, wait string, extra ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
+	requireFUSE(t)
 	args := append([]string{"--repo=" + repoPath, "mount"}, extra...)
 	cmd := exec.Command(repofsBin, append(args, mp)...)
 	cmd.Env = cleanEnv()
@@ -51,16 +34,14 @@ func startMount(t *testing.T, repoPath, mp, wait string, extra ...string) (*exec
 		killMount(t, cmd, mp)
 		unix.Unmount(mp, unix.MNT_DETACH)
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := os.Lstat(filepath.Join(mp, wait)); err == nil {
-			return cmd, stderr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mount did not show %s within 15s; stderr:\n%s", wait, stderr)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !stderr.waitFor("msg=mounted", 15*time.Second) {
+		t.Fatalf("mount did not log 'mounted' within 15s; stderr:\n%s", stderr)
 	}
+	shown := func() bool { _, err := os.Lstat(filepath.Join(mp, wait)); return err == nil }
+	if !waitUntil(t, 15*time.Second, shown) {
+		t.Fatalf("mount did not show %s within 15s; stderr:\n%s", wait, stderr)
+	}
+	return cmd, stderr
 }
 
 // killMount kills a mount daemon and waits for it; if it has not exited
@@ -162,12 +143,8 @@ func TestMountLifecycle(t *testing.T) {
 		}
 		defer f.Close()
 		cmd.Process.Signal(syscall.SIGTERM)
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(stderr.String(), "busy") {
-			if time.Now().After(deadline) {
-				t.Fatalf("no busy message; stderr:\n%s", stderr)
-			}
-			time.Sleep(10 * time.Millisecond)
+		if !stderr.waitFor("busy", 10*time.Second) {
+			t.Fatalf("no busy message; stderr:\n%s", stderr)
 		}
 		if !strings.Contains(stderr.String(), mp) {
 			t.Errorf("the busy message does not name the mountpoint:\n%s", stderr)
@@ -186,11 +163,10 @@ func TestMountLifecycle(t *testing.T) {
 	})
 
 	t.Run("killed", func(t *testing.T) {
+		// startMount returns once the daemon is out of go-fuse's start-up
+		// poll: killed while one of its own threads is inside a request on
+		// its mount, it could never finish exiting.
 		cmd, _ := startMount(t, repoPath, mp, "refs/heads/main")
-		// Let the mount settle: a daemon killed while one of its own
-		// threads is inside a request on its mount (go-fuse's start-up
-		// poll) can never finish exiting.
-		time.Sleep(300 * time.Millisecond)
 		if !killMount(t, cmd, mp) {
 			t.Fatal("the killed mount process did not exit until its FUSE connection was aborted")
 		}

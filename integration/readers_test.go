@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/repofs/repofs/internal/repotest"
 )
@@ -71,14 +70,17 @@ func TestReadersDuringPulls(t *testing.T) {
 	startMount(t, client, mp, "refs/remotes/origin/test/main")
 	root := filepath.Join(mp, "commits", fx.Refs["test/main"])
 
-	var stop atomic.Bool
+	// Each reader reads the whole tree over and over until it has done one
+	// round that began after every pull had ended.
+	var pullsDone atomic.Bool
 	var rounds atomic.Int64
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for !stop.Load() {
+			for last := false; !last; {
+				last = pullsDone.Load()
 				got := hashTree(t, root)
 				if len(got) != len(want) {
 					t.Errorf("reader saw %d files, want %d", len(got), len(want))
@@ -111,9 +113,8 @@ func TestReadersDuringPulls(t *testing.T) {
 		}()
 	}
 	pulls.Wait()
-	time.Sleep(200 * time.Millisecond)
-	stop.Store(true)
+	pullsDone.Store(true)
 	wg.Wait()
-	t.Logf("%d full-tree reads during the pulls", rounds.Load())
+	t.Logf("%d full-tree reads during and just after the pulls", rounds.Load())
 	repotest.Ostree(t, "--repo="+client, "fsck")
 }

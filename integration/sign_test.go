@@ -53,11 +53,8 @@ func TestMountPullRefusesUnverified(t *testing.T) {
 	}
 
 	bad := commit(2, false)
-	for start := time.Now(); !strings.Contains(stderr.String(), bad); {
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("no log of the refused commit %s:\n%s", bad, stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !stderr.waitFor(bad, 20*time.Second) {
+		t.Fatalf("no log of the refused commit %s:\n%s", bad, stderr)
 	}
 	if !strings.Contains(stderr.String(), "no signatures found") {
 		t.Errorf("the log does not say why the commit was refused:\n%s", stderr)
@@ -73,13 +70,9 @@ func TestMountPullRefusesUnverified(t *testing.T) {
 	}
 
 	good := commit(3, true)
-	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
-		if target, _ := os.Readlink(link); strings.HasSuffix(target, good) {
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("the next signed commit did not show:\n%s", stderr)
-		}
+	shown := func() bool { target, _ := os.Readlink(link); return strings.HasSuffix(target, good) }
+	if !waitUntil(t, 20*time.Second, shown) {
+		t.Fatalf("the next signed commit did not show:\n%s", stderr)
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	if code := waitExit(t, cmd, 20*time.Second); code != 0 {

@@ -87,11 +87,8 @@ func TestMountFollowsPulls(t *testing.T) {
 
 	// A dead server: logged, retried, and the mount keeps serving.
 	down.Store(true)
-	for start := time.Now(); !strings.Contains(stderr.String(), "background pull failed"); {
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("no log of the failing pull:\n%s", stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !stderr.waitFor("background pull failed", 30*time.Second) {
+		t.Fatalf("no log of the failing pull:\n%s", stderr)
 	}
 	if b, err := os.ReadFile(link + "/n"); err != nil || string(b) != "4" {
 		t.Errorf("serving after failed pulls: %q %v", b, err)

@@ -9,19 +9,17 @@ import (
 	"github.com/repofs/repofs/repo"
 )
 
-func init() {
-	register(&command{
-		name:    "cat",
-		summary: "Write the contents of files in a commit to standard output",
-		usage:   "REV PATH…",
-		help: `Symlinks are followed inside the commit, never outside it. Every byte is
+var catCommand = &command{
+	name:    "cat",
+	summary: "Write the contents of files in a commit to standard output",
+	usage:   "REV PATH…",
+	help: `Symlinks are followed inside the commit, never outside it. Every byte is
 verified against the object's checksum; a corrupted object stops the
 output with an error naming it.
 
 Example:
   repofs --repo=repo cat os/main /etc/os-release`,
-		run: runCat,
-	})
+	run: runCat,
 }
 
 func runCat(e *env, args []string) error {

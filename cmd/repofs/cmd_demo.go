@@ -23,12 +23,11 @@ import (
 
 const demoRef = "demo/main"
 
-func init() {
-	register(&command{
-		name:    "demo",
-		summary: "Run a self-contained live demo: serve, pull, mount, commit",
-		usage:   "[--interval=D] [DIR]",
-		help: `Builds everything in DIR (default: a new directory under the system temp
+var demoCommand = &command{
+	name:    "demo",
+	summary: "Run a self-contained live demo: serve, pull, mount, commit",
+	usage:   "[--interval=D] [DIR]",
+	help: `Builds everything in DIR (default: a new directory under the system temp
 dir, removed at the end):
 
   DIR/source   an archive repository with a generated tree of ~300 files,
@@ -48,49 +47,28 @@ Example:
   # in another terminal, with the paths it prints:
   ls -l /tmp/repofs-demo-*/mnt/refs/remotes/origin/demo/
   cat /tmp/repofs-demo-*/mnt/refs/remotes/origin/demo/main/docs/README.txt`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			interval := fs.Duration("interval", 5*time.Second, "")
-			return func(e *env, args []string) error {
-				if len(args) > 1 {
-					return usagef("demo takes at most one DIR")
-				}
-				if *interval <= 0 {
-					return usagef("--interval must be positive")
-				}
-				dir := ""
-				if len(args) == 1 {
-					dir = args[0]
-				}
-				return runDemo(e, dir, *interval)
-			}
-		},
-	})
+	setup: withFlags((*demoFlags).register, runDemo),
 }
 
-// demo is the state of a running demo.
-type demo struct {
-	e        *env
-	log      *slog.Logger
-	dir      string
-	tree     string
-	source   *repo.Repo
-	client   *repo.Repo
-	url      string
-	revision int
+type demoFlags struct{ interval time.Duration }
+
+func (f *demoFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&f.interval, "interval", 5*time.Second, "")
 }
 
-func runDemo(e *env, dir string, interval time.Duration) (err error) {
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
-	temp := dir == ""
-	if temp {
-		if dir, err = os.MkdirTemp("", "repofs-demo-"); err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("demo: %w", err)
+func runDemo(e *env, f *demoFlags, args []string) (err error) {
+	if len(args) > 1 {
+		return usagef("demo takes at most one DIR")
 	}
-	if ents, _ := os.ReadDir(dir); !temp && len(ents) > 0 {
-		return fmt.Errorf("demo: %s is not empty; give a new or empty directory", dir)
+	if f.interval <= 0 {
+		return usagef("--interval must be positive")
+	}
+	dir, temp := "", len(args) == 0
+	if !temp {
+		dir = args[0]
+	}
+	if dir, err = demoDir(dir); err != nil {
+		return err
 	}
 	if temp {
 		defer func() {
@@ -105,35 +83,88 @@ func runDemo(e *env, dir string, interval time.Duration) (err error) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(e.ctx))
 	defer cancel()
 
-	d := &demo{e: e, log: log, dir: dir, tree: filepath.Join(dir, "tree")}
-	if d.source, err = repo.Init(filepath.Join(dir, "source"), repo.ModeArchive); err != nil {
-		return fmt.Errorf("demo: %w", err)
+	d := &demo{e: e, log: slog.New(slog.NewTextHandler(e.stderr, nil)), dir: dir, tree: filepath.Join(dir, "tree")}
+	stopServing, err := d.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopServing()
+	return d.run(ctx, cancel, f.interval, sigs)
+}
+
+// demoDir makes the demo's directory: a new one under the system temp
+// dir when dir is "", else dir, which must be new or empty.
+func demoDir(dir string) (string, error) {
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "repofs-demo-")
+		if err != nil {
+			return "", fmt.Errorf("demo: %w", err)
+		}
+		return tmp, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+		return "", fmt.Errorf("demo: %s is not empty; give a new or empty directory", dir)
+	}
+	return dir, nil
+}
+
+// demo is the state of a running demo.
+type demo struct {
+	e        *env
+	log      *slog.Logger
+	dir      string
+	tree     string
+	source   *repo.Repo
+	client   *repo.Repo
+	url      string
+	revision int
+}
+
+// start makes the source repository with its first revision, serves it
+// over HTTP, and pulls it into a new client repository; stop stops the
+// server.
+func (d *demo) start(ctx context.Context) (stop func(), err error) {
+	if d.source, err = repo.Init(filepath.Join(d.dir, "source"), repo.ModeArchive); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
 	}
 	if err := d.commitRevision(ctx); err != nil {
-		return err
+		return nil, err
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return fmt.Errorf("demo: listen on 127.0.0.1: %w", err)
+		return nil, fmt.Errorf("demo: listen on 127.0.0.1: %w", err)
 	}
 	srv := &http.Server{Handler: http.FileServer(http.Dir(d.source.Path())), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	defer srv.Close()
+	stop = func() { srv.Close() }
 	d.url = "http://" + ln.Addr().String()
-	log.Info("serving the source repository", "url", d.url, "repo", d.source.Path())
+	d.log.Info("serving the source repository", "url", d.url, "repo", d.source.Path())
 
-	if d.client, err = repo.Init(filepath.Join(dir, "client"), repo.ModeBareUser); err != nil {
-		return fmt.Errorf("demo: %w", err)
+	if d.client, err = repo.Init(filepath.Join(d.dir, "client"), repo.ModeBareUser); err != nil {
+		stop()
+		return nil, fmt.Errorf("demo: %w", err)
 	}
 	if err := pull.AddRemote(ctx, d.client, "origin", d.url, pull.AddOptions{NoGPGVerify: true}); err != nil {
-		return fmt.Errorf("demo: %w", err)
+		stop()
+		return nil, fmt.Errorf("demo: %w", err)
 	}
 	if err := d.pull(ctx); err != nil {
-		return err
+		stop()
+		return nil, err
 	}
+	return stop, nil
+}
 
-	mp := filepath.Join(dir, "mnt")
+// run mounts the client, then commits and pulls a revision every
+// interval until a signal (cancel stops what runs then) or an unmount
+// from outside ends it.
+func (d *demo) run(ctx context.Context, cancel context.CancelFunc, interval time.Duration, sigs <-chan os.Signal) error {
+	e, log := d.e, d.log
+	mp := filepath.Join(d.dir, "mnt")
 	if err := os.Mkdir(mp, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -143,20 +174,7 @@ func runDemo(e *env, dir string, interval time.Duration) (err error) {
 	}
 	unmounted := make(chan struct{})
 	go func() { m.Wait(); close(unmounted) }()
-	ref := filepath.Join(mp, "refs", "remotes", "origin", demoRef)
-	fmt.Fprintf(e.stdout, `repofs demo is running in %s
-  source repository %s, served at %s
-  client repository %s (remote "origin")
-  mounted at        %s
-
-Try, in another terminal:
-  ls -l %s
-  cat %s/docs/README.txt
-  ls %s/commits/
-
-A new revision is committed and pulled every %s; watch the ref move.
-Press Ctrl-C to stop.
-`, dir, d.source.Path(), d.url, d.client.Path(), mp, filepath.Dir(ref), ref, mp, interval)
+	d.printIntro(mp, interval)
 
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -189,6 +207,25 @@ Press Ctrl-C to stop.
 			return nil
 		}
 	}
+}
+
+// printIntro tells where everything is and what to try.
+func (d *demo) printIntro(mp string, interval time.Duration) {
+	e, dir := d.e, d.dir
+	ref := filepath.Join(mp, "refs", "remotes", "origin", demoRef)
+	fmt.Fprintf(e.stdout, `repofs demo is running in %s
+  source repository %s, served at %s
+  client repository %s (remote "origin")
+  mounted at        %s
+
+Try, in another terminal:
+  ls -l %s
+  cat %s/docs/README.txt
+  ls %s/commits/
+
+A new revision is committed and pulled every %s; watch the ref move.
+Press Ctrl-C to stop.
+`, dir, d.source.Path(), d.url, d.client.Path(), mp, filepath.Dir(ref), ref, mp, interval)
 }
 
 // commitRevision writes the next revision of the tree into the source

@@ -9,12 +9,11 @@ import (
 	"github.com/repofs/repofs/repo"
 )
 
-func init() {
-	register(&command{
-		name:    "fsck",
-		summary: "Verify every object reachable from every commit",
-		usage:   "[-q] [--delete]",
-		help: `Re-hashes every commit, dirtree, dirmeta and content object reachable
+var fsckCommand = &command{
+	name:    "fsck",
+	summary: "Verify every object reachable from every commit",
+	usage:   "[-q] [--delete]",
+	help: `Re-hashes every commit, dirtree, dirmeta and content object reachable
 from every complete commit, and checks that refs point to commits that are
 present. Exits 3 when something is corrupted or missing, naming each object.
 
@@ -25,52 +24,62 @@ Options:
 
 Example:
   repofs --repo=repo fsck`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var quiet, del bool
-			fs.BoolVarP(&quiet, "quiet", "q", false, "")
-			fs.BoolVar(&del, "delete", false, "")
+	setup: withFlags((*fsckFlags).register, runFsck),
+}
 
-			return func(e *env, args []string) error {
-				if len(args) != 0 {
-					return usagef("fsck takes no arguments")
-				}
-				r, err := e.openRepo()
-				if err != nil {
-					return err
-				}
-				say := func(format string, args ...any) {
-					if !quiet {
-						fmt.Fprintf(e.stdout, format, args...)
-					}
-				}
-				say("Validating refs...\nEnumerating commits...\n")
-				rep, err := r.Fsck(e.ctx, repo.FsckOptions{Delete: del})
-				if err != nil {
-					return err
-				}
-				say("Verifying content integrity of %d commit objects...\n", rep.Commits)
-				for _, p := range rep.Problems {
-					commits := make([]string, len(p.Commits))
-					for i, c := range p.Commits {
-						commits[i] = c.String()
-					}
-					fmt.Fprintf(e.stderr, "error: In commits %s: fsck %v\n", strings.Join(commits, ", "), p.Err)
-				}
-				for _, d := range rep.Deleted {
-					fmt.Fprintf(e.stderr, "Deleted corrupted object %s\n", d)
-				}
-				for _, c := range rep.MarkedPartial {
-					fmt.Fprintf(e.stderr, "Marking commit as partial: %s\n", c)
-				}
-				if n := len(rep.Partial); n > 0 {
-					say("%d partial commits not verified\n", n)
-				}
-				if len(rep.Problems) > 0 {
-					return &exitCodeError{exitCorrupt, fmt.Errorf("fsck found %d corrupted or missing objects; run 'repofs fsck --delete' and pull again to repair", len(rep.Problems))}
-				}
-				say("object fsck of %d commits completed successfully - no errors found.\n", rep.Commits)
-				return nil
-			}
-		},
-	})
+type fsckFlags struct {
+	quiet, delete bool
+}
+
+func (f *fsckFlags) register(fs *flag.FlagSet) {
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "")
+	fs.BoolVar(&f.delete, "delete", false, "")
+}
+
+func runFsck(e *env, f *fsckFlags, args []string) error {
+	if len(args) != 0 {
+		return usagef("fsck takes no arguments")
+	}
+	r, err := e.openRepo()
+	if err != nil {
+		return err
+	}
+	say := func(format string, args ...any) {
+		if !f.quiet {
+			fmt.Fprintf(e.stdout, format, args...)
+		}
+	}
+	say("Validating refs...\nEnumerating commits...\n")
+	rep, err := r.Fsck(e.ctx, repo.FsckOptions{Delete: f.delete})
+	if err != nil {
+		return err
+	}
+	say("Verifying content integrity of %d commit objects...\n", rep.Commits)
+	printFsckReport(e, rep)
+	if n := len(rep.Partial); n > 0 {
+		say("%d partial commits not verified\n", n)
+	}
+	if len(rep.Problems) > 0 {
+		return &exitCodeError{exitCorrupt, fmt.Errorf("fsck found %d corrupted or missing objects; run 'repofs fsck --delete' and pull again to repair", len(rep.Problems))}
+	}
+	say("object fsck of %d commits completed successfully - no errors found.\n", rep.Commits)
+	return nil
+}
+
+// printFsckReport prints the problems fsck found and what --delete did,
+// on stderr, in ostree's words.
+func printFsckReport(e *env, rep *repo.FsckReport) {
+	for _, p := range rep.Problems {
+		commits := make([]string, len(p.Commits))
+		for i, c := range p.Commits {
+			commits[i] = c.String()
+		}
+		fmt.Fprintf(e.stderr, "error: In commits %s: fsck %v\n", strings.Join(commits, ", "), p.Err)
+	}
+	for _, d := range rep.Deleted {
+		fmt.Fprintf(e.stderr, "Deleted corrupted object %s\n", d)
+	}
+	for _, c := range rep.MarkedPartial {
+		fmt.Fprintf(e.stderr, "Marking commit as partial: %s\n", c)
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 
@@ -11,16 +10,11 @@ import (
 	"github.com/repofs/repofs/repo"
 )
 
-type lsOpts struct {
-	recursive, dirOnly, checksums, xattrs bool
-}
-
-func init() {
-	register(&command{
-		name:    "ls",
-		summary: "List the contents of a commit, as 'ostree ls' does",
-		usage:   "[-R] [-d] [-C] [-X] REV [PATH…]",
-		help: `Options:
+var lsCommand = &command{
+	name:    "ls",
+	summary: "List the contents of a commit, as 'ostree ls' does",
+	usage:   "[-R] [-d] [-C] [-X] REV [PATH…]",
+	help: `Options:
   -R, --recursive   list directories recursively
   -d, --dironly     list a directory itself, not its contents
   -C, --checksum    show object checksums
@@ -32,19 +26,21 @@ any number of ^ for parents. PATH defaults to /.
 Examples:
   repofs --repo=repo ls -R os/main
   repofs --repo=repo ls -C os/main^ /usr/bin`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var o lsOpts
-			fs.BoolVarP(&o.recursive, "recursive", "R", false, "")
-			fs.BoolVarP(&o.dirOnly, "dironly", "d", false, "")
-			fs.BoolVarP(&o.checksums, "checksum", "C", false, "")
-			fs.BoolVarP(&o.xattrs, "xattrs", "X", false, "")
-
-			return func(e *env, args []string) error { return runLs(e, args, o) }
-		},
-	})
+	setup: withFlags((*lsFlags).register, runLs),
 }
 
-func runLs(e *env, args []string, o lsOpts) error {
+type lsFlags struct {
+	recursive, dirOnly, checksums, xattrs bool
+}
+
+func (f *lsFlags) register(fs *flag.FlagSet) {
+	fs.BoolVarP(&f.recursive, "recursive", "R", false, "")
+	fs.BoolVarP(&f.dirOnly, "dironly", "d", false, "")
+	fs.BoolVarP(&f.checksums, "checksum", "C", false, "")
+	fs.BoolVarP(&f.xattrs, "xattrs", "X", false, "")
+}
+
+func runLs(e *env, f *lsFlags, args []string) error {
 	if len(args) < 1 {
 		return usagef("ls needs a REV")
 	}
@@ -58,7 +54,7 @@ func runLs(e *env, args []string, o lsOpts) error {
 	}
 	w := bufio.NewWriterSize(e.stdout, 64<<10)
 	defer w.Flush()
-	l := &lister{r: r, w: w, o: o}
+	l := &lister{r: r, w: w, o: *f}
 	for _, p := range paths {
 		n, err := r.Lookup(root, p)
 		if err != nil {
@@ -71,40 +67,10 @@ func runLs(e *env, args []string, o lsOpts) error {
 	return w.Flush()
 }
 
-// pathErr renders a lookup error in GIO's words, as ostree prints them.
-func pathErr(err error, p string) error {
-	switch {
-	case errors.Is(err, repo.ErrNotDir):
-		return err
-	case errors.Is(err, repo.ErrNotFound) && !isObjectErr(err):
-		return fmt.Errorf("No such file or directory: %s", p)
-	}
-	return err
-}
-
-func isObjectErr(err error) bool {
-	var oe *repo.ObjectError
-	return errors.As(err, &oe) || errors.Is(err, repo.ErrCorrupt) || errors.Unwrap(err) != nil
-}
-
-// commitRoot resolves rev and returns its commit's root directory.
-// openCommit opens the repository and the root of the commit rev names.
-func (e *env) openCommit(rev string) (*repo.Repo, repo.Node, error) {
-	r, c, err := e.resolveRev(rev)
-	if err != nil {
-		return nil, repo.Node{}, err
-	}
-	commit, err := r.ReadCommit(c)
-	if err != nil {
-		return nil, repo.Node{}, err
-	}
-	return r, repo.RootNode(commit), nil
-}
-
 type lister struct {
 	r *repo.Repo
 	w io.Writer
-	o lsOpts
+	o lsFlags
 }
 
 // list prints n and, for a directory, its contents: files first, then

@@ -17,16 +17,13 @@ import (
 	flag "github.com/spf13/pflag"
 
 	"github.com/repofs/repofs/fusefs"
-	"github.com/repofs/repofs/pull"
-	"github.com/repofs/repofs/repo"
 )
 
-func init() {
-	register(&command{
-		name:    "mount",
-		summary: "Show the repository read-only through FUSE, live",
-		usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--allow-other] [--no-xattrs] [--debug] MOUNTPOINT",
-		help: `Mounts the repository read-only at MOUNTPOINT:
+var mountCommand = &command{
+	name:    "mount",
+	summary: "Show the repository read-only through FUSE, live",
+	usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--allow-other] [--no-xattrs] [--debug] MOUNTPOINT",
+	help: `Mounts the repository read-only at MOUNTPOINT:
 
   MOUNTPOINT/refs/heads/<ref>            symlink to ../../commits/<sha>
   MOUNTPOINT/refs/remotes/<remote>/<ref> symlink to ../../../commits/<sha>
@@ -56,41 +53,45 @@ Examples:
   repofs --repo=repo mount /mnt/os &
   repofs --repo=repo mount --pull=origin:os/main --interval=1m /mnt/os
   ls /mnt/os/refs/heads; cat /mnt/os/refs/heads/os/main/etc/os-release`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var o fusefs.MountOptions
-			var pulls []string
-			interval := fs.Duration("interval", 5*time.Minute, "")
-			fs.StringArrayVar(&pulls, "pull", nil, "")
-			fs.BoolVar(&o.AllowOther, "allow-other", false, "")
-			fs.BoolVar(&o.Debug, "debug", false, "")
-			fs.BoolVar(&o.NoXattrs, "no-xattrs", false, "")
-			return func(e *env, args []string) error {
-				if len(args) != 1 {
-					return usagef("mount needs a MOUNTPOINT")
-				}
-				if *interval <= 0 {
-					return usagef("--interval must be positive")
-				}
-				var specs []pullSpec
-				for _, p := range pulls {
-					remote, ref, _ := strings.Cut(p, ":")
-					if remote == "" {
-						return usagef("--pull=%s: want REMOTE or REMOTE:REF", p)
-					}
-					specs = append(specs, pullSpec{remote, ref})
-				}
-				return runMount(e, args[0], o, specs, *interval)
-			}
-		},
-	})
+	setup: withFlags((*mountFlags).register, runMount),
+}
+
+type mountFlags struct {
+	o        fusefs.MountOptions
+	pulls    []string // --pull=REMOTE[:REF]
+	interval time.Duration
+}
+
+func (f *mountFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&f.interval, "interval", 5*time.Minute, "")
+	fs.StringArrayVar(&f.pulls, "pull", nil, "")
+	fs.BoolVar(&f.o.AllowOther, "allow-other", false, "")
+	fs.BoolVar(&f.o.Debug, "debug", false, "")
+	fs.BoolVar(&f.o.NoXattrs, "no-xattrs", false, "")
+}
+
+func runMount(e *env, f *mountFlags, args []string) error {
+	if len(args) != 1 {
+		return usagef("mount needs a MOUNTPOINT")
+	}
+	if f.interval <= 0 {
+		return usagef("--interval must be positive")
+	}
+	var specs []pullSpec
+	for _, p := range f.pulls {
+		remote, ref, _ := strings.Cut(p, ":")
+		if remote == "" {
+			return usagef("--pull=%s: want REMOTE or REMOTE:REF", p)
+		}
+		specs = append(specs, pullSpec{remote, ref})
+	}
+	return serveMount(e, args[0], f.o, specs, f.interval)
 }
 
 // mountMemoryLimit is the mount's soft heap limit (unless GOMEMLIMIT says
 // otherwise): room for the inflated files kept in memory (32 MiB), the
 // decoded objects' caches and what reading archive files holds at once.
-// Without it the heap grows to twice what is live between collections, a
-// peak of ~140 MiB reading the Go tree from an archive repository; with
-// it ~107 MiB, at the same speed.
+// Without it the heap grows to twice what is live between collections.
 const mountMemoryLimit = 100 << 20
 
 func limitMemory() {
@@ -99,48 +100,9 @@ func limitMemory() {
 	}
 }
 
-// pullSpec is one --pull: a remote, and optionally one of its refs.
-type pullSpec struct{ remote, ref string }
-
-// backgroundPulls pulls every spec at once, then every interval and on
-// SIGHUP, until ctx is done. Failures are logged, never fatal: the mount
-// keeps serving what it has.
-func backgroundPulls(ctx context.Context, r *repo.Repo, specs []pullSpec, interval time.Duration, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		for _, s := range specs {
-			o := pull.Options{Remote: s.remote}
-			if s.ref != "" {
-				o.Refs = []string{s.ref}
-			}
-			res, err := pull.Pull(ctx, r, o)
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				log.Error("background pull failed; retrying at the next interval", "remote", s.remote, "ref", s.ref, "err", err)
-				continue
-			}
-			for ref, c := range res.Refs {
-				log.Info("pulled", "remote", s.remote, "ref", ref, "commit", c.String(),
-					"content", res.ContentFetched, "bytes", res.BytesTransferred)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-hup:
-			log.Info("SIGHUP: pulling now")
-		}
-	}
-}
-
-func runMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interval time.Duration) error {
+// serveMount mounts the repository at mp, runs the background pulls and
+// serves until the mount goes away or a signal unmounts it.
+func serveMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interval time.Duration) error {
 	r, err := e.openRepo()
 	if err != nil {
 		return err
@@ -173,6 +135,13 @@ func runMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interv
 		go func() { defer close(pulled); backgroundPulls(pctx, r, specs, interval, log) }()
 		defer func() { cancel(); <-pulled }()
 	}
+	return serveUntilSignal(m, mp, log, done, sigs, usr1)
+}
+
+// serveUntilSignal waits for the mount m to end (done) and answers
+// signals: SIGINT and SIGTERM unmount, or detach lazily when the mount
+// was already found busy; SIGUSR1 logs the request counts.
+func serveUntilSignal(m *fusefs.Mount, mp string, log *slog.Logger, done <-chan struct{}, sigs, usr1 <-chan os.Signal) error {
 	busy := false
 	for {
 		select {

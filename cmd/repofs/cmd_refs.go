@@ -9,12 +9,11 @@ import (
 	"github.com/repofs/repofs/repo"
 )
 
-func init() {
-	register(&command{
-		name:    "refs",
-		summary: "List, create or delete refs",
-		usage:   "[--list] [PREFIX] | --create=REF COMMIT | --delete REF…",
-		help: `Lists local refs as NAME and remote-tracking refs as REMOTE:NAME, sorted.
+var refsCommand = &command{
+	name:    "refs",
+	summary: "List, create or delete refs",
+	usage:   "[--list] [PREFIX] | --create=REF COMMIT | --delete REF…",
+	help: `Lists local refs as NAME and remote-tracking refs as REMOTE:NAME, sorted.
 With PREFIX, only the refs below it, the prefix cut off unless --list.
 
 Options:
@@ -27,44 +26,48 @@ Examples:
   repofs --repo=repo refs
   repofs --repo=repo refs origin:
   repofs --repo=repo refs --create=release/1.0 os/main`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var list, del, force bool
-			var create string
-			fs.BoolVar(&list, "list", false, "")
-			fs.StringVar(&create, "create", "", "")
-			fs.BoolVar(&force, "force", false, "")
-			fs.BoolVar(&del, "delete", false, "")
+	setup: withFlags((*refsFlags).register, runRefs),
+}
 
-			return func(e *env, args []string) error {
-				r, err := e.openRepo()
-				if err != nil {
-					return err
-				}
-				switch {
-				case create != "":
-					return refsCreate(e, r, create, args, force)
-				case del:
-					return refsDelete(e, r, args)
-				}
-				if len(args) > 1 {
-					return usagef("refs takes at most one PREFIX")
-				}
-				prefix := ""
-				if len(args) == 1 {
-					prefix = args[0]
-				}
-				refs, err := r.ListRefs(prefix, list)
-				if err != nil {
-					return err
-				}
-				w := bufio.NewWriter(e.stdout)
-				for _, ref := range refs {
-					fmt.Fprintln(w, ref)
-				}
-				return w.Flush()
-			}
-		},
-	})
+type refsFlags struct {
+	list, delete, force bool
+	create              string
+}
+
+func (f *refsFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.list, "list", false, "")
+	fs.StringVar(&f.create, "create", "", "")
+	fs.BoolVar(&f.force, "force", false, "")
+	fs.BoolVar(&f.delete, "delete", false, "")
+}
+
+func runRefs(e *env, f *refsFlags, args []string) error {
+	r, err := e.openRepo()
+	if err != nil {
+		return err
+	}
+	switch {
+	case f.create != "":
+		return refsCreate(e, r, f.create, args, f.force)
+	case f.delete:
+		return refsDelete(e, r, args)
+	}
+	if len(args) > 1 {
+		return usagef("refs takes at most one PREFIX")
+	}
+	prefix := ""
+	if len(args) == 1 {
+		prefix = args[0]
+	}
+	refs, err := r.ListRefs(prefix, f.list)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(e.stdout)
+	for _, ref := range refs {
+		fmt.Fprintln(w, ref)
+	}
+	return w.Flush()
 }
 
 func refsCreate(e *env, r *repo.Repo, spec string, args []string, force bool) error {

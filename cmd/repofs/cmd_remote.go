@@ -6,7 +6,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"time"
 
 	flag "github.com/spf13/pflag"
 
@@ -15,12 +14,11 @@ import (
 	"github.com/repofs/repofs/repo/sign"
 )
 
-func init() {
-	register(&command{
-		name:    "remote",
-		summary: "Manage remote repositories (add, list, delete, show-url, refs, summary, gpg-import)",
-		usage:   "add|list|delete|show-url|refs|summary|gpg-import …",
-		help: `Subcommands (the [remote "NAME"] groups of config, as ostree writes them):
+var remoteCommand = &command{
+	name:    "remote",
+	summary: "Manage remote repositories (add, list, delete, show-url, refs, summary, gpg-import)",
+	usage:   "add|list|delete|show-url|refs|summary|gpg-import …",
+	help: `Subcommands (the [remote "NAME"] groups of config, as ostree writes them):
   add [--no-gpg-verify] [--gpg-import=FILE] [--set=K=V]… [--if-not-exists] NAME URL [BRANCH…]
   list [-u]                 the remotes; -u with their URLs
   delete [--if-exists] NAME
@@ -43,141 +41,161 @@ Examples:
   repofs --repo=repo remote add --no-gpg-verify origin https://example.com/repo os/main
   repofs --repo=repo remote add --gpg-import=publisher.asc os https://example.com/repo
   repofs --repo=repo remote refs origin`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var add pull.AddOptions
-			var set []string
-			var urls, ifExists, stdin bool
-			var gpgImport, keyring string
-			fs.BoolVar(&add.NoGPGVerify, "no-gpg-verify", false, "")
-			fs.StringVar(&gpgImport, "gpg-import", "", "")
-			fs.StringVarP(&keyring, "keyring", "k", "", "")
-			fs.BoolVar(&stdin, "stdin", false, "")
-			fs.StringArrayVar(&set, "set", nil, "")
-			fs.BoolVar(&add.IfNotExists, "if-not-exists", false, "")
-			fs.BoolVarP(&urls, "url", "u", false, "")
-			fs.BoolVar(&ifExists, "if-exists", false, "")
-			return func(e *env, args []string) error {
-				if len(args) == 0 {
-					return usagef("remote needs a subcommand: add, list, delete, show-url, refs, summary or gpg-import")
-				}
-				r, err := e.openRepo()
-				if err != nil {
-					return err
-				}
-				sub, args := args[0], args[1:]
-				need := func(n int, what string) error {
-					if len(args) < n {
-						return usagef("remote %s needs %s", sub, what)
-					}
-					return nil
-				}
-				switch sub {
-				case "add":
-					if err := need(2, "a NAME and a URL"); err != nil {
-						return err
-					}
-					for _, kv := range set {
-						k, v, ok := strings.Cut(kv, "=")
-						if !ok || k == "" {
-							return usagef("--set=%s: want KEY=VALUE", kv)
-						}
-						add.Set = append(add.Set, repo.ConfigKey{Key: k, Value: v})
-					}
-					add.Branches = args[2:]
-					var keys []byte
-					if gpgImport != "" {
-						// Read the keys first: a bad key file must not leave a
-						// half-configured remote behind.
-						if keys, err = os.ReadFile(gpgImport); err != nil {
-							return fmt.Errorf("remote add %s: --gpg-import: %w", args[0], err)
-						}
-						if _, err := sign.ReadOpenPGPKeys(keys); err != nil {
-							return fmt.Errorf("remote add %s: --gpg-import=%s: %w", args[0], gpgImport, err)
-						}
-					}
-					if err := pull.AddRemote(e.ctx, r, args[0], args[1], add); err != nil {
-						return err
-					}
-					if keys == nil {
-						return nil
-					}
-					return importKeys(e, r, args[0], keys, nil)
-				case "gpg-import":
-					if err := need(1, "a NAME"); err != nil {
-						return err
-					}
-					var keys []byte
-					switch {
-					case keyring != "" && !stdin:
-						keys, err = os.ReadFile(keyring)
-					case stdin && keyring == "":
-						keys, err = io.ReadAll(e.stdin)
-					default:
-						return usagef("remote gpg-import needs exactly one of -k FILE and --stdin")
-					}
-					if err != nil {
-						return fmt.Errorf("remote gpg-import %s: %w", args[0], err)
-					}
-					return importKeys(e, r, args[0], keys, args[1:])
-				case "list":
-					rms, err := pull.ListRemotes(r)
-					if err != nil {
-						return err
-					}
-					sort.Slice(rms, func(i, j int) bool { return rms[i].Name < rms[j].Name })
-					width := 0 // ostree pads names to the longest
-					for _, rm := range rms {
-						width = max(width, len(rm.Name))
-					}
-					for _, rm := range rms {
-						if urls {
-							fmt.Fprintf(e.stdout, "%-*s  %s\n", width, rm.Name, rm.URL)
-						} else {
-							fmt.Fprintln(e.stdout, rm.Name)
-						}
-					}
-					return nil
-				case "delete":
-					if err := need(1, "a NAME"); err != nil {
-						return err
-					}
-					return pull.DeleteRemote(e.ctx, r, args[0], ifExists)
-				case "show-url":
-					if err := need(1, "a NAME"); err != nil {
-						return err
-					}
-					rm, err := pull.ReadRemote(r, args[0])
-					if err != nil {
-						return err
-					}
-					fmt.Fprintln(e.stdout, rm.URL)
-					return nil
-				case "refs", "summary":
-					if err := need(1, "a NAME"); err != nil {
-						return err
-					}
-					s, err := pull.FetchSummary(e.ctx, r, args[0])
-					if err != nil {
-						return err
-					}
-					if sub == "refs" {
-						names := make([]string, 0, len(s.Refs))
-						for _, ref := range s.Refs {
-							names = append(names, ref.Name)
-						}
-						sort.Strings(names)
-						for _, n := range names {
-							fmt.Fprintf(e.stdout, "%s:%s\n", args[0], n)
-						}
-						return nil
-					}
-					printSummary(e, s)
-					return nil
-				}
-				return usagef("unknown remote subcommand %q", sub)
-			}
-		},
-	})
+	setup: withFlags((*remoteFlags).register, runRemote),
+}
+
+// remoteFlags are the options of every remote subcommand; each reads its
+// own and ignores the others.
+type remoteFlags struct {
+	noGPGVerify bool     // add --no-gpg-verify
+	gpgImport   string   // add --gpg-import
+	set         []string // add --set
+	ifNotExists bool     // add --if-not-exists
+	keyring     string   // gpg-import -k
+	stdin       bool     // gpg-import --stdin
+	urls        bool     // list -u
+	ifExists    bool     // delete --if-exists
+}
+
+func (f *remoteFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.noGPGVerify, "no-gpg-verify", false, "")
+	fs.StringVar(&f.gpgImport, "gpg-import", "", "")
+	fs.StringVarP(&f.keyring, "keyring", "k", "", "")
+	fs.BoolVar(&f.stdin, "stdin", false, "")
+	fs.StringArrayVar(&f.set, "set", nil, "")
+	fs.BoolVar(&f.ifNotExists, "if-not-exists", false, "")
+	fs.BoolVarP(&f.urls, "url", "u", false, "")
+	fs.BoolVar(&f.ifExists, "if-exists", false, "")
+}
+
+func runRemote(e *env, f *remoteFlags, args []string) error {
+	if len(args) == 0 {
+		return usagef("remote needs a subcommand: add, list, delete, show-url, refs, summary or gpg-import")
+	}
+	r, err := e.openRepo()
+	if err != nil {
+		return err
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "add":
+		return runRemoteAdd(e, r, f, args)
+	case "gpg-import":
+		return runRemoteGPGImport(e, r, f, args)
+	case "list":
+		return runRemoteList(e, r, f)
+	case "delete":
+		return runRemoteDelete(e, r, f, args)
+	case "show-url":
+		return runRemoteShowURL(e, r, args)
+	case "refs":
+		return runRemoteRefs(e, r, args)
+	case "summary":
+		return runRemoteSummary(e, r, args)
+	}
+	return usagef("unknown remote subcommand %q", sub)
+}
+
+// needArgs is the usage error of a remote subcommand given fewer than n
+// arguments.
+func needArgs(sub string, args []string, n int, what string) error {
+	if len(args) < n {
+		return usagef("remote %s needs %s", sub, what)
+	}
+	return nil
+}
+
+func runRemoteAdd(e *env, r *repo.Repo, f *remoteFlags, args []string) error {
+	if err := needArgs("add", args, 2, "a NAME and a URL"); err != nil {
+		return err
+	}
+	o := pull.AddOptions{NoGPGVerify: f.noGPGVerify, IfNotExists: f.ifNotExists}
+	for _, kv := range f.set {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usagef("--set=%s: want KEY=VALUE", kv)
+		}
+		o.Set = append(o.Set, repo.ConfigKey{Key: k, Value: v})
+	}
+	o.Branches = args[2:]
+	var keys []byte
+	if f.gpgImport != "" {
+		// Read the keys first: a bad key file must not leave a
+		// half-configured remote behind.
+		var err error
+		if keys, err = os.ReadFile(f.gpgImport); err != nil {
+			return fmt.Errorf("remote add %s: --gpg-import: %w", args[0], err)
+		}
+		if _, err := sign.ReadOpenPGPKeys(keys); err != nil {
+			return fmt.Errorf("remote add %s: --gpg-import=%s: %w", args[0], f.gpgImport, err)
+		}
+	}
+	if err := pull.AddRemote(e.ctx, r, args[0], args[1], o); err != nil {
+		return err
+	}
+	if keys == nil {
+		return nil
+	}
+	return importKeys(e, r, args[0], keys, nil)
+}
+
+func runRemoteGPGImport(e *env, r *repo.Repo, f *remoteFlags, args []string) error {
+	if err := needArgs("gpg-import", args, 1, "a NAME"); err != nil {
+		return err
+	}
+	var keys []byte
+	var err error
+	switch {
+	case f.keyring != "" && !f.stdin:
+		keys, err = os.ReadFile(f.keyring)
+	case f.stdin && f.keyring == "":
+		keys, err = io.ReadAll(e.stdin)
+	default:
+		return usagef("remote gpg-import needs exactly one of -k FILE and --stdin")
+	}
+	if err != nil {
+		return fmt.Errorf("remote gpg-import %s: %w", args[0], err)
+	}
+	return importKeys(e, r, args[0], keys, args[1:])
+}
+
+func runRemoteList(e *env, r *repo.Repo, f *remoteFlags) error {
+	rms, err := pull.ListRemotes(r)
+	if err != nil {
+		return err
+	}
+	sort.Slice(rms, func(i, j int) bool { return rms[i].Name < rms[j].Name })
+	width := 0 // ostree pads names to the longest
+	for _, rm := range rms {
+		width = max(width, len(rm.Name))
+	}
+	for _, rm := range rms {
+		if f.urls {
+			fmt.Fprintf(e.stdout, "%-*s  %s\n", width, rm.Name, rm.URL)
+		} else {
+			fmt.Fprintln(e.stdout, rm.Name)
+		}
+	}
+	return nil
+}
+
+func runRemoteDelete(e *env, r *repo.Repo, f *remoteFlags, args []string) error {
+	if err := needArgs("delete", args, 1, "a NAME"); err != nil {
+		return err
+	}
+	return pull.DeleteRemote(e.ctx, r, args[0], f.ifExists)
+}
+
+func runRemoteShowURL(e *env, r *repo.Repo, args []string) error {
+	if err := needArgs("show-url", args, 1, "a NAME"); err != nil {
+		return err
+	}
+	rm, err := pull.ReadRemote(r, args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, rm.URL)
+	return nil
 }
 
 func importKeys(e *env, r *repo.Repo, remote string, keys []byte, ids []string) error {
@@ -187,47 +205,4 @@ func importKeys(e *env, r *repo.Repo, remote string, keys []byte, ids []string) 
 	}
 	fmt.Fprintf(e.stdout, "Imported %d GPG key%s to remote \"%s\"\n", n, plural(n), remote)
 	return nil
-}
-
-// printSummary prints a summary as `ostree remote summary` does.
-func printSummary(e *env, s *repo.Summary) {
-	const stamp = "2006-01-02T15:04:05-07"
-	for _, ref := range s.Refs {
-		fmt.Fprintf(e.stdout, "* %s\n    Latest Commit (%d bytes):\n      %s\n", ref.Name, ref.CommitSize, ref.Commit)
-		for _, m := range ref.Metadata {
-			switch m.Key {
-			case "ostree.commit.timestamp":
-				if ts, err := m.Value.Uint64BE(); err == nil {
-					fmt.Fprintf(e.stdout, "    Timestamp (%s): %s\n", m.Key, time.Unix(int64(ts), 0).UTC().Format(stamp))
-					continue
-				}
-			case "ostree.commit.version":
-				if v, err := m.Value.String(); err == nil {
-					fmt.Fprintf(e.stdout, "    Version (%s): %s\n", m.Key, v)
-					continue
-				}
-			}
-			fmt.Fprintf(e.stdout, "    %s: %s\n", m.Key, m.Value.Print())
-		}
-		fmt.Fprintln(e.stdout)
-	}
-	for _, m := range s.Metadata {
-		switch m.Key {
-		case "ostree.summary.mode":
-			v, _ := m.Value.String()
-			fmt.Fprintf(e.stdout, "Repository Mode (%s): %s\n", m.Key, v)
-		case "ostree.summary.last-modified":
-			if ts, err := m.Value.Uint64BE(); err == nil {
-				fmt.Fprintf(e.stdout, "Last-Modified (%s): %s\n", m.Key, time.Unix(int64(ts), 0).UTC().Format(stamp))
-			}
-		case "ostree.summary.tombstone-commits":
-			yes := "No"
-			if m.Value.Print() == "true" {
-				yes = "Yes"
-			}
-			fmt.Fprintf(e.stdout, "Has Tombstone Commits (%s): %s\n", m.Key, yes)
-		default:
-			fmt.Fprintf(e.stdout, "%s: %s\n", m.Key, m.Value.Print())
-		}
-	}
 }

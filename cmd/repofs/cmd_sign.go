@@ -1,178 +1,21 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	flag "github.com/spf13/pflag"
 
 	"github.com/repofs/repofs/repo"
-	"github.com/repofs/repofs/repo/gvariant"
 	"github.com/repofs/repofs/repo/sign"
 )
 
-// signFlags are the signing options of commit and summary -u, named as
-// ostree names them.
-type signFlags struct {
-	keys     []string // --sign: base64 ed25519 secret keys
-	keysFile string   // --sign-from-file: a file of them
-	signType string   // --sign-type
-	gpgKeys  []string // --gpg-sign: OpenPGP key IDs
-	gpgFile  string   // --gpg-keys-file: exported secret keys
-	gpgHome  string   // --gpg-homedir
-}
-
-const signFlagsHelp = `  --sign=KEY                ed25519: sign with this base64 secret key (repeatable)
-  --sign-from-file=FILE     ed25519: sign with the secret keys of FILE, one
-                            base64 key per line (ostree sign --keys-file format)
-  --sign-type=ed25519       the signature type of --sign (only ed25519)
-  --gpg-sign=KEY-ID         OpenPGP: sign with this key (repeatable)
-  --gpg-keys-file=FILE      the secret keys for --gpg-sign, as written by
-                            gpg --export-secret-keys (armored or binary, no
-                            passphrase); --gpg-homedir=DIR reads DIR/secring.gpg`
-
-func (sf *signFlags) register(fs *flag.FlagSet) {
-	fs.StringArrayVar(&sf.keys, "sign", nil, "")
-	fs.StringVar(&sf.keysFile, "sign-from-file", "", "")
-	fs.StringVar(&sf.signType, "sign-type", "ed25519", "")
-	fs.StringArrayVar(&sf.gpgKeys, "gpg-sign", nil, "")
-	fs.StringVar(&sf.gpgFile, "gpg-keys-file", "", "")
-	fs.StringVar(&sf.gpgHome, "gpg-homedir", "", "")
-}
-
-// signer holds loaded secret keys.
-type signer struct {
-	ed  []ed25519.PrivateKey
-	gpg []gpgSigner
-}
-
-type gpgSigner struct {
-	e   *openpgp.Entity
-	cfg *packet.Config
-}
-
-// load reads the keys the flags name; nil when no signing was asked for.
-func (sf *signFlags) load() (*signer, error) {
-	s := &signer{}
-	if len(sf.keys) > 0 || sf.keysFile != "" {
-		if sf.signType != "ed25519" {
-			return nil, usagef("--sign-type=%s: repofs signs with ed25519 only (OpenPGP: --gpg-sign)", sf.signType)
-		}
-	}
-	for _, k := range sf.keys {
-		sk, err := sign.ParseEd25519SecretKey(k)
-		if err != nil {
-			return nil, usagef("--sign: %v", err)
-		}
-		s.ed = append(s.ed, sk)
-	}
-	if sf.keysFile != "" {
-		data, err := os.ReadFile(sf.keysFile)
-		if err != nil {
-			return nil, fmt.Errorf("--sign-from-file: %w", err)
-		}
-		sks, err := sign.ParseEd25519SecretKeys(data)
-		if err != nil {
-			return nil, fmt.Errorf("--sign-from-file=%s: %w", sf.keysFile, err)
-		}
-		s.ed = append(s.ed, sks...)
-	}
-	if len(sf.gpgKeys) > 0 {
-		secret, err := sf.secretKeys()
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range sf.gpgKeys {
-			e, cfg, err := sign.FindSigningKey(secret, id)
-			if err != nil {
-				return nil, fmt.Errorf("--gpg-sign: %w", err)
-			}
-			s.gpg = append(s.gpg, gpgSigner{e, cfg})
-		}
-	} else if sf.gpgFile != "" || sf.gpgHome != "" {
-		return nil, usagef("--gpg-keys-file and --gpg-homedir need --gpg-sign=KEY-ID")
-	}
-	if len(s.ed) == 0 && len(s.gpg) == 0 {
-		return nil, nil
-	}
-	return s, nil
-}
-
-func (sf *signFlags) secretKeys() (openpgp.EntityList, error) {
-	path := sf.gpgFile
-	if path == "" && sf.gpgHome != "" {
-		path = filepath.Join(sf.gpgHome, "secring.gpg")
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("--gpg-homedir=%s: GnuPG 2 keeps secret keys inside gpg-agent, which repofs does not talk to; export the key with 'gpg --homedir %s --export-secret-keys KEY-ID > key.gpg' and pass --gpg-keys-file=key.gpg", sf.gpgHome, sf.gpgHome)
-		}
-	}
-	if path == "" {
-		return nil, usagef("--gpg-sign needs the secret key: --gpg-keys-file=FILE (from gpg --export-secret-keys)")
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--gpg-keys-file: %w", err)
-	}
-	el, err := sign.ReadOpenPGPKeys(data)
-	if err != nil {
-		return nil, fmt.Errorf("--gpg-keys-file=%s: %w", path, err)
-	}
-	return el, nil
-}
-
-// sign adds this signer's signatures of data to detached metadata md.
-func (s *signer) sign(md gvariant.Metadata, data []byte) (gvariant.Metadata, error) {
-	var err error
-	for _, g := range s.gpg {
-		sig, serr := sign.SignGPG(g.e, g.cfg, data)
-		if serr != nil {
-			return nil, serr
-		}
-		if md, err = sign.AddSignature(md, sign.KeyGPG, sig); err != nil {
-			return nil, err
-		}
-	}
-	for _, k := range s.ed {
-		if md, err = sign.AddSignature(md, sign.KeyEd25519, sign.SignEd25519(k, data)); err != nil {
-			return nil, err
-		}
-	}
-	return md, nil
-}
-
-// signCommit adds signatures to commit c's detached metadata within tx.
-func (s *signer) signCommit(tx *repo.Transaction, c repo.Checksum) error {
-	data, md, err := readSigned(tx, c)
-	if err != nil {
-		return err
-	}
-	if md, err = s.sign(md, data); err != nil {
-		return fmt.Errorf("sign commit %s: %w", c, err)
-	}
-	return tx.WriteCommitMeta(c, md)
-}
-
-// summarySig makes summary.sig for a summary's bytes.
-func (s *signer) summarySig(summary []byte) ([]byte, error) {
-	md, err := s.sign(nil, summary)
-	if err != nil {
-		return nil, err
-	}
-	return gvariant.EncodeMetadata(md), nil
-}
-
-func init() {
-	register(&command{
-		name:    "sign",
-		summary: "Sign a commit with ed25519, or verify its ed25519 signatures",
-		usage:   "[--keys-file=FILE] [--verify] COMMIT [KEY…]",
-		help: `Adds an ed25519 signature (ostree.sign.ed25519 in the commit's detached
+var signCommand = &command{
+	name:    "sign",
+	summary: "Sign a commit with ed25519, or verify its ed25519 signatures",
+	usage:   "[--keys-file=FILE] [--verify] COMMIT [KEY…]",
+	help: `Adds an ed25519 signature (ostree.sign.ed25519 in the commit's detached
 metadata) made with each secret KEY (base64, 64 bytes: seed then public key,
 as ostree sign takes it) and each key of --keys-file, one per line.
 
@@ -187,88 +30,43 @@ Options:
 Examples:
   repofs --repo=repo sign --keys-file=secret.ed25519 os/main
   repofs --repo=repo sign --verify --keys-file=trusted.ed25519 os/main`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var keysFile, signType string
-			var verify bool
-			fs.StringVar(&keysFile, "keys-file", "", "")
-			fs.BoolVar(&verify, "verify", false, "")
-			fs.StringVarP(&signType, "sign-type", "s", "ed25519", "")
-			return func(e *env, args []string) error {
-				if len(args) < 1 {
-					return usagef("sign needs a COMMIT")
-				}
-				if signType != "ed25519" {
-					return usagef("--sign-type=%s: only ed25519 (OpenPGP: repofs gpg-sign)", signType)
-				}
-				if len(args) == 1 && keysFile == "" {
-					return usagef("sign needs keys: KEY arguments or --keys-file=FILE")
-				}
-				r, c, err := e.resolveRev(args[0])
-				if err != nil {
-					return err
-				}
-				if verify {
-					return verifyEd25519(e, r, c, keysFile, args[1:])
-				}
-				sf := signFlags{keys: args[1:], keysFile: keysFile, signType: "ed25519"}
-				s, err := sf.load()
-				if err != nil {
-					return err
-				}
-				return signExisting(e, r, c, s)
-			}
-		},
-	})
-	register(&command{
-		name:    "gpg-sign",
-		summary: "Sign a commit with OpenPGP keys",
-		usage:   "--gpg-keys-file=FILE COMMIT KEY-ID…",
-		help: `Adds an OpenPGP signature (ostree.gpgsigs in the commit's detached
-metadata) by each KEY-ID, whose secret key is in --gpg-keys-file (written by
-gpg --export-secret-keys, without a passphrase). ostree verifies these with
-the public key imported for the remote (ostree remote gpg-import).
-
-Example:
-  repofs --repo=repo gpg-sign --gpg-keys-file=secret.gpg os/main 0123456789ABCDEF`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			var sf signFlags
-			fs.StringVar(&sf.gpgFile, "gpg-keys-file", "", "")
-			fs.StringVar(&sf.gpgHome, "gpg-homedir", "", "")
-			return func(e *env, args []string) error {
-				if len(args) < 2 {
-					return usagef("gpg-sign needs a COMMIT and at least one KEY-ID")
-				}
-				sf.gpgKeys = args[1:]
-				s, err := sf.load()
-				if err != nil {
-					return err
-				}
-				r, c, err := e.resolveRev(args[0])
-				if err != nil {
-					return err
-				}
-				return signExisting(e, r, c, s)
-			}
-		},
-	})
+	setup: withFlags((*signCmdFlags).register, runSign),
 }
 
-// metaReader is a repository, or a transaction that also sees what it
-// staged.
-type metaReader interface {
-	ReadMetadata(repo.Checksum, repo.ObjectType) ([]byte, error)
-	ReadCommitMeta(repo.Checksum) (gvariant.Metadata, error)
+type signCmdFlags struct {
+	keysFile, signType string
+	verify             bool
 }
 
-// readSigned returns a commit's bytes (what its signatures sign) and its
-// detached metadata (where they are; nil: none).
-func readSigned(r metaReader, c repo.Checksum) ([]byte, gvariant.Metadata, error) {
-	data, err := r.ReadMetadata(c, repo.ObjCommit)
-	if err != nil {
-		return nil, nil, err
+func (f *signCmdFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.keysFile, "keys-file", "", "")
+	fs.BoolVar(&f.verify, "verify", false, "")
+	fs.StringVarP(&f.signType, "sign-type", "s", "ed25519", "")
+}
+
+func runSign(e *env, f *signCmdFlags, args []string) error {
+	if len(args) < 1 {
+		return usagef("sign needs a COMMIT")
 	}
-	md, err := r.ReadCommitMeta(c)
-	return data, md, err
+	if f.signType != "ed25519" {
+		return usagef("--sign-type=%s: only ed25519 (OpenPGP: repofs gpg-sign)", f.signType)
+	}
+	if len(args) == 1 && f.keysFile == "" {
+		return usagef("sign needs keys: KEY arguments or --keys-file=FILE")
+	}
+	r, c, err := e.resolveRev(args[0])
+	if err != nil {
+		return err
+	}
+	if f.verify {
+		return verifyEd25519(e, r, c, f.keysFile, args[1:])
+	}
+	sf := signFlags{keys: args[1:], keysFile: f.keysFile, signType: "ed25519"}
+	s, err := sf.load()
+	if err != nil {
+		return err
+	}
+	return signExisting(e, r, c, s)
 }
 
 // signExisting adds signatures to a stored commit.

@@ -6,19 +6,7 @@ import (
 	"strings"
 )
 
-var commands []*command
-
-func register(c *command) { commands = append(commands, c) }
-
-func findCommand(name string) *command {
-	for _, c := range commands {
-		if c.name == name {
-			return c
-		}
-	}
-	return nil
-}
-
+// printUsage prints the global help: every command and the global options.
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, `usage: repofs [--repo=PATH] COMMAND [OPTIONS] [ARGS]
 
@@ -41,6 +29,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 fsck found corruption,
 `)
 }
 
+// printCommandHelp prints one command's help.
 func printCommandHelp(w io.Writer, c *command) {
 	fmt.Fprintf(w, "usage: repofs [--repo=PATH] %s %s\n\n%s\n", c.name, c.usage, c.summary)
 	if c.help != "" {

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/pull"
+)
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// progressLine is the live line: objects, bytes, rate and ETA.
+func progressLine(p pull.Progress) string {
+	secs := p.Elapsed.Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(p.BytesTransferred) / secs
+	}
+	eta := "?"
+	if p.ContentFetched > 0 && p.ContentTotal > p.ContentFetched {
+		left := time.Duration(float64(p.Elapsed) * float64(p.ContentTotal-p.ContentFetched) / float64(p.ContentFetched))
+		eta = left.Round(time.Second).String()
+	}
+	return fmt.Sprintf("Receiving objects: %d/%d content, %d metadata; %s at %s/s; ETA %s",
+		p.ContentFetched, p.ContentTotal, p.MetadataFetched, formatSize(float64(p.BytesTransferred)), formatSize(rate), eta)
+}
+
+// statusLine is ostree's final line.
+func statusLine(p pull.Progress) string {
+	transferred := fmt.Sprintf("%d B", p.BytesTransferred)
+	if p.BytesTransferred >= 1024 {
+		transferred = fmt.Sprintf("%d KiB", p.BytesTransferred/1024)
+	}
+	return fmt.Sprintf("%d metadata, %d content objects fetched; %s transferred in %d seconds; %s content written",
+		p.MetadataFetched, p.ContentFetched, transferred, int(p.Elapsed.Seconds()), formatSize(float64(p.ContentBytesWritten)))
+}
+
+// formatSize formats like GLib's g_format_size: SI units, one decimal, a
+// no-break space.
+func formatSize(n float64) string {
+	switch {
+	case n < 1000:
+		if n == 1 {
+			return "1 byte"
+		}
+		return fmt.Sprintf("%d bytes", int64(n))
+	case n < 1e6:
+		return fmt.Sprintf("%.1f\u00a0kB", n/1e3)
+	case n < 1e9:
+		return fmt.Sprintf("%.1f\u00a0MB", n/1e6)
+	default:
+		return fmt.Sprintf("%.1f\u00a0GB", n/1e9)
+	}
+}
