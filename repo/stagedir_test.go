@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -23,9 +25,9 @@ func TestStagingWithoutTmpfile(t *testing.T) {
 				writeTestTree(t, src, 1)
 				want := commitDir(t, initRepo(t, m), "main", src)
 
-				calls := 0
+				var calls atomic.Int32
 				orig := openTmpfile
-				openTmpfile = func(int) (int, error) { calls++; return -1, errno }
+				openTmpfile = func(int) (int, error) { calls.Add(1); return -1, errno }
 				defer func() { openTmpfile = orig }()
 
 				r := initRepo(t, m)
@@ -41,8 +43,10 @@ func TestStagingWithoutTmpfile(t *testing.T) {
 				if !tx.stage.noTmpfile.Load() {
 					t.Fatal("the transaction did not switch to named temporaries")
 				}
-				if calls != 1 {
-					t.Errorf("O_TMPFILE tried %d times, want once per transaction", calls)
+				// Writers that start together may each try it before the
+				// first failure is recorded, but no more than that.
+				if n := int(calls.Load()); n < 1 || n > 2*runtime.NumCPU() {
+					t.Errorf("O_TMPFILE tried %d times, want once per transaction (at most once per concurrent writer)", n)
 				}
 				assertNoStagedTemporaries(t, tx.staging.Path)
 				tx.Abort()
