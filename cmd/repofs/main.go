@@ -27,6 +27,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if isMountHelperCall(args) {
+		return runMountHelper(ctx, args, stderr)
+	}
 	global := flag.NewFlagSet("repofs", flag.ContinueOnError)
 	global.SetInterspersed(false)
 	global.SetOutput(io.Discard)
