@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *showVersion {
-		fmt.Fprintf(stdout, "repofs %s\n", version)
+		printVersion(stdout)
 		return exitOK
 	}
 	rest := global.Args()
