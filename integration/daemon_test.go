@@ -169,7 +169,7 @@ func TestMountChecksPulls(t *testing.T) {
 	for _, c := range []struct{ pull, want string }{
 		{"nosuch", `Remote "nosuch" not found`},
 		{"origin:no/such/ref", "publishes no ref no/such/ref"},
-		{"origin:bad..ref", "--pull=origin:bad..ref"},
+		{"origin:bad ref", "Invalid ref name"},
 	} {
 		mp := t.TempDir()
 		_, stderr, code := repofs(t, "--repo="+client, "mount", "--pull="+c.pull, mp)

@@ -61,12 +61,21 @@ func manBlock(w io.Writer, text string) {
 }
 
 // roffEscape keeps a line literal: backslashes and hyphens escaped, and a
-// line starting with a control character guarded.
+// line starting with a control character guarded, and non-ASCII
+// characters named.
 func roffEscape(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\e`)
 	s = strings.ReplaceAll(s, "-", `\-`)
 	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
 		s = `\&` + s
 	}
-	return s
+	var b strings.Builder
+	for _, r := range s {
+		if r > 127 {
+			fmt.Fprintf(&b, `\[u%04X]`, r) // groff's named Unicode character
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
