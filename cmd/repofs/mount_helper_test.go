@@ -42,8 +42,10 @@ func TestParseHelperArgs(t *testing.T) {
 			},
 		},
 		{
-			args:  []string{"-f", "-oro,no_xattrs,debug,log_format=json", "/r", "/m"},
-			check: func(h *helperArgs) bool { return h.foreground && h.flags.o.NoXattrs && h.flags.o.Debug && h.flags.logFormat == "json" },
+			args: []string{"-f", "-oro,no_xattrs,debug,log_format=json", "/r", "/m"},
+			check: func(h *helperArgs) bool {
+				return h.foreground && h.flags.o.NoXattrs && h.flags.o.Debug && h.flags.logFormat == "json"
+			},
 		},
 		{args: []string{"/r", "/m", "-o", "no_verify,nonempty"}, check: func(h *helperArgs) bool { return h.flags.noVerify && h.flags.nonEmpty }},
 		{args: []string{"/r", "/m", "-o", "bogus"}, wantErr: "-o bogus: unknown mount option"},
