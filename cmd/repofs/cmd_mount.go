@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"syscall"
@@ -305,7 +306,8 @@ func serveUntilSignal(m *fusefs.Mount, mp string, log *slog.Logger, done <-chan 
 	}
 }
 
-// logRequests logs the FUSE request counts on one line, in a fixed order.
+// logRequests logs the FUSE request counts on one line, in a fixed order,
+// with the number of goroutines (a leak shows in a long-running mount).
 func logRequests(log *slog.Logger, counts fusefs.RequestCounts) {
 	names := slices.Sorted(maps.Keys(counts))
 	var total uint64
@@ -314,5 +316,5 @@ func logRequests(log *slog.Logger, counts fusefs.RequestCounts) {
 		attrs = append(attrs, name, counts[name])
 		total += counts[name]
 	}
-	log.Info("fuse requests", append([]any{"total", total}, attrs...)...)
+	log.Info("fuse requests", append([]any{"total", total, "goroutines", runtime.NumGoroutine()}, attrs...)...)
 }
