@@ -175,8 +175,8 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 
 	stdout, stderr, code = repofs(t, "--version")
-	if code != 0 || stderr != "" || !regexp.MustCompile(`^repofs \S+\n$`).MatchString(stdout) {
-		t.Errorf("--version: exit %d, stdout %q, stderr %q; want \"repofs VERSION\\n\"", code, stdout, stderr)
+	if code != 0 || stderr != "" || !regexp.MustCompile(`^repofs \S+\nmodule: github.com/repofs/repofs \S+\n(revision: [0-9a-f]{40}.*\n)?go: go\S+\n$`).MatchString(stdout) {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q; want \"repofs VERSION\\n\", the module, the revision, Go", code, stdout, stderr)
 	}
 }
 

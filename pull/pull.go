@@ -106,6 +106,10 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The fetcher's connections end with the pull: kept idle, each holds
+	// two goroutines and a socket for 90 s, and a mount pulling every
+	// second would pile them up.
+	defer f.client.CloseIdleConnections()
 	p := &puller{r: r, o: o, f: f, v: v, start: time.Now(), seen: map[repo.Checksum]bool{}}
 	p.summary = &summarySource{remote: o.Remote, f: f, v: v}
 	if o.URL == "" {

@@ -20,7 +20,11 @@ func Init(path string, mode Mode) (*Repo, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("init %s: %w", path, err)
 	}
-	if err := os.MkdirAll(path, 0o775); err != nil {
+	// Like ostree init, create the repository's directory but not its
+	// parents: a missing parent is more likely a typo than a wish.
+	if err := os.Mkdir(path, 0o775); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("init %s: the parent directory %s does not exist; create it first: %w", path, filepath.Dir(filepath.Clean(path)), err)
+	} else if err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("init %s: %w", path, err)
 	}
 	cfg := &Config{Groups: []ConfigGroup{{Name: "core", Keys: []ConfigKey{

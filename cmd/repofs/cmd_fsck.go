@@ -59,8 +59,10 @@ func runFsck(e *env, f *fsckFlags, args []string) error {
 	if n := len(rep.Partial); n > 0 {
 		say("%d partial commits not verified\n", n)
 	}
-	if len(rep.Problems) > 0 {
-		return &exitCodeError{exitCorrupt, fmt.Errorf("fsck found %d corrupted or missing objects; run 'repofs fsck --delete' and pull again to repair", len(rep.Problems))}
+	if n := len(rep.Problems); n > 0 && f.delete {
+		return &exitCodeError{exitCorrupt, fmt.Errorf("fsck found %d corrupted or missing objects, deleted the corrupted ones and marked the commits that need them partial; pull them again to repair", n)}
+	} else if n > 0 {
+		return &exitCodeError{exitCorrupt, fmt.Errorf("fsck found %d corrupted or missing objects; run 'repofs fsck --delete' and pull again to repair", n)}
 	}
 	say("object fsck of %d commits completed successfully - no errors found.\n", rep.Commits)
 	return nil

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 var mountCommand = &command{
 	name:    "mount",
 	summary: "Show the repository read-only through FUSE, live",
-	usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--allow-other] [--no-xattrs] [--debug] MOUNTPOINT",
+	usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--allow-other] [--no-xattrs] [--no-verify] [--nonempty] [--log-format=text|json] [--debug] MOUNTPOINT",
 	help: `Mounts the repository read-only at MOUNTPOINT:
 
   MOUNTPOINT/refs/heads/<ref>            symlink to ../../commits/<sha>
@@ -34,20 +35,34 @@ var mountCommand = &command{
 refs/ follows the repository live: a ref moved by any program (repofs,
 ostree) shows its new commit within milliseconds. Runs in the foreground
 until SIGINT or SIGTERM, then unmounts and exits 0. If the mount is busy it
-says so and keeps serving; a second signal detaches it lazily. SIGUSR1 logs
-how many FUSE requests of each kind it has served.
+says so and keeps serving; a second signal detaches it lazily. SIGHUP never
+ends it: with --pull it pulls now, without it is logged and ignored. A
+closed stdout or stderr never ends it either (its log lines are dropped).
+SIGUSR1 logs how many FUSE requests of each kind it has served.
+
+Under a systemd unit of Type=notify it reports READY=1 once the mount
+answers, the last background pull in STATUS=, and STOPPING=1. mount(8) and
+fstab run it as 'repofs REPO MOUNTPOINT -o OPTIONS' (type fuse.repofs);
+see the README.
 
 Options:
   --pull=REMOTE[:REF]   pull from REMOTE (only REF) in the background, at once
                         and then every --interval, and on SIGHUP (repeatable);
-                        failures are logged and retried at the next interval
+                        the remote and the ref are checked before mounting;
+                        a failing pull is retried after 1, 2, 4… intervals
+                        (at most 64, at most an hour)
   --interval=D          time between background pulls (default 5m)
   --allow-other         let other users see the mount; the kernel then also
                         enforces the files' POSIX ACLs (unless --no-xattrs,
                         which hides them)
   --no-xattrs           hide extended attributes (getxattr fails with
                         EOPNOTSUPP)
-  --debug               log every FUSE request to stderr
+  --no-verify           serve the files of a bare repository without
+                        checking their checksums as they are read
+  --nonempty            mount over a directory that is not empty
+  --log-format=F        log lines as text (default) or json
+  --debug               log every FUSE request to stderr, and pulls that
+                        changed nothing
 
 Examples:
   repofs --repo=repo mount /mnt/os &
@@ -57,9 +72,12 @@ Examples:
 }
 
 type mountFlags struct {
-	o        fusefs.MountOptions
-	pulls    []string // --pull=REMOTE[:REF]
-	interval time.Duration
+	o         fusefs.MountOptions
+	pulls     []string // --pull=REMOTE[:REF]
+	interval  time.Duration
+	logFormat string
+	noVerify  bool
+	nonEmpty  bool
 }
 
 func (f *mountFlags) register(fs *flag.FlagSet) {
@@ -68,24 +86,69 @@ func (f *mountFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.o.AllowOther, "allow-other", false, "")
 	fs.BoolVar(&f.o.Debug, "debug", false, "")
 	fs.BoolVar(&f.o.NoXattrs, "no-xattrs", false, "")
+	fs.BoolVar(&f.noVerify, "no-verify", false, "")
+	fs.BoolVar(&f.nonEmpty, "nonempty", false, "")
+	fs.StringVar(&f.logFormat, "log-format", "text", "")
+}
+
+// mountConfig is everything a mount runs with, from the options of
+// 'repofs mount' or from mount(8)'s -o.
+type mountConfig struct {
+	o         fusefs.MountOptions
+	specs     []pullSpec
+	interval  time.Duration
+	logFormat string
+	// ready, when set, is called once the mount answers (the daemon of
+	// mount(8) then lets its parent exit).
+	ready func()
 }
 
 func runMount(e *env, f *mountFlags, args []string) error {
 	if len(args) != 1 {
 		return usagef("mount needs a MOUNTPOINT")
 	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	return serveMount(e, args[0], cfg)
+}
+
+// config checks the options and turns them into a mountConfig.
+func (f *mountFlags) config() (*mountConfig, error) {
 	if f.interval <= 0 {
-		return usagef("--interval must be positive")
+		return nil, usagef("--interval must be positive")
 	}
-	var specs []pullSpec
-	for _, p := range f.pulls {
-		remote, ref, _ := strings.Cut(p, ":")
-		if remote == "" {
-			return usagef("--pull=%s: want REMOTE or REMOTE:REF", p)
-		}
-		specs = append(specs, pullSpec{remote, ref})
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return nil, usagef("--log-format=%s: want text or json", f.logFormat)
 	}
-	return serveMount(e, args[0], f.o, specs, f.interval)
+	specs, err := parsePullSpecs(f.pulls)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &mountConfig{o: f.o, specs: specs, interval: f.interval, logFormat: f.logFormat}
+	if err := setFUSEOptions(&cfg.o, f.noVerify, f.nonEmpty); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// setFUSEOptions sets the mount options that fusefs gains in issue 26
+// (MountOptions.NoVerify, MountOptions.NonEmpty).
+//
+// TODO(merge): replace the body with
+//
+//	o.NoVerify, o.NonEmpty = noVerify, nonEmpty
+//	return nil
+func setFUSEOptions(o *fusefs.MountOptions, noVerify, nonEmpty bool) error {
+	_ = o
+	switch {
+	case noVerify:
+		return usagef("--no-verify is not supported by this build")
+	case nonEmpty:
+		return usagef("--nonempty is not supported by this build")
+	}
+	return nil
 }
 
 // mountMemoryLimit is the mount's soft heap limit (unless GOMEMLIMIT says
@@ -100,57 +163,119 @@ func limitMemory() {
 	}
 }
 
+// newLogger logs to w, one line per event, as text or JSON.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// mountSignals are the signals a mount answers, caught before it mounts
+// so that none is lost in between.
+type mountSignals struct {
+	stop, hup, usr1, pipe chan os.Signal
+}
+
+func catchMountSignals() *mountSignals {
+	s := &mountSignals{
+		stop: make(chan os.Signal, 4), hup: make(chan os.Signal, 1),
+		usr1: make(chan os.Signal, 1), pipe: make(chan os.Signal, 1),
+	}
+	signal.Notify(s.stop, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(s.hup, syscall.SIGHUP)
+	signal.Notify(s.usr1, syscall.SIGUSR1)
+	// Caught, never read: a write to a closed stdout or stderr then fails
+	// with EPIPE (the log line is lost) instead of killing the process.
+	signal.Notify(s.pipe, syscall.SIGPIPE)
+	return s
+}
+
+func (s *mountSignals) release() {
+	signal.Stop(s.stop)
+	signal.Stop(s.hup)
+	signal.Stop(s.usr1)
+	// SIGPIPE stays caught: the deferred log lines may still meet a
+	// closed pipe.
+}
+
 // serveMount mounts the repository at mp, runs the background pulls and
 // serves until the mount goes away or a signal unmounts it.
-func serveMount(e *env, mp string, o fusefs.MountOptions, specs []pullSpec, interval time.Duration) error {
+func serveMount(e *env, mp string, cfg *mountConfig) error {
+	sigs := catchMountSignals()
+	defer sigs.release()
 	r, err := e.openRepo()
 	if err != nil {
 		return err
 	}
 	level := slog.LevelInfo
-	if o.Debug {
+	if cfg.o.Debug {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	o.Logger = log
+	log := newLogger(e.stderr, cfg.logFormat, level)
+	cfg.o.Logger = log
+	if err := checkPulls(e.ctx, r, cfg.specs, log); err != nil {
+		return err
+	}
 	limitMemory()
-	// Catch the signals before mounting, so none is lost in between.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
+	sd, err := newNotifier()
+	if err != nil {
+		log.Warn("systemd notification disabled", "err", err)
+	}
+	defer sd.close()
 
-	m, err := fusefs.MountRepo(e.ctx, r, mp, o)
+	m, err := fusefs.MountRepo(e.ctx, r, mp, cfg.o)
 	if err != nil {
 		return err
 	}
-	log.Info("mounted", "repo", r.Path(), "mountpoint", mp)
 	done := make(chan struct{})
 	go func() { m.Wait(); close(done) }()
-	if len(specs) > 0 {
+	// Ready means answering: the root's attributes come from this process.
+	if _, err := os.Stat(mp); err != nil {
+		m.Unmount()
+		return fmt.Errorf("mount %s: the new mount does not answer: %w", mp, err)
+	}
+	log.Info("mounted", "repo", r.Path(), "mountpoint", mp)
+	if err := sd.notify("READY=1\nSTATUS=serving " + r.Path() + " at " + mp); err != nil {
+		log.Warn("systemd notification failed", "err", err)
+	}
+	if cfg.ready != nil {
+		cfg.ready()
+	}
+	hup := sigs.hup
+	if len(cfg.specs) > 0 {
 		pctx, cancel := context.WithCancel(context.WithoutCancel(e.ctx))
 		pulled := make(chan struct{})
-		go func() { defer close(pulled); backgroundPulls(pctx, r, specs, interval, log) }()
+		status := func(format string, args ...any) { sd.status(format, args...) }
+		go func() {
+			defer close(pulled)
+			backgroundPulls(pctx, r, cfg.specs, cfg.interval, log, sigs.hup, status)
+		}()
 		defer func() { cancel(); <-pulled }()
+		hup = nil // the pulls answer SIGHUP
 	}
-	return serveUntilSignal(m, mp, log, done, sigs, usr1)
+	return serveUntilSignal(m, mp, log, done, sigs, hup, sd)
 }
 
 // serveUntilSignal waits for the mount m to end (done) and answers
 // signals: SIGINT and SIGTERM unmount, or detach lazily when the mount
-// was already found busy; SIGUSR1 logs the request counts.
-func serveUntilSignal(m *fusefs.Mount, mp string, log *slog.Logger, done <-chan struct{}, sigs, usr1 <-chan os.Signal) error {
+// was already found busy; SIGUSR1 logs the request counts; SIGHUP (when
+// hup is not nil: no background pulls) is logged and ignored.
+func serveUntilSignal(m *fusefs.Mount, mp string, log *slog.Logger, done <-chan struct{}, sigs *mountSignals, hup <-chan os.Signal, sd *notifier) error {
 	busy := false
 	for {
 		select {
 		case <-done:
+			sd.notify("STOPPING=1")
 			log.Info("unmounted", "mountpoint", mp)
 			return nil
-		case <-usr1:
+		case <-sigs.usr1:
 			logRequests(log, m.Requests())
-		case sig := <-sigs:
+		case <-hup:
+			log.Info("SIGHUP ignored: there are no background pulls (--pull) to run", "mountpoint", mp)
+		case sig := <-sigs.stop:
+			sd.notify("STOPPING=1")
 			if busy {
 				log.Warn("second signal: detaching lazily", "mountpoint", mp, "signal", sig.String())
 				if err := m.Detach(); err != nil {
@@ -167,6 +292,7 @@ func serveUntilSignal(m *fusefs.Mount, mp string, log *slog.Logger, done <-chan 
 			err := m.Unmount()
 			if errors.Is(err, fusefs.ErrBusy) {
 				busy = true
+				sd.status("busy: send the signal again to detach lazily")
 				log.Warn(fmt.Sprintf("%v; send the signal again to detach lazily", err))
 				continue
 			}
@@ -180,7 +306,8 @@ func serveUntilSignal(m *fusefs.Mount, mp string, log *slog.Logger, done <-chan 
 	}
 }
 
-// logRequests logs the FUSE request counts on one line, in a fixed order.
+// logRequests logs the FUSE request counts on one line, in a fixed order,
+// with the number of goroutines (a leak shows in a long-running mount).
 func logRequests(log *slog.Logger, counts fusefs.RequestCounts) {
 	names := slices.Sorted(maps.Keys(counts))
 	var total uint64
@@ -189,5 +316,5 @@ func logRequests(log *slog.Logger, counts fusefs.RequestCounts) {
 		attrs = append(attrs, name, counts[name])
 		total += counts[name]
 	}
-	log.Info("fuse requests", append([]any{"total", total}, attrs...)...)
+	log.Info("fuse requests", append([]any{"total", total, "goroutines", runtime.NumGoroutine()}, attrs...)...)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	flag "github.com/spf13/pflag"
@@ -11,7 +13,7 @@ import (
 var pullCommand = &command{
 	name:    "pull",
 	summary: "Fetch refs and their objects from a remote over HTTP",
-	usage:   "[--depth=N] [--mirror] [--commit-metadata-only] [--network-retries=N] [--url=URL] [-q] REMOTE [REF|CHECKSUM…]",
+	usage:   "[--depth=N] [--mirror] [--commit-metadata-only] [--network-retries=N] [--parallel=N] [--url=URL] [-q] REMOTE [REF|CHECKSUM…]",
 	help: `Fetches the named refs (default: the remote's branches, else every ref of
 its summary) and every object they need, verifying each before it is
 written, in one transaction; refs/remotes/REMOTE/REF moves only when all is
@@ -63,16 +65,19 @@ func runPull(e *env, f *pullFlags, args []string) error {
 	}
 	o.Remote, o.Refs = args[0], args[1:]
 	tty := !f.quiet && isTerminal(e.stderr)
-	if tty {
-		o.Progress = func(p pull.Progress) {
-			if !p.Done {
-				fmt.Fprintf(e.stderr, "\r\x1b[K%s", progressLine(p))
-			}
+	var last pull.Progress // what an interrupted pull leaves for the next
+	o.Progress = func(p pull.Progress) {
+		last = p
+		if tty && !p.Done {
+			fmt.Fprintf(e.stderr, "\r\x1b[K%s", progressLine(p))
 		}
 	}
 	res, err := pull.Pull(e.ctx, r, o)
 	if tty {
 		fmt.Fprint(e.stderr, "\r\x1b[K")
+	}
+	if errors.Is(err, context.Canceled) && e.ctx.Err() != nil {
+		return &exitCodeError{exitInterrupted, fmt.Errorf("interrupted; run the same pull again to resume (%s kept)", formatSize(float64(last.BytesTransferred)))}
 	}
 	if err != nil {
 		return err

@@ -28,12 +28,14 @@ func withFlags[F any](register func(*F, *flag.FlagSet), run func(*env, *F, []str
 	}
 }
 
-// commands are every command, in the order 'repofs --help' lists them.
+// commands are every command, in the order 'repofs --help' lists them:
+// setting up and fetching, mounting, looking, writing, checking, then the
+// helpers.
 var commands = []*command{
-	catCommand, checkoutCommand, summaryCommand, demoCommand, fsckCommand,
-	logCommand, showCommand, revParseCommand, lsCommand, mountCommand,
-	pullCommand, refsCommand, remoteCommand, signCommand, gpgSignCommand,
-	initCommand, commitCommand,
+	initCommand, remoteCommand, pullCommand, mountCommand,
+	refsCommand, logCommand, showCommand, lsCommand, catCommand, checkoutCommand, revParseCommand,
+	commitCommand, summaryCommand, signCommand, gpgSignCommand,
+	fsckCommand, demoCommand, completionCommand, manCommand,
 }
 
 // findCommand returns the command called name, or nil.

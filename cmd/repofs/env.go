@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 
 	"github.com/repofs/repofs/repo"
@@ -21,8 +23,25 @@ func (e *env) openRepo() (*repo.Repo, error) {
 	if e.repoPath == "" {
 		return nil, usagef("no repository given: use --repo=PATH or set REPOFS_REPO (or OSTREE_REPO)")
 	}
-	return repo.Open(e.repoPath)
+	r, err := repo.Open(e.repoPath)
+	if errors.Is(err, repo.ErrNotFound) {
+		return nil, &notRepoError{e.repoPath, err}
+	}
+	return r, err
 }
+
+// notRepoError says once that a path holds no repository and what to do;
+// repo's own message ends in the sentinel's words, which would repeat it.
+type notRepoError struct {
+	path string
+	err  error
+}
+
+func (e *notRepoError) Error() string {
+	return fmt.Sprintf("%s is not an OSTree repository (no objects/ directory); create one with 'repofs --repo=%s init'", e.path, e.path)
+}
+
+func (e *notRepoError) Unwrap() error { return e.err }
 
 // resolveRev opens the repository and resolves a REV in it.
 func (e *env) resolveRev(rev string) (*repo.Repo, repo.Checksum, error) {

@@ -16,7 +16,7 @@ through FUSE. The repository is --repo, else $REPOFS_REPO, else $OSTREE_REPO.
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Global options:

@@ -27,6 +27,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if isMountHelperCall(args) {
+		return runMountHelper(ctx, args, stderr)
+	}
 	global := flag.NewFlagSet("repofs", flag.ContinueOnError)
 	global.SetInterspersed(false)
 	global.SetOutput(io.Discard)
@@ -39,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *showVersion {
-		fmt.Fprintf(stdout, "repofs %s\n", version)
+		printVersion(stdout)
 		return exitOK
 	}
 	rest := global.Args()
