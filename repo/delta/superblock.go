@@ -71,9 +71,34 @@ func IsSigned(data []byte) bool {
 	return len(data) >= 8 && binary.BigEndian.Uint64(data) == signedMagic
 }
 
+// Signatures are a signed superblock's signatures, by key (such as
+// ostree.sign.ed25519).
+type Signatures gvariant.Metadata
+
+// Get returns the signatures stored under key (an aay); none is not an
+// error.
+func (s Signatures) Get(key string) ([][]byte, error) {
+	v, ok := gvariant.Metadata(s).Lookup(key)
+	if !ok {
+		return nil, nil
+	}
+	if v.Type != "aay" {
+		return nil, invalidf("signatures %s of type %s, want aay", key, v.Type)
+	}
+	val, err := v.Value()
+	if err != nil {
+		return nil, invalidf("signatures %s: %v", key, err)
+	}
+	out := make([][]byte, len(val.Elems))
+	for i, e := range val.Elems {
+		out[i] = e.Bytes
+	}
+	return out, nil
+}
+
 // DecodeSigned splits a signed superblock file into the superblock's bytes
-// and the signatures over them (keys such as ostree.sign.ed25519).
-func DecodeSigned(data []byte) (superblock []byte, sigs gvariant.Metadata, err error) {
+// and the signatures over them.
+func DecodeSigned(data []byte) (superblock []byte, sigs Signatures, err error) {
 	if !IsSigned(data) {
 		return nil, nil, invalidf("signed superblock without the OSTSGNDT magic")
 	}
@@ -81,11 +106,11 @@ func DecodeSigned(data []byte) (superblock []byte, sigs gvariant.Metadata, err e
 	if err != nil {
 		return nil, nil, invalidf("signed superblock: %v", err)
 	}
-	sigs, err = gvariant.DecodeMetadata(gvariant.Encode(v.Elems[2]))
+	md, err := gvariant.DecodeMetadata(gvariant.Encode(v.Elems[2]))
 	if err != nil {
 		return nil, nil, invalidf("signed superblock signatures: %v", err)
 	}
-	return v.Elems[1].Bytes, sigs, nil
+	return v.Elems[1].Bytes, Signatures(md), nil
 }
 
 // DecodeSuperblock decodes a superblock (not a signed wrapper: see
