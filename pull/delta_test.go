@@ -56,9 +56,11 @@ func count(paths []string, pred func(string) bool) int {
 	return n
 }
 
-func isFilez(p string) bool      { return strings.HasSuffix(p, ".filez") }
-func isSuperblock(p string) bool { return strings.HasPrefix(p, "/deltas/") && strings.HasSuffix(p, "/superblock") }
-func isPart(p string) bool       { return strings.HasPrefix(p, "/deltas/") && !isSuperblock(p) }
+func isFilez(p string) bool { return strings.HasSuffix(p, ".filez") }
+func isSuperblock(p string) bool {
+	return strings.HasPrefix(p, "/deltas/") && strings.HasSuffix(p, "/superblock")
+}
+func isPart(p string) bool { return strings.HasPrefix(p, "/deltas/") && !isSuperblock(p) }
 
 // checkDeltaPull checks the client's main against the source's T'.
 func checkDeltaPull(t *testing.T, ds *repotest.DeltaSource, r *repo.Repo) {
