@@ -288,3 +288,12 @@ func TestSpilledPart(t *testing.T) {
 		t.Errorf("no spill directory: %v", err)
 	}
 }
+
+func BenchmarkDecodePart(b *testing.B) {
+	part := readTestdata(b, "update.part0")
+	for b.Loop() {
+		if _, err := DecodePart(part, 1<<22); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
