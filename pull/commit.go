@@ -14,8 +14,10 @@ import (
 // metadata one), its tree unless only metadata is wanted, and depth of its
 // parents. ref, when set, is the ref c was pulled as: the commit's ref
 // binding, if it has one, must name it. parent: c is an ancestor pulled for
-// depth, which the server may have pruned.
-func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, size int64, ref string, parent bool) error {
+// depth, which the server may have pruned. d, when set, is a static delta
+// to c: its parts are applied before the tree walk, which then finds
+// their objects staged and fetches only what they lacked.
+func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, size int64, ref string, parent bool, d *deltaPlan) error {
 	vc, err := p.fetchCommit(ctx, c, size, ref, parent)
 	if err != nil {
 		return err
@@ -26,12 +28,17 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	if p.o.CommitMetadataOnly {
 		p.tx.KeepPartial(c)
 	} else if !vc.complete {
+		if d != nil {
+			if err := p.applyDelta(ctx, d); err != nil {
+				return err
+			}
+		}
 		if err := p.pullTree(ctx, vc.commit.RootTree, vc.commit.RootMeta); err != nil {
 			return err
 		}
 	}
 	if vc.commit.HasParent && depth != 0 {
-		err := p.pullCommit(ctx, vc.commit.Parent, depth-1, 0, "", true)
+		err := p.pullCommit(ctx, vc.commit.Parent, depth-1, 0, "", true, nil)
 		if err == errPruned {
 			return nil // history pruned on the server: the parent is optional
 		}
@@ -116,6 +123,9 @@ func (p *puller) commitState(c repo.Checksum) (stored, complete bool, err error)
 func (p *puller) commitObject(ctx context.Context, c repo.Checksum, size int64, stored, parent bool) ([]byte, error) {
 	if stored {
 		return p.r.ReadMetadata(c, repo.ObjCommit)
+	}
+	if data, ok := p.takeLocalMeta(c); ok {
+		return data, nil // from a delta's superblock, checked against c
 	}
 	if size <= 0 {
 		size = maxMetadataFetch

@@ -34,6 +34,17 @@ type Options struct {
 	Retries, Parallel int
 	// Progress, when set, is called from time to time and at the end.
 	Progress func(Progress)
+
+	// DisableStaticDeltas pulls objects only; RequireStaticDeltas fails
+	// a pull that finds no usable delta (and, unlike the default, uses
+	// deltas from file:// remotes too), as ostree's options do.
+	DisableStaticDeltas, RequireStaticDeltas bool
+	// DryRun resolves the refs and fetches the superblocks of the deltas
+	// that would be used (Result.Deltas), and stops there.
+	DryRun bool
+	// DeltaFallback, when set, hears why a delta (or a part of one) was
+	// not used and objects are fetched instead.
+	DeltaFallback func(error)
 }
 
 // Progress counts a pull's work.
@@ -42,8 +53,15 @@ type Progress struct {
 	ContentTotal                    int64 // content objects known to be needed
 	BytesTransferred                int64
 	ContentBytesWritten             int64
-	Elapsed                         time.Duration
-	Done                            bool
+	// DeltaParts of DeltaPartsTotal static delta parts are done, and
+	// DeltaBytes of the DeltaBytesTotal bytes their superblocks say the
+	// needed parts and fallbacks weigh are on disk; DeltaObjects content
+	// objects came out of them.
+	DeltaParts, DeltaPartsTotal int64
+	DeltaBytes, DeltaBytesTotal int64
+	DeltaObjects                int64
+	Elapsed                     time.Duration
+	Done                        bool
 }
 
 // Result is what a pull did.
@@ -51,6 +69,9 @@ type Result struct {
 	Progress
 	// Refs maps each pulled ref (or checksum) to its commit.
 	Refs map[string]repo.Checksum
+	// Deltas lists the static deltas used (or, in a dry run, that would
+	// be).
+	Deltas []DeltaInfo
 }
 
 // maxMetadataFetch bounds a fetched metadata object and the summary.
@@ -68,8 +89,17 @@ type puller struct {
 
 	metaFetched, contentFetched, contentTotal, written atomic.Int64
 
-	mu   sync.Mutex
-	seen map[repo.Checksum]bool // metadata objects walked
+	// Static deltas: those the summary lists; whether the remote has
+	// delta-indexes/ (summary or config); progress.
+	summaryDeltas                                      map[string]repo.Checksum
+	indexedDeltas, summaryFetched                      bool
+	deltaTotal, deltaDone, deltaParts, deltaPartsTotal atomic.Int64
+	deltaObjects                                       atomic.Int64
+
+	mu        sync.Mutex
+	seen      map[repo.Checksum]bool   // metadata objects walked
+	localMeta map[repo.Checksum][]byte // metadata deltas carried
+	deltas    []DeltaInfo              // deltas used
 }
 
 // Pull fetches refs from a remote into r, in one transaction: every object
@@ -86,6 +116,9 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = 16
+	}
+	if o.DisableStaticDeltas && o.RequireStaticDeltas {
+		return nil, fmt.Errorf("pull %s: static deltas cannot be both disabled and required", o.Remote)
 	}
 	rm, err := ReadRemote(r, o.Remote)
 	if errors.Is(err, ErrNoRemote) {
@@ -130,6 +163,9 @@ func (p *puller) progress(done bool) Progress {
 		MetadataFetched: p.metaFetched.Load(), ContentFetched: p.contentFetched.Load(),
 		ContentTotal: p.contentTotal.Load(), BytesTransferred: p.f.bytes.Load(),
 		ContentBytesWritten: p.written.Load(), Elapsed: time.Since(p.start), Done: done,
+		DeltaParts: p.deltaParts.Load(), DeltaPartsTotal: p.deltaPartsTotal.Load(),
+		DeltaBytes: p.deltaDone.Load(), DeltaBytesTotal: p.deltaTotal.Load(),
+		DeltaObjects: p.deltaObjects.Load(),
 	}
 }
 
@@ -140,6 +176,12 @@ func (p *puller) run(ctx context.Context, rm *Remote) (*Result, error) {
 	targets, err := p.resolve(ctx, rm)
 	if err != nil {
 		return nil, err
+	}
+	if p.o.RequireStaticDeltas && !p.indexedDeltas && len(p.summaryDeltas) == 0 && p.summaryFetched {
+		return nil, fmt.Errorf("pull %s: Fetch configured to require static deltas, but no summary deltas or delta index found: %w", p.o.Remote, ErrNoDelta)
+	}
+	if p.o.DryRun {
+		return p.dryRun(ctx, targets)
 	}
 	if p.dir, err = p.r.AllocateFetcherDir(ctx); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
@@ -161,8 +203,9 @@ func (p *puller) run(ctx context.Context, rm *Remote) (*Result, error) {
 	defer stopProgress()
 
 	res := &Result{Refs: map[string]repo.Checksum{}}
+	defer func() { res.Deltas = p.deltas }()
 	for _, t := range targets {
-		if err := p.pullCommit(ctx, t.commit, p.o.Depth, t.size, t.ref, false); err != nil {
+		if err := p.pullTarget(ctx, t); err != nil {
 			return nil, err
 		}
 		res.Refs[t.name] = t.commit
@@ -215,6 +258,9 @@ func (p *puller) checkConfig(ctx context.Context) error {
 	c, err := repo.ParseConfig(data)
 	if err != nil {
 		return fmt.Errorf("pull %s: remote config: %w", p.o.Remote, err)
+	}
+	if v, ok := c.Get("core", "indexed-deltas"); ok {
+		p.indexedDeltas, _ = repo.ParseBool(v)
 	}
 	mode, _ := c.Get("core", "mode")
 	if mode != "archive-z2" && mode != "archive" {
@@ -297,6 +343,9 @@ func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.Obje
 		return nil, err
 	} else if have {
 		return p.r.ReadMetadata(c, t)
+	}
+	if data, ok := p.takeLocalMeta(c); ok {
+		return data, nil // staged from a delta, verified
 	}
 	data, err := p.f.get(ctx, repo.ArchiveObjectPath(c, t), maxMetadataFetch)
 	if err != nil {

@@ -124,6 +124,8 @@ func (p *puller) summaryTargets(data []byte) (map[string]target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: summary: %w", p.o.Remote, err)
 	}
+	p.summaryDeltas, p.summaryFetched = s.StaticDeltas, true
+	p.indexedDeltas = p.indexedDeltas || s.IndexedDeltas
 	out := make(map[string]target, len(s.Refs))
 	for _, sr := range s.Refs {
 		size := int64(maxMetadataFetch)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	flag "github.com/spf13/pflag"
 
@@ -13,7 +15,7 @@ import (
 var pullCommand = &command{
 	name:    "pull",
 	summary: "Fetch refs and their objects from a remote over HTTP",
-	usage:   "[--depth=N] [--mirror] [--commit-metadata-only] [--network-retries=N] [--parallel=N] [--url=URL] [-q] REMOTE [REF|CHECKSUM…]",
+	usage:   "[--depth=N] [--mirror] [--commit-metadata-only] [--disable-static-deltas | --require-static-deltas] [--dry-run] [--network-retries=N] [--parallel=N] [--url=URL] [-q] REMOTE [REF|CHECKSUM…]",
 	help: `Fetches the named refs (default: the remote's branches, else every ref of
 its summary) and every object they need, verifying each before it is
 written, in one transaction; refs/remotes/REMOTE/REF moves only when all is
@@ -21,10 +23,21 @@ in place. Many pulls may run into one repository at once. An interrupted
 pull leaves its partial downloads in a locked tmp/fetcher-* directory; the
 next pull resumes them with HTTP Range requests.
 
+When the remote publishes static deltas (its summary's ostree.static-deltas,
+or delta-indexes/), a ref is pulled through the delta from the newest
+complete local commit the remote has one from, or through the scratch
+delta when the ref is absent locally; a delta (or part) that fails
+verification is dropped and its objects are fetched one by one. Every
+object a delta produces is verified before it is written, in every
+repository mode (archive repositories too, unlike ostree).
+
 Options:
   --depth=N               also fetch N parents (-1: all history)
   --mirror                write refs/heads/REF instead of refs/remotes/REMOTE/REF
   --commit-metadata-only  fetch commits only (they stay marked partial)
+  --disable-static-deltas fetch objects only, never deltas
+  --require-static-deltas fail unless a static delta can be used
+  --dry-run               print what the deltas to use weigh, fetch nothing more
   --network-retries=N     attempts per request after the first (default 5)
   --parallel=N            downloads in flight (default 16)
   --url=URL               pull from URL instead of the remote's url
@@ -47,6 +60,9 @@ func (f *pullFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.o.CommitMetadataOnly, "commit-metadata-only", false, "")
 	fs.IntVar(&f.o.Retries, "network-retries", 5, "")
 	fs.IntVar(&f.o.Parallel, "parallel", 16, "")
+	fs.BoolVar(&f.o.DisableStaticDeltas, "disable-static-deltas", false, "")
+	fs.BoolVar(&f.o.RequireStaticDeltas, "require-static-deltas", false, "")
+	fs.BoolVar(&f.o.DryRun, "dry-run", false, "")
 	fs.StringVar(&f.o.URL, "url", "", "")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "")
 }
@@ -64,6 +80,12 @@ func runPull(e *env, f *pullFlags, args []string) error {
 		return err
 	}
 	o.Remote, o.Refs = args[0], args[1:]
+	if o.DisableStaticDeltas && o.RequireStaticDeltas {
+		return usagef("--disable-static-deltas and --require-static-deltas exclude each other")
+	}
+	o.DeltaFallback = func(err error) {
+		fmt.Fprintf(e.stderr, "warning: static delta not used, fetching objects instead: %v\n", err)
+	}
 	tty := !f.quiet && isTerminal(e.stderr)
 	var last pull.Progress // what an interrupted pull leaves for the next
 	o.Progress = func(p pull.Progress) {
@@ -82,8 +104,28 @@ func runPull(e *env, f *pullFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	if o.DryRun {
+		printDryRun(e, res)
+		return nil
+	}
 	if !f.quiet {
 		fmt.Fprintln(e.stdout, statusLine(res.Progress))
 	}
 	return nil
+}
+
+// printDryRun says, per ref, which delta a pull would use and what it
+// would fetch, from the superblocks.
+func printDryRun(e *env, res *pull.Result) {
+	used := map[string]bool{}
+	for _, d := range res.Deltas {
+		used[d.Ref] = true
+		fmt.Fprintf(e.stdout, "%s: delta %s: %d/%d parts, %d/%d fallback objects; %s to fetch, %s uncompressed\n",
+			d.Ref, d.Name, d.PartsNeeded, d.Parts, d.FallbacksNeeded, d.Fallbacks, formatSize(float64(d.Size)), formatSize(float64(d.USize)))
+	}
+	for _, name := range slices.Sorted(maps.Keys(res.Refs)) {
+		if !used[name] {
+			fmt.Fprintf(e.stdout, "%s: %s: no static delta (up to date, or objects would be fetched)\n", name, res.Refs[name])
+		}
+	}
 }

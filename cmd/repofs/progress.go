@@ -19,12 +19,21 @@ func isTerminal(w any) bool {
 	return err == nil
 }
 
-// progressLine is the live line: objects, bytes, rate and ETA.
+// progressLine is the live line: objects, bytes, rate and ETA; while
+// static delta parts download, bytes of their known total.
 func progressLine(p pull.Progress) string {
 	secs := p.Elapsed.Seconds()
 	rate := 0.0
 	if secs > 0 {
 		rate = float64(p.BytesTransferred) / secs
+	}
+	if p.DeltaBytesTotal > 0 && p.DeltaParts < p.DeltaPartsTotal {
+		eta := "?"
+		if rate > 0 && p.DeltaBytesTotal > p.DeltaBytes {
+			eta = (time.Duration(float64(p.DeltaBytesTotal-p.DeltaBytes)/rate) * time.Second).Round(time.Second).String()
+		}
+		return fmt.Sprintf("Receiving delta parts: %d/%d parts, %s/%s at %s/s; ETA %s",
+			p.DeltaParts, p.DeltaPartsTotal, formatSize(float64(p.DeltaBytes)), formatSize(float64(p.DeltaBytesTotal)), formatSize(rate), eta)
 	}
 	eta := "?"
 	if p.ContentFetched > 0 && p.ContentTotal > p.ContentFetched {

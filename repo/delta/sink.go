@@ -1,0 +1,122 @@
+package delta
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/repofs/repofs/repo"
+)
+
+// TxSink writes a part's objects into a transaction, each verified
+// against its checksum by the transaction's writes, in the repository's
+// own representation (archive repositories get .filez). Read sources come
+// from the repository.
+type TxSink struct {
+	Repo *repo.Repo
+	Tx   *repo.Transaction
+	// TmpDir takes large read sources of archive repositories, inflated.
+	TmpDir string
+	// Metadata, when set, is told of every metadata object written.
+	Metadata func(o Object, data []byte)
+	// Written, when set, is told the payload size of every content object
+	// written.
+	Written func(n uint64)
+}
+
+var _ Sink = (*TxSink)(nil)
+
+// Has reports whether the transaction has the object.
+func (s *TxSink) Has(o Object) (bool, error) { return s.Tx.HasObject(o.Checksum, o.Type) }
+
+// WriteMetadata stages a metadata object, verified.
+func (s *TxSink) WriteMetadata(o Object, data []byte) error {
+	if _, err := s.Tx.WriteMetadata(o.Type, data, &o.Checksum); err != nil {
+		return err
+	}
+	if s.Metadata != nil {
+		s.Metadata(o, data)
+	}
+	return nil
+}
+
+// WriteContent stages a content object, verified.
+func (s *TxSink) WriteContent(o Object, fi *repo.FileInfo, payload io.Reader) error {
+	if _, err := s.Tx.WriteContent(fi, payload, &o.Checksum); err != nil {
+		return err
+	}
+	if s.Written != nil {
+		s.Written(fi.Size)
+	}
+	return nil
+}
+
+// wholeSource is the largest read source read into memory.
+const wholeSource = 64 << 20
+
+// OpenSource opens a regular file of the repository: read whole and
+// verified when small; else, in bare modes, read in place, and in archive
+// mode inflated (and verified) into a temporary file.
+func (s *TxSink) OpenSource(c repo.Checksum) (Source, error) {
+	fi, err := s.Repo.StatFile(c)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsSymlink() {
+		return nil, fmt.Errorf("content object %s is a symlink, not a file to read", c)
+	}
+	if fi.Size <= wholeSource {
+		buf := make([]byte, fi.Size)
+		if _, err := s.Repo.ReadFileInto(c, buf); err != nil {
+			return nil, err
+		}
+		return memSource{bytes.NewReader(buf)}, nil
+	}
+	if s.Repo.Mode() != repo.ModeArchive {
+		return &rawSource{r: s.Repo, c: c, fi: fi}, nil
+	}
+	_, rc, err := s.Repo.OpenFile(c)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp(s.TmpDir, "deltasource-*")
+	if err != nil {
+		return nil, fmt.Errorf("read source %s: %w", c, err)
+	}
+	os.Remove(f.Name())
+	if _, err := io.Copy(f, rc); err != nil { // verified at EOF
+		f.Close()
+		return nil, fmt.Errorf("read source %s: %w", c, err)
+	}
+	return fileSource{f, int64(fi.Size)}, nil
+}
+
+type memSource struct{ *bytes.Reader }
+
+func (memSource) Close() error { return nil }
+
+type fileSource struct {
+	*os.File
+	size int64
+}
+
+func (f fileSource) Size() int64 { return f.size }
+
+// rawSource reads a bare repository's object file in place.
+type rawSource struct {
+	r  *repo.Repo
+	c  repo.Checksum
+	fi *repo.FileInfo
+}
+
+func (s *rawSource) ReadAt(p []byte, off int64) (int, error) {
+	n, err := s.r.ReadRawAt(s.c, s.fi, p, off)
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
+func (s *rawSource) Size() int64  { return int64(s.fi.Size) }
+func (s *rawSource) Close() error { return nil }
