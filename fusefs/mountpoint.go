@@ -48,32 +48,30 @@ func checkMountpoint(mp string, nonEmpty bool) error {
 	if nonEmpty {
 		return nil
 	}
-	name, err := firstEntry(mp)
-	if err != nil {
+	names, err := someEntries(mp)
+	switch {
+	case err != nil:
 		return fmt.Errorf("mountpoint %s: %w", mp, err)
-	}
-	if name != "" {
-		return fmt.Errorf("mountpoint %s is not empty (it holds %s, among others perhaps); the mount would hide its files: choose an empty directory, or pass --nonempty to mount over them", mp, name)
+	case len(names) == 1:
+		return fmt.Errorf("mountpoint %s is not empty (it holds %s); the mount would hide it: choose an empty directory, or pass --nonempty to mount over it", mp, names[0])
+	case len(names) > 1:
+		return fmt.Errorf("mountpoint %s is not empty (it holds %s and more); the mount would hide its files: choose an empty directory, or pass --nonempty to mount over them", mp, names[0])
 	}
 	return nil
 }
 
-// firstEntry returns the name of one entry of directory dir, or "" if it
-// is empty.
-func firstEntry(dir string) (string, error) {
+// someEntries returns the names of up to two entries of directory dir.
+func someEntries(dir string) ([]string, error) {
 	f, err := os.Open(dir)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer f.Close()
-	names, err := f.Readdirnames(1)
+	names, err := f.Readdirnames(2)
 	if err == io.EOF {
-		return "", nil
+		return nil, nil
 	}
-	if err != nil {
-		return "", err
-	}
-	return names[0], nil
+	return names, err
 }
 
 // mountEntry is one line of mountinfo, the parts a message names.

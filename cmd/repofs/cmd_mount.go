@@ -68,6 +68,8 @@ func (f *mountFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.o.AllowOther, "allow-other", false, "")
 	fs.BoolVar(&f.o.Debug, "debug", false, "")
 	fs.BoolVar(&f.o.NoXattrs, "no-xattrs", false, "")
+	fs.BoolVar(&f.o.NoVerify, "no-verify", false, "")
+	fs.BoolVar(&f.o.NonEmpty, "nonempty", false, "")
 }
 
 func runMount(e *env, f *mountFlags, args []string) error {
