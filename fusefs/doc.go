@@ -29,5 +29,13 @@
 // ahead (read_bare.go); archive inflates through its content cache
 // (internal/inflatecache), ahead of the reader and into the kernel's page
 // cache (read_archive.go, readahead_archive.go). readahead.go holds what
-// both strategies' read-ahead shares.
+// both strategies' read-ahead shares. Both verify an object against its
+// checksum before any of its bytes reach a reader, once per object per
+// mount (bare: verify.go; archive: as it inflates); a corrupted object is
+// EIO, so nothing of it enters the page cache, and is checked again at
+// the next read, so a repaired object reads right at once.
+//
+// A mountpoint that is already a mount, or not empty (unless
+// MountOptions.NonEmpty), is refused (mountpoint.go). STATFS of any node
+// answers with the repository's file system (statfs.go).
 package fusefs

@@ -31,6 +31,14 @@ type MountOptions struct {
 	// listxattr fail with EOPNOTSUPP without a round trip to the daemon,
 	// which makes ls -l several times faster.
 	NoXattrs bool
+	// NoVerify serves the objects of a bare repository without checking
+	// them against their checksums first: for trusted disks, it saves the
+	// one pass over each object that the first read of its file makes.
+	// Archive files are checked anyway, as they are inflated.
+	NoVerify bool
+	// NonEmpty mounts over a directory that is not empty, hiding what is
+	// in it while mounted; without it such a mountpoint is refused.
+	NonEmpty bool
 }
 
 // ErrBusy reports an unmount refused because the mount is in use.
@@ -49,10 +57,13 @@ type Mount struct {
 // MountRepo mounts r read-only at mountpoint and starts watching its refs.
 // As root it mounts directly with mount(2); otherwise through fusermount3.
 func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOptions) (*Mount, error) {
-	if err := checkMountpoint(mountpoint); err != nil {
+	if err := checkMountpoint(mountpoint, o.NonEmpty); err != nil {
 		return nil, err
 	}
 	f := New(r, o.Options)
+	if o.NoVerify {
+		f.trustDisk()
+	}
 	// The first view of refs/ is ready before the mount is; the watch
 	// reports the changes from it.
 	refs, err := r.AllRefs()
@@ -97,9 +108,9 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 		fo.Options = []string{"ro", "nosuid", "nodev", "default_permissions"}
 	}
 	// What fs.Mount does, with adapters between the kernel and the nodes:
-	// handleless directories, hidden xattrs if asked (else no absent
+	// handleless directories, statfs of any directory, hidden xattrs if asked (else no absent
 	// labels or ACLs), the request counter.
-	var raw fuse.RawFileSystem = &handlelessDirs{RawFileSystem: fs.NewNodeFS(f.Root(), fo)}
+	var raw fuse.RawFileSystem = &handlelessDirs{RawFileSystem: anyStatfs{fs.NewNodeFS(f.Root(), fo), f}}
 	switch {
 	case o.NoXattrs:
 		raw = noXattrs{raw}
@@ -151,27 +162,6 @@ func newServer(fs fuse.RawFileSystem, mountpoint string, o *fuse.MountOptions) (
 	readers := min(max(baseProcs, 2), 16) + 1
 	runtime.GOMAXPROCS(max(baseProcs, readers+1))
 	return server, err
-}
-
-// checkMountpoint gives a clear error for a mountpoint that cannot work,
-// notably the dead FUSE mount a killed process leaves behind.
-func checkMountpoint(mp string) error {
-	st, err := os.Stat(mp)
-	if err == nil {
-		// stat may answer from the kernel's attribute cache; statfs always
-		// asks the file system, so a dead FUSE mount shows here.
-		var sfs unix.Statfs_t
-		err = unix.Statfs(mp, &sfs)
-	}
-	switch {
-	case errors.Is(err, syscall.ENOTCONN):
-		return fmt.Errorf("mountpoint %s is a dead FUSE mount left by a process that was killed (transport endpoint is not connected); clear it with 'umount -l %s' (or 'fusermount3 -uz %s') and try again", mp, mp, mp)
-	case err != nil:
-		return fmt.Errorf("mountpoint %s: %w", mp, err)
-	case !st.IsDir():
-		return fmt.Errorf("mountpoint %s is not a directory", mp)
-	}
-	return nil
 }
 
 // Unmount unmounts cleanly; it fails with ErrBusy while files are open or

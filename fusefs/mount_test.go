@@ -510,7 +510,7 @@ func TestBusyUnmount(t *testing.T) {
 	if err := m.Unmount(); err != nil {
 		t.Fatalf("unmount after close: %v", err)
 	}
-	if err := checkMountpoint(mp); err != nil {
+	if err := checkMountpoint(mp, false); err != nil {
 		t.Errorf("after unmount: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package fusefs
 
 import (
+	"context"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -29,22 +30,57 @@ type bareReader struct {
 	maxSize int64
 	// slots bounds the disk read-ahead batches running at once.
 	slots chan struct{}
+	// verify remembers the objects checked against their checksums; nil
+	// when the mount trusts the disk (MountOptions.NoVerify).
+	verify *verifier
 }
 
 func newBareReader(f *FS) *bareReader {
-	return &bareReader{f: f, maxSize: f.o.CacheBytes / 4, slots: make(chan struct{}, 2)}
+	return &bareReader{f: f, maxSize: f.o.CacheBytes / 4, slots: make(chan struct{}, 2), verify: newVerifier()}
 }
 
 // read reads n's object file. Opening it per READ costs a few
 // microseconds, next to a round trip; a small file is one READ.
+//
+// No byte of an object reaches the reader before the whole object was
+// checked against its checksum (once per mount): a file read whole by its
+// first READ is checked in the bytes read, a larger one is read through
+// once first (VerifyContent). A corrupted object is EIO, so none of its
+// bytes enter the kernel's page cache, and it is checked again at the
+// next READ: once repaired, it reads right in the same mount.
 func (b *bareReader) read(n *fileNode, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if off == 0 {
 		b.readAhead(n.place())
 	}
+	if b.verify != nil && !b.verify.verified(n.content) {
+		if off == 0 && n.fi.Size <= uint64(len(dest)) {
+			return b.readWhole(n, dest)
+		}
+		// The READ's context ends when its caller gives up; the check
+		// is shared with other READs, so it runs to its end.
+		err := b.verify.check(n.content, func() error { return b.f.r.VerifyContent(context.Background(), n.content, n.fi) })
+		if err != nil {
+			return nil, b.fail(n, err)
+		}
+	}
 	k, err := b.f.r.ReadRawAt(n.content, n.fi, dest, off)
 	if err != nil {
-		return nil, b.f.errno("read "+b.f.r.ObjectPath(n.content, repo.ObjFile), err)
+		return nil, b.fail(n, err)
 	}
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+// readWhole reads all of n's object into dest, checks it and answers
+// with it.
+func (b *bareReader) readWhole(n *fileNode, dest []byte) (fuse.ReadResult, syscall.Errno) {
+	k, err := b.f.r.ReadRawAt(n.content, n.fi, dest, 0)
+	if err == nil {
+		err = repo.CheckPayload(n.content, n.fi, dest[:k])
+	}
+	if err != nil {
+		return nil, b.fail(n, err)
+	}
+	b.verify.passed(n.content)
 	return fuse.ReadResultData(dest[:k]), 0
 }
 

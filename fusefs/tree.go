@@ -75,6 +75,7 @@ func (d *dirNode) fill(a *fuse.Attr) {
 	a.Uid, a.Gid = d.meta.UID, d.meta.GID
 	a.Nlink = uint32(2 + len(d.tree.Dirs))
 	a.Size = 4096
+	a.Blocks = blocks(a.Size)
 	a.Ino = d.stable().Ino
 	setTime(a, d.ci.commit.Timestamp)
 }
@@ -189,11 +190,18 @@ func (n *fileNode) fill(a *fuse.Attr) {
 	a.Size = n.fi.Size
 	if n.fi.IsSymlink() {
 		a.Size = uint64(len(n.fi.Target))
+	} else {
+		a.Blocks = blocks(a.Size)
 	}
 	a.Ino = n.stable().Ino
 	a.Blksize = 4096
 	setTime(a, n.ci.commit.Timestamp)
 }
+
+// blocks is st_blocks for a size: 512-byte units, rounded up, so that du
+// counts what a file holds (as du --apparent-size, rounded), not zero. A
+// symlink keeps 0, as short ones have on most file systems.
+func blocks(size uint64) uint64 { return (size + 511) / 512 }
 
 func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.fill(&out.Attr)

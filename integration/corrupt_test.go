@@ -364,6 +364,9 @@ func testCorruption(t *testing.T, p *pristine, mode string, c corruptCase) {
 		if code != 1 || !strings.Contains(stderr, c.obj.csum) {
 			t.Errorf("cat %s %s: exit %d, stderr %q; want 1 and an error naming %s", p.fx.Main, c.cat, code, stderr, c.obj.csum)
 		}
+		if stdout != "" {
+			t.Errorf("cat %s %s wrote %d bytes of a corrupted file, want none", p.fx.Main, c.cat, len(stdout))
+		}
 	}
 
 	testRepair(t, p, repoPath, objPath, c, reachers)

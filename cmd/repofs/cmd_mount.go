@@ -127,28 +127,8 @@ func (f *mountFlags) config() (*mountConfig, error) {
 		return nil, err
 	}
 	cfg := &mountConfig{o: f.o, specs: specs, interval: f.interval, logFormat: f.logFormat}
-	if err := setFUSEOptions(&cfg.o, f.noVerify, f.nonEmpty); err != nil {
-		return nil, err
-	}
+	cfg.o.NoVerify, cfg.o.NonEmpty = f.noVerify, f.nonEmpty
 	return cfg, nil
-}
-
-// setFUSEOptions sets the mount options that fusefs gains in issue 26
-// (MountOptions.NoVerify, MountOptions.NonEmpty).
-//
-// TODO(merge): replace the body with
-//
-//	o.NoVerify, o.NonEmpty = noVerify, nonEmpty
-//	return nil
-func setFUSEOptions(o *fusefs.MountOptions, noVerify, nonEmpty bool) error {
-	_ = o
-	switch {
-	case noVerify:
-		return usagef("--no-verify is not supported by this build")
-	case nonEmpty:
-		return usagef("--nonempty is not supported by this build")
-	}
-	return nil
 }
 
 // mountMemoryLimit is the mount's soft heap limit (unless GOMEMLIMIT says
