@@ -33,7 +33,7 @@ var commands = []*command{
 	catCommand, checkoutCommand, summaryCommand, demoCommand, fsckCommand,
 	logCommand, showCommand, revParseCommand, lsCommand, mountCommand,
 	pullCommand, refsCommand, remoteCommand, signCommand, gpgSignCommand,
-	initCommand, commitCommand,
+	initCommand, commitCommand, pruneCommand,
 }
 
 // findCommand returns the command called name, or nil.
