@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/tmpdir"
 )
@@ -65,6 +68,15 @@ type referencedError struct{ msg string }
 
 func (e *referencedError) Error() string { return e.msg }
 func (e *referencedError) Unwrap() error { return ErrReferenced }
+
+// wordedError is err said in ostree's words.
+type wordedError struct {
+	msg string
+	err error
+}
+
+func (e *wordedError) Error() string { return e.msg }
+func (e *wordedError) Unwrap() error { return e.err }
 
 // Prune deletes the objects that the options do not keep. It holds
 // repo/.lock exclusively from before reachability is computed until the
@@ -181,17 +193,21 @@ func (p *pruner) deleteCommitObject(c Checksum, unmark bool) (int64, error) {
 		return 0, fmt.Errorf("Deleting object %s.commitmeta: %w", c, err)
 	}
 	path := p.r.objectPath(c, ObjCommit)
-	st, err := os.Lstat(path)
+	var st unix.Stat_t
+	err := unix.Lstat(path, &st)
 	if err == nil {
-		err = os.Remove(path)
+		err = unix.Unlink(path)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("Deleting object %s.commit: %w", c, err)
+		// ostree's words: "unlinkat(XX/REST.commit): No such file or directory"
+		h := c.String()
+		msg := err.Error()
+		return 0, &wordedError{fmt.Sprintf("Deleting object %s.commit: unlinkat(%s/%s.commit): %s%s", h, h[:2], h[2:], strings.ToUpper(msg[:1]), msg[1:]), err}
 	}
 	if p.tombstones {
 		if err := p.r.writeTombstone(c); err != nil {
 			return 0, err
 		}
 	}
-	return st.Size(), nil
+	return st.Size, nil
 }

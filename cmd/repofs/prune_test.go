@@ -38,6 +38,7 @@ func TestPruneLikeOstree(t *testing.T) {
 			{"--delete-commit=" + h.Orphan},
 			{"--delete-commit=" + h.Main[0], "--refs-only"},
 			{"--delete-commit=" + h.Main[5]},
+			{"--delete-commit=" + strings.Repeat("ab", 32)},
 			{"--delete-commit=" + h.Main[1], "--static-deltas-only"},
 			{"--static-deltas-only"},
 			{"--keep-younger-than=2024-01-04"},
