@@ -97,6 +97,9 @@ func (s *refScan) dir(dir string) {
 	}
 	ents, err := f.ReadDir(-1)
 	f.Close()
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+		return // removed while being read: its parent's event says so
+	}
 	if err != nil {
 		s.fail(fmt.Errorf("list refs in %s: %w", f.Name(), err))
 		return
