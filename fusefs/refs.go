@@ -216,6 +216,12 @@ func (s *refsState) invalidate(p string) {
 	parent.NotifyContent(0, 0)
 }
 
+// refsTimeout is how long the kernel may keep entries and attributes of
+// refs/: as long as those of commits/, since every change is invalidated
+// explicitly (update); a find over a hundred thousand refs is then
+// answered from the kernel's cache the second time.
+const refsTimeout = immutable
+
 // refDirNode is refs/ or a directory under it.
 type refDirNode struct {
 	fs.Inode
@@ -246,7 +252,7 @@ func (d *refDirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.At
 	ok := s.tree.isDir(d.path)
 	s.mu.RUnlock()
 	d.fs.dirAttr(&out.Attr, 2)
-	out.SetTimeout(mutable)
+	out.SetTimeout(refsTimeout)
 	if !ok {
 		return syscall.ENOENT
 	}
@@ -267,8 +273,8 @@ func (d *refDirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	isDir := s.tree.isDir(p)
 	c, ok := s.tree.refs[p]
 	s.mu.RUnlock()
-	out.SetEntryTimeout(mutable)
-	out.SetAttrTimeout(mutable)
+	out.SetEntryTimeout(refsTimeout)
+	out.SetAttrTimeout(refsTimeout)
 	if isDir {
 		n := &refDirNode{fs: d.fs, path: p}
 		d.fs.dirAttr(&out.Attr, 2)
@@ -326,7 +332,7 @@ func (n *refLinkNode) fill(a *fuse.Attr) {
 
 func (n *refLinkNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.fill(&out.Attr)
-	out.SetTimeout(mutable)
+	out.SetTimeout(refsTimeout)
 	return 0
 }
 
