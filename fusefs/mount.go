@@ -64,13 +64,24 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 	if o.NoVerify {
 		f.trustDisk()
 	}
-	// The first view of refs/ is ready before the mount is; the watch
-	// reports the changes from it.
-	refs, err := r.AllRefs()
-	if err != nil {
+	// The watch's first look, which reads all of refs/, is done before
+	// the mount serves.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		f.watch(wctx)
+	}()
+	mounted := false
+	defer func() {
+		if !mounted {
+			cancel()
+			<-watchDone
+		}
+	}()
+	if err := f.refs.waitLoaded(ctx); err != nil {
 		return nil, fmt.Errorf("mount %s: %w", r.Path(), err)
 	}
-	f.refs.load(refs)
 	mutableTimeout := mutable
 	fo := &fs.Options{
 		EntryTimeout:    &mutableTimeout,
@@ -128,13 +139,8 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 	if err := server.WaitMount(); err != nil {
 		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, err)
 	}
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m := &Mount{FS: f, Mountpoint: mountpoint, server: server, counting: counting, cancel: cancel, watchDone: make(chan struct{})}
-	go func() {
-		defer close(m.watchDone)
-		f.watch(wctx)
-	}()
-	return m, nil
+	mounted = true
+	return &Mount{FS: f, Mountpoint: mountpoint, server: server, counting: counting, cancel: cancel, watchDone: watchDone}, nil
 }
 
 // baseProcs is GOMAXPROCS as the process started: what the CPU-bound work

@@ -2,7 +2,7 @@ package fusefs
 
 import (
 	"context"
-	"maps"
+	"errors"
 	"path"
 	"slices"
 	"strings"
@@ -102,32 +102,33 @@ type refsState struct {
 	// whose invalidations are done too (see caughtUp).
 	applied     uint64
 	invalidated atomic.Uint64
+	// loaded is closed after the first look at refs/; loadErr is why it
+	// failed, if it did.
+	loaded  chan struct{}
+	loadErr error
 }
 
 func newRefsState(f *FS) *refsState {
-	return &refsState{fs: f, tree: newRefsTree()}
+	return &refsState{fs: f, tree: newRefsTree(), loaded: make(chan struct{})}
 }
 
-// load fills the tree from a listing of every ref, before the mount
-// serves it.
-func (s *refsState) load(refs map[string]repo.Checksum) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for p, c := range refs {
-		s.tree.set(p, c)
-	}
-}
-
-// view returns a copy of every ref, as the repository names them.
-func (s *refsState) view() map[string]repo.Checksum {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return maps.Clone(s.tree.refs)
-}
-
-// watch keeps refs/ current until ctx is done.
+// watch keeps refs/ current until ctx is done; its first event, which
+// lists every ref, fills the tree (see waitLoaded).
 func (f *FS) watch(ctx context.Context) {
-	f.r.WatchRefs(ctx, repo.WatchOptions{Since: f.refs.view(), Poll: f.o.RefPoll}, f.refs.update)
+	f.r.WatchRefs(ctx, repo.WatchOptions{Poll: f.o.RefPoll}, f.refs.update)
+}
+
+// waitLoaded returns once the first look at refs/ was applied, or with
+// the reason it failed.
+func (s *refsState) waitLoaded(ctx context.Context) error {
+	select {
+	case <-s.loaded:
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.loadErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // update applies what the repository saw change and tells the kernel to
@@ -138,6 +139,20 @@ func (f *FS) watch(ctx context.Context) {
 func (s *refsState) update(ev repo.RefEvent) {
 	if ev.Err != nil {
 		s.fs.log.Error("fusefs: watch refs", "err", ev.Err)
+	}
+	select {
+	case <-s.loaded:
+	default:
+		// The first look's event, or the error of its failure; an
+		// error that only says how the watch works comes before it.
+		if errors.Is(ev.Err, repo.ErrRefsUnreadable) {
+			s.mu.Lock()
+			s.loadErr = ev.Err
+			s.mu.Unlock()
+			close(s.loaded)
+		} else if ev.Err == nil {
+			defer close(s.loaded)
+		}
 	}
 	if s.commits != nil {
 		s.commits.NotifyContent(0, 0)
@@ -201,6 +216,12 @@ func (s *refsState) invalidate(p string) {
 	parent.NotifyContent(0, 0)
 }
 
+// refsTimeout is how long the kernel may keep entries and attributes of
+// refs/: as long as those of commits/, since every change is invalidated
+// explicitly (update); a find over a hundred thousand refs is then
+// answered from the kernel's cache the second time.
+const refsTimeout = immutable
+
 // refDirNode is refs/ or a directory under it.
 type refDirNode struct {
 	fs.Inode
@@ -231,7 +252,7 @@ func (d *refDirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.At
 	ok := s.tree.isDir(d.path)
 	s.mu.RUnlock()
 	d.fs.dirAttr(&out.Attr, 2)
-	out.SetTimeout(mutable)
+	out.SetTimeout(refsTimeout)
 	if !ok {
 		return syscall.ENOENT
 	}
@@ -252,8 +273,8 @@ func (d *refDirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	isDir := s.tree.isDir(p)
 	c, ok := s.tree.refs[p]
 	s.mu.RUnlock()
-	out.SetEntryTimeout(mutable)
-	out.SetAttrTimeout(mutable)
+	out.SetEntryTimeout(refsTimeout)
+	out.SetAttrTimeout(refsTimeout)
 	if isDir {
 		n := &refDirNode{fs: d.fs, path: p}
 		d.fs.dirAttr(&out.Attr, 2)
@@ -311,7 +332,7 @@ func (n *refLinkNode) fill(a *fuse.Attr) {
 
 func (n *refLinkNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.fill(&out.Attr)
-	out.SetTimeout(mutable)
+	out.SetTimeout(refsTimeout)
 	return 0
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -244,4 +246,67 @@ func BenchmarkRefLatency(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(n), "ns/visible")
 	b.ReportMetric(float64(worst.Nanoseconds()), "max-ns/visible")
+}
+
+// TestRefsBurst: after a burst of 5,000 ref changes, some by the real
+// ostree, some creating directories, some deleting refs and whole
+// directories, the mount's refs/heads lists exactly what `ostree refs`
+// does, pointing at the same commits.
+func TestRefsBurst(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	var commits []string
+	for i := range 2 {
+		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
+		commits = append(commits, repotest.Commit(t, repoPath, "seed", src, repotest.CommitOpts{}))
+	}
+	_, mp := testMountWith(t, repoPath, noPoll)
+	heads := filepath.Join(repoPath, "refs", "heads")
+	for i := range 5000 {
+		name := fmt.Sprintf("app/org.test.App%d/x86_64/stable", i%600)
+		c := commits[i%2]
+		switch {
+		case i%50 == 0:
+			repotest.Ostree(t, "--repo="+repoPath, "refs", "--force", "--create="+name, c)
+		case i%50 == 25:
+			repotest.RunOstree(t, "--repo="+repoPath, "refs", "--delete", name)
+		case i%10 == 3:
+			os.Remove(filepath.Join(heads, filepath.FromSlash(name)))
+		case i%10 == 7:
+			os.RemoveAll(filepath.Join(heads, "app", fmt.Sprintf("org.test.App%d", i%600)))
+		default:
+			p := filepath.Join(heads, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := repo.WriteFileAtomic(p, []byte(c+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(repotest.Ostree(t, "--repo="+repoPath, "refs")), "\n") {
+		want[line] = strings.TrimSpace(repotest.Ostree(t, "--repo="+repoPath, "rev-parse", line))
+	}
+	var got map[string]string
+	mounted := func() bool {
+		got = map[string]string{}
+		root := filepath.Join(mp, "refs", "heads")
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type()&fs.ModeSymlink != 0 {
+				target, _ := os.Readlink(p)
+				rel, _ := filepath.Rel(root, p)
+				got[filepath.ToSlash(rel)] = path.Base(target)
+			}
+			return nil
+		})
+		return maps.Equal(got, want)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !mounted(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the burst the mount lists %d refs, ostree refs %d", len(got), len(want))
+		}
+	}
 }

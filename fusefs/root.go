@@ -85,17 +85,85 @@ func (n *commitsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 }
 
 func (n *commitsNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	cs, err := n.fs.r.ListCommits()
+	ents, errno := n.entries()
+	if errno != 0 {
+		return nil, errno
+	}
+	return fs.NewListDirStream(ents), 0
+}
+
+// entries lists the complete commits.
+func (n *commitsNode) entries() ([]fuse.DirEntry, syscall.Errno) {
+	cs, err := n.fs.r.CompleteCommits()
 	if err != nil {
 		return nil, n.fs.errno("list commits", err)
 	}
 	ents := make([]fuse.DirEntry, 0, len(cs))
 	for _, c := range cs {
-		if partial, err := n.fs.r.IsPartial(c); err != nil || partial {
-			continue
-		}
 		s := c.String()
 		ents = append(ents, fuse.DirEntry{Name: s, Mode: syscall.S_IFDIR, Ino: ino("d", s, "/")})
 	}
-	return fs.NewListDirStream(ents), 0
+	return ents, 0
+}
+
+// OpendirHandle lists commits/ through a handle whose READDIRPLUS gives
+// names alone: looking each commit up there would read every commit object
+// for an ls that only wants names; ls -l looks them up anyway.
+func (n *commitsNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	return &commitsListing{n: n}, 0, 0
+}
+
+// commitsListing is one listing of commits/.
+type commitsListing struct {
+	n    *commitsNode
+	ents []fuse.DirEntry
+	read bool
+	pos  int
+}
+
+var (
+	_ fs.NodeOpendirHandler = (*commitsNode)(nil)
+	_ fs.FileReaddirenter   = (*commitsListing)(nil)
+	_ fs.FileSeekdirer      = (*commitsListing)(nil) // listings restarted or read in several requests
+	_ fs.FileLookuper       = (*commitsListing)(nil) // READDIRPLUS without a lookup per commit
+)
+
+func (l *commitsListing) fill() syscall.Errno {
+	if l.read {
+		return 0
+	}
+	ents, errno := l.n.entries()
+	if errno == 0 {
+		l.ents, l.read = ents, true
+	}
+	return errno
+}
+
+func (l *commitsListing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if errno := l.fill(); errno != 0 {
+		return nil, errno
+	}
+	if l.pos >= len(l.ents) {
+		return nil, 0
+	}
+	e := l.ents[l.pos]
+	l.pos++
+	return &e, 0
+}
+
+func (l *commitsListing) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if errno := l.fill(); errno != 0 {
+		return errno
+	}
+	if off > uint64(len(l.ents)) {
+		return syscall.EINVAL
+	}
+	l.pos = int(off)
+	return 0
+}
+
+// Lookup answers READDIRPLUS with no entry (node 0): the kernel then
+// lists the name alone, and looks it up when asked to.
+func (l *commitsListing) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.ENOENT
 }

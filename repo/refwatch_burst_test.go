@@ -1,0 +1,200 @@
+package repo
+
+import (
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// lossyNotifier loses the events of one batch when told to, and says so
+// as an overflow of the kernel's queue does.
+type lossyNotifier struct {
+	notifier
+	lose atomic.Bool
+}
+
+func (l *lossyNotifier) take() ([]string, bool) {
+	paths, lost := l.notifier.take()
+	if l.lose.Swap(false) {
+		return nil, true
+	}
+	return paths, lost
+}
+
+// burst makes n ref changes of every kind under refs/: new refs in new
+// directories, moves, deletions of refs and of whole directories, aliases
+// and their targets moving, refs replaced by directories. Half way it
+// calls mid.
+func burst(t *testing.T, r *Repo, n int, mid func()) {
+	t.Helper()
+	refs := filepath.Join(r.Path(), "refs")
+	alias := func(name, target string) {
+		p := filepath.Join(refs, "heads", name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putRef(t, r, "heads/app/org.test.App0/x86_64/stable", checksumOf("0"))
+	alias("app/org.test.Alias/x86_64/stable", "../../org.test.App0/x86_64/stable")
+	for i := range n {
+		c := checksumOf(fmt.Sprint(i))
+		app := fmt.Sprintf("heads/app/org.test.App%d", i%700)
+		switch i % 10 {
+		case 0, 1, 2, 3: // new or moved, often in a new directory
+			putRef(t, r, app+"/x86_64/stable", c)
+		case 4:
+			putRef(t, r, fmt.Sprintf("remotes/flathub/runtime/org.test.Rt%d/x86_64/%d", i%50, i%3), c)
+		case 5:
+			os.Remove(filepath.Join(refs, filepath.FromSlash(app), "x86_64", "stable"))
+		case 6:
+			os.RemoveAll(filepath.Join(refs, filepath.FromSlash(app)))
+		case 7:
+			if err := r.writeRef("", fmt.Sprintf("app/org.test.App%d/aarch64/beta", i%700), c, false); err != nil {
+				t.Fatal(err)
+			}
+		case 8: // the aliased ref moves
+			putRef(t, r, "heads/app/org.test.App0/x86_64/stable", c)
+		case 9: // a ref becomes a directory, and back
+			p := filepath.Join(refs, "heads", "flip")
+			if st, err := os.Lstat(p); err == nil && st.IsDir() {
+				os.RemoveAll(p)
+				putRef(t, r, "heads/flip", c)
+			} else {
+				os.Remove(p)
+				putRef(t, r, "heads/flip/inner", c)
+			}
+		}
+		if i == n/2 && mid != nil {
+			mid()
+		}
+	}
+}
+
+// TestWatchRefsBurst: after a burst of thousands of changes, with or
+// without an overflow of the notification queue half way, the view built
+// from the events alone equals refs/ exactly.
+func TestWatchRefsBurst(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		overflow bool
+	}{
+		{"notified", false},
+		{"overflow", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var lossy *lossyNotifier
+			if tc.overflow {
+				old := newNotifier
+				newNotifier = func(p string) (notifier, error) {
+					n, err := old(p)
+					if err != nil {
+						return nil, err
+					}
+					lossy = &lossyNotifier{notifier: n}
+					return lossy, nil
+				}
+				t.Cleanup(func() { newNotifier = old })
+			}
+			r := initRepo(t, ModeArchive)
+			w := startWatch(t, r, WatchOptions{})
+			view := map[string]Checksum{}
+			apply := func(ev RefEvent) {
+				if ev.Err != nil {
+					t.Errorf("event error: %v", ev.Err)
+				}
+				for _, c := range ev.Changes {
+					if c.Deleted {
+						delete(view, c.Name)
+					} else {
+						view[c.Name] = c.Checksum
+					}
+				}
+			}
+			apply(w.next("first look"))
+			burst(t, r, 5000, func() {
+				if lossy != nil {
+					lossy.lose.Store(true)
+				}
+			})
+			want, err := r.AllRefs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.After(20 * time.Second)
+			for !maps.Equal(view, want) {
+				select {
+				case ev := <-w.events:
+					apply(ev)
+				case <-deadline:
+					t.Fatalf("after the burst the watch sees %d refs, refs/ holds %d; differing: %v", len(view), len(want), differing(view, want))
+				}
+			}
+			if lossy != nil && lossy.lose.Load() {
+				t.Error("the overflow was never simulated")
+			}
+		})
+	}
+}
+
+func differing(a, b map[string]Checksum) []string {
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out[:min(len(out), 10)]
+}
+
+// TestInotifyRecord: the notifier names the paths of its events, and takes
+// an overflow of the kernel's queue as lost events.
+func TestInotifyRecord(t *testing.T) {
+	n := &inotify{repoWd: 1, paths: map[int32]string{2: "heads", 3: "heads/app"},
+		wds: map[string]int32{"heads": 2, "heads/app": 3}, pending: map[string]struct{}{}}
+	event := func(wd int32, mask uint32, name string) []byte {
+		l := 0
+		if name != "" {
+			l = (len(name) + 1 + 15) &^ 15
+		}
+		b := make([]byte, unix.SizeofInotifyEvent+l)
+		binary.NativeEndian.PutUint32(b[0:], uint32(wd))
+		binary.NativeEndian.PutUint32(b[4:], mask)
+		binary.NativeEndian.PutUint32(b[12:], uint32(l))
+		copy(b[unix.SizeofInotifyEvent:], name)
+		return b
+	}
+	var buf []byte
+	buf = append(buf, event(2, unix.IN_MOVED_TO, "main")...)
+	buf = append(buf, event(3, unix.IN_CREATE|unix.IN_ISDIR, "org.test.App")...)
+	buf = append(buf, event(1, unix.IN_ATTRIB, "")...)
+	buf = append(buf, event(9, unix.IN_CREATE, "unknown")...)
+	buf = append(buf, event(3, unix.IN_IGNORED, "")...)
+	n.record(buf)
+	paths, lost := n.take()
+	slices.Sort(paths)
+	if want := []string{"heads/app/org.test.App", "heads/main"}; lost || !slices.Equal(paths, want) {
+		t.Errorf("take() = %q %v, want %q false", paths, lost, want)
+	}
+	if n.watched("heads/app") || !n.watched("heads") {
+		t.Error("IN_IGNORED did not drop the watch of heads/app alone")
+	}
+	n.record(event(-1, unix.IN_Q_OVERFLOW, ""))
+	if _, lost := n.take(); !lost {
+		t.Error("IN_Q_OVERFLOW not reported as lost events")
+	}
+}

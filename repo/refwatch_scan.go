@@ -1,0 +1,249 @@
+package repo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// refScan reads a subtree of refs/ with many directories in flight at
+// once: a mirror's refs/ holds tens of thousands of small directories
+// (app/ID/ARCH/BRANCH), and reading them one after the other leaves the
+// disk and the cores idle between system calls.
+type refScan struct {
+	root  string                 // the repository's refs/
+	watch func(dir string) error // called on each directory before it is read; may be nil
+	sem   chan struct{}
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	refs    map[string]Checksum
+	aliases map[string]string // alias ref → the ref it names, both under refs/ ("" outside refs/)
+	dirs    []string
+	err     error // the first read that failed: the scan is incomplete
+	// watchErr is the first watch that could not be placed: the scan is
+	// complete, but a later change there goes unnotified.
+	watchErr error
+}
+
+// scanRefs reads the refs below dir ("" for all of refs/), by their paths
+// under refs/ as AllRefs names them, and the directories that hold them,
+// dir included. watch, if set, is called on every directory before it is
+// read, so that a change after the read is notified. The first error
+// that is not a file or directory vanishing meanwhile is returned, with
+// what could be read.
+func scanRefs(repoPath, dir string, watch func(string) error) *refScan {
+	s := &refScan{root: filepath.Join(repoPath, "refs"), watch: watch,
+		sem:  make(chan struct{}, min(4*runtime.GOMAXPROCS(0), 32)),
+		refs: map[string]Checksum{}, aliases: map[string]string{}}
+	if dir == "" || refDirAllowed(dir) {
+		s.wg.Add(1)
+		s.dir(dir)
+		s.wg.Wait()
+	}
+	return s
+}
+
+func (s *refScan) fail(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+}
+
+// spawn reads dir in a goroutine of its own while there is room, else
+// here.
+func (s *refScan) spawn(dir string) {
+	s.wg.Add(1)
+	select {
+	case s.sem <- struct{}{}:
+		go func() {
+			defer func() { <-s.sem }()
+			s.dir(dir)
+		}()
+	default:
+		s.dir(dir)
+	}
+}
+
+func (s *refScan) dir(dir string) {
+	defer s.wg.Done()
+	if s.watch != nil {
+		if err := s.watch(dir); err != nil {
+			s.mu.Lock()
+			if s.watchErr == nil {
+				s.watchErr = err
+			}
+			s.mu.Unlock()
+		}
+	}
+	f, err := os.Open(filepath.Join(s.root, filepath.FromSlash(dir)))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+		return
+	}
+	if err != nil {
+		s.fail(fmt.Errorf("list refs: %w", err))
+		return
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close()
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+		return // removed while being read: its parent's event says so
+	}
+	if err != nil {
+		s.fail(fmt.Errorf("list refs in %s: %w", f.Name(), err))
+		return
+	}
+	s.mu.Lock()
+	s.dirs = append(s.dirs, dir)
+	s.mu.Unlock()
+	for _, e := range ents {
+		p := join(dir, e.Name())
+		if e.IsDir() {
+			if refDirAllowed(p) {
+				s.spawn(p)
+			}
+			continue
+		}
+		if !refFileAllowed(p) {
+			continue
+		}
+		s.ref(p, e.Type()&fs.ModeSymlink != 0)
+	}
+}
+
+// ref reads the ref at p, following an alias.
+func (s *refScan) ref(p string, symlink bool) {
+	full := filepath.Join(s.root, filepath.FromSlash(p))
+	c, ok, err := readRefFast(full)
+	if err != nil {
+		s.fail(err)
+	}
+	if !ok {
+		return
+	}
+	target := ""
+	if symlink {
+		target = s.aliasTarget(p, full)
+	}
+	s.mu.Lock()
+	s.refs[p] = c
+	if symlink {
+		s.aliases[p] = target
+	}
+	s.mu.Unlock()
+}
+
+// aliasTarget returns the path under refs/ of the ref that the symlink
+// at p (full on disk) names, or "" if it lies outside refs/.
+func (s *refScan) aliasTarget(p, full string) string {
+	t, err := os.Readlink(full)
+	if err != nil {
+		return ""
+	}
+	if !filepath.IsAbs(t) {
+		t = filepath.Join(filepath.Dir(full), t)
+	}
+	rel, err := filepath.Rel(s.root, filepath.Clean(t))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return ""
+	}
+	return filepath.ToSlash(rel)
+}
+
+// readRefFast reads a ref file with three system calls; ok is false when
+// there is no ref there now (gone, a directory, or empty as a file being
+// written in place is for a moment), err says why a file holds no ref.
+func readRefFast(p string) (c Checksum, ok bool, err error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			return c, false, nil
+		}
+		return c, false, fmt.Errorf("read ref %s: %w", p, err)
+	}
+	defer unix.Close(fd)
+	var buf [128]byte
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.EISDIR) {
+			return c, false, nil
+		}
+		if err != nil {
+			return c, false, fmt.Errorf("read ref %s: %w", p, err)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	data := bytes.TrimSpace(buf[:n])
+	if len(data) == 0 {
+		return c, false, nil
+	}
+	if c, err = ParseChecksum(string(data)); err != nil {
+		return c, false, fmt.Errorf("ref file %s: %w", p, err)
+	}
+	return c, true, nil
+}
+
+// refDirAllowed tells whether the directory at p under refs/ may hold refs:
+// refs/heads and what is below, refs/remotes/REMOTE and
+// refs/mirrors/COLLECTION and what is below, with valid names, as
+// ListRefs and ListMirrorRefs read them.
+func refDirAllowed(p string) bool {
+	top, rest, deep := strings.Cut(p, "/")
+	switch {
+	case !deep:
+		return top == "heads" || top == "remotes" || top == "mirrors"
+	case top == "heads":
+		return allFragments(rest)
+	case top == "remotes" || top == "mirrors":
+		first, below, _ := strings.Cut(rest, "/")
+		if top == "remotes" && !validFragment(first) || top == "mirrors" && ValidateCollectionID(first) != nil {
+			return false
+		}
+		return below == "" || allFragments(below)
+	}
+	return false
+}
+
+// refFileAllowed tells whether a file at p under refs/ is a ref.
+func refFileAllowed(p string) bool {
+	dir, name := path.Split(p)
+	if dir == "" || !validFragment(name) {
+		return false
+	}
+	dir = strings.TrimSuffix(dir, "/")
+	return refDirAllowed(dir) && (strings.HasPrefix(dir, "heads") || strings.Contains(dir, "/"))
+}
+
+func allFragments(p string) bool {
+	for f := range strings.SplitSeq(p, "/") {
+		if !validFragment(f) {
+			return false
+		}
+	}
+	return true
+}
+
+func join(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
