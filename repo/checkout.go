@@ -143,10 +143,14 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 		return derr
 	}
 	// Ownership and mode last, so a read-only directory can be filled.
+	// As ostree: a directory keeps its setgid and sticky bits even in a
+	// user checkout; a bare-user-only repository's lose them and world
+	// write.
 	mode := meta.Mode & 0o7777
-	if c.o.User {
-		mode &^= unix.S_ISUID | unix.S_ISGID
-	} else {
+	if c.r.mode == ModeBareUserOnly {
+		mode &= 0o775
+	}
+	if !c.o.User {
 		if err := unix.Fchown(fd, int(meta.UID), int(meta.GID)); err != nil {
 			return fmt.Errorf("chown %s: %w", n.Path, err)
 		}
