@@ -167,6 +167,7 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 }
 
 func (c *checkout) file(dirFd int, name string, n Node) error {
+	var job *inflight // this file's content becomes a new cache entry
 	if c.cache != nil {
 		// Only the header first: a verified entry spares the inflating.
 		fi, err := c.cache.stat(n.Content)
@@ -176,6 +177,20 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 		if ucacheable(fi) {
 			if ok, err := c.cache.link(dirFd, name, n.Content, fi); ok || err != nil {
 				return err
+			}
+			// Files of one content share its new entry, as in ostree's
+			// checkout: one writes it, the others link it once staged.
+			j, owner := c.cache.claim(n.Content)
+			if !owner {
+				<-j.done
+				if j.ok {
+					if ok, err := c.cache.linkStaged(dirFd, name, n.Content); ok || err != nil {
+						return err
+					}
+				}
+			} else {
+				defer close(j.done)
+				job = j
 			}
 		}
 	}
@@ -218,13 +233,13 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 		}
 		defer rc.Close()
 	}
-	return c.write(dirFd, name, n, fi, rc)
+	return c.write(dirFd, name, n, fi, rc, job)
 }
 
 // write creates name in dirFd with the payload rc yields, verified at
-// its end, and fi's metadata; in a cached checkout the new file is also
-// staged to become the object's cache entry.
-func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Reader) error {
+// its end, and fi's metadata; with a job, the new file is also staged to
+// become the object's cache entry.
+func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Reader, job *inflight) error {
 	mode := fi.Mode & 0o7777
 	if c.o.User {
 		mode &^= unix.S_ISUID | unix.S_ISGID
@@ -270,8 +285,10 @@ func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Rea
 		}
 	}
 	ok = true
-	if c.cache != nil && ucacheable(fi) {
-		return c.cache.add(fd, n.Content)
+	if job != nil {
+		staged, err := c.cache.add(fd, n.Content)
+		job.ok = staged
+		return err
 	}
 	return nil
 }

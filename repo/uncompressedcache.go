@@ -75,6 +75,7 @@ type ucache struct {
 
 	mu     sync.Mutex
 	staged map[Checksum]bool // staged entries; true: replace a bad one
+	jobs   map[Checksum]*inflight
 	bad    map[Checksum]bool // entries found corrupt
 
 	// off: stop adding entries (the checkout is on another filesystem).
@@ -120,7 +121,7 @@ func (r *Repo) openUncompressedCache(ctx context.Context, fsync bool) (*ucache, 
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
 	return &ucache{r: r, ctx: ctx, fsync: fsync, lock: lock, dir: dir, stageFd: -1,
-		staged: map[Checksum]bool{}, bad: map[Checksum]bool{}, byFd: tmpfileLinkable()}, nil
+		staged: map[Checksum]bool{}, bad: map[Checksum]bool{}, jobs: map[Checksum]*inflight{}, byFd: tmpfileLinkable()}, nil
 }
 
 // ucacheable reports whether a file of fi goes through the cache.
@@ -301,11 +302,46 @@ func (u *ucache) markBad(c Checksum) {
 	u.mu.Unlock()
 }
 
+// inflight is a new entry being written by one file of the checkout.
+type inflight struct {
+	done chan struct{} // closed once written, or failed
+	ok   bool          // staged: linkStaged links it
+}
+
+// claim returns c's new entry and whether the caller is to write it;
+// the others wait for done.
+func (u *ucache) claim(c Checksum) (*inflight, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if j, ok := u.jobs[c]; ok {
+		return j, false
+	}
+	j := &inflight{done: make(chan struct{})}
+	u.jobs[c] = j
+	return j, true
+}
+
+// linkStaged links c's entry staged by this checkout as name in dirFd:
+// written from a verified object by this process, in its locked
+// directory.
+func (u *ucache) linkStaged(dirFd int, name string, c Checksum) (bool, error) {
+	err := unix.Linkat(u.stageFd, c.String()+ucacheStagedExt, dirFd, name, 0)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK):
+		return false, nil
+	default:
+		return false, fmt.Errorf("link %s from the staged cache entry: %w", name, err)
+	}
+}
+
 // add stages the finished, verified file fd (c's content, mode already
-// set) to become c's entry when the checkout finishes.
-func (u *ucache) add(fd int, c Checksum) error {
+// set) to become c's entry when the checkout finishes; false: not staged
+// (the checkout is not on the repository's filesystem).
+func (u *ucache) add(fd int, c Checksum) (bool, error) {
 	if u.off.Load() {
-		return nil
+		return false, nil
 	}
 	u.mu.Lock()
 	_, dup := u.staged[c]
@@ -314,25 +350,28 @@ func (u *ucache) add(fd int, c Checksum) error {
 	}
 	u.mu.Unlock()
 	if dup {
-		return nil
+		return false, nil
 	}
 	u.stageOnce.Do(u.allocate)
 	if u.stageErr != nil {
-		return u.stageErr
+		return false, u.stageErr
 	}
 	err := linkTmpfile(fd, u.stageFd, c.String()+ucacheStagedExt)
 	if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.ENOENT) {
 		// ENOENT: no procfs to name the file by its descriptor.
 		u.off.Store(true)
-		err = nil
+		u.mu.Lock()
+		delete(u.staged, c)
+		u.mu.Unlock()
+		return false, nil
 	}
 	if err != nil {
 		u.mu.Lock()
 		delete(u.staged, c)
 		u.mu.Unlock()
-		return fmt.Errorf("stage %s for the uncompressed-objects cache: %w", c, err)
+		return false, fmt.Errorf("stage %s for the uncompressed-objects cache: %w", c, err)
 	}
-	return nil
+	return true, nil
 }
 
 // allocate takes a staging directory of its own under tmp/.

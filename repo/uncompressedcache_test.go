@@ -51,6 +51,7 @@ func entryFor(t *testing.T, r *Repo, root Node, rel string) string {
 func TestUncompressedCache(t *testing.T) {
 	src := t.TempDir()
 	writeTestTree(t, src, 1)
+	writeFile(t, filepath.Join(src, "sub/same-as-hello"), []byte("hello\n"))
 	want := listTree(t, src)
 	r := initRepo(t, ModeArchive)
 	c := commitDir(t, r, "main", src)
@@ -72,6 +73,9 @@ func TestUncompressedCache(t *testing.T) {
 		if st.Mode() != src.Mode() {
 			t.Errorf("%s: entry mode %v, want %v", rel, st.Mode(), src.Mode())
 		}
+	}
+	if inode(t, filepath.Join(first, "sub/same-as-hello")) != inode(t, filepath.Join(first, "hello.txt")) {
+		t.Error("two files of one content are not one cache entry, as in ostree's checkout")
 	}
 	if _, err := os.Lstat(entryFor(t, r, root, "empty")); err == nil {
 		t.Error("an empty file went into the cache; ostree copies them")
