@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -92,50 +93,129 @@ func printRatioRow(name string, runs [2][]result) {
 }
 
 // TestCheckoutRatios measures `repofs checkout` against `ostree checkout`
-// of the workload: -U from the archive repository (inflating every file)
-// and from the bare repository (hardlinks).
+// of the workload, and against `cp -a` of the same tree: -U from the
+// archive repository with the uncompressed-objects cache empty before each
+// run (both tools fill it: ostree fsyncs each entry, repofs syncs once),
+// with it full (both hardlink from it; either tool's entries serve the
+// other), and with --disable-cache (every file inflated and written);
+// and from the bare repository (hardlinks). Set REPOFS_BENCH_OLD to an
+// older repofs binary to add its column, alternated with the others:
 //
-//	REPOFS_BENCH=1 go test -run TestCheckoutRatios -v ./integration/
+//	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] go test -run TestCheckoutRatios -v ./integration/
 func TestCheckoutRatios(t *testing.T) {
 	if os.Getenv("REPOFS_BENCH") != "1" {
 		t.Skip("set REPOFS_BENCH=1 to measure checkout against ostree")
 	}
 	w := benchWorkload(t)
 	const rounds = 3
-	fmt.Printf("workload: checkout of %s; median of %d alternating runs\n", benchRef, rounds)
-	printRatioHeader()
+	archive := w.repos["archive"]
+	cache := filepath.Join(archive, "uncompressed-objects-cache")
+	// A tree to copy for the cp -a row: a checkout of the commit.
+	tree := filepath.Join(t.TempDir(), "tree")
+	if r := runCmd(t, nil, "ostree", "--repo="+archive, "checkout", "-U", "--disable-cache", benchRef, tree); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	bins := []string{repofsBin}
+	if old := os.Getenv("REPOFS_BENCH_OLD"); old != "" {
+		bins = []string{old, repofsBin}
+	}
+	fmt.Printf("workload: checkout of %s; median of %d alternating runs; repofs columns: %v\n", benchRef, rounds, bins)
+	fmt.Printf("%-28s %10s", "case", "reference")
+	for i := range bins {
+		fmt.Printf(" %10s", fmt.Sprintf("repofs#%d", i))
+	}
+	fmt.Printf(" %6s %10s", "ratio", "ref CPU")
+	for i := range bins {
+		fmt.Printf(" %10s", fmt.Sprintf("CPU#%d", i))
+	}
+	fmt.Printf(" %6s\n", "ratio")
+	fillCache := func() {
+		os.RemoveAll(cache)
+		co := filepath.Join(t.TempDir(), "fill")
+		if r := runCmd(t, nil, "ostree", "--repo="+archive, "checkout", "-U", benchRef, co); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		os.RemoveAll(co)
+	}
 	for _, c := range []struct {
-		name, mode string
-		args       []string
-		ostreeArgs []string // for ostree only
+		name    string
+		ref     func(dest string) []string // the reference command
+		repofs  func(dest string) []string // after the binary
+		prepare func()                     // before each run, untimed
 	}{
-		// ostree checks out -U from an archive repository by hardlinking
-		// from the repository's uncompressed-objects-cache, which the
-		// first such checkout fills; repofs has no such cache and
-		// inflates every file. --disable-cache makes ostree inflate too.
-		{"Checkout -U/archive", "archive", []string{"checkout", "-U"}, nil},
-		{"Checkout -U/archive nocache", "archive", []string{"checkout", "-U"}, []string{"--disable-cache"}},
-		{"Checkout/bare", "bare", []string{"checkout"}, nil},
+		{"Checkout -U/archive empty", func(d string) []string {
+			return []string{"ostree", "--repo=" + archive, "checkout", "-U", benchRef, d}
+		}, func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
+			func() { os.RemoveAll(cache) }},
+		{"Checkout -U/archive cached", func(d string) []string {
+			return []string{"ostree", "--repo=" + archive, "checkout", "-U", benchRef, d}
+		}, func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
+			nil},
+		{"Checkout -U/archive nocache", func(d string) []string {
+			return []string{"ostree", "--repo=" + archive, "checkout", "-U", "--disable-cache", benchRef, d}
+		}, func(d string) []string {
+			return []string{"--repo=" + archive, "checkout", "-U", "--disable-cache", benchRef, d}
+		}, nil},
+		{"cp -a vs -U/archive cached", func(d string) []string { return []string{"cp", "-a", tree, d} },
+			func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
+			nil},
+		{"cp -a vs -U/archive nocache", func(d string) []string { return []string{"cp", "-a", tree, d} },
+			func(d string) []string {
+				return []string{"--repo=" + archive, "checkout", "-U", "--disable-cache", benchRef, d}
+			}, nil},
+		{"Checkout/bare", func(d string) []string {
+			return []string{"ostree", "--repo=" + w.repos["bare"], "checkout", benchRef, d}
+		}, func(d string) []string { return []string{"--repo=" + w.repos["bare"], "checkout", benchRef, d} },
+			nil},
 	} {
-		var runs [2][]result
+		if c.name == "Checkout -U/archive cached" {
+			fillCache()
+		}
+		n := 1 + len(bins)
+		runs := make([][]result, n)
 		for i := range rounds {
-			for j := range 2 {
-				k := (i + j) % 2
-				tool := tools()[k]
+			for j := range n {
+				k := (i + j) % n
 				dest := filepath.Join(t.TempDir(), "co")
-				syscall.Sync()
-				args := append([]string{"--repo=" + w.repos[c.mode]}, c.args...)
-				if tool.name == "ostree" {
-					args = append(args, c.ostreeArgs...)
+				if c.prepare != nil {
+					c.prepare()
 				}
-				res := runCmd(t, nil, tool.bin, append(args, benchRef, dest)...)
+				syscall.Sync()
+				var args []string
+				if k == 0 {
+					args = c.ref(dest)
+				} else {
+					args = append([]string{bins[k-1]}, c.repofs(dest)...)
+					if bins[k-1] != repofsBin {
+						// An old binary has no cache, nor the flag.
+						args = slices.DeleteFunc(args, func(a string) bool { return a == "--disable-cache" })
+					}
+				}
+				res := runCmd(t, nil, args[0], args[1:]...)
 				if res.code != 0 {
-					t.Fatalf("%s %v: exit %d\n%s", tool.name, args, res.code, res.stderr)
+					t.Fatalf("%v: exit %d\n%s", args, res.code, res.stderr)
 				}
 				runs[k] = append(runs[k], res)
 				os.RemoveAll(dest)
 			}
 		}
-		printRatioRow(c.name, runs)
+		var wall, cpu []time.Duration
+		for k := range runs {
+			var ws, cs []time.Duration
+			for _, r := range runs[k] {
+				ws, cs = append(ws, r.wall), append(cs, r.cpu)
+			}
+			wall, cpu = append(wall, median(ws)), append(cpu, median(cs))
+		}
+		ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+		fmt.Printf("%-28s %10v", c.name, ms(wall[0]))
+		for _, d := range wall[1:] {
+			fmt.Printf(" %10v", ms(d))
+		}
+		fmt.Printf(" %6.2f %10v", float64(wall[n-1])/float64(wall[0]), ms(cpu[0]))
+		for _, d := range cpu[1:] {
+			fmt.Printf(" %10v", ms(d))
+		}
+		fmt.Printf(" %6.2f\n", float64(cpu[n-1])/float64(cpu[0]))
 	}
 }

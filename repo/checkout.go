@@ -21,6 +21,14 @@ type CheckoutOptions struct {
 	// User checks out as an unprivileged user would: no ownership, no
 	// xattrs, no setuid/setgid bits.
 	User bool
+	// DisableCache neither uses nor fills the uncompressed-objects cache
+	// of an archive repository (see uncompressedcache.go).
+	DisableCache bool
+	// NoFsync skips the flush that makes new cache entries durable before
+	// they are named, as `ostree checkout --fsync=false` does; so does
+	// the repository's core.fsync=false. The checkout's own files are
+	// never flushed, by ostree either.
+	NoFsync bool
 }
 
 // Checkout writes the tree at n (a directory or a file of a commit) to
@@ -36,11 +44,25 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	c := &checkout{r: r, ctx: ctx, o: o, sem: make(chan struct{}, 4*runtime.NumCPU())}
 	c.noTmpfile.Store(!tmpfileLinkable())
 	c.hardlink = (r.mode == ModeBare && !o.User) || ((r.mode == ModeBareUser || r.mode == ModeBareUserOnly) && o.User)
+	if r.uncompressedCacheEnabled(o) {
+		fsync := !o.NoFsync
+		if on, err := r.config.Bool("core", "fsync", true); err == nil && !on {
+			fsync = false
+		}
+		if c.cache, err = r.openUncompressedCache(ctx, fsync); err != nil {
+			return fmt.Errorf("checkout to %s: %w", dest, err)
+		}
+	}
 	name := filepath.Base(dest)
 	if n.IsDir {
 		err = c.dir(int(parent.Fd()), name, n)
 	} else {
 		err = c.file(int(parent.Fd()), name, n)
+	}
+	if c.cache != nil {
+		if cerr := c.cache.finish(err == nil); err == nil && cerr != nil {
+			return fmt.Errorf("checkout to %s is complete, but its files were not added to the cache (--disable-cache skips it): %w", dest, cerr)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("checkout to %s: %w", dest, err)
@@ -53,6 +75,7 @@ type checkout struct {
 	ctx      context.Context
 	o        CheckoutOptions
 	hardlink bool
+	cache    *ucache       // nil: no uncompressed-objects cache
 	sem      chan struct{} // bounds the files being written at once
 	// noTmpfile: create files by name, O_TMPFILE is not supported here.
 	noTmpfile atomic.Bool
@@ -120,10 +143,14 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 		return derr
 	}
 	// Ownership and mode last, so a read-only directory can be filled.
+	// As ostree: a directory keeps its setgid and sticky bits even in a
+	// user checkout; a bare-user-only repository's lose them and world
+	// write.
 	mode := meta.Mode & 0o7777
-	if c.o.User {
-		mode &^= unix.S_ISUID | unix.S_ISGID
-	} else {
+	if c.r.mode == ModeBareUserOnly {
+		mode &= 0o775
+	}
+	if !c.o.User {
 		if err := unix.Fchown(fd, int(meta.UID), int(meta.GID)); err != nil {
 			return fmt.Errorf("chown %s: %w", n.Path, err)
 		}
@@ -140,12 +167,43 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 }
 
 func (c *checkout) file(dirFd int, name string, n Node) error {
+	var job *inflight // this file's content becomes a new cache entry
+	if c.cache != nil {
+		// Only the header first: a verified entry spares the inflating.
+		fi, err := c.cache.stat(n.Content)
+		if err != nil {
+			return err
+		}
+		if ucacheable(fi) {
+			if ok, err := c.cache.link(dirFd, name, n.Content, fi); ok || err != nil {
+				return err
+			}
+			// Files of one content share its new entry, as in ostree's
+			// checkout: one writes it, the others link it once staged.
+			j, owner := c.cache.claim(n.Content)
+			if !owner {
+				<-j.done
+				if j.ok {
+					if ok, err := c.cache.linkStaged(dirFd, name, n.Content); ok || err != nil {
+						return err
+					}
+				}
+			} else {
+				defer close(j.done)
+				job = j
+			}
+		}
+	}
 	fi, rc, err := c.r.OpenFile(n.Content)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	if fi.IsSymlink() {
+		// Reading the empty payload to its end verifies the target.
+		if err := c.verify(rc); err != nil {
+			return err
+		}
 		if err := unix.Symlinkat(fi.Target, dirFd, name); err != nil {
 			return fmt.Errorf("symlink %s: %w", n.Path, err)
 		}
@@ -156,7 +214,9 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 		}
 		return nil
 	}
-	if c.hardlink {
+	// Empty files are copied, never linked, as ostree does: one object
+	// shared by every empty file would reach the hardlink limit.
+	if c.hardlink && fi.Size > 0 {
 		// The object is the file, with the right metadata already.
 		if err := c.verify(rc); err != nil {
 			return err
@@ -173,6 +233,13 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 		}
 		defer rc.Close()
 	}
+	return c.write(dirFd, name, n, fi, rc, job)
+}
+
+// write creates name in dirFd with the payload rc yields, verified at
+// its end, and fi's metadata; with a job, the new file is also staged to
+// become the object's cache entry.
+func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Reader, job *inflight) error {
 	mode := fi.Mode & 0o7777
 	if c.o.User {
 		mode &^= unix.S_ISUID | unix.S_ISGID
@@ -181,8 +248,7 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", n.Path, err)
 	}
-	f := os.NewFile(uintptr(fd), n.Path)
-	defer f.Close()
+	defer unix.Close(fd)
 	// An unnamed file is named last; a named one must go if it fails.
 	ok := false
 	if named {
@@ -193,13 +259,13 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 		}()
 	}
 	buf := bufpool.Get(256 << 10)
-	_, err = io.CopyBuffer(struct{ io.Writer }{f}, rc, buf)
+	err = copyToFd(fd, rc, buf)
 	bufpool.Put(buf)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", n.Path, err)
 	}
 	if !c.o.User {
-		if err := f.Chown(int(fi.UID), int(fi.GID)); err != nil {
+		if err := unix.Fchown(fd, int(fi.UID), int(fi.GID)); err != nil {
 			return fmt.Errorf("chown %s: %w", n.Path, err)
 		}
 		for _, x := range fi.Xattrs {
@@ -219,7 +285,36 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 		}
 	}
 	ok = true
+	if job != nil {
+		staged, err := c.cache.add(fd, n.Content)
+		job.ok = staged
+		return err
+	}
 	return nil
+}
+
+// copyToFd writes everything r yields to fd, straight: no *os.File, whose
+// setup costs several system calls per file.
+func copyToFd(fd int, r io.Reader, buf []byte) error {
+	for {
+		n, rerr := r.Read(buf)
+		for b := buf[:n]; len(b) > 0; {
+			k, err := unix.Write(fd, b)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			b = b[k:]
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
 }
 
 // create opens a new file to be name in dirFd: unnamed (O_TMPFILE,

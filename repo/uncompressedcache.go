@@ -1,0 +1,485 @@
+package repo
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/internal/bufpool"
+	"github.com/repofs/repofs/tmpdir"
+)
+
+// The uncompressed-objects cache, as libostree keeps it
+// (ostree-repo-checkout.c, read for facts):
+//
+//   - It lives in repo/uncompressed-objects-cache/XX/REST.file, where
+//     XXREST is the content object's checksum: the loose path of the
+//     object as a bare repository names it, with no objects/ level.
+//   - It is used only by a user-mode (-U) checkout from an archive
+//     repository, only when the repository is writable, and only if
+//     core.enable-uncompressed-cache (default true) is not false and
+//     `--disable-cache` was not given.
+//   - Regular files only: symlinks, empty files and files their owner
+//     cannot read are always copied, never cached.
+//   - An entry holds the object's payload, mode as in the object with
+//     setuid and setgid cleared, owned by whoever checked it out, no
+//     xattrs. ostree writes it as an O_TMPFILE in repo/tmp, fsyncs it
+//     unless fsync is off (core.fsync=false or `--fsync=false`), fchmods
+//     it, and links it in without replacing (an existing entry wins). The
+//     checkout's file is then a hardlink of the entry.
+//   - ostree never verifies an entry before hardlinking it, and nothing
+//     in ostree prunes the cache when objects go (ostree_repo_checkout_gc
+//     drops entries with one link, only in the directories the same
+//     process filled; `ostree prune` leaves the cache alone).
+//
+// repofs keeps the layout and the entry format, so either tool hardlinks
+// the other's entries, and differs where ostree trusts: an entry is
+// verified (size, mode, and the object checksum of the object's header
+// followed by the entry's bytes) every time before it is linked, because
+// a checkout's file *is* the entry, and a write into any checkout
+// changes it. A bad entry is replaced by the freshly written file. New
+// entries are the checkout's own files, written from a verified object,
+// also linked into a locked staging directory under tmp/; at the end
+// one syncfs makes them all durable (not one fsync per file, as ostree
+// does) before they are renamed into the cache without replacing.
+
+// uncompressedCacheDir is the cache's directory in the repository.
+const uncompressedCacheDir = "uncompressed-objects-cache"
+
+// ucacheStagedExt names the entries staged in tmp/; a transaction that
+// reuses the staging directory drops them, not being objects.
+const ucacheStagedExt = ".ucache"
+
+// ucache is one checkout's use of the uncompressed-objects cache.
+type ucache struct {
+	r     *Repo
+	ctx   context.Context
+	fsync bool
+	lock  *os.File // repo/.lock, shared: prune does not run meanwhile
+	dir   *os.File // uncompressed-objects-cache
+
+	stageOnce sync.Once
+	stage     *tmpdir.Dir
+	stageFd   int
+	stageErr  error
+
+	mu     sync.Mutex
+	staged map[Checksum]bool // staged entries; true: replace a bad one
+	jobs   map[Checksum]*inflight
+	bad    map[Checksum]bool // entries found corrupt
+
+	// off: stop adding entries (the checkout is on another filesystem).
+	off atomic.Bool
+	// byFd: link through /proc/self/fd (procfs is mounted).
+	byFd bool
+}
+
+// uncompressedCacheEnabled reports whether a checkout with o uses the
+// cache, by ostree's rules.
+func (r *Repo) uncompressedCacheEnabled(o CheckoutOptions) bool {
+	if r.mode != ModeArchive || !o.User || o.DisableCache {
+		return false
+	}
+	if on, err := r.config.Bool("core", "enable-uncompressed-cache", true); err != nil || !on {
+		return false
+	}
+	return unix.Access(r.path, unix.W_OK) == nil
+}
+
+// openUncompressedCache takes the repository's lock shared and opens the
+// cache directory, creating it. A nil cache and no error: a read-only
+// repository, checked out without the cache, as ostree does.
+func (r *Repo) openUncompressedCache(ctx context.Context, fsync bool) (*ucache, error) {
+	lock, err := r.lockRepo(ctx, tmpdir.Shared)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	p := filepath.Join(r.path, uncompressedCacheDir)
+	if err := os.Mkdir(p, 0o775); err != nil && !errors.Is(err, fs.ErrExist) {
+		lock.Close()
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("create %s: %w", p, err)
+	}
+	dir, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open %s: %w", p, err)
+	}
+	return &ucache{r: r, ctx: ctx, fsync: fsync, lock: lock, dir: dir, stageFd: -1,
+		staged: map[Checksum]bool{}, bad: map[Checksum]bool{}, jobs: map[Checksum]*inflight{}, byFd: tmpfileLinkable()}, nil
+}
+
+// ucacheable reports whether a file of fi goes through the cache.
+func ucacheable(fi *FileInfo) bool {
+	return !fi.IsSymlink() && fi.Size > 0 && fi.Mode&unix.S_IRUSR != 0
+}
+
+// ucacheMode is the permission bits of fi's cache entry and user-mode
+// checkout.
+func ucacheMode(fi *FileInfo) uint32 {
+	return fi.Mode & 0o7777 &^ (unix.S_ISUID | unix.S_ISGID)
+}
+
+// entryName is c's entry relative to the cache directory.
+func entryName(c Checksum) string {
+	s := c.String()
+	return s[:2] + "/" + s[2:] + ".file"
+}
+
+// link hardlinks c's entry as name in dirFd once it is verified. false,
+// nil: no usable entry (missing, corrupt, or not linkable here); the
+// caller writes the file.
+func (u *ucache) link(dirFd int, name string, c Checksum, fi *FileInfo) (bool, error) {
+	fd, err := unix.Openat(int(u.dir.Fd()), entryName(c), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		// A symlink (ELOOP) or anything else odd is a bad entry.
+		u.markBad(c)
+		return false, nil
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, fmt.Errorf("stat cache entry %s: %w", entryName(c), err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || uint64(st.Size) != fi.Size || st.Mode&0o7777 != ucacheMode(fi) {
+		u.markBad(c)
+		return false, nil
+	}
+	ok, err := entryMatches(fd, c, fi)
+	if err != nil {
+		return false, fmt.Errorf("read cache entry %s: %w", entryName(c), err)
+	}
+	if !ok {
+		u.markBad(c)
+		return false, nil
+	}
+	// Link the inode just verified, not whatever the name holds now.
+	if u.byFd {
+		err = linkTmpfile(fd, dirFd, name)
+	} else {
+		err = unix.Linkat(int(u.dir.Fd()), entryName(c), dirFd, name, 0)
+		if err == nil {
+			var lst unix.Stat_t
+			if err := unix.Fstatat(dirFd, name, &lst, unix.AT_SYMLINK_NOFOLLOW); err != nil || lst.Ino != st.Ino || lst.Dev != st.Dev {
+				// Replaced meanwhile: write the file instead.
+				unix.Unlinkat(dirFd, name, 0)
+				return false, nil
+			}
+		}
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK):
+		return false, nil
+	default:
+		return false, fmt.Errorf("link %s from the uncompressed-objects cache: %w", name, err)
+	}
+}
+
+// stat reads the header of c's .filez, the only part a cache hit needs,
+// with plain system calls (an *os.File costs several more per file). A
+// symlink is verified, as StatFile does.
+func (u *ucache) stat(c Checksum) (*FileInfo, error) {
+	p := u.r.objectPath(c, ObjFile)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, missing(c, ObjFile)
+	}
+	if err != nil {
+		return nil, &ObjectError{c.String() + "." + ObjFile.Ext(), err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &ObjectError{c.String() + "." + ObjFile.Ext(), err}
+	}
+	var small [4096]byte
+	b := small[:min(int64(len(small)), st.Size)]
+	if err := preadFull(fd, b, 0); err != nil {
+		return nil, corruptf(c, ObjFile, "reading the archive header: %v", err)
+	}
+	if len(b) < 8 {
+		return nil, corruptf(c, ObjFile, "truncated archive header")
+	}
+	n, err := archiveHeaderLen(b[:8], st.Size)
+	if err != nil {
+		return nil, &ObjectError{c.String() + "." + ObjFile.Ext(), err}
+	}
+	hb := b[8:]
+	if int64(len(hb)) >= n {
+		hb = hb[:n]
+	} else {
+		hb = make([]byte, n)
+		if err := preadFull(fd, hb, 8); err != nil {
+			return nil, corruptf(c, ObjFile, "reading the archive header: %v", err)
+		}
+	}
+	fi, err := archiveFileInfo(hb, st.Size)
+	if err != nil {
+		return nil, &ObjectError{c.String() + "." + ObjFile.Ext(), err}
+	}
+	if msg := fi.validate(); msg != "" {
+		return nil, corruptf(c, ObjFile, "%s", msg)
+	}
+	if fi.IsSymlink() {
+		if got := Checksum(sha256.Sum256(contentStreamPrefix(fi))); got != c {
+			return nil, corruptf(c, ObjFile, "symlink to %q hashes to %s", fi.Target, got)
+		}
+	}
+	return fi, nil
+}
+
+// preadFull fills b from fd at off.
+func preadFull(fd int, b []byte, off int64) error {
+	for len(b) > 0 {
+		n, err := unix.Pread(fd, b, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrUnexpectedEOF
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
+}
+
+// entryMatches hashes c's header and the file fd holds, as the object's
+// checksum is computed.
+func entryMatches(fd int, c Checksum, fi *FileInfo) (bool, error) {
+	h := sha256.New()
+	h.Write(contentStreamPrefix(fi))
+	buf := bufpool.Get(256 << 10)
+	defer bufpool.Put(buf)
+	var n uint64
+	for {
+		k, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if k == 0 {
+			break
+		}
+		h.Write(buf[:k])
+		n += uint64(k)
+		if n > fi.Size {
+			return false, nil
+		}
+	}
+	var got Checksum
+	h.Sum(got[:0])
+	return n == fi.Size && got == c, nil
+}
+
+func (u *ucache) markBad(c Checksum) {
+	u.mu.Lock()
+	u.bad[c] = true
+	u.mu.Unlock()
+}
+
+// inflight is a new entry being written by one file of the checkout.
+type inflight struct {
+	done chan struct{} // closed once written, or failed
+	ok   bool          // staged: linkStaged links it
+}
+
+// claim returns c's new entry and whether the caller is to write it;
+// the others wait for done.
+func (u *ucache) claim(c Checksum) (*inflight, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if j, ok := u.jobs[c]; ok {
+		return j, false
+	}
+	j := &inflight{done: make(chan struct{})}
+	u.jobs[c] = j
+	return j, true
+}
+
+// linkStaged links c's entry staged by this checkout as name in dirFd:
+// written from a verified object by this process, in its locked
+// directory.
+func (u *ucache) linkStaged(dirFd int, name string, c Checksum) (bool, error) {
+	err := unix.Linkat(u.stageFd, c.String()+ucacheStagedExt, dirFd, name, 0)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK):
+		return false, nil
+	default:
+		return false, fmt.Errorf("link %s from the staged cache entry: %w", name, err)
+	}
+}
+
+// add stages the finished, verified file fd (c's content, mode already
+// set) to become c's entry when the checkout finishes; false: not staged
+// (the checkout is not on the repository's filesystem).
+func (u *ucache) add(fd int, c Checksum) (bool, error) {
+	if u.off.Load() {
+		return false, nil
+	}
+	u.mu.Lock()
+	_, dup := u.staged[c]
+	if !dup {
+		u.staged[c] = u.bad[c]
+	}
+	u.mu.Unlock()
+	if dup {
+		return false, nil
+	}
+	u.stageOnce.Do(u.allocate)
+	if u.stageErr != nil {
+		return false, u.stageErr
+	}
+	err := linkTmpfile(fd, u.stageFd, c.String()+ucacheStagedExt)
+	if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.ENOENT) {
+		// ENOENT: no procfs to name the file by its descriptor.
+		u.off.Store(true)
+		u.mu.Lock()
+		delete(u.staged, c)
+		u.mu.Unlock()
+		return false, nil
+	}
+	if err != nil {
+		u.mu.Lock()
+		delete(u.staged, c)
+		u.mu.Unlock()
+		return false, fmt.Errorf("stage %s for the uncompressed-objects cache: %w", c, err)
+	}
+	return true, nil
+}
+
+// allocate takes a staging directory of its own under tmp/.
+func (u *ucache) allocate() {
+	bootID, err := tmpdir.BootID()
+	if err != nil {
+		u.stageErr = err
+		return
+	}
+	d, err := tmpdir.Allocate(u.ctx, filepath.Join(u.r.path, "tmp"), tmpdir.Staging, bootID)
+	if err != nil {
+		u.stageErr = fmt.Errorf("uncompressed-objects cache: %w", err)
+		return
+	}
+	fd, err := unix.Open(d.Path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		d.Release()
+		u.stageErr = fmt.Errorf("open %s: %w", d.Path, err)
+		return
+	}
+	u.stage, u.stageFd = d, fd
+}
+
+// finish publishes the staged entries (commit true) or drops them, and
+// releases the cache.
+func (u *ucache) finish(commit bool) error {
+	defer u.lock.Close()
+	defer u.dir.Close()
+	if u.stage == nil {
+		return nil
+	}
+	defer func() {
+		unix.Close(u.stageFd)
+		u.stage.Remove()
+	}()
+	if !commit {
+		return nil
+	}
+	if u.fsync {
+		// Every entry durable before any is named (Invariant 1).
+		if err := unix.Syncfs(u.stageFd); err != nil {
+			return fmt.Errorf("uncompressed-objects cache: syncfs: %w", err)
+		}
+	}
+	made := map[string]bool{}
+	for c, replace := range u.staged {
+		s := c.String()
+		if !made[s[:2]] {
+			if err := unix.Mkdirat(int(u.dir.Fd()), s[:2], 0o775); err != nil && !errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("uncompressed-objects cache: mkdir %s: %w", s[:2], err)
+			}
+			made[s[:2]] = true
+		}
+		from, to := s+ucacheStagedExt, entryName(c)
+		var err error
+		if replace {
+			err = unix.Renameat(u.stageFd, from, int(u.dir.Fd()), to)
+		} else {
+			err = unix.Renameat2(u.stageFd, from, int(u.dir.Fd()), to, unix.RENAME_NOREPLACE)
+		}
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("uncompressed-objects cache: rename %s: %w", to, err)
+		}
+	}
+	return nil
+}
+
+// DropStaleUncompressed removes the uncompressed-objects cache entries
+// whose content object is no longer in the repository; prune calls it with repo/.lock held exclusively, so
+// no checkout is filling the cache meanwhile. Entries still linked from
+// checkouts are removed too: the checkouts keep their files. It returns
+// how many entries went.
+func (r *Repo) DropStaleUncompressed(ctx context.Context) (int, error) {
+	root := filepath.Join(r.path, uncompressedCacheDir)
+	dirs, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("prune the uncompressed-objects cache: %w", err)
+	}
+	n := 0
+	for _, d := range dirs {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		if !d.IsDir() || len(d.Name()) != 2 {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(root, d.Name()))
+		if err != nil {
+			return n, fmt.Errorf("prune the uncompressed-objects cache: %w", err)
+		}
+		for _, e := range ents {
+			base, ok := strings.CutSuffix(e.Name(), ".file")
+			c, err := ParseChecksum(d.Name() + base)
+			if !ok || err != nil {
+				continue // not an entry: leave it
+			}
+			if have, err := r.HasObject(c, ObjFile); err != nil || have {
+				continue
+			}
+			p := filepath.Join(root, d.Name(), e.Name())
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return n, fmt.Errorf("prune the uncompressed-objects cache: %w", err)
+			}
+			n++
+		}
+	}
+	return n, nil
+}

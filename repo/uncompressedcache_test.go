@@ -1,0 +1,178 @@
+package repo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// inode returns p's inode number.
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// checkoutU checks out the commit of ref main as a user, with the cache.
+func checkoutU(t *testing.T, r *Repo, c Checksum, o CheckoutOptions) string {
+	t.Helper()
+	commit, err := r.ReadCommit(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "co")
+	o.User = true
+	if err := r.Checkout(context.Background(), RootNode(commit), dest, o); err != nil {
+		t.Fatal(err)
+	}
+	return dest
+}
+
+// entryFor is the cache entry of the file at rel in a checkout of src.
+func entryFor(t *testing.T, r *Repo, root Node, rel string) string {
+	t.Helper()
+	n, err := r.Lookup(root, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(r.Path(), uncompressedCacheDir, entryName(n.Content))
+}
+
+// TestUncompressedCache: a -U checkout from an archive repository fills
+// the cache with its own files, the next one hardlinks them, and a
+// corrupted entry is never linked: it is replaced.
+func TestUncompressedCache(t *testing.T) {
+	src := t.TempDir()
+	writeTestTree(t, src, 1)
+	writeFile(t, filepath.Join(src, "sub/same-as-hello"), []byte("hello\n"))
+	want := listTree(t, src)
+	r := initRepo(t, ModeArchive)
+	c := commitDir(t, r, "main", src)
+	commit, _ := r.ReadCommit(c)
+	root := RootNode(commit)
+
+	first := checkoutU(t, r, c, CheckoutOptions{})
+	assertNoTmpLeft(t, r)
+	for _, rel := range []string{"hello.txt", "sub/run.sh", "sub/deeper/data.bin"} {
+		e := entryFor(t, r, root, rel)
+		if inode(t, e) != inode(t, filepath.Join(first, rel)) {
+			t.Errorf("%s: the checkout's file is not the cache entry %s", rel, e)
+		}
+		st, err := os.Lstat(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, _ := os.Lstat(filepath.Join(src, rel))
+		if st.Mode() != src.Mode() {
+			t.Errorf("%s: entry mode %v, want %v", rel, st.Mode(), src.Mode())
+		}
+	}
+	if inode(t, filepath.Join(first, "sub/same-as-hello")) != inode(t, filepath.Join(first, "hello.txt")) {
+		t.Error("two files of one content are not one cache entry, as in ostree's checkout")
+	}
+	if _, err := os.Lstat(entryFor(t, r, root, "empty")); err == nil {
+		t.Error("an empty file went into the cache; ostree copies them")
+	}
+	second := checkoutU(t, r, c, CheckoutOptions{})
+	if got := listTree(t, second); !slices.Equal(got, want) {
+		t.Errorf("cached checkout differs from the source:\n%s", strings.Join(got, "\n"))
+	}
+	if inode(t, filepath.Join(second, "hello.txt")) != inode(t, filepath.Join(first, "hello.txt")) {
+		t.Error("the second checkout did not hardlink the cache entry")
+	}
+
+	// A write into a checkout's file is a write into the entry.
+	if err := os.WriteFile(filepath.Join(first, "hello.txt"), []byte("HELLO\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := inode(t, filepath.Join(first, "hello.txt"))
+	third := checkoutU(t, r, c, CheckoutOptions{})
+	if got := listTree(t, third); !slices.Equal(got, want) {
+		t.Errorf("checkout over a corrupt entry differs from the source:\n%s", strings.Join(got, "\n"))
+	}
+	if inode(t, filepath.Join(third, "hello.txt")) == bad {
+		t.Error("the corrupt cache entry was hardlinked into a checkout")
+	}
+	e := entryFor(t, r, root, "hello.txt")
+	if got := readFile(t, e); string(got) != "hello\n" || inode(t, e) != inode(t, filepath.Join(third, "hello.txt")) {
+		t.Errorf("the corrupt entry was not replaced by the new file: %q", got)
+	}
+
+	// A wrong mode (chmod through a checkout) is as bad as wrong bytes.
+	os.Chmod(filepath.Join(third, "sub/run.sh"), 0o777)
+	fourth := checkoutU(t, r, c, CheckoutOptions{})
+	if got := listTree(t, fourth); !slices.Equal(got, want) {
+		t.Errorf("checkout over an entry of the wrong mode differs from the source:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// TestUncompressedCacheDisabled: --disable-cache, core.enable-uncompressed-cache=false
+// and a non-user checkout neither read nor write the cache.
+func TestUncompressedCacheDisabled(t *testing.T) {
+	src := t.TempDir()
+	writeTestTree(t, src, 1)
+	for _, tc := range []struct {
+		name   string
+		config string
+		o      CheckoutOptions
+	}{
+		{"disable-cache", "", CheckoutOptions{DisableCache: true}},
+		{"config", "enable-uncompressed-cache=false\n", CheckoutOptions{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := initRepo(t, ModeArchive)
+			if tc.config != "" {
+				cfg := readFile(t, filepath.Join(r.Path(), "config"))
+				writeFile(t, filepath.Join(r.Path(), "config"), append(cfg, tc.config...))
+				var err error
+				if r, err = Open(r.Path()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := commitDir(t, r, "main", src)
+			co := checkoutU(t, r, c, tc.o)
+			if _, err := os.Stat(filepath.Join(r.Path(), uncompressedCacheDir)); err == nil {
+				t.Error("the cache was created")
+			}
+			var st syscall.Stat_t
+			syscall.Lstat(filepath.Join(co, "hello.txt"), &st)
+			if st.Nlink != 1 {
+				t.Errorf("hello.txt has %d links, want 1", st.Nlink)
+			}
+		})
+	}
+}
+
+// TestDropStaleUncompressed: entries whose object is gone are dropped,
+// the others kept.
+func TestDropStaleUncompressed(t *testing.T) {
+	src := t.TempDir()
+	writeTestTree(t, src, 1)
+	r := initRepo(t, ModeArchive)
+	c := commitDir(t, r, "main", src)
+	commit, _ := r.ReadCommit(c)
+	root := RootNode(commit)
+	checkoutU(t, r, c, CheckoutOptions{})
+	gone, kept := entryFor(t, r, root, "hello.txt"), entryFor(t, r, root, "sub/run.sh")
+	n, _ := r.Lookup(root, "hello.txt")
+	if err := os.Remove(r.objectPath(n.Content, ObjFile)); err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := r.DropStaleUncompressed(context.Background())
+	if err != nil || dropped != 1 {
+		t.Fatalf("DropStaleUncompressed = %d, %v; want 1 entry", dropped, err)
+	}
+	if _, err := os.Lstat(gone); err == nil {
+		t.Error("the entry of a removed object is still there")
+	}
+	if _, err := os.Lstat(kept); err != nil {
+		t.Errorf("the entry of a present object went: %v", err)
+	}
+}
