@@ -92,9 +92,10 @@ func (t *refsTree) remove(p string) []string {
 // refsState keeps refsTree current as the repository reports changes, and
 // invalidates the kernel's view of what changed.
 type refsState struct {
-	fs      *FS
-	top     *fs.Inode // refs/
-	commits *fs.Inode // commits/
+	fs *FS
+	// top is refs/ and commits is commits/, set once the root is added,
+	// which may be after the watch's first events.
+	top, commits atomic.Pointer[fs.Inode]
 
 	mu   sync.RWMutex
 	tree *refsTree
@@ -154,8 +155,8 @@ func (s *refsState) update(ev repo.RefEvent) {
 			defer close(s.loaded)
 		}
 	}
-	if s.commits != nil {
-		s.commits.NotifyContent(0, 0)
+	if commits := s.commits.Load(); commits != nil {
+		commits.NotifyContent(0, 0)
 	}
 	var changed []string
 	s.mu.Lock()
@@ -198,10 +199,11 @@ func (s *refsState) caughtUp(p string) bool {
 // invalidate drops refs/<p> from the kernel's dentry cache, and the
 // directory listing of its parent, if the kernel knows them.
 func (s *refsState) invalidate(p string) {
-	if s.top == nil {
+	top := s.top.Load()
+	if top == nil {
 		return
 	}
-	parent := s.top
+	parent := top
 	dir, name := path.Split(p)
 	for _, comp := range strings.Split(strings.TrimSuffix(dir, "/"), "/") {
 		if comp == "" {
