@@ -122,6 +122,12 @@ func (r *Repo) Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) 
 	if err := p.sweep(ctx); err != nil {
 		return nil, err
 	}
+	if !o.NoPrune {
+		// Still under the exclusive lock: no checkout fills the cache.
+		if _, err := r.DropStaleUncompressed(ctx); err != nil {
+			return nil, fmt.Errorf("prune %s: %w", r.path, err)
+		}
+	}
 	if err := r.pruneStaticDeltas(""); err != nil {
 		return nil, err
 	}

@@ -440,7 +440,8 @@ func (u *ucache) finish(commit bool) error {
 }
 
 // DropStaleUncompressed removes the uncompressed-objects cache entries
-// whose content object is no longer in the repository; prune calls it with repo/.lock held exclusively, so
+// whose content object is no longer in the repository. Prune calls it
+// after its sweep, with repo/.lock held exclusively, so
 // no checkout is filling the cache meanwhile. Entries still linked from
 // checkouts are removed too: the checkouts keep their files. It returns
 // how many entries went.

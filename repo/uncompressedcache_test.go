@@ -176,3 +176,35 @@ func TestDropStaleUncompressed(t *testing.T) {
 		t.Errorf("the entry of a present object went: %v", err)
 	}
 }
+
+// TestPruneDropsStaleUncompressed: a prune that deletes a commit's objects
+// takes their cache entries with them, and leaves those of kept objects.
+func TestPruneDropsStaleUncompressed(t *testing.T) {
+	src := t.TempDir()
+	writeTestTree(t, src, 1)
+	r := initRepo(t, ModeArchive)
+	old := commitDir(t, r, "old", src)
+	src2 := t.TempDir()
+	writeTestTree(t, src2, 2)
+	kept := commitDir(t, r, "main", src2)
+	checkoutU(t, r, old, CheckoutOptions{})
+	oldCommit, _ := r.ReadCommit(old)
+	keptCommit, _ := r.ReadCommit(kept)
+	gone := entryFor(t, r, RootNode(oldCommit), "v1")
+	stays := entryFor(t, r, RootNode(keptCommit), "hello.txt")
+	if _, err := os.Lstat(gone); err != nil {
+		t.Fatalf("checkout -U made no cache entry for v1: %v", err)
+	}
+	if err := r.DeleteRefImmediate(context.Background(), "", "old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Prune(context.Background(), PruneOptions{RefsOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(gone); err == nil {
+		t.Error("the cache entry of a pruned object is still there")
+	}
+	if _, err := os.Lstat(stays); err != nil {
+		t.Errorf("the cache entry of a kept object went: %v", err)
+	}
+}
