@@ -86,7 +86,7 @@ func (f *fetcher) fetchPart(ctx context.Context, path, p string, size int64, don
 		done.Add(have)
 		body := f.guard(resp.Body, cancel)
 		defer body.Stop()
-		n, err := io.Copy(&countWriter{fileWriter{out, p}, done}, io.LimitReader(body, size-have+1))
+		n, err := io.Copy(&countWriter{fileWriter{out}, done}, io.LimitReader(body, size-have+1))
 		f.bytes.Add(n)
 		if cerr := out.Close(); err == nil && cerr != nil {
 			err = permanent(fmt.Errorf("write %s: %w", p, cerr))

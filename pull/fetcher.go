@@ -256,14 +256,16 @@ func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, 
 		}
 		body := f.guard(resp.Body, cancel)
 		defer body.Stop()
-		n, err := io.Copy(fileWriter{out, p}, body)
+		n, err := io.Copy(fileWriter{out}, body)
 		f.bytes.Add(n)
 		if cerr := out.Close(); err == nil && cerr != nil {
 			return 0, permanent(fmt.Errorf("write %s: %w", p, cerr))
 		}
 		if err != nil {
 			var perm *permanentError
-			if errors.As(err, &perm) {
+			if errors.As(err, &perm) && want >= 0 {
+				return 0, permanent(fmt.Errorf("%w (the object is %d bytes; %d of them were on disk)", err, have+want, have+n))
+			} else if errors.As(err, &perm) {
 				return 0, err
 			}
 			return 0, readErr(body, err, n, want)

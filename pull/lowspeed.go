@@ -171,14 +171,13 @@ func readErr(g *speedGuard, err error, got, want int64) error {
 // fileWriter writes a partial download; its errors (ENOSPC, EDQUOT, EIO)
 // are the disk's, and end the fetch without a retry.
 type fileWriter struct {
-	w    io.Writer
-	path string
+	w io.Writer
 }
 
 func (w fileWriter) Write(b []byte) (int, error) {
 	n, err := w.w.Write(b)
 	if err != nil {
-		err = permanent(fmt.Errorf("write %s: %w", w.path, err))
+		err = permanent(err) // an *os.PathError: it names the file
 	}
 	return n, err
 }

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -237,4 +238,12 @@ func formatSize(n int64) string {
 		f *= 1000
 	}
 	return ""
+}
+
+// ReleaseTmp removes the unfinished downloads and transactions under tmp/
+// that no process holds (of this boot too, which a later pull would
+// otherwise resume), to give their space back. Directories in use are
+// left alone.
+func (r *Repo) ReleaseTmp(ctx context.Context) (tmpdir.Removed, error) {
+	return tmpdir.RemoveUnlocked(ctx, filepath.Join(r.path, "tmp"))
 }
