@@ -161,7 +161,9 @@ func backgroundPulls(ctx context.Context, r *repo.Repo, specs []pullSpec, interv
 
 // pull runs one spec's pull and schedules its next one.
 func (b *backgroundPuller) pull(ctx context.Context, s *pullState) {
-	o := pull.Options{Remote: s.spec.remote}
+	o := pull.Options{Remote: s.spec.remote, Notice: func(err error) {
+		b.log.Warn("background pull recovered", "pull", s.spec.String(), "err", err)
+	}}
 	if s.spec.ref != "" {
 		o.Refs = []string{s.spec.ref}
 	}
