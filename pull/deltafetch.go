@@ -20,7 +20,9 @@ func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
 // request (206: append; 200: start over; 416: drop p and start over). A
 // server sending more than size bytes fails the download, and p is
 // dropped: nothing past the declared size is ever written. done counts the
-// part's bytes on disk, resumed ones included.
+// part's bytes on disk, resumed ones included. The transfer runs under the
+// low-speed limit, and a failed write to p is not retried, as in
+// fetchObject.
 func (f *fetcher) fetchPart(ctx context.Context, path, p string, size int64, done *atomic.Int64) error {
 	return f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
 		var have int64
@@ -82,11 +84,12 @@ func (f *fetcher) fetchPart(ctx context.Context, path, p string, size int64, don
 			return 0, permanent(err)
 		}
 		done.Add(have)
-		body := &stallReader{r: resp.Body, cancel: cancel}
-		n, err := io.Copy(&countWriter{out, done}, io.LimitReader(body, size-have+1))
+		body := f.guard(resp.Body, cancel)
+		defer body.Stop()
+		n, err := io.Copy(&countWriter{fileWriter{out}, done}, io.LimitReader(body, size-have+1))
 		f.bytes.Add(n)
 		if cerr := out.Close(); err == nil && cerr != nil {
-			return 0, permanent(cerr)
+			err = permanent(fmt.Errorf("write %s: %w", p, cerr))
 		}
 		if have+n > size {
 			os.Remove(p)
@@ -94,11 +97,15 @@ func (f *fetcher) fetchPart(ctx context.Context, path, p string, size int64, don
 		}
 		if err != nil {
 			done.Add(-(have + n)) // counted again by the next attempt
-			return 0, err
+			var perm *permanentError
+			if errors.As(err, &perm) {
+				return 0, err
+			}
+			return 0, readErr(body, err, have+n, size)
 		}
 		if want >= 0 && n != want || have+n != size {
 			done.Add(-(have + n))
-			return 0, fmt.Errorf("truncated: %d of %d bytes: %w", have+n, size, io.ErrUnexpectedEOF)
+			return 0, readErr(body, nil, have+n, size)
 		}
 		return resp.StatusCode, nil
 	})

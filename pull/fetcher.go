@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,14 +17,11 @@ import (
 	"time"
 
 	"github.com/repofs/repofs/internal/bufpool"
+	"github.com/repofs/repofs/repo"
 )
 
 // ErrMissing means the server does not have the file (403, 404, 410).
 var ErrMissing = errors.New("not on the server")
-
-// stallTimeout aborts a transfer that makes no progress for this long (the
-// low-speed limit); the attempt is then retried. Tests shorten it.
-var stallTimeout = 30 * time.Second
 
 // fetcher talks to one remote over HTTP.
 type fetcher struct {
@@ -33,6 +29,7 @@ type fetcher struct {
 	base    *url.URL
 	client  *http.Client
 	retries int
+	slow    LowSpeed     // the low-speed limit (see guard)
 	bytes   atomic.Int64 // transferred
 }
 
@@ -51,17 +48,20 @@ func newFetcher(remote, rawURL string, retries int) (*fetcher, error) {
 		// Range answered from the file.
 		tr.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
 	}
-	return &fetcher{remote: remote, base: u, client: &http.Client{Transport: tr}, retries: retries}, nil
+	return &fetcher{remote: remote, base: u, client: &http.Client{Transport: tr}, retries: retries,
+		slow: LowSpeed{Bytes: defaultLowSpeedBytes, Time: stallTimeout}}, nil
 }
 
 func (f *fetcher) url(path string) string {
 	return f.base.ResolveReference(&url.URL{Path: path}).String()
 }
 
-// retryable reports whether an attempt's failure may go away.
+// retryable reports whether an attempt's failure may go away: not a
+// cancellation, a transfer under the low-speed limit (it would trickle
+// again), or a full disk (ENOSPC, EDQUOT: retrying only fills it again).
 func retryable(status int, err error) bool {
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, ErrTooSlow) || noSpace(err) {
 			return false
 		}
 		return true // resets, refused connections, truncated bodies, stalls
@@ -149,17 +149,18 @@ func (f *fetcher) getIf(ctx context.Context, path string, max int64, have valida
 		if resp.ContentLength > max {
 			return 0, permanent(fmt.Errorf("%d bytes, more than the %d allowed", resp.ContentLength, max))
 		}
-		body := &stallReader{r: resp.Body, cancel: cancel}
+		body := f.guard(resp.Body, cancel)
+		defer body.Stop()
 		data, err = io.ReadAll(io.LimitReader(body, max+1))
 		f.bytes.Add(int64(len(data)))
 		if err != nil {
-			return 0, err
+			return 0, readErr(body, err, int64(len(data)), resp.ContentLength)
 		}
 		if int64(len(data)) > max {
 			return 0, permanent(fmt.Errorf("more than the %d bytes allowed", max))
 		}
 		if resp.ContentLength >= 0 && int64(len(data)) != resp.ContentLength {
-			return 0, fmt.Errorf("truncated: %d of %d bytes: %w", len(data), resp.ContentLength, io.ErrUnexpectedEOF)
+			return 0, readErr(body, nil, int64(len(data)), resp.ContentLength)
 		}
 		return http.StatusOK, nil
 	})
@@ -177,11 +178,18 @@ const smallBody = 256 << 10
 // fetchObject downloads path. A body of at most small bytes, with no
 // partial download of it in p, comes back in memory; any other goes to the
 // partial file p, resuming from what p already holds with a Range request
-// (206: append; 200: start over; 416: drop p and start over), and mem is
-// nil. size is the body's length either way. Unless mayExist, p is known
-// not to exist before the first attempt (the fetcher directory is new), and
-// is not looked for: a stat per object is a measurable part of a pull.
-func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, mayExist bool) (mem []byte, size int64, err error) {
+// (206: append; 200: start over; 416: p is complete when the server's
+// Content-Range says the object has exactly its size, else drop p and
+// start over), and mem is nil. size is the body's length either way;
+// resumed says p held bytes from before the attempt that completed it, so
+// that a body that then fails to verify may be the partial's fault, not
+// the server's. Unless mayExist, p is known not to exist before the first
+// attempt (the fetcher directory is new), and is not looked for: a stat
+// per object is a measurable part of a pull.
+//
+// Each transfer runs under the low-speed limit (guard). A write to p that
+// fails (ENOSPC, EDQUOT) ends the fetch at once: it is not retried.
+func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, mayExist bool) (mem []byte, size int64, resumed bool, err error) {
 	err = f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
 		var have int64
 		if mayExist {
@@ -207,7 +215,6 @@ func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, 
 		}
 		defer resp.Body.Close()
 		want := resp.ContentLength
-		body := &stallReader{r: resp.Body, cancel: cancel}
 		flags := os.O_WRONLY | os.O_CREATE
 		switch resp.StatusCode {
 		case http.StatusPartialContent:
@@ -218,14 +225,7 @@ func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, 
 			flags |= os.O_APPEND
 		case http.StatusOK:
 			if have == 0 && want >= 0 && want <= small {
-				buf := bufpool.Get(int(want))
-				n, err := io.ReadFull(body, buf)
-				f.bytes.Add(int64(n))
-				if err != nil {
-					return 0, fmt.Errorf("truncated: %d of %d bytes: %w", n, want, io.ErrUnexpectedEOF)
-				}
-				mem, size = buf, want
-				return resp.StatusCode, nil
+				return f.readSmall(resp, cancel, want, &mem, &size)
 			}
 			// No partial yet, or the server ignores Range: start over.
 			flags |= os.O_TRUNC
@@ -235,8 +235,13 @@ func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, 
 			if have == 0 {
 				return resp.StatusCode, nil
 			}
-			// What we have is not a proper prefix of the object (it may be
-			// all of it, or something else): start over, at once.
+			if completeLength(resp) == have {
+				// p holds as many bytes as the object has: all of it,
+				// unless they are wrong, which verifying it will tell.
+				mem, size, resumed = nil, have, true
+				return http.StatusOK, nil
+			}
+			// What we have is not a prefix of the object: start over, at once.
 			if err := os.Remove(p); err != nil {
 				return 0, permanent(err)
 			}
@@ -249,21 +254,64 @@ func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, 
 		if err != nil {
 			return 0, permanent(err)
 		}
-		n, err := io.Copy(out, body)
+		body := f.guard(resp.Body, cancel)
+		defer body.Stop()
+		n, err := io.Copy(fileWriter{out}, body)
 		f.bytes.Add(n)
 		if cerr := out.Close(); err == nil && cerr != nil {
-			return 0, permanent(cerr)
+			return 0, permanent(fmt.Errorf("write %s: %w", p, cerr))
 		}
 		if err != nil {
-			return 0, err
+			var perm *permanentError
+			if errors.As(err, &perm) && want >= 0 {
+				return 0, permanent(fmt.Errorf("%w (the object is %d bytes; %d of them were on disk)", err, have+want, have+n))
+			} else if errors.As(err, &perm) {
+				return 0, err
+			}
+			return 0, readErr(body, err, n, want)
 		}
 		if want >= 0 && n != want {
-			return 0, fmt.Errorf("truncated: %d of %d bytes: %w", n, want, io.ErrUnexpectedEOF)
+			return 0, readErr(body, nil, n, want)
 		}
-		mem, size = nil, have+n
+		mem, size, resumed = nil, have+n, have > 0
 		return resp.StatusCode, nil
 	})
-	return mem, size, err
+	return mem, size, resumed, err
+}
+
+// readSmall reads a whole body of want bytes into a pooled buffer.
+func (f *fetcher) readSmall(resp *http.Response, cancel context.CancelCauseFunc, want int64, mem *[]byte, size *int64) (int, error) {
+	body := f.guard(resp.Body, cancel)
+	defer body.Stop()
+	buf := bufpool.Get(int(want))
+	n, err := io.ReadFull(body, buf)
+	f.bytes.Add(int64(n))
+	if err != nil {
+		bufpool.Put(buf)
+		return 0, readErr(body, err, int64(n), want)
+	}
+	*mem, *size = buf, want
+	return resp.StatusCode, nil
+}
+
+// completeLength is the object's length that a 416 answer gives in its
+// Content-Range ("bytes */LENGTH"), or -1.
+func completeLength(resp *http.Response) int64 {
+	rest, ok := strings.CutPrefix(resp.Header.Get("Content-Range"), "bytes */")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
+}
+
+// noSpace reports whether err is a full disk or quota, or repofs's own
+// free-space guard: none goes away by trying again.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, repo.ErrNoSpace)
 }
 
 // recycle takes back a body that fetchObject returned in memory (from
@@ -320,32 +368,4 @@ func (f *fetcher) do(ctx context.Context, path string, attempt func(context.Cont
 			return fmt.Errorf("pull %s: fetch %s: %w", f.remote, u, last)
 		}
 	}
-}
-
-// stallReader fails a transfer that makes no progress for stallTimeout.
-type stallReader struct {
-	r      io.Reader
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-}
-
-var errStalled = fmt.Errorf("no data for %v: %w", stallTimeout, syscall.ETIMEDOUT)
-
-func (s *stallReader) Read(p []byte) (int, error) {
-	if s.cancel != nil {
-		if s.timer == nil {
-			s.timer = time.AfterFunc(stallTimeout, func() { s.cancel(errStalled) })
-		} else {
-			s.timer.Reset(stallTimeout)
-		}
-	}
-	n, err := s.r.Read(p)
-	if s.timer != nil && err != nil {
-		s.timer.Stop()
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		err = fmt.Errorf("%w: %w", errStalled, err)
-	}
-	return n, err
 }

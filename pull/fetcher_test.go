@@ -127,14 +127,14 @@ func TestFetcherRetries(t *testing.T) {
 				} else if mode == "file" {
 					// No small bound: the body goes to the partial file.
 					p := filepath.Join(t.TempDir(), "partial")
-					if _, _, err = f.fetchObject(t.Context(), "objects/ab/cd.filez", p, -1, true); err == nil {
+					if _, _, _, err = f.fetchObject(t.Context(), "objects/ab/cd.filez", p, -1, true); err == nil {
 						got, _ = os.ReadFile(p)
 					}
 				} else {
 					// A small object comes back in memory; no file is made.
 					p := filepath.Join(t.TempDir(), "partial")
 					var size int64
-					got, size, err = f.fetchObject(t.Context(), "objects/ab/cd.filez", p, int64(len(body)), true)
+					got, size, _, err = f.fetchObject(t.Context(), "objects/ab/cd.filez", p, int64(len(body)), true)
 					if _, serr := os.Stat(p); serr == nil {
 						t.Errorf("memory: a partial file was made")
 					}
@@ -190,7 +190,7 @@ func TestFetcherResume(t *testing.T) {
 		{name: "200 restarts", partial: body[:have], steps: []step{ignoreRange}, ranges: []string{"bytes=30720-"}},
 		{name: "416 restarts without a retry", partial: append(append([]byte(nil), body...), "junk"...), retries: 0,
 			ranges: []string{fmt.Sprintf("bytes=%d-", len(body)+4), ""}},
-		{name: "complete partial restarts", partial: body, retries: 0, ranges: []string{fmt.Sprintf("bytes=%d-", len(body)), ""}},
+		{name: "complete partial is used", partial: body, retries: 0, ranges: []string{fmt.Sprintf("bytes=%d-", len(body))}},
 		{name: "reset then resume", partial: body[:have], steps: []step{reset}, retries: 2, ranges: []string{"bytes=30720-", "bytes=30720-"}},
 		{name: "stall then resume from what arrived", partial: nil, steps: []step{stall}, retries: 2,
 			ranges: []string{"", fmt.Sprintf("bytes=%d-", len(body)/2)}},
@@ -216,7 +216,7 @@ func TestFetcherResume(t *testing.T) {
 			if small == 0 {
 				small = -1
 			}
-			mem, n, err := f.fetchObject(t.Context(), "objects/ab/cd.filez", p, small, !tc.fresh)
+			mem, n, _, err := f.fetchObject(t.Context(), "objects/ab/cd.filez", p, small, !tc.fresh)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,7 +246,7 @@ func TestFetcherCancel(t *testing.T) {
 	defer cancel()
 	p := filepath.Join(t.TempDir(), "partial")
 	start := time.Now()
-	_, _, err := f.fetchObject(ctx, "objects/ab/cd.filez", p, -1, true)
+	_, _, _, err := f.fetchObject(ctx, "objects/ab/cd.filez", p, -1, true)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cancelled fetch: %v", err)
 	}

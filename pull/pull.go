@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -45,6 +46,13 @@ type Options struct {
 	// DeltaFallback, when set, hears why a delta (or a part of one) was
 	// not used and objects are fetched instead.
 	DeltaFallback func(error)
+	// Notice, when set, hears of problems the pull recovered from: a
+	// partial download that failed verification, dropped and fetched
+	// again.
+	Notice func(error)
+	// LowSpeed overrides the remote's low-speed-limit-bytes and
+	// low-speed-time-secs where its fields are not zero.
+	LowSpeed LowSpeed
 }
 
 // Progress counts a pull's work.
@@ -139,6 +147,9 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.slow, err = lowSpeedFrom(rm.Keys, o.LowSpeed); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
+	}
 	// The fetcher's connections end with the pull: kept idle, each holds
 	// two goroutines and a socket for 90 s, and a mount pulling every
 	// second would pile them up.
@@ -149,6 +160,8 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 		p.summary.cache = r.SummaryCache(o.Remote)
 	}
 	res, err := p.run(ctx, rm)
+	// A full disk is not retried; say what tmp/ holds and how to free it.
+	err = r.ExplainNoSpace(err, 0)
 	if res != nil {
 		res.Progress = p.progress(true)
 		if o.Progress != nil {
@@ -370,33 +383,95 @@ func (p *puller) firstVisit(c repo.Checksum) bool {
 
 // fetchContent downloads a content object, as the archive remote serves
 // it, into the fetcher directory (resuming a partial download), then
-// inflates, verifies and stages it.
+// inflates, verifies and stages it. A partial left by an earlier pull may
+// be complete already (that pull was killed between download and stage):
+// it is verified first and used as it is, without a request. One that
+// fails verification after being resumed may hold bad bytes of its own
+// (the disk, a crash): it is dropped and the object fetched once more from
+// byte 0, and Options.Notice hears of it, naming the partial file.
 func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
+	if err := p.tx.CheckSpace(0); err != nil {
+		return fmt.Errorf("pull %s: %w", p.o.Remote, err)
+	}
 	path := repo.ArchiveObjectPath(c, repo.ObjFile)
 	partial := p.dir.PartialPath(c)
-	mem, size, err := p.f.fetchObject(ctx, path, partial, smallBody, p.dir.Reused)
-	if err != nil {
-		return err
+	if p.dir.Reused {
+		done, err := p.stagePartial(c, partial)
+		if done || err != nil {
+			return err
+		}
 	}
+	mayExist := p.dir.Reused
+	for again := false; ; again = true {
+		mem, size, resumed, err := p.f.fetchObject(ctx, path, partial, smallBody, mayExist)
+		if err != nil {
+			return err
+		}
+		err = p.stage(c, mem, partial, size)
+		if err == nil {
+			return nil
+		}
+		if !resumed || again || !errors.Is(err, repo.ErrCorrupt) {
+			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(path), err)
+		}
+		if p.o.Notice != nil {
+			p.o.Notice(fmt.Errorf("pull %s: dropped the partial download %s and fetched the object again from byte 0: %w", p.o.Remote, partial, err))
+		}
+		mayExist = false // stage removed it
+	}
+}
+
+// stagePartial stages content object c from a partial download that an
+// earlier pull left, if it is all there and verifies. It reports whether
+// c is staged; a partial that is not a whole, valid object is left for
+// fetchObject to resume (or replace).
+func (p *puller) stagePartial(c repo.Checksum, partial string) (bool, error) {
+	fh, err := os.Open(partial)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("pull %s: %w", p.o.Remote, err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil || st.Size() == 0 {
+		return false, nil
+	}
+	fi, err := p.tx.WriteArchiveStream(fh, st.Size(), c)
+	if errors.Is(err, repo.ErrCorrupt) {
+		return false, nil // a prefix, or bad bytes: ask the server
+	}
+	if err != nil {
+		return false, fmt.Errorf("pull %s: %s: %w", p.o.Remote, partial, err)
+	}
+	os.Remove(partial)
+	p.contentFetched.Add(1)
+	p.written.Add(int64(fi.Size))
+	return true, nil
+}
+
+// stage verifies and stages a fetched body, in memory or in the partial
+// file, which is removed either way: a bad download is not to be resumed.
+func (p *puller) stage(c repo.Checksum, mem []byte, partial string, size int64) error {
 	var body io.Reader
 	if mem != nil {
 		body = bytes.NewReader(mem)
 	} else {
 		fh, err := os.Open(partial)
 		if err != nil {
-			return fmt.Errorf("pull %s: %w", p.o.Remote, err)
+			return err
 		}
 		defer fh.Close()
 		body = fh
 	}
 	fi, err := p.tx.WriteArchiveStream(body, size, c)
 	p.f.recycle(mem)
-	if mem == nil {
-		// Done with, or a bad download not to resume: start over next time.
+	if mem == nil && !noSpace(err) {
 		os.Remove(partial)
 	}
 	if err != nil {
-		return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(path), err)
+		return err
 	}
 	p.contentFetched.Add(1)
 	p.written.Add(int64(fi.Size))

@@ -141,6 +141,11 @@ func (tx *Transaction) discard(s *staged, err error) error {
 // place gives a finished object its staged name; an identical object
 // staged meanwhile by another writer of this transaction wins.
 func (tx *Transaction) place(s *staged, c Checksum, t ObjectType, replace bool) error {
+	if t == ObjFile {
+		if err := tx.space.check(s.written, true); err != nil {
+			return tx.discard(s, fmt.Errorf("stage %s.%s: %w", c, t.Ext(), err))
+		}
+	}
 	if err := s.d.mkdirFor(c[0]); err != nil {
 		return tx.discard(s, err)
 	}

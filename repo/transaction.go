@@ -37,6 +37,7 @@ type Transaction struct {
 	stage    *stageDir // staging, open
 	bootID   string
 	fsync    bool
+	space    *spaceBudget // what min-free-space-* leaves to content; nil: no limit
 
 	mu       sync.Mutex
 	refs     []refUpdate
@@ -52,13 +53,19 @@ type refUpdate struct {
 
 // Begin starts a transaction. It takes a shared lock on the repository
 // (waiting up to core.lock-timeout-secs; ErrLocked after that) and a
-// staging directory of its own.
+// staging directory of its own. Like ostree, it measures the free space
+// once: each content object staged then counts against what
+// core.min-free-space-percent (default 3) or core.min-free-space-size
+// leaves, and one that would not fit fails with ErrNoSpace.
 func (r *Repo) Begin(ctx context.Context) (*Transaction, error) {
 	fsync, err := r.config.Bool("core", "fsync", true)
 	if err != nil {
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
 	}
 	tx := &Transaction{r: r, fsync: fsync}
+	if tx.space, err = r.newSpaceBudget(); err != nil {
+		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
+	}
 	if tx.repoLock, err = r.lockRepo(ctx, tmpdir.Shared); err != nil {
 		return nil, err
 	}

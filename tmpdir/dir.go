@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,13 +30,49 @@ type Dir struct {
 	// may hold its partial work; callers must re-verify what they find.
 	Reused bool
 
-	lock *os.File
+	lock  *os.File
+	fresh chan struct{} // closed to stop keepFresh
+	gone  chan struct{} // closed when keepFresh has returned
+}
+
+// refreshEvery is how often a held directory and its lock file get a new
+// mtime. ostree's cleanup removes every non-staging entry of tmp/ (and
+// every lock file) older than tmp-expiry-secs, a day by default, without
+// looking at locks: a fetcher directory held longer than that by a
+// day-long pull, or a staging lock, would be removed under its holder.
+// libostree's allocate_tmpdir bumps the mtime of a directory it reuses for
+// the same reason; a directory held for long is kept fresh the same way.
+var refreshEvery = time.Hour
+
+// held starts keeping d fresh and returns it.
+func held(d *Dir) *Dir {
+	d.fresh, d.gone = make(chan struct{}), make(chan struct{})
+	go d.keepFresh(refreshEvery)
+	return d
+}
+
+func (d *Dir) keepFresh(every time.Duration) {
+	defer close(d.gone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.fresh:
+			return
+		case <-t.C:
+			now := time.Now()
+			os.Chtimes(d.Path, now, now)
+			os.Chtimes(d.Path+LockSuffix, now, now)
+		}
+	}
 }
 
 // Allocate returns a locked directory of kind k under tmp, for boot bootID.
 // An existing, unlocked directory of that kind and boot is reused first
 // (its mtime bumped so expiry does not take it); otherwise a new
 // "<kind>-<boot id>-XXXXXX" is created with mode 0775. tmp must exist.
+// Until Release or Remove, the directory and its lock file get a fresh
+// mtime every hour, so that no expiry by age (ostree's) takes them.
 func Allocate(ctx context.Context, tmp string, k Kind, bootID string) (*Dir, error) {
 	prefix, err := k.prefix(bootID)
 	if err != nil {
@@ -99,7 +136,7 @@ func Allocate(ctx context.Context, tmp string, k Kind, bootID string) (*Dir, err
 			dropLock(lock)
 			return nil, fmt.Errorf("allocate %s: %w", p, err)
 		}
-		return &Dir{Path: p, Name: name, Reused: len(names) > 0, lock: lock}, nil
+		return held(&Dir{Path: p, Name: name, Reused: len(names) > 0, lock: lock}), nil
 	}
 	return nil, fmt.Errorf("allocate %s* in %s: no free name after %d attempts", prefix, tmp, maxAttempts)
 }
@@ -153,7 +190,7 @@ func tryReuse(tmp, name string) (*Dir, error) {
 		dropLock(lock)
 		return nil, fmt.Errorf("reuse %s: bump mtime: %w", p, err)
 	}
-	return &Dir{Path: p, Name: name, Reused: true, lock: lock}, nil
+	return held(&Dir{Path: p, Name: name, Reused: true, lock: lock}), nil
 }
 
 // lockFor takes the exclusive lock of directory p. It returns nil, nil when
@@ -205,6 +242,11 @@ func randomSuffix() string {
 func (d *Dir) Release() error {
 	if d == nil || d.lock == nil {
 		return nil
+	}
+	if d.fresh != nil {
+		close(d.fresh)
+		<-d.gone
+		d.fresh = nil
 	}
 	err := os.Remove(d.lock.Name())
 	if errors.Is(err, os.ErrNotExist) {

@@ -23,7 +23,7 @@ import (
 var mountCommand = &command{
 	name:    "mount",
 	summary: "Show the repository read-only through FUSE, live",
-	usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--allow-other] [--no-xattrs] [--no-verify] [--nonempty] [--log-format=text|json] [--debug] MOUNTPOINT",
+	usage:   "[--pull=REMOTE[:REF]]… [--interval=D] [--keep=N] [--keep-younger-than=D] [--allow-other] [--no-xattrs] [--no-verify] [--nonempty] [--log-format=text|json] [--debug] MOUNTPOINT",
 	help: `Mounts the repository read-only at MOUNTPOINT:
 
   MOUNTPOINT/refs/heads/<ref>            symlink to ../../commits/<sha>
@@ -52,6 +52,13 @@ Options:
                         a failing pull is retried after 1, 2, 4… intervals
                         (at most 64, at most an hour)
   --interval=D          time between background pulls (default 5m)
+  --keep=N              after a background pull moved a ref, prune its
+                        history to its last N commits (repo/.lock held
+                        exclusively meanwhile; other refs keep theirs, and
+                        commits no ref reaches go, as with 'repofs prune
+                        --only-branch=REMOTE:REF --depth=N-1')
+  --keep-younger-than=D keep too (or, without --keep, only) the commits
+                        younger than D (36h, 30d) at the top of the history
   --allow-other         let other users see the mount; the kernel then also
                         enforces the files' POSIX ACLs (unless --no-xattrs,
                         which hides them)
@@ -67,6 +74,7 @@ Options:
 Examples:
   repofs --repo=repo mount /mnt/os &
   repofs --repo=repo mount --pull=origin:os/main --interval=1m /mnt/os
+  repofs --repo=repo mount --pull=origin:os/main --keep=3 /mnt/os
   ls /mnt/os/refs/heads; cat /mnt/os/refs/heads/os/main/etc/os-release`,
 	setup: withFlags((*mountFlags).register, runMount),
 }
@@ -78,11 +86,15 @@ type mountFlags struct {
 	logFormat string
 	noVerify  bool
 	nonEmpty  bool
+	keep      int    // --keep
+	keepAge   string // --keep-younger-than
 }
 
 func (f *mountFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.interval, "interval", 5*time.Minute, "")
 	fs.StringArrayVar(&f.pulls, "pull", nil, "")
+	fs.IntVar(&f.keep, "keep", 0, "")
+	fs.StringVar(&f.keepAge, "keep-younger-than", "", "")
 	fs.BoolVar(&f.o.AllowOther, "allow-other", false, "")
 	fs.BoolVar(&f.o.Debug, "debug", false, "")
 	fs.BoolVar(&f.o.NoXattrs, "no-xattrs", false, "")
@@ -98,6 +110,7 @@ type mountConfig struct {
 	specs     []pullSpec
 	interval  time.Duration
 	logFormat string
+	retain    retention // of the pulled refs' histories
 	// ready, when set, is called once the mount answers (the daemon of
 	// mount(8) then lets its parent exit).
 	ready func()
@@ -127,8 +140,31 @@ func (f *mountFlags) config() (*mountConfig, error) {
 		return nil, err
 	}
 	cfg := &mountConfig{o: f.o, specs: specs, interval: f.interval, logFormat: f.logFormat}
+	if cfg.retain, err = f.retention(len(specs) > 0); err != nil {
+		return nil, err
+	}
 	cfg.o.NoVerify, cfg.o.NonEmpty = f.noVerify, f.nonEmpty
 	return cfg, nil
+}
+
+// retention checks --keep and --keep-younger-than, which need --pull.
+func (f *mountFlags) retention(pulls bool) (retention, error) {
+	var rt retention
+	if f.keep < 0 {
+		return rt, usagef("--keep=%d: want a number of commits, 1 or more", f.keep)
+	}
+	rt.keep = f.keep
+	if f.keepAge != "" {
+		d, err := parseAge(f.keepAge)
+		if err != nil {
+			return rt, usagef("--keep-younger-than: %v", err)
+		}
+		rt.youngerThan = d
+	}
+	if rt.enabled() && !pulls {
+		return rt, usagef("--keep and --keep-younger-than apply to the refs of --pull; prune other refs with 'repofs prune'")
+	}
+	return rt, nil
 }
 
 // mountMemoryLimit is the mount's soft heap limit (unless GOMEMLIMIT says
@@ -230,7 +266,7 @@ func serveMount(e *env, mp string, cfg *mountConfig) error {
 		status := func(format string, args ...any) { sd.status(format, args...) }
 		go func() {
 			defer close(pulled)
-			backgroundPulls(pctx, r, cfg.specs, cfg.interval, log, sigs.hup, status)
+			backgroundPulls(pctx, r, cfg.specs, cfg.interval, cfg.retain, log, sigs.hup, status)
 		}()
 		defer func() { cancel(); <-pulled }()
 		hup = nil // the pulls answer SIGHUP

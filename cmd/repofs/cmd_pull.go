@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	flag "github.com/spf13/pflag"
 
@@ -15,7 +16,7 @@ import (
 var pullCommand = &command{
 	name:    "pull",
 	summary: "Fetch refs and their objects from a remote over HTTP",
-	usage:   "[--depth=N] [--mirror] [--commit-metadata-only] [--disable-static-deltas | --require-static-deltas] [--dry-run] [--network-retries=N] [--parallel=N] [--url=URL] [-q] REMOTE [REF|CHECKSUM…]",
+	usage:   "[--depth=N] [--mirror] [--commit-metadata-only] [--disable-static-deltas | --require-static-deltas] [--dry-run] [--network-retries=N] [--low-speed-limit-bytes=N] [--low-speed-time-secs=N] [--parallel=N] [--url=URL] [-q] REMOTE [REF|CHECKSUM…]",
 	help: `Fetches the named refs (default: the remote's branches, else every ref of
 its summary) and every object they need, verifying each before it is
 written, in one transaction; refs/remotes/REMOTE/REF moves only when all is
@@ -39,6 +40,11 @@ Options:
   --require-static-deltas fail unless a static delta can be used
   --dry-run               print what the deltas to use weigh, fetch nothing more
   --network-retries=N     attempts per request after the first (default 5)
+  --low-speed-limit-bytes=N
+  --low-speed-time-secs=N fail a transfer slower than N bytes a second over
+                          that many seconds, as ostree does (defaults: the
+                          remote's keys of these names, else 1000 and 30);
+                          one that received nothing is retried
   --parallel=N            downloads in flight (default 16)
   --url=URL               pull from URL instead of the remote's url
   -q, --quiet             no progress line
@@ -50,8 +56,9 @@ Examples:
 }
 
 type pullFlags struct {
-	o     pull.Options
-	quiet bool
+	o            pull.Options
+	quiet        bool
+	lowSpeedTime uint32 // --low-speed-time-secs
 }
 
 func (f *pullFlags) register(fs *flag.FlagSet) {
@@ -60,6 +67,8 @@ func (f *pullFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.o.CommitMetadataOnly, "commit-metadata-only", false, "")
 	fs.IntVar(&f.o.Retries, "network-retries", 5, "")
 	fs.IntVar(&f.o.Parallel, "parallel", 16, "")
+	fs.Int64Var(&f.o.LowSpeed.Bytes, "low-speed-limit-bytes", 0, "")
+	fs.Uint32Var(&f.lowSpeedTime, "low-speed-time-secs", 0, "")
 	fs.BoolVar(&f.o.DisableStaticDeltas, "disable-static-deltas", false, "")
 	fs.BoolVar(&f.o.RequireStaticDeltas, "require-static-deltas", false, "")
 	fs.BoolVar(&f.o.DryRun, "dry-run", false, "")
@@ -72,6 +81,7 @@ func runPull(e *env, f *pullFlags, args []string) error {
 		return usagef("pull needs a REMOTE")
 	}
 	o := f.o
+	o.LowSpeed.Time = time.Duration(f.lowSpeedTime) * time.Second
 	if o.Retries <= 0 {
 		o.Retries = -1 // no retries; Options reads 0 as "default"
 	}
@@ -83,6 +93,7 @@ func runPull(e *env, f *pullFlags, args []string) error {
 	if o.DisableStaticDeltas && o.RequireStaticDeltas {
 		return usagef("--disable-static-deltas and --require-static-deltas exclude each other")
 	}
+	o.Notice = func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) }
 	o.DeltaFallback = func(err error) {
 		fmt.Fprintf(e.stderr, "warning: static delta not used, fetching objects instead: %v\n", err)
 	}

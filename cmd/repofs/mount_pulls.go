@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -90,6 +91,7 @@ type pullState struct {
 	failures int
 	lastErr  string
 	commits  map[string]repo.Checksum // what each ref was at the last pull
+	unpruned map[string]bool          // refs (REMOTE:REF) moved, not yet pruned
 }
 
 // backgroundPuller runs the --pull specs on their schedules.
@@ -97,6 +99,7 @@ type backgroundPuller struct {
 	r        *repo.Repo
 	states   []*pullState
 	interval time.Duration
+	retain   retention
 	log      *slog.Logger
 	status   func(format string, args ...any) // STATUS= for systemd
 }
@@ -121,11 +124,11 @@ func backoff(interval time.Duration, n int) time.Duration {
 // hup fires, until ctx is done. Failures are logged, never fatal: the
 // mount keeps serving what it has, and a failing remote is retried less
 // and less often (backoff) until it works again.
-func backgroundPulls(ctx context.Context, r *repo.Repo, specs []pullSpec, interval time.Duration, log *slog.Logger, hup <-chan os.Signal, status func(string, ...any)) {
-	b := &backgroundPuller{r: r, interval: interval, log: log, status: status}
+func backgroundPulls(ctx context.Context, r *repo.Repo, specs []pullSpec, interval time.Duration, retain retention, log *slog.Logger, hup <-chan os.Signal, status func(string, ...any)) {
+	b := &backgroundPuller{r: r, interval: interval, retain: retain, log: log, status: status}
 	now := time.Now()
 	for _, s := range specs {
-		b.states = append(b.states, &pullState{spec: s, next: now, commits: map[string]repo.Checksum{}})
+		b.states = append(b.states, &pullState{spec: s, next: now, commits: map[string]repo.Checksum{}, unpruned: map[string]bool{}})
 	}
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -158,7 +161,9 @@ func backgroundPulls(ctx context.Context, r *repo.Repo, specs []pullSpec, interv
 
 // pull runs one spec's pull and schedules its next one.
 func (b *backgroundPuller) pull(ctx context.Context, s *pullState) {
-	o := pull.Options{Remote: s.spec.remote}
+	o := pull.Options{Remote: s.spec.remote, Notice: func(err error) {
+		b.log.Warn("background pull recovered", "pull", s.spec.String(), "err", err)
+	}}
 	if s.spec.ref != "" {
 		o.Refs = []string{s.spec.ref}
 	}
@@ -180,10 +185,14 @@ func (b *backgroundPuller) pull(ctx context.Context, s *pullState) {
 		if !fetched && s.commits[ref] == c {
 			level = slog.LevelDebug // nothing changed: not worth a line every interval
 		}
+		if s.commits[ref] != c && !repo.IsChecksum(ref) {
+			s.unpruned[s.spec.remote+":"+ref] = true
+		}
 		s.commits[ref] = c
 		b.log.Log(ctx, level, "pulled", "remote", s.spec.remote, "ref", ref, "commit", c.String(),
 			"metadata", res.MetadataFetched, "content", res.ContentFetched, "bytes", res.BytesTransferred)
 	}
+	b.prune(ctx, s)
 	b.status("last pull %s at %s: ok", s.spec, time.Now().Format(time.TimeOnly))
 }
 
@@ -201,4 +210,29 @@ func (b *backgroundPuller) failed(s *pullState, err error) {
 	b.log.Log(context.Background(), level, "background pull failed", "pull", s.spec.String(),
 		"failures", s.failures, "retry_in", wait.String(), "err", err)
 	b.status("last pull %s at %s failed (%d in a row, retry in %s): %v", s.spec, time.Now().Format(time.TimeOnly), s.failures, wait, err)
+}
+
+// prune applies the retention to the refs of s that pulls moved (the
+// first pull counts as a move); a prune that fails (another holds the
+// lock too long) is logged and tried again after the next pull.
+func (b *backgroundPuller) prune(ctx context.Context, s *pullState) {
+	if !b.retain.enabled() || len(s.unpruned) == 0 {
+		return
+	}
+	refs := slices.Sorted(maps.Keys(s.unpruned))
+	res, err := b.retain.apply(ctx, b.r, refs, time.Now())
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		b.log.Warn("retention prune failed; trying again after the next pull", "refs", strings.Join(refs, ","), "err", err)
+		return
+	}
+	clear(s.unpruned)
+	level := slog.LevelInfo
+	if res.Pruned == 0 {
+		level = slog.LevelDebug
+	}
+	b.log.Log(ctx, level, "pruned", "refs", strings.Join(refs, ","), "keep", b.retain.keep,
+		"keep_younger_than", b.retain.youngerThan.String(), "objects", res.Pruned, "freed", res.Freed)
 }
