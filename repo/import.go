@@ -118,4 +118,3 @@ func (r *Repo) verifyObject(c Checksum, t ObjectType) error {
 	}
 	return err
 }
-
