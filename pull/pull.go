@@ -91,6 +91,7 @@ type puller struct {
 	f       *fetcher
 	v       *verifier
 	summary *summarySource
+	index   *indexSource // Flatpak's summary.idx, fetched when first needed
 	tx      *repo.Transaction
 	dir     *repo.FetcherDir
 	start   time.Time
@@ -325,8 +326,11 @@ func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
 		if err := repo.ValidateRef(name); err != nil {
 			return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
 		}
-		if summary != nil {
-			t, ok := summary[name]
+		t, ok, indexed, err := p.lookupRef(ctx, summary, name)
+		if err != nil {
+			return nil, err
+		}
+		if indexed {
 			if !ok {
 				return nil, &notFoundError{fmt.Sprintf("No such branch '%s' in repository summary", name)}
 			}

@@ -98,23 +98,29 @@ func (s *summarySource) fetch(ctx context.Context) ([]byte, error) {
 // the summary (with sig, its summary.sig, nil for none), stores it in the
 // cache: a summary that failed verification is never cached.
 func (s *summarySource) fetchCached(ctx context.Context) (data []byte, keep func(sig []byte), err error) {
-	if s.cache == nil {
-		data, _, err := s.f.getIf(ctx, "summary", maxMetadataFetch, validator{})
+	return fetchCached(ctx, s.f, s.cache, "summary")
+}
+
+// fetchCached fetches path through cache (nil: none) with a conditional
+// request, as summarySource.fetchCached describes.
+func fetchCached(ctx context.Context, f *fetcher, cache *repo.SummaryCache, path string) (data []byte, keep func(sig []byte), err error) {
+	if cache == nil {
+		data, _, err := f.getIf(ctx, path, maxMetadataFetch, validator{})
 		return data, func([]byte) {}, err
 	}
 	var have validator
-	cached, etag, lastModified, cerr := s.cache.Read()
+	cached, etag, lastModified, cerr := cache.Read()
 	if cerr == nil {
 		have = validator{etag: etag, lastModified: lastModified}
 	}
-	data, got, err := s.f.getIf(ctx, "summary", maxMetadataFetch, have)
+	data, got, err := f.getIf(ctx, path, maxMetadataFetch, have)
 	if err != nil {
 		return nil, nil, err
 	}
 	if data == nil && cerr == nil {
-		return cached, s.cache.StoreSig, nil // 304
+		return cached, cache.StoreSig, nil // 304
 	}
-	return data, func(sig []byte) { s.cache.Store(data, got.etag, got.lastModified, sig) }, nil
+	return data, func(sig []byte) { cache.Store(data, got.etag, got.lastModified, sig) }, nil
 }
 
 // summaryTargets reads the refs a summary publishes, each bounded by the
@@ -128,11 +134,7 @@ func (p *puller) summaryTargets(data []byte) (map[string]target, error) {
 	p.indexedDeltas = p.indexedDeltas || s.IndexedDeltas
 	out := make(map[string]target, len(s.Refs))
 	for _, sr := range s.Refs {
-		size := int64(maxMetadataFetch)
-		if sr.CommitSize > 0 && sr.CommitSize < uint64(size) {
-			size = int64(sr.CommitSize)
-		}
-		out[sr.Name] = target{name: sr.Name, ref: sr.Name, commit: sr.Commit, size: size}
+		out[sr.Name] = summaryTarget(sr)
 	}
 	return out, nil
 }

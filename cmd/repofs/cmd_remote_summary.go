@@ -2,27 +2,22 @@ package main
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/repofs/repofs/pull"
 	"github.com/repofs/repofs/repo"
 )
 
-// runRemoteRefs prints the refs of the remote's summary as NAME:REF.
+// runRemoteRefs prints the refs of the remote's summary as NAME:REF, and
+// those of every subsummary of its Flatpak summary index.
 func runRemoteRefs(e *env, r *repo.Repo, args []string) error {
 	if err := needArgs("refs", args, 1, "a NAME"); err != nil {
 		return err
 	}
-	s, err := pull.FetchSummary(e.ctx, r, args[0])
+	names, err := pull.RemoteRefs(e.ctx, r, args[0])
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(s.Refs))
-	for _, ref := range s.Refs {
-		names = append(names, ref.Name)
-	}
-	sort.Strings(names)
 	for _, n := range names {
 		fmt.Fprintf(e.stdout, "%s:%s\n", args[0], n)
 	}

@@ -92,3 +92,18 @@ func FuzzValue(f *testing.F) {
 		_ = Print(v, true)
 	})
 }
+
+func FuzzSummaryIndex(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "summaryindex", "*.idx"))
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	seed(f, "summary")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		roundTrip(t, b, DecodeSummaryIndex, EncodeSummaryIndex)
+	})
+}
