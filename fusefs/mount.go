@@ -139,6 +139,10 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 	if err := server.WaitMount(); err != nil {
 		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, err)
 	}
+	// Only now may the watch tell the kernel what changed: go-fuse's
+	// notifications need the server it learns of in INIT.
+	f.refs.top.Store(f.root.GetChild("refs"))
+	f.refs.commits.Store(f.root.GetChild("commits"))
 	mounted = true
 	return &Mount{FS: f, Mountpoint: mountpoint, server: server, counting: counting, cancel: cancel, watchDone: watchDone}, nil
 }

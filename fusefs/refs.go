@@ -93,8 +93,9 @@ func (t *refsTree) remove(p string) []string {
 // invalidates the kernel's view of what changed.
 type refsState struct {
 	fs *FS
-	// top is refs/ and commits is commits/, set once the root is added,
-	// which may be after the watch's first events.
+	// top is refs/ and commits is commits/, set once the mount serves,
+	// which is after the watch's first events; until then the kernel has
+	// nothing to forget.
 	top, commits atomic.Pointer[fs.Inode]
 
 	mu   sync.RWMutex

@@ -27,10 +27,8 @@ var (
 func (n *rootNode) OnAdd(ctx context.Context) {
 	refs := n.NewPersistentInode(ctx, &refDirNode{fs: n.fs, path: ""}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: refsIno})
 	n.AddChild("refs", refs, false)
-	n.fs.refs.top.Store(refs)
 	commits := n.NewPersistentInode(ctx, &commitsNode{fs: n.fs}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: commitsIno})
 	n.AddChild("commits", commits, false)
-	n.fs.refs.commits.Store(commits)
 }
 
 func (n *rootNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
