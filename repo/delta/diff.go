@@ -143,7 +143,7 @@ func newSeedIndex(old []byte) *seedIndex {
 func (x *seedIndex) slot(w []byte) uint64 {
 	a := binary.LittleEndian.Uint64(w)
 	b := binary.LittleEndian.Uint64(w[8:])
-	return ((a*0x9E3779B97F4A7C15)^(b*0xC2B2AE3D27D4EB4F)+b>>29)*0x165667B19E3779F9 >> x.shift
+	return ((a * 0x9E3779B97F4A7C15) ^ (b * 0xC2B2AE3D27D4EB4F) + b>>29) * 0x165667B19E3779F9 >> x.shift
 }
 
 // find returns an old position whose window equals w.
