@@ -88,4 +88,3 @@ func TestSummaryListsDeltas(t *testing.T) {
 		t.Errorf("delta indexes left: %v", left)
 	}
 }
-
