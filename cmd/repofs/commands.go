@@ -35,7 +35,7 @@ var commands = []*command{
 	initCommand, remoteCommand, pullCommand, mountCommand,
 	refsCommand, logCommand, showCommand, lsCommand, catCommand, checkoutCommand, revParseCommand,
 	commitCommand, summaryCommand, signCommand, gpgSignCommand,
-	fsckCommand, pruneCommand, demoCommand, completionCommand, manCommand,
+	fsckCommand, pruneCommand, staticDeltaCommand, demoCommand, completionCommand, manCommand,
 }
 
 // findCommand returns the command called name, or nil.

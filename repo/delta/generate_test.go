@@ -1,7 +1,6 @@
 package delta
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -141,5 +140,3 @@ func TestGenerate(t *testing.T) {
 		})
 	}
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
