@@ -398,4 +398,3 @@ func deltaShow(w io.Writer, r *repo.Repo, id string) error {
 	fmt.Fprintf(w, "Total Uncompressed Size: %d (%s)\n", usize+fusize, formatSize(float64(usize+fusize)))
 	return nil
 }
-
