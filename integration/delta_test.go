@@ -166,3 +166,50 @@ func superblockOf(t *testing.T, repoPath, name string) string {
 	}
 	return filepath.Join(repoPath, n.SuperblockPath())
 }
+
+// TestPruneRepofsDeltas: prune removes repofs-generated deltas with
+// --static-deltas-only, and those whose target commit it deleted.
+func TestPruneRepofsDeltas(t *testing.T) {
+	repotest.RequireOstree(t)
+	ds := repotest.NewDeltaSource(t, repotest.DeltaOpts{Files: 20, Big: 10 << 10, NoScratch: true, NoFrom: true})
+	gen := func(args ...string) {
+		t.Helper()
+		if _, stderr, code := repofs(t, append([]string{"--repo=" + ds.Repo, "static-delta", "generate"}, args...)...); code != 0 {
+			t.Fatalf("static-delta generate %v: exit %d: %s", args, code, stderr)
+		}
+	}
+	list := func() string {
+		t.Helper()
+		out, stderr, code := repofs(t, "--repo="+ds.Repo, "static-delta", "list")
+		if code != 0 {
+			t.Fatalf("static-delta list: exit %d: %s", code, stderr)
+		}
+		return out
+	}
+	gen("--empty", "--to="+ds.From)
+	gen("--empty", "--to="+ds.To)
+	gen("--to=" + ds.To) // from its parent, T
+	if got := list(); strings.Count(got, "\n") != 3 || !strings.Contains(got, ds.From+"-"+ds.To+"\n") {
+		t.Fatalf("deltas:\n%s\nwant three", got)
+	}
+	if _, stderr, code := repofs(t, "--repo="+ds.Repo, "prune", "--static-deltas-only", "--delete-commit="+ds.To); code != 0 {
+		t.Fatalf("prune --static-deltas-only: exit %d: %s", code, stderr)
+	}
+	if got := list(); got != ds.From+"\n" {
+		t.Errorf("after prune --static-deltas-only of %s, deltas:\n%s\nwant only the one to %s", ds.To, got, ds.From)
+	}
+	repotest.Ostree(t, "--repo="+ds.Repo, "fsck")
+	// T goes with history pruning; so does the delta leading to it.
+	if _, stderr, code := repofs(t, "--repo="+ds.Repo, "prune", "--refs-only", "--depth=0"); code != 0 {
+		t.Fatalf("prune --refs-only --depth=0: exit %d: %s", code, stderr)
+	}
+	if got := list(); got != "(No static deltas)\n" {
+		t.Errorf("after pruning commit %s, deltas:\n%s", ds.From, got)
+	}
+	if _, stderr, code := repofs(t, "--repo="+ds.Repo, "summary", "-u"); code != 0 {
+		t.Fatalf("summary -u: exit %d: %s", code, stderr)
+	}
+	if idx, _ := filepath.Glob(filepath.Join(ds.Repo, "delta-indexes", "*", "*")); len(idx) != 0 {
+		t.Errorf("delta indexes left after summary -u: %v", idx)
+	}
+}
