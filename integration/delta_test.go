@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo/delta"
+	"github.com/repofs/repofs/repo/sign"
 )
 
 // logServer serves a directory over HTTP and records the paths asked for.
@@ -212,4 +214,66 @@ func TestPruneRepofsDeltas(t *testing.T) {
 	if idx, _ := filepath.Glob(filepath.Join(ds.Repo, "delta-indexes", "*", "*")); len(idx) != 0 {
 		t.Errorf("delta indexes left after summary -u: %v", idx)
 	}
+}
+
+// TestSignedDeltas: ed25519-signed deltas verify with the right key and
+// fail with another, with repofs and (when it supports ed25519) ostree;
+// apply-offline checks the signature.
+func TestSignedDeltas(t *testing.T) {
+	repotest.RequireOstree(t)
+	ds := repotest.NewDeltaSource(t, repotest.DeltaOpts{Files: 10, Big: 10 << 10, NoScratch: true, NoFrom: true})
+	pub, sec, _ := ed25519.GenerateKey(nil)
+	other, _, _ := ed25519.GenerateKey(nil)
+	pubS, secS, otherS := sign.Ed25519PublicKeyString(pub), sign.Ed25519SecretKeyString(sec), sign.Ed25519PublicKeyString(other)
+	// ostree signs deltas only when built with ed25519 (libsodium); the
+	// 2022.7 of Debian is not, so then repofs signs both.
+	version, _, _ := ostreeCmd(t, "--version")
+	ostreeSigns := strings.Contains(version, "sign-ed25519")
+	if !ostreeSigns {
+		t.Log("this ostree has no ed25519 support: ostree does not sign or verify deltas here; repofs signs both")
+	}
+	if ostreeSigns {
+		repotest.Ostree(t, "--repo="+ds.Repo, "static-delta", "generate", "--empty", "--to="+ds.From, "--sign="+secS)
+	} else if _, stderr, code := repofs(t, "--repo="+ds.Repo, "static-delta", "generate", "--empty", "--to="+ds.From, "--sign="+secS); code != 0 {
+		t.Fatalf("repofs generate --sign: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := repofs(t, "--repo="+ds.Repo, "static-delta", "generate", "--from="+ds.From, "--to="+ds.To, "--sign="+secS); code != 0 {
+		t.Fatalf("repofs generate --sign: exit %d: %s", code, stderr)
+	}
+	if out, _, code := repofs(t, "--repo="+ds.Repo, "static-delta", "verify", ds.From+"-"+ds.To, pubS); code != 0 {
+		t.Fatalf("verify: exit %d: %s", code, out)
+	}
+	for _, name := range []string{ds.From, ds.From + "-" + ds.To} {
+		out, stderr, code := repofs(t, "--repo="+ds.Repo, "static-delta", "verify", name, pubS)
+		if code != 0 || out != "Verification OK\n" {
+			t.Errorf("repofs verify %s: exit %d: %s%s", name, code, out, stderr)
+		}
+		if out, _, code := repofs(t, "--repo="+ds.Repo, "static-delta", "verify", name, otherS); code == 0 || out != "Verification fails\n" {
+			t.Errorf("repofs verify %s with a wrong key: exit %d: %s", name, code, out)
+		}
+		if ostreeSigns {
+			out, stderr, code = ostreeCmd(t, "--repo="+ds.Repo, "static-delta", "verify", name, pubS)
+			if code != 0 || !strings.Contains(out, "Verification OK") {
+				t.Errorf("ostree verify %s: exit %d: %s%s", name, code, out, stderr)
+			}
+			if _, _, code := ostreeCmd(t, "--repo="+ds.Repo, "static-delta", "verify", name, otherS); code == 0 {
+				t.Errorf("ostree verify %s with a wrong key succeeded", name)
+			}
+		}
+		show, _, _ := repofs(t, "--repo="+ds.Repo, "static-delta", "show", name)
+		if !strings.Contains(show, "Signed: yes\n") {
+			t.Errorf("show %s:\n%s", name, show)
+		}
+	}
+	// A signed delta applies when its key is given, not with another.
+	client := filepath.Join(t.TempDir(), "client")
+	repotest.Init(t, client, "bare-user")
+	path := superblockOf(t, ds.Repo, ds.From)
+	if _, _, code := repofs(t, "--repo="+client, "static-delta", "apply-offline", path, otherS); code == 0 {
+		t.Error("apply-offline with a wrong key succeeded")
+	}
+	if _, stderr, code := repofs(t, "--repo="+client, "static-delta", "apply-offline", path, pubS); code != 0 {
+		t.Errorf("apply-offline of a signed delta: exit %d: %s", code, stderr)
+	}
+	repotest.Ostree(t, "--repo="+client, "fsck")
 }
