@@ -35,7 +35,7 @@ var commands = []*command{
 	initCommand, remoteCommand, pullCommand, pullLocalCommand, mountCommand,
 	refsCommand, logCommand, showCommand, lsCommand, catCommand, checkoutCommand, revParseCommand,
 	commitCommand, summaryCommand, signCommand, gpgSignCommand,
-	fsckCommand, pruneCommand, cleanupCommand, demoCommand, completionCommand, manCommand,
+	fsckCommand, pruneCommand, cleanupCommand, staticDeltaCommand, demoCommand, completionCommand, manCommand,
 }
 
 // findCommand returns the command called name, or nil.

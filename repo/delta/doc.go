@@ -59,6 +59,38 @@
 //	    at the current old position, then y bytes copied, then the old
 //	    position moves by z.
 //
+// Generation (ostree-repo-static-delta-compilation.c, -analysis.c): the
+// objects are those the to-commit reaches (traversal depth 0) minus those
+// the from-commit reaches, the to-commit itself excepted (it is in the
+// superblock). ostree packs new dirtrees and dirmetas first, then files
+// sent by rollsum ('w' ops from an old file when at least half of its
+// rolling-checksum chunks match), then bsdiff patches, then the other
+// regular files, then symlinks. A new regular file is "modified" when a
+// file of the from-commit with the same basename (or, failing that, the
+// same part before the first dot) has a size within 30 %; empty files and
+// names ending .xz or .bz2 never are; the old file must be world-readable.
+// bsdiff is used when both sizes together are at most max-bsdiff-size
+// (128 MB); regular files larger than min-fallback-size (4 MB) become
+// fallbacks (0 disables them); a part is closed when adding an object
+// would take it past max-chunk-size (32 MB; ostree's megabytes are
+// 1000×1000 bytes). Parts are xz (liblzma preset 8, CRC64) and ostree
+// decodes them as a single xz stream (not concatenated streams). A part
+// header's usize sums the objects' payload sizes. The superblock's
+// metadata holds ostree.endianness, then inline parts under their path as
+// (yay), then the detached metadata. ostree 2022.7 cannot apply a bsdiff
+// part into an archive repository (it aborts in
+// _ostree_repo_load_file_bare).
+//
+// Summaries (ostree-repo.c regenerate_metadata): ostree.static-deltas maps
+// every delta name to its superblock's SHA-256 (as ay) unless
+// core.no-deltas-in-summary, ostree.summary.indexed-deltas is true, and
+// ostree_repo_static_delta_reindex rewrites delta-indexes/, removing
+// indexes of commits no delta leads to.
+//
+// This package generates without rollsum (a patch covers that case), and
+// makes bsdiff-format patches with a hash index instead of a suffix sort
+// (see diff.go).
+//
 // Every bound is checked here: an op may not read outside the blob or the
 // read source, write past the size its object declared, or produce an
 // object that is not the next in the header; a part decompresses to at most

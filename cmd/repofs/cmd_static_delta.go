@@ -1,0 +1,400 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	flag "github.com/spf13/pflag"
+
+	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/repo/delta"
+	"github.com/repofs/repofs/repo/sign"
+)
+
+var staticDeltaCommand = &command{
+	name:    "static-delta",
+	summary: "Generate, list, show, delete, apply and verify static deltas",
+	usage:   "generate|list|show|delete|apply-offline|verify …",
+	help: `Subcommands, with the options and output of 'ostree static-delta':
+  generate [--from=REV | --empty] --to=REV [--inline] [--disable-bsdiff]
+           [--min-fallback-size=MB] [--max-chunk-size=MB] [--max-bsdiff-size=MB]
+           [-n|--if-not-exists] [--sign=KEY]… [--keys-file=FILE]
+                    write deltas/…: the objects of REV that the from-commit
+                    (default: REV's parent) lacks, in xz-compressed parts;
+                    modified files as bsdiff patches; files over
+                    --min-fallback-size (default 4; 0: none) left to be
+                    fetched on their own; parts of at most --max-chunk-size
+                    (default 32); --inline puts the parts in the superblock
+  list              the deltas, FROM-TO or TO (from nothing)
+  show DELTA        the superblock and its parts, as ostree prints them
+  delete DELTA      remove a delta
+  apply-offline PATH [KEY…] [--keys-file=FILE] [--keys-dir=DIR]
+                    apply the delta whose superblock (or directory) is PATH;
+                    with keys (base64 ed25519 public keys) its signature
+                    must verify
+  verify DELTA [KEY…] [--keys-file=FILE] [--keys-dir=DIR]
+                    check a signed delta's ed25519 signature
+
+Deltas are listed in the summary by 'repofs summary -u' (and in
+delta-indexes/), where ostree and repofs pulls find them. Generation reads
+every object verified and runs on every core. Megabytes are ostree's
+(1000×1000 bytes).
+
+Examples:
+  repofs --repo=repo static-delta generate --to=os/main
+  repofs --repo=repo static-delta generate --empty --to=os/main --inline
+  repofs --repo=repo summary -u`,
+	setup: withFlags((*staticDeltaFlags).register, runStaticDelta),
+}
+
+type staticDeltaFlags struct {
+	from, to                         string
+	empty, inline, noBsdiff, ifNotEx bool
+	minFallback, maxChunk, maxBsdiff string
+	keys                             []string
+	keysFile, keysDir, signType      string
+}
+
+func (f *staticDeltaFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.from, "from", "", "")
+	fs.StringVar(&f.to, "to", "", "")
+	fs.BoolVar(&f.empty, "empty", false, "")
+	fs.BoolVar(&f.inline, "inline", false, "")
+	fs.BoolVar(&f.noBsdiff, "disable-bsdiff", false, "")
+	fs.BoolVarP(&f.ifNotEx, "if-not-exists", "n", false, "")
+	fs.StringVar(&f.minFallback, "min-fallback-size", "", "")
+	fs.StringVar(&f.maxChunk, "max-chunk-size", "", "")
+	fs.StringVar(&f.maxBsdiff, "max-bsdiff-size", "", "")
+	fs.StringArrayVar(&f.keys, "sign", nil, "")
+	fs.StringVar(&f.keysFile, "keys-file", "", "")
+	fs.StringVar(&f.keysDir, "keys-dir", "", "")
+	fs.StringVar(&f.signType, "sign-type", "ed25519", "")
+}
+
+func runStaticDelta(e *env, f *staticDeltaFlags, args []string) error {
+	if len(args) == 0 {
+		return usagef("static-delta needs a subcommand: generate, list, show, delete, apply-offline or verify")
+	}
+	if f.signType != "ed25519" {
+		return usagef("--sign-type=%s: only ed25519 is supported", f.signType)
+	}
+	r, err := e.openRepo()
+	if err != nil {
+		return err
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "generate":
+		return deltaGenerate(e, r, f, args)
+	case "list":
+		if len(args) != 0 {
+			return usagef("static-delta list takes no arguments")
+		}
+		names, err := delta.List(r)
+		if err != nil {
+			return err
+		}
+		if len(names) == 0 {
+			fmt.Fprintln(e.stdout, "(No static deltas)")
+		}
+		for _, n := range names {
+			fmt.Fprintln(e.stdout, n)
+		}
+		return nil
+	case "show":
+		if len(args) != 1 {
+			return usagef("static-delta show needs DELTA")
+		}
+		return deltaShow(e.stdout, r, args[0])
+	case "delete":
+		if len(args) != 1 {
+			return usagef("static-delta delete needs DELTA")
+		}
+		n, ok := delta.ParseName(args[0])
+		if !ok {
+			return usagef("invalid delta name %q: want FROM-TO or TO (checksums)", args[0])
+		}
+		return delta.Delete(r, n)
+	case "apply-offline":
+		if len(args) == 0 {
+			return usagef("static-delta apply-offline needs PATH")
+		}
+		var verify func([]byte, delta.Signatures, bool) error
+		if len(args) > 1 || f.keysFile != "" || f.keysDir != "" {
+			keys, err := deltaKeys(f, args[1:])
+			if err != nil {
+				return err
+			}
+			verify = func(sb []byte, sigs delta.Signatures, signed bool) error {
+				return verifySuperblock(keys, sb, sigs, signed)
+			}
+		}
+		_, err := delta.ApplyOffline(e.ctx, r, args[0], delta.ApplyOptions{Verify: verify})
+		return err
+	case "verify":
+		if len(args) == 0 {
+			return usagef("static-delta verify needs DELTA")
+		}
+		keys, err := deltaKeys(f, args[1:])
+		if err != nil {
+			return err
+		}
+		path, err := superblockPath(r, args[0])
+		if err != nil {
+			return err
+		}
+		_, sigs, raw, err := delta.ReadSuperblockFile(path)
+		if err != nil {
+			return err
+		}
+		if err := verifySuperblock(keys, raw, sigs, sigs != nil); err != nil {
+			fmt.Fprintln(e.stdout, "Verification fails")
+			return err
+		}
+		fmt.Fprintln(e.stdout, "Verification OK")
+		return nil
+	}
+	return usagef("unknown static-delta subcommand %q: want generate, list, show, delete, apply-offline or verify", sub)
+}
+
+// megabytes parses an ostree size option: a count of 1000×1000 bytes.
+func megabytes(name, v string, def uint64) (uint64, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0, usagef("--%s=%s: want a number of megabytes", name, v)
+	}
+	return n * 1000 * 1000, nil
+}
+
+func deltaGenerate(e *env, r *repo.Repo, f *staticDeltaFlags, args []string) error {
+	to := f.to
+	if to == "" && len(args) > 0 {
+		to = args[0]
+	}
+	if to == "" {
+		return usagef("TO revision must be specified (--to=REV)")
+	}
+	if f.empty && f.from != "" {
+		return usagef("cannot specify both --empty and --from=REV")
+	}
+	var o delta.GenerateOptions
+	var err error
+	if o.MinFallbackSize, err = megabytes("min-fallback-size", f.minFallback, delta.DefaultMinFallbackSize); err != nil {
+		return err
+	}
+	if o.MaxChunkSize, err = megabytes("max-chunk-size", f.maxChunk, delta.DefaultMaxChunkSize); err != nil {
+		return err
+	}
+	if o.MaxBsdiffSize, err = megabytes("max-bsdiff-size", f.maxBsdiff, delta.DefaultMaxBsdiffSize); err != nil {
+		return err
+	}
+	if o.MaxChunkSize == 0 {
+		return usagef("--max-chunk-size=0: want at least 1")
+	}
+	o.Inline, o.DisableBsdiff = f.inline, f.noBsdiff
+	if o.Name.To, err = r.ResolveRev(to); err != nil {
+		return err
+	}
+	o.Name.Scratch = f.empty
+	if !f.empty {
+		from := f.from
+		if from == "" {
+			from = to + "^"
+		}
+		if o.Name.From, err = r.ResolveRev(from); err != nil {
+			return err
+		}
+	}
+	if f.ifNotEx {
+		if _, err := os.Stat(filepath.Join(r.Path(), o.Name.SuperblockPath())); err == nil {
+			fmt.Fprintf(e.stdout, "Delta %s already exists.\n", o.Name)
+			return nil
+		}
+	}
+	var secret []ed25519.PrivateKey
+	for _, k := range f.keys {
+		sk, err := sign.ParseEd25519SecretKey(k)
+		if err != nil {
+			return usagef("--sign: %v", err)
+		}
+		secret = append(secret, sk)
+	}
+	if f.keysFile != "" {
+		data, err := os.ReadFile(f.keysFile)
+		if err != nil {
+			return fmt.Errorf("--keys-file: %w", err)
+		}
+		sks, err := sign.ParseEd25519SecretKeys(data)
+		if err != nil {
+			return fmt.Errorf("--keys-file=%s: %w", f.keysFile, err)
+		}
+		secret = append(secret, sks...)
+	}
+	if len(secret) > 0 {
+		o.Sign = func(sb []byte) (string, [][]byte, error) {
+			var sigs [][]byte
+			for _, k := range secret {
+				sigs = append(sigs, sign.SignEd25519(k, sb))
+			}
+			return sign.KeyEd25519, sigs, nil
+		}
+	}
+	fmt.Fprintln(e.stdout, "Generating static delta:")
+	if o.Name.Scratch {
+		fmt.Fprintln(e.stdout, "  From: empty")
+	} else {
+		fmt.Fprintf(e.stdout, "  From: %s\n", o.Name.From)
+	}
+	fmt.Fprintf(e.stdout, "  To:   %s\n", o.Name.To)
+	g, err := delta.Generate(e.ctx, r, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "modified: %d\n", g.Modified)
+	fmt.Fprintf(e.stderr, "new reachable: metadata=%d content regular=%d symlink=%d\n", g.NewMetadata, g.NewFiles, g.NewSymlinks)
+	var size, usize uint64
+	for i, p := range g.Parts {
+		fmt.Fprintf(e.stderr, "part %d n:%d compressed:%d uncompressed:%d\n", i+1, len(p.Objects), p.Size, p.USize)
+		size += p.Size
+		usize += p.USize
+	}
+	fmt.Fprintf(e.stderr, "uncompressed=%d compressed=%d\n", usize, size)
+	fmt.Fprintf(e.stderr, "bsdiff=%d objects\n", g.Bsdiff)
+	fmt.Fprintf(e.stderr, "fallback=%d objects\n", len(g.Fallbacks))
+	return nil
+}
+
+// superblockPath is where DELTA's superblock is: a path when it has a
+// slash, else a delta name of the repository.
+func superblockPath(r *repo.Repo, id string) (string, error) {
+	if strings.Contains(id, "/") {
+		return id, nil
+	}
+	n, ok := delta.ParseName(id)
+	if !ok {
+		return "", usagef("invalid delta name %q: want FROM-TO or TO (checksums)", id)
+	}
+	return filepath.Join(r.Path(), n.SuperblockPath()), nil
+}
+
+// deltaKeys loads the ed25519 public keys verify and apply-offline trust:
+// those given, those of --keys-file, and, when neither names any, those
+// of --keys-dir or the system directories, as ostree does.
+func deltaKeys(f *staticDeltaFlags, args []string) (*sign.Ed25519Keys, error) {
+	keys := &sign.Ed25519Keys{}
+	for _, a := range args {
+		pk, err := sign.ParseEd25519PublicKey(a)
+		if err != nil {
+			return nil, usagef("public key %q: %v", a, err)
+		}
+		keys.Trusted = append(keys.Trusted, pk)
+	}
+	if f.keysFile != "" {
+		if err := keys.AddFile(f.keysFile); err != nil {
+			return nil, err
+		}
+	}
+	if len(args) == 0 {
+		if f.keysDir != "" {
+			keys.AddSystemDirs(f.keysDir)
+		} else if f.keysFile == "" {
+			keys.AddSystemDirs()
+		}
+	}
+	return keys, nil
+}
+
+// errUnsigned means a delta to verify carries no signature.
+var errUnsigned = errors.New("static delta is not signed")
+
+func verifySuperblock(keys *sign.Ed25519Keys, sb []byte, sigs delta.Signatures, signed bool) error {
+	if !signed {
+		return errUnsigned
+	}
+	list, err := sigs.Get(sign.KeyEd25519)
+	if err != nil {
+		return err
+	}
+	_, err = keys.VerifyEd25519(sb, list)
+	return err
+}
+
+// deltaShow prints a delta as 'ostree static-delta show' does.
+func deltaShow(w io.Writer, r *repo.Repo, id string) error {
+	path, err := superblockPath(r, id)
+	if err != nil {
+		return err
+	}
+	sb, sigs, _, err := delta.ReadSuperblockFile(path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Delta: %s\n", id)
+	fmt.Fprintf(w, "Signed: %s\n", map[bool]string{true: "yes", false: "no"}[sigs != nil])
+	if sb.Name.Scratch {
+		fmt.Fprintln(w, "From <scratch>")
+	} else {
+		fmt.Fprintf(w, "From: %s\n", sb.Name.From)
+	}
+	fmt.Fprintf(w, "To: %s\n", sb.Name.To)
+	endian := "little"
+	if sb.Swapped {
+		endian = "big"
+	}
+	if _, ok := sb.Metadata.Lookup("ostree.endianness"); !ok {
+		endian += " (heuristic)"
+	}
+	fmt.Fprintf(w, "Endianness: %s\n", endian)
+	fmt.Fprintf(w, "Timestamp: %d\n", sb.Timestamp)
+	fmt.Fprintln(w, "Number of parents: 0")
+	fmt.Fprintf(w, "Number of fallback entries: %d\n", len(sb.Fallbacks))
+	var fsize, fusize uint64
+	for _, f := range sb.Fallbacks {
+		fmt.Fprintf(w, "  %s\n", f.Checksum)
+		fsize += f.Size
+		fusize += f.USize
+	}
+	fmt.Fprintf(w, "Total Fallback Size: %d (%s)\n", fsize, formatSize(float64(fsize)))
+	fmt.Fprintf(w, "Total Fallback Uncompressed Size: %d (%s)\n", fusize, formatSize(float64(fusize)))
+	fmt.Fprintf(w, "Number of parts: %d\n", len(sb.Parts))
+	var size, usize uint64
+	dir := filepath.Dir(path)
+	for i := range sb.Parts {
+		h := &sb.Parts[i]
+		size += h.Size
+		usize += h.USize
+		fmt.Fprintf(w, "PartMeta%d: nobjects=%d size=%d usize=%d\n", i, len(h.Objects), h.Size, h.USize)
+		file := sb.InlinePart(i)
+		if file == nil {
+			if file, err = os.ReadFile(filepath.Join(dir, strconv.Itoa(i))); err != nil {
+				return fmt.Errorf("part %d: %w", i, err)
+			}
+		}
+		p, err := delta.DecodePart(file, delta.Limit(h))
+		if err != nil {
+			return fmt.Errorf("part %d: %w", i, err)
+		}
+		fmt.Fprintf(w, "PartPayload%d: nmodes=%d nxattrs=%d blobsize=%d opsize=%d\n", i, len(p.Modes), len(p.Xattrs), len(p.Blob), len(p.Ops))
+		st, err := p.Execute(h.Objects, nil)
+		p.Close()
+		if err != nil {
+			return fmt.Errorf("part %d: %w", i, err)
+		}
+		fmt.Fprintf(w, "PartPayloadOps%d: openspliceclose=%d open=%d write=%d setread=%d unsetread=%d close=%d bspatch=%d\n",
+			i, st.SpliceClose, st.Open, st.Write, st.SetRead, st.UnsetRead, st.Close, st.Bspatch)
+	}
+	fmt.Fprintf(w, "Total Part Size: %d (%s)\n", size, formatSize(float64(size)))
+	fmt.Fprintf(w, "Total Part Uncompressed Size: %d (%s)\n", usize, formatSize(float64(usize)))
+	fmt.Fprintf(w, "Total Size: %d (%s)\n", size+fsize, formatSize(float64(size+fsize)))
+	fmt.Fprintf(w, "Total Uncompressed Size: %d (%s)\n", usize+fusize, formatSize(float64(usize+fusize)))
+	return nil
+}
