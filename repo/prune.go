@@ -40,6 +40,12 @@ type PruneOptions struct {
 	// ostree 2022.7, a depth of 0 is the same as none given (the ref gets
 	// Depth or KeepYoungerThan), except that OnlyBranches leaves it alone.
 	RetainBranchDepth map[string]int
+	// KeepMirrorRefs keeps the whole history of every ref under
+	// refs/mirrors as well. ostree's selective path (OnlyBranches,
+	// RetainBranchDepth, KeepYoungerThan) does not look at them, so
+	// without it their objects go; repofs's own retention sets it, as a
+	// mirror must lose nothing to a retention of other refs.
+	KeepMirrorRefs bool
 	// CommitOnly considers and deletes commit objects only.
 	CommitOnly bool
 	// Lock, when set, is called with the exclusive lock held, before

@@ -87,6 +87,23 @@ func (p *pruner) reach(ctx context.Context) error {
 			return err
 		}
 	}
+	if o.KeepMirrorRefs {
+		return p.reachMirrorRefs(ctx, -1)
+	}
+	return nil
+}
+
+// reachMirrorRefs keeps what every ref under refs/mirrors reaches to depth.
+func (p *pruner) reachMirrorRefs(ctx context.Context, depth int) error {
+	mrefs, err := p.r.ListMirrorRefs()
+	if err != nil {
+		return err
+	}
+	for _, ref := range mrefs {
+		if err := p.commit(ctx, ref.Checksum, depth); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -105,16 +122,7 @@ func (p *pruner) reachRefs(ctx context.Context, depth int, mirrors bool) error {
 	if !mirrors {
 		return nil
 	}
-	mrefs, err := p.r.ListMirrorRefs()
-	if err != nil {
-		return err
-	}
-	for _, ref := range mrefs {
-		if err := p.commit(ctx, ref.Checksum, depth); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p.reachMirrorRefs(ctx, depth)
 }
 
 // keepYoungerThan keeps a ref's commit and then each parent while it is

@@ -68,9 +68,11 @@ func (rt retention) depth(r *repo.Repo, c repo.Checksum, now time.Time) (int, er
 // (refspecs, REMOTE:REF): the same as 'repofs prune --only-branch=REF
 // --retain-branch-depth=REF=D' for each, which a cron job or systemd timer
 // can run just as well. As with ostree's --only-branch, every other ref
-// keeps its whole history, and commits that no ref reaches go.
+// keeps its whole history, and commits that no ref reaches go; unlike it,
+// so do the refs under refs/mirrors, which ostree's --only-branch would
+// leave unprotected.
 func (rt retention) options(r *repo.Repo, refs []string, now time.Time) (repo.PruneOptions, error) {
-	o := repo.PruneOptions{Depth: 0, OnlyBranches: refs, RetainBranchDepth: map[string]int{}}
+	o := repo.PruneOptions{Depth: 0, OnlyBranches: refs, RetainBranchDepth: map[string]int{}, KeepMirrorRefs: true}
 	for _, ref := range refs {
 		c, err := r.ResolveRev(ref)
 		if err != nil {
