@@ -226,6 +226,11 @@ func TestMountHelper(t *testing.T) {
 	if err != nil {
 		missing(t, "mount.fuse3 (fuse3) not installed")
 	}
+	for _, tool := range []string{"mount", "umount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing(t, tool+" (util-linux's mount) not installed")
+		}
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("mount(8) of a fuse.repofs line needs root here")
 	}
