@@ -7,7 +7,9 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -133,7 +135,7 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 	counting := &countingFS{RawFileSystem: raw}
 	server, err := newServer(counting, mountpoint, &fo.MountOptions)
 	if err != nil {
-		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, err)
+		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, fusermountError(err))
 	}
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
@@ -177,7 +179,7 @@ func newServer(fs fuse.RawFileSystem, mountpoint string, o *fuse.MountOptions) (
 // Unmount unmounts cleanly; it fails with ErrBusy while files are open or
 // a process has its working directory inside, and the mount keeps serving.
 func (m *Mount) Unmount() error {
-	err := m.server.Unmount()
+	err := fusermountError(m.server.Unmount())
 	if err != nil {
 		if errors.Is(err, syscall.EBUSY) || isBusy(err) {
 			return fmt.Errorf("unmount %s: %w (a process has a file open or its working directory inside; the mount keeps serving)", m.Mountpoint, ErrBusy)
@@ -215,6 +217,82 @@ func (m *Mount) Wait() {
 
 // Requests returns how many FUSE requests of each kind were served so far.
 func (m *Mount) Requests() RequestCounts { return m.counting.counts() }
+
+// FusermountError is fusermount3 failing to mount or unmount.
+type FusermountError struct {
+	Status int            // its exit status, if it exited
+	Signal syscall.Signal // the signal that killed it, if one did
+	// Message is what it wrote on stderr; empty when mounting, where it
+	// writes to this process's stderr directly.
+	Message string
+}
+
+func (e *FusermountError) Error() string {
+	var s string
+	if e.Signal != 0 {
+		s = fmt.Sprintf("fusermount3 was killed by signal %d (%v)", int(e.Signal), e.Signal)
+	} else {
+		s = fmt.Sprintf("fusermount3 exited with status %d", e.Status)
+	}
+	if e.Message == "" {
+		return s + "; its reason, if it gave one, went to stderr"
+	}
+	return s + ": " + e.Message
+}
+
+// go-fuse's words for a failed fusermount3: mounting, the raw wait status;
+// unmounting, its stderr and then its *exec.ExitError (or <nil> when it
+// wrote something and succeeded).
+var (
+	fusermountMountRE   = regexp.MustCompile(`^fusermount exited with code (\d+)\s*$`)
+	fusermountUnmountRE = regexp.MustCompile(`(?s)^(.*) \(code (.*)\)\s*$`)
+	exitStatusRE        = regexp.MustCompile(`^exit status (\d+)$`)
+	signalRE            = regexp.MustCompile(`^signal: (.+)$`)
+)
+
+// fusermountError turns go-fuse's report of a failed fusermount3 into a
+// *FusermountError with the exit status and the message; other errors it
+// returns as they are.
+func fusermountError(err error) error {
+	if err == nil {
+		return nil
+	}
+	text := err.Error()
+	if m := fusermountMountRE.FindStringSubmatch(text); m != nil {
+		n, perr := strconv.ParseUint(m[1], 10, 32)
+		if perr != nil {
+			return err
+		}
+		ws := syscall.WaitStatus(n)
+		switch {
+		case ws.Exited():
+			return &FusermountError{Status: ws.ExitStatus()}
+		case ws.Signaled():
+			return &FusermountError{Signal: ws.Signal()}
+		}
+		return err
+	}
+	m := fusermountUnmountRE.FindStringSubmatch(text)
+	if m == nil {
+		return err
+	}
+	msg, code := strings.TrimSpace(m[1]), m[2]
+	if code == "<nil>" {
+		return nil // it succeeded, with a warning
+	}
+	if c := exitStatusRE.FindStringSubmatch(code); c != nil {
+		n, _ := strconv.Atoi(c[1])
+		return &FusermountError{Status: n, Message: msg}
+	}
+	if c := signalRE.FindStringSubmatch(code); c != nil {
+		for sig := syscall.Signal(1); sig < 65; sig++ {
+			if sig.String() == c[1] {
+				return &FusermountError{Signal: sig, Message: msg}
+			}
+		}
+	}
+	return err
+}
 
 func isBusy(err error) bool {
 	var en syscall.Errno

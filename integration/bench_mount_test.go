@@ -8,8 +8,9 @@ package integration
 // ls -lR over the mount (cold: fresh mount and dropped page cache; warm:
 // again) against `ostree ls -R` and against ls -lR of a native checkout;
 // reading every file through the mount against reading the native checkout
-// (bare-user) and against `ostree checkout` (archive); and the peak RSS of
-// the mount process. Each row also gives the mount daemon's CPU time and
+// (bare-user: warm, and cold on a fresh mount so that the read verifies
+// every object, each also with --no-verify) and against `ostree checkout`
+// (archive); and the peak RSS of the mount process. Each row also gives the mount daemon's CPU time and
 // the FUSE requests it served during the operation (medians): on a shared
 // 2-core machine they vary far less than wall time.
 
@@ -224,7 +225,10 @@ func TestMountRatios(t *testing.T) {
 		}
 		mp := t.TempDir()
 		var ostreeLs, nativeLs, refRead, refColdRead []time.Duration
-		var coldLs, warmLs, coldLsNoX, warmLsNoX, mountRead, mountColdRead measured
+		var coldLs, warmLs, coldLsNoX, warmLsNoX, mountRead measured
+		coldRead := map[string]*measured{"verify": {}, "no-verify": {}}
+		warmRead := map[string]*measured{"verify": {}, "no-verify": {}}
+		refWarmRead := map[string][]time.Duration{}
 		var rss int64
 		ls := func(dir string) { runCmd(t, io.Discard, "ls", "-lR", dir+"/") }
 		mount := func(extra ...string) (*exec.Cmd, *syncBuffer, string) {
@@ -243,7 +247,7 @@ func TestMountRatios(t *testing.T) {
 				t.Fatalf("mount exit %d", code)
 			}
 		}
-		for range rounds {
+		for i := range rounds {
 			dropCaches()
 			ostreeLs = append(ostreeLs, timed(func() { runRead(t, "ostree", p, readCase{args: []string{"ls", "-R", benchRef}}) }))
 			ls(native)
@@ -268,12 +272,6 @@ func TestMountRatios(t *testing.T) {
 					refRead = append(refRead, timed(func() { readAll(t, native) }))
 					mountRead.timedOn(t, cmd, stderr, func() { readAll(t, tree) })
 				}
-				// Cold too (no target): the objects lie scattered
-				// by checksum where a checkout's files lie together.
-				dropCaches()
-				refColdRead = append(refColdRead, timed(func() { readAll(t, native) }))
-				dropCaches()
-				mountColdRead.timedOn(t, cmd, stderr, func() { readAll(t, tree) })
 			} else {
 				dropCaches()
 				co := filepath.Join(t.TempDir(), "co")
@@ -286,6 +284,34 @@ func TestMountRatios(t *testing.T) {
 				mountRead.timedOn(t, cmd, stderr, func() { readAll(t, tree) })
 			}
 			unmount(cmd)
+			if mode != "bare-user" {
+				continue
+			}
+			// Cold (no target: the objects lie scattered by checksum
+			// where a checkout's files lie together), each on a fresh
+			// mount, so that verifying every object is part of the
+			// read, then warm on that mount; verified and --no-verify,
+			// alternating which goes first.
+			dropCaches()
+			refColdRead = append(refColdRead, timed(func() { readAll(t, native) }))
+			order := []string{"verify", "no-verify"}
+			if i%2 == 1 {
+				order = []string{"no-verify", "verify"}
+			}
+			for _, v := range order {
+				var extra []string
+				if v == "no-verify" {
+					extra = []string{"--no-verify"}
+				}
+				cmd, stderr, tree := mount(extra...)
+				coldRead[v].timedOn(t, cmd, stderr, func() { readAll(t, tree) })
+				readAll(t, native)
+				for range warmPairs {
+					refWarmRead[v] = append(refWarmRead[v], timed(func() { readAll(t, native) }))
+					warmRead[v].timedOn(t, cmd, stderr, func() { readAll(t, tree) })
+				}
+				unmount(cmd)
+			}
 		}
 		fmt.Printf("%s:\n", mode)
 		row("ls -lR cold mount / ostree ls -R", ostreeLs, &coldLs)
@@ -293,8 +319,11 @@ func TestMountRatios(t *testing.T) {
 		row("  --no-xattrs: cold / ostree ls -R", ostreeLs, &coldLsNoX)
 		row("  --no-xattrs: warm / native ls -lR", nativeLs, &warmLsNoX)
 		if mode == "bare-user" {
-			row("read all warm: mount / native", refRead, &mountRead)
-			row("read all cold: mount / native", refColdRead, &mountColdRead)
+			row("read all warm: mount after ls / native", refRead, &mountRead)
+			row("read all cold: fresh mount / native", refColdRead, coldRead["verify"])
+			row("  then warm / native", refWarmRead["verify"], warmRead["verify"])
+			row("  --no-verify: cold / native", refColdRead, coldRead["no-verify"])
+			row("  --no-verify: then warm / native", refWarmRead["no-verify"], warmRead["no-verify"])
 		} else {
 			row("read all cold: mount / ostree co", refRead, &mountRead)
 		}

@@ -208,21 +208,31 @@ func TestMountPullOnSIGHUP(t *testing.T) {
 	}
 }
 
-// TestMountHelper mounts through the real mount.fuse3, as mount(8) runs it
-// for an fstab line of type fuse.repofs: it execs 'repofs SOURCE
-// MOUNTPOINT -o OPTIONS' through /bin/sh and $PATH, and expects it to exit
-// once mounted, leaving a daemon; umount ends the daemon with exit 0.
-// mount(8) itself resets $PATH to the system's (/usr/local/sbin:…:/bin)
-// before running helpers, so the test calls mount.fuse3 directly, with
-// the built binary in $PATH as repofs.
+// TestMountHelper mounts the way mount(8) does for a line of /etc/fstab:
+// mount(8) runs mount.fuse3, which runs 'repofs SOURCE MOUNTPOINT -o
+// OPTIONS' through /bin/sh; repofs must exit once mounted, leaving a
+// daemon, and umount must end the daemon with exit 0. mount(8) gives its
+// helpers the system's $PATH (/usr/local/sbin:…:/bin), where no test may
+// install repofs on the host, so each case finds the binary its own way:
+//   - mount.fuse3 run directly, with the binary in its $PATH;
+//   - mount(8) with type fuse and source "PROGRAM#SOURCE", the older
+//     fstab form, where PROGRAM may be an absolute path;
+//   - mount(8) reading an fstab line of type fuse.repofs (README's), in a
+//     private mount namespace (unshare -m) where a tmpfs puts repofs in
+//     /usr/local/sbin for that namespace only.
 func TestMountHelper(t *testing.T) {
 	requireFUSE(t)
 	helper, err := exec.LookPath("mount.fuse3")
 	if err != nil {
 		missing(t, "mount.fuse3 (fuse3) not installed")
 	}
+	for _, tool := range []string{"mount", "umount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing(t, tool+" (util-linux's mount) not installed")
+		}
+	}
 	if os.Geteuid() != 0 {
-		t.Skip("mount.fuse3 of a fuse.repofs line needs root here")
+		t.Skip("mount(8) of a fuse.repofs line needs root here")
 	}
 	// The daemon's parent exits; as subreaper this process inherits it
 	// and can wait for its exit code.
@@ -230,55 +240,146 @@ func TestMountHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-	bin := t.TempDir()
-	if err := os.Symlink(repofsBin, filepath.Join(bin, "repofs")); err != nil {
-		t.Fatal(err)
-	}
-	env := append(cleanEnv(), "PATH="+bin+":"+os.Getenv("PATH"))
-	repoPath, mp := helloRepo(t), t.TempDir()
-	t.Cleanup(func() { unix.Unmount(mp, unix.MNT_DETACH) })
 
-	run := func(opts string) (string, int) {
-		cmd := exec.Command(helper, repoPath, mp, "-t", "fuse.repofs", "-o", opts)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput() // returns only when no daemon holds the pipe
-		if _, ok := err.(*exec.ExitError); err != nil && !ok {
+	t.Run("mount.fuse3", func(t *testing.T) {
+		bin := t.TempDir()
+		if err := os.Symlink(repofsBin, filepath.Join(bin, "repofs")); err != nil {
 			t.Fatal(err)
 		}
-		return string(out), cmd.ProcessState.ExitCode()
+		env := append(cleanEnv(), "PATH="+bin+":"+os.Getenv("PATH"))
+		repoPath, mp := helloRepo(t), t.TempDir()
+		t.Cleanup(func() { unix.Unmount(mp, unix.MNT_DETACH) })
+		run := func(opts string) (string, int) {
+			return runHelper(t, env, helper, repoPath, mp, "-t", "fuse.repofs", "-o", opts)
+		}
+		if out, code := run("ro,allow_other,bogus"); code != 2 || !strings.Contains(out, "-o bogus: unknown mount option") {
+			t.Errorf("unknown option: exit %d, output %q", code, out)
+		}
+		if out, code := run("ro,pull=nosuch"); code != 2 || !strings.Contains(out, `Remote "nosuch" not found`) {
+			t.Errorf("unknown remote: exit %d, output %q", code, out)
+		}
+		if isMounted(t, mp) {
+			t.Fatal("mounted despite a usage error")
+		}
+		if out, code := run("ro,allow_other,nodev,nosuid,noatime,_netdev,x-systemd.automount"); code != 0 {
+			t.Fatalf("mount.fuse3: exit %d: %s", code, out)
+		}
+		readHello(t, mp, "mounted by mount.fuse3")
+		pid := daemonOf(t, mp)
+		if out, err := exec.Command("umount", mp).CombinedOutput(); err != nil {
+			t.Fatalf("umount: %v: %s", err, out)
+		}
+		waitDaemon(t, pid)
+	})
+
+	t.Run("mount -t fuse", func(t *testing.T) {
+		repoPath, mp := helloRepo(t), t.TempDir()
+		t.Cleanup(func() { unix.Unmount(mp, unix.MNT_DETACH) })
+		source := repofsBin + "#" + repoPath
+		// mount(8)'s exit code is its helper's: 2 for a usage error.
+		if out, code := runHelper(t, cleanEnv(), "mount", "-t", "fuse", source, mp, "-o", "ro,bogus"); code != 2 || !strings.Contains(out, "-o bogus: unknown mount option") {
+			t.Errorf("unknown option: exit %d, output %q", code, out)
+		}
+		if out, code := runHelper(t, cleanEnv(), "mount", "-t", "fuse", source, mp, "-o", "ro,allow_other,nodev,nosuid"); code != 0 {
+			t.Fatalf("mount -t fuse: exit %d: %s", code, out)
+		}
+		readHello(t, mp, "mounted by mount(8)")
+		if opts := mountOptions(t, mp); !opts["ro"] || !opts["allow_other"] {
+			t.Errorf("mount options %v, want ro and allow_other", opts)
+		}
+		pid := daemonOf(t, mp)
+		if out, err := exec.Command("umount", mp).CombinedOutput(); err != nil {
+			t.Fatalf("umount: %v: %s", err, out)
+		}
+		waitDaemon(t, pid)
+		if isMounted(t, mp) {
+			t.Error("still mounted after umount")
+		}
+	})
+
+	t.Run("fstab fuse.repofs", func(t *testing.T) {
+		for _, tool := range []string{"unshare", "nsenter"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				missing(t, tool+" (util-linux) not installed")
+			}
+		}
+		client, mp := servedRepo(t), t.TempDir()
+		fstab := filepath.Join(t.TempDir(), "fstab")
+		line := client + "  " + mp + "  fuse.repofs  ro,allow_other,pull=origin:main,interval=10m,_netdev,nofail  0 0\n"
+		if err := os.WriteFile(fstab, []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Inside the namespace: repofs in /usr/local/sbin, and a private
+		// /run/mount so that libmount's utab (it records _netdev) stays
+		// the host's own.
+		script := `set -e
+[ -d /run/mount ] && mount -t tmpfs tmpfs /run/mount
+if [ -d /usr/local/sbin ]; then mount -t tmpfs tmpfs /usr/local/sbin
+else mount -t tmpfs tmpfs /usr/local; mkdir /usr/local/sbin; fi
+ln -s "$1" /usr/local/sbin/repofs
+exec mount --fstab "$2" "$3"`
+		out, code := runHelper(t, cleanEnv(), "unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", repofsBin, fstab, mp)
+		if code != 0 {
+			t.Fatalf("mount --fstab in a private namespace: exit %d: %s", code, out)
+		}
+		pid := daemonOf(t, mp)
+		exited := false
+		t.Cleanup(func() {
+			if !exited {
+				unix.Kill(pid, unix.SIGTERM) // it unmounts in its namespace
+				waitDaemon(t, pid)
+			}
+		})
+		if isMounted(t, mp) {
+			t.Error("the namespace's mount shows on the host")
+		}
+		// The namespace's view, through the daemon's root.
+		hello := filepath.Join("/proc", strconv.Itoa(pid), "root", mp, "refs/remotes/origin/main/hello")
+		pulled := func() bool { b, err := os.ReadFile(hello); return err == nil && string(b) == "hello\n" }
+		if !waitUntil(t, 20*time.Second, pulled) {
+			t.Fatalf("%s not pulled and shown within 20s", hello)
+		}
+		if out, err := exec.Command("nsenter", "--target", strconv.Itoa(pid), "--mount", "umount", mp).CombinedOutput(); err != nil {
+			t.Fatalf("umount in the namespace: %v: %s", err, out)
+		}
+		exited = true
+		waitDaemon(t, pid)
+	})
+}
+
+// runHelper runs a mount command to its end and returns its output and
+// exit code. It returns once no daemon holds its stdout and stderr: the
+// daemon leaves them once ready.
+func runHelper(t *testing.T, env []string, name string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
 	}
-	if out, code := run("ro,allow_other,bogus"); code != 2 || !strings.Contains(out, "-o bogus: unknown mount option") {
-		t.Errorf("unknown option: exit %d, output %q", code, out)
-	}
-	if out, code := run("ro,pull=nosuch"); code != 2 || !strings.Contains(out, `Remote "nosuch" not found`) {
-		t.Errorf("unknown remote: exit %d, output %q", code, out)
-	}
-	if isMounted(t, mp) {
-		t.Fatal("mounted despite a usage error")
-	}
-	if out, code := run("ro,allow_other,nodev,nosuid,noatime,_netdev,x-systemd.automount"); code != 0 {
-		t.Fatalf("mount.fuse3: exit %d: %s", code, out)
-	}
-	readHello(t, mp, "mounted by mount.fuse3")
-	pid := daemonOf(t, mp)
-	if out, err := exec.Command("umount", mp).CombinedOutput(); err != nil {
-		t.Fatalf("umount: %v: %s", err, out)
-	}
-	exited := make(chan int, 1)
+	return string(out), cmd.ProcessState.ExitCode()
+}
+
+// waitDaemon waits for the daemon pid, reparented to this process, to
+// exit, and fails the test unless it exits 0 within 20s.
+func waitDaemon(t *testing.T, pid int) {
+	t.Helper()
+	exited := make(chan unix.WaitStatus, 1)
 	go func() {
 		var ws unix.WaitStatus
 		if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
 			t.Errorf("wait for the daemon %d: %v", pid, err)
 		}
-		exited <- ws.ExitStatus()
+		exited <- ws
 	}()
 	select {
-	case code := <-exited:
-		if code != 0 {
-			t.Errorf("the daemon exited %d after umount, want 0", code)
+	case ws := <-exited:
+		if !ws.Exited() || ws.ExitStatus() != 0 {
+			t.Errorf("the daemon ended with %v after umount, want exit 0", ws)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("the daemon did not exit within 20s of umount")
+		t.Fatalf("the daemon %d did not exit within 20s of umount", pid)
 	}
 }
 

@@ -123,48 +123,9 @@ func TestFusermountUnprivileged(t *testing.T) {
 	u := unprivilegedUser(t)
 	u.fuseDeviceOpenable(t)
 
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
-	src := t.TempDir()
-	repotest.WriteTree(t, src, []repotest.Entry{
-		{Path: "hello", Kind: repotest.File, Data: []byte("hello\n")},
-		{Path: "dir/big", Kind: repotest.File, Data: repotest.Pseudorandom("big", 3<<20)},
-	})
-	c := repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
-	u.share(t, repoPath)
-	if u.cred != nil {
-		// The repository as ostree made it, readable by all; the test
-		// does not rely on umask.
-		err := filepath.WalkDir(repoPath, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			mode := os.FileMode(0o644)
-			if d.IsDir() {
-				mode = 0o755
-			}
-			return os.Chmod(p, mode)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(t.TempDir(), "repofs")
-	if err := os.Link(repofsBin, bin); err != nil {
-		b, err := os.ReadFile(repofsBin)
-		if err != nil || os.WriteFile(bin, b, 0o755) != nil {
-			t.Fatalf("copy the binary: %v", err)
-		}
-	}
-	u.share(t, filepath.Dir(bin))
-	mp := t.TempDir()
-	u.share(t, mp)
-	if u.cred != nil {
-		// fusermount3 wants the user to be able to write the mountpoint.
-		if err := os.Chown(mp, int(u.cred.Uid), int(u.cred.Gid)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	repoPath, src, c := u.repo(t)
+	bin := u.binary(t)
+	mp := u.mountpoint(t)
 
 	cmd := u.command(bin, "--repo="+repoPath, "mount", mp)
 	stderr := &syncBuffer{}
@@ -213,6 +174,146 @@ func TestFusermountUnprivileged(t *testing.T) {
 	if strings.Contains(stderr.String(), "level=ERROR") {
 		t.Errorf("errors logged:\n%s", stderr)
 	}
+}
+
+// repo makes an archive repository, readable by the user, whose ref
+// os/main holds hello and dir/big; it returns it, the tree committed and
+// the commit.
+func (u unprivileged) repo(t *testing.T) (repoPath, src, commit string) {
+	t.Helper()
+	repoPath = filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src = t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{
+		{Path: "hello", Kind: repotest.File, Data: []byte("hello\n")},
+		{Path: "dir/big", Kind: repotest.File, Data: repotest.Pseudorandom("big", 3<<20)},
+	})
+	commit = repotest.Commit(t, repoPath, "os/main", src, repotest.CommitOpts{})
+	u.share(t, repoPath)
+	if u.cred != nil {
+		// The repository as ostree made it, readable by all; the test
+		// does not rely on umask.
+		err := filepath.WalkDir(repoPath, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			mode := os.FileMode(0o644)
+			if d.IsDir() {
+				mode = 0o755
+			}
+			return os.Chmod(p, mode)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return repoPath, src, commit
+}
+
+// binary returns a copy of repofs the user can run.
+func (u unprivileged) binary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "repofs")
+	if err := os.Link(repofsBin, bin); err != nil {
+		b, err := os.ReadFile(repofsBin)
+		if err != nil || os.WriteFile(bin, b, 0o755) != nil {
+			t.Fatalf("copy the binary: %v", err)
+		}
+	}
+	u.share(t, filepath.Dir(bin))
+	return bin
+}
+
+// mountpoint returns a directory the user may mount on: fusermount3
+// wants the user to be able to write it.
+func (u unprivileged) mountpoint(t *testing.T) string {
+	t.Helper()
+	mp := t.TempDir()
+	u.share(t, mp)
+	if u.cred != nil {
+		if err := os.Chown(mp, int(u.cred.Uid), int(u.cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return mp
+}
+
+// TestFusermountFails: when fusermount3 fails, mounting or unmounting,
+// repofs says so with fusermount3's exit status and message, not a raw
+// wait status. A fake fusermount3 first in $PATH fails as asked; for
+// the unmount case it mounts through the real one.
+func TestFusermountFails(t *testing.T) {
+	repotest.RequireOstree(t)
+	requireFusermount(t)
+	real, _ := exec.LookPath("fusermount3")
+	u := unprivilegedUser(t)
+	u.fuseDeviceOpenable(t)
+	repoPath, _, _ := u.repo(t)
+	bin := u.binary(t)
+
+	fake := func(t *testing.T, script string) []string {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "fusermount3")
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		u.share(t, dir)
+		var env []string
+		for _, kv := range cleanEnv() {
+			if !strings.HasPrefix(kv, "PATH=") {
+				env = append(env, kv)
+			}
+		}
+		return append(env, "PATH="+dir+":"+os.Getenv("PATH"))
+	}
+
+	t.Run("mount", func(t *testing.T) {
+		mp := u.mountpoint(t)
+		cmd := u.command(bin, "--repo="+repoPath, "mount", mp)
+		cmd.Env = fake(t, "echo 'fusermount3: fake mount failure' >&2\nexit 3\n")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("mounted through a failing fusermount3: %s", out)
+		}
+		want := "mount " + repoPath + " at " + mp + ": fusermount3 exited with status 3"
+		if !strings.Contains(string(out), want) || !strings.Contains(string(out), "fake mount failure") {
+			t.Errorf("output %q, want %q and fusermount3's message", out, want)
+		}
+		if strings.Contains(string(out), "code 768") {
+			t.Errorf("a raw wait status: %q", out)
+		}
+	})
+
+	t.Run("unmount", func(t *testing.T) {
+		mp := u.mountpoint(t)
+		cmd := u.command(bin, "--repo="+repoPath, "mount", mp)
+		cmd.Env = fake(t, `if [ "$1" = -u ]; then
+	echo "fusermount3: failed to unmount $2: fake failure" >&2
+	exit 4
+fi
+exec `+real+` "$@"
+`)
+		stderr := &syncBuffer{}
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				killMount(t, cmd, mp)
+			}
+			unix.Unmount(mp, unix.MNT_DETACH)
+		})
+		if !stderr.waitFor("msg=mounted", 15*time.Second) {
+			t.Fatalf("not mounted within 15s; stderr:\n%s", stderr)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		code := waitExit(t, cmd, 10*time.Second)
+		want := "unmount " + mp + ": fusermount3 exited with status 4: fusermount3: failed to unmount " + mp + ": fake failure"
+		if code == 0 || !strings.Contains(stderr.String(), want) {
+			t.Errorf("exit %d, stderr:\n%s\nwant an error and %q", code, stderr, want)
+		}
+	})
 }
 
 // mountOptions returns the options /proc/mounts shows for mp.
