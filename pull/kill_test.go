@@ -15,6 +15,7 @@ import (
 
 	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/tmpdir"
 )
 
 // killSource is an archive repository with a big file and many small ones,
@@ -109,7 +110,7 @@ func TestPullKilledResumes(t *testing.T) {
 	if after > ks.bigSize-ks.bigSize/4 || ks.served.Load() > 2*ks.bigSize {
 		t.Errorf("%d bytes before the kill, %d after, for a %d-byte object: not resumed", before, after, ks.bigSize)
 	}
-	if left, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "fetcher-*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", string(tmpdir.Fetcher)+"-*")); len(left) != 0 {
 		t.Errorf("fetcher dirs left: %v", left)
 	}
 	repotest.Ostree(t, "--repo="+r.Path(), "fsck")
@@ -167,7 +168,7 @@ func TestPullKilledAtRandom(t *testing.T) {
 	if got := repotest.Ostree(t, "--repo="+r.Path(), "ls", "-R", "-C", "origin:"+ks.ref); got != ks.lsR {
 		t.Error("ls -R -C differs from the source after the kills")
 	}
-	if left, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "*-lock")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "*"+tmpdir.LockSuffix)); len(left) != 0 {
 		t.Errorf("lock files left: %v", left)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/tmpdir"
 )
 
 // TestMain lets tests run pulls in child processes.
@@ -95,7 +96,7 @@ func (s *source) check(t *testing.T, r *repo.Repo, refs ...string) {
 	}
 	ents, _ := os.ReadDir(filepath.Join(r.Path(), "tmp"))
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), "-lock") {
+		if strings.HasSuffix(e.Name(), tmpdir.LockSuffix) {
 			t.Errorf("lock left behind: tmp/%s", e.Name())
 		}
 	}
@@ -316,7 +317,7 @@ func TestPullResumes(t *testing.T) {
 	if total := served.Load(); total > 2*size || total-before > size-size/4 {
 		t.Errorf("served %d bytes in all, %d after the interruption, for a %d-byte object: not resumed", total, total-before, size)
 	}
-	if n, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "fetcher-*")); len(n) != 0 {
+	if n, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", string(tmpdir.Fetcher)+"-*")); len(n) != 0 {
 		t.Errorf("fetcher dirs left after a successful pull: %v", n)
 	}
 	repotest.Ostree(t, "--repo="+r.Path(), "fsck")
@@ -408,9 +409,9 @@ func TestConcurrentPulls(t *testing.T) {
 				t.Errorf("round %d: second:%s = %v %v", round, ref, c, err)
 			}
 		}
-		left, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "*-lock"))
-		staging, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "staging-*"))
-		fetchers, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "fetcher-*"))
+		left, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "*"+tmpdir.LockSuffix))
+		staging, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", string(tmpdir.Staging)+"-*"))
+		fetchers, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", string(tmpdir.Fetcher)+"-*"))
 		if len(left)+len(staging)+len(fetchers) != 0 {
 			t.Errorf("round %d: left behind: %v %v %v", round, left, staging, fetchers)
 		}

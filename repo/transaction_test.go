@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/repofs/repofs/repo/gvariant"
+	"github.com/repofs/repofs/tmpdir"
 )
 
 var allModes = []Mode{ModeArchive, ModeBare, ModeBareUser, ModeBareUserOnly}
@@ -416,7 +417,7 @@ func TestMultiProcessCommits(t *testing.T) {
 		t.Fatalf("fsck: %v %+v", err, rep.Problems)
 	}
 	assertNoTmpLeft(t, r)
-	locks, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "*-lock"))
+	locks, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "*"+tmpdir.LockSuffix))
 	if len(locks) > 0 {
 		t.Errorf("lock files left: %v", locks)
 	}
@@ -457,7 +458,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 	}
 	// The next commit reuses what the killed ones left.
-	stagings, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", "staging-*"))
+	stagings, _ := filepath.Glob(filepath.Join(r.Path(), "tmp", string(tmpdir.Staging)+"-*"))
 	sort.Strings(stagings)
 	c := commitDir(t, r, "after", src)
 	if len(treeListing(t, r, c)) == 0 {
