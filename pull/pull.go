@@ -88,7 +88,8 @@ const maxMetadataFetch = repo.MaxMetadataSize
 type puller struct {
 	r       *repo.Repo
 	o       Options
-	f       *fetcher
+	f       *fetcher // the remote's url: config, summary, refs, detached metadata
+	fc      *fetcher // its contenturl (else url): objects and deltas
 	v       *verifier
 	summary *summarySource
 	index   *indexSource // Flatpak's summary.idx, fetched when first needed
@@ -136,26 +137,31 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
 	}
-	u := rm.URL
+	// --url replaces both url and contenturl, as in ostree.
+	metaURL, contentURL := rm.URL, rm.ContentURL
 	if o.URL != "" {
-		u = o.URL
+		metaURL, contentURL = o.URL, ""
+	}
+	if metaURL == "" {
+		return nil, fmt.Errorf("pull %s: No \"url\" option in remote \"%s\"", o.Remote, o.Remote)
 	}
 	v, err := newVerifier(r, rm)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
 	}
-	f, err := newFetcher(o.Remote, u, o.Retries)
+	slow, err := lowSpeedFrom(rm.Keys, o.LowSpeed)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
+	}
+	f, fc, err := newRemoteFetchers(ctx, o.Remote, metaURL, contentURL, o.Retries, slow)
 	if err != nil {
 		return nil, err
 	}
-	if f.slow, err = lowSpeedFrom(rm.Keys, o.LowSpeed); err != nil {
-		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
-	}
-	// The fetcher's connections end with the pull: kept idle, each holds
+	// The fetchers' connections end with the pull: kept idle, each holds
 	// two goroutines and a socket for 90 s, and a mount pulling every
 	// second would pile them up.
 	defer f.client.CloseIdleConnections()
-	p := &puller{r: r, o: o, f: f, v: v, start: time.Now(), seen: map[repo.Checksum]bool{}}
+	p := &puller{r: r, o: o, f: f, fc: fc, v: v, start: time.Now(), seen: map[repo.Checksum]bool{}}
 	p.summary = &summarySource{remote: o.Remote, f: f, v: v}
 	if o.URL == "" {
 		p.summary.cache = r.SummaryCache(o.Remote)
@@ -364,14 +370,14 @@ func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.Obje
 	if data, ok := p.takeLocalMeta(c); ok {
 		return data, nil // staged from a delta, verified
 	}
-	data, err := p.f.get(ctx, repo.ArchiveObjectPath(c, t), maxMetadataFetch)
+	data, err := p.fc.getChecked(ctx, repo.ArchiveObjectPath(c, t), maxMetadataFetch, func(data []byte) error {
+		_, err := p.tx.WriteMetadata(t, data, &c)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	p.metaFetched.Add(1)
-	if _, err := p.tx.WriteMetadata(t, data, &c); err != nil {
-		return nil, fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(repo.ArchiveObjectPath(c, t)), err)
-	}
 	return data, nil
 }
 
@@ -405,24 +411,13 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 			return err
 		}
 	}
-	mayExist := p.dir.Reused
-	for again := false; ; again = true {
-		mem, size, resumed, err := p.f.fetchObject(ctx, path, partial, smallBody, mayExist)
-		if err != nil {
-			return err
-		}
-		err = p.stage(c, mem, partial, size)
-		if err == nil {
-			return nil
-		}
-		if !resumed || again || !errors.Is(err, repo.ErrCorrupt) {
-			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(path), err)
-		}
-		if p.o.Notice != nil {
+	return p.fc.fetchObjectChecked(ctx, path, partial, smallBody, p.dir.Reused, func(mem []byte, size int64, resumed bool) error {
+		err := p.stage(c, mem, partial, size)
+		if err != nil && resumed && errors.Is(err, repo.ErrCorrupt) && p.o.Notice != nil {
 			p.o.Notice(fmt.Errorf("pull %s: dropped the partial download %s and fetched the object again from byte 0: %w", p.o.Remote, partial, err))
 		}
-		mayExist = false // stage removed it
-	}
+		return err
+	})
 }
 
 // stagePartial stages content object c from a partial download that an
