@@ -489,8 +489,8 @@ func (f *fetcher) do(ctx context.Context, path string, required bool, attempt fu
 				done[m] = true
 			}
 		}
-		if !asked || round >= f.retries || len(done) == len(f.mirrors.ms) {
-			return f.failure(path, tries, attempts, last)
+		if !asked || round >= f.retries || len(done) == len(f.mirrors.ms) || !required && saidMissing(tries) {
+			return f.failure(path, tries, attempts, last, required)
 		}
 	}
 }
@@ -507,19 +507,31 @@ func setTry(tries []mirrorTry, u string, err error) []mirrorTry {
 	return append(tries, mirrorTry{u, err})
 }
 
+// saidMissing reports whether a mirror said the file is missing.
+func saidMissing(tries []mirrorTry) bool {
+	for _, t := range tries {
+		if errors.Is(t.err, ErrMissing) {
+			return true
+		}
+	}
+	return false
+}
+
 // failure is the error of a request that failed everywhere.
-func (f *fetcher) failure(path string, tries []mirrorTry, attempts int, last error) error {
+func (f *fetcher) failure(path string, tries []mirrorTry, attempts int, last error, required bool) error {
 	if len(tries) == 1 {
 		if attempts > 1 {
 			return fmt.Errorf("pull %s: fetch %s (after %d attempts): %w", f.remote, tries[0].url, attempts, last)
 		}
 		return fmt.Errorf("pull %s: fetch %s: %w", f.remote, tries[0].url, last)
 	}
-	// ErrMissing only when every mirror said so: one that failed
-	// otherwise may well have the file.
+	// A file that must exist is missing only when every mirror said
+	// so: one that failed otherwise may well have it. One that need not
+	// exist (a signature, a delta index) is missing when a mirror said
+	// so, as ostree takes the answer of the last mirror it asks.
 	why := last
 	for _, t := range tries {
-		if !errors.Is(t.err, ErrMissing) {
+		if errors.Is(t.err, ErrMissing) != required {
 			why = t.err
 		}
 	}
