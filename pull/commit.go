@@ -127,6 +127,9 @@ func (p *puller) commitObject(ctx context.Context, c repo.Checksum, size int64, 
 	if data, ok := p.takeLocalMeta(c); ok {
 		return data, nil // from a delta's superblock, checked against c
 	}
+	if data, err := p.metaFromCache(c, repo.ObjCommit); data != nil || err != nil {
+		return data, err
+	}
 	if size <= 0 {
 		size = maxMetadataFetch
 	}

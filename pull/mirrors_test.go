@@ -426,3 +426,57 @@ func TestPullFromNginx(t *testing.T) {
 		t.Errorf("the second pull fetched the summary again instead of a 304")
 	}
 }
+
+// TestPullLocalCache: objects a local cache repository has are taken from
+// it and verified, not fetched; a corrupted one is fetched instead.
+func TestPullLocalCache(t *testing.T) {
+	s := newMirrorSource(t)
+	srv := newLogServer(t, s.dir, nil)
+	cache := filepath.Join(t.TempDir(), "cache")
+	repotest.Init(t, cache, "bare-user")
+	repotest.Ostree(t, "--repo="+cache, "pull-local", s.dir, s.ref)
+	// Corrupt one content object of the cache (bare-user: the file's bytes).
+	var victim string
+	all, _ := filepath.Glob(filepath.Join(cache, "objects", "*", "*.file"))
+	for _, p := range all {
+		if st, err := os.Stat(p); err == nil && st.Size() > 2000 {
+			victim = p
+			break
+		}
+	}
+	os.Chmod(victim, 0o644)
+	if err := os.WriteFile(victim, []byte("not the object"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Init(filepath.Join(t.TempDir(), "client"), repo.ModeArchive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	AddRemote(t.Context(), r, "origin", srv.URL, AddOptions{NoGPGVerify: true})
+	var notices []error
+	res, err := Pull(t.Context(), r, Options{Remote: "origin", Refs: []string{s.ref}, LocalCache: []string{cache},
+		Notice: func(err error) { notices = append(notices, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repotest.Ostree(t, "--repo="+r.Path(), "fsck")
+	var filez []string
+	for _, p := range srv.paths {
+		if strings.HasSuffix(p, ".filez") || strings.HasSuffix(p, ".dirtree") {
+			filez = append(filez, p)
+		}
+	}
+	rel, _ := filepath.Rel(filepath.Join(cache, "objects"), victim)
+	if len(filez) != 1 || !strings.HasSuffix(filez[0], strings.TrimSuffix(rel, ".file")+".filez") {
+		t.Errorf("fetched %q, want only the corrupted %s", filez, rel)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0].Error(), cache) {
+		t.Errorf("notices %v, want one naming the cache", notices)
+	}
+	if res.FromLocalCache < int64(len(s.filez)) {
+		t.Errorf("FromLocalCache = %d, want at least %d", res.FromLocalCache, len(s.filez))
+	}
+	if _, err := Pull(t.Context(), r, Options{Remote: "origin", LocalCache: []string{filepath.Join(cache, "nope")}}); err == nil || !strings.Contains(err.Error(), "--localcache-repo=") {
+		t.Errorf("pull with a missing cache: %v", err)
+	}
+}

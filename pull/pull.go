@@ -50,6 +50,9 @@ type Options struct {
 	// partial download that failed verification, dropped and fetched
 	// again.
 	Notice func(error)
+	// LocalCache are repositories on this machine to take objects from
+	// before fetching them (ostree's --localcache-repo); each is verified.
+	LocalCache []string
 	// LowSpeed overrides the remote's low-speed-limit-bytes and
 	// low-speed-time-secs where its fields are not zero.
 	LowSpeed LowSpeed
@@ -68,8 +71,10 @@ type Progress struct {
 	DeltaParts, DeltaPartsTotal int64
 	DeltaBytes, DeltaBytesTotal int64
 	DeltaObjects                int64
-	Elapsed                     time.Duration
-	Done                        bool
+	// FromLocalCache objects came from Options.LocalCache repositories.
+	FromLocalCache int64
+	Elapsed        time.Duration
+	Done           bool
 }
 
 // Result is what a pull did.
@@ -93,6 +98,7 @@ type puller struct {
 	v       *verifier
 	summary *summarySource
 	index   *indexSource // Flatpak's summary.idx, fetched when first needed
+	caches  []*repo.Repo // Options.LocalCache
 	tx      *repo.Transaction
 	dir     *repo.FetcherDir
 	start   time.Time
@@ -105,6 +111,7 @@ type puller struct {
 	indexedDeltas, summaryFetched                      bool
 	deltaTotal, deltaDone, deltaParts, deltaPartsTotal atomic.Int64
 	deltaObjects                                       atomic.Int64
+	fromCache                                          atomic.Int64
 
 	mu        sync.Mutex
 	seen      map[repo.Checksum]bool   // metadata objects walked
@@ -153,6 +160,10 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
 	}
+	caches, err := openLocalCaches(o.Remote, o.LocalCache)
+	if err != nil {
+		return nil, err
+	}
 	f, fc, err := newRemoteFetchers(ctx, o.Remote, metaURL, contentURL, o.Retries, slow)
 	if err != nil {
 		return nil, err
@@ -161,7 +172,7 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	// two goroutines and a socket for 90 s, and a mount pulling every
 	// second would pile them up.
 	defer f.client.CloseIdleConnections()
-	p := &puller{r: r, o: o, f: f, fc: fc, v: v, start: time.Now(), seen: map[repo.Checksum]bool{}}
+	p := &puller{r: r, o: o, f: f, fc: fc, v: v, caches: caches, start: time.Now(), seen: map[repo.Checksum]bool{}}
 	p.summary = &summarySource{remote: o.Remote, f: f, v: v}
 	if o.URL == "" {
 		p.summary.cache = r.SummaryCache(o.Remote)
@@ -185,7 +196,7 @@ func (p *puller) progress(done bool) Progress {
 		ContentBytesWritten: p.written.Load(), Elapsed: time.Since(p.start), Done: done,
 		DeltaParts: p.deltaParts.Load(), DeltaPartsTotal: p.deltaPartsTotal.Load(),
 		DeltaBytes: p.deltaDone.Load(), DeltaBytesTotal: p.deltaTotal.Load(),
-		DeltaObjects: p.deltaObjects.Load(),
+		DeltaObjects: p.deltaObjects.Load(), FromLocalCache: p.fromCache.Load(),
 	}
 }
 
@@ -370,6 +381,9 @@ func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.Obje
 	if data, ok := p.takeLocalMeta(c); ok {
 		return data, nil // staged from a delta, verified
 	}
+	if data, err := p.metaFromCache(c, t); data != nil || err != nil {
+		return data, err
+	}
 	data, err := p.fc.getChecked(ctx, repo.ArchiveObjectPath(c, t), maxMetadataFetch, func(data []byte) error {
 		_, err := p.tx.WriteMetadata(t, data, &c)
 		return err
@@ -404,6 +418,9 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 		return fmt.Errorf("pull %s: %w", p.o.Remote, err)
 	}
 	path := repo.ArchiveObjectPath(c, repo.ObjFile)
+	if ok, err := p.contentFromCache(c); ok || err != nil {
+		return err
+	}
 	partial := p.dir.PartialPath(c)
 	if p.dir.Reused {
 		done, err := p.stagePartial(c, partial)
