@@ -127,19 +127,22 @@ func (p *puller) commitObject(ctx context.Context, c repo.Checksum, size int64, 
 	if data, ok := p.takeLocalMeta(c); ok {
 		return data, nil // from a delta's superblock, checked against c
 	}
+	if data, err := p.metaFromCache(c, repo.ObjCommit); data != nil || err != nil {
+		return data, err
+	}
 	if size <= 0 {
 		size = maxMetadataFetch
 	}
 	path := repo.ArchiveObjectPath(c, repo.ObjCommit)
-	data, err := p.f.get(ctx, path, size)
+	data, err := p.fc.getChecked(ctx, path, size, func(data []byte) error {
+		_, err := repo.CheckMetadata(repo.ObjCommit, data, &c)
+		return err
+	})
 	if err != nil {
 		if parent && errors.Is(err, ErrMissing) {
 			return nil, errPruned
 		}
 		return nil, err
-	}
-	if _, err := repo.CheckMetadata(repo.ObjCommit, data, &c); err != nil {
-		return nil, fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(path), err)
 	}
 	return data, nil
 }
@@ -158,7 +161,7 @@ func (p *puller) stageCommit(vc *verifiedCommit) error {
 	if !vc.stored {
 		p.metaFetched.Add(1)
 		if _, err := p.tx.WriteMetadata(repo.ObjCommit, vc.data, &c); err != nil {
-			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(repo.ArchiveObjectPath(c, repo.ObjCommit)), err)
+			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.fc.url(repo.ArchiveObjectPath(c, repo.ObjCommit)), err)
 		}
 	}
 	meta := vc.meta

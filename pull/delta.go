@@ -43,7 +43,7 @@ func (p *puller) deltasEnabled() bool {
 	if p.o.RequireStaticDeltas {
 		return true
 	}
-	return !p.o.DisableStaticDeltas && !p.o.CommitMetadataOnly && p.f.base.Scheme != "file"
+	return !p.o.DisableStaticDeltas && !p.o.CommitMetadataOnly && !p.f.local()
 }
 
 func requiredErr(name string, c repo.Checksum, why string) error {
@@ -123,7 +123,7 @@ func (p *puller) localRef(ref string) (repo.Checksum, bool) {
 // neither says (then ostree tries a delta speculatively).
 func (p *puller) knownDeltas(ctx context.Context, c repo.Checksum) (map[string]repo.Checksum, bool, error) {
 	if p.indexedDeltas {
-		data, err := p.f.get(ctx, delta.IndexPath(c), maxMetadataFetch)
+		data, err := p.fc.get(ctx, delta.IndexPath(c), maxMetadataFetch)
 		if errors.Is(err, ErrMissing) {
 			return nil, true, nil
 		}
@@ -133,7 +133,7 @@ func (p *puller) knownDeltas(ctx context.Context, c repo.Checksum) (map[string]r
 		p.metaFetched.Add(1)
 		m, err := delta.DecodeIndex(data)
 		if err != nil {
-			p.fallback(fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(delta.IndexPath(c)), err))
+			p.fallback(fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.fc.url(delta.IndexPath(c)), err))
 			return nil, true, nil
 		}
 		return m, true, nil
@@ -211,11 +211,11 @@ func (p *puller) completeCommitTime(c repo.Checksum) (int64, bool) {
 // commit it is named for.
 func (p *puller) fetchSuperblock(ctx context.Context, dn delta.Name, expected *repo.Checksum, name string) (*deltaPlan, error) {
 	path := dn.SuperblockPath()
-	u := p.f.url(path)
+	u := p.fc.url(path)
 	if expected == nil && p.v.summaryNeedsSig() {
 		return nil, fmt.Errorf("pull %s: delta %s: the signed summary does not list it, so its superblock cannot be verified", p.o.Remote, dn)
 	}
-	data, err := p.f.get(ctx, path, maxMetadataFetch)
+	data, err := p.fc.get(ctx, path, maxMetadataFetch)
 	if errors.Is(err, ErrMissing) && p.o.RequireStaticDeltas {
 		return nil, requiredErr(name, dn.To, u+" is missing")
 	}
@@ -384,7 +384,7 @@ func (p *puller) applyDelta(ctx context.Context, d *deltaPlan) error {
 func (p *puller) applyPart(ctx context.Context, d *deltaPlan, i int, sink delta.Sink) error {
 	h := &d.sb.Parts[i]
 	path := d.sb.Name.PartPath(i)
-	u := p.f.url(path)
+	u := p.fc.url(path)
 	wrap := func(err error) error {
 		return fmt.Errorf("pull %s: delta %s part %d (%s): %w", p.o.Remote, d.sb.Name, i, u, err)
 	}
@@ -399,7 +399,7 @@ func (p *puller) applyPart(ctx context.Context, d *deltaPlan, i int, sink delta.
 			return wrap(err)
 		}
 	case h.Size <= smallBody:
-		data, err := p.f.get(ctx, path, int64(h.Size))
+		data, err := p.fc.get(ctx, path, int64(h.Size))
 		if err != nil {
 			return err
 		}
@@ -437,7 +437,7 @@ func (e *partError) Error() string { return e.err.Error() }
 // A part that fails verification is removed, so the next pull starts over.
 func (p *puller) fetchPartFile(ctx context.Context, path string, h *delta.PartHeader) (*delta.Part, error) {
 	dst := filepath.Join(p.dir.Path, "deltapart-"+h.Checksum.String())
-	if err := p.f.fetchPart(ctx, path, dst, int64(h.Size), &p.deltaDone); err != nil {
+	if err := p.fc.fetchPart(ctx, path, dst, int64(h.Size), &p.deltaDone); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(dst)

@@ -24,7 +24,7 @@ func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
 // low-speed limit, and a failed write to p is not retried, as in
 // fetchObject.
 func (f *fetcher) fetchPart(ctx context.Context, path, p string, size int64, done *atomic.Int64) error {
-	return f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
+	return f.do(ctx, path, true, func(ctx context.Context, u string) (int, error) {
 		var have int64
 		if st, err := os.Stat(p); err == nil {
 			have = st.Size()

@@ -23,37 +23,65 @@ import (
 // ErrMissing means the server does not have the file (403, 404, 410).
 var ErrMissing = errors.New("not on the server")
 
-// fetcher talks to one remote over HTTP.
+// fetcher talks to one remote over HTTP, through a list of mirrors (one
+// base URL unless the remote has a mirror list).
 type fetcher struct {
 	remote  string
-	base    *url.URL
+	mirrors *mirrorList
 	client  *http.Client
 	retries int
-	slow    LowSpeed     // the low-speed limit (see guard)
-	bytes   atomic.Int64 // transferred
+	slow    LowSpeed      // the low-speed limit (see guard)
+	bytes   *atomic.Int64 // transferred, shared by the fetchers of a pull
 }
 
 func newFetcher(remote, rawURL string, retries int) (*fetcher, error) {
-	u, err := url.Parse(strings.TrimSuffix(rawURL, "/") + "/")
-	local := err == nil && u.Scheme == "file"
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && !local) || local && (u.Host != "" || !strings.HasPrefix(u.Path, "/")) {
-		return nil, fmt.Errorf("pull %s: URL %q: only http://, https:// and file:///ABSOLUTE/PATH remotes can be pulled", remote, rawURL)
+	u, err := parseBase(remote, rawURL)
+	if err != nil {
+		return nil, err
 	}
+	return &fetcher{remote: remote, mirrors: &mirrorList{key: "url", ms: []*mirror{{base: u}}},
+		client: newHTTPClient(), retries: retries,
+		slow: LowSpeed{Bytes: defaultLowSpeedBytes, Time: stallTimeout}, bytes: new(atomic.Int64)}, nil
+}
+
+// newHTTPClient is the HTTP client of a pull's fetchers.
+func newHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.ResponseHeaderTimeout = stallTimeout
 	tr.DisableCompression = true // objects are compressed already; keep lengths honest for Range
-	if local {
-		// file:// goes through the same code: 404 for a missing file,
-		// Range answered from the file.
-		tr.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
-	}
-	return &fetcher{remote: remote, base: u, client: &http.Client{Transport: tr}, retries: retries,
-		slow: LowSpeed{Bytes: defaultLowSpeedBytes, Time: stallTimeout}}, nil
+	// file:// goes through the same code: 404 for a missing file, Range
+	// answered from the file.
+	tr.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
+	return &http.Client{Transport: tr}
 }
 
+// with returns a fetcher like f (client, limits, byte count) that sends
+// its requests to l.
+func (f *fetcher) with(l *mirrorList) *fetcher {
+	g := *f
+	g.mirrors = l
+	return &g
+}
+
+// at returns a fetcher like f for the one URL rawURL itself (a mirror
+// list), fetched with path "".
+func (f *fetcher) at(key, rawURL string) (*fetcher, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file" {
+		return nil, fmt.Errorf("pull %s: %s mirror list URL %q: want http://, https:// or file://", f.remote, key, rawURL)
+	}
+	return f.with(&mirrorList{key: key, ms: []*mirror{{base: u}}}), nil
+}
+
+// url is path's URL on the first mirror, for messages.
 func (f *fetcher) url(path string) string {
-	return f.base.ResolveReference(&url.URL{Path: path}).String()
+	return f.mirrors.ms[0].url(path)
+}
+
+// local reports whether f reads a file:// repository.
+func (f *fetcher) local() bool {
+	return f.mirrors.ms[0].base.Scheme == "file"
 }
 
 // retryable reports whether an attempt's failure may go away: not a
@@ -96,7 +124,20 @@ func (e *httpError) Is(target error) bool {
 
 // get fetches path whole into memory, at most max bytes.
 func (f *fetcher) get(ctx context.Context, path string, max int64) ([]byte, error) {
-	data, _, err := f.getIf(ctx, path, max, validator{})
+	data, _, err := f.fetchMem(ctx, path, max, validator{}, nil)
+	return data, err
+}
+
+// getURL fetches the one URL of a fetcher made by at.
+func (f *fetcher) getURL(ctx context.Context, rawURL string, max int64) ([]byte, error) {
+	return f.get(ctx, "", max)
+}
+
+// getChecked is get for a body that check verifies (and may keep): a body
+// it refuses with repo.ErrCorrupt is the mirror's fault, and the next
+// mirror is asked; any other error from check ends the fetch.
+func (f *fetcher) getChecked(ctx context.Context, path string, max int64, check func([]byte) error) ([]byte, error) {
+	data, _, err := f.fetchMem(ctx, path, max, validator{}, check)
 	return data, err
 }
 
@@ -110,8 +151,12 @@ type validator struct {
 // Not Modified, it returns notModified and no data. The returned validator
 // describes the new copy.
 func (f *fetcher) getIf(ctx context.Context, path string, max int64, have validator) (data []byte, got validator, err error) {
+	return f.fetchMem(ctx, path, max, have, nil)
+}
+
+func (f *fetcher) fetchMem(ctx context.Context, path string, max int64, have validator, check func([]byte) error) (data []byte, got validator, err error) {
 	notModified := false
-	err = f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
+	err = f.do(ctx, path, false, func(ctx context.Context, u string) (int, error) {
 		rctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 		req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
@@ -162,6 +207,13 @@ func (f *fetcher) getIf(ctx context.Context, path string, max int64, have valida
 		if resp.ContentLength >= 0 && int64(len(data)) != resp.ContentLength {
 			return 0, readErr(body, nil, int64(len(data)), resp.ContentLength)
 		}
+		if check != nil {
+			if err := check(data); errors.Is(err, repo.ErrCorrupt) {
+				return 0, &badBodyError{err}
+			} else if err != nil {
+				return 0, permanent(err)
+			}
+		}
 		return http.StatusOK, nil
 	})
 	if notModified {
@@ -190,7 +242,51 @@ const smallBody = 256 << 10
 // Each transfer runs under the low-speed limit (guard). A write to p that
 // fails (ENOSPC, EDQUOT) ends the fetch at once: it is not retried.
 func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, mayExist bool) (mem []byte, size int64, resumed bool, err error) {
-	err = f.do(ctx, path, func(ctx context.Context, u string) (int, error) {
+	return f.fetchObj(ctx, path, p, small, mayExist, nil)
+}
+
+// fetchObjectChecked is fetchObject for a body that check verifies and
+// stages (taking mem, and removing p). A body check refuses with
+// repo.ErrCorrupt is dropped: one that was resumed is fetched once more
+// from byte 0 (the partial may have been the bad part), one that was not
+// is the mirror's fault, and the next mirror is asked. Any other error
+// from check ends the fetch.
+func (f *fetcher) fetchObjectChecked(ctx context.Context, path, p string, small int64, mayExist bool, check func(mem []byte, size int64, resumed bool) error) error {
+	_, _, _, err := f.fetchObj(ctx, path, p, small, mayExist, check)
+	return err
+}
+
+func (f *fetcher) fetchObj(ctx context.Context, path, p string, small int64, mayExist bool, check func([]byte, int64, bool) error) (mem []byte, size int64, resumed bool, err error) {
+	checked := func(status int, err error) (int, error) {
+		if check == nil || err != nil || status != http.StatusOK && status != http.StatusPartialContent {
+			return status, err
+		}
+		m := mem
+		mem = nil // check owns it now
+		switch err := check(m, size, resumed); {
+		case err == nil:
+			return status, nil
+		case errors.Is(err, repo.ErrCorrupt) && resumed:
+			return 0, errRestart
+		case errors.Is(err, repo.ErrCorrupt):
+			return 0, &badBodyError{err}
+		default:
+			return 0, permanent(err)
+		}
+	}
+	err = f.do(ctx, path, true, func(ctx context.Context, u string) (int, error) {
+		var status int
+		var err error
+		mem, size, resumed, status, err = f.objectAttempt(ctx, u, p, small, mayExist)
+		mayExist = true // a failed attempt may leave part of the body
+		return checked(status, err)
+	})
+	return mem, size, resumed, err
+}
+
+// objectAttempt is one attempt of fetchObject, from the URL u.
+func (f *fetcher) objectAttempt(ctx context.Context, u, p string, small int64, mayExist bool) (mem []byte, size int64, resumed bool, status int, err error) {
+	status, err = func() (int, error) {
 		var have int64
 		if mayExist {
 			if st, err := os.Stat(p); err == nil {
@@ -199,7 +295,6 @@ func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, 
 				return 0, permanent(err)
 			}
 		}
-		mayExist = true // a failed attempt may leave part of the body
 		rctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 		req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
@@ -275,8 +370,8 @@ func (f *fetcher) fetchObject(ctx context.Context, path, p string, small int64, 
 		}
 		mem, size, resumed = nil, have+n, have > 0
 		return resp.StatusCode, nil
-	})
-	return mem, size, resumed, err
+	}()
+	return mem, size, resumed, status, err
 }
 
 // readSmall reads a whole body of want bytes into a pooled buffer.
@@ -333,39 +428,112 @@ func (e *permanentError) Unwrap() error { return e.err }
 
 func permanent(err error) error { return &permanentError{err} }
 
-// do runs attempt with retries; every final error names the remote and URL.
-func (f *fetcher) do(ctx context.Context, path string, attempt func(context.Context, string) (int, error)) error {
-	u := f.url(path)
+// do runs attempt on f's mirrors, with retries: each round tries path on
+// every mirror still up, in order, until one succeeds; rounds are spaced
+// by backoff, and there are at most 1+f.retries of them. A mirror that
+// gave a final answer for path (a 4xx, a body that failed verification, a
+// transfer under the low-speed limit) is not asked again for it. Failures
+// that are the mirror's count against its health (mirror.fail): all but a
+// missing file that need not exist (required false). A local failure
+// (permanent: the disk, a cancelled pull) ends the request at once.
+// Every final error names the remote and each URL tried.
+func (f *fetcher) do(ctx context.Context, path string, required bool, attempt func(context.Context, string) (int, error)) error {
+	var tries []mirrorTry
+	var done map[*mirror]bool // mirrors with a final answer for path
+	restarts, attempts := 0, 0
 	var last error
-	restarted := false
-	for n := 0; ; n++ {
-		if n > 0 {
-			if err := backoff(ctx, n); err != nil {
-				return fmt.Errorf("pull %s: fetch %s: %w", f.remote, u, err)
+	for round := 0; ; round++ {
+		if round > 0 {
+			if err := backoff(ctx, round); err != nil {
+				return fmt.Errorf("pull %s: fetch %s: %w", f.remote, f.url(path), err)
 			}
 		}
-		status, err := attempt(ctx, u)
-		if errors.Is(err, errRestart) && !restarted {
-			restarted = true
-			status, err = attempt(ctx, u)
-		}
-		if err == nil && status == http.StatusOK || err == nil && status == http.StatusPartialContent {
-			return nil
-		}
-		var perm *permanentError
-		if ctx.Err() != nil {
-			return fmt.Errorf("pull %s: fetch %s: %w", f.remote, u, ctx.Err())
-		}
-		if err == nil {
-			last = &httpError{status}
-		} else {
-			last = err
-		}
-		if errors.As(err, &perm) || !retryable(status, err) || n >= f.retries {
-			if n > 0 {
-				return fmt.Errorf("pull %s: fetch %s (after %d attempts): %w", f.remote, u, n+1, last)
+		asked := false
+		for _, m := range f.mirrors.order() {
+			if done[m] {
+				continue
 			}
-			return fmt.Errorf("pull %s: fetch %s: %w", f.remote, u, last)
+			asked = true
+			u := m.url(path)
+			status, err := attempt(ctx, u)
+			for errors.Is(err, errRestart) && restarts < 2 {
+				restarts++
+				status, err = attempt(ctx, u)
+			}
+			attempts++
+			if err == nil && (status == http.StatusOK || status == http.StatusPartialContent) {
+				m.ok()
+				return nil
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("pull %s: fetch %s: %w", f.remote, u, ctx.Err())
+			}
+			if err == nil {
+				last = &httpError{status}
+			} else {
+				last = err
+			}
+			var perm *permanentError
+			if errors.As(err, &perm) {
+				return fmt.Errorf("pull %s: fetch %s: %w", f.remote, u, last)
+			}
+			tries = setTry(tries, u, last)
+			var bad *badBodyError
+			if !errors.Is(last, ErrMissing) || required {
+				m.fail(last)
+			}
+			if errors.As(err, &bad) || !retryable(status, err) {
+				if done == nil {
+					done = map[*mirror]bool{}
+				}
+				done[m] = true
+			}
+		}
+		if !asked || round >= f.retries || len(done) == len(f.mirrors.ms) || !required && saidMissing(tries) {
+			return f.failure(path, tries, attempts, last, required)
 		}
 	}
+}
+
+// setTry records u's latest failure, keeping the order mirrors were first
+// tried in.
+func setTry(tries []mirrorTry, u string, err error) []mirrorTry {
+	for i := range tries {
+		if tries[i].url == u {
+			tries[i].err = err
+			return tries
+		}
+	}
+	return append(tries, mirrorTry{u, err})
+}
+
+// saidMissing reports whether a mirror said the file is missing.
+func saidMissing(tries []mirrorTry) bool {
+	for _, t := range tries {
+		if errors.Is(t.err, ErrMissing) {
+			return true
+		}
+	}
+	return false
+}
+
+// failure is the error of a request that failed everywhere.
+func (f *fetcher) failure(path string, tries []mirrorTry, attempts int, last error, required bool) error {
+	if len(tries) == 1 {
+		if attempts > 1 {
+			return fmt.Errorf("pull %s: fetch %s (after %d attempts): %w", f.remote, tries[0].url, attempts, last)
+		}
+		return fmt.Errorf("pull %s: fetch %s: %w", f.remote, tries[0].url, last)
+	}
+	// A file that must exist is missing only when every mirror said
+	// so: one that failed otherwise may well have it. One that need not
+	// exist (a signature, a delta index) is missing when a mirror said
+	// so, as ostree takes the answer of the last mirror it asks.
+	why := last
+	for _, t := range tries {
+		if errors.Is(t.err, ErrMissing) != required {
+			why = t.err
+		}
+	}
+	return &mirrorsError{remote: f.remote, path: path, key: f.mirrors.key, attempts: attempts, tries: tries, err: why}
 }

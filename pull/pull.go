@@ -50,6 +50,9 @@ type Options struct {
 	// partial download that failed verification, dropped and fetched
 	// again.
 	Notice func(error)
+	// LocalCache are repositories on this machine to take objects from
+	// before fetching them (ostree's --localcache-repo); each is verified.
+	LocalCache []string
 	// LowSpeed overrides the remote's low-speed-limit-bytes and
 	// low-speed-time-secs where its fields are not zero.
 	LowSpeed LowSpeed
@@ -68,8 +71,10 @@ type Progress struct {
 	DeltaParts, DeltaPartsTotal int64
 	DeltaBytes, DeltaBytesTotal int64
 	DeltaObjects                int64
-	Elapsed                     time.Duration
-	Done                        bool
+	// FromLocalCache objects came from Options.LocalCache repositories.
+	FromLocalCache int64
+	Elapsed        time.Duration
+	Done           bool
 }
 
 // Result is what a pull did.
@@ -88,10 +93,12 @@ const maxMetadataFetch = repo.MaxMetadataSize
 type puller struct {
 	r       *repo.Repo
 	o       Options
-	f       *fetcher
+	f       *fetcher // the remote's url: config, summary, refs, detached metadata
+	fc      *fetcher // its contenturl (else url): objects and deltas
 	v       *verifier
 	summary *summarySource
 	index   *indexSource // Flatpak's summary.idx, fetched when first needed
+	caches  []*repo.Repo // Options.LocalCache
 	tx      *repo.Transaction
 	dir     *repo.FetcherDir
 	start   time.Time
@@ -104,6 +111,7 @@ type puller struct {
 	indexedDeltas, summaryFetched                      bool
 	deltaTotal, deltaDone, deltaParts, deltaPartsTotal atomic.Int64
 	deltaObjects                                       atomic.Int64
+	fromCache                                          atomic.Int64
 
 	mu        sync.Mutex
 	seen      map[repo.Checksum]bool   // metadata objects walked
@@ -136,26 +144,35 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
 	}
-	u := rm.URL
+	// --url replaces both url and contenturl, as in ostree.
+	metaURL, contentURL := rm.URL, rm.ContentURL
 	if o.URL != "" {
-		u = o.URL
+		metaURL, contentURL = o.URL, ""
+	}
+	if metaURL == "" {
+		return nil, fmt.Errorf("pull %s: No \"url\" option in remote \"%s\"", o.Remote, o.Remote)
 	}
 	v, err := newVerifier(r, rm)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
 	}
-	f, err := newFetcher(o.Remote, u, o.Retries)
+	slow, err := lowSpeedFrom(rm.Keys, o.LowSpeed)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
+	}
+	caches, err := openLocalCaches(o.Remote, o.LocalCache)
 	if err != nil {
 		return nil, err
 	}
-	if f.slow, err = lowSpeedFrom(rm.Keys, o.LowSpeed); err != nil {
-		return nil, fmt.Errorf("pull %s: %w", o.Remote, err)
+	f, fc, err := newRemoteFetchers(ctx, o.Remote, metaURL, contentURL, o.Retries, slow)
+	if err != nil {
+		return nil, err
 	}
-	// The fetcher's connections end with the pull: kept idle, each holds
+	// The fetchers' connections end with the pull: kept idle, each holds
 	// two goroutines and a socket for 90 s, and a mount pulling every
 	// second would pile them up.
 	defer f.client.CloseIdleConnections()
-	p := &puller{r: r, o: o, f: f, v: v, start: time.Now(), seen: map[repo.Checksum]bool{}}
+	p := &puller{r: r, o: o, f: f, fc: fc, v: v, caches: caches, start: time.Now(), seen: map[repo.Checksum]bool{}}
 	p.summary = &summarySource{remote: o.Remote, f: f, v: v}
 	if o.URL == "" {
 		p.summary.cache = r.SummaryCache(o.Remote)
@@ -179,7 +196,7 @@ func (p *puller) progress(done bool) Progress {
 		ContentBytesWritten: p.written.Load(), Elapsed: time.Since(p.start), Done: done,
 		DeltaParts: p.deltaParts.Load(), DeltaPartsTotal: p.deltaPartsTotal.Load(),
 		DeltaBytes: p.deltaDone.Load(), DeltaBytesTotal: p.deltaTotal.Load(),
-		DeltaObjects: p.deltaObjects.Load(),
+		DeltaObjects: p.deltaObjects.Load(), FromLocalCache: p.fromCache.Load(),
 	}
 }
 
@@ -364,14 +381,17 @@ func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.Obje
 	if data, ok := p.takeLocalMeta(c); ok {
 		return data, nil // staged from a delta, verified
 	}
-	data, err := p.f.get(ctx, repo.ArchiveObjectPath(c, t), maxMetadataFetch)
+	if data, err := p.metaFromCache(c, t); data != nil || err != nil {
+		return data, err
+	}
+	data, err := p.fc.getChecked(ctx, repo.ArchiveObjectPath(c, t), maxMetadataFetch, func(data []byte) error {
+		_, err := p.tx.WriteMetadata(t, data, &c)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	p.metaFetched.Add(1)
-	if _, err := p.tx.WriteMetadata(t, data, &c); err != nil {
-		return nil, fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(repo.ArchiveObjectPath(c, t)), err)
-	}
 	return data, nil
 }
 
@@ -398,6 +418,9 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 		return fmt.Errorf("pull %s: %w", p.o.Remote, err)
 	}
 	path := repo.ArchiveObjectPath(c, repo.ObjFile)
+	if ok, err := p.contentFromCache(c); ok || err != nil {
+		return err
+	}
 	partial := p.dir.PartialPath(c)
 	if p.dir.Reused {
 		done, err := p.stagePartial(c, partial)
@@ -405,24 +428,13 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 			return err
 		}
 	}
-	mayExist := p.dir.Reused
-	for again := false; ; again = true {
-		mem, size, resumed, err := p.f.fetchObject(ctx, path, partial, smallBody, mayExist)
-		if err != nil {
-			return err
-		}
-		err = p.stage(c, mem, partial, size)
-		if err == nil {
-			return nil
-		}
-		if !resumed || again || !errors.Is(err, repo.ErrCorrupt) {
-			return fmt.Errorf("pull %s: %s: %w", p.o.Remote, p.f.url(path), err)
-		}
-		if p.o.Notice != nil {
+	return p.fc.fetchObjectChecked(ctx, path, partial, smallBody, p.dir.Reused, func(mem []byte, size int64, resumed bool) error {
+		err := p.stage(c, mem, partial, size)
+		if err != nil && resumed && errors.Is(err, repo.ErrCorrupt) && p.o.Notice != nil {
 			p.o.Notice(fmt.Errorf("pull %s: dropped the partial download %s and fetched the object again from byte 0: %w", p.o.Remote, partial, err))
 		}
-		mayExist = false // stage removed it
-	}
+		return err
+	})
 }
 
 // stagePartial stages content object c from a partial download that an

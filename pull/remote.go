@@ -18,7 +18,9 @@ var ErrNoRemote = errors.New("remote not found")
 // Remote is one [remote "NAME"] group of a repository's config.
 type Remote struct {
 	Name string
-	URL  string
+	// URL is the url key: a base URL, or mirrorlist=URL; ContentURL is
+	// contenturl ("" when absent), the same. See mirrors.go.
+	URL, ContentURL string
 	// Branches are the refs pulled when none are named.
 	Branches []string
 	// GPGVerify is ostree's gpg-verify (default true): commits must carry
@@ -46,6 +48,7 @@ func remoteFrom(c *repo.Config, name string) (*Remote, error) {
 		}
 		rm := &Remote{Name: name, Keys: g.Keys, GPGVerify: true}
 		rm.URL, _ = c.Get(g.Name, "url")
+		rm.ContentURL, _ = c.Get(g.Name, "contenturl")
 		if b, ok := c.Get(g.Name, "branches"); ok {
 			for _, br := range strings.Split(b, ";") {
 				if br != "" {
@@ -105,9 +108,10 @@ func AddRemote(ctx context.Context, r *repo.Repo, name, rawURL string, o AddOpti
 	if err := repo.ValidateRemoteName(name); err != nil {
 		return err
 	}
-	u, err := url.Parse(rawURL)
+	// ostree stores a mirrorlist=URL as it is (see mirrors.go).
+	u, err := url.Parse(strings.TrimPrefix(rawURL, mirrorlistPrefix))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
-		return fmt.Errorf("remote add %s: invalid URL %q: want http://, https:// or file://", name, rawURL)
+		return fmt.Errorf("remote add %s: invalid URL %q: want http://, https:// or file://, or mirrorlist= before one", name, rawURL)
 	}
 	c, err := r.ReadConfig()
 	if err != nil {

@@ -241,7 +241,7 @@ func RemoteRefs(ctx context.Context, r *repo.Repo, remote string) ([]string, err
 	if err != nil {
 		return nil, err
 	}
-	f, err := newFetcher(remote, rm.URL, 5)
+	f, _, err := newRemoteFetchers(ctx, remote, rm.URL, "", 5, LowSpeed{Bytes: defaultLowSpeedBytes, Time: stallTimeout})
 	if err != nil {
 		return nil, err
 	}

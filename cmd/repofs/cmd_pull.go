@@ -16,7 +16,7 @@ import (
 var pullCommand = &command{
 	name:    "pull",
 	summary: "Fetch refs and their objects from a remote over HTTP",
-	usage:   "[--depth=N] [--mirror] [--commit-metadata-only] [--disable-static-deltas | --require-static-deltas] [--dry-run] [--network-retries=N] [--low-speed-limit-bytes=N] [--low-speed-time-secs=N] [--parallel=N] [--url=URL] [-q] REMOTE [REF|CHECKSUM…]",
+	usage:   "[--depth=N] [--mirror] [--commit-metadata-only] [--disable-static-deltas | --require-static-deltas] [--dry-run] [--network-retries=N] [--low-speed-limit-bytes=N] [--low-speed-time-secs=N] [--parallel=N] [--url=URL] [-L PATH]… [-q] REMOTE [REF|CHECKSUM…]",
 	help: `Fetches the named refs (default: the remote's branches, else every ref of
 its summary) and every object they need, verifying each before it is
 written, in one transaction; refs/remotes/REMOTE/REF moves only when all is
@@ -32,6 +32,13 @@ verification is dropped and its objects are fetched one by one. Every
 object a delta produces is verified before it is written, in every
 repository mode (archive repositories too, unlike ostree).
 
+The remote's url serves its config, summary, refs and signatures; its
+contenturl, when set, serves the objects and static deltas. Either may be
+mirrorlist=URL, a list of base URLs (one a line, # comments): each request
+goes to the first mirror that works, fails over to the next on any error
+(a partial download continues there), and a mirror that keeps failing is
+skipped for the rest of the pull.
+
 Options:
   --depth=N               also fetch N parents (-1: all history)
   --mirror                write refs/heads/REF instead of refs/remotes/REMOTE/REF
@@ -46,7 +53,12 @@ Options:
                           remote's keys of these names, else 1000 and 30);
                           one that received nothing is retried
   --parallel=N            downloads in flight (default 16)
-  --url=URL               pull from URL instead of the remote's url
+  --url=URL               pull from URL instead of the remote's url (and
+                          contenturl); mirrorlist=URL is taken too
+  -L, --localcache-repo=PATH
+                          take objects from the repository PATH when it has
+                          them (copied or hardlinked, and verified) before
+                          fetching them; may be repeated
   -q, --quiet             no progress line
 
 Examples:
@@ -73,6 +85,7 @@ func (f *pullFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.o.RequireStaticDeltas, "require-static-deltas", false, "")
 	fs.BoolVar(&f.o.DryRun, "dry-run", false, "")
 	fs.StringVar(&f.o.URL, "url", "", "")
+	fs.StringArrayVarP(&f.o.LocalCache, "localcache-repo", "L", nil, "")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "")
 }
 

@@ -171,6 +171,10 @@ func runRemoteList(e *env, r *repo.Repo, f *remoteFlags) error {
 	}
 	for _, rm := range rms {
 		if f.urls {
+			if rm.URL == "" {
+				return noURLError(rm.Name)
+			}
+			// As ostree: the url key as written, mirrorlist= and all.
 			fmt.Fprintf(e.stdout, "%-*s  %s\n", width, rm.Name, rm.URL)
 		} else {
 			fmt.Fprintln(e.stdout, rm.Name)
@@ -194,8 +198,16 @@ func runRemoteShowURL(e *env, r *repo.Repo, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, rm.URL)
+	if rm.URL == "" {
+		return noURLError(rm.Name)
+	}
+	fmt.Fprintln(e.stdout, rm.URL) // as written: mirrorlist=URL too, as ostree
 	return nil
+}
+
+// noURLError is ostree's error for a remote without a url key.
+func noURLError(name string) error {
+	return fmt.Errorf("No \"url\" option in remote \"%s\"", name)
 }
 
 func importKeys(e *env, r *repo.Repo, remote string, keys []byte, ids []string) error {
