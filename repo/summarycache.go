@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -31,19 +32,27 @@ func (r *Repo) SummaryCache(remote string) *SummaryCache {
 
 // Read returns the cached summary and the server's validators it was
 // stored with (empty when it had none); an error when nothing is cached.
+// All three come from one open file: a Store (another pull) renaming a
+// newer summary in between must not pair the older summary with the newer
+// validators, which the server would answer with a 304.
 func (c *SummaryCache) Read() (data []byte, etag string, lastModified time.Time, err error) {
-	data, err = os.ReadFile(c.path)
+	f, err := os.Open(c.path)
 	if err != nil {
 		return nil, "", time.Time{}, err
 	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	if data, err = io.ReadAll(f); err != nil {
+		return nil, "", time.Time{}, err
+	}
 	buf := make([]byte, 512)
-	if n, err := unix.Getxattr(c.path, etagXattr, buf); err == nil {
+	if n, err := unix.Fgetxattr(int(f.Fd()), etagXattr, buf); err == nil {
 		etag = string(buf[:n])
 	}
-	if st, err := os.Stat(c.path); err == nil {
-		lastModified = st.ModTime()
-	}
-	return data, etag, lastModified, nil
+	return data, etag, st.ModTime(), nil
 }
 
 // Store caches a summary fetched with the server's validators, and sig,

@@ -3,8 +3,10 @@ package repo
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,4 +63,55 @@ func TestSummaryCache(t *testing.T) {
 func etagStored(path string) bool {
 	_, err := unix.Getxattr(path, etagXattr, nil)
 	return err == nil
+}
+
+// TestSummaryCacheReadWhileStored: a Read racing Stores (concurrent pulls
+// of one remote) returns a summary with its own validators, never an
+// older summary with a newer Last-Modified, which a server would answer
+// with a 304 and so keep the older summary in use.
+func TestSummaryCacheReadWhileStored(t *testing.T) {
+	r, err := Init(filepath.Join(t.TempDir(), "repo"), ModeArchive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.SummaryCache("origin")
+	base := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	c.Store([]byte("0"), "", base, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= 500; i++ {
+			c.Store([]byte(fmt.Sprint(i)), "", base.Add(time.Duration(i)*time.Second), nil)
+		}
+	}()
+	reads := 0
+	for ; ; reads++ {
+		select {
+		case <-done:
+		default:
+			data, _, lm, err := c.Read()
+			if err != nil {
+				t.Errorf("read %d: %v", reads, err)
+			} else if want := base.Add(time.Duration(mustAtoi(t, string(data))) * time.Second); !lm.Equal(want) {
+				t.Errorf("read summary %q with Last-Modified %v, want %v", data, lm, want)
+			}
+			if !t.Failed() {
+				continue
+			}
+			<-done
+		}
+		break
+	}
+	if reads == 0 {
+		t.Error("no read ran while the summaries were stored")
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Errorf("%q: %v", s, err)
+	}
+	return n
 }
