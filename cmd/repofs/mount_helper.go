@@ -128,6 +128,14 @@ func (h *helperArgs) addOptions(list string) error {
 			f.interval, err = time.ParseDuration(val)
 		case key == "log_format" && hasVal:
 			f.logFormat = val
+		case key == "keep" && hasVal:
+			// Checked as --keep is, by config: 1 or more.
+			if f.keep, err = strconv.Atoi(val); err == nil && f.keep < 1 {
+				err = errors.New("want a number of commits, 1 or more")
+			}
+		case key == "keep_younger_than" && hasVal:
+			f.keepAge = val
+			_, err = parseAge(val)
 		default:
 			return usagef("-o %s: unknown mount option; see 'repofs mount --help' and the README", opt)
 		}

@@ -48,6 +48,17 @@ func TestParseHelperArgs(t *testing.T) {
 			},
 		},
 		{args: []string{"/r", "/m", "-o", "no_verify,nonempty"}, check: func(h *helperArgs) bool { return h.flags.noVerify && h.flags.nonEmpty }},
+		{
+			args: []string{"/r", "/m", "-o", "pull=origin:os/main,keep=3,keep_younger_than=30d"},
+			check: func(h *helperArgs) bool { return h.flags.keep == 3 && h.flags.keepAge == "30d" },
+		},
+		{args: []string{"/r", "/m", "-o", "pull=origin,keep_younger_than=36h"}, check: func(h *helperArgs) bool { return h.flags.keep == 0 && h.flags.keepAge == "36h" }},
+		{args: []string{"/r", "/m", "-o", "keep=0"}, wantErr: "-o keep=0: want a number of commits"},
+		{args: []string{"/r", "/m", "-o", "keep=-2"}, wantErr: "-o keep=-2: want a number of commits"},
+		{args: []string{"/r", "/m", "-o", "keep=three"}, wantErr: "-o keep=three: "},
+		{args: []string{"/r", "/m", "-o", "keep"}, wantErr: "-o keep: unknown mount option"},
+		{args: []string{"/r", "/m", "-o", "keep_younger_than=soon"}, wantErr: "-o keep_younger_than=soon: want a positive duration"},
+		{args: []string{"/r", "/m", "-o", "keep_younger_than=0d"}, wantErr: "-o keep_younger_than=0d: want a positive duration"},
 		{args: []string{"/r", "/m", "-o", "bogus"}, wantErr: "-o bogus: unknown mount option"},
 		{args: []string{"/r", "/m", "-o", "allow_other=1"}, wantErr: "-o allow_other=1: unknown"},
 		{args: []string{"/r", "/m", "-o", "interval=soon"}, wantErr: "-o interval=soon"},
@@ -97,6 +108,39 @@ func TestParsePullSpecs(t *testing.T) {
 	for _, bad := range []string{":os/main", "origin:bad ref", "origin:/x"} {
 		if _, err := parsePullSpecs([]string{bad}); err == nil {
 			t.Errorf("--pull=%s accepted", bad)
+		}
+	}
+}
+
+// TestHelperRetention: keep= and keep_younger_than= become the mount's
+// retention as --keep and --keep-younger-than do, and need a pull= too.
+func TestHelperRetention(t *testing.T) {
+	for _, c := range []struct {
+		opts    string
+		want    retention
+		wantErr string
+	}{
+		{opts: "pull=origin:os/main,keep=3", want: retention{keep: 3}},
+		{opts: "pull=origin,keep_younger_than=30d", want: retention{youngerThan: 30 * 24 * time.Hour}},
+		{opts: "pull=origin,keep=2,keep_younger_than=36h", want: retention{keep: 2, youngerThan: 36 * time.Hour}},
+		{opts: "pull=origin", want: retention{}},
+		{opts: "keep=3", wantErr: "apply to the refs of --pull"},
+		{opts: "allow_other,keep_younger_than=1d", wantErr: "apply to the refs of --pull"},
+	} {
+		h, err := parseHelperArgs([]string{"/r", "/m", "-o", c.opts})
+		if err != nil {
+			t.Errorf("-o %s: %v", c.opts, err)
+			continue
+		}
+		cfg, err := h.flags.config()
+		var ue *usageError
+		switch {
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr) || !errors.As(err, &ue)):
+			t.Errorf("-o %s: error %v, want a usage error with %q", c.opts, err, c.wantErr)
+		case c.wantErr == "" && err != nil:
+			t.Errorf("-o %s: %v", c.opts, err)
+		case c.wantErr == "" && cfg.retain != c.want:
+			t.Errorf("-o %s: retention %+v, want %+v", c.opts, cfg.retain, c.want)
 		}
 	}
 }
