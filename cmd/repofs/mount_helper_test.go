@@ -49,7 +49,7 @@ func TestParseHelperArgs(t *testing.T) {
 		},
 		{args: []string{"/r", "/m", "-o", "no_verify,nonempty"}, check: func(h *helperArgs) bool { return h.flags.noVerify && h.flags.nonEmpty }},
 		{
-			args: []string{"/r", "/m", "-o", "pull=origin:os/main,keep=3,keep_younger_than=30d"},
+			args:  []string{"/r", "/m", "-o", "pull=origin:os/main,keep=3,keep_younger_than=30d"},
 			check: func(h *helperArgs) bool { return h.flags.keep == 3 && h.flags.keepAge == "30d" },
 		},
 		{args: []string{"/r", "/m", "-o", "pull=origin,keep_younger_than=36h"}, check: func(h *helperArgs) bool { return h.flags.keep == 0 && h.flags.keepAge == "36h" }},
