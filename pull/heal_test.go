@@ -16,6 +16,7 @@ import (
 
 	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
+	"github.com/repofs/repofs/tmpdir"
 )
 
 // bigSource is an archive repository with one ref, "big", whose tree is a
@@ -237,6 +238,14 @@ func TestPullFreeSpaceGuard(t *testing.T) {
 	}
 	if n := s.requests.Load(); n != 0 {
 		t.Errorf("%d content requests despite the guard", n)
+	}
+	// As in ostree, a disk at its reserve keeps no caches: the pull's
+	// staging and fetcher directories are gone.
+	if held, err := tmpdir.Usage(filepath.Join(r.Path(), "tmp")); held != 0 || err != nil {
+		t.Errorf("tmp/ holds %d bytes after the guard tripped (%v)", held, err)
+	}
+	if !strings.HasSuffix(err.Error(), "; free space and try again") {
+		t.Errorf("error %q does not end in the hint", err)
 	}
 }
 

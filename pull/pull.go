@@ -123,7 +123,8 @@ type puller struct {
 // is verified before it is staged, and refs move only when all the objects
 // they need are published. Downloads in progress live in a locked
 // repo.FetcherDir; a pull that fails leaves them there, and the
-// next pull resumes them.
+// next pull resumes them — unless core.min-free-space-* stopped it: then
+// they are deleted, with the transaction's staging directory.
 func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	switch {
 	case o.Retries == 0:
@@ -219,10 +220,13 @@ func (p *puller) run(ctx context.Context, rm *Remote) (*Result, error) {
 	}
 	ok := false
 	defer func() {
-		if ok {
+		// Partial downloads stay for the next pull, unless the
+		// transaction met core.min-free-space-*: a disk that full is not
+		// to hold caches (nor does ostree keep them).
+		if ok || (p.tx != nil && p.tx.MinFreeSpaceHit()) {
 			p.dir.Remove()
 		} else {
-			p.dir.Release() // partial downloads stay for the next pull
+			p.dir.Release()
 		}
 	}()
 	if p.tx, err = p.r.Begin(ctx); err != nil {

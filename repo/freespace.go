@@ -87,12 +87,12 @@ func (m minFreeSpace) words() string {
 // never refused, as in ostree (it is small and keeps the repository
 // consistent).
 type spaceBudget struct {
-	r         *Repo
 	limit     minFreeSpace
 	blockSize int64
 
-	mu     sync.Mutex
-	blocks int64
+	mu      sync.Mutex
+	blocks  int64
+	tripped bool // a check failed: Abort deletes the staging directory
 }
 
 // newSpaceBudget measures the filesystem of the repository; nil when the
@@ -113,7 +113,7 @@ func (r *Repo) newSpaceBudget() (*spaceBudget, error) {
 	if m.mb == 0 {
 		reserved = uint64(float64(uint64(st.Frsize)*st.Blocks) * float64(m.percent) / 100)
 	}
-	b := &spaceBudget{r: r, limit: m, blockSize: st.Bsize}
+	b := &spaceBudget{limit: m, blockSize: st.Bsize}
 	if b.blockSize <= 0 {
 		b.blockSize = 4096
 	}
@@ -138,12 +138,28 @@ func (b *spaceBudget) check(size int64, take bool) error {
 	if ok && take {
 		b.blocks -= need
 	}
+	b.tripped = b.tripped || !ok
 	b.mu.Unlock()
 	if ok {
 		return nil
 	}
-	return b.r.noSpace(&NoSpaceError{Limit: b.limit.words(), Needed: size})
+	return &NoSpaceError{Limit: b.limit.words(), Needed: size}
 }
+
+// hasTripped reports whether a check failed.
+func (b *spaceBudget) hasTripped() bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tripped
+}
+
+// MinFreeSpaceHit reports whether core.min-free-space-* refused an object
+// in this transaction: Abort then deletes the staging directory, and a
+// pull its partial downloads.
+func (tx *Transaction) MinFreeSpaceHit() bool { return tx.space.hasTripped() }
 
 // CheckSpace fails with a *NoSpaceError (ErrNoSpace) when a content
 // object of size bytes would not fit within the free space the
@@ -159,33 +175,34 @@ func (tx *Transaction) CheckSpace(size int64) error {
 // what it needed, and what tmp/ holds that could be released.
 type NoSpaceError struct {
 	// Limit is the setting that refused the write, in ostree's words
-	// ("min-free-space-percent '3%'"); "" when the filesystem itself
-	// failed (Err is ENOSPC or EDQUOT).
+	// ("min-free-space-percent '3%'"); "" for an error explained by
+	// Repo.ExplainNoSpace, whose Err is the whole error (ENOSPC, EDQUOT,
+	// or one with a NoSpaceError of a Limit inside).
 	Limit string
 	// Needed is how many bytes the write wanted, 0 when unknown.
 	Needed int64
 	// Tmp is how many bytes the unfinished downloads and transactions in
-	// tmp/ hold, kept so that the next pull resumes them.
+	// tmp/ held once the write had ended, kept so that the next pull or
+	// commit resumes them; set by Repo.ExplainNoSpace.
 	Tmp int64
-	// Err is the filesystem's error, or nil.
+	// Err is the error explained, or nil.
 	Err error
 }
 
 func (e *NoSpaceError) Error() string {
-	var msg string
 	if e.Limit != "" {
-		msg = e.Limit + " would be exceeded"
+		msg := e.Limit + " would be exceeded"
 		if e.Needed > 0 {
 			msg += ", at least " + formatSize(e.Needed) + " requested"
 		}
-	} else {
-		msg = e.Err.Error()
-		if e.Needed > 0 {
-			msg += " (" + formatSize(e.Needed) + " needed)"
-		}
+		return msg
+	}
+	msg := e.Err.Error()
+	if e.Needed > 0 {
+		msg += " (" + formatSize(e.Needed) + " needed)"
 	}
 	if e.Tmp > 0 {
-		msg += "; tmp/ holds " + formatSize(e.Tmp) + " of unfinished downloads and transactions kept for resuming: free space and pull again to resume them, or release them with 'repofs cleanup'"
+		msg += "; tmp/ holds " + formatSize(e.Tmp) + " of unfinished downloads and transactions, kept so that the next pull or commit resumes them: free space and try again, or release them with 'repofs cleanup'"
 	} else {
 		msg += "; free space and try again"
 	}
@@ -199,25 +216,22 @@ func (e *NoSpaceError) Unwrap() []error {
 	return []error{ErrNoSpace}
 }
 
-// noSpace fills in what tmp/ holds.
-func (r *Repo) noSpace(e *NoSpaceError) error {
+// ExplainNoSpace turns an error that is ErrNoSpace (a min-free-space-*
+// limit), ENOSPC or EDQUOT, from anywhere in a write, into one that also
+// says what tmp/ holds and how to release it; needed, when not 0, is what
+// the write wanted. Call it once the transaction has ended, so that what
+// its Abort released is not counted. Any other error, or one explained
+// already, comes back as it is.
+func (r *Repo) ExplainNoSpace(err error, needed int64) error {
+	if e, ok := err.(*NoSpaceError); err == nil || ok && e.Limit == "" {
+		return err
+	}
+	if !errors.Is(err, ErrNoSpace) && !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+		return err
+	}
+	e := &NoSpaceError{Err: err, Needed: needed}
 	e.Tmp, _ = tmpdir.Usage(filepath.Join(r.path, "tmp"))
 	return e
-}
-
-// ExplainNoSpace turns an error that is ENOSPC or EDQUOT (from anywhere in
-// a write) into one that also says what tmp/ holds and how to release it;
-// needed, when not 0, is what the write wanted. Any other error, or one
-// already explained, comes back as it is.
-func (r *Repo) ExplainNoSpace(err error, needed int64) error {
-	var e *NoSpaceError
-	if err == nil || errors.As(err, &e) {
-		return err
-	}
-	if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
-		return err
-	}
-	return r.noSpace(&NoSpaceError{Err: err, Needed: needed})
 }
 
 // formatSize formats n as GLib's g_format_size does (decimal units, one

@@ -204,7 +204,11 @@ func (tx *Transaction) KeepPartial(c Checksum) {
 }
 
 // Abort ends the transaction without publishing anything. The staging
-// directory is kept, unlocked, so that the next transaction resumes from it.
+// directory is kept, unlocked, so that the next transaction resumes from it
+// — unless core.min-free-space-* refused an object: then, as in ostree, it
+// is deleted, for a disk that close to its reserve is not to hold caches.
+// (A write that failed with ENOSPC keeps it, as ostree does: the space is
+// released with 'repofs cleanup' or when the staged objects are published.)
 func (tx *Transaction) Abort() error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
@@ -216,7 +220,11 @@ func (tx *Transaction) Abort() error {
 	if tx.stage != nil {
 		err = tx.stage.close()
 	}
-	if rerr := tx.staging.Release(); err == nil {
+	release := tx.staging.Release
+	if tx.space.hasTripped() {
+		release = tx.staging.Remove
+	}
+	if rerr := release(); err == nil {
 		err = rerr
 	}
 	if cerr := tx.repoLock.Close(); err == nil {

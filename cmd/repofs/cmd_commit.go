@@ -84,7 +84,9 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	}
 	c, err := commitTree(e, r, f.branch, dir, o, repo.DirOptions{CanonicalPermissions: f.canonical}, s)
 	if err != nil {
-		return err
+		// Once the transaction has ended: say what tmp/ holds and how
+		// to release it, as a pull does.
+		return r.ExplainNoSpace(err, 0)
 	}
 	_, err = fmt.Fprintln(e.stdout, c)
 	return err
