@@ -34,6 +34,7 @@ func withFlags[F any](register func(*F, *flag.FlagSet), run func(*env, *F, []str
 var commands = []*command{
 	initCommand, remoteCommand, pullCommand, mountCommand,
 	refsCommand, logCommand, showCommand, lsCommand, catCommand, checkoutCommand, revParseCommand,
+	checksumCommand,
 	commitCommand, summaryCommand, signCommand, gpgSignCommand,
 	fsckCommand, pruneCommand, demoCommand, completionCommand, manCommand,
 }
