@@ -32,7 +32,7 @@ func withFlags[F any](register func(*F, *flag.FlagSet), run func(*env, *F, []str
 // setting up and fetching, mounting, looking, writing, checking, then the
 // helpers.
 var commands = []*command{
-	initCommand, remoteCommand, pullCommand, mountCommand,
+	initCommand, configCommand, remoteCommand, pullCommand, mountCommand,
 	refsCommand, logCommand, showCommand, lsCommand, catCommand, checkoutCommand, revParseCommand,
 	checksumCommand,
 	commitCommand, summaryCommand, signCommand, gpgSignCommand,
