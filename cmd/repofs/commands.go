@@ -35,7 +35,7 @@ var commands = []*command{
 	initCommand, configCommand, remoteCommand, pullCommand, mountCommand,
 	refsCommand, logCommand, showCommand, lsCommand, catCommand, checkoutCommand, revParseCommand,
 	checksumCommand,
-	commitCommand, summaryCommand, signCommand, gpgSignCommand,
+	commitCommand, resetCommand, summaryCommand, signCommand, gpgSignCommand,
 	fsckCommand, pruneCommand, demoCommand, completionCommand, manCommand,
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,5 +96,87 @@ func TestInteropChecksum(t *testing.T) {
 	}
 	for _, c := range cases {
 		sameCLI(t, "", c...)
+	}
+}
+
+// cliFixture is a fixture repository of mode written by ostree, with the
+// cliTree committed as ref "test/cli" on top of Main's history and a
+// remote ref origin:rem.
+func cliFixture(t *testing.T, mode string) *repotest.Fixture {
+	t.Helper()
+	f := repotest.NewFixture(t, mode, repotest.FixtureOpts{Wide: 30})
+	c := repotest.Commit(t, f.Repo, "test/cli", cliTree(t), repotest.CommitOpts{
+		Subject: "Everything", Timestamp: "2024-04-01T00:00:00Z", Extra: []string{"--parent=" + f.Refs[f.Main]}})
+	f.Refs["test/cli"] = c
+	f.Commits = append(f.Commits, c)
+	repotest.Ostree(t, "--repo="+f.Repo, "refs", "--create=origin:rem", f.Commits[0])
+	f.Refs["origin:rem"] = f.Commits[0]
+	return f
+}
+
+// cloneRepo copies a repository with cp -a and returns the copy's path.
+func cloneRepo(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "repo")
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	return dst
+}
+
+// sameWrite runs args with ostree on a and with repofs on b (copies of one
+// repository), requires the same output, and then runs each check with
+// ostree on both, requiring the same answers.
+func sameWrite(t *testing.T, a, b string, args []string, checks ...[]string) {
+	t.Helper()
+	want, wantErr, wantCode := repotest.RunOstree(t, append([]string{"--repo=" + a}, args...)...)
+	got, gotErr, gotCode := repofs(t, append([]string{"--repo=" + b}, args...)...)
+	if got != want || gotCode != wantCode || errorLine(gotErr) != errorLine(wantErr) {
+		t.Errorf("%q: repofs %q %d %q, ostree %q %d %q", args, got, gotCode, gotErr, want, wantCode, wantErr)
+	}
+	for _, c := range checks {
+		wa, wae, wac := repotest.RunOstree(t, append([]string{"--repo=" + a}, c...)...)
+		ga, gae, gac := repotest.RunOstree(t, append([]string{"--repo=" + b}, c...)...)
+		if wa != ga || wac != gac || errorLine(wae) != errorLine(gae) {
+			t.Errorf("after %q, ostree %q: on repofs's repository %q %d %q, on ostree's %q %d %q", args, c, ga, gac, gae, wa, wac, wae)
+		}
+	}
+}
+
+func TestInteropReset(t *testing.T) {
+	repotest.RequireOstree(t)
+	for _, mode := range repotest.Modes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			f := cliFixture(t, mode)
+			c := f.Commits
+			cases := []cliCase{
+				{"reset", f.Main, c[0]},
+				{"reset", f.Main, c[1][:10]},
+				{"reset", f.Main, f.Main + "^^"},
+				{"reset", f.Main, "stable"},          // not an ancestor: ostree takes it
+				{"reset", "origin:rem", "test/other"}, // a remote ref
+				{"reset", "test/cli", c[2], "extra"},
+				{"reset", "nope", c[0]},
+				{"reset", f.Main + "^", c[0]},
+				{"reset", f.Main},
+				{"reset"},
+				{"reset", f.Main, "nope"},
+				{"reset", f.Main, c[0] + "^"},
+			}
+			for _, args := range cases {
+				a, b := cloneRepo(t, f.Repo), cloneRepo(t, f.Repo)
+				sameWrite(t, a, b, args, []string{"refs"}, []string{"rev-parse", args[min(1, len(args)-1)]}, []string{"fsck", "-q"})
+			}
+			// Where ostree would point the ref at a missing commit,
+			// repofs refuses and leaves it.
+			missing := strings.Repeat("ab", 32)
+			if _, _, code := repofs(t, "--repo="+f.Repo, "reset", f.Main, missing); code != exitError {
+				t.Errorf("reset to a missing commit: exit %d", code)
+			}
+			if got := repotest.Ostree(t, "--repo="+f.Repo, "rev-parse", f.Main); got != c[2]+"\n" {
+				t.Errorf("after a refused reset %s is %s", f.Main, got)
+			}
+		})
 	}
 }
