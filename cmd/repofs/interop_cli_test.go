@@ -154,7 +154,7 @@ func TestInteropReset(t *testing.T) {
 				{"reset", f.Main, c[0]},
 				{"reset", f.Main, c[1][:10]},
 				{"reset", f.Main, f.Main + "^^"},
-				{"reset", f.Main, "stable"},          // not an ancestor: ostree takes it
+				{"reset", f.Main, "stable"},           // not an ancestor: ostree takes it
 				{"reset", "origin:rem", "test/other"}, // a remote ref
 				{"reset", "test/cli", c[2], "extra"},
 				{"reset", "nope", c[0]},
