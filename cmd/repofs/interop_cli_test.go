@@ -180,3 +180,57 @@ func TestInteropReset(t *testing.T) {
 		})
 	}
 }
+
+func TestInteropRevParse(t *testing.T) {
+	repotest.RequireOstree(t)
+	for _, mode := range repotest.Modes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			f := cliFixture(t, mode)
+			one, _ := repotest.NewRepo(t, mode, []repotest.Entry{{Path: "a", Kind: repotest.File, Data: []byte("a")}})
+			empty := filepath.Join(t.TempDir(), "empty")
+			repotest.Init(t, empty, mode)
+			sameCLI(t, one, "rev-parse", "--single")
+			sameCLI(t, one, "rev-parse", "-S")
+			sameCLI(t, f.Repo, "rev-parse", "--single")
+			sameCLI(t, empty, "rev-parse", "--single")
+			sameCLI(t, one, "rev-parse", "--single", "main")
+			sameCLI(t, f.Repo, "rev-parse")
+			sameCLI(t, f.Repo, "rev-parse", f.Main, "origin:rem", "rem", f.Commits[1][:8], "test/cli^")
+			sameCLI(t, f.Repo, "rev-parse", f.Main, "nope", "stable")
+		})
+	}
+}
+
+func TestInteropInit(t *testing.T) {
+	repotest.RequireOstree(t)
+	cases := []cliCase{
+		{"init", "--collection-id=org.example.Os"},
+		{"init", "--mode=archive", "--collection-id=a_b.C_9"},
+		{"init", "--mode=bare-user-only", "--collection-id", "org.example.Os"},
+		{"init", "--collection-id="},
+		{"init", "--collection-id=single"},
+		{"init", "--collection-id=org.ex-ample.Os"},
+		{"init", "--collection-id=org.1x"},
+		{"init", "--collection-id=org..x"},
+		{"init", "--mode=archive"},
+	}
+	for _, c := range cases {
+		dir := t.TempDir()
+		a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+		want, wantErr, wantCode := repotest.RunOstree(t, append([]string{"--repo=" + a}, c...)...)
+		got, gotErr, gotCode := repofs(t, append([]string{"--repo=" + b}, c...)...)
+		if got != want || gotCode != wantCode || errorLine(gotErr) != errorLine(wantErr) {
+			t.Errorf("%q: repofs %q %d %q, ostree %q %d %q", c, got, gotCode, gotErr, want, wantCode, wantErr)
+		}
+		ca, _ := os.ReadFile(filepath.Join(a, "config"))
+		cb, _ := os.ReadFile(filepath.Join(b, "config"))
+		if string(ca) != string(cb) {
+			t.Errorf("%q: config\n--- ostree\n%s--- repofs\n%s", c, ca, cb)
+		}
+		if wantCode == 0 {
+			sameCLI(t, b, "config", "get", "core.collection-id")
+			repotest.Ostree(t, "--repo="+b, "fsck")
+		}
+	}
+}
