@@ -21,6 +21,12 @@ func ChecksumPath(p string, ignoreXattrs bool) (Checksum, error) {
 	if err := unix.Lstat(p, &st); err != nil {
 		return Checksum{}, &os.PathError{Op: "lstat", Path: p, Err: err}
 	}
+	return checksumStat(p, &st, ignoreXattrs)
+}
+
+// checksumStat is ChecksumPath for a file already statted (the owner in
+// st may have been replaced).
+func checksumStat(p string, st *unix.Stat_t, ignoreXattrs bool) (Checksum, error) {
 	var xs []Xattr
 	if !ignoreXattrs {
 		var err error
