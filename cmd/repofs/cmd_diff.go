@@ -150,4 +150,3 @@ func diffStats(e *env, r *repo.Repo, w io.Writer, src, target string) error {
 	fmt.Fprintf(w, "Common Object Count: %d\nCommon Object Size: %s\n", s.Common, gFormatSize(uint64(s.CommonSize)))
 	return nil
 }
-
