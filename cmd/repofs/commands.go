@@ -33,7 +33,7 @@ func withFlags[F any](register func(*F, *flag.FlagSet), run func(*env, *F, []str
 // helpers.
 var commands = []*command{
 	initCommand, configCommand, remoteCommand, pullCommand, mountCommand,
-	refsCommand, logCommand, showCommand, lsCommand, catCommand, diffCommand, checkoutCommand, revParseCommand,
+	refsCommand, logCommand, showCommand, lsCommand, catCommand, diffCommand, checkoutCommand, exportCommand, revParseCommand,
 	checksumCommand,
 	commitCommand, resetCommand, summaryCommand, signCommand, gpgSignCommand,
 	fsckCommand, pruneCommand, demoCommand, completionCommand, manCommand,

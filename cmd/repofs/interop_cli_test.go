@@ -57,6 +57,8 @@ func cliTree(t *testing.T) string {
 	repotest.WriteTree(t, src, []repotest.Entry{
 		{Path: "bin/blob", Kind: repotest.File, Data: []byte{0, 1, 2, 0xff, 0xfe, '\n', 0}},
 		{Path: "xdir/attrs", Kind: repotest.Dir, Xattrs: map[string]string{"user.b": "2", "user.a": "1"}},
+		{Path: "long/" + strings.Repeat("n", 60) + "/" + strings.Repeat("m", 60), Kind: repotest.File, Data: []byte("long name\n")},
+		{Path: "long/target", Kind: repotest.Symlink, Target: strings.Repeat("../", 40) + "t"},
 	})
 	if err := os.Link(filepath.Join(src, "hello.txt"), filepath.Join(src, "bin/hardlink")); err != nil {
 		t.Fatal(err)
