@@ -17,8 +17,8 @@ import (
 
 var remoteCommand = &command{
 	name:    "remote",
-	summary: "Manage remote repositories (add, list, delete, show-url, refs, summary, gpg-import)",
-	usage:   "add|list|delete|show-url|refs|summary|gpg-import …",
+	summary: "Manage remote repositories (add, list, delete, show-url, refs, summary, gpg-import, gpg-list-keys)",
+	usage:   "add|list|delete|show-url|refs|summary|gpg-import|gpg-list-keys …",
 	help: `Subcommands (the [remote "NAME"] groups of config, as ostree writes them):
   add [--no-gpg-verify] [--no-sign-verify] [--sign-verify=ed25519=inline:KEY|file:PATH]…
       [--gpg-import=FILE] [--set=K=V]… [--if-not-exists] NAME URL [BRANCH…]
@@ -27,6 +27,8 @@ var remoteCommand = &command{
   show-url NAME
   refs NAME                 the refs the remote's summary lists, as NAME:REF
   summary NAME              the remote's summary, as ostree prints it
+  gpg-list-keys [NAME]      the OpenPGP keys NAME's signatures are checked with
+                            (the global keyring's without NAME), as ostree lists them
   gpg-import NAME (-k FILE | --stdin) [KEY-ID…]
                             trust OpenPGP keys (armored or binary) for NAME;
                             they go to REPO/NAME.trustedkeys.gpg, as in ostree
@@ -43,7 +45,8 @@ Examples:
   repofs --repo=repo remote add --no-gpg-verify origin https://example.com/repo os/main
   repofs --repo=repo remote add --gpg-import=publisher.asc os https://example.com/repo
   repofs --repo=repo remote add --sign-verify=ed25519=inline:PUBKEY os https://example.com/repo
-  repofs --repo=repo remote refs origin`,
+  repofs --repo=repo remote refs origin
+  repofs --repo=repo remote gpg-list-keys os`,
 	setup: withFlags((*remoteFlags).register, runRemote),
 }
 
@@ -99,6 +102,8 @@ func runRemote(e *env, f *remoteFlags, args []string) error {
 		return runRemoteRefs(e, r, args)
 	case "summary":
 		return runRemoteSummary(e, r, args)
+	case "gpg-list-keys":
+		return runRemoteGPGListKeys(e, r, args)
 	}
 	return usagef("unknown remote subcommand %q", sub)
 }

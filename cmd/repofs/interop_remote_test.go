@@ -57,3 +57,34 @@ func TestInteropRemoteAdd(t *testing.T) {
 	sameWrite(t, a, b, cases[2])
 	sameWrite(t, a, b, []string{"remote", "delete", "--if-exists", "o"}, []string{"remote", "list"})
 }
+
+func TestInteropRemoteGPGListKeys(t *testing.T) {
+	repotest.RequireOstree(t)
+	good := repotest.NewGPGKey(t, "Good Signer")
+	other := repotest.NewGPGKey(t, "Other.Person")
+	revoked := repotest.NewGPGKey(t, "Revoked")
+	revoked.Revoke(t)
+	// A key that expires, with a subkey that expires too.
+	repotest.GPG(t, other.Home, "--quick-set-expire", other.Fingerprint, "2y")
+	repotest.GPG(t, other.Home, "--quick-add-key", other.Fingerprint, "ed25519", "sign", "1y")
+	repotest.GPG(t, other.Home, "--output", other.Public, "--export", other.ID)
+	p := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, p, "archive")
+	for _, name := range []string{"one", "two", "none"} {
+		repotest.Ostree(t, "--repo="+p, "remote", "add", name, "http://example.com/"+name)
+	}
+	repotest.Ostree(t, "--repo="+p, "remote", "gpg-import", "one", "-k", good.Public, "-k", other.Public)
+	repotest.Ostree(t, "--repo="+p, "remote", "gpg-import", "two", "-k", revoked.Public)
+	if out, _, _ := repofs(t, "--repo="+p, "remote", "gpg-list-keys", "one"); !strings.Contains(out, "  Subkey: ") || !strings.Contains(out, "    Expires: ") {
+		t.Errorf("the listing lacks the subkey or its expiry:\n%s", out)
+	}
+	for _, c := range []cliCase{
+		{"remote", "gpg-list-keys", "one"},
+		{"remote", "gpg-list-keys", "two"},
+		{"remote", "gpg-list-keys", "none"},
+		{"remote", "gpg-list-keys"},
+		{"remote", "gpg-list-keys", "nope"},
+	} {
+		sameCLI(t, p, c...)
+	}
+}
