@@ -200,6 +200,10 @@ func TestInteropRevParse(t *testing.T) {
 			sameCLI(t, f.Repo, "rev-parse")
 			sameCLI(t, f.Repo, "rev-parse", f.Main, "origin:rem", "rem", f.Commits[1][:8], "test/cli^")
 			sameCLI(t, f.Repo, "rev-parse", f.Main, "nope", "stable")
+			for _, p := range []string{"", "origin:", "origin:.", "origin:rem", "test", "test/", "test/main", "nope", "nope:x", "a b"} {
+				sameAsOstree(t, f.Repo, "refs", "--list", p)
+				sameAsOstree(t, f.Repo, "refs", p)
+			}
 		})
 	}
 }
