@@ -18,12 +18,19 @@ import (
 
 // DirOptions controls WriteDirectory.
 type DirOptions struct {
-	// CanonicalPermissions records every file and directory as owned by
-	// 0:0 with mode 0755 or 0644 (by its owner-execute bit), as ostree's
-	// --canonical-permissions does. Without it, bare-user-only repositories
-	// record 0:0 and strip setuid/setgid/sticky and group/other write bits,
-	// as ostree commit does for them.
+	// CanonicalPermissions records every entry as owned by 0:0, without
+	// setuid, setgid, sticky and group/other write bits, and without
+	// xattrs, as ostree's --canonical-permissions does; bare-user-only
+	// repositories always record entries so.
 	CanonicalPermissions bool
+	// UID and GID, when set, replace every entry's owner before the
+	// rules above apply (ostree commit --owner-uid/--owner-gid).
+	UID, GID *uint32
+	// ROExecutables clears the write bits of regular files with any
+	// execute bit (--mode-ro-executables).
+	ROExecutables bool
+	// NoXattrs records no extended attributes (--no-xattrs).
+	NoXattrs bool
 }
 
 // WriteDirectory stages the tree at dir, files hashed and written in
@@ -47,24 +54,32 @@ func (w *treeWriter) stat(p string) (*FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !w.o.CanonicalPermissions {
-		if w.tx.r.mode == ModeBareUserOnly {
-			fi.UID, fi.GID = 0, 0
-			if !fi.IsSymlink() {
-				fi.Mode &= sIFMT | 0o755
-			}
+	w.o.filter(fi)
+	if w.o.CanonicalPermissions || w.tx.r.mode == ModeBareUserOnly {
+		fi.UID, fi.GID = 0, 0
+		if !fi.IsSymlink() {
+			fi.Mode &= sIFMT | 0o755
 		}
-		return fi, nil
-	}
-	fi.UID, fi.GID = 0, 0
-	if !fi.IsSymlink() {
-		perm := uint32(0o644)
-		if fi.Mode&0o100 != 0 {
-			perm = 0o755
-		}
-		fi.Mode = fi.Mode&sIFMT | perm
+		fi.Xattrs = nil
 	}
 	return fi, nil
+}
+
+// filter applies the owner, mode and xattr options, as ostree commit's
+// commit filter does, before permissions are canonicalised.
+func (o *DirOptions) filter(fi *FileInfo) {
+	if o.UID != nil {
+		fi.UID = *o.UID
+	}
+	if o.GID != nil {
+		fi.GID = *o.GID
+	}
+	if o.ROExecutables && fi.Mode&sIFMT == sIFREG && fi.Mode&0o111 != 0 {
+		fi.Mode &^= 0o222
+	}
+	if o.NoXattrs {
+		fi.Xattrs = nil
+	}
 }
 
 func (w *treeWriter) dir(dir string) (Checksum, Checksum, error) {

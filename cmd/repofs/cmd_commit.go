@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -15,36 +17,51 @@ import (
 var commitCommand = &command{
 	name:    "commit",
 	summary: "Commit a directory tree to a branch",
-	usage:   "-b REF [-s SUBJECT] [-m BODY] [--timestamp=TIME] [--add-metadata-string=K=V]… [--sign=KEY | --gpg-sign=KEY-ID …] [--tree=dir=PATH | PATH]",
+	usage:   "(-b REF | --orphan) [-s SUBJECT] [-m BODY | -F FILE] [--parent=COMMIT] [OPTIONS] [--tree=dir=PATH | PATH]",
 	help: `Writes every file of PATH into the repository and a commit on REF whose
 parent is REF's current commit; prints the new commit's checksum. The commit
 carries ostree.ref-binding=[REF], as ostree's does.
 
 Options:
   -b, --branch=REF                  the branch to commit to
+  --orphan                          write the commit without moving any ref
+  --parent=COMMIT                   the parent, instead of REF's commit ("none": none)
   -s, --subject=SUBJECT             one-line subject
   -m, --body=BODY                   full description
+  -F, --body-file=FILE              the description from FILE
   --timestamp=TIME                  RFC 3339 ("2024-01-01T00:00:00Z"), or @UNIXSECONDS
   --add-metadata-string=KEY=VALUE   add a string to the commit metadata (repeatable)
+  --add-detached-metadata-string=KEY=VALUE
+                                    add a string to the detached metadata (repeatable)
+  --skip-if-unchanged               when the tree equals the parent's, write nothing
+                                    and print the parent
+  --owner-uid=UID, --owner-gid=GID  record every entry as owned by UID, GID
+  --mode-ro-executables             clear the write bits of executable files
+  --no-xattrs                       record no extended attributes
   --tree=dir=PATH                   the directory to commit (or give PATH)
-  --canonical-permissions           record owner 0:0 and modes 0755/0644 only
-                                    (bare-user-only repositories always record
-                                    0:0 and drop setuid/setgid/sticky and
-                                    group/other write, as ostree does)
+  --canonical-permissions           record owner 0:0, no setuid/setgid/sticky,
+                                    no group/other write, no xattrs, as ostree
+                                    does (bare-user-only repositories always)
 ` + signFlagsHelp + `
 
 The signatures are written in the same transaction, before REF moves.
 
 Examples:
   repofs --repo=repo commit -b os/main -s "Update" ./rootfs
+  repofs --repo=repo commit -b os/main --skip-if-unchanged --owner-uid=0 --owner-gid=0 ./rootfs
+  repofs --repo=repo commit --orphan --parent=none -F message.txt ./rootfs
   repofs --repo=repo commit -b os/main --sign-from-file=secret.ed25519 ./rootfs`,
 	setup: withFlags((*commitFlags).register, runCommit),
 }
 
 type commitFlags struct {
 	branch, subject, body, timestamp, tree string
+	bodyFile, parent                       string
 	metadata                               []string // --add-metadata-string
+	detached                               []string // --add-detached-metadata-string
 	canonical                              bool     // --canonical-permissions
+	orphan, skipUnchanged, roExec, noXattr bool
+	ownerUID, ownerGID                     int
 	sign                                   signFlags
 }
 
@@ -56,6 +73,15 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tree, "tree", "", "")
 	fs.StringArrayVar(&f.metadata, "add-metadata-string", nil, "")
 	fs.BoolVar(&f.canonical, "canonical-permissions", false, "")
+	fs.StringVarP(&f.bodyFile, "body-file", "F", "", "")
+	fs.StringVar(&f.parent, "parent", "", "")
+	fs.StringArrayVar(&f.detached, "add-detached-metadata-string", nil, "")
+	fs.BoolVar(&f.orphan, "orphan", false, "")
+	fs.BoolVar(&f.skipUnchanged, "skip-if-unchanged", false, "")
+	fs.BoolVar(&f.roExec, "mode-ro-executables", false, "")
+	fs.BoolVar(&f.noXattr, "no-xattrs", false, "")
+	fs.IntVar(&f.ownerUID, "owner-uid", -1, "")
+	fs.IntVar(&f.ownerGID, "owner-gid", -1, "")
 	f.sign.register(fs)
 }
 
@@ -64,13 +90,19 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.branch == "" {
-		return usagef("commit needs a branch: -b REF")
+	if f.branch == "" && !f.orphan {
+		return errors.New("A branch must be specified with --branch, or use --orphan")
 	}
-	if err := repo.ValidateRef(f.branch); err != nil {
-		return usagef("%v", err)
+	if f.branch != "" {
+		if err := repo.ValidateRef(f.branch); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	o, err := f.options()
+	if err != nil {
+		return err
+	}
+	do, err := f.dirOptions()
 	if err != nil {
 		return err
 	}
@@ -82,12 +114,80 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := commitTree(e, r, f.branch, dir, o, repo.DirOptions{CanonicalPermissions: f.canonical}, s)
+	if o.Parent, err = f.parentCommit(r); err != nil {
+		return err
+	}
+	if f.bodyFile != "" {
+		b, err := os.ReadFile(f.bodyFile)
+		if err != nil {
+			return err
+		}
+		o.Body = string(b)
+	}
+	detached, err := keyValueStrings(f.detached, "--add-detached-metadata-string")
+	if err != nil {
+		return err
+	}
+	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged})
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(e.stdout, c)
 	return err
+}
+
+// parentCommit is --parent (a checksum, or "none"), else the branch's
+// commit if it has one; an orphan without --parent has none.
+func (f *commitFlags) parentCommit(r *repo.Repo) (*repo.Checksum, error) {
+	switch {
+	case f.parent == "none":
+		return nil, nil
+	case f.parent != "":
+		c, err := repo.ParseChecksum(f.parent)
+		if err != nil {
+			return nil, err
+		}
+		return &c, nil
+	case f.orphan && f.branch == "":
+		return nil, nil
+	}
+	if c, err := r.ReadRef("", f.branch); err == nil {
+		return &c, nil
+	}
+	return nil, nil
+}
+
+// dirOptions are the tree options, refused together as ostree refuses them.
+func (f *commitFlags) dirOptions() (repo.DirOptions, error) {
+	do := repo.DirOptions{CanonicalPermissions: f.canonical, ROExecutables: f.roExec, NoXattrs: f.noXattr}
+	if f.canonical && f.ownerUID > 0 {
+		return do, errors.New("Cannot specify both --canonical-permissions and non-zero --owner-uid")
+	}
+	if f.canonical && f.ownerGID > 0 {
+		return do, errors.New("Cannot specify both --canonical-permissions and non-zero --owner-gid")
+	}
+	if f.ownerUID >= 0 {
+		u := uint32(f.ownerUID)
+		do.UID = &u
+	}
+	if f.ownerGID >= 0 {
+		g := uint32(f.ownerGID)
+		do.GID = &g
+	}
+	return do, nil
+}
+
+// keyValueStrings makes metadata of KEY=VALUE strings.
+func keyValueStrings(kvs []string, opt string) (gvariant.Metadata, error) {
+	var md gvariant.Metadata
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("%s needs KEY=VALUE, got %q", opt, kv)
+		}
+		md = append(md, gvariant.Entry{Key: k, Value: gvariant.StringVariant(v)})
+	}
+	return md, nil
 }
 
 // dir is the directory to commit: --tree=dir=PATH or the one argument.
@@ -116,44 +216,69 @@ func (f *commitFlags) options() (repo.CommitOptions, error) {
 		}
 		o.Timestamp = ts
 	}
-	for _, kv := range f.metadata {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return o, usagef("--add-metadata-string needs KEY=VALUE, got %q", kv)
-		}
-		o.Metadata = append(o.Metadata, gvariant.Entry{Key: k, Value: gvariant.StringVariant(v)})
+	md, err := keyValueStrings(f.metadata, "--add-metadata-string")
+	if err != nil {
+		return o, err
 	}
-	o.Metadata = append(o.Metadata, gvariant.Entry{Key: "ostree.ref-binding", Value: gvariant.StringsVariant([]string{f.branch})})
+	var refs []string // an orphan's is empty, as in ostree
+	if f.branch != "" {
+		refs = []string{f.branch}
+	}
+	o.Metadata = append(md, gvariant.Entry{Key: "ostree.ref-binding", Value: gvariant.StringsVariant(refs)})
 	return o, nil
 }
 
-// commitTree commits dir to branch in one transaction, signed by s when
-// it is set.
-func commitTree(e *env, r *repo.Repo, branch, dir string, o repo.CommitOptions, do repo.DirOptions, s *signer) (repo.Checksum, error) {
+// commitPlan is what commitTree writes.
+type commitPlan struct {
+	branch, dir   string // branch "": an orphan
+	o             repo.CommitOptions
+	do            repo.DirOptions
+	sign          *signer // nil: unsigned
+	detached      gvariant.Metadata
+	skipUnchanged bool
+}
+
+// commitTree commits p.dir (to p.branch unless it is an orphan) in one
+// transaction and returns the commit; with skipUnchanged, a tree equal to
+// the parent's writes nothing and returns the parent.
+func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, error) {
 	var zero repo.Checksum
-	if parent, err := r.ReadRef("", branch); err == nil {
-		o.Parent = &parent
-	}
 	tx, err := r.Begin(e.ctx)
 	if err != nil {
 		return zero, err
 	}
 	defer tx.Abort()
-	tree, meta, err := tx.WriteDirectory(e.ctx, dir, do)
+	tree, meta, err := tx.WriteDirectory(e.ctx, p.dir, p.do)
 	if err != nil {
 		return zero, err
 	}
-	c, err := tx.WriteCommit(o, tree, meta)
+	if p.skipUnchanged && p.o.Parent != nil {
+		parent, err := r.ReadCommit(*p.o.Parent)
+		if err != nil {
+			return zero, err
+		}
+		if parent.RootTree == tree && parent.RootMeta == meta {
+			return *p.o.Parent, nil
+		}
+	}
+	c, err := tx.WriteCommit(p.o, tree, meta)
 	if err != nil {
 		return zero, err
 	}
-	if s != nil {
-		if err := s.signCommit(tx, c); err != nil {
+	if p.detached != nil {
+		if err := tx.WriteCommitMeta(c, p.detached); err != nil {
 			return zero, err
 		}
 	}
-	if err := tx.SetRef("", branch, c); err != nil {
-		return zero, err
+	if p.sign != nil {
+		if err := p.sign.signCommit(tx, c); err != nil {
+			return zero, err
+		}
+	}
+	if p.branch != "" {
+		if err := tx.SetRef("", p.branch, c); err != nil {
+			return zero, err
+		}
 	}
 	return c, tx.Commit(e.ctx)
 }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/repofs/repofs/internal/repotest"
+)
+
+func TestInteropCommitOptions(t *testing.T) {
+	repotest.RequireOstree(t)
+	for _, mode := range repotest.Modes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			src := cliTree(t)
+			base := filepath.Join(t.TempDir(), "repo")
+			repotest.Init(t, base, mode)
+			first := repotest.Commit(t, base, "main", src, repotest.CommitOpts{Subject: "first"})
+			msg := filepath.Join(t.TempDir(), "msg")
+			if err := os.WriteFile(msg, []byte("from a file\n\nsecond paragraph\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ts, tree := "--timestamp=2024-06-01T00:00:00Z", "--tree=dir="+src
+			cases := [][]string{
+				{"commit", "-b", "main", "-s", "again", ts, tree},
+				{"commit", "-b", "main", "--skip-if-unchanged", "-s", "again", ts, tree},
+				{"commit", "--orphan", "-s", "orphan", ts, tree},
+				{"commit", "-b", "side", "--orphan", ts, tree},
+				{"commit", "-b", "main", "--parent=none", ts, tree},
+				{"commit", "-b", "other", "--parent=" + first, ts, tree},
+				{"commit", "-b", "main", "-F", msg, ts, tree},
+				{"commit", "-b", "main", "--owner-uid=0", "--owner-gid=0", ts, tree},
+				{"commit", "-b", "main", "--owner-uid=1234", ts, tree},
+				{"commit", "-b", "main", "--mode-ro-executables", ts, tree},
+				{"commit", "-b", "main", "--no-xattrs", ts, tree},
+				{"commit", "-b", "main", "--canonical-permissions", "--owner-gid=0", ts, tree},
+				{"commit", "-b", "main", "--add-detached-metadata-string=note=hi", "--add-detached-metadata-string=n2=x", ts, tree},
+				{"commit", "-b", "main", "--skip-if-unchanged", "--owner-uid=77", ts, tree},
+				{"commit", "-b", "main", "--canonical-permissions", "--owner-uid=5", ts, tree},
+				{"commit", "-s", "no branch", ts, tree},
+			}
+			for _, c := range cases {
+				a, b := cloneRepo(t, base), cloneRepo(t, base)
+				sameWrite(t, a, b, c, []string{"refs"}, []string{"rev-parse", "main"}, []string{"log", "main"},
+					[]string{"show", "--print-detached-metadata-key=note", "main"}, []string{"fsck"})
+			}
+		})
+	}
+}
