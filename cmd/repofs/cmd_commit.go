@@ -38,6 +38,11 @@ Options:
   --owner-uid=UID, --owner-gid=GID  record every entry as owned by UID, GID
   --mode-ro-executables             clear the write bits of executable files
   --no-xattrs                       record no extended attributes
+  --statoverride=FILE               lines "+MODE PATH" add mode bits to PATH,
+                                    "=MODE PATH" set them (MODE in decimal, as
+                                    ostree reads it; PATH from the root: /usr/bin/su)
+  --skip-list=FILE                  leave out each PATH listed, one a line
+  --keep-metadata=KEY               copy KEY from the parent's metadata (repeatable)
   --tree=dir=PATH                   the directory to commit (or give PATH)
   --canonical-permissions           record owner 0:0, no setuid/setgid/sticky,
                                     no group/other write, no xattrs, as ostree
@@ -57,6 +62,8 @@ Examples:
 type commitFlags struct {
 	branch, subject, body, timestamp, tree string
 	bodyFile, parent                       string
+	statoverride, skipList                 string
+	keep                                   []string // --keep-metadata
 	metadata                               []string // --add-metadata-string
 	detached                               []string // --add-detached-metadata-string
 	canonical                              bool     // --canonical-permissions
@@ -77,6 +84,9 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.parent, "parent", "", "")
 	fs.StringArrayVar(&f.detached, "add-detached-metadata-string", nil, "")
 	fs.BoolVar(&f.orphan, "orphan", false, "")
+	fs.StringVar(&f.statoverride, "statoverride", "", "")
+	fs.StringVar(&f.skipList, "skip-list", "", "")
+	fs.StringArrayVar(&f.keep, "keep-metadata", nil, "")
 	fs.BoolVar(&f.skipUnchanged, "skip-if-unchanged", false, "")
 	fs.BoolVar(&f.roExec, "mode-ro-executables", false, "")
 	fs.BoolVar(&f.noXattr, "no-xattrs", false, "")
@@ -117,6 +127,18 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	if o.Parent, err = f.parentCommit(r); err != nil {
 		return err
 	}
+	if err := f.keepMetadata(r, &o); err != nil {
+		return err
+	}
+	cf, err := loadCommitFilter(f.statoverride, f.skipList)
+	if err != nil {
+		return err
+	}
+	var check func() error
+	if cf != nil {
+		do.Filter = cf.apply
+		check = func() error { return cf.unmatched(e.stderr) }
+	}
 	if f.bodyFile != "" {
 		b, err := os.ReadFile(f.bodyFile)
 		if err != nil {
@@ -128,7 +150,7 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged})
+	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
 	if err != nil {
 		return err
 	}
@@ -155,6 +177,32 @@ func (f *commitFlags) parentCommit(r *repo.Repo) (*repo.Checksum, error) {
 		return &c, nil
 	}
 	return nil, nil
+}
+
+// keepMetadata copies the --keep-metadata keys of the parent's metadata
+// after the others, as ostree does.
+func (f *commitFlags) keepMetadata(r *repo.Repo, o *repo.CommitOptions) error {
+	if len(f.keep) == 0 {
+		return nil
+	}
+	if o.Parent == nil {
+		return errors.New("Either --branch or --parent must be specified when using --keep-metadata")
+	}
+	parent, err := r.ReadCommit(*o.Parent)
+	if err != nil {
+		return err
+	}
+	binding := o.Metadata[len(o.Metadata)-1] // ostree.ref-binding goes last
+	md := o.Metadata[:len(o.Metadata)-1]
+	for _, k := range f.keep {
+		v, ok := parent.Metadata.Lookup(k)
+		if !ok {
+			return fmt.Errorf("Missing metadata key '%s' from commit '%s'", k, parent.Checksum)
+		}
+		md = append(md, gvariant.Entry{Key: k, Value: v})
+	}
+	o.Metadata = append(md, binding)
+	return nil
 }
 
 // dirOptions are the tree options, refused together as ostree refuses them.
@@ -236,6 +284,7 @@ type commitPlan struct {
 	sign          *signer // nil: unsigned
 	detached      gvariant.Metadata
 	skipUnchanged bool
+	check         func() error // after the tree is written; nil: none
 }
 
 // commitTree commits p.dir (to p.branch unless it is an orphan) in one
@@ -251,6 +300,11 @@ func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, error) {
 	tree, meta, err := tx.WriteDirectory(e.ctx, p.dir, p.do)
 	if err != nil {
 		return zero, err
+	}
+	if p.check != nil {
+		if err := p.check(); err != nil {
+			return zero, err
+		}
 	}
 	if p.skipUnchanged && p.o.Parent != nil {
 		parent, err := r.ReadCommit(*p.o.Parent)

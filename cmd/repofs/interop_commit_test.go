@@ -16,12 +16,25 @@ func TestInteropCommitOptions(t *testing.T) {
 			src := cliTree(t)
 			base := filepath.Join(t.TempDir(), "repo")
 			repotest.Init(t, base, mode)
-			first := repotest.Commit(t, base, "main", src, repotest.CommitOpts{Subject: "first"})
+			first := repotest.Commit(t, base, "main", src, repotest.CommitOpts{Subject: "first", Metadata: map[string]string{"version": "1.0"}})
 			msg := filepath.Join(t.TempDir(), "msg")
 			if err := os.WriteFile(msg, []byte("from a file\n\nsecond paragraph\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			ts, tree := "--timestamp=2024-06-01T00:00:00Z", "--tree=dir="+src
+			files := t.TempDir()
+			file := func(name, text string) string {
+				p := filepath.Join(files, name)
+				if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			so := file("so", "+2048 /bin/run.sh\n=420 /xdir/suid\n=448 /sticky\n")
+			soBad := file("sobad", "+2048 /nope\n+1 /zzz\n")
+			soMalformed := file("somal", "+2048\n")
+			skip := file("skip", "/wide\n/hello.txt\n/deep/a/up\n")
+			skipBad := file("skipbad", "/nope\n")
 			cases := [][]string{
 				{"commit", "-b", "main", "-s", "again", ts, tree},
 				{"commit", "-b", "main", "--skip-if-unchanged", "-s", "again", ts, tree},
@@ -39,6 +52,14 @@ func TestInteropCommitOptions(t *testing.T) {
 				{"commit", "-b", "main", "--skip-if-unchanged", "--owner-uid=77", ts, tree},
 				{"commit", "-b", "main", "--canonical-permissions", "--owner-uid=5", ts, tree},
 				{"commit", "-s", "no branch", ts, tree},
+				{"commit", "-b", "main", "--statoverride=" + so, ts, tree},
+				{"commit", "-b", "main", "--statoverride=" + soBad, ts, tree},
+				{"commit", "-b", "main", "--statoverride=" + soMalformed, ts, tree},
+				{"commit", "-b", "main", "--skip-list=" + skip, ts, tree},
+				{"commit", "-b", "main", "--skip-list=" + skipBad, ts, tree},
+				{"commit", "-b", "main", "--keep-metadata=version", ts, tree},
+				{"commit", "-b", "main", "--keep-metadata=nope", ts, tree},
+				{"commit", "--orphan", "--keep-metadata=version", ts, tree},
 			}
 			for _, c := range cases {
 				a, b := cloneRepo(t, base), cloneRepo(t, base)
