@@ -44,6 +44,7 @@ Options:
   --skip-list=FILE                  leave out each PATH listed, one a line
   --keep-metadata=KEY               copy KEY from the parent's metadata (repeatable)
   --tree=dir=PATH                   the directory to commit (or give PATH)
+  --tree=ref=REV                    commit the tree of REV again (one --tree only)
   --canonical-permissions           record owner 0:0, no setuid/setgid/sticky,
                                     no group/other write, no xattrs, as ostree
                                     does (bare-user-only repositories always)
@@ -96,7 +97,7 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 }
 
 func runCommit(e *env, f *commitFlags, args []string) error {
-	dir, err := f.dir(args)
+	dir, refRev, err := f.dir(args)
 	if err != nil {
 		return err
 	}
@@ -150,7 +151,13 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
+	var fromRef *[2]repo.Checksum
+	if refRev != "" {
+		if fromRef, err = f.refTree(r, refRev, do); err != nil {
+			return err
+		}
+	}
+	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
 	if err != nil {
 		return err
 	}
@@ -238,19 +245,44 @@ func keyValueStrings(kvs []string, opt string) (gvariant.Metadata, error) {
 	return md, nil
 }
 
-// dir is the directory to commit: --tree=dir=PATH or the one argument.
-func (f *commitFlags) dir(args []string) (string, error) {
+// dir is the directory to commit: --tree=dir=PATH or the one argument;
+// for --tree=ref=REV, "" and the REV.
+func (f *commitFlags) dir(args []string) (dir, ref string, err error) {
 	switch {
 	case f.tree != "" && len(args) == 0:
-		dir, ok := strings.CutPrefix(f.tree, "dir=")
-		if !ok {
-			return "", usagef("--tree supports only dir=PATH")
+		if dir, ok := strings.CutPrefix(f.tree, "dir="); ok {
+			return dir, "", nil
 		}
-		return dir, nil
+		if ref, ok := strings.CutPrefix(f.tree, "ref="); ok {
+			return "", ref, nil
+		}
+		typ, _, ok := strings.Cut(f.tree, "=")
+		if !ok {
+			return "", "", fmt.Errorf("Missing type in tree specification '%s'", f.tree)
+		}
+		return "", "", fmt.Errorf("Invalid tree type specification '%s'", typ)
 	case f.tree == "" && len(args) == 1:
-		return args[0], nil
+		return args[0], "", nil
 	}
-	return "", usagef("commit needs exactly one tree: --tree=dir=PATH or PATH")
+	return "", "", usagef("commit needs exactly one tree: --tree=dir=PATH, --tree=ref=REV or PATH")
+}
+
+// refTree returns the root of the commit rev names, to commit again as it
+// is. Options that change entries would need its files rewritten, which
+// repofs does not do.
+func (f *commitFlags) refTree(r *repo.Repo, rev string, do repo.DirOptions) (*[2]repo.Checksum, error) {
+	if do.CanonicalPermissions || do.UID != nil || do.GID != nil || do.ROExecutables || do.NoXattrs || do.Filter != nil {
+		return nil, usagef("--tree=ref= cannot be combined with options that change entries")
+	}
+	c, err := r.ResolveRev(rev)
+	if err != nil {
+		return nil, err
+	}
+	commit, err := r.ReadCommit(c)
+	if err != nil {
+		return nil, err
+	}
+	return &[2]repo.Checksum{commit.RootTree, commit.RootMeta}, nil
 }
 
 // options are the commit's subject, body, timestamp and metadata, bound
@@ -278,7 +310,8 @@ func (f *commitFlags) options() (repo.CommitOptions, error) {
 
 // commitPlan is what commitTree writes.
 type commitPlan struct {
-	branch, dir   string // branch "": an orphan
+	branch, dir   string            // branch "": an orphan
+	fromRef       *[2]repo.Checksum // --tree=ref=: its root dirtree and dirmeta, instead of dir
 	o             repo.CommitOptions
 	do            repo.DirOptions
 	sign          *signer // nil: unsigned
@@ -297,8 +330,10 @@ func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, error) {
 		return zero, err
 	}
 	defer tx.Abort()
-	tree, meta, err := tx.WriteDirectory(e.ctx, p.dir, p.do)
-	if err != nil {
+	var tree, meta repo.Checksum
+	if p.fromRef != nil {
+		tree, meta = p.fromRef[0], p.fromRef[1]
+	} else if tree, meta, err = tx.WriteDirectory(e.ctx, p.dir, p.do); err != nil {
 		return zero, err
 	}
 	if p.check != nil {

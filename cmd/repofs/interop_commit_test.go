@@ -60,6 +60,11 @@ func TestInteropCommitOptions(t *testing.T) {
 				{"commit", "-b", "main", "--keep-metadata=version", ts, tree},
 				{"commit", "-b", "main", "--keep-metadata=nope", ts, tree},
 				{"commit", "--orphan", "--keep-metadata=version", ts, tree},
+				{"commit", "-b", "copy", "-s", "copy", ts, "--tree=ref=main"},
+				{"commit", "-b", "main", ts, "--tree=ref=" + first[:10]},
+				{"commit", "-b", "main", ts, "--tree=ref=nope"},
+				{"commit", "-b", "main", ts, "--tree=nope"},
+				{"commit", "-b", "main", ts, "--tree=zip=x"},
 			}
 			for _, c := range cases {
 				a, b := cloneRepo(t, base), cloneRepo(t, base)
