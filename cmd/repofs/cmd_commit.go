@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,7 @@ Options:
                                     ostree reads it; PATH from the root: /usr/bin/su)
   --skip-list=FILE                  leave out each PATH listed, one a line
   --keep-metadata=KEY               copy KEY from the parent's metadata (repeatable)
+  --consume                         delete the directory once it is committed
   --tree=dir=PATH                   the directory to commit (or give PATH)
   --tree=ref=REV                    commit the tree of REV again (one --tree only)
   --canonical-permissions           record owner 0:0, no setuid/setgid/sticky,
@@ -69,6 +71,7 @@ type commitFlags struct {
 	detached                               []string // --add-detached-metadata-string
 	canonical                              bool     // --canonical-permissions
 	orphan, skipUnchanged, roExec, noXattr bool
+	consume                                bool
 	ownerUID, ownerGID                     int
 	sign                                   signFlags
 }
@@ -85,6 +88,7 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.parent, "parent", "", "")
 	fs.StringArrayVar(&f.detached, "add-detached-metadata-string", nil, "")
 	fs.BoolVar(&f.orphan, "orphan", false, "")
+	fs.BoolVar(&f.consume, "consume", false, "")
 	fs.StringVar(&f.statoverride, "statoverride", "", "")
 	fs.StringVar(&f.skipList, "skip-list", "", "")
 	fs.StringArrayVar(&f.keep, "keep-metadata", nil, "")
@@ -161,8 +165,33 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	if f.consume && dir != "" {
+		if err := consumeTree(dir); err != nil {
+			return err
+		}
+	}
 	_, err = fmt.Fprintln(e.stdout, c)
 	return err
+}
+
+// consumeTree deletes a committed directory, as ostree commit --consume
+// does ("." keeps itself and loses its entries). ostree deletes each
+// entry as it writes it; repofs only once the commit is durable, so a
+// failed commit loses nothing.
+func consumeTree(dir string) error {
+	if filepath.Clean(dir) != "." {
+		return os.RemoveAll(dir)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(e.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parentCommit is --parent (a checksum, or "none"), else the branch's

@@ -66,6 +66,19 @@ func TestInteropCommitOptions(t *testing.T) {
 				{"commit", "-b", "main", ts, "--tree=nope"},
 				{"commit", "-b", "main", ts, "--tree=zip=x"},
 			}
+			// --consume: each tool gets its own copy of the tree.
+			a, b := cloneRepo(t, base), cloneRepo(t, base)
+			ca, cb := cloneRepo(t, src), cloneRepo(t, src)
+			want := repotest.Ostree(t, "--repo="+a, "commit", "-b", "main", "--consume", ts, "--tree=dir="+ca)
+			got, errs, code := repofs(t, "--repo="+b, "commit", "-b", "main", "--consume", ts, "--tree=dir="+cb)
+			if got != want || code != 0 {
+				t.Errorf("commit --consume: repofs %q %d %q, ostree %q", got, code, errs, want)
+			}
+			for _, d := range []string{ca, cb} {
+				if _, err := os.Lstat(d); !os.IsNotExist(err) {
+					t.Errorf("commit --consume left %s: %v", d, err)
+				}
+			}
 			for _, c := range cases {
 				a, b := cloneRepo(t, base), cloneRepo(t, base)
 				sameWrite(t, a, b, c, []string{"refs"}, []string{"rev-parse", "main"}, []string{"log", "main"},
