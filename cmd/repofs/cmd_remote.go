@@ -17,7 +17,7 @@ import (
 
 var remoteCommand = &command{
 	name:    "remote",
-	summary: "Manage remote repositories (add, list, delete, show-url, refs, summary, gpg-import, gpg-list-keys)",
+	summary: "Manage remotes: add, list, delete, show-url, refs, summary, gpg-*",
 	usage:   "add|list|delete|show-url|refs|summary|gpg-import|gpg-list-keys …",
 	help: `Subcommands (the [remote "NAME"] groups of config, as ostree writes them):
   add [--no-gpg-verify] [--no-sign-verify] [--sign-verify=ed25519=inline:KEY|file:PATH]…
