@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,20 +19,39 @@ import (
 
 // DirOptions controls WriteDirectory.
 type DirOptions struct {
-	// CanonicalPermissions records every file and directory as owned by
-	// 0:0 with mode 0755 or 0644 (by its owner-execute bit), as ostree's
-	// --canonical-permissions does. Without it, bare-user-only repositories
-	// record 0:0 and strip setuid/setgid/sticky and group/other write bits,
-	// as ostree commit does for them.
+	// CanonicalPermissions records every entry as owned by 0:0, without
+	// setuid, setgid, sticky and group/other write bits, and without
+	// xattrs, as ostree's --canonical-permissions does; bare-user-only
+	// repositories always record entries so.
 	CanonicalPermissions bool
+	// UID and GID, when set, replace every entry's owner before the
+	// rules above apply (ostree commit --owner-uid/--owner-gid).
+	UID, GID *uint32
+	// ROExecutables clears the write bits of regular files with any
+	// execute bit (--mode-ro-executables).
+	ROExecutables bool
+	// NoXattrs records no extended attributes (--no-xattrs).
+	NoXattrs bool
+	// Filter, when set, sees each entry after the options above (path
+	// from the tree's root, "/" for the root itself) and may change it;
+	// returning false leaves the entry (and what is below it) out. It is
+	// called from several goroutines at once.
+	Filter func(path string, fi *FileInfo) bool
 }
+
+// errSkipped is how a filtered-out entry leaves the tree walk.
+var errSkipped = errors.New("skipped by the commit filter")
 
 // WriteDirectory stages the tree at dir, files hashed and written in
 // parallel, and returns its root dirtree and dirmeta checksums. Only
 // regular files, symlinks and directories can be committed.
 func (tx *Transaction) WriteDirectory(ctx context.Context, dir string, o DirOptions) (tree, meta Checksum, err error) {
 	w := &treeWriter{tx: tx, ctx: ctx, o: o, sem: make(chan struct{}, 2*runtime.NumCPU())}
-	return w.dir(dir)
+	tree, meta, err = w.dir(dir, "/")
+	if errors.Is(err, errSkipped) {
+		err = fmt.Errorf("commit %s: the filter left out the root", dir)
+	}
+	return tree, meta, err
 }
 
 type treeWriter struct {
@@ -42,37 +62,48 @@ type treeWriter struct {
 }
 
 // stat describes p as the commit records it.
-func (w *treeWriter) stat(p string) (*FileInfo, error) {
+func (w *treeWriter) stat(p, rel string) (*FileInfo, error) {
 	fi, err := statForCommit(p, w.tx.r.mode)
 	if err != nil {
 		return nil, err
 	}
-	if !w.o.CanonicalPermissions {
-		if w.tx.r.mode == ModeBareUserOnly {
-			fi.UID, fi.GID = 0, 0
-			if !fi.IsSymlink() {
-				fi.Mode &= sIFMT | 0o755
-			}
-		}
-		return fi, nil
+	w.o.filter(fi)
+	if w.o.Filter != nil && !w.o.Filter(rel, fi) {
+		return nil, errSkipped
 	}
-	fi.UID, fi.GID = 0, 0
-	if !fi.IsSymlink() {
-		perm := uint32(0o644)
-		if fi.Mode&0o100 != 0 {
-			perm = 0o755
+	if w.o.CanonicalPermissions || w.tx.r.mode == ModeBareUserOnly {
+		fi.UID, fi.GID = 0, 0
+		if !fi.IsSymlink() {
+			fi.Mode &= sIFMT | 0o755
 		}
-		fi.Mode = fi.Mode&sIFMT | perm
+		fi.Xattrs = nil
 	}
 	return fi, nil
 }
 
-func (w *treeWriter) dir(dir string) (Checksum, Checksum, error) {
+// filter applies the owner, mode and xattr options, as ostree commit's
+// commit filter does, before permissions are canonicalised.
+func (o *DirOptions) filter(fi *FileInfo) {
+	if o.UID != nil {
+		fi.UID = *o.UID
+	}
+	if o.GID != nil {
+		fi.GID = *o.GID
+	}
+	if o.ROExecutables && fi.Mode&sIFMT == sIFREG && fi.Mode&0o111 != 0 {
+		fi.Mode &^= 0o222
+	}
+	if o.NoXattrs {
+		fi.Xattrs = nil
+	}
+}
+
+func (w *treeWriter) dir(dir, rel string) (Checksum, Checksum, error) {
 	var zero Checksum
 	if err := w.ctx.Err(); err != nil {
 		return zero, zero, err
 	}
-	meta, err := w.dirMeta(dir)
+	meta, err := w.dirMeta(dir, rel)
 	if err != nil {
 		return zero, zero, err
 	}
@@ -94,8 +125,12 @@ func (w *treeWriter) dir(dir string) (Checksum, Checksum, error) {
 		if !utf8.ValidString(name) {
 			return zero, zero, fmt.Errorf("commit: Invalid UTF-8 in filename %q", p)
 		}
+		crel := joinPath(rel, name)
 		if e.IsDir() {
-			sub, subMeta, err := w.dir(p)
+			sub, subMeta, err := w.dir(p, crel)
+			if errors.Is(err, errSkipped) {
+				continue
+			}
 			if err != nil {
 				return zero, zero, err
 			}
@@ -111,11 +146,14 @@ func (w *treeWriter) dir(dir string) (Checksum, Checksum, error) {
 		w.sem <- struct{}{}
 		go func() {
 			defer func() { <-w.sem; wg.Done() }()
-			res.c, res.err = w.file(p)
+			res.c, res.err = w.file(p, crel)
 		}()
 	}
 	wg.Wait()
 	for _, f := range files {
+		if errors.Is(f.err, errSkipped) {
+			continue
+		}
 		if f.err != nil {
 			return zero, zero, f.err
 		}
@@ -129,8 +167,11 @@ func (w *treeWriter) dir(dir string) (Checksum, Checksum, error) {
 
 func clone32(c Checksum) []byte { return append([]byte(nil), c[:]...) }
 
-func (w *treeWriter) dirMeta(dir string) (Checksum, error) {
-	fi, err := w.stat(dir)
+func (w *treeWriter) dirMeta(dir, rel string) (Checksum, error) {
+	fi, err := w.stat(dir, rel)
+	if errors.Is(err, errSkipped) {
+		return Checksum{}, err
+	}
 	if err != nil {
 		return Checksum{}, fmt.Errorf("commit %s: %w", dir, err)
 	}
@@ -138,8 +179,11 @@ func (w *treeWriter) dirMeta(dir string) (Checksum, error) {
 	return w.tx.WriteMetadata(ObjDirMeta, gvariant.EncodeDirMeta(m), nil)
 }
 
-func (w *treeWriter) file(p string) (Checksum, error) {
-	fi, err := w.stat(p)
+func (w *treeWriter) file(p, rel string) (Checksum, error) {
+	fi, err := w.stat(p, rel)
+	if errors.Is(err, errSkipped) {
+		return Checksum{}, err
+	}
 	if err != nil {
 		return Checksum{}, fmt.Errorf("commit %s: %w", p, err)
 	}

@@ -11,7 +11,17 @@ import (
 // Init creates a repository of the given mode at path, laid out as
 // `ostree init` does: config first, objects/ last, so that a repository
 // exists exactly when objects/ does.
-func Init(path string, mode Mode) (*Repo, error) {
+func Init(path string, mode Mode) (*Repo, error) { return InitCollection(path, mode, "") }
+
+// InitCollection is Init for a repository with a collection ID (none when
+// id is empty), recorded as core.collection-id as ostree init
+// --collection-id does.
+func InitCollection(path string, mode Mode, id string) (*Repo, error) {
+	if id != "" {
+		if err := ValidateCollectionID(id); err != nil {
+			return nil, err
+		}
+	}
 	if mode == ModeBareSplitXattrs {
 		return nil, fmt.Errorf("init %s: mode bare-split-xattrs is not supported", path)
 	}
@@ -30,6 +40,9 @@ func Init(path string, mode Mode) (*Repo, error) {
 	cfg := &Config{Groups: []ConfigGroup{{Name: "core", Keys: []ConfigKey{
 		{"repo_version", "1"}, {"mode", mode.String()},
 	}}}}
+	if id != "" {
+		cfg.Set("core", "collection-id", id)
+	}
 	if err := WriteFileAtomic(filepath.Join(path, "config"), cfg.Bytes(), 0o644); err != nil {
 		return nil, fmt.Errorf("init %s: %w", path, err)
 	}

@@ -20,8 +20,9 @@ type MirrorRef struct {
 }
 
 // ValidateCollectionID checks a collection ID against OSTree's grammar:
-// at least two elements separated by ".", each of [A-Za-z0-9_-] and not
-// starting with a digit, 255 bytes at most.
+// at least two elements separated by ".", each of [A-Za-z0-9_] and not
+// starting with a digit, 255 bytes at most (a D-Bus interface name, which
+// is what ostree checks: no "-").
 func ValidateCollectionID(id string) error {
 	elems := strings.Split(id, ".")
 	if len(id) > 255 || len(elems) < 2 {
@@ -32,7 +33,7 @@ func ValidateCollectionID(id string) error {
 			return fmt.Errorf("Invalid collection ID %s", id)
 		}
 		for _, c := range []byte(e) {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
 				return fmt.Errorf("Invalid collection ID %s", id)
 			}
 		}

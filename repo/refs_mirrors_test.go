@@ -8,7 +8,8 @@ func TestValidateCollectionID(t *testing.T) {
 		ok bool
 	}{
 		{"org.example.Os", true},
-		{"com.example-co.My_App", true},
+		{"com.example_co.My_App", true},
+		{"com.example-co.App", false}, // ostree 2022.7 refuses "-" (D-Bus interface name)
 		{"a.b", true},
 		{"single", false},        // at least two elements
 		{"org..example", false},  // empty element

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -15,36 +18,61 @@ import (
 var commitCommand = &command{
 	name:    "commit",
 	summary: "Commit a directory tree to a branch",
-	usage:   "-b REF [-s SUBJECT] [-m BODY] [--timestamp=TIME] [--add-metadata-string=K=V]… [--sign=KEY | --gpg-sign=KEY-ID …] [--tree=dir=PATH | PATH]",
+	usage:   "(-b REF | --orphan) [-s SUBJECT] [-m BODY | -F FILE] [--parent=COMMIT] [OPTIONS] [--tree=dir=PATH | PATH]",
 	help: `Writes every file of PATH into the repository and a commit on REF whose
 parent is REF's current commit; prints the new commit's checksum. The commit
 carries ostree.ref-binding=[REF], as ostree's does.
 
 Options:
   -b, --branch=REF                  the branch to commit to
+  --orphan                          write the commit without moving any ref
+  --parent=COMMIT                   the parent, instead of REF's commit ("none": none)
   -s, --subject=SUBJECT             one-line subject
   -m, --body=BODY                   full description
+  -F, --body-file=FILE              the description from FILE
   --timestamp=TIME                  RFC 3339 ("2024-01-01T00:00:00Z"), or @UNIXSECONDS
   --add-metadata-string=KEY=VALUE   add a string to the commit metadata (repeatable)
+  --add-detached-metadata-string=KEY=VALUE
+                                    add a string to the detached metadata (repeatable)
+  --skip-if-unchanged               when the tree equals the parent's, write nothing
+                                    and print the parent
+  --owner-uid=UID, --owner-gid=GID  record every entry as owned by UID, GID
+  --mode-ro-executables             clear the write bits of executable files
+  --no-xattrs                       record no extended attributes
+  --statoverride=FILE               lines "+MODE PATH" add mode bits to PATH,
+                                    "=MODE PATH" set them (MODE in decimal, as
+                                    ostree reads it; PATH from the root: /usr/bin/su)
+  --skip-list=FILE                  leave out each PATH listed, one a line
+  --keep-metadata=KEY               copy KEY from the parent's metadata (repeatable)
+  --consume                         delete the directory once it is committed
   --tree=dir=PATH                   the directory to commit (or give PATH)
-  --canonical-permissions           record owner 0:0 and modes 0755/0644 only
-                                    (bare-user-only repositories always record
-                                    0:0 and drop setuid/setgid/sticky and
-                                    group/other write, as ostree does)
+  --tree=ref=REV                    commit the tree of REV again (one --tree only)
+  --canonical-permissions           record owner 0:0, no setuid/setgid/sticky,
+                                    no group/other write, no xattrs, as ostree
+                                    does (bare-user-only repositories always)
 ` + signFlagsHelp + `
 
 The signatures are written in the same transaction, before REF moves.
 
 Examples:
   repofs --repo=repo commit -b os/main -s "Update" ./rootfs
+  repofs --repo=repo commit -b os/main --skip-if-unchanged --owner-uid=0 --owner-gid=0 ./rootfs
+  repofs --repo=repo commit --orphan --parent=none -F message.txt ./rootfs
   repofs --repo=repo commit -b os/main --sign-from-file=secret.ed25519 ./rootfs`,
 	setup: withFlags((*commitFlags).register, runCommit),
 }
 
 type commitFlags struct {
 	branch, subject, body, timestamp, tree string
+	bodyFile, parent                       string
+	statoverride, skipList                 string
+	keep                                   []string // --keep-metadata
 	metadata                               []string // --add-metadata-string
+	detached                               []string // --add-detached-metadata-string
 	canonical                              bool     // --canonical-permissions
+	orphan, skipUnchanged, roExec, noXattr bool
+	consume                                bool
+	ownerUID, ownerGID                     int
 	sign                                   signFlags
 }
 
@@ -56,21 +84,40 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tree, "tree", "", "")
 	fs.StringArrayVar(&f.metadata, "add-metadata-string", nil, "")
 	fs.BoolVar(&f.canonical, "canonical-permissions", false, "")
+	fs.StringVarP(&f.bodyFile, "body-file", "F", "", "")
+	fs.StringVar(&f.parent, "parent", "", "")
+	fs.StringArrayVar(&f.detached, "add-detached-metadata-string", nil, "")
+	fs.BoolVar(&f.orphan, "orphan", false, "")
+	fs.BoolVar(&f.consume, "consume", false, "")
+	fs.StringVar(&f.statoverride, "statoverride", "", "")
+	fs.StringVar(&f.skipList, "skip-list", "", "")
+	fs.StringArrayVar(&f.keep, "keep-metadata", nil, "")
+	fs.BoolVar(&f.skipUnchanged, "skip-if-unchanged", false, "")
+	fs.BoolVar(&f.roExec, "mode-ro-executables", false, "")
+	fs.BoolVar(&f.noXattr, "no-xattrs", false, "")
+	fs.IntVar(&f.ownerUID, "owner-uid", -1, "")
+	fs.IntVar(&f.ownerGID, "owner-gid", -1, "")
 	f.sign.register(fs)
 }
 
 func runCommit(e *env, f *commitFlags, args []string) error {
-	dir, err := f.dir(args)
+	dir, refRev, err := f.dir(args)
 	if err != nil {
 		return err
 	}
-	if f.branch == "" {
-		return usagef("commit needs a branch: -b REF")
+	if f.branch == "" && !f.orphan {
+		return errors.New("A branch must be specified with --branch, or use --orphan")
 	}
-	if err := repo.ValidateRef(f.branch); err != nil {
-		return usagef("%v", err)
+	if f.branch != "" {
+		if err := repo.ValidateRef(f.branch); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	o, err := f.options()
+	if err != nil {
+		return err
+	}
+	do, err := f.dirOptions()
 	if err != nil {
 		return err
 	}
@@ -82,29 +129,191 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := commitTree(e, r, f.branch, dir, o, repo.DirOptions{CanonicalPermissions: f.canonical}, s)
+	if o.Parent, err = f.parentCommit(r); err != nil {
+		return err
+	}
+	if err := f.keepMetadata(r, &o); err != nil {
+		return err
+	}
+	cf, err := loadCommitFilter(f.statoverride, f.skipList)
 	if err != nil {
 		// Once the transaction has ended: say what tmp/ holds and how
 		// to release it, as a pull does.
 		return r.ExplainNoSpace(err, 0)
 	}
+	var check func() error
+	if cf != nil {
+		do.Filter = cf.apply
+		check = func() error { return cf.unmatched(e.stderr) }
+	}
+	if f.bodyFile != "" {
+		b, err := os.ReadFile(f.bodyFile)
+		if err != nil {
+			return err
+		}
+		o.Body = string(b)
+	}
+	detached, err := keyValueStrings(f.detached, "--add-detached-metadata-string")
+	if err != nil {
+		return err
+	}
+	var fromRef *[2]repo.Checksum
+	if refRev != "" {
+		if fromRef, err = f.refTree(r, refRev, do); err != nil {
+			return err
+		}
+	}
+	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
+	if err != nil {
+		return err
+	}
+	if f.consume && dir != "" {
+		if err := consumeTree(dir); err != nil {
+			return err
+		}
+	}
 	_, err = fmt.Fprintln(e.stdout, c)
 	return err
 }
 
-// dir is the directory to commit: --tree=dir=PATH or the one argument.
-func (f *commitFlags) dir(args []string) (string, error) {
+// consumeTree deletes a committed directory, as ostree commit --consume
+// does ("." keeps itself and loses its entries). ostree deletes each
+// entry as it writes it; repofs only once the commit is durable, so a
+// failed commit loses nothing.
+func consumeTree(dir string) error {
+	if filepath.Clean(dir) != "." {
+		return os.RemoveAll(dir)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(e.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parentCommit is --parent (a checksum, or "none"), else the branch's
+// commit if it has one; an orphan without --parent has none.
+func (f *commitFlags) parentCommit(r *repo.Repo) (*repo.Checksum, error) {
+	switch {
+	case f.parent == "none":
+		return nil, nil
+	case f.parent != "":
+		c, err := repo.ParseChecksum(f.parent)
+		if err != nil {
+			return nil, err
+		}
+		return &c, nil
+	case f.orphan && f.branch == "":
+		return nil, nil
+	}
+	if c, err := r.ReadRef("", f.branch); err == nil {
+		return &c, nil
+	}
+	return nil, nil
+}
+
+// keepMetadata copies the --keep-metadata keys of the parent's metadata
+// after the others, as ostree does.
+func (f *commitFlags) keepMetadata(r *repo.Repo, o *repo.CommitOptions) error {
+	if len(f.keep) == 0 {
+		return nil
+	}
+	if o.Parent == nil {
+		return errors.New("Either --branch or --parent must be specified when using --keep-metadata")
+	}
+	parent, err := r.ReadCommit(*o.Parent)
+	if err != nil {
+		return err
+	}
+	binding := o.Metadata[len(o.Metadata)-1] // ostree.ref-binding goes last
+	md := o.Metadata[:len(o.Metadata)-1]
+	for _, k := range f.keep {
+		v, ok := parent.Metadata.Lookup(k)
+		if !ok {
+			return fmt.Errorf("Missing metadata key '%s' from commit '%s'", k, parent.Checksum)
+		}
+		md = append(md, gvariant.Entry{Key: k, Value: v})
+	}
+	o.Metadata = append(md, binding)
+	return nil
+}
+
+// dirOptions are the tree options, refused together as ostree refuses them.
+func (f *commitFlags) dirOptions() (repo.DirOptions, error) {
+	do := repo.DirOptions{CanonicalPermissions: f.canonical, ROExecutables: f.roExec, NoXattrs: f.noXattr}
+	if f.canonical && f.ownerUID > 0 {
+		return do, errors.New("Cannot specify both --canonical-permissions and non-zero --owner-uid")
+	}
+	if f.canonical && f.ownerGID > 0 {
+		return do, errors.New("Cannot specify both --canonical-permissions and non-zero --owner-gid")
+	}
+	if f.ownerUID >= 0 {
+		u := uint32(f.ownerUID)
+		do.UID = &u
+	}
+	if f.ownerGID >= 0 {
+		g := uint32(f.ownerGID)
+		do.GID = &g
+	}
+	return do, nil
+}
+
+// keyValueStrings makes metadata of KEY=VALUE strings.
+func keyValueStrings(kvs []string, opt string) (gvariant.Metadata, error) {
+	var md gvariant.Metadata
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("%s needs KEY=VALUE, got %q", opt, kv)
+		}
+		md = append(md, gvariant.Entry{Key: k, Value: gvariant.StringVariant(v)})
+	}
+	return md, nil
+}
+
+// dir is the directory to commit: --tree=dir=PATH or the one argument;
+// for --tree=ref=REV, "" and the REV.
+func (f *commitFlags) dir(args []string) (dir, ref string, err error) {
 	switch {
 	case f.tree != "" && len(args) == 0:
-		dir, ok := strings.CutPrefix(f.tree, "dir=")
-		if !ok {
-			return "", usagef("--tree supports only dir=PATH")
+		if dir, ok := strings.CutPrefix(f.tree, "dir="); ok {
+			return dir, "", nil
 		}
-		return dir, nil
+		if ref, ok := strings.CutPrefix(f.tree, "ref="); ok {
+			return "", ref, nil
+		}
+		typ, _, ok := strings.Cut(f.tree, "=")
+		if !ok {
+			return "", "", fmt.Errorf("Missing type in tree specification '%s'", f.tree)
+		}
+		return "", "", fmt.Errorf("Invalid tree type specification '%s'", typ)
 	case f.tree == "" && len(args) == 1:
-		return args[0], nil
+		return args[0], "", nil
 	}
-	return "", usagef("commit needs exactly one tree: --tree=dir=PATH or PATH")
+	return "", "", usagef("commit needs exactly one tree: --tree=dir=PATH, --tree=ref=REV or PATH")
+}
+
+// refTree returns the root of the commit rev names, to commit again as it
+// is. Options that change entries would need its files rewritten, which
+// repofs does not do.
+func (f *commitFlags) refTree(r *repo.Repo, rev string, do repo.DirOptions) (*[2]repo.Checksum, error) {
+	if do.CanonicalPermissions || do.UID != nil || do.GID != nil || do.ROExecutables || do.NoXattrs || do.Filter != nil {
+		return nil, usagef("--tree=ref= cannot be combined with options that change entries")
+	}
+	c, err := r.ResolveRev(rev)
+	if err != nil {
+		return nil, err
+	}
+	commit, err := r.ReadCommit(c)
+	if err != nil {
+		return nil, err
+	}
+	return &[2]repo.Checksum{commit.RootTree, commit.RootMeta}, nil
 }
 
 // options are the commit's subject, body, timestamp and metadata, bound
@@ -118,44 +327,78 @@ func (f *commitFlags) options() (repo.CommitOptions, error) {
 		}
 		o.Timestamp = ts
 	}
-	for _, kv := range f.metadata {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return o, usagef("--add-metadata-string needs KEY=VALUE, got %q", kv)
-		}
-		o.Metadata = append(o.Metadata, gvariant.Entry{Key: k, Value: gvariant.StringVariant(v)})
+	md, err := keyValueStrings(f.metadata, "--add-metadata-string")
+	if err != nil {
+		return o, err
 	}
-	o.Metadata = append(o.Metadata, gvariant.Entry{Key: "ostree.ref-binding", Value: gvariant.StringsVariant([]string{f.branch})})
+	var refs []string // an orphan's is empty, as in ostree
+	if f.branch != "" {
+		refs = []string{f.branch}
+	}
+	o.Metadata = append(md, gvariant.Entry{Key: "ostree.ref-binding", Value: gvariant.StringsVariant(refs)})
 	return o, nil
 }
 
-// commitTree commits dir to branch in one transaction, signed by s when
-// it is set.
-func commitTree(e *env, r *repo.Repo, branch, dir string, o repo.CommitOptions, do repo.DirOptions, s *signer) (repo.Checksum, error) {
+// commitPlan is what commitTree writes.
+type commitPlan struct {
+	branch, dir   string            // branch "": an orphan
+	fromRef       *[2]repo.Checksum // --tree=ref=: its root dirtree and dirmeta, instead of dir
+	o             repo.CommitOptions
+	do            repo.DirOptions
+	sign          *signer // nil: unsigned
+	detached      gvariant.Metadata
+	skipUnchanged bool
+	check         func() error // after the tree is written; nil: none
+}
+
+// commitTree commits p.dir (to p.branch unless it is an orphan) in one
+// transaction and returns the commit; with skipUnchanged, a tree equal to
+// the parent's writes nothing and returns the parent.
+func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, error) {
 	var zero repo.Checksum
-	if parent, err := r.ReadRef("", branch); err == nil {
-		o.Parent = &parent
-	}
 	tx, err := r.Begin(e.ctx)
 	if err != nil {
 		return zero, err
 	}
 	defer tx.Abort()
-	tree, meta, err := tx.WriteDirectory(e.ctx, dir, do)
-	if err != nil {
+	var tree, meta repo.Checksum
+	if p.fromRef != nil {
+		tree, meta = p.fromRef[0], p.fromRef[1]
+	} else if tree, meta, err = tx.WriteDirectory(e.ctx, p.dir, p.do); err != nil {
 		return zero, err
 	}
-	c, err := tx.WriteCommit(o, tree, meta)
-	if err != nil {
-		return zero, err
-	}
-	if s != nil {
-		if err := s.signCommit(tx, c); err != nil {
+	if p.check != nil {
+		if err := p.check(); err != nil {
 			return zero, err
 		}
 	}
-	if err := tx.SetRef("", branch, c); err != nil {
+	if p.skipUnchanged && p.o.Parent != nil {
+		parent, err := r.ReadCommit(*p.o.Parent)
+		if err != nil {
+			return zero, err
+		}
+		if parent.RootTree == tree && parent.RootMeta == meta {
+			return *p.o.Parent, nil
+		}
+	}
+	c, err := tx.WriteCommit(p.o, tree, meta)
+	if err != nil {
 		return zero, err
+	}
+	if p.detached != nil {
+		if err := tx.WriteCommitMeta(c, p.detached); err != nil {
+			return zero, err
+		}
+	}
+	if p.sign != nil {
+		if err := p.sign.signCommit(tx, c); err != nil {
+			return zero, err
+		}
+	}
+	if p.branch != "" {
+		if err := tx.SetRef("", p.branch, c); err != nil {
+			return zero, err
+		}
 	}
 	return c, tx.Commit(e.ctx)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"strings"
 
 	flag "github.com/spf13/pflag"
 
@@ -14,7 +15,8 @@ var refsCommand = &command{
 	summary: "List, create or delete refs",
 	usage:   "[--list] [PREFIX] | --create=REF COMMIT | --delete REF…",
 	help: `Lists local refs as NAME and remote-tracking refs as REMOTE:NAME, sorted.
-With PREFIX, only the refs below it, the prefix cut off unless --list.
+With PREFIX, only the refs below it, the prefix cut off unless --list
+(ostree 2022.7's "REMOTE:./NAME" for the prefix "REMOTE:" included).
 
 Options:
   --list           keep the prefix in the names
@@ -59,15 +61,40 @@ func runRefs(e *env, f *refsFlags, args []string) error {
 	if len(args) == 1 {
 		prefix = args[0]
 	}
+	remoteOnly := remotePrefix(prefix)
+	if len(args) == 1 && remoteOnly == "" {
+		if _, _, err := repo.ParseRefspec(prefix); err != nil {
+			return fmt.Errorf("Listing refs: %w", err)
+		}
+	}
 	refs, err := r.ListRefs(prefix, f.list)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(e.stdout)
 	for _, ref := range refs {
+		if f.list && remoteOnly != "" && strings.HasSuffix(prefix, ":") {
+			// ostree 2022.7 lists "REMOTE:" as the directory "." of
+			// the remote, and says so.
+			fmt.Fprintf(w, "%s:./%s\n", ref.Remote, ref.Name)
+			continue
+		}
 		fmt.Fprintln(w, ref)
 	}
 	return w.Flush()
+}
+
+// remotePrefix returns REMOTE for a prefix "REMOTE:" or "REMOTE:." (every
+// ref of a remote), which ostree takes apart by hand; else "".
+func remotePrefix(prefix string) string {
+	rem, ok := strings.CutSuffix(prefix, ":")
+	if !ok {
+		rem, ok = strings.CutSuffix(prefix, ":.")
+	}
+	if !ok || repo.ValidateRemoteName(rem) != nil {
+		return ""
+	}
+	return rem
 }
 
 func refsCreate(e *env, r *repo.Repo, spec string, args []string, force bool) error {

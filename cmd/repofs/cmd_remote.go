@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,15 +17,18 @@ import (
 
 var remoteCommand = &command{
 	name:    "remote",
-	summary: "Manage remote repositories (add, list, delete, show-url, refs, summary, gpg-import)",
-	usage:   "add|list|delete|show-url|refs|summary|gpg-import …",
+	summary: "Manage remotes: add, list, delete, show-url, refs, summary, gpg-*",
+	usage:   "add|list|delete|show-url|refs|summary|gpg-import|gpg-list-keys …",
 	help: `Subcommands (the [remote "NAME"] groups of config, as ostree writes them):
-  add [--no-gpg-verify] [--gpg-import=FILE] [--set=K=V]… [--if-not-exists] NAME URL [BRANCH…]
+  add [--no-gpg-verify] [--no-sign-verify] [--sign-verify=ed25519=inline:KEY|file:PATH]…
+      [--gpg-import=FILE] [--set=K=V]… [--if-not-exists] NAME URL [BRANCH…]
   list [-u]                 the remotes; -u with their URLs
   delete [--if-exists] NAME
   show-url NAME
   refs NAME                 the refs the remote's summary lists, as NAME:REF
   summary NAME              the remote's summary, as ostree prints it
+  gpg-list-keys [NAME]      the OpenPGP keys NAME's signatures are checked with
+                            (the global keyring's without NAME), as ostree lists them
   gpg-import NAME (-k FILE | --stdin) [KEY-ID…]
                             trust OpenPGP keys (armored or binary) for NAME;
                             they go to REPO/NAME.trustedkeys.gpg, as in ostree
@@ -40,21 +44,25 @@ Signature settings (keys of the remote's group, as in ostree):
 Examples:
   repofs --repo=repo remote add --no-gpg-verify origin https://example.com/repo os/main
   repofs --repo=repo remote add --gpg-import=publisher.asc os https://example.com/repo
-  repofs --repo=repo remote refs origin`,
+  repofs --repo=repo remote add --sign-verify=ed25519=inline:PUBKEY os https://example.com/repo
+  repofs --repo=repo remote refs origin
+  repofs --repo=repo remote gpg-list-keys os`,
 	setup: withFlags((*remoteFlags).register, runRemote),
 }
 
 // remoteFlags are the options of every remote subcommand; each reads its
 // own and ignores the others.
 type remoteFlags struct {
-	noGPGVerify bool     // add --no-gpg-verify
-	gpgImport   string   // add --gpg-import
-	set         []string // add --set
-	ifNotExists bool     // add --if-not-exists
-	keyring     string   // gpg-import -k
-	stdin       bool     // gpg-import --stdin
-	urls        bool     // list -u
-	ifExists    bool     // delete --if-exists
+	noGPGVerify  bool     // add --no-gpg-verify
+	gpgImport    string   // add --gpg-import
+	set          []string // add --set
+	ifNotExists  bool     // add --if-not-exists
+	keyring      string   // gpg-import -k
+	stdin        bool     // gpg-import --stdin
+	urls         bool     // list -u
+	ifExists     bool     // delete --if-exists
+	signVerify   []string // add --sign-verify
+	noSignVerify bool     // add --no-sign-verify
 }
 
 func (f *remoteFlags) register(fs *flag.FlagSet) {
@@ -66,6 +74,8 @@ func (f *remoteFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.ifNotExists, "if-not-exists", false, "")
 	fs.BoolVarP(&f.urls, "url", "u", false, "")
 	fs.BoolVar(&f.ifExists, "if-exists", false, "")
+	fs.StringArrayVar(&f.signVerify, "sign-verify", nil, "")
+	fs.BoolVar(&f.noSignVerify, "no-sign-verify", false, "")
 }
 
 func runRemote(e *env, f *remoteFlags, args []string) error {
@@ -92,6 +102,8 @@ func runRemote(e *env, f *remoteFlags, args []string) error {
 		return runRemoteRefs(e, r, args)
 	case "summary":
 		return runRemoteSummary(e, r, args)
+	case "gpg-list-keys":
+		return runRemoteGPGListKeys(e, r, args)
 	}
 	return usagef("unknown remote subcommand %q", sub)
 }
@@ -118,6 +130,11 @@ func runRemoteAdd(e *env, r *repo.Repo, f *remoteFlags, args []string) error {
 		o.Set = append(o.Set, repo.ConfigKey{Key: k, Value: v})
 	}
 	o.Branches = args[2:]
+	sv, err := signVerifySettings(f)
+	if err != nil {
+		return err
+	}
+	o.Set = append(o.Set, sv...)
 	var keys []byte
 	if f.gpgImport != "" {
 		// Read the keys first: a bad key file must not leave a
@@ -137,6 +154,46 @@ func runRemoteAdd(e *env, r *repo.Repo, f *remoteFlags, args []string) error {
 		return nil
 	}
 	return importKeys(e, r, args[0], keys, nil)
+}
+
+// signVerifySettings are the keys --no-gpg-verify, --no-sign-verify and
+// each --sign-verify=KEYTYPE=inline:KEY|file:PATH add, in the order
+// ostree writes them after the --set ones.
+func signVerifySettings(f *remoteFlags) ([]repo.ConfigKey, error) {
+	var out []repo.ConfigKey
+	if f.noGPGVerify || f.noSignVerify {
+		out = append(out, repo.ConfigKey{Key: "gpg-verify", Value: "false"})
+	}
+	if f.noSignVerify {
+		if len(f.signVerify) > 0 {
+			return nil, errors.New("Cannot specify both --sign-verify and --no-sign-verify")
+		}
+		out = append(out, repo.ConfigKey{Key: "sign-verify", Value: "false"})
+	}
+	var names []string
+	for _, spec := range f.signVerify {
+		typ, rest, ok := strings.Cut(spec, "=")
+		if !ok {
+			return nil, fmt.Errorf("Failed to parse KEYTYPE=[inline|file]:DATA in %s", spec)
+		}
+		if typ != "ed25519" {
+			return nil, errors.New("Requested signature type is not implemented")
+		}
+		ref, data, _ := strings.Cut(rest, ":")
+		switch ref {
+		case "inline":
+			out = append(out, repo.ConfigKey{Key: "verification-" + typ + "-key", Value: data})
+		case "file":
+			out = append(out, repo.ConfigKey{Key: "verification-" + typ + "-file", Value: data})
+		default:
+			return nil, fmt.Errorf("Invalid key reference %s, expected inline|file", ref)
+		}
+		names = append(names, typ)
+	}
+	if names != nil {
+		out = append(out, repo.ConfigKey{Key: "sign-verify", Value: strings.Join(names, ",")})
+	}
+	return out, nil
 }
 
 func runRemoteGPGImport(e *env, r *repo.Repo, f *remoteFlags, args []string) error {

@@ -18,32 +18,101 @@ import (
 var showCommand = &command{
 	name:    "show",
 	summary: "Show a commit",
-	usage:   "[--gpg-verify-remote=NAME] REV",
+	usage:   "[OPTIONS] REV",
 	help: `Prints the commit as ostree show does, then the signatures in its detached
 metadata and whether each verifies: OpenPGP ones ("Found N signature(s):",
 in ostree's words) and ed25519 ones. They are checked against the keys of
 every remote and ostree's global key directories, or only those of the
 remote NAME with --gpg-verify-remote.
 
-Example:
-  repofs --repo=repo show os/main^`,
+Options:
+  --raw                               print the commit object as a GVariant
+  -B, --no-byteswap                   with --raw or a metadata key, print
+                                      numbers as stored (big-endian ones
+                                      byte-swapped)
+  --print-metadata-key=KEY            print one key of the commit's metadata
+  --print-detached-metadata-key=KEY   print one key of its detached metadata
+  --print-sizes                       print the totals of its ostree.sizes
+                                      metadata, and how much of it is missing
+  --print-related                     print its related objects
+  --print-variant-type=TYPE           read the file REV as a GVariant of TYPE
+                                      and print it
+  --gpg-verify-remote=NAME            verify with the keys of remote NAME
+
+Examples:
+  repofs --repo=repo show os/main^
+  repofs --repo=repo show --print-metadata-key=version os/main
+  repofs --repo=repo show --raw os/main
+  repofs show --print-variant-type='a{sv}' summary.sig`,
 	setup: withFlags((*showFlags).register, runShow),
 }
 
 type showFlags struct {
-	remote string // --gpg-verify-remote
+	remote               string // --gpg-verify-remote
+	raw, noSwap          bool
+	metaKey, detachedKey string
+	sizes, related       bool
+	variantType          string
 }
 
 func (f *showFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.remote, "gpg-verify-remote", "", "")
+	fs.BoolVar(&f.raw, "raw", false, "")
+	fs.BoolVarP(&f.noSwap, "no-byteswap", "B", false, "")
+	fs.StringVar(&f.metaKey, "print-metadata-key", "", "")
+	fs.StringVar(&f.detachedKey, "print-detached-metadata-key", "", "")
+	fs.BoolVar(&f.sizes, "print-sizes", false, "")
+	fs.BoolVar(&f.related, "print-related", false, "")
+	fs.StringVar(&f.variantType, "print-variant-type", "", "")
 }
 
-func runShow(e *env, f *showFlags, args []string) error { return showCommits(e, args, false, f.remote) }
+func runShow(e *env, f *showFlags, args []string) error {
+	if len(args) == 0 {
+		return errors.New("An object argument is required")
+	}
+	if f.metaKey == "" && f.detachedKey == "" && !f.related && !f.sizes {
+		if f.variantType != "" {
+			w := bufio.NewWriter(e.stdout)
+			if err := showVariantFile(w, args[0], f.variantType); err != nil {
+				return err
+			}
+			return w.Flush()
+		}
+		return showCommits(e, args[:1], false, f.remote, dumpFlags{raw: f.raw, noSwap: f.noSwap})
+	}
+	r, c, err := e.resolveRev(args[0])
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(e.stdout)
+	defer w.Flush()
+	switch {
+	case f.metaKey != "" || f.detachedKey != "":
+		key, detached := f.metaKey, false
+		if f.detachedKey != "" {
+			key, detached = f.detachedKey, true
+		}
+		err = showMetadataKey(w, r, c, key, detached, f.noSwap)
+	case f.related:
+		err = showRelated(w, r, c)
+	default:
+		err = showSizes(w, r, c)
+	}
+	if err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// dumpFlags choose how a commit prints: --raw (the object as a GVariant,
+// instead of the summary) and -B (its numbers as stored, before the
+// summary).
+type dumpFlags struct{ raw, noSwap bool }
 
 // showCommits prints the commit REV names, as show does, or with follow
 // it and its ancestors, as log does; remote limits the keys that verify
 // show's signatures.
-func showCommits(e *env, args []string, follow bool, remote string) error {
+func showCommits(e *env, args []string, follow bool, remote string, df dumpFlags) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one REV")
 	}
@@ -62,7 +131,9 @@ func showCommits(e *env, args []string, follow bool, remote string) error {
 		if err != nil {
 			return err
 		}
-		writeCommit(w, commit)
+		if err := dumpCommit(w, r, commit, df); err != nil {
+			return err
+		}
 		if !follow {
 			if err := writeSignatures(w, r, c, remote); err != nil {
 				return err
@@ -76,9 +147,32 @@ func showCommits(e *env, args []string, follow bool, remote string) error {
 	return w.Flush()
 }
 
+// dumpCommit prints a commit as ostree's ot_dump_object does.
+func dumpCommit(w io.Writer, r *repo.Repo, commit *repo.Commit, df dumpFlags) error {
+	if !df.raw && !df.noSwap {
+		writeCommit(w, commit)
+		return nil
+	}
+	v, err := commitValue(r, commit.Checksum)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "commit %s\n", commit.Checksum)
+	printVariant(w, v, df.noSwap)
+	if df.noSwap { // -B prints the stored form, then the summary
+		writeCommitBody(w, commit)
+	}
+	return nil
+}
+
 // writeCommit prints a commit exactly as ostree's dump_commit does.
 func writeCommit(w io.Writer, c *repo.Commit) {
 	fmt.Fprintf(w, "commit %s\n", c.Checksum)
+	writeCommitBody(w, c)
+}
+
+// writeCommitBody is writeCommit after the "commit CHECKSUM" line.
+func writeCommitBody(w io.Writer, c *repo.Commit) {
 	if c.HasParent {
 		fmt.Fprintf(w, "Parent:  %s\n", c.Parent)
 	}

@@ -32,9 +32,10 @@ func withFlags[F any](register func(*F, *flag.FlagSet), run func(*env, *F, []str
 // setting up and fetching, mounting, looking, writing, checking, then the
 // helpers.
 var commands = []*command{
-	initCommand, remoteCommand, pullCommand, pullLocalCommand, mountCommand,
-	refsCommand, logCommand, showCommand, lsCommand, catCommand, checkoutCommand, revParseCommand,
-	commitCommand, summaryCommand, signCommand, gpgSignCommand,
+	initCommand, configCommand, remoteCommand, pullCommand, pullLocalCommand, mountCommand,
+	refsCommand, logCommand, showCommand, lsCommand, catCommand, diffCommand, checkoutCommand, exportCommand, revParseCommand,
+	checksumCommand,
+	commitCommand, resetCommand, summaryCommand, signCommand, gpgSignCommand,
 	fsckCommand, pruneCommand, cleanupCommand, staticDeltaCommand, demoCommand, completionCommand, manCommand,
 }
 
