@@ -69,7 +69,7 @@ func PullLocal(ctx context.Context, dst, src *repo.Repo, o LocalOptions) (*Local
 		return nil, fmt.Errorf("pull-local: %w", err)
 	}
 	defer tx.Abort()
-	im := &importer{tx: tx, dst: dst, src: src, o: o, seen: map[repo.Checksum]bool{}, sem: make(chan struct{}, o.Parallel)}
+	im := &importer{tx: tx, imp: tx.Importer(src), dst: dst, src: src, o: o, seen: map[repo.Checksum]bool{}, sem: make(chan struct{}, o.Parallel)}
 	for _, n := range names {
 		if err := im.commitChain(ctx, res.Refs[n]); err != nil {
 			return nil, err
@@ -89,6 +89,7 @@ func PullLocal(ctx context.Context, dst, src *repo.Repo, o LocalOptions) (*Local
 
 type importer struct {
 	tx       *repo.Transaction
+	imp      *repo.Importer
 	dst, src *repo.Repo
 	o        LocalOptions
 
@@ -153,7 +154,7 @@ func (im *importer) commit(ctx context.Context, c repo.Checksum) error {
 
 // object imports one object and counts it.
 func (im *importer) object(c repo.Checksum, t repo.ObjectType) error {
-	how, n, err := im.tx.ImportObject(im.src, c, t, im.o.Untrusted)
+	how, n, err := im.imp.Import(c, t, im.o.Untrusted)
 	if err != nil {
 		return fmt.Errorf("pull-local %s: %w", im.src.Path(), err)
 	}
