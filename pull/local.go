@@ -3,6 +3,7 @@ package pull
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -19,7 +20,9 @@ type LocalOptions struct {
 	// Untrusted checks every object against its checksum, even those
 	// hardlinked rather than copied.
 	Untrusted bool
-	// Parallel objects imported at once (default 8).
+	// Parallel objects imported at once (default twice the CPUs Go
+	// runs on: copying from an archive is inflate- and inode-bound, and
+	// more workers only hold more buffers).
 	Parallel int
 }
 
@@ -38,7 +41,7 @@ type LocalResult struct {
 // dst's refs/heads.
 func PullLocal(ctx context.Context, dst, src *repo.Repo, o LocalOptions) (*LocalResult, error) {
 	if o.Parallel <= 0 {
-		o.Parallel = 8
+		o.Parallel = 2 * runtime.GOMAXPROCS(0)
 	}
 	names := o.Refs
 	if len(names) == 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 
@@ -42,13 +43,19 @@ type Importer struct {
 	// sameFS: both object stores are on one filesystem with one owner,
 	// so an object stored alike can be hardlinked.
 	sameFS bool
+	// large holds a slot per object over maxImportWhole being copied:
+	// each is read whole (up to maxWholeFile) to decode fast, and a
+	// tree's large files sit together in a directory, so all workers
+	// would otherwise hold one at once, for a peak RSS several times
+	// ostree's.
+	large chan struct{}
 }
 
 // Importer returns an Importer of src's objects into this transaction.
 func (tx *Transaction) Importer(src *Repo) *Importer {
 	var a, b unix.Stat_t
 	same := unix.Stat(src.objects, &a) == nil && unix.Stat(tx.r.objects, &b) == nil && a.Uid == b.Uid && a.Dev == b.Dev
-	return &Importer{tx: tx, src: src, sameFS: same}
+	return &Importer{tx: tx, src: src, sameFS: same, large: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 }
 
 // Import is ImportObject of the Importer's source.
@@ -118,6 +125,8 @@ func (im *Importer) copyContent(c Checksum) (int64, error) {
 		if n, ok, err := im.copyArchiveWhole(c); ok {
 			return n, err
 		}
+		im.large <- struct{}{}
+		defer func() { <-im.large }()
 	}
 	// WriteContent hashes what it reads against c: the reader need not.
 	fi, rc, err := im.src.openContent(im.src.objectPath(c, ObjFile), c, true, false)
