@@ -3,6 +3,7 @@ package pull
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -19,7 +20,9 @@ type LocalOptions struct {
 	// Untrusted checks every object against its checksum, even those
 	// hardlinked rather than copied.
 	Untrusted bool
-	// Parallel objects imported at once (default 8).
+	// Parallel objects imported at once (default twice the CPUs Go
+	// runs on: copying from an archive is inflate- and inode-bound, and
+	// more workers only hold more buffers).
 	Parallel int
 }
 
@@ -38,7 +41,7 @@ type LocalResult struct {
 // dst's refs/heads.
 func PullLocal(ctx context.Context, dst, src *repo.Repo, o LocalOptions) (*LocalResult, error) {
 	if o.Parallel <= 0 {
-		o.Parallel = 8
+		o.Parallel = 2 * runtime.GOMAXPROCS(0)
 	}
 	names := o.Refs
 	if len(names) == 0 {
@@ -69,7 +72,7 @@ func PullLocal(ctx context.Context, dst, src *repo.Repo, o LocalOptions) (*Local
 		return nil, fmt.Errorf("pull-local: %w", err)
 	}
 	defer tx.Abort()
-	im := &importer{tx: tx, dst: dst, src: src, o: o, seen: map[repo.Checksum]bool{}, sem: make(chan struct{}, o.Parallel)}
+	im := &importer{tx: tx, imp: tx.Importer(src), dst: dst, src: src, o: o, seen: map[repo.Checksum]bool{}, sem: make(chan struct{}, o.Parallel)}
 	for _, n := range names {
 		if err := im.commitChain(ctx, res.Refs[n]); err != nil {
 			return nil, err
@@ -89,6 +92,7 @@ func PullLocal(ctx context.Context, dst, src *repo.Repo, o LocalOptions) (*Local
 
 type importer struct {
 	tx       *repo.Transaction
+	imp      *repo.Importer
 	dst, src *repo.Repo
 	o        LocalOptions
 
@@ -153,7 +157,7 @@ func (im *importer) commit(ctx context.Context, c repo.Checksum) error {
 
 // object imports one object and counts it.
 func (im *importer) object(c repo.Checksum, t repo.ObjectType) error {
-	how, n, err := im.tx.ImportObject(im.src, c, t, im.o.Untrusted)
+	how, n, err := im.imp.Import(c, t, im.o.Untrusted)
 	if err != nil {
 		return fmt.Errorf("pull-local %s: %w", im.src.Path(), err)
 	}

@@ -1,9 +1,13 @@
 package pull
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,5 +135,79 @@ func TestPullLocalUntrusted(t *testing.T) {
 		if !untrusted && err != nil {
 			t.Errorf("trusted pull-local: %v", err)
 		}
+	}
+}
+
+// TestPullLocalCopyVerifies: an object copied from an archive source
+// (decoded, rewritten) is checked against its checksum even by a trusted
+// pull-local, whether it is small enough to be decoded whole or streamed:
+// a tampered one fails the pull with ErrCorrupt and never reaches
+// objects/.
+func TestPullLocalCopyVerifies(t *testing.T) {
+	repotest.RequireOstree(t)
+	entries := append(slices.Clone(localEntries), repotest.Entry{Path: "big", Kind: repotest.File, Size: 5 << 20})
+	for _, tc := range []struct {
+		name, file string
+		tamper     func(payload []byte) []byte // nil: garbage after the header
+	}{
+		{"small-payload", "hello.txt", func(b []byte) []byte { return []byte("HELLO\n") }},
+		{"small-stream", "hello.txt", nil},
+		{"large-payload", "big", func(b []byte) []byte { b = slices.Clone(b); b[len(b)/2] ^= 1; return b }},
+		{"large-stream", "big", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, _ := repotest.NewRepo(t, "archive", entries)
+			sr := mustOpen(t, src)
+			root, _ := sr.ResolveRev("main")
+			cm, _ := sr.ReadCommit(root)
+			dt, _ := sr.ReadDirTree(cm.RootTree)
+			var victim repo.Checksum
+			for _, f := range dt.Files {
+				if f.Name == tc.file {
+					victim = f.Content
+				}
+			}
+			p := sr.ObjectPath(victim, repo.ObjFile)
+			filez, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hdr := 8 + int(binary.BigEndian.Uint32(filez[:4]))
+			out := slices.Clone(filez[:hdr])
+			if tc.tamper == nil {
+				out = append(out, bytes.Repeat([]byte{0xff}, 64)...)
+			} else {
+				_, rc, err := sr.OpenFile(victim)
+				if err != nil {
+					t.Fatal(err)
+				}
+				payload, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var buf bytes.Buffer
+				zw, _ := flate.NewWriter(&buf, flate.BestSpeed)
+				zw.Write(tc.tamper(payload))
+				zw.Close()
+				out = append(out, buf.Bytes()...)
+			}
+			if err := os.WriteFile(p, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, untrusted := range []bool{false, true} {
+				r, err := repo.Init(filepath.Join(t.TempDir(), "dst"), repo.ModeBareUser)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = PullLocal(context.Background(), r, sr, LocalOptions{Refs: []string{"main"}, Untrusted: untrusted})
+				if !errors.Is(err, repo.ErrCorrupt) || !strings.Contains(err.Error(), victim.String()) {
+					t.Errorf("untrusted=%v: pull-local of a tampered %s: %v, want ErrCorrupt naming %s", untrusted, tc.file, err, victim)
+				}
+				if ok, _ := r.HasObject(victim, repo.ObjFile); ok {
+					t.Errorf("untrusted=%v: the tampered object reached objects/", untrusted)
+				}
+			}
+		})
 	}
 }

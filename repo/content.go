@@ -93,6 +93,13 @@ func (r *Repo) openFile(c Checksum, payload bool) (*FileInfo, io.ReadCloser, err
 // openContentAt opens the content object c stored at p in this
 // repository's representation.
 func (r *Repo) openContentAt(p string, c Checksum, payload bool) (*FileInfo, io.ReadCloser, error) {
+	return r.openContent(p, c, payload, true)
+}
+
+// openContent is openContentAt; with hash false the payload reader checks
+// the size but not the checksum, for a caller that hashes what it reads
+// itself (WriteContent given the expected checksum): one pass, not two.
+func (r *Repo) openContent(p string, c Checksum, payload, hash bool) (*FileInfo, io.ReadCloser, error) {
 	name := c.String() + "." + ObjFile.Ext()
 	var (
 		fi   *FileInfo
@@ -134,19 +141,23 @@ func (r *Repo) openContentAt(p string, c Checksum, payload bool) (*FileInfo, io.
 		}
 		return fi, f, nil
 	}
-	h := sha256.New()
-	h.Write(contentStreamPrefix(fi))
 	if body == nil {
 		body = strings.NewReader("")
 	}
-	v := &verifyReader{r: body, f: f, h: h, want: c, size: fi.Size}
-	if payload && fi.Size >= asyncHashMin {
-		v.pipe = newHashPipe(h)
+	v := &verifyReader{r: body, f: f, want: c, size: fi.Size}
+	if !hash {
+		return fi, v, nil
+	}
+	v.h = sha256.New()
+	v.h.Write(contentStreamPrefix(fi))
+	if fi.Size >= asyncHashMin {
+		v.pipe = newHashPipe(v.h)
 	}
 	return fi, v, nil
 }
 
-// verifyReader hashes the payload as it is read and checks it at the end.
+// verifyReader hashes the payload as it is read and checks it at the end
+// (with h nil, only its size).
 type verifyReader struct {
 	r    io.Reader
 	f    *os.File
@@ -163,9 +174,10 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 		return 0, v.err
 	}
 	n, err := v.r.Read(p)
-	if v.pipe != nil {
+	switch {
+	case v.pipe != nil:
 		v.pipe.Write(p[:n])
-	} else {
+	case v.h != nil:
 		v.h.Write(p[:n])
 	}
 	v.n += uint64(n)
@@ -177,6 +189,10 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 		if v.n != v.size {
 			v.err = corruptf(v.want, ObjFile, "payload of %d bytes, header says %d", v.n, v.size)
 			return n, v.err
+		}
+		if v.h == nil {
+			v.err = io.EOF
+			return n, err
 		}
 		var got Checksum
 		if v.pipe != nil {

@@ -1,11 +1,16 @@
 package repo
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/internal/bufpool"
+	"github.com/repofs/repofs/internal/inflate"
 )
 
 // Imported says how ImportObject staged an object.
@@ -24,13 +29,52 @@ const (
 // bare-user-only), else a copy rewritten in this repository's mode, which
 // is checked against c as it is written. verify (--untrusted) checks a
 // linked object against c first too. written is the content bytes copied.
+// To import many objects of one source, an Importer decides once what
+// ImportObject decides per object.
 func (tx *Transaction) ImportObject(src *Repo, c Checksum, t ObjectType, verify bool) (how Imported, written int64, err error) {
+	return tx.Importer(src).Import(c, t, verify)
+}
+
+// An Importer imports objects of one source repository into a
+// transaction; it is safe for concurrent use.
+type Importer struct {
+	tx  *Transaction
+	src *Repo
+	// sameFS: both object stores are on one filesystem with one owner,
+	// so an object stored alike can be hardlinked.
+	sameFS bool
+	// large holds a slot per object over maxImportWhole being copied:
+	// each is read whole (up to maxWholeFile) to decode fast, and a
+	// tree's large files sit together in a directory, so all workers
+	// would otherwise hold one at once, for a peak RSS several times
+	// ostree's.
+	large chan struct{}
+}
+
+// Importer returns an Importer of src's objects into this transaction.
+func (tx *Transaction) Importer(src *Repo) *Importer {
+	var a, b unix.Stat_t
+	same := unix.Stat(src.objects, &a) == nil && unix.Stat(tx.r.objects, &b) == nil && a.Uid == b.Uid && a.Dev == b.Dev
+	return &Importer{tx: tx, src: src, sameFS: same, large: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
+}
+
+// Import is ImportObject of the Importer's source.
+//
+// What is checked: ostree's pull-local without --untrusted trusts the
+// source and hashes nothing it copies (ostree_repo_write_content_trusted).
+// repofs puts nothing in objects/ unverified, so a copied object is hashed
+// once, as it is decoded and before it is written: never a second time on
+// the way out of the source (Repo.OpenFile's own check is skipped here).
+// A hardlinked object is the source's file itself: checked only with
+// verify, as ostree does with --untrusted.
+func (im *Importer) Import(c Checksum, t ObjectType, verify bool) (how Imported, written int64, err error) {
+	tx, src := im.tx, im.src
 	if t != ObjCommitMeta {
 		if ok, err := tx.HasObject(c, t); ok || err != nil {
 			return ImportPresent, 0, err
 		}
 	}
-	if t != ObjCommitMeta && tx.linkable(src, c, t) {
+	if t != ObjCommitMeta && im.linkable(c, t) {
 		if verify {
 			if err := src.verifyObject(c, t); err != nil {
 				return 0, 0, err
@@ -48,35 +92,127 @@ func (tx *Transaction) ImportObject(src *Repo, c Checksum, t ObjectType, verify 
 		_, err = tx.WriteMetadata(t, data, &c)
 		return ImportCopied, 0, err
 	}
-	fi, rc, err := src.OpenFile(c)
+	n, err := im.copyContent(c)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer rc.Close()
-	if _, err := tx.WriteContent(fi, rc, &c); err != nil {
-		return 0, 0, err
-	}
-	return ImportCopied, int64(fi.Size), nil
+	return ImportCopied, n, nil
 }
 
-// linkable reports whether src's object file can serve as this
+// linkable reports whether the source's object file can serve as this
 // repository's, as ostree decides (same owner and device checked by the
 // link itself failing with EXDEV, and by owner here).
-func (tx *Transaction) linkable(src *Repo, c Checksum, t ObjectType) bool {
-	var a, b unix.Stat_t
-	if unix.Stat(src.objects, &a) != nil || unix.Stat(tx.r.objects, &b) != nil || a.Uid != b.Uid || a.Dev != b.Dev {
-		return false
-	}
+func (im *Importer) linkable(c Checksum, t ObjectType) bool {
+	src, dst := im.src, im.tx.r
 	switch {
-	case t != ObjFile, src.mode == tx.r.mode:
+	case !im.sameFS:
+		return false
+	case t != ObjFile, src.mode == dst.mode:
 		return true
-	case src.mode == ModeBareUser && tx.r.mode == ModeBareUserOnly:
+	case src.mode == ModeBareUser && dst.mode == ModeBareUserOnly:
 		// A bare-user symlink is a regular file; bare-user-only stores a
 		// real symlink, and no owner, mode bits or xattrs beyond 0775.
 		fi, err := src.StatFile(c)
 		return err == nil && !fi.IsSymlink() && fi.UID == 0 && fi.GID == 0 && len(fi.Xattrs) == 0 && fi.Mode&^(sIFMT|0o775) == 0
 	}
 	return false
+}
+
+// copyContent copies content object c, rewritten in this repository's
+// mode and verified in one pass; it returns the payload bytes.
+func (im *Importer) copyContent(c Checksum) (int64, error) {
+	if im.src.mode == ModeArchive {
+		if n, ok, err := im.copyArchiveWhole(c); ok {
+			return n, err
+		}
+		im.large <- struct{}{}
+		defer func() { <-im.large }()
+	}
+	// WriteContent hashes what it reads against c: the reader need not.
+	fi, rc, err := im.src.openContent(im.src.objectPath(c, ObjFile), c, true, false)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	if _, err := im.tx.WriteContent(fi, rc, &c); err != nil {
+		return 0, err
+	}
+	return int64(fi.Size), nil
+}
+
+// maxImportWhole is the largest payload copyArchiveWhole decodes at once:
+// the largest buffer bufpool keeps.
+const maxImportWhole = 4 << 20
+
+// copyArchiveWhole copies the .filez c of an archive source through
+// memory: read whole with bare system calls, decoded at once (package
+// inflate, about twice as fast as streaming), hashed, and written with one
+// write. ok is false, and nothing done, for a payload over maxImportWhole
+// or when the bytes held by readers in memory are at their bound
+// (wholeBudget): the caller streams the object then.
+func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
+	name := c.String() + "." + ObjFile.Ext()
+	fd, err := unix.Open(im.src.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return 0, true, missing(c, ObjFile)
+	case errors.Is(err, unix.ELOOP):
+		return 0, true, corruptf(c, ObjFile, "object is a symlink, not a file")
+	case err != nil:
+		return 0, true, &ObjectError{Object: name, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, true, &ObjectError{Object: name, Err: err}
+	}
+	if st.Mode&sIFMT != sIFREG {
+		return 0, true, corruptf(c, ObjFile, "not a regular file (mode 0%o)", st.Mode)
+	}
+	if st.Size > maxImportWhole || !holdWhole(st.Size) {
+		return 0, false, nil
+	}
+	defer wholeBudget.Add(-st.Size)
+	fi, payload, buf, err := loadFilez(fd, st.Size)
+	if err != nil {
+		return 0, true, &ObjectError{Object: name, Err: err}
+	}
+	defer bufpool.Put(buf)
+	if msg := fi.validate(); msg != "" {
+		return 0, true, corruptf(c, ObjFile, "%s", msg)
+	}
+	var data []byte
+	if !fi.IsSymlink() {
+		if fi.Size > maxImportWhole || !holdWhole(int64(fi.Size)) {
+			return 0, false, nil
+		}
+		defer wholeBudget.Add(-int64(fi.Size))
+		data = bufpool.Get(int(fi.Size))
+		defer bufpool.Put(data)
+		if err := inflate.Decode(data, payload); err != nil {
+			return 0, true, corruptf(c, ObjFile, "%v", err)
+		}
+	}
+	h := sha256.New()
+	h.Write(contentStreamPrefix(fi))
+	h.Write(data)
+	if got := Checksum(h.Sum(nil)); got != c {
+		return 0, true, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, got)
+	}
+	if err := im.tx.stageVerified(fi, data, c); err != nil {
+		return 0, true, err
+	}
+	return int64(fi.Size), true, nil
+}
+
+// holdWhole counts n more bytes held in memory against wholeBudget, or
+// reports false, counting nothing, when that would pass its bound.
+func holdWhole(n int64) bool {
+	if wholeBudget.Add(n) > maxWholeHeld {
+		wholeBudget.Add(-n)
+		return false
+	}
+	return true
 }
 
 // linkFrom hardlinks src's object file into the staging directory; false

@@ -100,10 +100,8 @@ func (tx *Transaction) WriteContent(fi *FileInfo, payload io.Reader, expected *C
 		}
 		return zero, fmt.Errorf("write %s: %s", name, msg)
 	}
-	if tx.r.mode == ModeBareUserOnly {
-		if fi.UID != 0 || fi.GID != 0 || len(fi.Xattrs) > 0 || (!fi.IsSymlink() && fi.Mode&^(sIFMT|0775) != 0) {
-			return zero, fmt.Errorf("write %s: not bare-user-only compatible (uid %d, gid %d, mode 0%o, %d xattrs): a bare-user-only repository stores only modes within 0775, owner 0:0 and no xattrs (ostree would drop them and break the checksum); use a bare-user repository", name, fi.UID, fi.GID, fi.Mode, len(fi.Xattrs))
-		}
+	if err := tx.r.fitsMode(fi, name); err != nil {
+		return zero, err
 	}
 	if payload == nil {
 		payload = eofReader{}
