@@ -137,9 +137,7 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	}
 	cf, err := loadCommitFilter(f.statoverride, f.skipList)
 	if err != nil {
-		// Once the transaction has ended: say what tmp/ holds and how
-		// to release it, as a pull does.
-		return r.ExplainNoSpace(err, 0)
+		return err
 	}
 	var check func() error
 	if cf != nil {
@@ -165,7 +163,9 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	}
 	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
 	if err != nil {
-		return err
+		// Once the transaction has ended: say what tmp/ holds and how
+		// to release it, as a pull does.
+		return r.ExplainNoSpace(err, 0)
 	}
 	if f.consume && dir != "" {
 		if err := consumeTree(dir); err != nil {
