@@ -317,6 +317,7 @@ func (c *checkout) linkRecorded(dirFd int, name string, n Node) (bool, error) {
 	p := c.r.objectPath(n.Content, ObjFile)
 	xd, err := xattrDigest(p)
 	if err != nil || xd != s.xattrs {
+		c.rec.forget(n.Content, vrObject)
 		return false, nil
 	}
 	if err := unix.Linkat(unix.AT_FDCWD, p, dirFd, name, 0); err != nil {
