@@ -98,7 +98,8 @@ func printRatioRow(name string, runs [2][]result) {
 // run (both tools fill it: ostree fsyncs each entry, repofs syncs once),
 // with it full (both hardlink from it; either tool's entries serve the
 // other), and with --disable-cache (every file inflated and written);
-// and from the bare repository (hardlinks). Each case runs each tool
+// and from the bare repository (hardlinks). REPOFS_BENCH_OLD may list
+// several binaries, colon-separated. Each case runs each tool
 // once untimed first. Every run, cp -a's too, follows the same deletion
 // (of the previous run's tree, and of the cache where the case empties
 // it): inode allocation right after a mass deletion is slow on ext4. Set REPOFS_BENCH_OLD to an
@@ -120,7 +121,7 @@ func TestCheckoutRatios(t *testing.T) {
 	}
 	bins := []string{repofsBin}
 	if old := os.Getenv("REPOFS_BENCH_OLD"); old != "" {
-		bins = []string{old, repofsBin}
+		bins = append(filepath.SplitList(old), repofsBin)
 	}
 	fmt.Printf("workload: checkout of %s; median of %d alternating runs; repofs columns: %v\n", benchRef, rounds, bins)
 	fmt.Printf("%-28s %10s", "case", "reference")
