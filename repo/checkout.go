@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +54,12 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 			return fmt.Errorf("checkout to %s: %w", dest, err)
 		}
 	}
+	if c.hardlink || c.cache != nil {
+		c.rec = r.openVerifiedRecord()
+		if c.cache != nil {
+			c.cache.rec = c.rec
+		}
+	}
 	name := filepath.Base(dest)
 	if n.IsDir {
 		err = c.dir(int(parent.Fd()), name, n)
@@ -62,6 +69,12 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	if c.cache != nil {
 		if cerr := c.cache.finish(err == nil); err == nil && cerr != nil {
 			return fmt.Errorf("checkout to %s is complete, but its files were not added to the cache (--disable-cache skips it): %w", dest, cerr)
+		}
+	}
+	if c.rec != nil {
+		// Also after a failure: it drops what was found corrupt.
+		if rerr := c.rec.save(ctx); err == nil && rerr != nil {
+			return fmt.Errorf("checkout to %s is complete, but the verified-objects record was not updated: %w", dest, rerr)
 		}
 	}
 	if err != nil {
@@ -75,8 +88,9 @@ type checkout struct {
 	ctx      context.Context
 	o        CheckoutOptions
 	hardlink bool
-	cache    *ucache       // nil: no uncompressed-objects cache
-	sem      chan struct{} // bounds the files being written at once
+	cache    *ucache         // nil: no uncompressed-objects cache
+	rec      *verifiedRecord // nil: nothing is linked, nothing recorded
+	sem      chan struct{}   // bounds the files being written at once
 	// noTmpfile: create files by name, O_TMPFILE is not supported here.
 	noTmpfile atomic.Bool
 }
@@ -115,12 +129,20 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 		if failed() {
 			break
 		}
+		if ok, err := c.linkVerified(fd, f.Name(), f); ok || err != nil {
+			if err != nil {
+				mu.Lock()
+				ferr = cmp.Or(ferr, err)
+				mu.Unlock()
+			}
+			continue
+		}
 		c.sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-c.sem }()
-			if err := c.file(fd, f.Name(), f); err != nil {
+			if err := c.fileUnrecorded(fd, f.Name(), f); err != nil {
 				mu.Lock()
 				if ferr == nil {
 					ferr = err
@@ -166,7 +188,32 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 	return nil
 }
 
+// linkVerified links n as name in dirFd if the verified-objects record
+// vouches for the file to link; false, nil: the caller checks out n.
+// It costs a few system calls and no reading, so the walk calls it
+// itself rather than hand n to a goroutine.
+func (c *checkout) linkVerified(dirFd int, name string, n Node) (bool, error) {
+	switch {
+	case c.hardlink:
+		return c.linkRecorded(dirFd, name, n)
+	case c.cache != nil:
+		if s, ok := c.rec.lookup(n.Content, vrCacheEntry); ok {
+			return c.cache.linkRecorded(dirFd, name, n.Content, s)
+		}
+	}
+	return false, nil
+}
+
 func (c *checkout) file(dirFd int, name string, n Node) error {
+	if ok, err := c.linkVerified(dirFd, name, n); ok || err != nil {
+		return err
+	}
+	return c.fileUnrecorded(dirFd, name, n)
+}
+
+// fileUnrecorded checks out n, verifying what it links or copies by
+// reading it.
+func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
 	var job *inflight // this file's content becomes a new cache entry
 	if c.cache != nil {
 		// Only the header first: a verified entry spares the inflating.
@@ -192,6 +239,20 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 				defer close(j.done)
 				job = j
 			}
+		}
+	}
+	// What the object looks like before it is hashed, to record it.
+	var (
+		pre    unix.Stat_t
+		preXat [8]byte
+		preOK  bool
+	)
+	if c.hardlink {
+		p := c.r.objectPath(n.Content, ObjFile)
+		if unix.Fstatat(unix.AT_FDCWD, p, &pre, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			var err error
+			preXat, err = xattrDigest(p)
+			preOK = err == nil
 		}
 	}
 	fi, rc, err := c.r.OpenFile(n.Content)
@@ -223,6 +284,14 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 		}
 		err := unix.Linkat(unix.AT_FDCWD, c.r.objectPath(n.Content, ObjFile), dirFd, name, 0)
 		if err == nil {
+			var post unix.Stat_t
+			if preOK && unix.Fstatat(dirFd, name, &post, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				s0, s1 := vrStatOf(&pre), vrStatOf(&post)
+				s0.xattrs, s1.xattrs = preXat, preXat
+				if s0 == s1 {
+					c.rec.put(n.Content, vrObject, s1)
+				}
+			}
 			return nil
 		}
 		if !errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EMLINK) {
@@ -234,6 +303,43 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 		defer rc.Close()
 	}
 	return c.write(dirFd, name, n, fi, rc, job)
+}
+
+// linkRecorded hardlinks n's object as name in dirFd if the
+// verified-objects record says it hashed to its checksum and it still
+// looks as it did then (see verifiedrecord.go). false, nil: not
+// recorded, or no longer matching; the caller verifies it by reading.
+func (c *checkout) linkRecorded(dirFd int, name string, n Node) (bool, error) {
+	s, ok := c.rec.lookup(n.Content, vrObject)
+	if !ok || s.mode&unix.S_IFMT != unix.S_IFREG || s.size == 0 {
+		return false, nil
+	}
+	p := c.r.objectPath(n.Content, ObjFile)
+	xd, err := xattrDigest(p)
+	if err != nil || xd != s.xattrs {
+		c.rec.forget(n.Content, vrObject)
+		return false, nil
+	}
+	if err := unix.Linkat(unix.AT_FDCWD, p, dirFd, name, 0); err != nil {
+		return false, nil // the caller finds out why, and says so
+	}
+	// The inode now linked is the one to compare: the name could have
+	// been replaced since it was looked at.
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		unix.Unlinkat(dirFd, name, 0)
+		return false, fmt.Errorf("stat %s: %w", n.Path, err)
+	}
+	got := vrStatOf(&st)
+	got.xattrs = xd
+	if got != s {
+		if err := unix.Unlinkat(dirFd, name, 0); err != nil {
+			return false, fmt.Errorf("unlink %s: %w", n.Path, err)
+		}
+		c.rec.forget(n.Content, vrObject)
+		return false, nil
+	}
+	return true, nil
 }
 
 // write creates name in dirFd with the payload rc yields, verified at

@@ -114,6 +114,20 @@ func (r *Repo) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		rep.Problems = append(rep.Problems, *p)
 	}
 	sort.Slice(rep.Problems, func(i, j int) bool { return rep.Problems[i].Object < rep.Problems[j].Object })
+	// A corrupt object the verified-objects record vouches for (its
+	// bytes changed, its mtime did not) must be hashed again by the
+	// next checkout, --delete or not.
+	var corrupt []Checksum
+	for k, p := range bad {
+		if k.t == ObjFile && !errors.Is(p.Err, ErrNotFound) {
+			corrupt = append(corrupt, k.c)
+		}
+	}
+	if len(corrupt) > 0 {
+		if err := r.ForgetVerified(ctx, corrupt, false); err != nil {
+			return rep, fmt.Errorf("fsck: %w", err)
+		}
+	}
 	if o.Delete {
 		if err := r.fsckRepair(bad, rep); err != nil {
 			return rep, err

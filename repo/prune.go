@@ -133,6 +133,9 @@ func (r *Repo) Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) 
 		if _, err := r.DropStaleUncompressed(ctx); err != nil {
 			return nil, fmt.Errorf("prune %s: %w", r.path, err)
 		}
+		if err := r.ForgetVerified(ctx, nil, true); err != nil {
+			return nil, fmt.Errorf("prune %s: %w", r.path, err)
+		}
 	}
 	if err := r.pruneStaticDeltas(""); err != nil {
 		return nil, err

@@ -65,8 +65,9 @@ type ucache struct {
 	r     *Repo
 	ctx   context.Context
 	fsync bool
-	lock  *os.File // repo/.lock, shared: prune does not run meanwhile
-	dir   *os.File // uncompressed-objects-cache
+	rec   *verifiedRecord // set by the checkout
+	lock  *os.File        // repo/.lock, shared: prune does not run meanwhile
+	dir   *os.File        // uncompressed-objects-cache
 
 	stageOnce sync.Once
 	stage     *tmpdir.Dir
@@ -187,12 +188,62 @@ func (u *ucache) link(dirFd int, name string, c Checksum, fi *FileInfo) (bool, e
 	}
 	switch {
 	case err == nil:
+		u.record(fd, c, &st)
 		return true, nil
 	case errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK):
 		return false, nil
 	default:
 		return false, fmt.Errorf("link %s from the uncompressed-objects cache: %w", name, err)
 	}
+}
+
+// record notes in the verified-objects record that the entry fd, which
+// looked like st when it was hashed, matches c, if it has not changed
+// since. With fsync on, the entry is flushed first: the record must not
+// outlive, in a crash, the bytes it vouches for.
+func (u *ucache) record(fd int, c Checksum, st *unix.Stat_t) {
+	if u.rec == nil {
+		return
+	}
+	var now unix.Stat_t
+	if unix.Fstat(fd, &now) != nil || vrStatOf(&now) != vrStatOf(st) || vrStatOf(st).racy() {
+		return
+	}
+	if u.fsync && unix.Fdatasync(fd) != nil {
+		return
+	}
+	u.rec.put(c, vrCacheEntry, vrStatOf(st))
+}
+
+// linkRecorded links c's entry as name in dirFd if it still looks as s
+// says it did when it hashed to c (see verifiedrecord.go), without
+// reading it. false, nil: it does not; the caller verifies it by
+// reading. The object must still be in the repository, as it must for
+// ostree's checkout.
+func (u *ucache) linkRecorded(dirFd int, name string, c Checksum, s vrStat) (bool, error) {
+	var obj unix.Stat_t
+	if err := unix.Fstatat(unix.AT_FDCWD, u.r.objectPath(c, ObjFile), &obj, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, missing(c, ObjFile)
+		}
+		return false, &ObjectError{c.String() + "." + ObjFile.Ext(), err}
+	}
+	if err := unix.Linkat(int(u.dir.Fd()), entryName(c), dirFd, name, 0); err != nil {
+		return false, nil // the caller finds out why, and says so
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		unix.Unlinkat(dirFd, name, 0)
+		return false, fmt.Errorf("stat %s: %w", name, err)
+	}
+	if vrStatOf(&st) != s {
+		if err := unix.Unlinkat(dirFd, name, 0); err != nil {
+			return false, fmt.Errorf("unlink %s: %w", name, err)
+		}
+		u.rec.forget(c, vrCacheEntry)
+		return false, nil
+	}
+	return true, nil
 }
 
 // stat reads the header of c's .filez, the only part a cache hit needs,
