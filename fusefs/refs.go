@@ -89,11 +89,6 @@ func (s *refsState) update(ev repo.RefEvent) {
 			defer close(s.loaded)
 		}
 	}
-	// The first look at commits/ is watchCommits's, and the mount need
-	// not wait for it.
-	if !first {
-		s.fs.refreshNotify()
-	}
 	var changed []string
 	s.mu.Lock()
 	// Deletions first: a ref may give way to a directory of the same
@@ -119,6 +114,12 @@ func (s *refsState) update(ev repo.RefEvent) {
 	s.invalidated.Store(n)
 	if len(changed) > 0 {
 		s.fs.log.Debug("fusefs: refs changed", "paths", changed)
+	}
+	// After the refs, which a lookup of commits/ does not need. The first
+	// look at commits/ is watchCommits's, and the mount need not wait for
+	// it.
+	if !first {
+		s.fs.refreshNotify()
 	}
 }
 
