@@ -51,10 +51,12 @@ type FS struct {
 	log     *slog.Logger
 	mounted time.Time
 
-	root    *rootNode
-	refs    *refsState
-	descend *descender
-	read    reader // the mode's, chosen in New
+	root *rootNode
+	refs *refsState
+	// commitsIdx lists commits/.
+	commitsIdx commitsState
+	descend    *descender
+	read       reader // the mode's, chosen in New
 
 	mu      sync.Mutex
 	commits map[repo.Checksum]*commitInfo // complete commits seen so far
@@ -89,6 +91,7 @@ func New(r *repo.Repo, o Options) *FS {
 	f.descend = newDescender(f)
 	f.read = newReader(f)
 	f.refs = newRefsState(f)
+	f.commitsIdx.idx = r.NewCommitIndex()
 	f.root = &rootNode{fs: f}
 	return f
 }

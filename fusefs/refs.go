@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,79 +14,6 @@ import (
 
 	"github.com/repofs/repofs/repo"
 )
-
-// refsTree is refs/ as the mount shows it: every ref by its path under
-// refs/ ("heads/os/main", "remotes/origin/main",
-// "mirrors/org.example.Os/os/main") and the children of every directory
-// ("" is refs/ itself). A directory exists while a ref is below it, or if
-// it is one of topDirs.
-type refsTree struct {
-	refs map[string]repo.Checksum
-	dirs map[string]map[string]bool // the names in each directory
-}
-
-// topDirs are always shown under refs/, as `ostree init` creates them.
-var topDirs = []string{"heads", "mirrors", "remotes"}
-
-func newRefsTree() *refsTree {
-	t := &refsTree{refs: map[string]repo.Checksum{}, dirs: map[string]map[string]bool{"": {}}}
-	for _, d := range topDirs {
-		t.dirs[""][d] = true
-		t.dirs[d] = map[string]bool{}
-	}
-	return t
-}
-
-func (t *refsTree) isDir(p string) bool { return t.dirs[p] != nil }
-
-func parentDir(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[:i]
-	}
-	return ""
-}
-
-// set points the ref at p to c and returns the paths whose entries
-// changed: p and any directory made for it.
-func (t *refsTree) set(p string, c repo.Checksum) []string {
-	old, ok := t.refs[p]
-	if ok && old == c {
-		return nil
-	}
-	t.refs[p] = c
-	changed := []string{p}
-	for d := p; !ok; {
-		parent := parentDir(d)
-		ok = t.isDir(parent)
-		if !ok {
-			t.dirs[parent] = map[string]bool{}
-			changed = append(changed, parent)
-		}
-		t.dirs[parent][path.Base(d)] = true
-		d = parent
-	}
-	return changed
-}
-
-// remove deletes the ref at p and returns the paths whose entries
-// changed: p and any directory left empty, which goes with it.
-func (t *refsTree) remove(p string) []string {
-	if _, ok := t.refs[p]; !ok {
-		return nil
-	}
-	delete(t.refs, p)
-	changed := []string{p}
-	for d := p; ; {
-		parent := parentDir(d)
-		delete(t.dirs[parent], path.Base(d))
-		if parent == "" || len(t.dirs[parent]) > 0 || slices.Contains(topDirs, parent) {
-			return changed
-		}
-		delete(t.dirs, parent)
-		changed = append(changed, parent)
-		d = parent
-	}
-}
 
 // refsState keeps refsTree current as the repository reports changes, and
 // invalidates the kernel's view of what changed.
@@ -117,7 +43,13 @@ func newRefsState(f *FS) *refsState {
 // watch keeps refs/ current until ctx is done; its first event, which
 // lists every ref, fills the tree (see waitLoaded).
 func (f *FS) watch(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.watchCommits(ctx)
+	}()
 	f.r.WatchRefs(ctx, repo.WatchOptions{Poll: f.o.RefPoll}, f.refs.update)
+	<-done
 }
 
 // waitLoaded returns once the first look at refs/ was applied, or with
@@ -135,16 +67,18 @@ func (s *refsState) waitLoaded(ctx context.Context) error {
 
 // update applies what the repository saw change and tells the kernel to
 // forget the entries that changed, so that its next lookup sees the new
-// value. It also drops the kernel's listing of commits/: the kernel caches
-// every listing (see handlelessDirs), and a new commit comes with a ref
-// update, hence an event; the events of every RefPoll catch the rest.
+// value. It also refreshes commits/, whose listing the kernel caches (see
+// handlelessDirs): a new commit comes with a ref update, hence an event,
+// and watchCommits catches the rest.
 func (s *refsState) update(ev repo.RefEvent) {
 	if ev.Err != nil {
 		s.fs.log.Error("fusefs: watch refs", "err", ev.Err)
 	}
+	first := false
 	select {
 	case <-s.loaded:
 	default:
+		first = true
 		// The first look's event, or the error of its failure; an
 		// error that only says how the watch works comes before it.
 		if errors.Is(ev.Err, repo.ErrRefsUnreadable) {
@@ -155,9 +89,6 @@ func (s *refsState) update(ev repo.RefEvent) {
 		} else if ev.Err == nil {
 			defer close(s.loaded)
 		}
-	}
-	if commits := s.commits.Load(); commits != nil {
-		commits.NotifyContent(0, 0)
 	}
 	var changed []string
 	s.mu.Lock()
@@ -185,13 +116,19 @@ func (s *refsState) update(ev repo.RefEvent) {
 	if len(changed) > 0 {
 		s.fs.log.Debug("fusefs: refs changed", "paths", changed)
 	}
+	// After the refs, which a lookup of commits/ does not need. The first
+	// look at commits/ is watchCommits's, and the mount need not wait for
+	// it.
+	if !first {
+		s.fs.refreshNotify()
+	}
 }
 
 // caughtUp tells whether the ref at p is in the tree and the kernel was
 // told of every change up to the one that put it there.
 func (s *refsState) caughtUp(p string) bool {
 	s.mu.RLock()
-	_, ok := s.tree.refs[p]
+	_, ok := s.tree.ref(p)
 	n := s.applied
 	s.mu.RUnlock()
 	return ok && s.invalidated.Load() >= n
@@ -273,8 +210,9 @@ func (d *refDirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	s := d.fs.refs
 	p := join(d.path, name)
 	s.mu.RLock()
-	isDir := s.tree.isDir(p)
-	c, ok := s.tree.refs[p]
+	e := s.tree.find(p)
+	isDir := e != nil && e.isDir()
+	c, ok := s.tree.ref(p)
 	s.mu.RUnlock()
 	out.SetEntryTimeout(refsTimeout)
 	out.SetAttrTimeout(refsTimeout)
@@ -295,25 +233,103 @@ func (d *refDirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 }
 
 func (d *refDirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	ents, errno := d.entries()
+	if errno != 0 {
+		return nil, errno
+	}
+	return fs.NewListDirStream(ents), 0
+}
+
+// entries lists the directory, sorted.
+func (d *refDirNode) entries() ([]fuse.DirEntry, syscall.Errno) {
 	s := d.fs.refs
 	s.mu.RLock()
-	names, ok := s.tree.dirs[d.path]
-	if !ok {
+	e := s.tree.find(d.path)
+	if e == nil || !e.isDir() {
 		s.mu.RUnlock()
 		return nil, syscall.ENOENT
 	}
-	ents := make([]fuse.DirEntry, 0, len(names))
-	for name := range names {
-		p := join(d.path, name)
-		if s.tree.isDir(p) {
-			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino("refdir", p)})
+	ents := make([]fuse.DirEntry, 0, len(e.kids))
+	for _, k := range e.kids { // sorted
+		p := join(d.path, k.name)
+		if k.isDir() {
+			ents = append(ents, fuse.DirEntry{Name: k.name, Mode: syscall.S_IFDIR, Ino: ino("refdir", p)})
 		} else {
-			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFLNK, Ino: ino("ref", p, s.tree.refs[p].String())})
+			ents = append(ents, fuse.DirEntry{Name: k.name, Mode: syscall.S_IFLNK, Ino: ino("ref", p, s.tree.sums[k.sum-1].String())})
 		}
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(ents, func(a, b fuse.DirEntry) int { return strings.Compare(a.Name, b.Name) })
-	return fs.NewListDirStream(ents), 0
+	return ents, 0
+}
+
+// OpendirHandle lists a directory of refs/ through a handle whose
+// READDIRPLUS looks up the directories in it, which a walk enters, and
+// not the refs: find -type l and ls need only their names and types, and
+// a ref the kernel never looked up costs the mount no node.
+func (d *refDirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	return &refListing{d: d}, 0, 0
+}
+
+// refListing is one listing of a directory of refs/.
+type refListing struct {
+	d    *refDirNode
+	ents []fuse.DirEntry
+	read bool
+	pos  int
+}
+
+var (
+	_ fs.NodeOpendirHandler = (*refDirNode)(nil)
+	_ fs.FileReaddirenter   = (*refListing)(nil)
+	_ fs.FileSeekdirer      = (*refListing)(nil)
+	_ fs.FileLookuper       = (*refListing)(nil)
+)
+
+func (l *refListing) fill() syscall.Errno {
+	if l.read {
+		return 0
+	}
+	ents, errno := l.d.entries()
+	if errno == 0 {
+		l.ents, l.read = ents, true
+	}
+	return errno
+}
+
+func (l *refListing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if errno := l.fill(); errno != 0 {
+		return nil, errno
+	}
+	if l.pos >= len(l.ents) {
+		return nil, 0
+	}
+	e := l.ents[l.pos]
+	l.pos++
+	return &e, 0
+}
+
+func (l *refListing) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if errno := l.fill(); errno != 0 {
+		return errno
+	}
+	if off > uint64(len(l.ents)) {
+		return syscall.EINVAL
+	}
+	l.pos = int(off)
+	return 0
+}
+
+// Lookup answers READDIRPLUS for a directory as a lookup does, and for a
+// ref with no entry (node 0): the kernel then lists its name alone.
+func (l *refListing) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	s := l.d.fs.refs
+	s.mu.RLock()
+	isDir := s.tree.isDir(join(l.d.path, name))
+	s.mu.RUnlock()
+	if !isDir {
+		return nil, syscall.ENOENT
+	}
+	return l.d.Lookup(ctx, name, out)
 }
 
 // stable keys a ref's inode by its value too: a moved ref is a new symlink.

@@ -78,7 +78,7 @@ func TestRefsTree(t *testing.T) {
 			t.Errorf("after %+v: changed %q, want %q", step, changed, step.changed)
 		}
 	}
-	if len(tr.refs) != 0 || len(tr.dirs) != 4 || len(tr.dirs["heads"]) != 0 || len(tr.dirs[""]) != 3 {
+	if tr.refs() != 0 || len(tr.root.kids) != 3 || len(tr.find("heads").kids) != 0 || len(tr.find("mirrors").kids) != 0 {
 		t.Errorf("after removing every ref: %+v, want only refs/ and %v", tr, topDirs)
 	}
 }
@@ -307,6 +307,70 @@ func TestRefsBurst(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); !mounted(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after the burst the mount lists %d refs, ostree refs %d", len(got), len(want))
+		}
+	}
+}
+
+// TestRefsTreeModel: after random creations, moves and deletions, the
+// tree holds exactly the refs of a plain map, each directory lists its
+// entries sorted, and a directory exists exactly while a ref is below it
+// (or it is a top one).
+func TestRefsTreeModel(t *testing.T) {
+	tr := newRefsTree()
+	model := map[string]repo.Checksum{}
+	comps := []string{"a", "b", "x86_64", "org.example.LongApplicationName"}
+	for i := range 20000 {
+		n := 2 + i*7%3
+		p := []string{topDirs[i%3]}
+		if p[0] != "heads" {
+			p = append(p, "org.example.R")
+		}
+		for j := range n {
+			p = append(p, comps[(i*31+j*17+i/7)%len(comps)])
+		}
+		name := strings.Join(p, "/")
+		if i%3 == 0 {
+			tr.remove(name)
+			delete(model, name)
+			continue
+		}
+		// A ref may not be where a directory is, nor below a ref.
+		if tr.isDir(name) || slices.ContainsFunc(slices.Collect(maps.Keys(model)), func(r string) bool { return strings.HasPrefix(name, r+"/") }) {
+			continue
+		}
+		c := repo.Checksum{byte(i), byte(i >> 8)}
+		tr.set(name, c)
+		model[name] = c
+	}
+	if tr.refs() != len(model) {
+		t.Errorf("tree holds %d refs, model %d", tr.refs(), len(model))
+	}
+	got := map[string]repo.Checksum{}
+	var walk func(dir string, e *refEntry)
+	walk = func(dir string, e *refEntry) {
+		if !slices.IsSortedFunc(e.kids, func(a, b refEntry) int { return strings.Compare(a.name, b.name) }) {
+			t.Errorf("refs/%s is not sorted", dir)
+		}
+		if len(e.kids) == 0 && strings.Contains(dir, "/") {
+			t.Errorf("empty directory refs/%s kept", dir)
+		}
+		for i := range e.kids {
+			k := &e.kids[i]
+			p := join(dir, k.name)
+			if k.isDir() {
+				walk(p, k)
+			} else {
+				got[p] = tr.sums[k.sum-1]
+			}
+		}
+	}
+	walk("", &tr.root)
+	if !maps.Equal(got, model) {
+		t.Errorf("tree and model differ: %d and %d refs", len(got), len(model))
+	}
+	for p, c := range model {
+		if g, ok := tr.ref(p); !ok || g != c {
+			t.Errorf("ref(%s) = %v %v, want %v", p, g, ok, c)
 		}
 	}
 }

@@ -92,10 +92,15 @@ func (n *commitsNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno)
 
 // entries lists the complete commits.
 func (n *commitsNode) entries() ([]fuse.DirEntry, syscall.Errno) {
-	cs, err := n.fs.r.CompleteCommits()
+	notice, err := n.fs.refreshCommits()
 	if err != nil {
 		return nil, n.fs.errno("list commits", err)
 	}
+	if len(notice.forget) > 0 {
+		// Within the listing's request: the kernel waits for its end.
+		go n.fs.notifyCommits(commitsNotice{forget: notice.forget})
+	}
+	cs := n.fs.commitsIdx.idx.Commits()
 	ents := make([]fuse.DirEntry, 0, len(cs))
 	for _, c := range cs {
 		s := c.String()

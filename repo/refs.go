@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"unicode"
@@ -166,8 +166,29 @@ func (r *Repo) ListRefs(prefix string, keepPrefix bool) ([]Ref, error) {
 			return nil, err
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	sortRefs(out)
 	return out, nil
+}
+
+// sortRefs sorts refs by refspec, each spelled out once rather than on
+// every comparison.
+func sortRefs(refs []Ref) {
+	keyed := make([]struct {
+		key string
+		ref Ref
+	}, len(refs))
+	for i, r := range refs {
+		keyed[i].key, keyed[i].ref = r.String(), r
+	}
+	slices.SortFunc(keyed, func(a, b struct {
+		key string
+		ref Ref
+	}) int {
+		return strings.Compare(a.key, b.key)
+	})
+	for i := range keyed {
+		refs[i] = keyed[i].ref
+	}
 }
 
 // walkRefs lists the refs of a remote ("" = local) below sub, naming them

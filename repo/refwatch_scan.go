@@ -2,9 +2,9 @@ package repo
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -87,38 +87,103 @@ func (s *refScan) dir(dir string) {
 			s.mu.Unlock()
 		}
 	}
-	f, err := os.Open(filepath.Join(s.root, filepath.FromSlash(dir)))
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+	full := filepath.Join(s.root, filepath.FromSlash(dir))
+	fd, err := unix.Open(full, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return
 	}
 	if err != nil {
-		s.fail(fmt.Errorf("list refs: %w", err))
+		s.fail(fmt.Errorf("list refs in %s: %w", full, err))
 		return
 	}
-	ents, err := f.ReadDir(-1)
-	f.Close()
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
-		return // removed while being read: its parent's event says so
-	}
-	if err != nil {
-		s.fail(fmt.Errorf("list refs in %s: %w", f.Name(), err))
-		return
-	}
-	s.mu.Lock()
-	s.dirs = append(s.dirs, dir)
-	s.mu.Unlock()
-	for _, e := range ents {
-		p := join(dir, e.Name())
-		if e.IsDir() {
-			if refDirAllowed(p) {
-				s.spawn(p)
+	defer unix.Close(fd)
+	bp := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(bp)
+	listed := false
+	for {
+		n, err := unix.Getdents(fd, *bp)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return // removed while being read: its parent's event says so
+		}
+		if err != nil {
+			s.fail(fmt.Errorf("list refs in %s: %w", full, err))
+			return
+		}
+		if !listed {
+			listed = true
+			s.mu.Lock()
+			s.dirs = append(s.dirs, dir)
+			s.mu.Unlock()
+		}
+		if n == 0 {
+			return
+		}
+		for b := (*bp)[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:]))
+			if reclen < 19 || reclen > len(b) {
+				s.fail(fmt.Errorf("list refs in %s: a directory entry of %d bytes", full, reclen))
+				return
 			}
-			continue
+			typ := b[18]
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			if string(name) == "." || string(name) == ".." {
+				continue
+			}
+			s.entry(fd, dir, string(name), typ)
 		}
-		if !refFileAllowed(p) {
-			continue
+	}
+}
+
+// direntBufs are the buffers of getdents: 32 KiB reads a directory of
+// a thousand entries at once.
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// entry takes in the entry name of dir, open as fd, of type typ (a
+// DT_ constant; DT_UNKNOWN where the file system does not say).
+func (s *refScan) entry(fd int, dir, name string, typ byte) {
+	p := join(dir, name)
+	if typ == unix.DT_UNKNOWN {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return // gone meanwhile
 		}
-		s.ref(p, e.Type()&fs.ModeSymlink != 0)
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			typ = unix.DT_DIR
+		case unix.S_IFLNK:
+			typ = unix.DT_LNK
+		default:
+			typ = unix.DT_REG
+		}
+	}
+	if typ == unix.DT_DIR {
+		if refDirAllowed(p) {
+			s.spawn(p)
+		}
+		return
+	}
+	if !refFileAllowed(p) {
+		return
+	}
+	if typ == unix.DT_LNK {
+		s.ref(p, true)
+		return
+	}
+	c, ok, err := readRefAt(fd, name, filepath.Join(s.root, filepath.FromSlash(p)))
+	if err != nil {
+		s.fail(err)
+	}
+	if ok {
+		s.mu.Lock()
+		s.refs[p] = c
+		s.mu.Unlock()
 	}
 }
 
@@ -165,7 +230,13 @@ func (s *refScan) aliasTarget(p, full string) string {
 // there is no ref there now (gone, a directory, or empty as a file being
 // written in place is for a moment), err says why a file holds no ref.
 func readRefFast(p string) (c Checksum, ok bool, err error) {
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	return readRefAt(unix.AT_FDCWD, p, p)
+}
+
+// readRefAt is readRefFast of name in the directory open as dirfd; p is
+// its path, for errors.
+func readRefAt(dirfd int, name, p string) (c Checksum, ok bool, err error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 			return c, false, nil

@@ -1,0 +1,210 @@
+package fusefs
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/repofs/repofs/repo"
+)
+
+// refsTree is refs/ as the mount shows it: a tree of entries by path
+// component, each directory's entries sorted by name, so that a
+// component is stored once however many refs lie below it and a listing
+// needs no sort. A mirror holds a hundred thousand refs
+// (app/ID/ARCH/BRANCH), most of them alone in their directories: an entry
+// is a name, a slice of entries and an index into a table of checksums.
+// A directory exists while a ref is below it, or if it is one of topDirs.
+// Paths are under refs/: "heads/os/main", "" is refs/ itself.
+type refsTree struct {
+	root refEntry
+	sums []repo.Checksum // by refEntry.sum-1
+	free []uint32        // unused indexes of sums
+	n    int             // refs
+	// names interns the short names that repeat across a mirror's refs:
+	// architectures and branches.
+	names map[string]string
+}
+
+// refEntry is a directory (sum == 0) or a ref.
+type refEntry struct {
+	name string
+	kids []refEntry // sorted by name
+	sum  uint32
+}
+
+// internMax is the longest name interned: "x86_64", "stable", "master";
+// an application ID is usually longer, and unique.
+const internMax = 12
+
+// topDirs are always shown under refs/, as `ostree init` creates them.
+var topDirs = []string{"heads", "mirrors", "remotes"}
+
+func newRefsTree() *refsTree {
+	t := &refsTree{names: map[string]string{}}
+	for _, d := range topDirs { // sorted
+		t.root.kids = append(t.root.kids, refEntry{name: d})
+	}
+	return t
+}
+
+func (e *refEntry) isDir() bool { return e.sum == 0 }
+
+// child returns the entry named name in e, and where it is or would go.
+func (e *refEntry) child(name string) (*refEntry, int) {
+	i, ok := slices.BinarySearchFunc(e.kids, name, func(k refEntry, n string) int { return strings.Compare(k.name, n) })
+	if !ok {
+		return nil, i
+	}
+	return &e.kids[i], i
+}
+
+// find returns the entry at p, or nil; it is valid until the tree
+// changes.
+func (t *refsTree) find(p string) *refEntry {
+	e := &t.root
+	if p == "" {
+		return e
+	}
+	for comp := range strings.SplitSeq(p, "/") {
+		if !e.isDir() {
+			return nil
+		}
+		if e, _ = e.child(comp); e == nil {
+			return nil
+		}
+	}
+	return e
+}
+
+func (t *refsTree) isDir(p string) bool {
+	e := t.find(p)
+	return e != nil && e.isDir()
+}
+
+// ref returns the commit of the ref at p.
+func (t *refsTree) ref(p string) (repo.Checksum, bool) {
+	e := t.find(p)
+	if e == nil || e.isDir() {
+		return repo.Checksum{}, false
+	}
+	return t.sums[e.sum-1], true
+}
+
+// refs is the number of refs.
+func (t *refsTree) refs() int { return t.n }
+
+func (t *refsTree) intern(name string) string {
+	if len(name) > internMax {
+		return strings.Clone(name)
+	}
+	if s, ok := t.names[name]; ok {
+		return s
+	}
+	s := strings.Clone(name)
+	t.names[s] = s
+	return s
+}
+
+func (t *refsTree) newSum(c repo.Checksum) uint32 {
+	if n := len(t.free); n > 0 {
+		i := t.free[n-1]
+		t.free = t.free[:n-1]
+		t.sums[i] = c
+		return i + 1
+	}
+	t.sums = append(t.sums, c)
+	return uint32(len(t.sums))
+}
+
+func (t *refsTree) freeSum(s uint32) {
+	t.sums[s-1] = repo.Checksum{}
+	t.free = append(t.free, s-1)
+}
+
+// set points the ref at p to c and returns the paths whose entries
+// changed: p and any directory made for it, deepest first.
+func (t *refsTree) set(p string, c repo.Checksum) []string {
+	dir, name := "", p
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		dir, name = p[:i], p[i+1:]
+	}
+	e := &t.root
+	var made []string
+	if dir != "" {
+		end := 0
+		for comp := range strings.SplitSeq(dir, "/") {
+			end += len(comp)
+			k, i := e.child(comp)
+			switch {
+			case k == nil:
+				e.kids = slices.Insert(e.kids, i, refEntry{name: t.intern(comp)})
+				made = append(made, dir[:end])
+				k = &e.kids[i]
+			case !k.isDir():
+				// A ref gives way to a directory of its name: the
+				// deletions of an event come first, so this is a
+				// ref the event forgot to delete.
+				t.freeSum(k.sum)
+				t.n--
+				k.sum = 0
+				made = append(made, dir[:end])
+			}
+			e = k
+			end++ // the slash
+		}
+	}
+	changed := []string{p}
+	k, i := e.child(name)
+	switch {
+	case k == nil:
+		e.kids = slices.Insert(e.kids, i, refEntry{name: t.intern(name), sum: t.newSum(c)})
+		t.n++
+	case k.isDir():
+		if len(k.kids) > 0 || p == "heads" || p == "mirrors" || p == "remotes" {
+			return nil // refs below: the directory stays
+		}
+		k.sum = t.newSum(c)
+		t.n++
+	case t.sums[k.sum-1] == c:
+		return nil
+	default:
+		t.sums[k.sum-1] = c
+	}
+	slices.Reverse(made)
+	return append(changed, made...)
+}
+
+// remove deletes the ref at p and returns the paths whose entries
+// changed: p and any directory left empty, which goes with it, deepest
+// first.
+func (t *refsTree) remove(p string) []string {
+	comps := strings.Split(p, "/")
+	path := make([]*refEntry, 0, len(comps)+1) // the directories down to p's
+	e := &t.root
+	for _, comp := range comps[:len(comps)-1] {
+		path = append(path, e)
+		if e, _ = e.child(comp); e == nil || !e.isDir() {
+			return nil
+		}
+	}
+	k, i := e.child(comps[len(comps)-1])
+	if k == nil || k.isDir() {
+		return nil
+	}
+	t.freeSum(k.sum)
+	t.n--
+	e.kids = slices.Delete(e.kids, i, i+1)
+	changed := []string{p}
+	// Directories left empty go, up to the top ones.
+	for d := len(comps) - 1; d >= 2 && len(e.kids) == 0; d-- {
+		parent := path[d-1]
+		_, j := parent.child(comps[d-1])
+		parent.kids = slices.Delete(parent.kids, j, j+1)
+		changed = append(changed, strings.Join(comps[:d], "/"))
+		e = parent
+	}
+	if len(e.kids) == 0 {
+		e.kids = nil
+	}
+	return changed
+}

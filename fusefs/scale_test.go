@@ -1,0 +1,71 @@
+package fusefs
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/internal/testrepo"
+)
+
+// TestRefsScaleMemory mounts a repository with Flathub-shaped refs
+// (REPOFS_SCALE_REFS, default 20000), walks refs/ with find, and reports
+// how long the mount took to serve and the heap it holds after the walk,
+// per ref. REPOFS_HEAP_PROFILE names a file to write the heap profile to.
+//
+//	REPOFS_BENCH=1 go test -run TestRefsScaleMemory -v ./fusefs/
+func TestRefsScaleMemory(t *testing.T) {
+	if os.Getenv("REPOFS_BENCH") != "1" {
+		t.Skip("set REPOFS_BENCH=1 to measure the refs of a mount at scale")
+	}
+	n := 20000
+	if v := os.Getenv("REPOFS_SCALE_REFS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	testrepo.Init(t, repoPath, "bare-user")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("0")}})
+	c := testrepo.Commit(t, repoPath, "seed", src, repotest.CommitOpts{})
+	for i := range n {
+		f := filepath.Join(repoPath, "refs", "heads", "app", fmt.Sprintf("org.example.App%06d", i), "x86_64", "stable")
+		os.MkdirAll(filepath.Dir(f), 0o755)
+		if err := os.WriteFile(f, []byte(c+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	before := heap()
+	start := time.Now()
+	_, mp := mountForTest(t, repoPath, MountOptions{})
+	ready := time.Since(start)
+	mounted := heap()
+	start = time.Now()
+	if out, err := exec.Command("find", filepath.Join(mp, "refs"), "-type", "l", "-printf", ".").Output(); err != nil || len(out) != n+1 {
+		t.Fatalf("find: %d refs, %v", len(out), err)
+	}
+	find := time.Since(start)
+	walked := heap()
+	t.Logf("%d refs: ready %v, find %v; heap %.0f B/ref mounted, %.0f B/ref after find",
+		n, ready, find, float64(mounted-before)/float64(n), float64(walked-before)/float64(n))
+	if p := os.Getenv("REPOFS_HEAP_PROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
+}

@@ -1,0 +1,58 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkWatchFirstLook measures the first look of a watch at a
+// mirror's refs/ (REPOFS_SCALE_REFS Flathub-shaped refs, default 20000):
+// every ref read and every directory watched, the first event delivered.
+func BenchmarkWatchFirstLook(b *testing.B) {
+	n := 20000
+	if v := os.Getenv("REPOFS_SCALE_REFS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	p := b.TempDir()
+	for _, d := range []string{"objects", "refs/heads", "refs/remotes", "refs/mirrors", "state", "tmp"} {
+		os.MkdirAll(filepath.Join(p, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(p, "config"), []byte("[core]\nrepo_version=1\nmode=bare-user\n"), 0o644)
+	c := Checksum{1}
+	for i := range n {
+		f := filepath.Join(p, "refs", "heads", "app", fmt.Sprintf("org.example.App%06d", i), "x86_64", "stable")
+		os.MkdirAll(filepath.Dir(f), 0o755)
+		os.WriteFile(f, []byte(c.String()+"\n"), 0o644)
+	}
+	r, err := Open(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu := func() float64 {
+		var ru unix.Rusage
+		unix.Getrusage(unix.RUSAGE_SELF, &ru)
+		return float64(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	cpu0 := cpu()
+	for b.Loop() {
+		ctx, cancel := context.WithCancel(context.Background())
+		got := 0
+		r.WatchRefs(ctx, WatchOptions{}, func(ev RefEvent) {
+			if ev.Err == nil {
+				got = len(ev.Changes)
+				cancel()
+			}
+		})
+		if got != n {
+			b.Fatalf("first look: %d refs, want %d", got, n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/ref")
+	b.ReportMetric((cpu()-cpu0)/float64(b.N)/float64(n), "cpu-ns/ref")
+}
