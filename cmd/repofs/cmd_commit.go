@@ -33,6 +33,8 @@ Options:
   -F, --body-file=FILE              the description from FILE
   --timestamp=TIME                  RFC 3339 ("2024-01-01T00:00:00Z"), or @UNIXSECONDS
   --add-metadata-string=KEY=VALUE   add a string to the commit metadata (repeatable)
+  --add-metadata=KEY=VALUE          add VALUE in GVariant text format ('s',
+                                    uint32 5, ['a','b'], {'k': <1>}, @as [])
   --add-detached-metadata-string=KEY=VALUE
                                     add a string to the detached metadata (repeatable)
   --skip-if-unchanged               when the tree equals the parent's, write nothing
@@ -87,6 +89,7 @@ type commitFlags struct {
 	statoverride, skipList                 string
 	keep                                   []string // --keep-metadata
 	metadata                               []string // --add-metadata-string
+	metaVariants                           []string // --add-metadata
 	detached                               []string // --add-detached-metadata-string
 	canonical                              bool     // --canonical-permissions
 	orphan, skipUnchanged, roExec, noXattr bool
@@ -104,6 +107,7 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.tarAutocreate, "tar-autocreate-parents", false, "")
 	fs.StringVar(&f.tarFilter, "tar-pathname-filter", "", "")
 	fs.StringArrayVar(&f.metadata, "add-metadata-string", nil, "")
+	fs.StringArrayVar(&f.metaVariants, "add-metadata", nil, "")
 	fs.BoolVar(&f.canonical, "canonical-permissions", false, "")
 	fs.StringVarP(&f.bodyFile, "body-file", "F", "", "")
 	fs.StringVar(&f.parent, "parent", "", "")
@@ -469,6 +473,18 @@ func (f *commitFlags) options() (repo.CommitOptions, error) {
 	md, err := keyValueStrings(f.metadata, "--add-metadata-string")
 	if err != nil {
 		return o, err
+	}
+	// ostree adds the --add-metadata values after the strings.
+	for _, kv := range f.metaVariants {
+		k, text, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return o, usagef("--add-metadata needs KEY=VALUE, got %q", kv)
+		}
+		v, err := gvariant.ParseText(text)
+		if err != nil {
+			return o, fmt.Errorf("Parsing %s (--add-metadata): %w", kv, err)
+		}
+		md = append(md, gvariant.Entry{Key: k, Value: gvariant.Variant{Type: v.Type, Data: gvariant.Encode(v)}})
 	}
 	var refs []string // an orphan's is empty, as in ostree
 	if f.branch != "" {
