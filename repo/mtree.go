@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -126,4 +127,28 @@ func (tx *Transaction) writeMutableTree(t *MutableTree, path string) (tree, meta
 	sort.Slice(dt.Dirs, func(i, j int) bool { return dt.Dirs[i].Name < dt.Dirs[j].Name })
 	tree, err = tx.WriteMetadata(ObjDirTree, gvariant.EncodeDirTree(dt), nil)
 	return tree, *t.meta, err
+}
+
+// KernelRelease is the VERSION of the one usr/lib/modules/VERSION
+// directory holding a vmlinuz (of any type), as ostree commit --bootable
+// finds it.
+func (t *MutableTree) KernelRelease() (string, error) {
+	mods, err := t.walk([]string{"usr", "lib", "modules"})
+	if err != nil {
+		return "", fmt.Errorf("Opening usr/lib/modules: %w", err)
+	}
+	var rel string
+	for name, d := range mods.dirs {
+		if _, f := d.files["vmlinuz"]; !f && d.dirs["vmlinuz"] == nil {
+			continue
+		}
+		if rel != "" {
+			return "", errors.New("Multiple kernels found in /usr/lib/modules")
+		}
+		rel = name
+	}
+	if rel == "" {
+		return "", errors.New("No kernel found in /usr/lib/modules")
+	}
+	return rel, nil
 }

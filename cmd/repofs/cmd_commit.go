@@ -48,6 +48,8 @@ Options:
   --skip-list=FILE                  leave out each PATH listed, one a line
   --keep-metadata=KEY               copy KEY from the parent's metadata (repeatable)
   --consume                         delete the directory once it is committed
+  --bootable                        add ostree.bootable and ostree.linux (the
+                                    VERSION of usr/lib/modules/VERSION/vmlinuz)
   --tree=dir=PATH                   the directory to commit (or give PATH)
   --tree=tar=FILE                   the contents of a tar archive ("-": standard
                                     input), read as ostree reads it (see below)
@@ -93,7 +95,7 @@ type commitFlags struct {
 	detached                               []string // --add-detached-metadata-string
 	canonical                              bool     // --canonical-permissions
 	orphan, skipUnchanged, roExec, noXattr bool
-	consume                                bool
+	consume, bootable                      bool
 	ownerUID, ownerGID                     int
 	sign                                   signFlags
 }
@@ -114,6 +116,7 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 	fs.StringArrayVar(&f.detached, "add-detached-metadata-string", nil, "")
 	fs.BoolVar(&f.orphan, "orphan", false, "")
 	fs.BoolVar(&f.consume, "consume", false, "")
+	fs.BoolVar(&f.bootable, "bootable", false, "")
 	fs.StringVar(&f.statoverride, "statoverride", "", "")
 	fs.StringVar(&f.skipList, "skip-list", "", "")
 	fs.StringArrayVar(&f.keep, "keep-metadata", nil, "")
@@ -131,9 +134,11 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 		return err
 	}
 	var dir, refRev string
-	if len(layers) == 1 && layers[0].kind == "dir" {
+	// --bootable looks into the tree as written: the layered path keeps
+	// it in memory.
+	if len(layers) == 1 && layers[0].kind == "dir" && !f.bootable {
 		dir = layers[0].arg
-	} else if len(layers) == 1 && layers[0].kind == "ref" {
+	} else if len(layers) == 1 && layers[0].kind == "ref" && !f.bootable {
 		refRev = layers[0].arg
 	}
 	if f.branch == "" && !f.orphan {
@@ -188,22 +193,27 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	}
 	var fromRef *[2]repo.Checksum
 	var overlay func(tx *repo.Transaction) (tree, meta repo.Checksum, err error)
+	var kernel func() (string, error)
 	if dir == "" && refRev == "" {
-		if overlay, err = f.overlay(e, r, layers, do); err != nil {
+		if overlay, kernel, err = f.overlay(e, r, layers, do); err != nil {
 			return err
+		}
+		if !f.bootable {
+			kernel = nil
 		}
 	} else if refRev != "" {
 		if fromRef, err = f.refTree(r, refRev, do); err != nil {
 			return err
 		}
 	}
-	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, overlay: overlay, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
+	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, overlay: overlay, kernel: kernel, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
 	if err != nil {
 		// Once the transaction has ended: say what tmp/ holds and how
 		// to release it, as a pull does.
 		return r.ExplainNoSpace(err, 0)
 	}
-	if f.consume && dir != "" && overlay == nil {
+	if f.consume && len(layers) == 1 && layers[0].kind == "dir" {
+		dir = layers[0].arg
 		if err := consumeTree(dir); err != nil {
 			return err
 		}
@@ -233,7 +243,8 @@ func consumeTree(dir string) error {
 }
 
 // parentCommit is --parent (a checksum, or "none"), else the branch's
-// commit if it has one; an orphan without --parent has none.
+// commit if it has one; an orphan without --parent has none (also when
+// a branch is given).
 func (f *commitFlags) parentCommit(r *repo.Repo) (*repo.Checksum, error) {
 	switch {
 	case f.parent == "none":
@@ -244,7 +255,7 @@ func (f *commitFlags) parentCommit(r *repo.Repo) (*repo.Checksum, error) {
 			return nil, err
 		}
 		return &c, nil
-	case f.orphan && f.branch == "":
+	case f.orphan: // even with a branch, as ostree
 		return nil, nil
 	}
 	if c, err := r.ReadRef("", f.branch); err == nil {
@@ -342,12 +353,13 @@ func (f *commitFlags) layers(args []string) ([]treeLayer, error) {
 
 // overlay returns what writes the layers one over the other, as ostree
 // does with several --tree options or a tar.
-func (f *commitFlags) overlay(e *env, r *repo.Repo, layers []treeLayer, do repo.DirOptions) (func(tx *repo.Transaction) (repo.Checksum, repo.Checksum, error), error) {
+// The second function finds the kernel release in the tree written.
+func (f *commitFlags) overlay(e *env, r *repo.Repo, layers []treeLayer, do repo.DirOptions) (func(tx *repo.Transaction) (repo.Checksum, repo.Checksum, error), func() (string, error), error) {
 	to := repo.TarOptions{AutocreateParents: f.tarAutocreate}
 	if f.tarFilter != "" {
 		tr, err := tarPathnameFilter(f.tarFilter)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		to.Translate = tr
 	}
@@ -356,13 +368,13 @@ func (f *commitFlags) overlay(e *env, r *repo.Repo, layers []treeLayer, do repo.
 		if l.kind == "ref" {
 			var err error
 			if refs[i], err = f.refTree(r, l.arg, do); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
+	mt := repo.NewMutableTree()
 	return func(tx *repo.Transaction) (repo.Checksum, repo.Checksum, error) {
 		var zero repo.Checksum
-		mt := repo.NewMutableTree()
 		for i, l := range layers {
 			var err error
 			switch l.kind {
@@ -378,7 +390,7 @@ func (f *commitFlags) overlay(e *env, r *repo.Repo, layers []treeLayer, do repo.
 			}
 		}
 		return tx.WriteMutableTree(mt)
-	}, nil
+	}, mt.KernelRelease, nil
 }
 
 // writeTarFile merges the tar at p ("-": standard input) into mt.
@@ -499,6 +511,7 @@ type commitPlan struct {
 	branch, dir   string                                                           // branch "": an orphan
 	fromRef       *[2]repo.Checksum                                                // --tree=ref=: its root dirtree and dirmeta, instead of dir
 	overlay       func(tx *repo.Transaction) (tree, meta repo.Checksum, err error) // several trees or a tar, instead of dir
+	kernel        func() (string, error)                                           // --bootable: the tree's kernel release
 	o             repo.CommitOptions
 	do            repo.DirOptions
 	sign          *signer // nil: unsigned
@@ -540,6 +553,16 @@ func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, error) {
 		if parent.RootTree == tree && parent.RootMeta == meta {
 			return *p.o.Parent, nil
 		}
+	}
+	if p.kernel != nil {
+		rel, err := p.kernel()
+		if err != nil {
+			return zero, err
+		}
+		// ostree passes the metadata through a GVariantDict here.
+		p.o.Metadata = gvariant.DictOrder(append(p.o.Metadata,
+			gvariant.Entry{Key: "ostree.bootable", Value: gvariant.BoolVariant(true)},
+			gvariant.Entry{Key: "ostree.linux", Value: gvariant.StringVariant(rel)}))
 	}
 	c, err := tx.WriteCommit(p.o, tree, meta)
 	if err != nil {
