@@ -47,11 +47,23 @@ var errSkipped = errors.New("skipped by the commit filter")
 // regular files, symlinks and directories can be committed.
 func (tx *Transaction) WriteDirectory(ctx context.Context, dir string, o DirOptions) (tree, meta Checksum, err error) {
 	w := &treeWriter{tx: tx, ctx: ctx, o: o, sem: make(chan struct{}, 2*runtime.NumCPU())}
-	tree, meta, err = w.dir(dir, "/")
+	tree, meta, err = w.dir(dir, "/", nil)
 	if errors.Is(err, errSkipped) {
 		err = fmt.Errorf("commit %s: the filter left out the root", dir)
 	}
 	return tree, meta, err
+}
+
+// WriteDirectoryInto stages the files of the tree at dir and merges it
+// into t (directories merge and take dir's metadata, files replace), as
+// ostree commit does with a --tree=dir= after other trees.
+func (tx *Transaction) WriteDirectoryInto(ctx context.Context, dir string, t *MutableTree, o DirOptions) error {
+	w := &treeWriter{tx: tx, ctx: ctx, o: o, sem: make(chan struct{}, 2*runtime.NumCPU())}
+	_, _, err := w.dir(dir, "/", t)
+	if errors.Is(err, errSkipped) {
+		err = fmt.Errorf("commit %s: the filter left out the root", dir)
+	}
+	return err
 }
 
 type treeWriter struct {
@@ -98,7 +110,9 @@ func (o *DirOptions) filter(fi *FileInfo) {
 	}
 }
 
-func (w *treeWriter) dir(dir, rel string) (Checksum, Checksum, error) {
+// dir writes the tree at dir; with mt, it merges it into mt instead of
+// writing its dirtree objects.
+func (w *treeWriter) dir(dir, rel string, mt *MutableTree) (Checksum, Checksum, error) {
 	var zero Checksum
 	if err := w.ctx.Err(); err != nil {
 		return zero, zero, err
@@ -127,14 +141,29 @@ func (w *treeWriter) dir(dir, rel string) (Checksum, Checksum, error) {
 		}
 		crel := joinPath(rel, name)
 		if e.IsDir() {
-			sub, subMeta, err := w.dir(p, crel)
+			var sub *MutableTree
+			existed := false
+			if mt != nil {
+				_, existed = mt.dirs[name]
+				if sub, err = mt.EnsureDir(name); err != nil {
+					return zero, zero, fmt.Errorf("commit %s: %w", p, err)
+				}
+			}
+			sub0, subMeta, err := w.dir(p, crel, sub)
 			if errors.Is(err, errSkipped) {
+				if mt != nil && !existed {
+					delete(mt.dirs, name)
+				}
 				continue
 			}
 			if err != nil {
 				return zero, zero, err
 			}
-			t.Dirs = append(t.Dirs, gvariant.TreeDir{Name: name, Tree: clone32(sub), Meta: clone32(subMeta)})
+			if mt != nil {
+				continue
+			}
+			sub1 := sub0
+			t.Dirs = append(t.Dirs, gvariant.TreeDir{Name: name, Tree: clone32(sub1), Meta: clone32(subMeta)})
 			continue
 		}
 		if !e.Type().IsRegular() && e.Type()&os.ModeSymlink == 0 {
@@ -157,7 +186,17 @@ func (w *treeWriter) dir(dir, rel string) (Checksum, Checksum, error) {
 		if f.err != nil {
 			return zero, zero, f.err
 		}
+		if mt != nil {
+			if err := mt.ReplaceFile(f.name, f.c); err != nil {
+				return zero, zero, fmt.Errorf("commit %s: %w", filepath.Join(dir, f.name), err)
+			}
+			continue
+		}
 		t.Files = append(t.Files, gvariant.TreeFile{Name: f.name, Checksum: clone32(f.c)})
+	}
+	if mt != nil {
+		mt.SetMeta(meta)
+		return zero, meta, nil
 	}
 	sort.Slice(t.Files, func(i, j int) bool { return t.Files[i].Name < t.Files[j].Name })
 	sort.Slice(t.Dirs, func(i, j int) bool { return t.Dirs[i].Name < t.Dirs[j].Name })

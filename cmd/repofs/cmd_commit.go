@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +19,7 @@ import (
 var commitCommand = &command{
 	name:    "commit",
 	summary: "Commit a directory tree to a branch",
-	usage:   "(-b REF | --orphan) [-s SUBJECT] [-m BODY | -F FILE] [--parent=COMMIT] [OPTIONS] [--tree=dir=PATH | PATH]",
+	usage:   "(-b REF | --orphan) [-s SUBJECT] [-m BODY | -F FILE] [--parent=COMMIT] [OPTIONS] (--tree=KIND=ARG... | PATH)",
 	help: `Writes every file of PATH into the repository and a commit on REF whose
 parent is REF's current commit; prints the new commit's checksum. The commit
 carries ostree.ref-binding=[REF], as ostree's does.
@@ -32,6 +33,8 @@ Options:
   -F, --body-file=FILE              the description from FILE
   --timestamp=TIME                  RFC 3339 ("2024-01-01T00:00:00Z"), or @UNIXSECONDS
   --add-metadata-string=KEY=VALUE   add a string to the commit metadata (repeatable)
+  --add-metadata=KEY=VALUE          add VALUE in GVariant text format ('s',
+                                    uint32 5, ['a','b'], {'k': <1>}, @as [])
   --add-detached-metadata-string=KEY=VALUE
                                     add a string to the detached metadata (repeatable)
   --skip-if-unchanged               when the tree equals the parent's, write nothing
@@ -45,8 +48,20 @@ Options:
   --skip-list=FILE                  leave out each PATH listed, one a line
   --keep-metadata=KEY               copy KEY from the parent's metadata (repeatable)
   --consume                         delete the directory once it is committed
+  --bootable                        add ostree.bootable and ostree.linux (the
+                                    VERSION of usr/lib/modules/VERSION/vmlinuz)
   --tree=dir=PATH                   the directory to commit (or give PATH)
-  --tree=ref=REV                    commit the tree of REV again (one --tree only)
+  --tree=tar=FILE                   the contents of a tar archive ("-": standard
+                                    input), read as ostree reads it (see below)
+  --tree=ref=REV                    the tree of commit REV
+                                    Several --tree options are layered: each
+                                    one's directories merge into the earlier
+                                    ones' (taking its metadata), its files
+                                    replace theirs
+  --tar-autocreate-parents          create the parents a tar leaves implied
+                                    (0755, owned as the entry that needs them)
+  --tar-pathname-filter=REGEX,REPLACEMENT
+                                    rewrite each tar path (\1 for a group)
   --canonical-permissions           record owner 0:0, no setuid/setgid/sticky,
                                     no group/other write, no xattrs, as ostree
                                     does (bare-user-only repositories always)
@@ -54,24 +69,33 @@ Options:
 
 The signatures are written in the same transaction, before REF moves.
 
+A tar commits as ostree's does: leading "/" and "./" go, "./" is the root;
+xattrs come from PAX SCHILY.xattr/LIBARCHIVE.xattr records; hardlinks share
+their target's content; devices and FIFOs are refused.
+
 Examples:
   repofs --repo=repo commit -b os/main -s "Update" ./rootfs
   repofs --repo=repo commit -b os/main --skip-if-unchanged --owner-uid=0 --owner-gid=0 ./rootfs
   repofs --repo=repo commit --orphan --parent=none -F message.txt ./rootfs
+  repofs --repo=repo commit -b os/main --tree=tar=base.tar --tree=dir=overlay
   repofs --repo=repo commit -b os/main --sign-from-file=secret.ed25519 ./rootfs`,
 	setup: withFlags((*commitFlags).register, runCommit),
 }
 
 type commitFlags struct {
-	branch, subject, body, timestamp, tree string
+	branch, subject, body, timestamp       string
+	trees                                  []string // --tree
+	tarAutocreate                          bool     // --tar-autocreate-parents
+	tarFilter                              string   // --tar-pathname-filter
 	bodyFile, parent                       string
 	statoverride, skipList                 string
 	keep                                   []string // --keep-metadata
 	metadata                               []string // --add-metadata-string
+	metaVariants                           []string // --add-metadata
 	detached                               []string // --add-detached-metadata-string
 	canonical                              bool     // --canonical-permissions
 	orphan, skipUnchanged, roExec, noXattr bool
-	consume                                bool
+	consume, bootable                      bool
 	ownerUID, ownerGID                     int
 	sign                                   signFlags
 }
@@ -81,14 +105,18 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 	fs.StringVarP(&f.subject, "subject", "s", "", "")
 	fs.StringVarP(&f.body, "body", "m", "", "")
 	fs.StringVar(&f.timestamp, "timestamp", "", "")
-	fs.StringVar(&f.tree, "tree", "", "")
+	fs.StringArrayVar(&f.trees, "tree", nil, "")
+	fs.BoolVar(&f.tarAutocreate, "tar-autocreate-parents", false, "")
+	fs.StringVar(&f.tarFilter, "tar-pathname-filter", "", "")
 	fs.StringArrayVar(&f.metadata, "add-metadata-string", nil, "")
+	fs.StringArrayVar(&f.metaVariants, "add-metadata", nil, "")
 	fs.BoolVar(&f.canonical, "canonical-permissions", false, "")
 	fs.StringVarP(&f.bodyFile, "body-file", "F", "", "")
 	fs.StringVar(&f.parent, "parent", "", "")
 	fs.StringArrayVar(&f.detached, "add-detached-metadata-string", nil, "")
 	fs.BoolVar(&f.orphan, "orphan", false, "")
 	fs.BoolVar(&f.consume, "consume", false, "")
+	fs.BoolVar(&f.bootable, "bootable", false, "")
 	fs.StringVar(&f.statoverride, "statoverride", "", "")
 	fs.StringVar(&f.skipList, "skip-list", "", "")
 	fs.StringArrayVar(&f.keep, "keep-metadata", nil, "")
@@ -101,9 +129,17 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 }
 
 func runCommit(e *env, f *commitFlags, args []string) error {
-	dir, refRev, err := f.dir(args)
+	layers, err := f.layers(args)
 	if err != nil {
 		return err
+	}
+	var dir, refRev string
+	// --bootable looks into the tree as written: the layered path keeps
+	// it in memory.
+	if len(layers) == 1 && layers[0].kind == "dir" && !f.bootable {
+		dir = layers[0].arg
+	} else if len(layers) == 1 && layers[0].kind == "ref" && !f.bootable {
+		refRev = layers[0].arg
 	}
 	if f.branch == "" && !f.orphan {
 		return errors.New("A branch must be specified with --branch, or use --orphan")
@@ -156,18 +192,28 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 		return err
 	}
 	var fromRef *[2]repo.Checksum
-	if refRev != "" {
+	var overlay func(tx *repo.Transaction) (tree, meta repo.Checksum, err error)
+	var kernel func() (string, error)
+	if dir == "" && refRev == "" {
+		if overlay, kernel, err = f.overlay(e, r, layers, do); err != nil {
+			return err
+		}
+		if !f.bootable {
+			kernel = nil
+		}
+	} else if refRev != "" {
 		if fromRef, err = f.refTree(r, refRev, do); err != nil {
 			return err
 		}
 	}
-	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
+	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, overlay: overlay, kernel: kernel, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
 	if err != nil {
 		// Once the transaction has ended: say what tmp/ holds and how
 		// to release it, as a pull does.
 		return r.ExplainNoSpace(err, 0)
 	}
-	if f.consume && dir != "" {
+	if f.consume && len(layers) == 1 && layers[0].kind == "dir" {
+		dir = layers[0].arg
 		if err := consumeTree(dir); err != nil {
 			return err
 		}
@@ -197,7 +243,8 @@ func consumeTree(dir string) error {
 }
 
 // parentCommit is --parent (a checksum, or "none"), else the branch's
-// commit if it has one; an orphan without --parent has none.
+// commit if it has one; an orphan without --parent has none (also when
+// a branch is given).
 func (f *commitFlags) parentCommit(r *repo.Repo) (*repo.Checksum, error) {
 	switch {
 	case f.parent == "none":
@@ -208,7 +255,7 @@ func (f *commitFlags) parentCommit(r *repo.Repo) (*repo.Checksum, error) {
 			return nil, err
 		}
 		return &c, nil
-	case f.orphan && f.branch == "":
+	case f.orphan: // even with a branch, as ostree
 		return nil, nil
 	}
 	if c, err := r.ReadRef("", f.branch); err == nil {
@@ -276,26 +323,134 @@ func keyValueStrings(kvs []string, opt string) (gvariant.Metadata, error) {
 	return md, nil
 }
 
-// dir is the directory to commit: --tree=dir=PATH or the one argument;
-// for --tree=ref=REV, "" and the REV.
-func (f *commitFlags) dir(args []string) (dir, ref string, err error) {
+// treeLayer is one --tree: its kind (dir, tar, ref) and argument.
+type treeLayer struct{ kind, arg string }
+
+// layers are the --tree options in order, or the one PATH argument.
+func (f *commitFlags) layers(args []string) ([]treeLayer, error) {
 	switch {
-	case f.tree != "" && len(args) == 0:
-		if dir, ok := strings.CutPrefix(f.tree, "dir="); ok {
-			return dir, "", nil
-		}
-		if ref, ok := strings.CutPrefix(f.tree, "ref="); ok {
-			return "", ref, nil
-		}
-		typ, _, ok := strings.Cut(f.tree, "=")
-		if !ok {
-			return "", "", fmt.Errorf("Missing type in tree specification '%s'", f.tree)
-		}
-		return "", "", fmt.Errorf("Invalid tree type specification '%s'", typ)
-	case f.tree == "" && len(args) == 1:
-		return args[0], "", nil
+	case len(f.trees) > 0 && len(args) == 0:
+	case len(f.trees) == 0 && len(args) == 1:
+		return []treeLayer{{"dir", args[0]}}, nil
+	default:
+		return nil, usagef("commit needs a tree: --tree=dir=PATH, --tree=tar=FILE, --tree=ref=REV (repeatable) or PATH")
 	}
-	return "", "", usagef("commit needs exactly one tree: --tree=dir=PATH, --tree=ref=REV or PATH")
+	var out []treeLayer
+	for _, t := range f.trees {
+		typ, arg, ok := strings.Cut(t, "=")
+		if !ok {
+			return nil, fmt.Errorf("Missing type in tree specification '%s'", t)
+		}
+		switch typ {
+		case "dir", "tar", "ref":
+		default:
+			return nil, fmt.Errorf("Invalid tree type specification '%s'", typ)
+		}
+		out = append(out, treeLayer{typ, arg})
+	}
+	return out, nil
+}
+
+// overlay returns what writes the layers one over the other, as ostree
+// does with several --tree options or a tar.
+// The second function finds the kernel release in the tree written.
+func (f *commitFlags) overlay(e *env, r *repo.Repo, layers []treeLayer, do repo.DirOptions) (func(tx *repo.Transaction) (repo.Checksum, repo.Checksum, error), func() (string, error), error) {
+	to := repo.TarOptions{AutocreateParents: f.tarAutocreate}
+	if f.tarFilter != "" {
+		tr, err := tarPathnameFilter(f.tarFilter)
+		if err != nil {
+			return nil, nil, err
+		}
+		to.Translate = tr
+	}
+	refs := make([]*[2]repo.Checksum, len(layers))
+	for i, l := range layers {
+		if l.kind == "ref" {
+			var err error
+			if refs[i], err = f.refTree(r, l.arg, do); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	mt := repo.NewMutableTree()
+	return func(tx *repo.Transaction) (repo.Checksum, repo.Checksum, error) {
+		var zero repo.Checksum
+		for i, l := range layers {
+			var err error
+			switch l.kind {
+			case "dir":
+				err = tx.WriteDirectoryInto(e.ctx, l.arg, mt, do)
+			case "ref":
+				err = r.OverlayTree(mt, refs[i][0], refs[i][1])
+			case "tar":
+				err = writeTarFile(e, tx, l.arg, mt, do, to)
+			}
+			if err != nil {
+				return zero, zero, err
+			}
+		}
+		return tx.WriteMutableTree(mt)
+	}, mt.KernelRelease, nil
+}
+
+// writeTarFile merges the tar at p ("-": standard input) into mt.
+func writeTarFile(e *env, tx *repo.Transaction, p string, mt *repo.MutableTree, do repo.DirOptions, to repo.TarOptions) error {
+	if p == "-" {
+		return tx.WriteTar(e.ctx, os.Stdin, mt, do, to)
+	}
+	file, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("commit --tree=tar=: %w", err)
+	}
+	defer file.Close()
+	if err := tx.WriteTar(e.ctx, file, mt, do, to); err != nil {
+		return fmt.Errorf("commit %s: %w", p, err)
+	}
+	return nil
+}
+
+// tarPathnameFilter parses --tar-pathname-filter=REGEX,REPLACEMENT: each
+// match of REGEX in a path is replaced, \N standing for group N as in
+// GLib's g_regex_replace.
+func tarPathnameFilter(s string) (func(string) string, error) {
+	expr, repl, ok := strings.Cut(s, ",")
+	if !ok {
+		return nil, errors.New("Missing ',' in --tar-pathname-filter")
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("--tar-pathname-filter: %w", err)
+	}
+	return func(p string) string {
+		var b strings.Builder
+		last := 0
+		for _, m := range re.FindAllStringSubmatchIndex(p, -1) {
+			b.WriteString(p[last:m[0]])
+			for i := 0; i < len(repl); i++ {
+				c := repl[i]
+				if c == '\\' && i+1 < len(repl) {
+					n := repl[i+1]
+					if n >= '0' && n <= '9' {
+						g := int(n - '0')
+						if 2*g+1 < len(m) && m[2*g] >= 0 {
+							b.WriteString(p[m[2*g]:m[2*g+1]])
+						}
+						i++
+						continue
+					}
+					if n == '\\' {
+						b.WriteByte('\\')
+						i++
+						continue
+					}
+				}
+				b.WriteByte(c)
+			}
+			last = m[1]
+		}
+		b.WriteString(p[last:])
+		return b.String()
+	}, nil
 }
 
 // refTree returns the root of the commit rev names, to commit again as it
@@ -331,6 +486,18 @@ func (f *commitFlags) options() (repo.CommitOptions, error) {
 	if err != nil {
 		return o, err
 	}
+	// ostree adds the --add-metadata values after the strings.
+	for _, kv := range f.metaVariants {
+		k, text, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return o, usagef("--add-metadata needs KEY=VALUE, got %q", kv)
+		}
+		v, err := gvariant.ParseText(text)
+		if err != nil {
+			return o, fmt.Errorf("Parsing %s (--add-metadata): %w", kv, err)
+		}
+		md = append(md, gvariant.Entry{Key: k, Value: gvariant.Variant{Type: v.Type, Data: gvariant.Encode(v)}})
+	}
 	var refs []string // an orphan's is empty, as in ostree
 	if f.branch != "" {
 		refs = []string{f.branch}
@@ -341,8 +508,10 @@ func (f *commitFlags) options() (repo.CommitOptions, error) {
 
 // commitPlan is what commitTree writes.
 type commitPlan struct {
-	branch, dir   string            // branch "": an orphan
-	fromRef       *[2]repo.Checksum // --tree=ref=: its root dirtree and dirmeta, instead of dir
+	branch, dir   string                                                           // branch "": an orphan
+	fromRef       *[2]repo.Checksum                                                // --tree=ref=: its root dirtree and dirmeta, instead of dir
+	overlay       func(tx *repo.Transaction) (tree, meta repo.Checksum, err error) // several trees or a tar, instead of dir
+	kernel        func() (string, error)                                           // --bootable: the tree's kernel release
 	o             repo.CommitOptions
 	do            repo.DirOptions
 	sign          *signer // nil: unsigned
@@ -364,6 +533,10 @@ func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, error) {
 	var tree, meta repo.Checksum
 	if p.fromRef != nil {
 		tree, meta = p.fromRef[0], p.fromRef[1]
+	} else if p.overlay != nil {
+		if tree, meta, err = p.overlay(tx); err != nil {
+			return zero, err
+		}
 	} else if tree, meta, err = tx.WriteDirectory(e.ctx, p.dir, p.do); err != nil {
 		return zero, err
 	}
@@ -380,6 +553,16 @@ func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, error) {
 		if parent.RootTree == tree && parent.RootMeta == meta {
 			return *p.o.Parent, nil
 		}
+	}
+	if p.kernel != nil {
+		rel, err := p.kernel()
+		if err != nil {
+			return zero, err
+		}
+		// ostree passes the metadata through a GVariantDict here.
+		p.o.Metadata = gvariant.DictOrder(append(p.o.Metadata,
+			gvariant.Entry{Key: "ostree.bootable", Value: gvariant.BoolVariant(true)},
+			gvariant.Entry{Key: "ostree.linux", Value: gvariant.StringVariant(rel)}))
 	}
 	c, err := tx.WriteCommit(p.o, tree, meta)
 	if err != nil {
