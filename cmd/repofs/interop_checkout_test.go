@@ -1,0 +1,123 @@
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/repofs/repofs/internal/repotest"
+)
+
+// treeLines renders a checkout for comparison: type and mode, owner,
+// link count of regular files (hardlinked or not), whether a directory's mtime is 0,
+// symlink target or content.
+func treeLines(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	if _, err := os.Lstat(root); err != nil {
+		return []string{"(none)"}
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			return err
+		}
+		line := fmt.Sprintf("%s mode=%o owner=%d:%d", rel, st.Mode, st.Uid, st.Gid)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			line += " -> " + target
+		case d.Type().IsRegular():
+			b, _ := os.ReadFile(p)
+			line += fmt.Sprintf(" %x linked=%v", sha256.Sum256(b), st.Nlink > 1)
+		case d.IsDir() && rel != ".":
+			line += fmt.Sprintf(" mtime0=%v", st.Mtim.Sec == 0)
+		}
+		out = append(out, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestInteropCheckoutOptions checks out with each option, over a first
+// checkout where the option layers, with ostree and repofs, and compares
+// output, error line, exit code and the resulting trees.
+func TestInteropCheckoutOptions(t *testing.T) {
+	repotest.RequireOstree(t)
+	layer := t.TempDir()
+	repotest.WriteTree(t, layer, []repotest.Entry{
+		{Path: "hello.txt", Kind: repotest.File, Data: []byte("replaced\n")},
+		{Path: "bin/blob", Kind: repotest.File, Data: []byte{9, 0, 9}},
+		{Path: "new/file", Kind: repotest.File, Data: []byte("new\n")},
+		{Path: ".wh.emptydir", Kind: repotest.File},
+		{Path: "xdir/.wh..wh..opq", Kind: repotest.File},
+		{Path: "xdir/only", Kind: repotest.File, Data: []byte("only\n")},
+	})
+	skip := filepath.Join(t.TempDir(), "skip")
+	if err := os.WriteFile(skip, []byte("/hello.txt\n/bin/\n/nope\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		first string // a rev checked out to DEST first, or ""
+		args  []string
+	}{
+		{"", []string{"test/cli"}},
+		{"test/cli", []string{"test/cli"}},
+		{"test/cli", []string{"--union", "layer"}},
+		{"test/cli", []string{"--union-add", "layer"}},
+		{"test/cli", []string{"--union-identical", "-H", "test/cli"}},
+		{"test/cli", []string{"--union-identical", "-H", "layer"}},
+		{"test/cli", []string{"--union-identical", "layer"}},
+		{"test/cli", []string{"--union", "--union-add", "layer"}},
+		{"test/cli", []string{"--union", "--whiteouts", "layer"}},
+		{"", []string{"--whiteouts", "layer"}},
+		{"", []string{"--allow-noent", "--subpath=/nope", "test/cli"}},
+		{"", []string{"--allow-noent", "-C", "--subpath=/nope", "test/cli"}},
+		{"", []string{"--subpath=/nope", "test/cli"}},
+		{"", []string{"--subpath=/hello.txt", "test/cli"}},
+		{"", []string{"-H", "test/cli"}},
+		{"", []string{"-H", "-U", "test/cli"}},
+		{"", []string{"-H", "-C", "test/cli"}},
+		{"", []string{"-C", "test/cli"}},
+		{"", []string{"-M", "test/cli"}},
+		{"", []string{"--skip-list=" + skip, "test/cli"}},
+	}
+	for _, mode := range repotest.Modes {
+		t.Run(mode, func(t *testing.T) {
+			f := cliFixture(t, mode)
+			repotest.Commit(t, f.Repo, "layer", layer, repotest.CommitOpts{Subject: "layer", Timestamp: "2024-04-02T00:00:00Z"})
+			for _, c := range cases {
+				if mode == "bare-user-only" && slices.Contains(c.args, "layer") {
+					continue
+				}
+				a, b := filepath.Join(t.TempDir(), "co"), filepath.Join(t.TempDir(), "co")
+				if c.first != "" {
+					repotest.Ostree(t, "--repo="+f.Repo, "checkout", c.first, a)
+					repotest.Ostree(t, "--repo="+f.Repo, "checkout", c.first, b)
+				}
+				want, wantErr, wantCode := repotest.RunOstree(t, append([]string{"--repo=" + f.Repo, "checkout"}, append(c.args, a)...)...)
+				got, gotErr, gotCode := repofs(t, append([]string{"--repo=" + f.Repo, "checkout"}, append(c.args, b)...)...)
+				name := strings.Join(c.args, " ")
+				if got != want || gotCode != wantCode || errorLine(gotErr) != errorLine(wantErr) {
+					t.Errorf("checkout %s: repofs %q %d %q, ostree %q %d %q", name, got, gotCode, errorLine(gotErr), want, wantCode, errorLine(wantErr))
+				}
+				if g, w := treeLines(t, b), treeLines(t, a); !slices.Equal(g, w) {
+					t.Errorf("checkout %s: tree differs from ostree's\n--- ostree\n%s\n--- repofs\n%s", name, strings.Join(w, "\n"), strings.Join(g, "\n"))
+				}
+			}
+		})
+	}
+}
