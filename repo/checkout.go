@@ -67,8 +67,7 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	if r.mode == ModeBareUserOnly {
 		o.User = true // as ostree: nothing else makes sense
 	}
-	if o.ForceCopy || o.Overwrite != OverwriteNone {
-		// The cache's links would need the overwrite handling too.
+	if o.ForceCopy {
 		o.DisableCache = true
 	}
 	c := &checkout{r: r, ctx: ctx, o: o, sem: make(chan struct{}, 4*runtime.NumCPU()), root: n.Path}
@@ -355,7 +354,7 @@ func (c *checkout) prepare(dirFd int, name string, n Node) (skip bool, err error
 		}
 		return false, &CheckoutMsgError{Msg: msg}
 	}
-	return c.resolveExisting(dirFd, name, n, fi, c.hardlink && !copied && !fi.IsSymlink())
+	return c.resolveExisting(dirFd, name, n, fi, (c.hardlink || c.cache != nil) && !copied && !fi.IsSymlink())
 }
 
 func (c *checkout) file(dirFd int, name string, n Node) error {

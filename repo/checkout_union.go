@@ -90,8 +90,9 @@ func removeAt(dirFd int, name string) error {
 // resolveExisting handles, before a file is written as name in dirFd, an
 // entry already there under c.o.Overwrite: skip true means keep it and
 // write nothing; otherwise the name is free. linked says the file would
-// be a hardlink of the object, whose existing hardlink or same checksum
-// is then kept by a union too, as ostree does.
+// be a hardlink of the object or of its uncompressed-cache entry; a
+// union then keeps an existing file of the same mode, owner, size and
+// checksum as that, as ostree does.
 func (c *checkout) resolveExisting(dirFd int, name string, n Node, fi *FileInfo, linked bool) (skip bool, err error) {
 	if c.o.Overwrite == OverwriteNone {
 		return false, nil
@@ -137,11 +138,17 @@ func (c *checkout) identical(dirFd int, name string, st *unix.Stat_t, n Node, fi
 		return err == nil && string(buf[:k]) == fi.Target
 	}
 	var src unix.Stat_t
-	if linked {
+	if linked && c.hardlink {
 		if unix.Stat(c.r.objectPath(n.Content, ObjFile), &src) == nil && src.Dev == st.Dev && src.Ino == st.Ino {
 			return true
 		}
 		if src.Mode != st.Mode || src.Size != st.Size || src.Uid != st.Uid || src.Gid != st.Gid {
+			return false
+		}
+	} else if linked {
+		// The cache entry, as a user checkout writes it.
+		mode := uint32(fi.Mode&0o7777&^(unix.S_ISUID|unix.S_ISGID)) | unix.S_IFREG
+		if st.Mode != mode || st.Size != int64(fi.Size) || int(st.Uid) != os.Geteuid() || int(st.Gid) != os.Getegid() {
 			return false
 		}
 	}

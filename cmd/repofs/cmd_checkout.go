@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	flag "github.com/spf13/pflag"
 
@@ -96,11 +97,9 @@ func (f *checkoutFlags) newOptions() bool {
 
 func runCheckout(e *env, f *checkoutFlags, args []string) error {
 	if len(args) < 1 {
-		return usagef("COMMIT must be specified")
+		return errors.New("COMMIT must be specified")
 	}
-	if len(args) > 2 {
-		return usagef("checkout takes a REV and a DEST")
-	}
+	// Further arguments are ignored, as by ostree.
 	fsync, ok := repo.ParseBool(f.fsync)
 	if !ok {
 		return usagef("checkout --fsync=%s: not a boolean (true or false)", f.fsync)
@@ -110,7 +109,7 @@ func runCheckout(e *env, f *checkoutFlags, args []string) error {
 		if !f.fromStdin {
 			fh, err := os.Open(f.fromFile)
 			if err != nil {
-				return fmt.Errorf("opening %s: %w", f.fromFile, err)
+				return fmt.Errorf("Error opening file %s: %s%w", f.fromFile, errnoText(err), errSilent{err})
 			}
 			defer fh.Close()
 			in = fh
@@ -128,9 +127,6 @@ func runCheckout(e *env, f *checkoutFlags, args []string) error {
 			sub := ""
 			if i+1 < len(fields) {
 				sub = fields[i+1]
-			}
-			if sub == "" {
-				sub = "/"
 			}
 			r, c, err := e.resolveRev(fields[i])
 			if err != nil {
@@ -175,7 +171,7 @@ func checkoutOne(e *env, f *checkoutFlags, r *repo.Repo, c repo.Checksum, subpat
 		if f.skipList != "" {
 			b, err := os.ReadFile(f.skipList)
 			if err != nil {
-				return err
+				return fmt.Errorf("openat(%s): %s%w", f.skipList, errnoText(err), errSilent{err})
 			}
 			skip := map[string]bool{}
 			for l := range strings.SplitSeq(string(b), "\n") {
@@ -197,6 +193,10 @@ func checkoutOne(e *env, f *checkoutFlags, r *repo.Repo, c repo.Checksum, subpat
 		return err
 	}
 	n, err := r.Lookup(repo.RootNode(commit), subpath)
+	if subpath == "" {
+		// ostree resolves an empty subpath (from --from-file) to nothing.
+		n, err = repo.Node{}, fmt.Errorf("No such file or directory: /%w", errSilent{repo.ErrNotFound})
+	}
 	if err != nil {
 		if f.allowNoent && !f.newOptions() && errors.Is(err, repo.ErrNotFound) && !isObjectErr(err) {
 			return nil
@@ -211,6 +211,16 @@ func checkoutOne(e *env, f *checkoutFlags, r *repo.Repo, c repo.Checksum, subpat
 		return err
 	}
 	return nil
+}
+
+// errnoText is the system error in err as C's strerror words it.
+func errnoText(err error) string {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		s := en.Error()
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+	return err.Error()
 }
 
 // errSilent wraps an error for errors.Is without adding to the message.

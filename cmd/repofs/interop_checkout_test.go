@@ -70,6 +70,14 @@ func TestInteropCheckoutOptions(t *testing.T) {
 	if err := os.WriteFile(skip, []byte("/hello.txt\n/bin/\n/nope\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	pairs := filepath.Join(t.TempDir(), "pairs")
+	if err := os.WriteFile(pairs, []byte("test/cli\x00/deep\x00layer\x00/new\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badPairs := filepath.Join(t.TempDir(), "bad")
+	if err := os.WriteFile(badPairs, []byte("test/cli\x00/deep\x00layer\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		first string // a rev checked out to DEST first, or ""
 		args  []string
@@ -94,6 +102,13 @@ func TestInteropCheckoutOptions(t *testing.T) {
 		{"", []string{"-C", "test/cli"}},
 		{"", []string{"-M", "test/cli"}},
 		{"", []string{"--skip-list=" + skip, "test/cli"}},
+		{"", []string{"--skip-list=/nonexistent", "test/cli"}},
+		{"", []string{"--from-file=" + pairs}},
+		{"", []string{"--from-file=" + badPairs}},
+		{"", []string{"--from-file=/nonexistent"}},
+		{"test/cli", []string{"--union", "-U", "layer"}},
+		{"test/cli", []string{"--union", "-U", "test/cli"}},
+		{"test/cli", []string{"--union-add", "-U", "layer"}},
 	}
 	for _, mode := range repotest.Modes {
 		t.Run(mode, func(t *testing.T) {
