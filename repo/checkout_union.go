@@ -120,7 +120,13 @@ func (c *checkout) resolveExisting(dirFd int, name string, n Node, fi *FileInfo,
 		return false, removeAt(dirFd, name)
 	}
 	if err := unix.Unlinkat(dirFd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return false, &CheckoutMsgError{Msg: fmt.Sprintf("unlinkat(%s): %s", name, strerror(err)), Err: err}
+		// ostree's words: it renames a link of the object from a
+		// random temporary name, or unlinks before a copy.
+		msg := fmt.Sprintf("Copy checkout of %s to %s: unlinkat(%s): %s", n.Content, name, name, strerror(err))
+		if linked || (c.hardlinkable && !c.o.ForceCopy && fi.IsSymlink() && c.r.mode == ModeBare) {
+			msg = fmt.Sprintf("renameat(checkout-union-XXXXXX, %s): %s", name, strerror(err))
+		}
+		return false, &CheckoutMsgError{Msg: msg, Err: err}
 	}
 	return false, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -52,6 +53,8 @@ func treeLines(t *testing.T, root string) []string {
 	return out
 }
 
+var tmpName = regexp.MustCompile(`checkout-union-[0-9A-Za-z]{6}`)
+
 // TestInteropCheckoutOptions checks out with each option, over a first
 // checkout where the option layers, with ostree and repofs, and compares
 // output, error line, exit code and the resulting trees.
@@ -65,6 +68,12 @@ func TestInteropCheckoutOptions(t *testing.T) {
 		{Path: ".wh.emptydir", Kind: repotest.File},
 		{Path: "xdir/.wh..wh..opq", Kind: repotest.File},
 		{Path: "xdir/only", Kind: repotest.File, Data: []byte("only\n")},
+	})
+	// layer2 puts a file and a symlink where the fixture has directories.
+	layer2 := t.TempDir()
+	repotest.WriteTree(t, layer2, []repotest.Entry{
+		{Path: "sticky", Kind: repotest.File, Data: []byte("was a dir\n")},
+		{Path: "owneddir", Kind: repotest.Symlink, Target: "sticky"},
 	})
 	skip := filepath.Join(t.TempDir(), "skip")
 	if err := os.WriteFile(skip, []byte("/hello.txt\n/bin/\n/nope\n"), 0o644); err != nil {
@@ -109,13 +118,17 @@ func TestInteropCheckoutOptions(t *testing.T) {
 		{"test/cli", []string{"--union", "-U", "layer"}},
 		{"test/cli", []string{"--union", "-U", "test/cli"}},
 		{"test/cli", []string{"--union-add", "-U", "layer"}},
+		{"test/cli", []string{"--union", "layer2"}},
+		{"test/cli", []string{"--union", "--whiteouts", "layer2"}},
+		{"test/cli", []string{"--union-add", "layer2"}},
 	}
 	for _, mode := range repotest.Modes {
 		t.Run(mode, func(t *testing.T) {
 			f := cliFixture(t, mode)
 			repotest.Commit(t, f.Repo, "layer", layer, repotest.CommitOpts{Subject: "layer", Timestamp: "2024-04-02T00:00:00Z"})
+			repotest.Commit(t, f.Repo, "layer2", layer2, repotest.CommitOpts{Subject: "layer2", Timestamp: "2024-04-03T00:00:00Z"})
 			for _, c := range cases {
-				if mode == "bare-user-only" && slices.Contains(c.args, "layer") {
+				if mode == "bare-user-only" && (slices.Contains(c.args, "layer") || slices.Contains(c.args, "layer2")) {
 					continue
 				}
 				a, b := filepath.Join(t.TempDir(), "co"), filepath.Join(t.TempDir(), "co")
@@ -126,6 +139,8 @@ func TestInteropCheckoutOptions(t *testing.T) {
 				want, wantErr, wantCode := repotest.RunOstree(t, append([]string{"--repo=" + f.Repo, "checkout"}, append(c.args, a)...)...)
 				got, gotErr, gotCode := repofs(t, append([]string{"--repo=" + f.Repo, "checkout"}, append(c.args, b)...)...)
 				name := strings.Join(c.args, " ")
+				// ostree's temporary name for a union's link is random.
+				wantErr = tmpName.ReplaceAllString(wantErr, "checkout-union-XXXXXX")
 				if got != want || gotCode != wantCode || errorLine(gotErr) != errorLine(wantErr) {
 					t.Errorf("checkout %s: repofs %q %d %q, ostree %q %d %q", name, got, gotCode, errorLine(gotErr), want, wantCode, errorLine(wantErr))
 				}
@@ -134,5 +149,33 @@ func TestInteropCheckoutOptions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckoutFromStdin: --from-stdin reads the pairs --from-file does,
+// with the same result as ostree's --from-file.
+func TestCheckoutFromStdin(t *testing.T) {
+	repotest.RequireOstree(t)
+	f := cliFixture(t, "bare")
+	pairs := filepath.Join(t.TempDir(), "pairs")
+	if err := os.WriteFile(pairs, []byte("test/cli\x00/deep\x00test/cli\x00/bin\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(t.TempDir(), "co"), filepath.Join(t.TempDir(), "co")
+	repotest.Ostree(t, "--repo="+f.Repo, "checkout", "--union", "--from-file="+pairs, a)
+	in, err := os.Open(pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	saved := os.Stdin
+	os.Stdin = in
+	_, gotErr, code := repofs(t, "--repo="+f.Repo, "checkout", "--union", "--from-stdin", b)
+	os.Stdin = saved
+	if code != 0 {
+		t.Fatalf("repofs checkout --from-stdin: exit %d: %s", code, gotErr)
+	}
+	if g, w := treeLines(t, b), treeLines(t, a); !slices.Equal(g, w) || len(g) < 3 {
+		t.Errorf("checkout --from-stdin differs from ostree's --from-file\n--- ostree\n%s\n--- repofs\n%s", strings.Join(w, "\n"), strings.Join(g, "\n"))
 	}
 }
