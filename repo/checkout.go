@@ -354,7 +354,11 @@ func (c *checkout) prepare(dirFd int, name string, n Node) (skip bool, err error
 		}
 		return false, &CheckoutMsgError{Msg: msg}
 	}
-	return c.resolveExisting(dirFd, name, n, fi, (c.hardlink || c.cache != nil) && !copied && !fi.IsSymlink())
+	linked := (c.hardlink || c.cache != nil) && !copied && !fi.IsSymlink()
+	if fi.IsSymlink() && c.hardlink && c.r.mode == ModeBare {
+		linked = true // the object is the symlink
+	}
+	return c.resolveExisting(dirFd, name, n, fi, linked)
 }
 
 func (c *checkout) file(dirFd int, name string, n Node) error {
@@ -420,6 +424,18 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
 		// Reading the empty payload to its end verifies the target.
 		if err := c.verify(rc); err != nil {
 			return err
+		}
+		if c.hardlink && c.r.mode == ModeBare {
+			// As ostree: a bare repository's symlink object is the
+			// symlink, with its owner; linkat links it, not its target.
+			err := unix.Linkat(unix.AT_FDCWD, c.r.objectPath(n.Content, ObjFile), dirFd, name, 0)
+			if err == nil {
+				return nil
+			}
+			if c.o.RequireHardlinks || (!errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EMLINK)) {
+				loose := strings.TrimPrefix(c.r.objectPath(n.Content, ObjFile), c.r.objects+"/")
+				return &CheckoutMsgError{Msg: fmt.Sprintf("Hardlinking %s to %s: %s", loose, name, strerror(err)), Err: fmt.Errorf("link %s: %w", n.Path, err)}
+			}
 		}
 		if err := unix.Symlinkat(fi.Target, dirFd, name); err != nil {
 			return fmt.Errorf("symlink %s: %w", n.Path, err)

@@ -123,7 +123,7 @@ func (c *checkout) resolveExisting(dirFd int, name string, n Node, fi *FileInfo,
 		// ostree's words: it renames a link of the object from a
 		// random temporary name, or unlinks before a copy.
 		msg := fmt.Sprintf("Copy checkout of %s to %s: unlinkat(%s): %s", n.Content, name, name, strerror(err))
-		if linked || (c.hardlinkable && !c.o.ForceCopy && fi.IsSymlink() && c.r.mode == ModeBare) {
+		if linked {
 			msg = fmt.Sprintf("renameat(checkout-union-XXXXXX, %s): %s", name, strerror(err))
 		}
 		return false, &CheckoutMsgError{Msg: msg, Err: err}
@@ -145,7 +145,7 @@ func (c *checkout) identical(dirFd int, name string, st *unix.Stat_t, n Node, fi
 	}
 	var src unix.Stat_t
 	if linked && c.hardlink {
-		if unix.Stat(c.r.objectPath(n.Content, ObjFile), &src) == nil && src.Dev == st.Dev && src.Ino == st.Ino {
+		if unix.Lstat(c.r.objectPath(n.Content, ObjFile), &src) == nil && src.Dev == st.Dev && src.Ino == st.Ino {
 			return true
 		}
 		if src.Mode != st.Mode || src.Size != st.Size || src.Uid != st.Uid || src.Gid != st.Gid {

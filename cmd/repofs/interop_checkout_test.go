@@ -37,7 +37,7 @@ func treeLines(t *testing.T, root string) []string {
 		switch {
 		case d.Type()&fs.ModeSymlink != 0:
 			target, _ := os.Readlink(p)
-			line += " -> " + target
+			line += fmt.Sprintf(" -> %s linked=%v", target, st.Nlink > 1)
 		case d.Type().IsRegular():
 			b, _ := os.ReadFile(p)
 			line += fmt.Sprintf(" %x linked=%v", sha256.Sum256(b), st.Nlink > 1)
