@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -30,10 +32,30 @@ type CheckoutOptions struct {
 	// the repository's core.fsync=false. The checkout's own files are
 	// never flushed, by ostree either.
 	NoFsync bool
+	// Overwrite: what to do with entries already in dest, which then may
+	// exist (see Overwrite).
+	Overwrite Overwrite
+	// Whiteouts processes Docker/OCI whiteouts: a file ".wh.NAME" removes
+	// NAME instead of being written, ".wh..wh..opq" empties its directory
+	// first; a union then also replaces directories.
+	Whiteouts bool
+	// RequireHardlinks fails instead of copying a file it cannot
+	// hardlink (ostree's no_copy_fallback); empty files and user-mode
+	// symlinks are still copied.
+	RequireHardlinks bool
+	// ForceCopy never hardlinks, and leaves directories' mtimes alone.
+	ForceCopy bool
+	// BareUserOnlyDirs drops directory mode bits outside 0775.
+	BareUserOnlyDirs bool
+	// Skip, if set, leaves out every entry whose path it accepts: the
+	// path from the checked-out root, "/" first, a directory's ending in
+	// "/" (the root is "/").
+	Skip func(path string) bool
 }
 
 // Checkout writes the tree at n (a directory or a file of a commit) to
-// dest, which must not exist. Every file is created relative to its
+// dest, which must not exist unless o.Overwrite allows it; a file is
+// written into dest, a directory then. Every file is created relative to its
 // parent's descriptor with O_EXCL and O_NOFOLLOW, so no symlink, from the
 // commit or planted meanwhile, can redirect a write outside dest.
 func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOptions) error {
@@ -42,9 +64,16 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 		return fmt.Errorf("checkout: %w", err)
 	}
 	defer parent.Close()
-	c := &checkout{r: r, ctx: ctx, o: o, sem: make(chan struct{}, 4*runtime.NumCPU())}
+	if r.mode == ModeBareUserOnly {
+		o.User = true // as ostree: nothing else makes sense
+	}
+	if o.ForceCopy {
+		o.DisableCache = true
+	}
+	c := &checkout{r: r, ctx: ctx, o: o, sem: make(chan struct{}, 4*runtime.NumCPU()), root: n.Path}
 	c.noTmpfile.Store(!tmpfileLinkable())
-	c.hardlink = (r.mode == ModeBare && !o.User) || ((r.mode == ModeBareUser || r.mode == ModeBareUserOnly) && o.User)
+	c.hardlinkable = (r.mode == ModeBare && !o.User) || ((r.mode == ModeBareUser || r.mode == ModeBareUserOnly) && o.User)
+	c.hardlink = c.hardlinkable && !o.ForceCopy
 	if r.uncompressedCacheEnabled(o) {
 		fsync := !o.NoFsync
 		if on, err := r.config.Bool("core", "fsync", true); err == nil && !on {
@@ -64,7 +93,7 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	if n.IsDir {
 		err = c.dir(int(parent.Fd()), name, n)
 	} else {
-		err = c.file(int(parent.Fd()), name, n)
+		err = c.fileInto(int(parent.Fd()), name, n)
 	}
 	if c.cache != nil {
 		if cerr := c.cache.finish(err == nil); err == nil && cerr != nil {
@@ -84,20 +113,43 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 }
 
 type checkout struct {
-	r        *Repo
-	ctx      context.Context
-	o        CheckoutOptions
-	hardlink bool
-	cache    *ucache         // nil: no uncompressed-objects cache
-	rec      *verifiedRecord // nil: nothing is linked, nothing recorded
-	sem      chan struct{}   // bounds the files being written at once
+	r    *Repo
+	ctx  context.Context
+	o    CheckoutOptions
+	root string // the checked-out node's path in the commit
+	// hardlinkable: the repository's mode matches the checkout's, so
+	// its objects can be the files; hardlink: and they are linked.
+	hardlinkable bool
+	hardlink     bool
+	cache        *ucache         // nil: no uncompressed-objects cache
+	rec          *verifiedRecord // nil: nothing is linked, nothing recorded
+	sem          chan struct{}   // bounds the files being written at once
 	// noTmpfile: create files by name, O_TMPFILE is not supported here.
 	noTmpfile atomic.Bool
+}
+
+// fileInto checks out the file n into the directory name in parentFd,
+// made if missing, as ostree checks out a file.
+func (c *checkout) fileInto(parentFd int, name string, n Node) error {
+	if err := unix.Mkdirat(parentFd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		return &CheckoutMsgError{Msg: "mkdirat: " + strerror(err), Err: err}
+	}
+	fd, err := unix.Openat(parentFd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", name, err)
+	}
+	defer unix.Close(fd)
+	c.root = "" // no skip list for a file alone, as ostree
+	c.o.Skip = nil
+	return c.file(fd, n.Name(), n)
 }
 
 func (c *checkout) dir(parentFd int, name string, n Node) error {
 	if err := c.ctx.Err(); err != nil {
 		return err
+	}
+	if c.skipped(n) {
+		return nil
 	}
 	meta, err := c.r.ReadDirMeta(n.Meta)
 	if err != nil {
@@ -107,15 +159,67 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 	if err != nil {
 		return err
 	}
+	files, dirs := Children(n, t)
+	if c.o.Whiteouts && slices.ContainsFunc(files, func(f Node) bool { return f.Name() == opaqueWhiteout }) {
+		if err := removeAt(parentFd, name); err != nil {
+			return err
+		}
+	}
+	didExist := false
 	if err := unix.Mkdirat(parentFd, name, 0o700); err != nil {
-		return fmt.Errorf("mkdirat %s: %w", n.Path, err)
+		if !errors.Is(err, unix.EEXIST) || c.o.Overwrite == OverwriteNone {
+			return &CheckoutMsgError{Msg: "mkdirat: " + strerror(err), Err: fmt.Errorf("mkdirat %s: %w", n.Path, err)}
+		}
+		didExist = true
 	}
 	fd, err := unix.Openat(parentFd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", n.Path, err)
 	}
 	defer unix.Close(fd)
-	files, dirs := Children(n, t)
+	if c.o.RequireHardlinks {
+		var rs, ds unix.Stat_t
+		if err := unix.Stat(c.r.path, &rs); err != nil {
+			return fmt.Errorf("stat %s: %w", c.r.path, err)
+		}
+		if err := unix.Fstat(fd, &ds); err != nil {
+			return fmt.Errorf("stat %s: %w", n.Path, err)
+		}
+		if rs.Dev != ds.Dev {
+			return &CheckoutMsgError{Msg: fmt.Sprintf("Unable to do hardlink checkout across devices (src=%d destination=%d)", rs.Dev, ds.Dev)}
+		}
+	}
+	if c.o.Whiteouts {
+		// Before the files are written in parallel; ostree goes in name
+		// order, where ".wh." sorts before all but a few names.
+		kept := files[:0:0]
+		for _, f := range files {
+			if !strings.HasPrefix(f.Name(), whiteoutPrefix) {
+				kept = append(kept, f)
+				continue
+			}
+			if c.skipped(f) {
+				continue
+			}
+			fi, rc, err := c.r.OpenFile(f.Content)
+			if err != nil {
+				return err
+			}
+			rc.Close()
+			if fi.IsSymlink() {
+				kept = append(kept, f)
+				continue
+			}
+			target := strings.TrimPrefix(f.Name(), whiteoutPrefix)
+			if target == "" {
+				return &CheckoutMsgError{Msg: "Invalid empty whiteout ''"}
+			}
+			if err := removeAt(fd, target); err != nil {
+				return err
+			}
+		}
+		files = kept
+	}
 	// Files are written in parallel (bounded by c.sem across the whole
 	// checkout) while the walk goes on into subdirectories; fd stays open
 	// until they are done.
@@ -128,6 +232,14 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 	for _, f := range files {
 		if failed() {
 			break
+		}
+		if skip, err := c.prepare(fd, f.Name(), f); skip || err != nil {
+			if err != nil {
+				mu.Lock()
+				ferr = cmp.Or(ferr, err)
+				mu.Unlock()
+			}
+			continue
 		}
 		if ok, err := c.linkVerified(fd, f.Name(), f); ok || err != nil {
 			if err != nil {
@@ -153,6 +265,9 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 	}
 	var derr error
 	for _, d := range dirs {
+		if failed() {
+			break // as ostree, which goes on only once the files are done
+		}
 		if derr = c.dir(fd, d.Name(), d); derr != nil {
 			break
 		}
@@ -164,12 +279,15 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 	if derr != nil {
 		return derr
 	}
+	if didExist {
+		return nil // not ours: its metadata stays
+	}
 	// Ownership and mode last, so a read-only directory can be filled.
 	// As ostree: a directory keeps its setgid and sticky bits even in a
 	// user checkout; a bare-user-only repository's lose them and world
 	// write.
 	mode := meta.Mode & 0o7777
-	if c.r.mode == ModeBareUserOnly {
+	if c.r.mode == ModeBareUserOnly || c.o.BareUserOnlyDirs {
 		mode &= 0o775
 	}
 	if !c.o.User {
@@ -184,6 +302,14 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 	}
 	if err := unix.Fchmod(fd, mode); err != nil {
 		return fmt.Errorf("chmod %s: %w", n.Path, err)
+	}
+	if !c.o.ForceCopy {
+		// As ostree: every directory it made gets mtime 0, the same in
+		// every checkout.
+		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {}}
+		if err := unix.UtimesNanoAt(parentFd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("set mtime of %s: %w", n.Path, err)
+		}
 	}
 	return nil
 }
@@ -204,7 +330,41 @@ func (c *checkout) linkVerified(dirFd int, name string, n Node) (bool, error) {
 	return false, nil
 }
 
+// prepare does what comes before writing the file n as name in dirFd:
+// skip true means write nothing (skip-listed, or an existing file kept);
+// otherwise the name is free.
+func (c *checkout) prepare(dirFd int, name string, n Node) (skip bool, err error) {
+	if c.skipped(n) {
+		return true, nil
+	}
+	if !c.o.RequireHardlinks && c.o.Overwrite == OverwriteNone {
+		return false, nil
+	}
+	fi, rc, err := c.r.OpenFile(n.Content)
+	if err != nil {
+		return false, err
+	}
+	rc.Close()
+	copied := (!fi.IsSymlink() && fi.Size == 0) || (c.o.User && !fi.IsSymlink() && fi.Mode&unix.S_IRUSR == 0)
+	userRepo := c.r.mode == ModeBareUser || c.r.mode == ModeBareUserOnly
+	if c.o.RequireHardlinks && !copied && !c.o.ForceCopy && !c.hardlinkable && !(userRepo && fi.IsSymlink()) {
+		msg := "Bare repository mode cannot hardlink in user checkout mode"
+		if userRepo {
+			msg = "User repository mode requires user checkout mode to hardlink"
+		}
+		return false, &CheckoutMsgError{Msg: msg}
+	}
+	linked := (c.hardlink || c.cache != nil) && !copied && !fi.IsSymlink()
+	if fi.IsSymlink() && c.hardlink && c.r.mode == ModeBare {
+		linked = true // the object is the symlink
+	}
+	return c.resolveExisting(dirFd, name, n, fi, linked)
+}
+
 func (c *checkout) file(dirFd int, name string, n Node) error {
+	if skip, err := c.prepare(dirFd, name, n); skip || err != nil {
+		return err
+	}
 	if ok, err := c.linkVerified(dirFd, name, n); ok || err != nil {
 		return err
 	}
@@ -265,6 +425,18 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
 		if err := c.verify(rc); err != nil {
 			return err
 		}
+		if c.hardlink && c.r.mode == ModeBare {
+			// As ostree: a bare repository's symlink object is the
+			// symlink, with its owner; linkat links it, not its target.
+			err := unix.Linkat(unix.AT_FDCWD, c.r.objectPath(n.Content, ObjFile), dirFd, name, 0)
+			if err == nil {
+				return nil
+			}
+			if c.o.RequireHardlinks || (!errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EMLINK)) {
+				loose := strings.TrimPrefix(c.r.objectPath(n.Content, ObjFile), c.r.objects+"/")
+				return &CheckoutMsgError{Msg: fmt.Sprintf("Hardlinking %s to %s: %s", loose, name, strerror(err)), Err: fmt.Errorf("link %s: %w", n.Path, err)}
+			}
+		}
 		if err := unix.Symlinkat(fi.Target, dirFd, name); err != nil {
 			return fmt.Errorf("symlink %s: %w", n.Path, err)
 		}
@@ -294,8 +466,9 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
 			}
 			return nil
 		}
-		if !errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EMLINK) {
-			return fmt.Errorf("link %s: %w", n.Path, err)
+		if c.o.RequireHardlinks || (!errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EMLINK)) {
+			loose := strings.TrimPrefix(c.r.objectPath(n.Content, ObjFile), c.r.objects+"/")
+			return &CheckoutMsgError{Msg: fmt.Sprintf("Hardlinking %s to %s: %s", loose, name, strerror(err)), Err: fmt.Errorf("link %s: %w", n.Path, err)}
 		}
 		if _, rc, err = c.r.OpenFile(n.Content); err != nil {
 			return err
