@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -88,7 +89,9 @@ func ReadPart(r io.Reader, limit uint64, spillDir string) (*Part, error) {
 	case 0:
 		src = r
 	case 'x':
-		xr, err := xz.NewReader(r)
+		// The decoder reads its input a byte at a time: unbuffered, a
+		// part file costs a read(2) per compressed byte.
+		xr, err := xz.NewReader(bufio.NewReaderSize(r, 64<<10))
 		if err != nil {
 			return nil, invalidf("part: xz: %v", err)
 		}
