@@ -91,7 +91,7 @@ func ReadPart(r io.Reader, limit uint64, spillDir string) (*Part, error) {
 	case 'x':
 		// The decoder reads its input a byte at a time: unbuffered, a
 		// part file costs a read(2) per compressed byte.
-		xr, err := xz.NewReader(bufio.NewReaderSize(r, 64<<10))
+		xr, err := xz.NewReader(newXZGuard(bufio.NewReaderSize(r, 64<<10), MaxDictSize))
 		if err != nil {
 			return nil, invalidf("part: xz: %v", err)
 		}
@@ -125,6 +125,9 @@ func readBounded(r io.Reader, limit uint64, spillDir string) (data, unmap []byte
 	lim := int64(min(limit, math.MaxInt64-1))
 	var buf bytes.Buffer
 	n, err := io.Copy(&buf, io.LimitReader(r, min(lim, int64(memLimit))+1))
+	if errors.Is(err, ErrDictTooLarge) {
+		return nil, nil, err
+	}
 	if err != nil {
 		return nil, nil, invalidf("part payload: %v", err)
 	}
@@ -145,6 +148,9 @@ func readBounded(r io.Reader, limit uint64, spillDir string) (data, unmap []byte
 	}
 	buf = bytes.Buffer{}
 	m, err := io.Copy(f, io.LimitReader(r, lim-n+1))
+	if errors.Is(err, ErrDictTooLarge) {
+		return nil, nil, err
+	}
 	if err != nil {
 		var ie *os.PathError
 		if errors.As(err, &ie) {
