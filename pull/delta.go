@@ -318,8 +318,12 @@ func (p *puller) takeLocalMeta(c repo.Checksum) ([]byte, bool) {
 	return data, ok
 }
 
-// deltaWorkers is how many parts download and run at once.
-const deltaWorkers = 2
+// deltaWorkers is how many parts download and run at once; each writes
+// deltaWriters objects at once while it produces the next ones.
+const (
+	deltaWorkers = 2
+	deltaWriters = 4
+)
 
 // applyDelta fetches the delta's parts the repository needs and runs
 // them into the transaction; every object is verified before it is
@@ -334,6 +338,7 @@ func (p *puller) applyDelta(ctx context.Context, d *deltaPlan) error {
 	sink := &delta.TxSink{Repo: p.r, Tx: p.tx, TmpDir: p.dir.Path,
 		Metadata: func(o delta.Object, data []byte) { p.setLocalMeta(o.Checksum, bytes.Clone(data)) },
 		Written:  func(n uint64) { p.written.Add(int64(n)); p.deltaObjects.Add(1) },
+		Parallel: deltaWriters,
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, deltaWorkers)

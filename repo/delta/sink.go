@@ -23,9 +23,16 @@ type TxSink struct {
 	// Written, when set, is told the payload size of every content object
 	// written.
 	Written func(n uint64)
+	// Parallel is how many objects are written at once (≤ 1: one at a
+	// time, as the part produces them); Metadata and Written must then
+	// be safe for concurrent use.
+	Parallel int
 }
 
-var _ Sink = (*TxSink)(nil)
+var _ ConcurrentSink = (*TxSink)(nil)
+
+// Workers is Parallel: transactions take concurrent writes.
+func (s *TxSink) Workers() int { return s.Parallel }
 
 // Has reports whether the transaction has the object.
 func (s *TxSink) Has(o Object) (bool, error) { return s.Tx.HasObject(o.Checksum, o.Type) }
