@@ -20,9 +20,9 @@ type TxSink struct {
 	TmpDir string
 	// Metadata, when set, is told of every metadata object written.
 	Metadata func(o Object, data []byte)
-	// Written, when set, is told the payload size of every content object
-	// written.
-	Written func(n uint64)
+	// Written, when set, is told of every content object staged, and its
+	// payload size.
+	Written func(o Object, n uint64)
 	// Parallel is how many objects are written at once (≤ 1: one at a
 	// time, as the part produces them); Metadata and Written must then
 	// be safe for concurrent use.
@@ -54,7 +54,7 @@ func (s *TxSink) WriteContent(o Object, fi *repo.FileInfo, payload io.Reader) er
 		return err
 	}
 	if s.Written != nil {
-		s.Written(fi.Size)
+		s.Written(o, fi.Size)
 	}
 	return nil
 }
