@@ -124,6 +124,10 @@ func DecodePart(file []byte, limit uint64) (*Part, error) {
 func readBounded(r io.Reader, limit uint64, spillDir string) (data, unmap []byte, err error) {
 	lim := int64(min(limit, math.MaxInt64-1))
 	var buf bytes.Buffer
+	// About what the header declares (Limit doubles it): grown by
+	// doubling instead, the buffer was copied over and over and held up
+	// to twice the payload.
+	buf.Grow(int(min(lim/2, int64(memLimit))) + bytes.MinRead)
 	n, err := io.Copy(&buf, io.LimitReader(r, min(lim, int64(memLimit))+1))
 	if errors.Is(err, ErrDictTooLarge) {
 		return nil, nil, err
