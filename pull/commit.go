@@ -28,12 +28,15 @@ func (p *puller) pullCommit(ctx context.Context, c repo.Checksum, depth int, siz
 	if p.o.CommitMetadataOnly {
 		p.tx.KeepPartial(c)
 	} else if !vc.complete {
+		var base *dirJob
+		var staged *objectSet
 		if d != nil {
 			if err := p.applyDelta(ctx, d); err != nil {
 				return err
 			}
+			base, staged = p.deltaBase(d), &d.staged
 		}
-		if err := p.pullTree(ctx, vc.commit.RootTree, vc.commit.RootMeta); err != nil {
+		if err := p.pullTree(ctx, vc.commit.RootTree, vc.commit.RootMeta, base, staged); err != nil {
 			return err
 		}
 	}

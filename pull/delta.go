@@ -34,6 +34,8 @@ type DeltaInfo struct {
 type deltaPlan struct {
 	sb   *delta.Superblock
 	info DeltaInfo
+	// staged: the content objects its parts staged, verified.
+	staged objectSet
 }
 
 // deltasEnabled applies ostree's rules: not with --disable-static-deltas
@@ -318,8 +320,12 @@ func (p *puller) takeLocalMeta(c repo.Checksum) ([]byte, bool) {
 	return data, ok
 }
 
-// deltaWorkers is how many parts download and run at once.
-const deltaWorkers = 2
+// deltaWorkers is how many parts download and run at once; each writes
+// deltaWriters objects at once while it produces the next ones.
+const (
+	deltaWorkers = 2
+	deltaWriters = 4
+)
 
 // applyDelta fetches the delta's parts the repository needs and runs
 // them into the transaction; every object is verified before it is
@@ -333,7 +339,12 @@ func (p *puller) applyDelta(ctx context.Context, d *deltaPlan) error {
 	p.mu.Unlock()
 	sink := &delta.TxSink{Repo: p.r, Tx: p.tx, TmpDir: p.dir.Path,
 		Metadata: func(o delta.Object, data []byte) { p.setLocalMeta(o.Checksum, bytes.Clone(data)) },
-		Written:  func(n uint64) { p.written.Add(int64(n)); p.deltaObjects.Add(1) },
+		Written: func(o delta.Object, n uint64) {
+			d.staged.add(o.Checksum)
+			p.written.Add(int64(n))
+			p.deltaObjects.Add(1)
+		},
+		Parallel: deltaWriters,
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, deltaWorkers)
@@ -486,4 +497,27 @@ func (p *puller) dryRun(ctx context.Context, targets []target) (*Result, error) 
 		}
 	}
 	return res, nil
+}
+
+// deltaBase is the root of the delta's from-commit, which planDelta chose
+// for being complete in the repository, for the walk that follows the
+// delta to skip what it shares with it; nil for a scratch delta, or a
+// from-commit no longer readable.
+func (p *puller) deltaBase(d *deltaPlan) *dirJob {
+	if d.sb.Name.Scratch {
+		return nil
+	}
+	from := d.sb.Name.From
+	if partial, err := p.r.IsPartial(from); err != nil || partial {
+		return nil
+	}
+	data, err := p.r.ReadMetadata(from, repo.ObjCommit)
+	if err != nil {
+		return nil
+	}
+	c, err := repo.DecodeCommit(from, data)
+	if err != nil {
+		return nil
+	}
+	return &dirJob{tree: c.RootTree, meta: c.RootMeta}
 }

@@ -3,7 +3,9 @@ package pull
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -187,6 +189,30 @@ func TestPullDeltaFaults(t *testing.T) {
 			sb.Parts[0].USize = 1 << 60
 			writeSuperblock(t, dir, sb)
 		}},
+		{"xz dictionary of 4 GiB", func(t *testing.T, dir string, sb *delta.Superblock) {
+			// The decoder would allocate it before decoding a byte.
+			p := filepath.Join(dir, sb.Name.PartPath(0))
+			part, err := delta.DecodePart(readFile(t, p), delta.Limit(&sb.Parts[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			file, err := delta.EncodePart(part, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := file[1+12:] // the compression byte, the xz stream header
+			h = h[:(int(h[0])+1)*4]
+			i := bytes.Index(h, []byte{0x21, 0x01}) // LZMA2, one byte of properties
+			if i < 0 {
+				t.Fatalf("no LZMA2 filter in % x", h)
+			}
+			h[i+2] = 40
+			binary.LittleEndian.PutUint32(h[len(h)-4:], crc32.ChecksumIEEE(h[:len(h)-4]))
+			writeFile(t, p, file)
+			sb.Parts[0].Size = uint64(len(file))
+			sb.Parts[0].Checksum = repo.Checksum(sha256Sum(file))
+			writeSuperblock(t, dir, sb)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ds := repotest.NewDeltaSource(t, repotest.DeltaOpts{Files: 40, Big: 400 << 10, NoScratch: true})
@@ -214,6 +240,9 @@ func TestPullDeltaFaults(t *testing.T) {
 			log := s.requests()
 			if len(fallbacks) == 0 || !errors.Is(fallbacks[0], delta.ErrInvalid) && !strings.Contains(fallbacks[0].Error(), "bytes") {
 				t.Errorf("fallbacks %v, want the delta's fault", fallbacks)
+			}
+			if strings.Contains(tc.name, "dictionary") && (len(fallbacks) == 0 || !errors.Is(fallbacks[0], delta.ErrDictTooLarge)) {
+				t.Errorf("fallbacks %v, want ErrDictTooLarge", fallbacks)
 			}
 			if count(log, isFilez) == 0 || res.DeltaParts != 0 {
 				t.Errorf("requests %q, delta parts %d: want objects fetched instead", log, res.DeltaParts)

@@ -13,10 +13,18 @@ import (
 // goes on: walking the whole tree first, level by level, left the
 // connections idle at the end of every level. Directories go first in the
 // queue, so the tree is known early.
-func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum) error {
+//
+// base, when set, is the root of a complete commit of the repository (the
+// static delta's from-commit): a subtree unchanged from it is all there
+// and not walked, nor is a file the same directory of base has.
+//
+// staged, when set, holds content objects a static delta staged in this
+// transaction, verified: they are not looked up.
+func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum, base *dirJob, staged *objectSet) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	q := &walkQueue{dirs: []dirJob{{rootTree, rootMeta}}, contentSeen: map[repo.Checksum]bool{}}
+	root := dirJob{tree: rootTree, meta: rootMeta, base: base}
+	q := &walkQueue{dirs: []dirJob{root}, contentSeen: map[repo.Checksum]bool{}, staged: staged}
 	q.cond = sync.NewCond(&q.mu)
 	var wg sync.WaitGroup
 	for range max(p.o.Parallel, 1) {
@@ -51,7 +59,12 @@ func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum)
 	return q.err
 }
 
-type dirJob struct{ tree, meta repo.Checksum }
+// dirJob is a directory to walk; base, when set, is the same directory
+// in a complete commit.
+type dirJob struct {
+	tree, meta repo.Checksum
+	base       *dirJob
+}
 
 type walkJob struct {
 	content bool
@@ -67,6 +80,7 @@ type walkQueue struct {
 	dirs        []dirJob
 	content     []repo.Checksum
 	contentSeen map[repo.Checksum]bool
+	staged      *objectSet // content a delta staged, or nil
 	running     int
 	err         error // the first failure; the walk stops
 }
@@ -109,12 +123,17 @@ func (q *walkQueue) done(err error) {
 
 // walkDir fetches a directory's dirmeta and dirtree, unless this pull has
 // seen them already, and queues its subdirectories and the content it
-// names that the repository lacks.
+// names that the repository lacks: not a file its base names too, nor
+// one a static delta staged in this pull.
 func (p *puller) walkDir(ctx context.Context, q *walkQueue, d dirJob) error {
-	if p.firstVisit(d.meta) {
+	b := d.base
+	if (b == nil || b.meta != d.meta) && p.firstVisit(d.meta) {
 		if _, err := p.fetchMetadata(ctx, d.meta, repo.ObjDirMeta); err != nil {
 			return err
 		}
+	}
+	if b != nil && b.tree == d.tree {
+		return nil // unchanged since a complete commit: all there
 	}
 	if !p.firstVisit(d.tree) {
 		return nil
@@ -127,8 +146,24 @@ func (p *puller) walkDir(ctx context.Context, q *walkQueue, d dirJob) error {
 	if err != nil {
 		return err
 	}
+	var baseFiles map[string]repo.Checksum
+	baseDirs := map[string]*dirJob{}
+	if b != nil {
+		if bt, err := p.baseDirTree(b.tree); err == nil {
+			baseFiles = make(map[string]repo.Checksum, len(bt.Files))
+			for _, fe := range bt.Files {
+				baseFiles[fe.Name] = fe.Content
+			}
+			for _, sub := range bt.Dirs {
+				baseDirs[sub.Name] = &dirJob{tree: sub.Tree, meta: sub.Meta}
+			}
+		} // else: unreadable, so checked as if there were no base
+	}
 	var missing []repo.Checksum
 	for _, fe := range t.Files {
+		if c, ok := baseFiles[fe.Name]; ok && c == fe.Content || q.staged.has(fe.Content) {
+			continue
+		}
 		if q.firstContent(fe.Content) {
 			have, err := p.tx.HasObject(fe.Content, repo.ObjFile)
 			if err != nil {
@@ -143,7 +178,7 @@ func (p *puller) walkDir(ctx context.Context, q *walkQueue, d dirJob) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, sub := range t.Dirs {
-		q.dirs = append(q.dirs, dirJob{sub.Tree, sub.Meta})
+		q.dirs = append(q.dirs, dirJob{tree: sub.Tree, meta: sub.Meta, base: baseDirs[sub.Name]})
 	}
 	q.content = append(q.content, missing...)
 	q.cond.Broadcast()
@@ -160,4 +195,39 @@ func (q *walkQueue) firstContent(c repo.Checksum) bool {
 	}
 	q.contentSeen[c] = true
 	return true
+}
+
+// baseDirTree reads a dirtree of the base commit from the repository.
+func (p *puller) baseDirTree(c repo.Checksum) (*repo.DirTree, error) {
+	data, err := p.r.ReadMetadata(c, repo.ObjDirTree)
+	if err != nil {
+		return nil, err
+	}
+	return repo.DecodeDirTree(c, data)
+}
+
+// objectSet is a set of objects, safe for concurrent use; a nil set is
+// empty.
+type objectSet struct {
+	mu sync.Mutex
+	m  map[repo.Checksum]struct{}
+}
+
+func (s *objectSet) add(c repo.Checksum) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[repo.Checksum]struct{}{}
+	}
+	s.m[c] = struct{}{}
+}
+
+func (s *objectSet) has(c repo.Checksum) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[c]
+	return ok
 }

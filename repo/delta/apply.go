@@ -73,7 +73,7 @@ func ApplyOffline(ctx context.Context, r *repo.Repo, path string, o ApplyOptions
 	if err := tx.MarkPartial(sb.Name.To); err != nil {
 		return nil, err
 	}
-	sink := &TxSink{Repo: r, Tx: tx, TmpDir: fd.Path}
+	sink := &TxSink{Repo: r, Tx: tx, TmpDir: fd.Path, Parallel: 4}
 	workers := o.Workers
 	if workers <= 0 {
 		workers = 2

@@ -10,8 +10,9 @@ import (
 )
 
 // applyFromDir applies the delta name stored in the repository at dir to
-// r, as an offline apply would, and points ref main at its commit.
-func applyFromDir(t *testing.T, r *repo.Repo, dir string, name Name) Stats {
+// r, as an offline apply would, writing parallel objects at once, and
+// points ref main at its commit.
+func applyFromDir(t *testing.T, r *repo.Repo, dir string, name Name, parallel int) Stats {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, name.SuperblockPath()))
 	if err != nil {
@@ -29,7 +30,7 @@ func applyFromDir(t *testing.T, r *repo.Repo, dir string, name Name) Stats {
 		t.Fatal(err)
 	}
 	defer tx.Abort()
-	sink := &TxSink{Repo: r, Tx: tx, TmpDir: t.TempDir()}
+	sink := &TxSink{Repo: r, Tx: tx, TmpDir: t.TempDir(), Parallel: parallel}
 	var total Stats
 	for i, h := range sb.Parts {
 		f, err := os.Open(filepath.Join(dir, name.PartPath(i)))
@@ -99,15 +100,19 @@ func TestApplyOstreeDeltas(t *testing.T) {
 	to, _ := repo.ParseChecksum(ds.To)
 	want := repotest.Ostree(t, "--repo="+ds.Repo, "ls", "-R", "-C", ds.To)
 	for _, tc := range []struct {
-		name    string
-		mode    repo.Mode
-		delta   Name
-		withOld bool
+		name     string
+		mode     repo.Mode
+		delta    Name
+		withOld  bool
+		parallel int
 	}{
-		{"scratch into bare-user", repo.ModeBareUser, Name{To: to, Scratch: true}, false},
-		{"scratch into archive", repo.ModeArchive, Name{To: to, Scratch: true}, false},
-		{"update into bare-user", repo.ModeBareUser, Name{From: from, To: to}, true},
-		{"update into archive", repo.ModeArchive, Name{From: from, To: to}, true},
+		{"scratch into bare-user", repo.ModeBareUser, Name{To: to, Scratch: true}, false, 1},
+		{"scratch into archive", repo.ModeArchive, Name{To: to, Scratch: true}, false, 1},
+		{"update into bare-user", repo.ModeBareUser, Name{From: from, To: to}, true, 1},
+		{"update into archive", repo.ModeArchive, Name{From: from, To: to}, true, 1},
+		{"scratch into bare-user, 4 writers", repo.ModeBareUser, Name{To: to, Scratch: true}, false, 4},
+		{"update into bare-user, 4 writers", repo.ModeBareUser, Name{From: from, To: to}, true, 4},
+		{"update into archive, 4 writers", repo.ModeArchive, Name{From: from, To: to}, true, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "client")
@@ -119,7 +124,7 @@ func TestApplyOstreeDeltas(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st := applyFromDir(t, r, ds.Repo, tc.delta)
+			st := applyFromDir(t, r, ds.Repo, tc.delta, tc.parallel)
 			t.Logf("ops: %+v", st)
 			if tc.withOld && st.Bspatch+st.Write == 0 {
 				t.Errorf("the update delta used neither bspatch nor write: %+v", st)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/repofs/repofs/repo"
@@ -295,5 +296,90 @@ func BenchmarkDecodePart(b *testing.B) {
 		if _, err := DecodePart(part, 1<<22); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// failingSink fails its nth write (counting from 1), concurrently safe.
+type failingSink struct {
+	*memSink
+	mu      sync.Mutex
+	n, fail int
+	workers int
+}
+
+var errWrite = errors.New("write failed")
+
+func (s *failingSink) Workers() int { return s.workers }
+func (s *failingSink) count() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	if s.n == s.fail {
+		return errWrite
+	}
+	return nil
+}
+func (s *failingSink) WriteMetadata(o Object, data []byte) error {
+	if err := s.count(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.memSink.WriteMetadata(o, data)
+}
+func (s *failingSink) WriteContent(o Object, fi *repo.FileInfo, payload io.Reader) error {
+	if err := s.count(); err != nil {
+		return err
+	}
+	var b []byte
+	if payload != nil {
+		b, _ = io.ReadAll(payload)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.memSink.WriteContent(o, fi, bytes.NewReader(b))
+}
+
+// TestExecuteConcurrentSink: a concurrent sink gets the same objects as
+// a sequential one, and a write that fails fails the part with its error.
+func TestExecuteConcurrentSink(t *testing.T) {
+	sb, err := DecodeSuperblock(readTestdata(t, "scratch.superblock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &sb.Parts[0]
+	p, err := DecodePart(readTestdata(t, "scratch.part0"), Limit(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := newMemSink()
+	if _, err := p.Execute(h.Objects, seq); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name          string
+		workers, fail int
+	}{{"4 workers", 4, 0}, {"1 worker", 1, 0}, {"4 workers, 3rd write fails", 4, 3}, {"4 workers, last write fails", 4, len(h.Objects)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &failingSink{memSink: newMemSink(), fail: tc.fail, workers: tc.workers}
+			_, err := p.Execute(h.Objects, s)
+			if tc.fail != 0 {
+				if !errors.Is(err, errWrite) {
+					t.Fatalf("Execute: %v, want the sink's failure", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.objects) != len(seq.objects) {
+				t.Fatalf("%d objects, sequentially %d", len(s.objects), len(seq.objects))
+			}
+			for c, b := range seq.objects {
+				if !bytes.Equal(s.objects[c], b) {
+					t.Errorf("object %s differs", c)
+				}
+			}
+		})
 	}
 }

@@ -94,5 +94,13 @@
 // Every bound is checked here: an op may not read outside the blob or the
 // read source, write past the size its object declared, or produce an
 // object that is not the next in the header; a part decompresses to at most
-// a bound derived from its header; anything else is ErrInvalid.
+// a bound derived from its header; anything else is ErrInvalid. The xz
+// decoder allocates the LZMA2 dictionary a block header declares (up to
+// 4 GiB) before it decodes anything, and ostree's own decoder sets no
+// memory limit (lzma_stream_decoder with G_MAXUINT64): ReadPart follows the
+// xz framing as the bytes pass (xzguard.go) and refuses a block declaring
+// more than MaxDictSize.
+//
+// Read sources are not verified (ostree does not either): a part's output
+// is, as it is written, so a corrupt source fails the object it feeds.
 package delta

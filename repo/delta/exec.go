@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/repofs/repofs/repo"
 )
@@ -38,6 +39,18 @@ type Sink interface {
 	OpenSource(c repo.Checksum) (Source, error)
 }
 
+// ConcurrentSink is a Sink whose writes may run from several goroutines
+// at once: Workers of them (≤ 1: one at a time, in order). Execute then
+// writes each object while it goes on producing the next ones.
+type ConcurrentSink interface {
+	Sink
+	Workers() int
+}
+
+// maxBuffered is the largest content object a concurrent Execute builds
+// in memory to write in the background; larger ones stream to the sink.
+const maxBuffered = 8 << 20
+
 // Source is a regular file's payload, read at offsets.
 type Source interface {
 	io.ReaderAt
@@ -56,9 +69,18 @@ type Stats struct {
 // read (ostree's "show" statistics), but every argument is checked.
 func (p *Part) Execute(objects []Object, sink Sink) (st Stats, err error) {
 	x := &executor{part: p, objects: objects, sink: sink, ops: p.Ops}
+	if cs, ok := sink.(ConcurrentSink); ok && cs.Workers() > 1 {
+		x.pool = &writePool{sem: make(chan struct{}, cs.Workers())}
+	}
 	defer func() {
 		if cerr := x.abort(); err == nil && cerr != nil {
 			err = cerr
+		}
+		// Background writes read the part's memory: all end here.
+		if x.pool != nil {
+			if werr := x.pool.wait(); err == nil && werr != nil {
+				err = werr
+			}
 		}
 	}()
 	if len(objects) == 0 {
@@ -116,16 +138,63 @@ type executor struct {
 	srcSize int64
 	hasSrc  bool
 	cur     *openFile
+	pool    *writePool // nil: objects are written in order, as produced
+}
+
+// writePool runs a concurrent sink's writes in the background, at most
+// cap(sem) at once; the first failure is kept.
+type writePool struct {
+	sem chan struct{}
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+// submit starts write once a worker is free; it returns an earlier
+// write's failure instead, so that the part stops at it.
+func (w *writePool) submit(write func() error) error {
+	w.sem <- struct{}{}
+	if err := w.failed(); err != nil {
+		<-w.sem
+		return err
+	}
+	w.wg.Go(func() {
+		defer func() { <-w.sem }()
+		if err := write(); err != nil {
+			w.mu.Lock()
+			if w.err == nil {
+				w.err = err
+			}
+			w.mu.Unlock()
+		}
+	})
+	return nil
+}
+
+func (w *writePool) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// wait waits for every write submitted and returns the first failure.
+func (w *writePool) wait() error {
+	w.wg.Wait()
+	return w.failed()
 }
 
 // openFile is a regular file being written by open, write and close: its
 // bytes stream to the sink's WriteContent running alongside.
 type openFile struct {
 	obj           Object
+	fi            *repo.FileInfo
 	size, written uint64
 	skip          bool // stored already, or no sink
-	pw            *io.PipeWriter
-	done          chan error
+	// buf, for a concurrent sink, collects the bytes to write at close;
+	// else they stream to the sink through pw.
+	buf  []byte
+	pw   *io.PipeWriter
+	done chan error
 }
 
 func (x *executor) varint() (uint64, error) {
@@ -213,7 +282,7 @@ func (x *executor) spliceClose() error {
 		if x.sink == nil {
 			return x.unsetReadSource()
 		}
-		if err := x.sink.WriteMetadata(o, data); err != nil {
+		if err := x.writeBackground(func() error { return x.sink.WriteMetadata(o, data) }); err != nil {
 			return err
 		}
 		return x.unsetReadSource()
@@ -244,10 +313,19 @@ func (x *executor) spliceClose() error {
 		}
 		return x.unsetReadSource()
 	}
-	if err := x.sink.WriteContent(o, fi, payload); err != nil {
+	if err := x.writeBackground(func() error { return x.sink.WriteContent(o, fi, payload) }); err != nil {
 		return err
 	}
 	return x.unsetReadSource()
+}
+
+// writeBackground runs a write of bytes that stay put until Execute
+// returns: in the background with a concurrent sink, else now.
+func (x *executor) writeBackground(write func() error) error {
+	if x.pool == nil {
+		return write()
+	}
+	return x.pool.submit(write)
 }
 
 func (x *executor) open() error {
@@ -269,10 +347,14 @@ func (x *executor) open() error {
 	if fi.Mode&sIFMT != sIFREG {
 		return invalidf("open of content object %s of mode 0%o: only regular files", o.Checksum, fi.Mode)
 	}
-	f := &openFile{obj: o, size: size}
+	f := &openFile{obj: o, fi: fi, size: size}
 	x.cur = f
 	if f.skip, err = x.has(o); err != nil || f.skip {
 		return err
+	}
+	if x.pool != nil && size <= maxBuffered {
+		f.buf = make([]byte, 0, size)
+		return nil
 	}
 	pr, pw := io.Pipe()
 	f.pw, f.done = pw, make(chan error, 1)
@@ -295,6 +377,10 @@ func (x *executor) emit(b []byte) error {
 	}
 	f.written += uint64(len(b))
 	if f.skip {
+		return nil
+	}
+	if f.pw == nil {
+		f.buf = append(f.buf, b...)
 		return nil
 	}
 	if _, err := f.pw.Write(b); err != nil {
@@ -400,9 +486,15 @@ func (x *executor) close() error {
 		return invalidf("close of %s after %d of its %d bytes", f.obj.Checksum, f.written, f.size)
 	}
 	x.cur = nil
-	if f.pw != nil {
+	switch {
+	case f.pw != nil:
 		f.pw.Close()
 		if err := <-f.done; err != nil {
+			return err
+		}
+	case !f.skip:
+		buf := f.buf
+		if err := x.pool.submit(func() error { return x.sink.WriteContent(f.obj, f.fi, bytes.NewReader(buf)) }); err != nil {
 			return err
 		}
 	}

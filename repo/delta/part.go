@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -88,7 +89,9 @@ func ReadPart(r io.Reader, limit uint64, spillDir string) (*Part, error) {
 	case 0:
 		src = r
 	case 'x':
-		xr, err := xz.NewReader(r)
+		// The decoder reads its input a byte at a time: unbuffered, a
+		// part file costs a read(2) per compressed byte.
+		xr, err := xz.NewReader(newXZGuard(bufio.NewReaderSize(r, 64<<10), MaxDictSize))
 		if err != nil {
 			return nil, invalidf("part: xz: %v", err)
 		}
@@ -121,7 +124,14 @@ func DecodePart(file []byte, limit uint64) (*Part, error) {
 func readBounded(r io.Reader, limit uint64, spillDir string) (data, unmap []byte, err error) {
 	lim := int64(min(limit, math.MaxInt64-1))
 	var buf bytes.Buffer
+	// About what the header declares (Limit doubles it): grown by
+	// doubling instead, the buffer was copied over and over and held up
+	// to twice the payload.
+	buf.Grow(int(min(lim/2, int64(memLimit))) + bytes.MinRead)
 	n, err := io.Copy(&buf, io.LimitReader(r, min(lim, int64(memLimit))+1))
+	if errors.Is(err, ErrDictTooLarge) {
+		return nil, nil, err
+	}
 	if err != nil {
 		return nil, nil, invalidf("part payload: %v", err)
 	}
@@ -142,6 +152,9 @@ func readBounded(r io.Reader, limit uint64, spillDir string) (data, unmap []byte
 	}
 	buf = bytes.Buffer{}
 	m, err := io.Copy(f, io.LimitReader(r, lim-n+1))
+	if errors.Is(err, ErrDictTooLarge) {
+		return nil, nil, err
+	}
 	if err != nil {
 		var ie *os.PathError
 		if errors.As(err, &ie) {

@@ -20,12 +20,19 @@ type TxSink struct {
 	TmpDir string
 	// Metadata, when set, is told of every metadata object written.
 	Metadata func(o Object, data []byte)
-	// Written, when set, is told the payload size of every content object
-	// written.
-	Written func(n uint64)
+	// Written, when set, is told of every content object staged, and its
+	// payload size.
+	Written func(o Object, n uint64)
+	// Parallel is how many objects are written at once (≤ 1: one at a
+	// time, as the part produces them); Metadata and Written must then
+	// be safe for concurrent use.
+	Parallel int
 }
 
-var _ Sink = (*TxSink)(nil)
+var _ ConcurrentSink = (*TxSink)(nil)
+
+// Workers is Parallel: transactions take concurrent writes.
+func (s *TxSink) Workers() int { return s.Parallel }
 
 // Has reports whether the transaction has the object.
 func (s *TxSink) Has(o Object) (bool, error) { return s.Tx.HasObject(o.Checksum, o.Type) }
@@ -47,7 +54,7 @@ func (s *TxSink) WriteContent(o Object, fi *repo.FileInfo, payload io.Reader) er
 		return err
 	}
 	if s.Written != nil {
-		s.Written(fi.Size)
+		s.Written(o, fi.Size)
 	}
 	return nil
 }
@@ -55,9 +62,11 @@ func (s *TxSink) WriteContent(o Object, fi *repo.FileInfo, payload io.Reader) er
 // wholeSource is the largest read source read into memory.
 const wholeSource = 64 << 20
 
-// OpenSource opens a regular file of the repository: read whole and
-// verified when small; else, in bare modes, read in place, and in archive
-// mode inflated (and verified) into a temporary file.
+// OpenSource opens a regular file of the repository. In bare modes it is
+// read in place, whole when small, and not verified: what a part builds
+// from it is, as it is written (ostree does not verify sources either).
+// In archive mode it is read whole and verified when small, else
+// inflated (and verified) into a temporary file.
 func (s *TxSink) OpenSource(c repo.Checksum) (Source, error) {
 	fi, err := s.Repo.StatFile(c)
 	if err != nil {
@@ -65,6 +74,14 @@ func (s *TxSink) OpenSource(c repo.Checksum) (Source, error) {
 	}
 	if fi.IsSymlink() {
 		return nil, fmt.Errorf("content object %s is a symlink, not a file to read", c)
+	}
+	raw := &rawSource{r: s.Repo, c: c, fi: fi}
+	if s.Repo.Mode() != repo.ModeArchive && fi.Size <= wholeSource {
+		buf := make([]byte, fi.Size)
+		if err := readAt(raw, buf, 0); err != nil {
+			return nil, fmt.Errorf("read source %s: %w", c, err)
+		}
+		return memSource{bytes.NewReader(buf)}, nil
 	}
 	if fi.Size <= wholeSource {
 		buf := make([]byte, fi.Size)
@@ -74,7 +91,7 @@ func (s *TxSink) OpenSource(c repo.Checksum) (Source, error) {
 		return memSource{bytes.NewReader(buf)}, nil
 	}
 	if s.Repo.Mode() != repo.ModeArchive {
-		return &rawSource{r: s.Repo, c: c, fi: fi}, nil
+		return raw, nil
 	}
 	_, rc, err := s.Repo.OpenFile(c)
 	if err != nil {
