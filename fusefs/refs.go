@@ -267,15 +267,13 @@ func (d *refDirNode) entries() ([]fuse.DirEntry, syscall.Errno) {
 // not the refs: find -type l and ls need only their names and types, and
 // a ref the kernel never looked up costs the mount no node.
 func (d *refDirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	return &refListing{d: d}, 0, 0
+	return &refListing{entryCursor{list: d.entries}, d}, 0, 0
 }
 
 // refListing is one listing of a directory of refs/.
 type refListing struct {
-	d    *refDirNode
-	ents []fuse.DirEntry
-	read bool
-	pos  int
+	entryCursor
+	d *refDirNode
 }
 
 var (
@@ -284,40 +282,6 @@ var (
 	_ fs.FileSeekdirer      = (*refListing)(nil)
 	_ fs.FileLookuper       = (*refListing)(nil)
 )
-
-func (l *refListing) fill() syscall.Errno {
-	if l.read {
-		return 0
-	}
-	ents, errno := l.d.entries()
-	if errno == 0 {
-		l.ents, l.read = ents, true
-	}
-	return errno
-}
-
-func (l *refListing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	if errno := l.fill(); errno != 0 {
-		return nil, errno
-	}
-	if l.pos >= len(l.ents) {
-		return nil, 0
-	}
-	e := l.ents[l.pos]
-	l.pos++
-	return &e, 0
-}
-
-func (l *refListing) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	if errno := l.fill(); errno != 0 {
-		return errno
-	}
-	if off > uint64(len(l.ents)) {
-		return syscall.EINVAL
-	}
-	l.pos = int(off)
-	return 0
-}
 
 // Lookup answers READDIRPLUS for a directory as a lookup does, and for a
 // ref with no entry (node 0): the kernel then lists its name alone.

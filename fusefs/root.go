@@ -113,15 +113,12 @@ func (n *commitsNode) entries() ([]fuse.DirEntry, syscall.Errno) {
 // names alone: looking each commit up there would read every commit object
 // for an ls that only wants names; ls -l looks them up anyway.
 func (n *commitsNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	return &commitsListing{n: n}, 0, 0
+	return &commitsListing{entryCursor{list: n.entries}}, 0, 0
 }
 
 // commitsListing is one listing of commits/.
 type commitsListing struct {
-	n    *commitsNode
-	ents []fuse.DirEntry
-	read bool
-	pos  int
+	entryCursor
 }
 
 var (
@@ -130,40 +127,6 @@ var (
 	_ fs.FileSeekdirer      = (*commitsListing)(nil) // listings restarted or read in several requests
 	_ fs.FileLookuper       = (*commitsListing)(nil) // READDIRPLUS without a lookup per commit
 )
-
-func (l *commitsListing) fill() syscall.Errno {
-	if l.read {
-		return 0
-	}
-	ents, errno := l.n.entries()
-	if errno == 0 {
-		l.ents, l.read = ents, true
-	}
-	return errno
-}
-
-func (l *commitsListing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	if errno := l.fill(); errno != 0 {
-		return nil, errno
-	}
-	if l.pos >= len(l.ents) {
-		return nil, 0
-	}
-	e := l.ents[l.pos]
-	l.pos++
-	return &e, 0
-}
-
-func (l *commitsListing) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	if errno := l.fill(); errno != 0 {
-		return errno
-	}
-	if off > uint64(len(l.ents)) {
-		return syscall.EINVAL
-	}
-	l.pos = int(off)
-	return 0
-}
 
 // Lookup answers READDIRPLUS with no entry (node 0): the kernel then
 // lists the name alone, and looks it up when asked to.
