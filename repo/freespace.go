@@ -193,16 +193,16 @@ func (e *NoSpaceError) Error() string {
 	if e.Limit != "" {
 		msg := e.Limit + " would be exceeded"
 		if e.Needed > 0 {
-			msg += ", at least " + formatSize(e.Needed) + " requested"
+			msg += ", at least " + FormatSize(uint64(e.Needed)) + " requested"
 		}
 		return msg
 	}
 	msg := e.Err.Error()
 	if e.Needed > 0 {
-		msg += " (" + formatSize(e.Needed) + " needed)"
+		msg += " (" + FormatSize(uint64(e.Needed)) + " needed)"
 	}
 	if e.Tmp > 0 {
-		msg += "; tmp/ holds " + formatSize(e.Tmp) + " of unfinished downloads and transactions, kept so that the next pull or commit resumes them: free space and try again, or release them with 'repofs cleanup'"
+		msg += "; tmp/ holds " + FormatSize(uint64(e.Tmp)) + " of unfinished downloads and transactions, kept so that the next pull or commit resumes them: free space and try again, or release them with 'repofs cleanup'"
 	} else {
 		msg += "; free space and try again"
 	}
@@ -232,26 +232,6 @@ func (r *Repo) ExplainNoSpace(err error, needed int64) error {
 	e := &NoSpaceError{Err: err, Needed: needed}
 	e.Tmp, _ = tmpdir.Usage(filepath.Join(r.path, "tmp"))
 	return e
-}
-
-// formatSize formats n as GLib's g_format_size does (decimal units, one
-// decimal place), which ostree's messages use.
-func formatSize(n int64) string {
-	if n < 1000 {
-		if n == 1 {
-			return "1 byte"
-		}
-		return fmt.Sprintf("%d bytes", n)
-	}
-	units := []string{"kB", "MB", "GB", "TB", "PB", "EB"}
-	f := float64(1000)
-	for i, u := range units {
-		if i == len(units)-1 || float64(n) < f*1000 {
-			return fmt.Sprintf("%.1f\u00a0%s", float64(n)/f, u)
-		}
-		f *= 1000
-	}
-	return ""
 }
 
 // ReleaseTmp removes the unfinished downloads and transactions under tmp/

@@ -1,6 +1,10 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/repofs/repofs/repo"
+)
 
 var cleanupCommand = &command{
 	name:    "cleanup",
@@ -28,7 +32,7 @@ func runCleanup(e *env, args []string) error {
 		return err
 	}
 	res, err := r.ReleaseTmp(e.ctx)
-	fmt.Fprintf(e.stdout, "Removed %d unfinished directories, %s freed\n", res.Dirs, gFormatSize(uint64(res.Bytes)))
+	fmt.Fprintf(e.stdout, "Removed %d unfinished directories, %s freed\n", res.Dirs, repo.FormatSize(uint64(res.Bytes)))
 	if res.Busy > 0 {
 		fmt.Fprintf(e.stdout, "%d directories in use left alone\n", res.Busy)
 	}

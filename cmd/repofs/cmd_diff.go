@@ -147,6 +147,6 @@ func diffStats(e *env, r *repo.Repo, w io.Writer, src, target string) error {
 		return err
 	}
 	fmt.Fprintf(w, "[A] Object Count: %d\n[B] Object Count: %d\n", s.ObjectsA, s.ObjectsB)
-	fmt.Fprintf(w, "Common Object Count: %d\nCommon Object Size: %s\n", s.Common, gFormatSize(uint64(s.CommonSize)))
+	fmt.Fprintf(w, "Common Object Count: %d\nCommon Object Size: %s\n", s.Common, repo.FormatSize(uint64(s.CommonSize)))
 	return nil
 }

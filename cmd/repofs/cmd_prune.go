@@ -127,28 +127,8 @@ func printPruneResult(e *env, res *repo.PruneResult, o repo.PruneOptions) {
 	case res.Pruned == 0:
 		fmt.Fprintf(e.stdout, "No unreachable objects\n")
 	case o.NoPrune:
-		fmt.Fprintf(e.stdout, "Would delete: %d objects, freeing %s\n", res.Pruned, gFormatSize(res.Freed))
+		fmt.Fprintf(e.stdout, "Would delete: %d objects, freeing %s\n", res.Pruned, repo.FormatSize(res.Freed))
 	default:
-		fmt.Fprintf(e.stdout, "Deleted %d objects, %s freed\n", res.Pruned, gFormatSize(res.Freed))
+		fmt.Fprintf(e.stdout, "Deleted %d objects, %s freed\n", res.Pruned, repo.FormatSize(res.Freed))
 	}
-}
-
-// gFormatSize formats n as GLib's g_format_size does: decimal units, one
-// decimal place, a no-break space before the unit.
-func gFormatSize(n uint64) string {
-	if n < 1000 {
-		if n == 1 {
-			return "1 byte"
-		}
-		return fmt.Sprintf("%d bytes", n)
-	}
-	units := []string{"kB", "MB", "GB", "TB", "PB", "EB"}
-	f := float64(1000)
-	for i, u := range units {
-		if i == len(units)-1 || float64(n) < f*1000 {
-			return fmt.Sprintf("%.1f\u00a0%s", float64(n)/f, u)
-		}
-		f *= 1000
-	}
-	return ""
 }

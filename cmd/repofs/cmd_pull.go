@@ -11,6 +11,7 @@ import (
 	flag "github.com/spf13/pflag"
 
 	"github.com/repofs/repofs/pull"
+	"github.com/repofs/repofs/repo"
 )
 
 var pullCommand = &command{
@@ -123,7 +124,7 @@ func runPull(e *env, f *pullFlags, args []string) error {
 		fmt.Fprint(e.stderr, "\r\x1b[K")
 	}
 	if errors.Is(err, context.Canceled) && e.ctx.Err() != nil {
-		return &exitCodeError{exitInterrupted, fmt.Errorf("interrupted; run the same pull again to resume (%s kept)", formatSize(float64(last.BytesTransferred)))}
+		return &exitCodeError{exitInterrupted, fmt.Errorf("interrupted; run the same pull again to resume (%s kept)", repo.FormatSize(uint64(last.BytesTransferred)))}
 	}
 	if err != nil {
 		return err
@@ -145,7 +146,7 @@ func printDryRun(e *env, res *pull.Result) {
 	for _, d := range res.Deltas {
 		used[d.Ref] = true
 		fmt.Fprintf(e.stdout, "%s: delta %s: %d/%d parts, %d/%d fallback objects; %s to fetch, %s uncompressed\n",
-			d.Ref, d.Name, d.PartsNeeded, d.Parts, d.FallbacksNeeded, d.Fallbacks, formatSize(float64(d.Size)), formatSize(float64(d.USize)))
+			d.Ref, d.Name, d.PartsNeeded, d.Parts, d.FallbacksNeeded, d.Fallbacks, repo.FormatSize(uint64(d.Size)), repo.FormatSize(uint64(d.USize)))
 	}
 	for _, name := range slices.Sorted(maps.Keys(res.Refs)) {
 		if !used[name] {

@@ -57,6 +57,6 @@ func runPullLocal(e *env, f *pullLocalFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%d metadata, %d content objects imported; %s content written\n", res.Metadata, res.Content, gFormatSize(uint64(res.ContentBytes)))
+	fmt.Fprintf(e.stdout, "%d metadata, %d content objects imported; %s content written\n", res.Metadata, res.Content, repo.FormatSize(uint64(res.ContentBytes)))
 	return nil
 }

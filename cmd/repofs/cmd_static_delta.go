@@ -363,8 +363,8 @@ func deltaShow(w io.Writer, r *repo.Repo, id string) error {
 		fsize += f.Size
 		fusize += f.USize
 	}
-	fmt.Fprintf(w, "Total Fallback Size: %d (%s)\n", fsize, formatSize(float64(fsize)))
-	fmt.Fprintf(w, "Total Fallback Uncompressed Size: %d (%s)\n", fusize, formatSize(float64(fusize)))
+	fmt.Fprintf(w, "Total Fallback Size: %d (%s)\n", fsize, repo.FormatSize(uint64(fsize)))
+	fmt.Fprintf(w, "Total Fallback Uncompressed Size: %d (%s)\n", fusize, repo.FormatSize(uint64(fusize)))
 	fmt.Fprintf(w, "Number of parts: %d\n", len(sb.Parts))
 	var size, usize uint64
 	dir := filepath.Dir(path)
@@ -392,9 +392,9 @@ func deltaShow(w io.Writer, r *repo.Repo, id string) error {
 		fmt.Fprintf(w, "PartPayloadOps%d: openspliceclose=%d open=%d write=%d setread=%d unsetread=%d close=%d bspatch=%d\n",
 			i, st.SpliceClose, st.Open, st.Write, st.SetRead, st.UnsetRead, st.Close, st.Bspatch)
 	}
-	fmt.Fprintf(w, "Total Part Size: %d (%s)\n", size, formatSize(float64(size)))
-	fmt.Fprintf(w, "Total Part Uncompressed Size: %d (%s)\n", usize, formatSize(float64(usize)))
-	fmt.Fprintf(w, "Total Size: %d (%s)\n", size+fsize, formatSize(float64(size+fsize)))
-	fmt.Fprintf(w, "Total Uncompressed Size: %d (%s)\n", usize+fusize, formatSize(float64(usize+fusize)))
+	fmt.Fprintf(w, "Total Part Size: %d (%s)\n", size, repo.FormatSize(uint64(size)))
+	fmt.Fprintf(w, "Total Part Uncompressed Size: %d (%s)\n", usize, repo.FormatSize(uint64(usize)))
+	fmt.Fprintf(w, "Total Size: %d (%s)\n", size+fsize, repo.FormatSize(uint64(size+fsize)))
+	fmt.Fprintf(w, "Total Uncompressed Size: %d (%s)\n", usize+fusize, repo.FormatSize(uint64(usize+fusize)))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/pull"
+	"github.com/repofs/repofs/repo"
 )
 
 func isTerminal(w any) bool {
@@ -33,7 +34,7 @@ func progressLine(p pull.Progress) string {
 			eta = (time.Duration(float64(p.DeltaBytesTotal-p.DeltaBytes)/rate) * time.Second).Round(time.Second).String()
 		}
 		return fmt.Sprintf("Receiving delta parts: %d/%d parts, %s/%s at %s/s; ETA %s",
-			p.DeltaParts, p.DeltaPartsTotal, formatSize(float64(p.DeltaBytes)), formatSize(float64(p.DeltaBytesTotal)), formatSize(rate), eta)
+			p.DeltaParts, p.DeltaPartsTotal, repo.FormatSize(uint64(p.DeltaBytes)), repo.FormatSize(uint64(p.DeltaBytesTotal)), repo.FormatSize(uint64(rate)), eta)
 	}
 	eta := "?"
 	if p.ContentFetched > 0 && p.ContentTotal > p.ContentFetched {
@@ -41,7 +42,7 @@ func progressLine(p pull.Progress) string {
 		eta = left.Round(time.Second).String()
 	}
 	return fmt.Sprintf("Receiving objects: %d/%d content, %d metadata; %s at %s/s; ETA %s",
-		p.ContentFetched, p.ContentTotal, p.MetadataFetched, formatSize(float64(p.BytesTransferred)), formatSize(rate), eta)
+		p.ContentFetched, p.ContentTotal, p.MetadataFetched, repo.FormatSize(uint64(p.BytesTransferred)), repo.FormatSize(uint64(rate)), eta)
 }
 
 // statusLine is ostree's final line.
@@ -51,23 +52,5 @@ func statusLine(p pull.Progress) string {
 		transferred = fmt.Sprintf("%d KiB", p.BytesTransferred/1024)
 	}
 	return fmt.Sprintf("%d metadata, %d content objects fetched; %s transferred in %d seconds; %s content written",
-		p.MetadataFetched, p.ContentFetched, transferred, int(p.Elapsed.Seconds()), formatSize(float64(p.ContentBytesWritten)))
-}
-
-// formatSize formats like GLib's g_format_size: SI units, one decimal, a
-// no-break space.
-func formatSize(n float64) string {
-	switch {
-	case n < 1000:
-		if n == 1 {
-			return "1 byte"
-		}
-		return fmt.Sprintf("%d bytes", int64(n))
-	case n < 1e6:
-		return fmt.Sprintf("%.1f\u00a0kB", n/1e3)
-	case n < 1e9:
-		return fmt.Sprintf("%.1f\u00a0MB", n/1e6)
-	default:
-		return fmt.Sprintf("%.1f\u00a0GB", n/1e9)
-	}
+		p.MetadataFetched, p.ContentFetched, transferred, int(p.Elapsed.Seconds()), repo.FormatSize(uint64(p.ContentBytesWritten)))
 }

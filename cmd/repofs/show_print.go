@@ -130,8 +130,8 @@ func showSizes(w io.Writer, r *repo.Repo, c repo.Checksum) error {
 			newArchived, newUnpacked, newObjects = newArchived+a, newUnpacked+u, newObjects+1
 		}
 	}
-	fmt.Fprintf(w, "Compressed size (needed/total): %s/%s\n", gFormatSize(newArchived), gFormatSize(archived))
-	fmt.Fprintf(w, "Unpacked size (needed/total): %s/%s\n", gFormatSize(newUnpacked), gFormatSize(unpacked))
+	fmt.Fprintf(w, "Compressed size (needed/total): %s/%s\n", repo.FormatSize(newArchived), repo.FormatSize(archived))
+	fmt.Fprintf(w, "Unpacked size (needed/total): %s/%s\n", repo.FormatSize(newUnpacked), repo.FormatSize(unpacked))
 	fmt.Fprintf(w, "Number of objects (needed/total): %d/%d\n", newObjects, objects)
 	return nil
 }
