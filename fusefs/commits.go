@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,7 +39,16 @@ func (f *FS) refreshCommits() (commitsNotice, error) {
 	if err != nil {
 		return commitsNotice{}, err
 	}
-	n := commitsNotice{listing: len(added)+len(removed) > 0, forget: append(s.gone, removed...)}
+	listing := len(added)+len(removed) > 0
+	// A commit that only became partial again (a pull that resumed a
+	// transaction marks it so while it runs) leaves the listing, but its
+	// object is still there: a process reading inside it keeps it
+	// (DESIGN invariant 5). Only a commit whose object went is forgotten.
+	removed = slices.DeleteFunc(removed, func(c repo.Checksum) bool {
+		has, err := f.r.HasObject(c, repo.ObjCommit)
+		return err == nil && has
+	})
+	n := commitsNotice{listing: listing, forget: append(s.gone, removed...)}
 	s.gone = removed
 	if len(removed) > 0 {
 		f.mu.Lock()
