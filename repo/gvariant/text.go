@@ -167,45 +167,11 @@ func (p *textParser) value(depth int) (*node, error) {
 		return &node{kind: nBytes, str: s}, err
 	case c == '[':
 		p.i++
-		n := &node{kind: nArray}
-		if p.eat(']') {
-			return n, nil
-		}
-		for {
-			e, err := p.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			n.elems = append(n.elems, e)
-			if p.eat(']') {
-				return n, nil
-			}
-			if !p.eat(',') {
-				return nil, p.errf("expected ',' or ']'")
-			}
-		}
+		return p.list(nArray, ']', false, depth)
 	case c == '(':
 		p.i++
-		n := &node{kind: nTuple}
-		if p.eat(')') {
-			return n, nil
-		}
-		for {
-			e, err := p.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			n.elems = append(n.elems, e)
-			if p.eat(')') {
-				return n, nil
-			}
-			if !p.eat(',') {
-				return nil, p.errf("expected ',' or ')'")
-			}
-			if p.eat(')') {
-				return n, nil
-			}
-		}
+		// GLib takes a trailing comma in a tuple: (1,) is a 1-tuple.
+		return p.list(nTuple, ')', true, depth)
 	case c == '{':
 		p.i++
 		n := &node{kind: nDict}
@@ -794,4 +760,29 @@ func validSignature(s string) bool {
 		s = s[n:]
 	}
 	return true
+}
+
+// list parses the elements of an array or a tuple up to end, the opening
+// bracket already taken; trailing allows a comma before end.
+func (p *textParser) list(kind nodeKind, end byte, trailing bool, depth int) (*node, error) {
+	n := &node{kind: kind}
+	if p.eat(end) {
+		return n, nil
+	}
+	for {
+		e, err := p.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		n.elems = append(n.elems, e)
+		if p.eat(end) {
+			return n, nil
+		}
+		if !p.eat(',') {
+			return nil, p.errf("expected ',' or '%c'", end)
+		}
+		if trailing && p.eat(end) {
+			return n, nil
+		}
+	}
 }
