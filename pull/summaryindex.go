@@ -55,11 +55,12 @@ func (s *indexSource) fetchIndex(ctx context.Context) (*repo.SummaryIndex, error
 	}
 	var sig []byte
 	if s.v.summaryNeedsSig() {
-		if sig, err = s.fetchIndexSig(ctx, data); err != nil {
+		var sigPath string
+		if sig, sigPath, err = s.fetchIndexSig(ctx, data); err != nil {
 			return nil, err
 		}
-		if err := s.v.verifySummary(data, sig); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.f.url("summary.idx"), err)
+		if err := s.verifyIndex(data, sig, sigPath); err != nil {
+			return nil, err
 		}
 	}
 	ix, err := repo.DecodeSummaryIndex(data)
@@ -73,19 +74,42 @@ func (s *indexSource) fetchIndex(ctx context.Context) (*repo.SummaryIndex, error
 	return ix, nil
 }
 
+// verifyIndex checks the index against sig, fetched from sigPath, with
+// an error that names both URLs and what to do.
+func (s *indexSource) verifyIndex(index, sig []byte, sigPath string) error {
+	what := fmt.Sprintf("summary index %s (signature %s)", s.f.url("summary.idx"), s.f.url(sigPath))
+	err := s.v.verifySigned(what, s.f.url(sigPath), index, sig)
+	if err == nil {
+		return nil
+	}
+	var trust string
+	if s.v.gpgSummary {
+		trust = fmt.Sprintf("import the publisher's key with 'repofs remote gpg-import %s FILE'", s.remote)
+	} else {
+		trust = "add the publisher's key with verification-ed25519-key= or verification-ed25519-file="
+	}
+	return verifyErrorf(errors.Unwrap(err), "%v: either the index or its signature was altered on the way (check the server and any mirror or proxy in between), or the key that signed it is not trusted for remote %s (%s); set gpg-verify-summary=false and sign-verify-summary=false to pull without checking; nothing was pulled", err, s.remote, trust)
+}
+
 // fetchIndexSig fetches the index's signature as flatpak does: first
 // summaries/DIGEST.idx.sig, named by the index's SHA-256 so that it
-// cannot belong to another index, then the older summary.idx.sig.
-func (s *indexSource) fetchIndexSig(ctx context.Context, index []byte) ([]byte, error) {
+// cannot belong to another index (a cache between client and server may
+// hold an older summary.idx.sig), then summary.idx.sig, which older
+// flatpak writes alone. It returns the signature and the path it came
+// from.
+func (s *indexSource) fetchIndexSig(ctx context.Context, index []byte) (sig []byte, path string, err error) {
 	byDigest := fmt.Sprintf("summaries/%x.idx.sig", sha256.Sum256(index))
-	sig, err := s.f.get(ctx, byDigest, maxMetadataFetch)
+	sig, err = s.f.get(ctx, byDigest, maxMetadataFetch)
 	if errors.Is(err, ErrMissing) {
 		sig, err = s.f.get(ctx, "summary.idx.sig", maxMetadataFetch)
+		if errors.Is(err, ErrMissing) {
+			// Not wrapping ErrMissing: a caller would take that for a
+			// remote without an index and report the ref as absent.
+			return nil, "", verifyErrorf(nil, "pull %s: signature verification of the summary is enabled, but the remote's summary index %s has no signature (neither %s nor %s exists): ask the publisher to sign it (flatpak build-update-repo --gpg-sign=KEY), or set gpg-verify-summary=false and sign-verify-summary=false to pull without checking; nothing was pulled", s.remote, s.f.url("summary.idx"), s.f.url(byDigest), s.f.url("summary.idx.sig"))
+		}
+		return sig, "summary.idx.sig", err
 	}
-	if errors.Is(err, ErrMissing) {
-		return nil, verifyErrorf(err, "pull %s: signature verification of the summary is enabled, but the remote's summary.idx has no signature (%s, %s)", s.remote, s.f.url(byDigest), s.f.url("summary.idx.sig"))
-	}
-	return sig, err
+	return sig, byDigest, err
 }
 
 // subsummary returns the named subsummary: from the cache when it holds
@@ -119,12 +143,17 @@ func (s *indexSource) subsummaryBytes(ctx context.Context, sub repo.Subsummary) 
 	}
 	path := "summaries/" + sub.Digest.String() + ".gz"
 	gz, err := s.f.get(ctx, path, maxMetadataFetch)
+	if errors.Is(err, ErrMissing) {
+		// Not wrapping ErrMissing, which callers take for a remote
+		// without an index.
+		return nil, fmt.Errorf("pull %s: the summary index lists subsummary %q, but %s is not on the server (%v): the repository was published incompletely; have its publisher run flatpak build-update-repo again", s.remote, sub.Name, s.f.url(path), err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	data, err := repo.InflateSubsummary(gz, sub.Digest)
 	if err != nil {
-		return nil, fmt.Errorf("pull %s: %s: %w", s.remote, s.f.url(path), err)
+		return nil, fmt.Errorf("pull %s: %s is not subsummary %q of digest %s that the summary index lists (%w): the server, or a mirror or proxy in between, serves a damaged or stale file; have its publisher run flatpak build-update-repo again and its caches purged; nothing was pulled", s.remote, s.f.url(path), sub.Name, sub.Digest, err)
 	}
 	if s.subs != nil {
 		s.subs.Store(sub.Name, sub.Digest, data)

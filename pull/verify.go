@@ -246,25 +246,32 @@ func (v *verifier) summaryNeedsSig() bool { return v.gpgSummary || v.signSumary 
 // verifySummary checks the summary's bytes against summary.sig (nil: the
 // server has none).
 func (v *verifier) verifySummary(summary, sig []byte) error {
+	return v.verifySigned("summary", "summary.sig", summary, sig)
+}
+
+// verifySigned checks data, named what in errors, against its detached
+// signatures sig, the file sigName (nil: the server has none), as the
+// remote's summary settings ask.
+func (v *verifier) verifySigned(what, sigName string, data, sig []byte) error {
 	fail := func(format string, args ...any) error {
-		return v.fail("summary", format, args...)
+		return v.fail(what, format, args...)
 	}
 	if sig == nil {
 		if v.gpgSummary {
-			return fail("GPG verification enabled, but no summary.sig found (use gpg-verify-summary=false in remote config to disable)")
+			return fail("GPG verification enabled, but no %s found (use gpg-verify-summary=false in remote config to disable)", sigName)
 		}
-		return fail("Signatures verification enabled, but no summary.sig found (use sign-verify-summary=false in remote config to disable)")
+		return fail("Signatures verification enabled, but no %s found (use sign-verify-summary=false in remote config to disable)", sigName)
 	}
 	md, err := sign.DecodeDetached(sig)
 	if err != nil {
-		return fail("summary.sig is corrupt: %v", err)
+		return fail("%s is corrupt: %v", sigName, err)
 	}
 	if v.gpgSummary {
 		sigs, err := md.Signatures(sign.KeyGPG)
 		if err != nil {
 			return fail("%v", err)
 		}
-		if err := sign.RequireValidGPG(v.gpg.VerifyGPG(summary, sigs, v.now())); err != nil {
+		if err := sign.RequireValidGPG(v.gpg.VerifyGPG(data, sigs, v.now())); err != nil {
 			return fail("%v", err)
 		}
 	}
@@ -273,7 +280,7 @@ func (v *verifier) verifySummary(summary, sig []byte) error {
 		if err != nil {
 			return fail("%v", err)
 		}
-		if _, err := v.ed.VerifyEd25519(summary, sigs); err != nil {
+		if _, err := v.ed.VerifyEd25519(data, sigs); err != nil {
 			return fail("%v", err)
 		}
 	}

@@ -41,7 +41,19 @@ func Flatpak(t testing.TB, args ...string) string {
 // FlatpakRepo is a Flatpak repository built by the real flatpak tools.
 type FlatpakRepo struct {
 	Path string
+	// Sign, when set, signs every export's commit and every summary,
+	// summary index and its signature copies with this key, as
+	// --gpg-sign and --gpg-homedir do.
+	Sign *GPGKey
 	work string
+}
+
+// signArgs are the flags that sign with fr.Sign, if any.
+func (fr *FlatpakRepo) signArgs() []string {
+	if fr.Sign == nil {
+		return nil
+	}
+	return []string{"--gpg-sign=" + fr.Sign.ID, "--gpg-homedir=" + fr.Sign.Home}
 }
 
 // NewFlatpakRepo makes an empty Flatpak repository whose plain summary
@@ -77,7 +89,7 @@ func (fr *FlatpakRepo) Export(t testing.TB, id, arch, branch, content string) st
 		{Path: "metadata", Kind: File, Data: fmt.Appendf(nil, "[Application]\nname=%s\nruntime=org.test.Platform/%s/%s\nsdk=org.test.Sdk/%s/%s\n", id, arch, branch, arch, branch)},
 	})
 	Flatpak(t, "build-finish", "--command=hello", build)
-	Flatpak(t, "build-export", "--arch="+arch, "--no-update-summary", fr.Path, build, branch)
+	Flatpak(t, append(append([]string{"build-export", "--arch=" + arch, "--no-update-summary"}, fr.signArgs()...), fr.Path, build, branch)...)
 	return strings.TrimSpace(Ostree(t, "--repo="+fr.Path, "rev-parse", AppRef(id, arch, branch)))
 }
 
@@ -86,7 +98,8 @@ func (fr *FlatpakRepo) Export(t testing.TB, id, arch, branch, content string) st
 // --generate-static-deltas).
 func (fr *FlatpakRepo) UpdateRepo(t testing.TB, extra ...string) {
 	t.Helper()
-	Flatpak(t, append(append([]string{"build-update-repo", "--no-update-appstream"}, extra...), fr.Path)...)
+	args := append([]string{"build-update-repo", "--no-update-appstream"}, fr.signArgs()...)
+	Flatpak(t, append(append(args, extra...), fr.Path)...)
 }
 
 // FlatpakBuild is an app's build directory (metadata and files/), kept
@@ -140,7 +153,7 @@ func (b *FlatpakBuild) Remove(t testing.TB, paths ...string) {
 // returns the commit.
 func (b *FlatpakBuild) Export(t testing.TB) string {
 	t.Helper()
-	Flatpak(t, "build-export", "--arch="+b.arch, "--no-update-summary", b.fr.Path, b.Dir, b.branch)
+	Flatpak(t, append(append([]string{"build-export", "--arch=" + b.arch, "--no-update-summary"}, b.fr.signArgs()...), b.fr.Path, b.Dir, b.branch)...)
 	return strings.TrimSpace(Ostree(t, "--repo="+b.fr.Path, "rev-parse", AppRef(b.id, b.arch, b.branch)))
 }
 
