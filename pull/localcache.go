@@ -2,6 +2,7 @@ package pull
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/repofs/repofs/repo"
 )
@@ -12,15 +13,32 @@ import (
 // fetched one. One that fails verification is not used: the object is
 // fetched, and Options.Notice hears of it.
 
+// cacheRepo is one repository of Options.LocalCache, with the Importer
+// of its objects into the pull's transaction, made once per pull (it
+// decides once whether objects can be hardlinked, and bounds the large
+// objects held in memory across all the pull's workers).
+type cacheRepo struct {
+	*repo.Repo
+	once sync.Once
+	imp  *repo.Importer
+}
+
+// importer returns the Importer of the cache's objects into tx, the
+// pull's one transaction.
+func (cr *cacheRepo) importer(tx *repo.Transaction) *repo.Importer {
+	cr.once.Do(func() { cr.imp = tx.Importer(cr.Repo) })
+	return cr.imp
+}
+
 // openLocalCaches opens the repositories of Options.LocalCache.
-func openLocalCaches(remote string, paths []string) ([]*repo.Repo, error) {
-	var out []*repo.Repo
+func openLocalCaches(remote string, paths []string) ([]*cacheRepo, error) {
+	var out []*cacheRepo
 	for _, p := range paths {
 		r, err := repo.Open(p)
 		if err != nil {
 			return nil, fmt.Errorf("pull %s: --localcache-repo=%s: %w", remote, p, err)
 		}
-		out = append(out, r)
+		out = append(out, &cacheRepo{Repo: r})
 	}
 	return out, nil
 }
@@ -39,7 +57,7 @@ func (p *puller) metaFromCache(c repo.Checksum, t repo.ObjectType) ([]byte, erro
 			_, err = p.tx.WriteMetadata(t, data, &c)
 		}
 		if err != nil {
-			if fatal := p.cacheFailed(src, c, t, err); fatal != nil {
+			if fatal := p.cacheFailed(src.Repo, c, t, err); fatal != nil {
 				return nil, fatal
 			}
 			continue
@@ -57,9 +75,9 @@ func (p *puller) contentFromCache(c repo.Checksum) (bool, error) {
 		if ok, err := src.HasObject(c, repo.ObjFile); err != nil || !ok {
 			continue
 		}
-		_, n, err := p.tx.ImportObject(src, c, repo.ObjFile, true)
+		_, n, err := src.importer(p.tx).Import(c, repo.ObjFile, true)
 		if err != nil {
-			if fatal := p.cacheFailed(src, c, repo.ObjFile, err); fatal != nil {
+			if fatal := p.cacheFailed(src.Repo, c, repo.ObjFile, err); fatal != nil {
 				return false, fatal
 			}
 			continue

@@ -98,7 +98,7 @@ type puller struct {
 	v       *verifier
 	summary *summarySource
 	index   *indexSource // Flatpak's summary.idx, fetched when first needed
-	caches  []*repo.Repo // Options.LocalCache
+	caches  []*cacheRepo // Options.LocalCache
 	tx      *repo.Transaction
 	dir     *repo.FetcherDir
 	start   time.Time

@@ -13,7 +13,7 @@ import (
 	"github.com/repofs/repofs/internal/inflate"
 )
 
-// Imported says how ImportObject staged an object.
+// Imported says how Importer.Import staged an object.
 type Imported int
 
 const (
@@ -22,21 +22,15 @@ const (
 	ImportCopied                  // read from the source and rewritten
 )
 
-// ImportObject stages object c of type t from src, a repository of any
-// mode, as ostree's pull-local does: a hardlink where both are on one
-// filesystem with one owner and store the object alike (metadata always;
-// content between equal modes, and regular files from bare-user to
-// bare-user-only), else a copy rewritten in this repository's mode, which
-// is checked against c as it is written. verify (--untrusted) checks a
-// linked object against c first too. written is the content bytes copied.
-// To import many objects of one source, an Importer decides once what
-// ImportObject decides per object.
-func (tx *Transaction) ImportObject(src *Repo, c Checksum, t ObjectType, verify bool) (how Imported, written int64, err error) {
-	return tx.Importer(src).Import(c, t, verify)
-}
-
-// An Importer imports objects of one source repository into a
-// transaction; it is safe for concurrent use.
+// An Importer imports objects of one source repository, of any mode,
+// into a transaction, as ostree's pull-local does: a hardlink where both
+// are on one filesystem with one owner and store the object alike
+// (metadata always; content between equal modes, and regular files from
+// bare-user to bare-user-only), else a copy rewritten in the
+// transaction's repository's mode, checked against its checksum as it is
+// written. It decides once, for all objects, what can be linked, and
+// bounds the large objects its callers hold in memory at once: make one
+// per source per transaction. It is safe for concurrent use.
 type Importer struct {
 	tx  *Transaction
 	src *Repo
@@ -58,7 +52,9 @@ func (tx *Transaction) Importer(src *Repo) *Importer {
 	return &Importer{tx: tx, src: src, sameFS: same, large: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 }
 
-// Import is ImportObject of the Importer's source.
+// Import stages object c of type t from the Importer's source. verify
+// (--untrusted) checks a linked object against c first too. written is
+// the content bytes copied.
 //
 // What is checked: ostree's pull-local without --untrusted trusts the
 // source and hashes nothing it copies (ostree_repo_write_content_trusted).
