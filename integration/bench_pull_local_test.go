@@ -11,10 +11,23 @@ import (
 // TestPullLocalRatios measures `repofs pull-local` from an archive
 // repository into a bare-user one against `ostree pull-local`: every
 // object is inflated and rewritten, none can be hardlinked. Both must
-// print the same. Set REPOFS_BENCH_OLD to an older repofs binary to add
-// its row, alternated with the others.
+// print the same. REPOFS_BENCH_OLD may name older repofs binaries
+// (colon-separated) to add their rows, alternated with the others.
 //
-//	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] go test -run TestPullLocalRatios -v ./integration/
+// The measurement keeps deletions out of the timed region: on ext4, inode
+// allocation right after a mass deletion walks the inode bitmap past
+// every recently deleted inode (find_inode_bit, recently_deleted), which
+// made whichever tool ran after the previous run's rm -rf the slower one.
+// So every destination repository, one per run, is created before the
+// first run, and all are removed only after the last; each run starts
+// after a sync, so that no run pays for the previous one's writeback. One
+// untimed round warms the page cache with the source. The runs of a round
+// rotate through the tools; medians of rounds are printed, CPU (user+sys)
+// too, which a machine shared with other work disturbs less than wall
+// time. Needs about 250 MB per run (REPOFS_BENCH_ROUNDS+1 per tool) on the
+// temporary directory's filesystem.
+//
+//	REPOFS_BENCH=1 [REPOFS_BENCH_ROUNDS=5] [REPOFS_BENCH_OLD=/path/to/old/repofs] go test -run TestPullLocalRatios -v ./integration/
 func TestPullLocalRatios(t *testing.T) {
 	if os.Getenv("REPOFS_BENCH") != "1" {
 		t.Skip("set REPOFS_BENCH=1 to measure pull-local against ostree")
@@ -26,7 +39,8 @@ func TestPullLocalRatios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := filepath.Join(t.TempDir(), "src")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
 	for _, args := range [][]string{
 		{"--repo=" + src, "init", "--mode=archive"},
 		{"--repo=" + src, "commit", "-b", "main", "--no-xattrs", tree},
@@ -35,31 +49,42 @@ func TestPullLocalRatios(t *testing.T) {
 			t.Fatalf("ostree %v: %s", args, res.stderr)
 		}
 	}
-	const rounds = 3
+	rounds := 5
+	if n, err := fmt.Sscan(os.Getenv("REPOFS_BENCH_ROUNDS"), &rounds); n != 1 || err != nil || rounds < 1 {
+		rounds = 5
+	}
 	type tool struct{ name, bin string }
 	ts := []tool{{"ostree", "ostree"}, {"repofs", repofsBin}}
 	if old := os.Getenv("REPOFS_BENCH_OLD"); old != "" {
-		ts = append(ts, tool{"repofs(old)", old})
+		for i, b := range filepath.SplitList(old) {
+			ts = append(ts, tool{fmt.Sprintf("repofs(old#%d)", i), b})
+		}
 	}
-	fmt.Printf("workload: pull-local archive -> bare-user of %s; median of %d alternating runs\n", name, rounds)
+	// Every destination, made up front: round -1 is the untimed one.
+	dst := func(round, k int) string { return filepath.Join(dir, fmt.Sprintf("dst-%d-%d", round+1, k)) }
+	for i := -1; i < rounds; i++ {
+		for k := range ts {
+			if res := runCmd(t, nil, "ostree", "--repo="+dst(i, k), "init", "--mode=bare-user"); res.code != 0 {
+				t.Fatal(res.stderr)
+			}
+		}
+	}
+	fmt.Printf("workload: pull-local archive -> bare-user of %s; median of %d rotating rounds after an untimed one; fresh destinations made before timing, none deleted until the end\n", name, rounds)
 	printRatioHeader()
 	runs := make([][]result, len(ts))
 	outs := make([]string, len(ts))
-	for i := range rounds {
+	for i := -1; i < rounds; i++ {
 		for j := range ts {
-			k := (i + j) % len(ts)
-			dst := filepath.Join(t.TempDir(), "dst")
-			if res := runCmd(t, nil, "ostree", "--repo="+dst, "init", "--mode=bare-user"); res.code != 0 {
-				t.Fatal(res.stderr)
-			}
+			k := (i + 1 + j) % len(ts)
 			exec.Command("sync").Run()
-			res := runCmd(t, nil, ts[k].bin, "--repo="+dst, "pull-local", src, "main")
+			res := runCmd(t, nil, ts[k].bin, "--repo="+dst(i, k), "pull-local", src, "main")
 			if res.code != 0 {
 				t.Fatalf("%s pull-local: exit %d\n%s", ts[k].name, res.code, res.stderr)
 			}
-			runs[k] = append(runs[k], res)
+			if i >= 0 {
+				runs[k] = append(runs[k], res)
+			}
 			outs[k] = res.stdout
-			os.RemoveAll(dst)
 		}
 	}
 	for k := 1; k < len(ts); k++ {
