@@ -211,3 +211,35 @@ func TestPullLocalCopyVerifies(t *testing.T) {
 		})
 	}
 }
+
+// TestPullLocalSourceSymlink: a source object file that is a symlink, to
+// another object or anywhere, is never followed: the pull fails naming
+// the object.
+func TestPullLocalSourceSymlink(t *testing.T) {
+	repotest.RequireOstree(t)
+	src, _ := repotest.NewRepo(t, "archive", localEntries)
+	sr := mustOpen(t, src)
+	root, _ := sr.ResolveRev("main")
+	cm, _ := sr.ReadCommit(root)
+	dt, _ := sr.ReadDirTree(cm.RootTree)
+	files := map[string]repo.Checksum{}
+	for _, f := range dt.Files {
+		files[f.Name] = f.Content
+	}
+	victim := files["hello.txt"]
+	p := sr.ObjectPath(victim, repo.ObjFile)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(sr.ObjectPath(files["empty"], repo.ObjFile), p); err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Init(filepath.Join(t.TempDir(), "dst"), repo.ModeBareUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = PullLocal(context.Background(), r, sr, LocalOptions{Refs: []string{"main"}})
+	if !errors.Is(err, repo.ErrCorrupt) || !strings.Contains(err.Error(), victim.String()) || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("pull-local of a symlinked source object: %v, want ErrCorrupt naming %s and the symlink", err, victim)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -43,13 +44,35 @@ type Importer struct {
 	// would otherwise hold one at once, for a peak RSS several times
 	// ostree's.
 	large chan struct{}
+	// objects is the source's objects/ directory, held open so that an
+	// object is opened relative to it, with no path walk from the root
+	// per object; nil if it could not be opened (then paths are used).
+	// The descriptor is closed when the Importer is collected.
+	objects *os.File
 }
 
 // Importer returns an Importer of src's objects into this transaction.
 func (tx *Transaction) Importer(src *Repo) *Importer {
 	var a, b unix.Stat_t
 	same := unix.Stat(src.objects, &a) == nil && unix.Stat(tx.r.objects, &b) == nil && a.Uid == b.Uid && a.Dev == b.Dev
-	return &Importer{tx: tx, src: src, sameFS: same, large: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
+	im := &Importer{tx: tx, src: src, sameFS: same, large: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
+	if f, err := os.Open(src.objects); err == nil {
+		im.objects = f
+	}
+	return im
+}
+
+// openObject opens the source's object file c (ObjFile) for reading,
+// never following a symlink.
+func (im *Importer) openObject(c Checksum) (int, error) {
+	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	if im.objects == nil {
+		return unix.Open(im.src.objectPath(c, ObjFile), flags, 0)
+	}
+	h := c.String()
+	fd, err := unix.Openat(int(im.objects.Fd()), h[:2]+"/"+h[2:]+"."+im.src.ext(ObjFile), flags, 0)
+	runtime.KeepAlive(im.objects)
+	return fd, err
 }
 
 // Import stages object c of type t from the Importer's source. verify
@@ -148,7 +171,7 @@ const maxImportWhole = 4 << 20
 // (wholeBudget): the caller streams the object then.
 func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 	name := c.String() + "." + ObjFile.Ext()
-	fd, err := unix.Open(im.src.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := im.openObject(c)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return 0, true, missing(c, ObjFile)
