@@ -19,8 +19,8 @@ import (
 
 var staticDeltaCommand = &command{
 	name:    "static-delta",
-	summary: "Generate, list, show, delete, apply and verify static deltas",
-	usage:   "generate|list|show|delete|apply-offline|verify …",
+	summary: "Generate, list, show, delete, apply, verify and index static deltas",
+	usage:   "generate|list|show|delete|apply-offline|verify|indexes|reindex …",
 	help: `Subcommands, with the options and output of 'ostree static-delta':
   generate [--from=REV | --empty] --to=REV [--inline] [--disable-bsdiff]
            [--min-fallback-size=MB] [--max-chunk-size=MB] [--max-bsdiff-size=MB]
@@ -40,6 +40,11 @@ var staticDeltaCommand = &command{
                     must verify
   verify DELTA [KEY…] [--keys-file=FILE] [--keys-dir=DIR]
                     check a signed delta's ed25519 signature
+  indexes           the commits delta-indexes/ has an index for
+  reindex [--to=CHECKSUM]
+                    rewrite delta-indexes/ (of that commit only with --to)
+                    from the deltas there are, removing stale indexes,
+                    and set core.indexed-deltas=true in the config
 
 Deltas are listed in the summary by 'repofs summary -u' (and in
 delta-indexes/), where ostree and repofs pulls find them. Generation reads
@@ -59,9 +64,11 @@ type staticDeltaFlags struct {
 	minFallback, maxChunk, maxBsdiff string
 	keys                             []string
 	keysFile, keysDir, signType      string
+	fs                               *flag.FlagSet
 }
 
 func (f *staticDeltaFlags) register(fs *flag.FlagSet) {
+	f.fs = fs
 	fs.StringVar(&f.from, "from", "", "")
 	fs.StringVar(&f.to, "to", "", "")
 	fs.BoolVar(&f.empty, "empty", false, "")
@@ -79,7 +86,7 @@ func (f *staticDeltaFlags) register(fs *flag.FlagSet) {
 
 func runStaticDelta(e *env, f *staticDeltaFlags, args []string) error {
 	if len(args) == 0 {
-		return usagef("static-delta needs a subcommand: generate, list, show, delete, apply-offline or verify")
+		return usagef("static-delta needs a subcommand: generate, list, show, delete, apply-offline, verify, indexes or reindex")
 	}
 	if f.signType != "ed25519" {
 		return usagef("--sign-type=%s: only ed25519 is supported", f.signType)
@@ -107,6 +114,25 @@ func runStaticDelta(e *env, f *staticDeltaFlags, args []string) error {
 			fmt.Fprintln(e.stdout, n)
 		}
 		return nil
+	case "indexes":
+		// Like ostree, extra arguments are ignored.
+		idx, err := r.StaticDeltaIndexes()
+		if err != nil {
+			return err
+		}
+		if len(idx) == 0 {
+			fmt.Fprintln(e.stdout, "(No static deltas indexes)")
+		}
+		for _, c := range idx {
+			fmt.Fprintln(e.stdout, c)
+		}
+		return nil
+	case "reindex":
+		var to *string
+		if f.fs.Changed("to") {
+			to = &f.to
+		}
+		return r.ReindexStaticDeltas(e.ctx, to)
 	case "show":
 		if len(args) != 1 {
 			return usagef("static-delta show needs DELTA")
@@ -160,7 +186,7 @@ func runStaticDelta(e *env, f *staticDeltaFlags, args []string) error {
 		fmt.Fprintln(e.stdout, "Verification OK")
 		return nil
 	}
-	return usagef("unknown static-delta subcommand %q: want generate, list, show, delete, apply-offline or verify", sub)
+	return usagef("unknown static-delta subcommand %q: want generate, list, show, delete, apply-offline, verify, indexes or reindex", sub)
 }
 
 // megabytes parses an ostree size option: a count of 1000×1000 bytes.

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/repo/gvariant"
+)
+
+// deltaFixture is an archive repository made by ostree with commits T, T'
+// (ds.From, ds.To) and T2 on "main", and ostree-made deltas: scratch to
+// each, T→T', T→T2 and T'→T2 (three deltas to T2, so its index and the
+// summary's map hold several entries). It has no summary.
+type deltaFixture struct {
+	repo         string
+	from, to, t2 string
+}
+
+func newDeltaFixture(t *testing.T) *deltaFixture {
+	t.Helper()
+	ds := repotest.NewDeltaSource(t, repotest.DeltaOpts{Files: 12, Big: 32 << 10, NoScratch: true, NoFrom: true})
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{
+		{Path: "only/file", Kind: repotest.File, Data: []byte("T2\n")},
+		{Path: "big.bin", Kind: repotest.File, Size: 20 << 10},
+	})
+	f := &deltaFixture{repo: ds.Repo, from: ds.From, to: ds.To}
+	f.t2 = repotest.Commit(t, f.repo, "main", src, repotest.CommitOpts{Subject: "T2", Timestamp: "2024-03-01T00:00:00Z"})
+	for _, args := range [][]string{
+		{"--empty", "--to=" + f.from}, {"--empty", "--to=" + f.to}, {"--from=" + f.from, "--to=" + f.to},
+		{"--empty", "--to=" + f.t2}, {"--from=" + f.from, "--to=" + f.t2}, {"--from=" + f.to, "--to=" + f.t2},
+	} {
+		repotest.Ostree(t, append([]string{"--repo=" + f.repo, "static-delta", "generate"}, args...)...)
+	}
+	if err := os.Remove(filepath.Join(f.repo, "summary")); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// deltaState is what summary -u and static-delta reindex write.
+type deltaState struct {
+	summary, config []byte
+	indexes         map[string][]byte // by path under delta-indexes/
+}
+
+func readDeltaState(t *testing.T, repoPath string) deltaState {
+	t.Helper()
+	s := deltaState{indexes: map[string][]byte{}}
+	s.summary, _ = os.ReadFile(filepath.Join(repoPath, "summary"))
+	s.config = repotest.ReadFile(t, filepath.Join(repoPath, "config"))
+	top := filepath.Join(repoPath, "delta-indexes")
+	err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(top, p)
+		s.indexes[rel] = repotest.ReadFile(t, p)
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// resetDeltaState puts back the config and removes summary and
+// delta-indexes/, then adds the given index files.
+func resetDeltaState(t *testing.T, repoPath string, config []byte, indexes map[string][]byte) {
+	t.Helper()
+	for _, p := range []string{"summary", "summary.sig", "delta-indexes"} {
+		if err := os.RemoveAll(filepath.Join(repoPath, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(repoPath, "config"), config, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for rel, data := range indexes {
+		p := filepath.Join(repoPath, "delta-indexes", rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// lastModified finds the summary's ostree.summary.last-modified value (a
+// big-endian t followed by its type) among the times in [lo, hi] and
+// returns its offset.
+func lastModified(summary []byte, lo, hi time.Time) int {
+	for ts := lo.Unix() - 1; ts <= hi.Unix()+1; ts++ {
+		pat := binary.BigEndian.AppendUint64(nil, uint64(ts))
+		pat = append(pat, 0, 't')
+		if i := bytes.Index(summary, pat); i >= 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// sameIndex reports whether the delta index repofs wrote is ostree's:
+// the same bytes, or, when the deltas' names collide in GLib's hash table
+// (so that ostree's order depends on the order it inserted them, which it
+// sorts by comparing pointers: see repo/delta/doc.go), the same entries.
+func sameIndex(t *testing.T, got, want []byte) bool {
+	t.Helper()
+	if bytes.Equal(got, want) {
+		return true
+	}
+	deltas := func(b []byte) gvariant.Metadata {
+		m, err := gvariant.DecodeMetadata(b)
+		if err != nil {
+			return nil
+		}
+		v, ok := m.Lookup("ostree.static-deltas")
+		if !ok || len(m) != 1 {
+			return nil
+		}
+		d, err := gvariant.DecodeMetadata(v.Data)
+		if err != nil {
+			return nil
+		}
+		return d
+	}
+	g, w := deltas(got), deltas(want)
+	if g == nil || w == nil || len(g) != len(w) {
+		return false
+	}
+	// Does the order depend on the insertion order? Try the rotations,
+	// forwards and backwards.
+	dependent := false
+	for i := range w {
+		rot := append(slices.Clone(w[i:]), w[:i]...)
+		rev := slices.Clone(rot)
+		slices.Reverse(rev)
+		for _, p := range []gvariant.Metadata{rot, rev} {
+			if !slices.EqualFunc(gvariant.DictOrder(p), gvariant.DictOrder(w), sameEntry) {
+				dependent = true
+			}
+		}
+	}
+	if !dependent {
+		return false // no collision: the bytes had to be equal
+	}
+	t.Logf("index entries %d collide in GLib's hash table: comparing them as a set", len(w))
+	for _, e := range w {
+		if !slices.ContainsFunc(g, func(x gvariant.Entry) bool { return sameEntry(x, e) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameEntry(a, b gvariant.Entry) bool {
+	return a.Key == b.Key && a.Value.Type == b.Value.Type && bytes.Equal(a.Value.Data, b.Value.Data)
+}
+
+// TestInteropDeltaIndexes: on the same repository (so directory order is
+// the same), ostree's and repofs's `summary -u` and `static-delta reindex
+// [--to]` write byte-identical summaries (the last-modified time aside),
+// delta-indexes/ and config, from no indexes and from stale ones; and
+// `static-delta indexes` and reindex's errors print the same.
+func TestInteropDeltaIndexes(t *testing.T) {
+	repotest.RequireOstree(t)
+	f := newDeltaFixture(t)
+	config := repotest.ReadFile(t, filepath.Join(f.repo, "config"))
+	noDeltas := append(bytes.Clone(config), "no-deltas-in-summary=true\n"...)
+	// A stale index of a commit no delta leads to, and one of T2's with
+	// wrong contents.
+	staleIdx := map[string][]byte{
+		"qq/" + strings.Repeat("A", 41) + ".index": []byte("stale"),
+	}
+	t2Idx := func() map[string][]byte {
+		resetDeltaState(t, f.repo, config, nil)
+		repotest.Ostree(t, "--repo="+f.repo, "static-delta", "reindex", "--to="+f.t2)
+		s := readDeltaState(t, f.repo)
+		for k := range s.indexes {
+			s.indexes[k] = []byte("old")
+		}
+		return s.indexes
+	}()
+	for k, v := range t2Idx {
+		staleIdx[k] = v
+	}
+	cases := []struct {
+		name    string
+		config  []byte
+		indexes map[string][]byte
+		args    []string
+	}{
+		{"summary", config, nil, []string{"summary", "-u"}},
+		{"summary no-deltas-in-summary", noDeltas, nil, []string{"summary", "-u"}},
+		{"summary stale indexes", config, staleIdx, []string{"summary", "-u"}},
+		{"reindex", config, nil, []string{"static-delta", "reindex"}},
+		{"reindex stale", config, staleIdx, []string{"static-delta", "reindex"}},
+		{"reindex to", config, nil, []string{"static-delta", "reindex", "--to=" + f.t2}},
+		{"reindex to stale", config, staleIdx, []string{"static-delta", "reindex", "--to=" + f.t2}},
+		{"reindex to no delta", config, staleIdx, []string{"static-delta", "reindex", "--to=" + strings.Repeat("ab", 32)}},
+		{"reindex bad to", config, nil, []string{"static-delta", "reindex", "--to=main"}},
+		{"reindex indexed already", append(bytes.Clone(config), "indexed-deltas=true\n"...), nil, []string{"static-delta", "reindex"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"--repo=" + f.repo}, c.args...)
+			resetDeltaState(t, f.repo, c.config, c.indexes)
+			start := time.Now()
+			want, wantErr, wantCode := repotest.RunOstree(t, args...)
+			end := time.Now()
+			ws := readDeltaState(t, f.repo)
+			resetDeltaState(t, f.repo, c.config, c.indexes)
+			got, gotErr, gotCode := repofs(t, args...)
+			end2 := time.Now()
+			gs := readDeltaState(t, f.repo)
+			if got != want || gotCode != wantCode || errorLine(gotErr) != errorLine(wantErr) {
+				t.Errorf("repofs: %q exit %d %q; ostree: %q exit %d %q", got, gotCode, errorLine(gotErr), want, wantCode, errorLine(wantErr))
+			}
+			if ws.summary != nil {
+				wi, gi := lastModified(ws.summary, start, end), lastModified(gs.summary, end, end2)
+				if wi < 0 || gi < 0 {
+					t.Fatalf("last-modified not found: ostree's at %d, repofs's at %d", wi, gi)
+				}
+				copy(gs.summary[gi:gi+8], ws.summary[wi:wi+8])
+			}
+			if !bytes.Equal(gs.summary, ws.summary) {
+				t.Errorf("summary differs from ostree's:\n%x\nostree's:\n%x", gs.summary, ws.summary)
+			}
+			if !bytes.Equal(gs.config, ws.config) {
+				t.Errorf("config differs from ostree's:\n%s\nostree's:\n%s", gs.config, ws.config)
+			}
+			for k, v := range ws.indexes {
+				if !sameIndex(t, gs.indexes[k], v) {
+					t.Errorf("delta-indexes/%s:\n%x\nostree's:\n%x", k, gs.indexes[k], v)
+				}
+			}
+			for k := range gs.indexes {
+				if _, ok := ws.indexes[k]; !ok {
+					t.Errorf("delta-indexes/%s left or written; ostree has none", k)
+				}
+			}
+		})
+	}
+
+	resetDeltaState(t, f.repo, config, staleIdx)
+	for _, args := range [][]string{
+		{"static-delta", "indexes"},
+		{"static-delta", "indexes", "extra"},
+		{"static-delta", "reindex", "--to="},
+		{"static-delta", "reindex", "--to=" + strings.Repeat("A", 64)},
+		{"static-delta", "reindex", "--to=" + strings.Repeat("a", 70)},
+	} {
+		sameCLI(t, f.repo, args...)
+	}
+	repotest.Ostree(t, "--repo="+f.repo, "static-delta", "reindex")
+	sameCLI(t, f.repo, "static-delta", "indexes")
+	resetDeltaState(t, f.repo, config, nil)
+	sameCLI(t, f.repo, "static-delta", "indexes")
+}
