@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	flag "github.com/spf13/pflag"
 
@@ -64,6 +67,8 @@ type staticDeltaFlags struct {
 	minFallback, maxChunk, maxBsdiff string
 	keys                             []string
 	keysFile, keysDir, signType      string
+	filename, endianness             string
+	swapEndian                       bool
 	fs                               *flag.FlagSet
 }
 
@@ -82,14 +87,14 @@ func (f *staticDeltaFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.keysFile, "keys-file", "", "")
 	fs.StringVar(&f.keysDir, "keys-dir", "", "")
 	fs.StringVar(&f.signType, "sign-type", "ed25519", "")
+	fs.StringVar(&f.filename, "filename", "", "")
+	fs.StringVar(&f.endianness, "set-endianness", "", "")
+	fs.BoolVar(&f.swapEndian, "swap-endianness", false, "")
 }
 
 func runStaticDelta(e *env, f *staticDeltaFlags, args []string) error {
 	if len(args) == 0 {
 		return usagef("static-delta needs a subcommand: generate, list, show, delete, apply-offline, verify, indexes or reindex")
-	}
-	if f.signType != "ed25519" {
-		return usagef("--sign-type=%s: only ed25519 is supported", f.signType)
 	}
 	r, err := e.openRepo()
 	if err != nil {
@@ -151,6 +156,9 @@ func runStaticDelta(e *env, f *staticDeltaFlags, args []string) error {
 		if len(args) == 0 {
 			return usagef("static-delta apply-offline needs PATH")
 		}
+		if f.signType != "ed25519" {
+			return errSignTypeUnknown
+		}
 		var verify func([]byte, delta.Signatures, bool) error
 		if len(args) > 1 || f.keysFile != "" || f.keysDir != "" {
 			keys, err := deltaKeys(f, args[1:])
@@ -166,6 +174,10 @@ func runStaticDelta(e *env, f *staticDeltaFlags, args []string) error {
 	case "verify":
 		if len(args) == 0 {
 			return usagef("static-delta verify needs DELTA")
+		}
+		if f.signType != "ed25519" {
+			fmt.Fprintln(e.stdout, "Sign-type not supported")
+			return errSignTypeUnknown
 		}
 		keys, err := deltaKeys(f, args[1:])
 		if err != nil {
@@ -189,62 +201,187 @@ func runStaticDelta(e *env, f *staticDeltaFlags, args []string) error {
 	return usagef("unknown static-delta subcommand %q: want generate, list, show, delete, apply-offline, verify, indexes or reindex", sub)
 }
 
-// megabytes parses an ostree size option: a count of 1000×1000 bytes.
-func megabytes(name, v string, def uint64) (uint64, error) {
-	if v == "" {
-		return def, nil
+// ostreeMegabytes reads a size option as ostree does: g_ascii_strtoull
+// in base 10 (leading blanks, an optional sign, digits up to the first
+// other character, none read as 0, overflow as the largest value, a minus
+// negating it modulo 2^64), cut to 32 bits (it travels as a GVariant u),
+// in megabytes of 1000×1000 bytes. Anything but plain digits adds a
+// warning to warn (printed once the delta is written: ostree accepts such
+// values silently, and its first lines are kept).
+func ostreeMegabytes(warn *[]string, name, v string, set bool, def uint64) uint64 {
+	if !set {
+		return def
 	}
-	n, err := strconv.ParseUint(v, 10, 32)
-	if err != nil {
-		return 0, usagef("--%s=%s: want a number of megabytes", name, v)
+	s := strings.TrimLeft(v, " \t\n\v\f\r")
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
 	}
-	return n * 1000 * 1000, nil
+	var n uint64
+	overflow := false
+	digits := 0
+	for ; digits < len(s) && s[digits] >= '0' && s[digits] <= '9'; digits++ {
+		d := uint64(s[digits] - '0')
+		if n > (math.MaxUint64-d)/10 {
+			overflow = true
+		}
+		n = n*10 + d
+	}
+	switch {
+	case digits == 0:
+		n = 0
+	case overflow:
+		n = math.MaxUint64
+	case neg:
+		n = -n
+	}
+	if v == "" || strings.TrimLeft(v, "0123456789") != "" || overflow || n > math.MaxUint32 {
+		*warn = append(*warn, fmt.Sprintf("warning: --%s=%s is not a number of megabytes below 2^32; it was read as %d, as ostree does", name, v, uint32(n)))
+	}
+	return uint64(uint32(n)) * 1000 * 1000
+}
+
+// deltaEndianness is the byte order of a delta's superblock sizes, as
+// ostree chooses it from --set-endianness and --swap-endianness: little
+// (the order of repofs's GVariant encoding, ostree's host order on the
+// machines it runs on) unless asked.
+func deltaEndianness(f *staticDeltaFlags) (big bool, err error) {
+	if f.fs.Changed("set-endianness") {
+		switch f.endianness {
+		case "l":
+		case "B":
+			big = true
+		default:
+			return false, fmt.Errorf("Invalid endianness '%s'", f.endianness)
+		}
+	}
+	return big != f.swapEndian, nil
+}
+
+// errSignTypeUnknown is ostree's error for a --sign-type it has no
+// signer for (ostree_sign_get_by_name).
+var errSignTypeUnknown = errors.New("Requested signature type is not implemented")
+
+// deltaOutput resolves --filename as ostree does: PATH is where the
+// superblock goes, its parts beside it in PATH's directory, which must
+// exist. A PATH that is an existing directory (which ostree's help text
+// promises but 2022.7 fails on, renaming the superblock onto the
+// directory after writing the parts next to it) gets the superblock and
+// parts inside it, as a delta directory has them.
+func deltaOutput(path string) (dir, name string, err error) {
+	if path == "" {
+		return "", "", errors.New("Invalid 'filename' parameter")
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return path, "superblock", nil
+	}
+	dir, name = filepath.Dir(path), filepath.Base(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if err == nil {
+			err = syscall.ENOTDIR
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		msg := err.Error()
+		if errno, ok := err.(syscall.Errno); ok {
+			msg = strerror(errno)
+		}
+		return "", "", fmt.Errorf("opendir(%s): %s", dir, msg)
+	}
+	return dir, name, nil
+}
+
+// strerror is errno's text as glibc spells it (Go's is lower-case).
+func strerror(errno syscall.Errno) string {
+	msg := errno.Error()
+	return strings.ToUpper(msg[:1]) + msg[1:]
+}
+
+// resolveDeltaRev resolves a --from or --to revision; an empty one (or
+// the parent of one, --to= without --from) fails as in ostree, whose
+// resolver takes it for an ambiguous checksum prefix.
+func resolveDeltaRev(r *repo.Repo, rev string) (repo.Checksum, error) {
+	if strings.TrimRight(rev, "^") == "" {
+		return repo.Checksum{}, errors.New("Refspec  not unique")
+	}
+	return r.ResolveRev(rev)
 }
 
 func deltaGenerate(e *env, r *repo.Repo, f *staticDeltaFlags, args []string) error {
+	toSet := f.fs.Changed("to")
 	to := f.to
-	if to == "" && len(args) > 0 {
-		to = args[0]
+	if !toSet && len(args) > 0 {
+		to, toSet = args[0], true
 	}
-	if to == "" {
-		return usagef("TO revision must be specified (--to=REV)")
+	if !toSet {
+		return errors.New("TO revision must be specified")
 	}
-	if f.empty && f.from != "" {
-		return usagef("cannot specify both --empty and --from=REV")
+	fromSet := f.fs.Changed("from")
+	if f.empty && fromSet {
+		return errors.New("Cannot specify both --empty and --from=REV")
 	}
 	var o delta.GenerateOptions
 	var err error
-	if o.MinFallbackSize, err = megabytes("min-fallback-size", f.minFallback, delta.DefaultMinFallbackSize); err != nil {
-		return err
-	}
-	if o.MaxChunkSize, err = megabytes("max-chunk-size", f.maxChunk, delta.DefaultMaxChunkSize); err != nil {
-		return err
-	}
-	if o.MaxBsdiffSize, err = megabytes("max-bsdiff-size", f.maxBsdiff, delta.DefaultMaxBsdiffSize); err != nil {
-		return err
-	}
-	if o.MaxChunkSize == 0 {
-		return usagef("--max-chunk-size=0: want at least 1")
-	}
-	o.Inline, o.DisableBsdiff = f.inline, f.noBsdiff
-	if o.Name.To, err = r.ResolveRev(to); err != nil {
-		return err
-	}
 	o.Name.Scratch = f.empty
 	if !f.empty {
 		from := f.from
-		if from == "" {
+		if !fromSet {
 			from = to + "^"
 		}
-		if o.Name.From, err = r.ResolveRev(from); err != nil {
+		if o.Name.From, err = resolveDeltaRev(r, from); err != nil {
 			return err
 		}
+	}
+	if o.Name.To, err = resolveDeltaRev(r, to); err != nil {
+		return err
 	}
 	if f.ifNotEx {
 		if _, err := os.Stat(filepath.Join(r.Path(), o.Name.SuperblockPath())); err == nil {
 			fmt.Fprintf(e.stdout, "Delta %s already exists.\n", o.Name)
 			return nil
 		}
+	}
+	if o.BigEndian, err = deltaEndianness(f); err != nil {
+		return err
+	}
+	var warnings []string
+	o.MinFallbackSize = ostreeMegabytes(&warnings, "min-fallback-size", f.minFallback, f.fs.Changed("min-fallback-size"), delta.DefaultMinFallbackSize)
+	o.MaxChunkSize = ostreeMegabytes(&warnings, "max-chunk-size", f.maxChunk, f.fs.Changed("max-chunk-size"), delta.DefaultMaxChunkSize)
+	o.MaxBsdiffSize = ostreeMegabytes(&warnings, "max-bsdiff-size", f.maxBsdiff, f.fs.Changed("max-bsdiff-size"), delta.DefaultMaxBsdiffSize)
+	if o.MaxChunkSize == 0 {
+		// ostree then starts a part before every object but the first
+		// of a part: one byte does the same here (GenerateOptions reads
+		// 0 as the default).
+		o.MaxChunkSize = 1
+	}
+	o.Inline = f.inline
+	// ostree diffs only files that, with their old version, fit in
+	// max-bsdiff-size; with 0 none do (GenerateOptions reads 0 as no
+	// limit).
+	o.DisableBsdiff = f.noBsdiff || o.MaxBsdiffSize == 0
+	fmt.Fprintln(e.stdout, "Generating static delta:")
+	if o.Name.Scratch {
+		fmt.Fprintln(e.stdout, "  From: empty")
+	} else {
+		fmt.Fprintf(e.stdout, "  From: %s\n", o.Name.From)
+	}
+	fmt.Fprintf(e.stdout, "  To:   %s\n", o.Name.To)
+	// ostree checks these as it starts generating, after the lines
+	// above; it finds a sign type it does not know only when it signs,
+	// at the end, repofs before it writes anything.
+	if f.fs.Changed("filename") {
+		if o.Dir, o.SuperblockName, err = deltaOutput(f.filename); err != nil {
+			return err
+		}
+	}
+	if f.signType == "" {
+		return errors.New("Invalid 'sign-name' parameter")
+	}
+	if (len(f.keys) > 0 || f.keysFile != "") && f.signType != "ed25519" {
+		return errSignTypeUnknown
 	}
 	var secret []ed25519.PrivateKey
 	for _, k := range f.keys {
@@ -274,13 +411,6 @@ func deltaGenerate(e *env, r *repo.Repo, f *staticDeltaFlags, args []string) err
 			return sign.KeyEd25519, sigs, nil
 		}
 	}
-	fmt.Fprintln(e.stdout, "Generating static delta:")
-	if o.Name.Scratch {
-		fmt.Fprintln(e.stdout, "  From: empty")
-	} else {
-		fmt.Fprintf(e.stdout, "  From: %s\n", o.Name.From)
-	}
-	fmt.Fprintf(e.stdout, "  To:   %s\n", o.Name.To)
 	g, err := delta.Generate(e.ctx, r, o)
 	if err != nil {
 		return err
@@ -296,6 +426,9 @@ func deltaGenerate(e *env, r *repo.Repo, f *staticDeltaFlags, args []string) err
 	fmt.Fprintf(e.stderr, "uncompressed=%d compressed=%d\n", usize, size)
 	fmt.Fprintf(e.stderr, "bsdiff=%d objects\n", g.Bsdiff)
 	fmt.Fprintf(e.stderr, "fallback=%d objects\n", len(g.Fallbacks))
+	for _, w := range warnings {
+		fmt.Fprintln(e.stderr, w)
+	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/repo/delta"
 	"github.com/repofs/repofs/repo/gvariant"
 )
 
@@ -265,4 +266,165 @@ func TestInteropDeltaIndexes(t *testing.T) {
 	sameCLI(t, f.repo, "static-delta", "indexes")
 	resetDeltaState(t, f.repo, config, nil)
 	sameCLI(t, f.repo, "static-delta", "indexes")
+}
+
+// showFields are the lines of `ostree static-delta show` that must be the
+// same for ostree's and repofs's delta made with the same options (the
+// parts' contents differ: repofs has no rollsum and its own diff and xz).
+var showFields = []string{"Signed:", "From", "To:", "Endianness:", "Number of parents:", "Number of fallback entries:", "Number of parts:"}
+
+func showLines(show string) []string {
+	var out []string
+	for l := range strings.SplitSeq(show, "\n") {
+		for _, f := range showFields {
+			if strings.HasPrefix(l, f) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// TestInteropStaticDeltaGenerate runs `static-delta generate` with each
+// option with both tools, each on its own copy of one repository and in
+// its own working directory: the same stdout, exit code, error line and
+// first stderr line; then, where both succeed, `ostree static-delta show`
+// of both deltas agrees (endianness, parts, fallbacks, signed) and ostree
+// applies repofs's delta offline to an fsck-clean commit.
+func TestInteropStaticDeltaGenerate(t *testing.T) {
+	repotest.RequireOstree(t)
+	ds := repotest.NewDeltaSource(t, repotest.DeltaOpts{Files: 12, Big: 1100 << 10, NoScratch: true, NoFrom: true})
+	os.Remove(filepath.Join(ds.Repo, "summary"))
+	secret := "zsbNBV8pF0jqGuRQD7l9ZEU2nHYfvzC44nh2xCUgwvt8dvMs69PvAddjeP5fWKg4ThkgdJbC+DjmjhiWDM9pIA=="
+	update, scratch := ds.From+"-"+ds.To, ds.To
+	cases := []struct {
+		args  []string
+		delta string // where the delta goes: its name, or a path under the working directory
+		pre   bool   // generate the plain delta first
+	}{
+		{args: []string{"--to=main"}, delta: update},
+		{args: []string{"main"}, delta: update},
+		{args: []string{"--empty", "--to=main"}, delta: scratch},
+		{args: []string{"--from=" + ds.From, "--to=" + ds.To, "--inline"}, delta: update},
+		{args: []string{"--to=main", "--swap-endianness"}, delta: update},
+		{args: []string{"--to=main", "--set-endianness=B"}, delta: update},
+		{args: []string{"--to=main", "--set-endianness=l"}, delta: update},
+		{args: []string{"--to=main", "--set-endianness=B", "--swap-endianness"}, delta: update},
+		{args: []string{"--empty", "--to=main", "--set-endianness=l", "--swap-endianness"}, delta: scratch},
+		{args: []string{"--to=main", "--set-endianness=x"}},
+		{args: []string{"--to=main", "--set-endianness="}},
+		{args: []string{"--to=main", "--set-endianness=big"}},
+		{args: []string{"--to=main", "--filename=out/sb"}, delta: "out/sb"},
+		{args: []string{"--to=main", "--filename=out/sb", "--swap-endianness", "--inline"}, delta: "out/sb"},
+		{args: []string{"--to=main", "--filename=nodir/sb"}},
+		{args: []string{"--to=main", "--filename="}},
+		{args: []string{"--to=main", "--max-chunk-size=0"}, delta: update},
+		{args: []string{"--to=main", "--max-chunk-size=abc"}, delta: update},
+		{args: []string{"--empty", "--to=main", "--min-fallback-size=1"}, delta: scratch},
+		{args: []string{"--empty", "--to=main", "--min-fallback-size=0"}, delta: scratch},
+		{args: []string{"--to=main", "--max-bsdiff-size=0"}, delta: update},
+		{args: []string{"--to=main", "--max-bsdiff-size=1"}, delta: update},
+		{args: []string{"--to=main", "--disable-bsdiff"}, delta: update},
+		{args: []string{"--to=main", "-n"}, delta: update},
+		{args: []string{"--to=main", "--if-not-exists"}, pre: true},
+		{args: []string{"--to=main", "--sign-type=foo"}, delta: update},
+		{args: []string{"--to=main", "--sign-type=foo", "--sign=" + secret}},
+		{args: []string{"--to=main", "--sign-type=", "--sign=" + secret}},
+		{args: []string{"--to=main", "--sign-type="}},
+		{args: []string{}},
+		{args: []string{"--to="}},
+		{args: []string{"--to=nope"}},
+		{args: []string{"--from=nope", "--to=nope2"}},
+		{args: []string{"--from=", "--to=main"}},
+		{args: []string{"--empty", "--from=main", "--to=main"}},
+		{args: []string{"--empty", "--from=", "--to=main"}},
+		{args: []string{"--to=" + ds.From}},
+		{args: []string{"--from=main", "--to=main"}, delta: ds.To + "-" + ds.To},
+	}
+	base := t.TempDir()
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var repos, dirs [2]string
+			var outs, errs [2]string
+			var codes [2]int
+			for i, tool := range []string{"ostree", "repofs"} {
+				repos[i] = cloneRepo(t, ds.Repo)
+				dirs[i] = filepath.Join(t.TempDir(), "cwd")
+				if err := os.MkdirAll(filepath.Join(dirs[i], "out"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				args := append([]string{"--repo=" + repos[i], "static-delta", "generate"}, c.args...)
+				if c.pre {
+					repotest.Ostree(t, "--repo="+repos[i], "static-delta", "generate", "--to=main")
+				}
+				t.Chdir(dirs[i])
+				if tool == "ostree" {
+					outs[i], errs[i], codes[i] = repotest.RunOstree(t, args...)
+				} else {
+					outs[i], errs[i], codes[i] = repofs(t, args...)
+				}
+				t.Chdir(base)
+			}
+			if outs[1] != outs[0] || codes[1] != codes[0] || errorLine(errs[1]) != errorLine(errs[0]) {
+				t.Fatalf("repofs: %q exit %d %q; ostree: %q exit %d %q", outs[1], codes[1], errorLine(errs[1]), outs[0], codes[0], errorLine(errs[0]))
+			}
+			if codes[0] != 0 {
+				return
+			}
+			if g, w := firstLine(errs[1]), firstLine(errs[0]); g != w {
+				t.Errorf("first stderr line %q, ostree's %q", g, w)
+			}
+			if c.delta == "" {
+				return
+			}
+			var shows [2][]string
+			var paths [2]string
+			for i := range 2 {
+				paths[i] = filepath.Join(dirs[i], c.delta)
+				if !strings.Contains(c.delta, "/") {
+					paths[i] = superblockFile(t, repos[i], c.delta)
+				}
+				// ostree's show reads parts from the repository's
+				// deltas/ only (so fails on inline parts and
+				// --filename), after the lines compared here.
+				out, _, _ := repotest.RunOstree(t, "--repo="+repos[i], "static-delta", "show", paths[i])
+				shows[i] = showLines(out)
+			}
+			if !slices.Equal(shows[1], shows[0]) {
+				t.Errorf("ostree static-delta show of repofs's delta:\n%s\nof ostree's:\n%s", strings.Join(shows[1], "\n"), strings.Join(shows[0], "\n"))
+			}
+			// repofs shows both as ostree does, and ostree applies
+			// repofs's delta.
+			for i := range 2 {
+				want, _, code := repotest.RunOstree(t, "--repo="+repos[i], "static-delta", "show", paths[i])
+				if got, _, _ := repofs(t, "--repo="+repos[i], "static-delta", "show", paths[i]); code == 0 && got != want {
+					t.Errorf("repofs static-delta show %s:\n%s\nostree's:\n%s", paths[i], got, want)
+				}
+			}
+			if slices.Contains(c.args, "--min-fallback-size=1") || c.delta == ds.To+"-"+ds.To {
+				return // fallbacks need a pull; T'→T' a client with T'
+			}
+			client := filepath.Join(t.TempDir(), "client")
+			repotest.Init(t, client, "bare-user")
+			if !slices.Contains(c.args, "--empty") {
+				repotest.Ostree(t, "--repo="+client, "pull-local", repos[1], ds.From)
+			}
+			repotest.Ostree(t, "--repo="+client, "static-delta", "apply-offline", paths[1])
+			repotest.Ostree(t, "--repo="+client, "fsck")
+			want := repotest.Ostree(t, "--repo="+ds.Repo, "ls", "-R", "-C", ds.To)
+			if got := repotest.Ostree(t, "--repo="+client, "ls", "-R", "-C", ds.To); got != want {
+				t.Errorf("ls -R of the commit ostree applied repofs's delta to differs")
+			}
+		})
+	}
+}
+
+// superblockFile is the superblock of delta name in repository repoPath.
+func superblockFile(t *testing.T, repoPath, name string) string {
+	t.Helper()
+	n, ok := delta.ParseName(name)
+	if !ok {
+		t.Fatalf("bad delta name %q", name)
+	}
+	return filepath.Join(repoPath, n.SuperblockPath())
 }

@@ -61,8 +61,16 @@ type GenerateOptions struct {
 	// once (0: one per CPU).
 	Workers int
 	// Dir, when set, is where the delta's files go instead of the
-	// repository's deltas/ directory.
-	Dir string
+	// repository's deltas/ directory: the superblock, named
+	// SuperblockName (default "superblock"), and the parts "0", "1", ….
+	// Files already there are replaced, others left.
+	Dir            string
+	SuperblockName string
+	// BigEndian writes the part headers' and fallbacks' sizes in
+	// big-endian order, with ostree.endianness 'B' (ostree's
+	// --set-endianness=B, or --swap-endianness on a little-endian host);
+	// the default is little-endian, 'l'.
+	BigEndian bool
 }
 
 // Generated tells what Generate wrote.
@@ -161,12 +169,17 @@ func Generate(ctx context.Context, r *repo.Repo, o GenerateOptions) (*Generated,
 	if err != nil {
 		return nil, fmt.Errorf("generate delta %s: %w", o.Name, err)
 	}
+	endian := byte('l')
+	if o.BigEndian {
+		endian = 'B'
+	}
 	sb := &Superblock{
-		Metadata:  gvariant.Metadata{{Key: "ostree.endianness", Value: gvariant.Variant{Type: "y", Data: []byte{'l'}}}},
+		Metadata:  gvariant.Metadata{{Key: "ostree.endianness", Value: gvariant.Variant{Type: "y", Data: []byte{endian}}}},
 		Timestamp: uint64(o.Now.Unix()),
 		Name:      o.Name,
 		Commit:    commit,
 		Fallbacks: out.Fallbacks,
+		Swapped:   o.BigEndian,
 	}
 	for i, f := range files {
 		sb.Parts = append(sb.Parts, f.header)
@@ -190,7 +203,11 @@ func Generate(ctx context.Context, r *repo.Repo, o GenerateOptions) (*Generated,
 			return nil, fmt.Errorf("generate delta %s: sign: %w", o.Name, err)
 		}
 	}
-	if err := repo.WriteFileAtomic(filepath.Join(dir, "superblock"), data, 0o644); err != nil {
+	name := o.SuperblockName
+	if name == "" {
+		name = "superblock"
+	}
+	if err := repo.WriteFileAtomic(filepath.Join(dir, name), data, 0o644); err != nil {
 		return nil, fmt.Errorf("generate delta %s: %w", o.Name, err)
 	}
 	out.Superblock = data
@@ -232,6 +249,7 @@ type generator struct {
 	newNames map[repo.Checksum][]string
 	info     map[repo.Checksum]*repo.FileInfo
 	modified map[repo.Checksum]repo.Checksum // new file → old file
+	oldInfo  map[repo.Checksum]*repo.FileInfo // of the old files modified ones pair with
 }
 
 func (g *generator) walkFrom(ctx context.Context) error {
@@ -417,10 +435,15 @@ func stem(name string) string {
 }
 
 // findModified pairs new regular files with a file of From of the same
-// name (or the same name up to the first dot) and a size within 30%, as
-// ostree does.
+// name (or, failing any, the same name up to the first dot) and a size
+// within 30%, as ostree does: of those, the smallest (ostree walks From's
+// files in size order; among equal sizes it keeps its hash table's order,
+// repofs the checksums'). Whether the old file may be diffed against
+// (world-readable, small enough) is decided later: a pair counts as
+// modified either way, as in ostree's "modified:" line.
 func (g *generator) findModified(ctx context.Context) error {
 	g.modified = map[repo.Checksum]repo.Checksum{}
+	g.oldInfo = map[repo.Checksum]*repo.FileInfo{}
 	if g.o.Name.Scratch {
 		return nil
 	}
@@ -473,14 +496,16 @@ func (g *generator) findModified(ctx context.Context) error {
 			}
 		}
 	}
+	thr := float64(similarity) / 100
 	for _, c := range g.newFiles {
 		fi := g.info[c]
 		if fi.IsSymlink() || !candidate(fi.Size, g.newNames[c]) {
 			continue
 		}
-		lo, hi := fi.Size*(100-similarity)/100, fi.Size*(100+similarity)/100
+		// ostree's bounds, in floating point as it computes them.
+		lo, hi := uint64(float64(fi.Size)*(1-thr)), uint64(float64(fi.Size)*(1+thr))
 		var best repo.Checksum
-		var bestDist uint64
+		var bestSize uint64
 		found := false
 		for _, fuzzy := range []bool{false, true} {
 			for _, n := range g.newNames[c] {
@@ -491,12 +516,12 @@ func (g *generator) findModified(ctx context.Context) error {
 				for _, m := range names {
 					for _, oc := range g.oldFiles[m] {
 						ofi := infoOf[oc]
-						if ofi == nil || ofi.IsSymlink() || ofi.Size < lo || ofi.Size > hi || ofi.Mode&0o004 == 0 || !candidate(ofi.Size, oldNames[oc]) {
+						if ofi == nil || ofi.IsSymlink() || ofi.Size < lo || ofi.Size > hi || !candidate(ofi.Size, oldNames[oc]) {
 							continue
 						}
-						d := max(ofi.Size, fi.Size) - min(ofi.Size, fi.Size)
-						if !found || d < bestDist || d == bestDist && string(oc[:]) < string(best[:]) {
-							best, bestDist, found = oc, d, true
+						// ostree takes the first in size order.
+						if !found || ofi.Size < bestSize || ofi.Size == bestSize && string(oc[:]) < string(best[:]) {
+							best, bestSize, found = oc, ofi.Size, true
 						}
 					}
 				}
@@ -507,6 +532,7 @@ func (g *generator) findModified(ctx context.Context) error {
 		}
 		if found {
 			g.modified[c] = best
+			g.oldInfo[best] = infoOf[best]
 		}
 	}
 	return nil
@@ -522,7 +548,9 @@ func (g *generator) plan(ctx context.Context, out *Generated) ([]item, error) {
 	if !g.o.DisableBsdiff {
 		for _, c := range g.newFiles {
 			from, ok := g.modified[c]
-			if !ok {
+			// Like ostree, only a world-readable old file is diffed
+			// against (a client may not be able to read others).
+			if !ok || g.oldInfo[from].Mode&0o004 == 0 {
 				continue
 			}
 			fi := g.info[c]
