@@ -248,7 +248,7 @@ type generator struct {
 	newFiles []repo.Checksum
 	newNames map[repo.Checksum][]string
 	info     map[repo.Checksum]*repo.FileInfo
-	modified map[repo.Checksum]repo.Checksum // new file → old file
+	modified map[repo.Checksum]repo.Checksum  // new file → old file
 	oldInfo  map[repo.Checksum]*repo.FileInfo // of the old files modified ones pair with
 }
 
