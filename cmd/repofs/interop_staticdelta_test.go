@@ -428,3 +428,53 @@ func superblockFile(t *testing.T, repoPath, name string) string {
 	}
 	return filepath.Join(repoPath, n.SuperblockPath())
 }
+
+// TestStaticDeltaFilenameDir: --filename naming an existing directory
+// (where ostree 2022.7 fails: it renames the superblock onto the
+// directory) writes the superblock and parts inside it, and ostree
+// applies that directory offline; --sign-type other than ed25519 fails
+// verify and apply-offline with ostree's messages.
+func TestStaticDeltaFilenameDir(t *testing.T) {
+	repotest.RequireOstree(t)
+	ds := repotest.NewDeltaSource(t, repotest.DeltaOpts{Files: 8, Big: 16 << 10, NoScratch: true, NoFrom: true})
+	out := filepath.Join(t.TempDir(), "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := repofs(t, "--repo="+ds.Repo, "static-delta", "generate", "--to=main", "--filename="+out); code != 0 {
+		t.Fatalf("generate --filename=%s: exit %d: %s", out, code, stderr)
+	}
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"0", "superblock"}) {
+		t.Fatalf("--filename=DIR wrote %v, want [0 superblock]", names)
+	}
+	if _, err := os.Stat(filepath.Join(ds.Repo, "deltas")); !os.IsNotExist(err) {
+		t.Errorf("--filename also wrote into the repository's deltas/ (%v)", err)
+	}
+	client := filepath.Join(t.TempDir(), "client")
+	repotest.Init(t, client, "bare-user")
+	repotest.Ostree(t, "--repo="+client, "pull-local", ds.Repo, ds.From)
+	repotest.Ostree(t, "--repo="+client, "static-delta", "apply-offline", out)
+	repotest.Ostree(t, "--repo="+client, "fsck")
+	if got, want := repotest.Ostree(t, "--repo="+client, "ls", "-R", "-C", ds.To), repotest.Ostree(t, "--repo="+ds.Repo, "ls", "-R", "-C", ds.To); got != want {
+		t.Errorf("ls -R of the applied commit differs")
+	}
+
+	sb := filepath.Join(out, "superblock")
+	for _, args := range [][]string{
+		{"static-delta", "verify", sb, "--sign-type=foo"},
+		{"static-delta", "verify", sb, "AAAA", "--sign-type=rsa"},
+		{"static-delta", "verify", sb, "--sign-type="},
+		{"static-delta", "apply-offline", sb, "--sign-type=foo"},
+		{"static-delta", "apply-offline", sb, "--sign-type="},
+	} {
+		sameCLI(t, client, args...)
+	}
+}
