@@ -108,15 +108,16 @@ func runStaticDelta(e *env, f *staticDeltaFlags, args []string) error {
 		if len(args) != 0 {
 			return usagef("static-delta list takes no arguments")
 		}
-		names, err := delta.List(r)
+		// In directory order, as ostree lists them.
+		deltas, err := r.StaticDeltasDirOrder()
 		if err != nil {
 			return err
 		}
-		if len(names) == 0 {
+		if len(deltas) == 0 {
 			fmt.Fprintln(e.stdout, "(No static deltas)")
 		}
-		for _, n := range names {
-			fmt.Fprintln(e.stdout, n)
+		for _, d := range deltas {
+			fmt.Fprintln(e.stdout, d.Name())
 		}
 		return nil
 	case "indexes":
@@ -147,11 +148,16 @@ func runStaticDelta(e *env, f *staticDeltaFlags, args []string) error {
 		if len(args) != 1 {
 			return usagef("static-delta delete needs DELTA")
 		}
-		n, ok := delta.ParseName(args[0])
-		if !ok {
-			return usagef("invalid delta name %q: want FROM-TO or TO (checksums)", args[0])
+		n, err := parseDeltaName(args[0])
+		if err != nil {
+			return err
 		}
-		return delta.Delete(r, n)
+		if err := delta.Delete(r, n); errors.Is(err, delta.ErrNoDelta) {
+			return fmt.Errorf("Can't find delta %s", args[0]) // ostree's words
+		} else if err != nil {
+			return err
+		}
+		return nil
 	case "apply-offline":
 		if len(args) == 0 {
 			return usagef("static-delta apply-offline needs PATH")
@@ -415,17 +421,32 @@ func deltaGenerate(e *env, r *repo.Repo, f *staticDeltaFlags, args []string) err
 	if err != nil {
 		return err
 	}
+	// ostree's verbose lines, in its order (its part lines come as each
+	// part is closed, so may come before the others).
 	fmt.Fprintf(e.stderr, "modified: %d\n", g.Modified)
-	fmt.Fprintf(e.stderr, "new reachable: metadata=%d content regular=%d symlink=%d\n", g.NewMetadata, g.NewFiles, g.NewSymlinks)
+	newMeta := g.NewMetadata
+	if o.Name.Scratch || o.Name.From != o.Name.To {
+		newMeta++ // ostree counts the to-commit, then ships it in the superblock
+	}
+	fmt.Fprintf(e.stderr, "new reachable: metadata=%d content regular=%d symlink=%d\n", newMeta, g.NewFiles, g.NewSymlinks)
+	fmt.Fprintf(e.stderr, "rollsum for 0/%d modified\n", g.Modified)
+	for i, mod := 0, g.Bsdiff/10; i < g.Bsdiff; i++ {
+		if mod == 0 || i%mod == 0 {
+			fmt.Fprintf(e.stderr, "processing bsdiff: [%d/%d]\n", i, g.Bsdiff)
+		}
+	}
+	for _, fb := range g.Fallbacks {
+		fmt.Fprintf(e.stderr, "fallback for %s (%s)\n", fb.Checksum, repo.FormatSize(fb.USize))
+	}
 	var size, usize uint64
 	for i, p := range g.Parts {
 		fmt.Fprintf(e.stderr, "part %d n:%d compressed:%d uncompressed:%d\n", i+1, len(p.Objects), p.Size, p.USize)
 		size += p.Size
 		usize += p.USize
 	}
-	fmt.Fprintf(e.stderr, "uncompressed=%d compressed=%d\n", usize, size)
+	fmt.Fprintf(e.stderr, "uncompressed=%d compressed=%d loose=%d\n", usize, size, g.Loose)
+	fmt.Fprintln(e.stderr, "rollsum=0 objects, 0 bytes")
 	fmt.Fprintf(e.stderr, "bsdiff=%d objects\n", g.Bsdiff)
-	fmt.Fprintf(e.stderr, "fallback=%d objects\n", len(g.Fallbacks))
 	for _, w := range warnings {
 		fmt.Fprintln(e.stderr, w)
 	}
@@ -438,11 +459,27 @@ func superblockPath(r *repo.Repo, id string) (string, error) {
 	if strings.Contains(id, "/") {
 		return id, nil
 	}
-	n, ok := delta.ParseName(id)
-	if !ok {
-		return "", usagef("invalid delta name %q: want FROM-TO or TO (checksums)", id)
+	n, err := parseDeltaName(id)
+	if err != nil {
+		return "", err
 	}
 	return filepath.Join(r.Path(), n.SuperblockPath()), nil
+}
+
+// parseDeltaName reads "FROM-TO" or "TO", failing on a part that is not
+// a checksum with ostree's message (_ostree_parse_delta_name).
+func parseDeltaName(id string) (delta.Name, error) {
+	from, to, dash := strings.Cut(id, "-")
+	if err := repo.ValidateChecksumString(from); err != nil {
+		return delta.Name{}, err
+	}
+	if dash {
+		if err := repo.ValidateChecksumString(to); err != nil {
+			return delta.Name{}, err
+		}
+	}
+	n, _ := delta.ParseName(id)
+	return n, nil
 }
 
 // deltaKeys loads the ed25519 public keys verify and apply-offline trust:
@@ -494,6 +531,14 @@ func deltaShow(w io.Writer, r *repo.Repo, id string) error {
 		return err
 	}
 	sb, sigs, _, err := delta.ReadSuperblockFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// ostree's words: the path relative to the repository.
+		rel := path
+		if !strings.Contains(id, "/") {
+			rel, _ = filepath.Rel(r.Path(), path)
+		}
+		return fmt.Errorf("openat(%s): No such file or directory", rel)
+	}
 	if err != nil {
 		return err
 	}

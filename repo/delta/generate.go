@@ -86,6 +86,9 @@ type Generated struct {
 	// NewMetadata, NewFiles and NewSymlinks count the objects To has and
 	// From has not (To's commit object excepted).
 	NewMetadata, NewFiles, NewSymlinks int
+	// Loose is what the objects the parts carry whole (not as patches)
+	// take in the repository, as ostree's "loose=" figure counts them.
+	Loose uint64
 }
 
 // item is one object of a part being planned.
@@ -168,6 +171,9 @@ func Generate(ctx context.Context, r *repo.Repo, o GenerateOptions) (*Generated,
 	files, err := g.buildParts(ctx, parts, dir)
 	if err != nil {
 		return nil, fmt.Errorf("generate delta %s: %w", o.Name, err)
+	}
+	for _, f := range files {
+		out.Loose += f.loose
 	}
 	endian := byte('l')
 	if o.BigEndian {
@@ -632,6 +638,7 @@ func (g *generator) split(items []item) [][]item {
 type partFile struct {
 	header PartHeader
 	data   []byte // the file, when inline
+	loose  uint64 // storage size of the objects carried whole
 }
 
 // buildParts encodes, compresses and (unless inline) writes the parts.
@@ -647,6 +654,7 @@ func (g *generator) buildParts(ctx context.Context, parts [][]item, dir string) 
 			return fmt.Errorf("part %d: %w", i, err)
 		}
 		files[i].header = PartHeader{Checksum: sha256.Sum256(data), Size: uint64(len(data)), USize: usize, Objects: objs}
+		files[i].loose = g.looseSize(parts[i])
 		if g.o.Inline {
 			files[i].data = data
 			return nil
@@ -654,6 +662,23 @@ func (g *generator) buildParts(ctx context.Context, parts [][]item, dir string) 
 		return repo.WriteFileAtomic(filepath.Join(dir, strconv.Itoa(i)), data, 0o644)
 	})
 	return files, err
+}
+
+// looseSize sums what the items carried whole take in the repository
+// (ostree_repo_query_object_storage_size: the object file's size).
+func (g *generator) looseSize(items []item) uint64 {
+	var n uint64
+	for _, it := range items {
+		if it.diff {
+			continue
+		}
+		if st, err := os.Lstat(g.r.ObjectPath(it.obj.Checksum, it.obj.Type)); err == nil {
+			n += uint64(st.Size())
+		} else {
+			n += it.size() // an object of a parent repository
+		}
+	}
+	return n
 }
 
 // buildPart reads a part's objects and writes its blob and bytecode.
