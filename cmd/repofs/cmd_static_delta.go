@@ -27,13 +27,19 @@ var staticDeltaCommand = &command{
 	help: `Subcommands, with the options and output of 'ostree static-delta':
   generate [--from=REV | --empty] --to=REV [--inline] [--disable-bsdiff]
            [--min-fallback-size=MB] [--max-chunk-size=MB] [--max-bsdiff-size=MB]
-           [-n|--if-not-exists] [--sign=KEY]… [--keys-file=FILE]
+           [-n|--if-not-exists] [--filename=PATH]
+           [--set-endianness=l|B] [--swap-endianness]
+           [--sign=KEY]… [--keys-file=FILE] [--sign-type=ed25519]
                     write deltas/…: the objects of REV that the from-commit
                     (default: REV's parent) lacks, in xz-compressed parts;
                     modified files as bsdiff patches; files over
                     --min-fallback-size (default 4; 0: none) left to be
                     fetched on their own; parts of at most --max-chunk-size
-                    (default 32); --inline puts the parts in the superblock
+                    (default 32); --inline puts the parts in the superblock;
+                    --filename writes the superblock to PATH and the parts
+                    beside it (into PATH when it is a directory) instead;
+                    --set-endianness/--swap-endianness choose the byte order
+                    of the superblock's sizes (default l)
   list              the deltas, FROM-TO or TO (from nothing)
   show DELTA        the superblock and its parts, as ostree prints them
   delete DELTA      remove a delta
