@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/repofs/repofs/repo/gvariant"
 	"github.com/repofs/repofs/tmpdir"
@@ -27,9 +28,7 @@ var ErrInvalidRev = errors.New("invalid rev")
 // lower-case hex digit.
 func ValidateChecksumString(s string) error {
 	if len(s) != 64 {
-		q := strings.ToValidUTF8(s[:min(len(s), 64)], "\uFFFD")
-		q = strings.ReplaceAll(q, "\n", " ")
-		return &revError{fmt.Sprintf("Invalid rev %s", q)}
+		return &revError{"Invalid rev " + quash(s[:min(len(s), 64)])}
 	}
 	for i := 0; i < len(s); i++ {
 		if !isLowerHex(s[i]) {
@@ -37,6 +36,27 @@ func ValidateChecksumString(s string) error {
 		}
 	}
 	return nil
+}
+
+// quash makes s printable as ostree's quash_string_for_error_message
+// does: each byte that is not valid UTF-8 becomes U+FFFD (as
+// g_utf8_make_valid), each newline a space.
+func quash(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			b.WriteRune(utf8.RuneError)
+			n = 1
+		case r == '\n':
+			b.WriteByte(' ')
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 type revError struct{ msg string }
