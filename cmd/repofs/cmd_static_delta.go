@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	flag "github.com/spf13/pflag"
 
@@ -289,27 +288,16 @@ func deltaOutput(path string) (dir, name string, err error) {
 		return path, "superblock", nil
 	}
 	dir, name = filepath.Dir(path), filepath.Base(path)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		if err == nil {
-			err = syscall.ENOTDIR
-		}
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		msg := err.Error()
-		if errno, ok := err.(syscall.Errno); ok {
-			msg = strerror(errno)
-		}
-		return "", "", fmt.Errorf("opendir(%s): %s", dir, msg)
+	// ostree's words (glnx_opendirat, glibc's strerror).
+	switch st, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", "", fmt.Errorf("opendir(%s): No such file or directory", dir)
+	case err != nil:
+		return "", "", fmt.Errorf("opendir(%s): %w", dir, err)
+	case !st.IsDir():
+		return "", "", fmt.Errorf("opendir(%s): Not a directory", dir)
 	}
 	return dir, name, nil
-}
-
-// strerror is errno's text as glibc spells it (Go's is lower-case).
-func strerror(errno syscall.Errno) string {
-	msg := errno.Error()
-	return strings.ToUpper(msg[:1]) + msg[1:]
 }
 
 // resolveDeltaRev resolves a --from or --to revision; an empty one (or
