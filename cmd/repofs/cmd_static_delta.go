@@ -429,8 +429,8 @@ func deltaGenerate(e *env, r *repo.Repo, f *staticDeltaFlags, args []string) err
 			fmt.Fprintf(e.stderr, "processing bsdiff: [%d/%d]\n", i, g.Bsdiff)
 		}
 	}
-	for _, fb := range g.Fallbacks {
-		fmt.Fprintf(e.stderr, "fallback for %s (%s)\n", fb.Checksum, repo.FormatSize(fb.USize))
+	for i, fb := range g.Fallbacks {
+		fmt.Fprintf(e.stderr, "fallback for %s (%s)\n", fb.Checksum, repo.FormatSize(g.FallbackStreamSizes[i]))
 	}
 	var size, usize uint64
 	for i, p := range g.Parts {

@@ -299,7 +299,7 @@ func showLines(show string) []string {
 // applies repofs's delta offline to an fsck-clean commit.
 func TestInteropStaticDeltaGenerate(t *testing.T) {
 	repotest.RequireOstree(t)
-	ds := repotest.NewDeltaSource(t, repotest.DeltaOpts{Files: 12, Big: 1100 << 10, NoScratch: true, NoFrom: true})
+	ds := repotest.NewDeltaSource(t, repotest.DeltaOpts{Files: 12, Big: 64 << 10, NoScratch: true, NoFrom: true})
 	os.Remove(filepath.Join(ds.Repo, "summary"))
 	secret := "zsbNBV8pF0jqGuRQD7l9ZEU2nHYfvzC44nh2xCUgwvt8dvMs69PvAddjeP5fWKg4ThkgdJbC+DjmjhiWDM9pIA=="
 	update, scratch := ds.From+"-"+ds.To, ds.To
@@ -326,7 +326,6 @@ func TestInteropStaticDeltaGenerate(t *testing.T) {
 		{args: []string{"--to=main", "--filename="}},
 		{args: []string{"--to=main", "--max-chunk-size=0"}, delta: update},
 		{args: []string{"--to=main", "--max-chunk-size=abc"}, delta: update},
-		{args: []string{"--empty", "--to=main", "--min-fallback-size=1"}, delta: scratch},
 		{args: []string{"--empty", "--to=main", "--min-fallback-size=0"}, delta: scratch},
 		{args: []string{"--to=main", "--max-bsdiff-size=0"}, delta: update},
 		{args: []string{"--to=main", "--max-bsdiff-size=1"}, delta: update},
@@ -410,8 +409,8 @@ func TestInteropStaticDeltaGenerate(t *testing.T) {
 					t.Errorf("repofs static-delta show %s:\n%s\nostree's:\n%s", paths[i], got, want)
 				}
 			}
-			if slices.Contains(c.args, "--min-fallback-size=1") || c.delta == ds.To+"-"+ds.To {
-				return // fallbacks need a pull; T'→T' a client with T'
+			if c.delta == ds.To+"-"+ds.To {
+				return // T'→T' needs a client with T'
 			}
 			client := filepath.Join(t.TempDir(), "client")
 			repotest.Init(t, client, "bare-user")
@@ -485,5 +484,58 @@ func TestStaticDeltaFilenameDir(t *testing.T) {
 		{"static-delta", "apply-offline", sb, "--sign-type="},
 	} {
 		sameCLI(t, client, args...)
+	}
+}
+
+// TestInteropStaticDeltaFallbacks: --min-fallback-size leaves the same
+// files to be fetched on their own as ostree does (megabytes of
+// 1000×1000 bytes, "more than"), with the same stdout and verbose lines.
+func TestInteropStaticDeltaFallbacks(t *testing.T) {
+	repotest.RequireOstree(t)
+	base, _ := repotest.NewRepo(t, "archive", []repotest.Entry{
+		{Path: "over", Kind: repotest.File, Size: 1000*1000 + 1},
+		{Path: "exactly", Kind: repotest.File, Size: 1000 * 1000},
+		{Path: "small", Kind: repotest.File, Size: 1000},
+	})
+	for _, args := range [][]string{
+		{"--empty", "--to=main", "--min-fallback-size=1"},
+		{"--empty", "--to=main", "--min-fallback-size=0"},
+		{"--empty", "--to=main", "--min-fallback-size=1", "--swap-endianness"},
+	} {
+		var shows [2][]string
+		var outs, errs [2]string
+		for i := range 2 {
+			r := cloneRepo(t, base)
+			full := append([]string{"--repo=" + r, "static-delta", "generate"}, args...)
+			var code int
+			if i == 0 {
+				outs[i], errs[i], code = repotest.RunOstree(t, full...)
+			} else {
+				outs[i], errs[i], code = repofs(t, full...)
+			}
+			if code != 0 {
+				t.Fatalf("%v: exit %d: %s", args, code, errs[i])
+			}
+			name := strings.TrimSpace(strings.TrimPrefix(outs[i][strings.LastIndex(outs[i], "To:"):], "To:"))
+			shows[i] = showLines(repotest.Ostree(t, "--repo="+r, "static-delta", "show", name))
+		}
+		if outs[1] != outs[0] {
+			t.Errorf("%v: stdout %q, ostree's %q", args, outs[1], outs[0])
+		}
+		fallbacks := func(s string) (out []string) {
+			for l := range strings.SplitSeq(s, "\n") {
+				if strings.HasPrefix(l, "fallback for") || strings.HasPrefix(l, "new reachable") {
+					out = append(out, l)
+				}
+			}
+			slices.Sort(out) // ostree's are in its hash table's order
+			return out
+		}
+		if g, w := fallbacks(errs[1]), fallbacks(errs[0]); !slices.Equal(g, w) {
+			t.Errorf("%v: verbose lines %q, ostree's %q", args, g, w)
+		}
+		if !slices.Equal(shows[1], shows[0]) {
+			t.Errorf("%v: ostree static-delta show of repofs's delta:\n%s\nof ostree's:\n%s", args, strings.Join(shows[1], "\n"), strings.Join(shows[0], "\n"))
+		}
 	}
 }

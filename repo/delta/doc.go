@@ -70,10 +70,15 @@
 // same part before the first dot) has a size within 30 %; empty files and
 // names ending .xz or .bz2 never are (details below).
 // bsdiff is used when both sizes together are at most max-bsdiff-size
-// (128 MB); regular files larger than min-fallback-size (4 MB) become
-// fallbacks (0 disables them); a part is closed when adding an object
-// would take it past max-chunk-size (32 MB; ostree's megabytes are
-// 1000×1000 bytes). Parts are xz (liblzma preset 8, CRC64) and ostree
+// (128 MB); regular files whose content stream (the u32 header length,
+// 4 bytes of padding, the (uuuusa(ayay)) header, then the payload: what
+// ostree_repo_load_object_stream measures) is larger than
+// min-fallback-size (4 MB) become fallbacks (0 disables them), their
+// fallback entry giving the payload's size and the stored object's;
+// ostree lists them (and prints "fallback for C (SIZE)", SIZE the
+// stream's) in its hash table's order, repofs in the tree's; a part is
+// closed when adding an object would take it past max-chunk-size (32 MB;
+// ostree's megabytes are 1000×1000 bytes). Parts are xz (liblzma preset 8, CRC64) and ostree
 // decodes them as a single xz stream (not concatenated streams). A part
 // header's usize sums the objects' payload sizes. The superblock's
 // metadata holds ostree.endianness, then inline parts under their path as

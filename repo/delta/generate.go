@@ -86,6 +86,9 @@ type Generated struct {
 	// NewMetadata, NewFiles and NewSymlinks count the objects To has and
 	// From has not (To's commit object excepted).
 	NewMetadata, NewFiles, NewSymlinks int
+	// FallbackStreamSizes are the fallbacks' content stream sizes (see
+	// streamSize), which ostree prints for them.
+	FallbackStreamSizes []uint64
 	// Loose is what the objects the parts carry whole (not as patches)
 	// take in the repository, as ostree's "loose=" figure counts them.
 	Loose uint64
@@ -604,18 +607,31 @@ func (g *generator) plan(ctx context.Context, out *Generated) ([]item, error) {
 			links = append(links, it)
 			continue
 		case diffed[c]:
-		case g.o.MinFallbackSize > 0 && fi.Size > g.o.MinFallbackSize:
+		case g.o.MinFallbackSize > 0 && streamSize(fi) > g.o.MinFallbackSize:
 			st, err := os.Stat(g.r.ObjectPath(c, repo.ObjFile))
 			if err != nil {
 				return nil, fmt.Errorf("fallback object %s: %w", c, err)
 			}
 			out.Fallbacks = append(out.Fallbacks, Fallback{Object: it.obj, Size: uint64(st.Size()), USize: fi.Size})
+			out.FallbackStreamSizes = append(out.FallbackStreamSizes, streamSize(fi))
 		default:
 			items = append(items, it)
 		}
 		out.NewFiles++
 	}
 	return append(items, links...), nil
+}
+
+// streamSize is the length of a file's content stream (u32 header
+// length, 4 bytes of padding, the (uuuusa(ayay)) header, the payload):
+// ostree compares that, not the payload's size, with min-fallback-size.
+func streamSize(fi *repo.FileInfo) uint64 {
+	var xs []gvariant.Xattr
+	for _, x := range fi.Xattrs {
+		xs = append(xs, gvariant.Xattr{Name: append([]byte(x.Name), 0), Value: x.Value})
+	}
+	h := gvariant.EncodeFileHeader(gvariant.FileHeader{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Target: fi.Target, Xattrs: xs})
+	return 8 + uint64(len(h)) + fi.Size
 }
 
 // split cuts the items into parts of about MaxChunkSize.
