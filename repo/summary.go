@@ -1,17 +1,12 @@
 package repo
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/repofs/repofs/repo/gvariant"
@@ -75,29 +70,12 @@ func (r *Repo) UpdateSummarySigned(ctx context.Context, now time.Time, sign func
 		}
 		s.Refs = append(s.Refs, gvariant.SummaryRef{Name: ref.Name, CommitSize: uint64(len(data)), Checksum: clone32(ref.Checksum), Metadata: md})
 	}
-	tombstones, _ := r.config.Bool("core", "tombstone-commits", false)
-	s.Metadata = gvariant.Metadata{
-		{Key: "ostree.summary.mode", Value: gvariant.StringVariant(r.mode.String())},
-		{Key: "ostree.summary.last-modified", Value: gvariant.Uint64BEVariant(uint64(now.Unix()))},
-		{Key: "ostree.summary.tombstone-commits", Value: gvariant.BoolVariant(tombstones)},
-		{Key: "ostree.summary.indexed-deltas", Value: gvariant.BoolVariant(true)},
-	}
-	deltas, err := r.staticDeltaDigests()
+	md, err := r.summaryMetadata(now)
 	if err != nil {
 		return fmt.Errorf("update summary: %w", err)
 	}
-	noDeltas, err := r.config.Bool("core", "no-deltas-in-summary", false)
-	if err != nil {
-		return fmt.Errorf("update summary: %w", err)
-	}
-	if len(deltas) > 0 && !noDeltas {
-		var m gvariant.Metadata
-		for _, d := range deltas {
-			m = append(m, gvariant.Entry{Key: d.name(), Value: gvariant.BytesVariant(d.digest[:])})
-		}
-		s.Metadata = append(s.Metadata, gvariant.Entry{Key: "ostree.static-deltas", Value: gvariant.Variant{Type: "a{sv}", Data: gvariant.EncodeMetadata(m)}})
-	}
-	if err := r.reindexDeltas(deltas); err != nil {
+	s.Metadata = md
+	if err := r.reindexStaticDeltas(nil); err != nil {
 		return fmt.Errorf("update summary: %w", err)
 	}
 	tmp, err := os.MkdirTemp(filepath.Join(r.path, "tmp"), "summary-")
@@ -131,94 +109,46 @@ func (r *Repo) UpdateSummarySigned(ctx context.Context, now time.Time, sign func
 	return fsyncDir(r.path)
 }
 
-// deltaDigest is a static delta and the SHA-256 of its superblock file.
-type deltaDigest struct {
-	deltaDir
-	digest [32]byte
-}
-
-// name is the delta's name as summaries list it: "FROM-TO" or "TO".
-func (d *deltaDigest) name() string {
-	if d.from == "" {
-		return d.to
-	}
-	return d.from + "-" + d.to
-}
-
-// staticDeltaDigests lists the repository's static deltas, sorted by
-// name, each with the digest of its superblock.
-func (r *Repo) staticDeltaDigests() ([]deltaDigest, error) {
-	dirs, err := r.listStaticDeltas()
+// summaryMetadata is the summary's a{sv} as ostree_repo_regenerate_summary
+// builds it: ostree.static-deltas (every delta, in directory order, to its
+// superblock's digest; left out when there are none or
+// core.no-deltas-in-summary is set), ostree.summary.last-modified,
+// ostree.summary.mode (core.mode as the config spells it),
+// ostree.summary.tombstone-commits and ostree.summary.indexed-deltas
+// (always true: summary -u writes delta-indexes/), put in that order
+// through a GVariantDict, which orders them as its hash table does.
+func (r *Repo) summaryMetadata(now time.Time) (gvariant.Metadata, error) {
+	var md gvariant.Metadata
+	noDeltas, err := r.config.Bool("core", "no-deltas-in-summary", false)
 	if err != nil {
-		return nil, fmt.Errorf("list static deltas: %w", err)
+		return nil, err
 	}
-	out := make([]deltaDigest, 0, len(dirs))
-	for _, d := range dirs {
-		data, err := os.ReadFile(filepath.Join(d.path, "superblock"))
+	if !noDeltas {
+		deltas, err := r.StaticDeltasDirOrder()
 		if err != nil {
-			return nil, fmt.Errorf("static delta %s: %w", d.path, err)
+			return nil, err
 		}
-		out = append(out, deltaDigest{deltaDir: d, digest: sha256.Sum256(data)})
-	}
-	slices.SortFunc(out, func(a, b deltaDigest) int { return strings.Compare(a.name(), b.name()) })
-	return out, nil
-}
-
-// hexToMB64 spells a hex checksum in ostree's modified base64.
-func hexToMB64(h string) (string, error) {
-	c, err := ParseChecksum(h)
-	if err != nil {
-		return "", err
-	}
-	return strings.ReplaceAll(base64.RawStdEncoding.EncodeToString(c[:]), "/", "_"), nil
-}
-
-// reindexDeltas writes delta-indexes/XX/REST.index for every commit that
-// deltas lead to, as ostree_repo_static_delta_reindex does: an a{sv} whose
-// ostree.static-deltas maps each delta's name to its superblock's
-// digest, deltas sorted by their from-commit (scratch first). Indexes of
-// commits no delta leads to any more are removed; an index that would not
-// change is not rewritten.
-func (r *Repo) reindexDeltas(deltas []deltaDigest) error {
-	byTo := map[string][]deltaDigest{}
-	for _, d := range deltas {
-		byTo[d.to] = append(byTo[d.to], d)
-	}
-	top := filepath.Join(r.path, "delta-indexes")
-	want := map[string]bool{}
-	for to, ds := range byTo {
-		slices.SortFunc(ds, func(a, b deltaDigest) int { return strings.Compare(a.from, b.from) })
-		var m gvariant.Metadata
-		for _, d := range ds {
-			m = append(m, gvariant.Entry{Key: d.name(), Value: gvariant.BytesVariant(d.digest[:])})
-		}
-		data := gvariant.EncodeMetadata(gvariant.Metadata{{Key: "ostree.static-deltas", Value: gvariant.Variant{Type: "a{sv}", Data: gvariant.EncodeMetadata(m)}}})
-		b, err := hexToMB64(to)
-		if err != nil {
-			return err
-		}
-		path := filepath.Join(top, b[:2], b[2:]+".index")
-		want[path] = true
-		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return fmt.Errorf("delta index: %w", err)
-		}
-		if err := WriteFileAtomic(path, data, 0o644); err != nil {
-			return fmt.Errorf("delta index: %w", err)
-		}
-	}
-	old, err := filepath.Glob(filepath.Join(top, "*", "*.index"))
-	if err != nil {
-		return fmt.Errorf("delta index: %w", err)
-	}
-	for _, p := range old {
-		if !want[p] {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("remove stale delta index: %w", err)
+		if len(deltas) > 0 {
+			m, err := r.deltaDigests(deltas)
+			if err != nil {
+				return nil, err
 			}
+			md = append(md, gvariant.Entry{Key: "ostree.static-deltas", Value: m})
 		}
 	}
-	return nil
+	mode, ok := r.config.Get("core", "mode")
+	if !ok {
+		mode = "bare"
+	}
+	tombstones, err := r.config.Bool("core", "tombstone-commits", false)
+	if err != nil {
+		return nil, err
+	}
+	md = append(md,
+		gvariant.Entry{Key: "ostree.summary.last-modified", Value: gvariant.Uint64BEVariant(uint64(now.Unix()))},
+		gvariant.Entry{Key: "ostree.summary.mode", Value: gvariant.StringVariant(mode)},
+		gvariant.Entry{Key: "ostree.summary.tombstone-commits", Value: gvariant.BoolVariant(tombstones)},
+		gvariant.Entry{Key: "ostree.summary.indexed-deltas", Value: gvariant.BoolVariant(true)},
+	)
+	return gvariant.DictOrder(md), nil
 }

@@ -51,8 +51,9 @@ func TestSummaryListsDeltas(t *testing.T) {
 	if len(theirs.StaticDeltas) != 2 || len(theirIndexes) != 1 {
 		t.Fatalf("ostree's summary lists %d deltas and %d indexes, want 2 and 1", len(theirs.StaticDeltas), len(theirIndexes))
 	}
-	// A stale index is removed.
-	stale := filepath.Join(ds.Repo, "delta-indexes", "AA", "stale.index")
+	// A stale index is removed (ostree looks only at names of the right
+	// length).
+	stale := filepath.Join(ds.Repo, "delta-indexes", "AA", strings.Repeat("s", 41)+".index")
 	os.MkdirAll(filepath.Dir(stale), 0o755)
 	os.WriteFile(stale, []byte("x"), 0o644)
 	if err := r.UpdateSummary(t.Context(), time.Now()); err != nil {

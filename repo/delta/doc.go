@@ -68,12 +68,17 @@
 // regular files, then symlinks. A new regular file is "modified" when a
 // file of the from-commit with the same basename (or, failing that, the
 // same part before the first dot) has a size within 30 %; empty files and
-// names ending .xz or .bz2 never are; the old file must be world-readable.
+// names ending .xz or .bz2 never are (details below).
 // bsdiff is used when both sizes together are at most max-bsdiff-size
-// (128 MB); regular files larger than min-fallback-size (4 MB) become
-// fallbacks (0 disables them); a part is closed when adding an object
-// would take it past max-chunk-size (32 MB; ostree's megabytes are
-// 1000×1000 bytes). Parts are xz (liblzma preset 8, CRC64) and ostree
+// (128 MB); regular files whose content stream (the u32 header length,
+// 4 bytes of padding, the (uuuusa(ayay)) header, then the payload: what
+// ostree_repo_load_object_stream measures) is larger than
+// min-fallback-size (4 MB) become fallbacks (0 disables them), their
+// fallback entry giving the payload's size and the stored object's;
+// ostree lists them (and prints "fallback for C (SIZE)", SIZE the
+// stream's) in its hash table's order, repofs in the tree's; a part is
+// closed when adding an object would take it past max-chunk-size (32 MB;
+// ostree's megabytes are 1000×1000 bytes). Parts are xz (liblzma preset 8, CRC64) and ostree
 // decodes them as a single xz stream (not concatenated streams). A part
 // header's usize sums the objects' payload sizes. The superblock's
 // metadata holds ostree.endianness, then inline parts under their path as
@@ -81,11 +86,91 @@
 // part into an archive repository (it aborts in
 // _ostree_repo_load_file_bare).
 //
-// Summaries (ostree-repo.c regenerate_metadata): ostree.static-deltas maps
-// every delta name to its superblock's SHA-256 (as ay) unless
-// core.no-deltas-in-summary, ostree.summary.indexed-deltas is true, and
-// ostree_repo_static_delta_reindex rewrites delta-indexes/, removing
-// indexes of commits no delta leads to.
+// Generating, as `ostree static-delta generate` (ot-builtin-static-delta.c,
+// ostree_repo_static_delta_generate) takes its options:
+//   - --filename=PATH names the superblock file: parts are written beside it
+//     in PATH's directory, which must exist ("opendir(DIR): …" otherwise),
+//     and nothing goes into deltas/. The help text says PATH is a directory,
+//     but 2022.7 then writes the parts into PATH's parent and fails renaming
+//     the superblock onto PATH (EISDIR); repofs writes an existing
+//     directory's superblock and parts inside it instead. An empty PATH is
+//     "Invalid 'filename' parameter". ostree's show reads parts only from
+//     deltas/, so it cannot show such a delta (or an inline one) past its
+//     header; apply-offline takes the superblock or its directory.
+//   - --set-endianness=l|B picks the byte order of the u and t values of
+//     the part headers and fallbacks (anything else: "Invalid endianness
+//     'X'"), default the host's; --swap-endianness swaps whatever was
+//     chosen. ostree.endianness says which; the timestamp is big-endian and
+//     the part payloads' modes are big-endian whatever is chosen.
+//   - --sign=KEY… (and --keys-file, only when ostree has libsodium) sign
+//     with --sign-type (default ed25519): an empty type is "Invalid
+//     'sign-name' parameter" (at once); an unknown one "Requested signature
+//     type is not implemented" (ostree finds out after writing the parts,
+//     when it signs; repofs before). Without keys the type is not looked
+//     up. verify and apply-offline fail on an unknown type the same way,
+//     verify printing "Sign-type not supported" first. Debian's 2022.7 has
+//     no ed25519 at all (every signing operation fails with that message),
+//     so signed deltas are checked against repofs alone.
+//   - --min-fallback-size, --max-chunk-size, --max-bsdiff-size are read
+//     with g_ascii_strtoull (junk is 0, a minus wraps) and cut to 32 bits.
+//     Chunk size 0 puts every object in its own part (a part is closed
+//     before an object when it is not empty and the object would take it
+//     past the limit; before a bsdiff or rollsum object only when it is
+//     already past). bsdiff size 0 diffs nothing.
+//   - the order of checks: TO given ("TO revision must be specified"),
+//     --empty with --from ("Cannot specify both --empty and --from=REV"),
+//     resolve --from (default TO^), then --to, --if-not-exists ("Delta X
+//     already exists." on stdout, exit 0), --set-endianness; then the three
+//     "Generating static delta:" lines, then the rest. An empty rev fails
+//     as "Refspec  not unique".
+//   - "modified" files: From's and To's regular files are listed with their
+//     names and sorted by size; each new file of To (not empty, no name
+//     ending .xz/.bz2) takes the first file of From, in size order, whose
+//     size is within 30 % (bounds size×0.7 and size×1.3 computed in floating
+//     point) and that shares a basename, or, in a second pass, a basename up
+//     to its first dot (a dot at the start does not count). That pair is
+//     "modified" (the count ostree prints first on stderr); only then is the
+//     old file's mode checked: not world-readable, it is sent whole.
+//
+// Summaries and indexes (ostree-repo.c ostree_repo_regenerate_summary,
+// ostree-repo-static-delta-core.c ostree_repo_static_delta_reindex and
+// ostree_repo_list_static_delta_indexes):
+//   - the summary's a{sv} is built through a GVariantDict, so its order is
+//     that of GLib's hash table: inserted are the -m metadata, then
+//     ostree.static-deltas (when there are deltas and core.no-deltas-in-summary
+//     is not true), ostree.summary.last-modified, ostree.summary.mode (core.mode
+//     as the config spells it, "bare" when absent),
+//     ostree.summary.tombstone-commits, ostree.summary.indexed-deltas (always
+//     true), then collection keys. ostree.static-deltas maps every delta name
+//     to the SHA-256 of its superblock file (ay), also through a
+//     GVariantDict, inserted in the order deltas/ is read (readdir, two
+//     levels).
+//   - summary -u then reindexes everything. Reindexing first sets
+//     core.indexed-deltas=true in the repository's config (a pull by
+//     checksum, which skips the summary, reads it from the remote's config
+//     to know delta-indexes/ exists; without it ostree falls back to a
+//     delta from the ref's current commit), then, for --to (which must be a
+//     checksum: "Invalid rev X" for a wrong length, X cut to 64 bytes,
+//     "Invalid character 'N' in rev 'X'" for a byte that is not lower-case
+//     hex, checked after the config is written) or for every commit an index
+//     exists for or a delta leads to, writes delta-indexes/XX/REST.index:
+//     an a{sv} with the one key ostree.static-deltas, a GVariantDict of the
+//     deltas to that commit as in the summary; or removes the index when no
+//     delta leads there (the directory stays). A file whose bytes would not
+//     change is not rewritten. ostree means to insert the deltas sorted by
+//     from-commit, but g_ptr_array_sort hands g_strcmp0 pointers to the
+//     elements, so it sorts by the bytes of heap addresses: when names
+//     collide in the hash table, ostree's order (scratch first, otherwise
+//     depending on its allocations) can differ from repofs's (sorted by
+//     from-commit); lookups by name are the same.
+//   - `static-delta indexes` lists, in readdir order, the regular files of
+//     two-character directories of delta-indexes/ named with 41 characters
+//     and ".index", as hex checksums, or "(No static deltas indexes)".
+//   - ostree pull (ostree-repo-pull.c) uses delta-indexes/ when the summary
+//     sets ostree.summary.indexed-deltas, or, not fetching the summary, when
+//     the remote's config sets core.indexed-deltas; otherwise the summary's
+//     ostree.static-deltas; otherwise, pulling a ref, the delta from the
+//     ref's local commit if it exists.
 //
 // This package generates without rollsum (a patch covers that case), and
 // makes bsdiff-format patches with a hash index instead of a suffix sort

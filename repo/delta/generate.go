@@ -61,8 +61,16 @@ type GenerateOptions struct {
 	// once (0: one per CPU).
 	Workers int
 	// Dir, when set, is where the delta's files go instead of the
-	// repository's deltas/ directory.
-	Dir string
+	// repository's deltas/ directory: the superblock, named
+	// SuperblockName (default "superblock"), and the parts "0", "1", ….
+	// Files already there are replaced, others left.
+	Dir            string
+	SuperblockName string
+	// BigEndian writes the part headers' and fallbacks' sizes in
+	// big-endian order, with ostree.endianness 'B' (ostree's
+	// --set-endianness=B, or --swap-endianness on a little-endian host);
+	// the default is little-endian, 'l'.
+	BigEndian bool
 }
 
 // Generated tells what Generate wrote.
@@ -78,6 +86,12 @@ type Generated struct {
 	// NewMetadata, NewFiles and NewSymlinks count the objects To has and
 	// From has not (To's commit object excepted).
 	NewMetadata, NewFiles, NewSymlinks int
+	// FallbackStreamSizes are the fallbacks' content stream sizes (see
+	// streamSize), which ostree prints for them.
+	FallbackStreamSizes []uint64
+	// Loose is what the objects the parts carry whole (not as patches)
+	// take in the repository, as ostree's "loose=" figure counts them.
+	Loose uint64
 }
 
 // item is one object of a part being planned.
@@ -161,12 +175,20 @@ func Generate(ctx context.Context, r *repo.Repo, o GenerateOptions) (*Generated,
 	if err != nil {
 		return nil, fmt.Errorf("generate delta %s: %w", o.Name, err)
 	}
+	for _, f := range files {
+		out.Loose += f.loose
+	}
+	endian := byte('l')
+	if o.BigEndian {
+		endian = 'B'
+	}
 	sb := &Superblock{
-		Metadata:  gvariant.Metadata{{Key: "ostree.endianness", Value: gvariant.Variant{Type: "y", Data: []byte{'l'}}}},
+		Metadata:  gvariant.Metadata{{Key: "ostree.endianness", Value: gvariant.Variant{Type: "y", Data: []byte{endian}}}},
 		Timestamp: uint64(o.Now.Unix()),
 		Name:      o.Name,
 		Commit:    commit,
 		Fallbacks: out.Fallbacks,
+		Swapped:   o.BigEndian,
 	}
 	for i, f := range files {
 		sb.Parts = append(sb.Parts, f.header)
@@ -190,7 +212,11 @@ func Generate(ctx context.Context, r *repo.Repo, o GenerateOptions) (*Generated,
 			return nil, fmt.Errorf("generate delta %s: sign: %w", o.Name, err)
 		}
 	}
-	if err := repo.WriteFileAtomic(filepath.Join(dir, "superblock"), data, 0o644); err != nil {
+	name := o.SuperblockName
+	if name == "" {
+		name = "superblock"
+	}
+	if err := repo.WriteFileAtomic(filepath.Join(dir, name), data, 0o644); err != nil {
 		return nil, fmt.Errorf("generate delta %s: %w", o.Name, err)
 	}
 	out.Superblock = data
@@ -231,7 +257,8 @@ type generator struct {
 	newFiles []repo.Checksum
 	newNames map[repo.Checksum][]string
 	info     map[repo.Checksum]*repo.FileInfo
-	modified map[repo.Checksum]repo.Checksum // new file → old file
+	modified map[repo.Checksum]repo.Checksum  // new file → old file
+	oldInfo  map[repo.Checksum]*repo.FileInfo // of the old files modified ones pair with
 }
 
 func (g *generator) walkFrom(ctx context.Context) error {
@@ -417,10 +444,15 @@ func stem(name string) string {
 }
 
 // findModified pairs new regular files with a file of From of the same
-// name (or the same name up to the first dot) and a size within 30%, as
-// ostree does.
+// name (or, failing any, the same name up to the first dot) and a size
+// within 30%, as ostree does: of those, the smallest (ostree walks From's
+// files in size order; among equal sizes it keeps its hash table's order,
+// repofs the checksums'). Whether the old file may be diffed against
+// (world-readable, small enough) is decided later: a pair counts as
+// modified either way, as in ostree's "modified:" line.
 func (g *generator) findModified(ctx context.Context) error {
 	g.modified = map[repo.Checksum]repo.Checksum{}
+	g.oldInfo = map[repo.Checksum]*repo.FileInfo{}
 	if g.o.Name.Scratch {
 		return nil
 	}
@@ -473,14 +505,16 @@ func (g *generator) findModified(ctx context.Context) error {
 			}
 		}
 	}
+	thr := float64(similarity) / 100
 	for _, c := range g.newFiles {
 		fi := g.info[c]
 		if fi.IsSymlink() || !candidate(fi.Size, g.newNames[c]) {
 			continue
 		}
-		lo, hi := fi.Size*(100-similarity)/100, fi.Size*(100+similarity)/100
+		// ostree's bounds, in floating point as it computes them.
+		lo, hi := uint64(float64(fi.Size)*(1-thr)), uint64(float64(fi.Size)*(1+thr))
 		var best repo.Checksum
-		var bestDist uint64
+		var bestSize uint64
 		found := false
 		for _, fuzzy := range []bool{false, true} {
 			for _, n := range g.newNames[c] {
@@ -491,12 +525,12 @@ func (g *generator) findModified(ctx context.Context) error {
 				for _, m := range names {
 					for _, oc := range g.oldFiles[m] {
 						ofi := infoOf[oc]
-						if ofi == nil || ofi.IsSymlink() || ofi.Size < lo || ofi.Size > hi || ofi.Mode&0o004 == 0 || !candidate(ofi.Size, oldNames[oc]) {
+						if ofi == nil || ofi.IsSymlink() || ofi.Size < lo || ofi.Size > hi || !candidate(ofi.Size, oldNames[oc]) {
 							continue
 						}
-						d := max(ofi.Size, fi.Size) - min(ofi.Size, fi.Size)
-						if !found || d < bestDist || d == bestDist && string(oc[:]) < string(best[:]) {
-							best, bestDist, found = oc, d, true
+						// ostree takes the first in size order.
+						if !found || ofi.Size < bestSize || ofi.Size == bestSize && string(oc[:]) < string(best[:]) {
+							best, bestSize, found = oc, ofi.Size, true
 						}
 					}
 				}
@@ -507,6 +541,7 @@ func (g *generator) findModified(ctx context.Context) error {
 		}
 		if found {
 			g.modified[c] = best
+			g.oldInfo[best] = infoOf[best]
 		}
 	}
 	return nil
@@ -522,7 +557,9 @@ func (g *generator) plan(ctx context.Context, out *Generated) ([]item, error) {
 	if !g.o.DisableBsdiff {
 		for _, c := range g.newFiles {
 			from, ok := g.modified[c]
-			if !ok {
+			// Like ostree, only a world-readable old file is diffed
+			// against (a client may not be able to read others).
+			if !ok || g.oldInfo[from].Mode&0o004 == 0 {
 				continue
 			}
 			fi := g.info[c]
@@ -570,18 +607,31 @@ func (g *generator) plan(ctx context.Context, out *Generated) ([]item, error) {
 			links = append(links, it)
 			continue
 		case diffed[c]:
-		case g.o.MinFallbackSize > 0 && fi.Size > g.o.MinFallbackSize:
+		case g.o.MinFallbackSize > 0 && streamSize(fi) > g.o.MinFallbackSize:
 			st, err := os.Stat(g.r.ObjectPath(c, repo.ObjFile))
 			if err != nil {
 				return nil, fmt.Errorf("fallback object %s: %w", c, err)
 			}
 			out.Fallbacks = append(out.Fallbacks, Fallback{Object: it.obj, Size: uint64(st.Size()), USize: fi.Size})
+			out.FallbackStreamSizes = append(out.FallbackStreamSizes, streamSize(fi))
 		default:
 			items = append(items, it)
 		}
 		out.NewFiles++
 	}
 	return append(items, links...), nil
+}
+
+// streamSize is the length of a file's content stream (u32 header
+// length, 4 bytes of padding, the (uuuusa(ayay)) header, the payload):
+// ostree compares that, not the payload's size, with min-fallback-size.
+func streamSize(fi *repo.FileInfo) uint64 {
+	var xs []gvariant.Xattr
+	for _, x := range fi.Xattrs {
+		xs = append(xs, gvariant.Xattr{Name: append([]byte(x.Name), 0), Value: x.Value})
+	}
+	h := gvariant.EncodeFileHeader(gvariant.FileHeader{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Target: fi.Target, Xattrs: xs})
+	return 8 + uint64(len(h)) + fi.Size
 }
 
 // split cuts the items into parts of about MaxChunkSize.
@@ -604,6 +654,7 @@ func (g *generator) split(items []item) [][]item {
 type partFile struct {
 	header PartHeader
 	data   []byte // the file, when inline
+	loose  uint64 // storage size of the objects carried whole
 }
 
 // buildParts encodes, compresses and (unless inline) writes the parts.
@@ -619,6 +670,7 @@ func (g *generator) buildParts(ctx context.Context, parts [][]item, dir string) 
 			return fmt.Errorf("part %d: %w", i, err)
 		}
 		files[i].header = PartHeader{Checksum: sha256.Sum256(data), Size: uint64(len(data)), USize: usize, Objects: objs}
+		files[i].loose = g.looseSize(parts[i])
 		if g.o.Inline {
 			files[i].data = data
 			return nil
@@ -626,6 +678,23 @@ func (g *generator) buildParts(ctx context.Context, parts [][]item, dir string) 
 		return repo.WriteFileAtomic(filepath.Join(dir, strconv.Itoa(i)), data, 0o644)
 	})
 	return files, err
+}
+
+// looseSize sums what the items carried whole take in the repository
+// (ostree_repo_query_object_storage_size: the object file's size).
+func (g *generator) looseSize(items []item) uint64 {
+	var n uint64
+	for _, it := range items {
+		if it.diff {
+			continue
+		}
+		if st, err := os.Lstat(g.r.ObjectPath(it.obj.Checksum, it.obj.Type)); err == nil {
+			n += uint64(st.Size())
+		} else {
+			n += it.size() // an object of a parent repository
+		}
+	}
+	return n
 }
 
 // buildPart reads a part's objects and writes its blob and bytecode.

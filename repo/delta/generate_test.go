@@ -1,8 +1,10 @@
 package delta
 
 import (
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/repofs/repofs/internal/repotest"
@@ -88,6 +90,9 @@ func TestGenerate(t *testing.T) {
 		{"update archive", GenerateOptions{Name: update}, repo.ModeArchive, 1, 0, true},
 		{"update no bsdiff", GenerateOptions{Name: update, DisableBsdiff: true}, repo.ModeBareUser, 1, 0, false},
 		{"update small parts", GenerateOptions{Name: update, MaxChunkSize: 32 << 10, Workers: 3}, repo.ModeBareUser, 2, 0, true},
+		{"update big-endian", GenerateOptions{Name: update, BigEndian: true, MaxChunkSize: 64 << 10}, repo.ModeBareUser, 2, 0, true},
+		{"scratch big-endian fallbacks", GenerateOptions{Name: scratch, BigEndian: true, MinFallbackSize: 4000}, repo.ModeBareUser, 1, 1, false},
+		{"scratch big-endian inline", GenerateOptions{Name: scratch, BigEndian: true, Inline: true}, repo.ModeBareUser, 1, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.Dir = filepath.Join(t.TempDir(), "delta")
@@ -97,6 +102,17 @@ func TestGenerate(t *testing.T) {
 			}
 			if len(g.Parts) < tc.parts || len(g.Fallbacks) < tc.fallbacks || (g.Bsdiff > 0) != tc.bsdiff {
 				t.Errorf("%d parts, %d fallbacks, %d bsdiff; want ≥%d, ≥%d, bsdiff %v", len(g.Parts), len(g.Fallbacks), g.Bsdiff, tc.parts, tc.fallbacks, tc.bsdiff)
+			}
+			sb, _, _, err := ReadSuperblockFile(filepath.Join(tc.o.Dir, "superblock"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			endian, _ := sb.Metadata.Lookup("ostree.endianness")
+			if want := map[bool]string{false: "l", true: "B"}[tc.o.BigEndian]; sb.Swapped != tc.o.BigEndian || string(endian.Data) != want {
+				t.Errorf("superblock swapped %v, ostree.endianness %q; want %q", sb.Swapped, endian.Data, want)
+			}
+			if !reflect.DeepEqual(sb.Parts, g.Parts) || !reflect.DeepEqual(sb.Fallbacks, g.Fallbacks) {
+				t.Errorf("superblock reads back parts %+v fallbacks %+v; generated %+v %+v", sb.Parts, sb.Fallbacks, g.Parts, g.Fallbacks)
 			}
 			if tc.o.Inline {
 				if ents, _ := os.ReadDir(tc.o.Dir); len(ents) != 1 {
@@ -138,5 +154,45 @@ func TestGenerate(t *testing.T) {
 				t.Errorf("ls -R after ostree's apply-offline differs:\n%s\nwant\n%s", got, want)
 			}
 		})
+	}
+}
+
+// TestGenerateSignedBigEndianNamed: a signed big-endian delta written
+// under another superblock name reads back with its order, its parts and
+// a signature over the unsigned superblock's bytes.
+func TestGenerateSignedBigEndianNamed(t *testing.T) {
+	repotest.RequireOstree(t)
+	ds := repotest.NewDeltaSource(t, repotest.DeltaOpts{Files: 10, Big: 20 << 10, NoScratch: true, NoFrom: true})
+	from, _ := repo.ParseChecksum(ds.From)
+	to, _ := repo.ParseChecksum(ds.To)
+	src, err := repo.Open(ds.Repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, sec, _ := ed25519.GenerateKey(nil)
+	dir := t.TempDir()
+	g, err := Generate(t.Context(), src, GenerateOptions{
+		Name: Name{From: from, To: to}, Dir: dir, SuperblockName: "update.delta", BigEndian: true,
+		Sign: func(b []byte) (string, [][]byte, error) {
+			return "ostree.sign.ed25519", [][]byte{ed25519.Sign(sec, b)}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 || ents[0].Name() != "0" || ents[1].Name() != "update.delta" {
+		t.Fatalf("wrote %v, want 0 and update.delta", ents)
+	}
+	sb, sigs, raw, err := ReadSuperblockFile(filepath.Join(dir, "update.delta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sb.Swapped || !reflect.DeepEqual(sb.Parts, g.Parts) {
+		t.Errorf("swapped %v, parts %+v; want big-endian %+v", sb.Swapped, sb.Parts, g.Parts)
+	}
+	list, err := sigs.Get("ostree.sign.ed25519")
+	if err != nil || len(list) != 1 || !ed25519.Verify(pub, raw, list[0]) {
+		t.Errorf("signatures %v (%v) do not verify", list, err)
 	}
 }
