@@ -65,9 +65,26 @@ Options:
   --canonical-permissions           record owner 0:0, no setuid/setgid/sticky,
                                     no group/other write, no xattrs, as ostree
                                     does (bare-user-only repositories always)
+  --generate-sizes                  add ostree.sizes to the commit metadata: each
+                                    file, dirtree and dirmeta object's archived
+                                    and unpacked size (archive repositories only,
+                                    as ostree; see 'show --print-sizes')
+  --table-output                    print the commit and the transaction's counts
+                                    as "KEY: VALUE" lines, as ostree
 ` + signFlagsHelp + `
 
 The signatures are written in the same transaction, before REF moves.
+--selinux-policy is not supported: repofs has no SELinux policy loader.
+
+--table-output prints, as ostree does, "Commit:", then "Metadata Total:",
+"Metadata Written:", "Content Total:", "Content Written:", "Content Cache
+Hits:" (always 0: repofs has no devino cache) and "Content Bytes Written:",
+the objects handed to the transaction and those new to the repository.
+(When --skip-if-unchanged writes nothing, the counts are 0; ostree prints
+whatever its memory held.) The archived sizes of --generate-sizes are those
+of repofs's own .filez objects: its DEFLATE stream is not zlib's, so a file
+that compresses differently gets another size, and the commit another
+checksum, than ostree's.
 
 A tar commits as ostree's does: leading "/" and "./" go, "./" is the root;
 xattrs come from PAX SCHILY.xattr/LIBARCHIVE.xattr records; hardlinks share
@@ -78,7 +95,8 @@ Examples:
   repofs --repo=repo commit -b os/main --skip-if-unchanged --owner-uid=0 --owner-gid=0 ./rootfs
   repofs --repo=repo commit --orphan --parent=none -F message.txt ./rootfs
   repofs --repo=repo commit -b os/main --tree=tar=base.tar --tree=dir=overlay
-  repofs --repo=repo commit -b os/main --sign-from-file=secret.ed25519 ./rootfs`,
+  repofs --repo=repo commit -b os/main --sign-from-file=secret.ed25519 ./rootfs
+  repofs --repo=repo commit -b os/main --generate-sizes --table-output ./rootfs`,
 	setup: withFlags((*commitFlags).register, runCommit),
 }
 
@@ -96,6 +114,7 @@ type commitFlags struct {
 	canonical                              bool     // --canonical-permissions
 	orphan, skipUnchanged, roExec, noXattr bool
 	consume, bootable                      bool
+	generateSizes, tableOutput             bool
 	ownerUID, ownerGID                     int
 	sign                                   signFlags
 }
@@ -123,6 +142,8 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.skipUnchanged, "skip-if-unchanged", false, "")
 	fs.BoolVar(&f.roExec, "mode-ro-executables", false, "")
 	fs.BoolVar(&f.noXattr, "no-xattrs", false, "")
+	fs.BoolVar(&f.generateSizes, "generate-sizes", false, "")
+	fs.BoolVar(&f.tableOutput, "table-output", false, "")
 	fs.IntVar(&f.ownerUID, "owner-uid", -1, "")
 	fs.IntVar(&f.ownerGID, "owner-gid", -1, "")
 	f.sign.register(fs)
@@ -206,7 +227,12 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 			return err
 		}
 	}
-	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, overlay: overlay, kernel: kernel, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
+	// ostree generates sizes in archive repositories only.
+	sizes := f.generateSizes && r.Mode() == repo.ModeArchive
+	if sizes && fromRef != nil {
+		return usagef("--generate-sizes cannot be combined with --tree=ref=")
+	}
+	c, stats, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, overlay: overlay, kernel: kernel, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check, sizes: sizes})
 	if err != nil {
 		// Once the transaction has ended: say what tmp/ holds and how
 		// to release it, as a pull does.
@@ -217,6 +243,11 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 		if err := consumeTree(dir); err != nil {
 			return err
 		}
+	}
+	if f.tableOutput {
+		_, err = fmt.Fprintf(e.stdout, "Commit: %s\nMetadata Total: %d\nMetadata Written: %d\nContent Total: %d\nContent Written: %d\nContent Cache Hits: 0\nContent Bytes Written: %d\n",
+			c, stats.MetadataTotal, stats.MetadataWritten, stats.ContentTotal, stats.ContentWritten, stats.ContentBytesWritten)
+		return err
 	}
 	_, err = fmt.Fprintln(e.stdout, c)
 	return err
@@ -518,72 +549,85 @@ type commitPlan struct {
 	detached      gvariant.Metadata
 	skipUnchanged bool
 	check         func() error // after the tree is written; nil: none
+	sizes         bool         // --generate-sizes (in an archive repository)
 }
 
 // commitTree commits p.dir (to p.branch unless it is an orphan) in one
-// transaction and returns the commit; with skipUnchanged, a tree equal to
-// the parent's writes nothing and returns the parent.
-func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, error) {
+// transaction and returns the commit and the transaction's counts; with
+// skipUnchanged, a tree equal to the parent's writes nothing and returns
+// the parent (and no counts).
+func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, repo.TransactionStats, error) {
 	var zero repo.Checksum
+	var none repo.TransactionStats
 	tx, err := r.Begin(e.ctx)
 	if err != nil {
-		return zero, err
+		return zero, none, err
 	}
 	defer tx.Abort()
+	if p.sizes {
+		tx.RecordSizes()
+	}
 	var tree, meta repo.Checksum
 	if p.fromRef != nil {
 		tree, meta = p.fromRef[0], p.fromRef[1]
 	} else if p.overlay != nil {
 		if tree, meta, err = p.overlay(tx); err != nil {
-			return zero, err
+			return zero, none, err
 		}
 	} else if tree, meta, err = tx.WriteDirectory(e.ctx, p.dir, p.do); err != nil {
-		return zero, err
+		return zero, none, err
 	}
 	if p.check != nil {
 		if err := p.check(); err != nil {
-			return zero, err
+			return zero, none, err
 		}
 	}
 	if p.skipUnchanged && p.o.Parent != nil {
 		parent, err := r.ReadCommit(*p.o.Parent)
 		if err != nil {
-			return zero, err
+			return zero, none, err
 		}
 		if parent.RootTree == tree && parent.RootMeta == meta {
-			return *p.o.Parent, nil
+			return *p.o.Parent, none, nil
 		}
 	}
 	if p.kernel != nil {
 		rel, err := p.kernel()
 		if err != nil {
-			return zero, err
+			return zero, none, err
 		}
 		// ostree passes the metadata through a GVariantDict here.
 		p.o.Metadata = gvariant.DictOrder(append(p.o.Metadata,
 			gvariant.Entry{Key: "ostree.bootable", Value: gvariant.BoolVariant(true)},
 			gvariant.Entry{Key: "ostree.linux", Value: gvariant.StringVariant(rel)}))
 	}
+	if se := repo.SizesMetadata(tx.CommitSizes()); se != nil {
+		// ostree adds them last, to the metadata as it stands.
+		p.o.Metadata = append(p.o.Metadata[:len(p.o.Metadata):len(p.o.Metadata)], *se)
+	}
 	c, err := tx.WriteCommit(p.o, tree, meta)
 	if err != nil {
-		return zero, err
+		return zero, none, err
 	}
 	if p.detached != nil {
 		if err := tx.WriteCommitMeta(c, p.detached); err != nil {
-			return zero, err
+			return zero, none, err
 		}
 	}
 	if p.sign != nil {
 		if err := p.sign.signCommit(tx, c); err != nil {
-			return zero, err
+			return zero, none, err
 		}
 	}
 	if p.branch != "" {
 		if err := tx.SetRef("", p.branch, c); err != nil {
-			return zero, err
+			return zero, none, err
 		}
 	}
-	return c, tx.Commit(e.ctx)
+	if err := tx.Commit(e.ctx); err != nil {
+		return zero, none, err
+	}
+	return c, tx.Stats(), nil
 }
 
 func parseTimestamp(s string) (time.Time, error) {
