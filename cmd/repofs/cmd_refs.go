@@ -30,9 +30,8 @@ deleted until the alias is.
 Options:
   --list           keep the prefix in the names
   --create=REF     point the new ref REF at COMMIT (a REV)
-  -A, --alias      with --create, make REF an alias of the local or remote
-                   ref given (an existing alias is replaced); else list
-                   aliases
+  -A, --alias      with --create, make REF an alias of the local ref given
+                   (an existing alias is replaced); else list aliases
   --force          with --create, replace an existing ref
   --delete         delete the refs given (a prefix deletes every ref below it)
 
