@@ -3,11 +3,13 @@ package repo
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/repofs/repofs/internal/zdeflate"
 	"github.com/repofs/repofs/repo/gvariant"
 )
 
@@ -98,9 +100,62 @@ type sizeRecorder struct {
 // RecordSizes makes the transaction remember the size of every file,
 // dirtree and dirmeta object it is handed from now on (also those the
 // repository holds already), for CommitSizes. ostree does this in archive
-// repositories only; so does the caller.
+// repositories only; so does the caller. From then on the transaction
+// compresses content as zlib does (at core levels 4 to 9, see
+// internal/zdeflate), slower than its usual compressor but giving the
+// archived sizes ostree records.
+//
+// Called again, it forgets the sizes recorded so far: ostree starts afresh
+// for each tree it writes, so that with several --tree options only the
+// objects of the last and the dirtrees of the whole are measured.
 func (tx *Transaction) RecordSizes() {
+	if s := tx.sizes.Load(); s != nil {
+		s.mu.Lock()
+		clear(s.sizes)
+		s.mu.Unlock()
+		return
+	}
 	tx.sizes.CompareAndSwap(nil, &sizeRecorder{sizes: make(map[Checksum]ObjectSize)})
+}
+
+// RecordsSizes reports whether RecordSizes was called.
+func (tx *Transaction) RecordsSizes() bool { return tx.sizes.Load() != nil }
+
+var zdeflatePool sync.Pool // of *zdeflate.Writer
+
+// writeArchiveZlib writes a .filez as writeArchive does, its payload
+// compressed byte for byte as zlib (and so ostree) compresses it; levels
+// below 4 fall back to writeArchive.
+func writeArchiveZlib(w io.Writer, fi *FileInfo, payload io.Reader, level int) error {
+	if level < 4 || level > 9 || fi.IsSymlink() {
+		return writeArchive(w, fi, payload, level)
+	}
+	h := fi.header()
+	h.Size = fi.Size
+	hdr := gvariant.EncodeArchiveHeader(h)
+	pre := binary.BigEndian.AppendUint32(nil, uint32(len(hdr)))
+	pre = append(pre, 0, 0, 0, 0)
+	if _, err := w.Write(append(pre, hdr...)); err != nil {
+		return err
+	}
+	zw, ok := zdeflatePool.Get().(*zdeflate.Writer)
+	if ok {
+		zw.Reset(w, level)
+	} else {
+		var err error
+		if zw, err = zdeflate.NewWriter(w, level); err != nil {
+			return err
+		}
+	}
+	if err := copyExactly(zw, payload, fi.Size); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	zw.Reset(nil, level)
+	zdeflatePool.Put(zw)
+	return nil
 }
 
 // record keeps an object's sizes unless its checksum has some already.

@@ -207,7 +207,11 @@ func (tx *Transaction) writeRepresentation(fi *FileInfo, payload io.Reader) (*st
 	defer func() { w.Reset(nil); bufWriterPool.Put(w) }()
 	switch tx.r.mode {
 	case ModeArchive:
-		err = writeArchive(w, fi, payload, tx.r.zlibLevel())
+		if tx.sizes.Load() != nil {
+			err = writeArchiveZlib(w, fi, payload, tx.r.zlibLevel())
+		} else {
+			err = writeArchive(w, fi, payload, tx.r.zlibLevel())
+		}
 	case ModeBareUser:
 		if fi.IsSymlink() {
 			_, err = w.WriteString(fi.Target + "\x00")

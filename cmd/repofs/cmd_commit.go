@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,10 +82,11 @@ The signatures are written in the same transaction, before REF moves.
 Hits:" (always 0: repofs has no devino cache) and "Content Bytes Written:",
 the objects handed to the transaction and those new to the repository.
 (When --skip-if-unchanged writes nothing, the counts are 0; ostree prints
-whatever its memory held.) The archived sizes of --generate-sizes are those
-of repofs's own .filez objects: its DEFLATE stream is not zlib's, so a file
-that compresses differently gets another size, and the commit another
-checksum, than ostree's.
+whatever its memory held.) With --generate-sizes, file contents are
+compressed exactly as zlib compresses them (slower than repofs's usual
+compressor), so the sizes, and the commit, are ostree's; with several
+--tree options only the last tree's objects and the dirtrees are measured,
+as ostree does. It cannot be combined with --tree=ref=.
 
 A tar commits as ostree's does: leading "/" and "./" go, "./" is the root;
 xattrs come from PAX SCHILY.xattr/LIBARCHIVE.xattr records; hardlinks share
@@ -229,7 +231,8 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	}
 	// ostree generates sizes in archive repositories only.
 	sizes := f.generateSizes && r.Mode() == repo.ModeArchive
-	if sizes && fromRef != nil {
+	if sizes && slices.ContainsFunc(layers, func(l treeLayer) bool { return l.kind == "ref" }) {
+		// ostree writes the tree again to measure it.
 		return usagef("--generate-sizes cannot be combined with --tree=ref=")
 	}
 	c, stats, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, overlay: overlay, kernel: kernel, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check, sizes: sizes})
@@ -407,6 +410,9 @@ func (f *commitFlags) overlay(e *env, r *repo.Repo, layers []treeLayer, do repo.
 	return func(tx *repo.Transaction) (repo.Checksum, repo.Checksum, error) {
 		var zero repo.Checksum
 		for i, l := range layers {
+			if tx.RecordsSizes() {
+				tx.RecordSizes() // afresh for each tree, as ostree
+			}
 			var err error
 			switch l.kind {
 			case "dir":
