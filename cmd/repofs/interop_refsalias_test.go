@@ -41,6 +41,7 @@ func TestInteropRefsAlias(t *testing.T) {
 				{"log", "chain"},
 				{"show", "deep/er/al"},
 				{"ls", "-R", "stable"},
+				{"checkout", "chain"},
 				{"refs", "--alias", "--create=x", "nope"},
 				{"refs", "--alias", "--create=x", f.Commits[0]},
 				{"refs", "--alias", "--create=origin:x", "test/cli"},
@@ -62,11 +63,25 @@ func TestInteropRefsAlias(t *testing.T) {
 				{"refs", "--alias", "--create=more", "chain"},
 				{"rev-parse", "loop"},
 				{"log", "loop"},
+				{"checkout", "loop"},
 				{"refs", "--alias", "loop"},
 				{"refs", "--delete", "loop"},
 				{"refs", "--alias"},
 			}
 			for _, s := range steps {
+				if s[0] == "checkout" {
+					// Each tool checks out the alias; the trees must agree.
+					da, db := filepath.Join(t.TempDir(), "co"), filepath.Join(t.TempDir(), "co")
+					_, wantErr, wantCode := repotest.RunOstree(t, "--repo="+a, "checkout", "-U", s[1], da)
+					_, gotErr, gotCode := repofs(t, "--repo="+b, "checkout", "-U", s[1], db)
+					if gotCode != wantCode || errorLine(gotErr) != errorLine(wantErr) {
+						t.Errorf("checkout %s: repofs exit %d %q, ostree %d %q", s[1], gotCode, gotErr, wantCode, wantErr)
+					}
+					if la, lb := strings.Join(treeLines(t, da), "\n"), strings.Join(treeLines(t, db), "\n"); la != lb {
+						t.Errorf("checkout %s: repofs's tree differs from ostree's", s[1])
+					}
+					continue
+				}
 				want, wantErr, wantCode := repotest.RunOstree(t, append([]string{"--repo=" + a}, s...)...)
 				got, gotErr, gotCode := repofs(t, append([]string{"--repo=" + b}, s...)...)
 				if s[0] == "refs" {
