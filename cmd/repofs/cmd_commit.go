@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,7 +53,7 @@ Options:
   --tree=dir=PATH                   the directory to commit (or give PATH)
   --tree=tar=FILE                   the contents of a tar archive ("-": standard
                                     input), read as ostree reads it (see below)
-  --tree=ref=REV                    the tree of commit REV
+  --tree=ref=REV                    the tree of commit REV (see below)
                                     Several --tree options are layered: each
                                     one's directories merge into the earlier
                                     ones' (taking its metadata), its files
@@ -86,7 +85,12 @@ whatever its memory held.) With --generate-sizes, file contents are
 compressed exactly as zlib compresses them (slower than repofs's usual
 compressor), so the sizes, and the commit, are ostree's; with several
 --tree options only the last tree's objects and the dirtrees are measured,
-as ostree does. It cannot be combined with --tree=ref=.
+as ostree does.
+
+A --tree=ref= tree is taken whole, as ostree takes it, unless an option
+changes entries (or --generate-sizes, --consume, a bare-user-only
+repository): then, as ostree, every entry is read back and written again
+through the options.
 
 A tar commits as ostree's does: leading "/" and "./" go, "./" is the root;
 xattrs come from PAX SCHILY.xattr/LIBARCHIVE.xattr records; hardlinks share
@@ -217,6 +221,9 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	var fromRef *[2]repo.Checksum
 	var overlay func(tx *repo.Transaction) (tree, meta repo.Checksum, err error)
 	var kernel func() (string, error)
+	if refRev != "" && f.modifier(r, do) {
+		refRev = "" // written again, entry by entry
+	}
 	if dir == "" && refRev == "" {
 		if overlay, kernel, err = f.overlay(e, r, layers, do); err != nil {
 			return err
@@ -225,16 +232,12 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 			kernel = nil
 		}
 	} else if refRev != "" {
-		if fromRef, err = f.refTree(r, refRev, do); err != nil {
+		if fromRef, err = f.refTree(r, refRev); err != nil {
 			return err
 		}
 	}
 	// ostree generates sizes in archive repositories only.
 	sizes := f.generateSizes && r.Mode() == repo.ModeArchive
-	if sizes && slices.ContainsFunc(layers, func(l treeLayer) bool { return l.kind == "ref" }) {
-		// ostree writes the tree again to measure it.
-		return usagef("--generate-sizes cannot be combined with --tree=ref=")
-	}
 	c, stats, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, overlay: overlay, kernel: kernel, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check, sizes: sizes})
 	if err != nil {
 		// Once the transaction has ended: say what tmp/ holds and how
@@ -401,7 +404,7 @@ func (f *commitFlags) overlay(e *env, r *repo.Repo, layers []treeLayer, do repo.
 	for i, l := range layers {
 		if l.kind == "ref" {
 			var err error
-			if refs[i], err = f.refTree(r, l.arg, do); err != nil {
+			if refs[i], err = f.refTree(r, l.arg); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -418,7 +421,11 @@ func (f *commitFlags) overlay(e *env, r *repo.Repo, layers []treeLayer, do repo.
 			case "dir":
 				err = tx.WriteDirectoryInto(e.ctx, l.arg, mt, do)
 			case "ref":
-				err = r.OverlayTree(mt, refs[i][0], refs[i][1])
+				if f.modifier(r, do) {
+					err = tx.RewriteTreeInto(e.ctx, refs[i][0], refs[i][1], mt, do)
+				} else {
+					err = r.OverlayTree(mt, refs[i][0], refs[i][1])
+				}
 			case "tar":
 				err = writeTarFile(e, tx, l.arg, mt, do, to)
 			}
@@ -490,13 +497,17 @@ func tarPathnameFilter(s string) (func(string) string, error) {
 	}, nil
 }
 
-// refTree returns the root of the commit rev names, to commit again as it
-// is. Options that change entries would need its files rewritten, which
-// repofs does not do.
-func (f *commitFlags) refTree(r *repo.Repo, rev string, do repo.DirOptions) (*[2]repo.Checksum, error) {
-	if do.CanonicalPermissions || do.UID != nil || do.GID != nil || do.ROExecutables || do.NoXattrs || do.Filter != nil {
-		return nil, usagef("--tree=ref= cannot be combined with options that change entries")
-	}
+// modifier reports whether ostree commits through a commit modifier,
+// which makes it write a --tree=ref= tree again, entry by entry, rather
+// than take it whole: any option that changes entries, --generate-sizes,
+// --consume, or a bare-user-only repository (which drops xattrs).
+func (f *commitFlags) modifier(r *repo.Repo, do repo.DirOptions) bool {
+	return do.CanonicalPermissions || do.UID != nil || do.GID != nil || do.ROExecutables || do.NoXattrs ||
+		do.Filter != nil || f.generateSizes || f.consume || r.Mode() == repo.ModeBareUserOnly
+}
+
+// refTree returns the root of the commit rev names.
+func (f *commitFlags) refTree(r *repo.Repo, rev string) (*[2]repo.Checksum, error) {
 	c, err := r.ResolveRev(rev)
 	if err != nil {
 		return nil, err
