@@ -18,8 +18,10 @@
 package zdeflate
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
+	"math/bits"
 )
 
 const (
@@ -62,7 +64,7 @@ type Writer struct {
 	cfg levelConfig
 	err error
 
-	window    [windowSize + maxMatch]byte // the slack keeps comparisons in bounds
+	window    [windowSize + maxMatch + 8]byte // the slack keeps comparisons in bounds
 	prev      [wSize]uint16
 	head      [hashSize]uint16
 	highWater int
@@ -108,10 +110,17 @@ func NewWriter(w io.Writer, level int) (*Writer, error) {
 // Reset makes z a new stream into w at level, as NewWriter does, keeping
 // its buffers.
 func (z *Writer) Reset(w io.Writer, level int) {
-	*z = Writer{w: w, cfg: configs[level], syms: z.syms[:0], out: z.out[:0]}
+	// Like zlib, only the hash heads need clearing: the window past the
+	// data is zeroed as it is reached (highWater), chain links are
+	// written before they are read.
+	clear(z.head[:])
+	z.w, z.cfg, z.err, z.in, z.closed = w, configs[level], nil, nil, false
 	if level < 4 || level > 9 {
 		z.err = ErrLevel
 	}
+	z.highWater, z.insH, z.strStart, z.blockStart, z.lookahead = 0, 0, 0, 0, 0
+	z.prevMatch, z.matchAvailable, z.matchStart, z.insert = 0, false, 0, 0
+	z.syms, z.out, z.bits, z.nbits = z.syms[:0], z.out[:0], 0, 0
 	z.matchLength, z.prevLength = minMatch-1, minMatch-1
 	z.lDesc = treeDesc{dyn: z.ltree[:], stat: staticL[:], extra: extraLBits[:], base: literals + 1, elems: lCodes, maxLength: maxBits}
 	z.dDesc = treeDesc{dyn: z.dtree[:], stat: staticD[:], extra: extraDBits[:], base: 0, elems: dCodes, maxLength: maxBits}
@@ -284,9 +293,15 @@ func (z *Writer) longestMatch(cur int) int {
 			// Like zlib, the third bytes are taken as equal: they are
 			// when the hashes are (a stale chain entry may differ).
 			n := 3
-			for n < maxMatch && w[scan+n] == w[m+n] {
-				n++
+			for n < maxMatch {
+				x := binary.LittleEndian.Uint64(w[scan+n:]) ^ binary.LittleEndian.Uint64(w[m+n:])
+				if x != 0 {
+					n += bits.TrailingZeros64(x) / 8
+					break
+				}
+				n += 8
 			}
+			n = min(n, maxMatch)
 			if n > best {
 				z.matchStart = cur
 				best = n
