@@ -19,7 +19,8 @@ import (
 // counts in its total, and in written when the repository did not hold it
 // yet (an object staged twice, or already in objects/, is written once or
 // not at all). Detached metadata does not count. ContentBytesWritten adds
-// the payload sizes of the content objects written (a symlink's is 0).
+// the payload sizes of the content objects written with WriteContent (a
+// symlink's is 0; objects a pull stages whole add nothing).
 type TransactionStats struct {
 	MetadataTotal, MetadataWritten uint32
 	ContentTotal, ContentWritten   uint32
