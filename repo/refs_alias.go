@@ -55,14 +55,23 @@ func (r *Repo) ListRefAliases(prefix string) ([]RefAlias, error) {
 	heads := r.refsDir("")
 	sub := ""
 	if prefix != "" {
+		if rem, ok := strings.CutSuffix(strings.TrimSuffix(prefix, "."), ":"); ok && ValidateRemoteName(rem) == nil {
+			return nil, nil // every ref of a remote: none is an alias
+		}
 		remote, ref, err := ParseRefspec(prefix)
 		if err != nil {
 			return nil, fmt.Errorf("Listing refs: %w", err)
 		}
+		p := filepath.Join(r.refsDir(remote), filepath.FromSlash(ref))
 		if remote != "" {
-			return nil, nil // aliases are local refs
+			// A remote ref itself is listed with its commit, as a
+			// local one below; a directory of them holds no alias.
+			c, err := readRefFile(p)
+			if err != nil {
+				return nil, nil
+			}
+			return []RefAlias{{prefix, c.String()}}, nil
 		}
-		p := filepath.Join(heads, filepath.FromSlash(ref))
 		st, err := os.Stat(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
