@@ -277,8 +277,10 @@ func (ti *tarImport) parentDir(p string, h *tar.Header) (*MutableTree, error) {
 		return nil, fmt.Errorf("ostree-tar: %w", err)
 	}
 	// As ostree: the root and each parent, existing or not, get the
-	// metadata of a 0755 directory owned as the entry is in the archive.
-	c, err := ti.tx.writeDirMeta(&FileInfo{UID: uint32(h.Uid), GID: uint32(h.Gid), Mode: sIFDIR | 0o755}, nil)
+	// metadata of a 0755 directory owned as the entry is in the archive,
+	// written for each (the transaction counts every write, as ostree's).
+	fi := &FileInfo{UID: uint32(h.Uid), GID: uint32(h.Gid), Mode: sIFDIR | 0o755}
+	c, err := ti.tx.writeDirMeta(fi, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +289,9 @@ func (ti *tarImport) parentDir(p string, h *tar.Header) (*MutableTree, error) {
 	for _, name := range comps[:len(comps)-1] {
 		if d, err = d.EnsureDir(name); err != nil {
 			return nil, fmt.Errorf("ostree-tar: Failed to create parent: %w", err)
+		}
+		if c, err = ti.tx.writeDirMeta(fi, nil); err != nil {
+			return nil, err
 		}
 		d.SetMeta(c)
 	}

@@ -79,6 +79,12 @@ func (w *treeWriter) stat(p, rel string) (*FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	return w.modify(fi, rel)
+}
+
+// modify applies the options to an entry (rel: its path from the root),
+// or returns errSkipped.
+func (w *treeWriter) modify(fi *FileInfo, rel string) (*FileInfo, error) {
 	w.o.filter(fi)
 	if w.o.Filter != nil && !w.o.Filter(rel, fi) {
 		return nil, errSkipped

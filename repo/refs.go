@@ -106,6 +106,10 @@ func (r *Repo) ReadRef(remote, name string) (Checksum, error) {
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR) {
 		return c, &refNotFound{Ref{remote, name, c}.String()}
 	}
+	if isLoop(err) {
+		rel, _ := filepath.Rel(r.path, p)
+		return c, aliasLoop(filepath.ToSlash(rel))
+	}
 	return c, err
 }
 
@@ -149,10 +153,16 @@ func (r *Repo) ListRefs(prefix string, keepPrefix bool) ([]Ref, error) {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, nil
+		case isLoop(err):
+			rel, _ := filepath.Rel(r.path, base)
+			return nil, fmt.Errorf("Listing refs: fstatat(%s): %w", filepath.ToSlash(rel), ErrAliasLoop)
 		case err != nil:
 			return nil, fmt.Errorf("list refs: %w", err)
 		case !st.IsDir():
 			c, err := readRefFile(base)
+			if isLoop(err) {
+				return nil, fmt.Errorf("Listing refs: %w", aliasLoop(ref))
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -234,6 +244,9 @@ func walkRefTree(dir, prefix string, fn func(name string, c Checksum)) error {
 		c, err := readRefFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
+		}
+		if isLoop(err) {
+			return fmt.Errorf("Listing refs: %w", aliasLoop(full))
 		}
 		if err != nil {
 			return fmt.Errorf("list refs: %w", err)

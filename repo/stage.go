@@ -25,6 +25,10 @@ func (tx *Transaction) WriteMetadata(t ObjectType, data []byte, expected *Checks
 	}
 	if t != ObjCommitMeta {
 		if ok, err := tx.HasObject(c, t); ok || err != nil {
+			if ok {
+				tx.count.counted(t, false, 0)
+				tx.sizes.Load().record(c, t, uint64(len(data)), uint64(len(data)))
+			}
 			return c, err
 		}
 	}
@@ -37,6 +41,7 @@ func (tx *Transaction) WriteMetadata(t ObjectType, data []byte, expected *Checks
 	if _, err := f.Write(data); err != nil {
 		return c, tx.discard(f, err)
 	}
+	tx.sizes.Load().record(c, t, uint64(len(data)), uint64(len(data)))
 	if err := unix.Fchmod(f.fd, 0o644); err != nil {
 		return c, tx.discard(f, fmt.Errorf("stage %s.%s: chmod: %w", c, t.Ext(), err))
 	}
@@ -120,6 +125,16 @@ func (tx *Transaction) WriteContent(fi *FileInfo, payload io.Reader, expected *C
 	if expected != nil && c != *expected {
 		return c, tx.discard(f, corruptf(*expected, ObjFile, "checksum expected='%s' actual='%s'", *expected, c))
 	}
+	if sr := tx.sizes.Load(); sr != nil {
+		unpacked := fi.Size
+		if fi.IsSymlink() {
+			unpacked = uint64(len(fi.Target))
+		}
+		sr.record(c, ObjFile, uint64(f.written), unpacked)
+	}
+	if !fi.IsSymlink() {
+		f.payload = fi.Size
+	}
 	return c, tx.place(f, c, ObjFile, false)
 }
 
@@ -150,6 +165,7 @@ func (tx *Transaction) place(s *staged, c Checksum, t ObjectType, replace bool) 
 	rel := tx.stagedRel(c, t)
 	err := s.link(rel, replace)
 	if errors.Is(err, unix.EEXIST) {
+		tx.count.counted(t, false, 0)
 		return tx.discard(s, nil)
 	}
 	if err != nil {
@@ -163,7 +179,8 @@ func (tx *Transaction) place(s *staged, c Checksum, t ObjectType, replace bool) 
 		unix.Unlinkat(s.d.fd, rel, 0)
 		return fmt.Errorf("stage %s.%s: close: %w", c, t.Ext(), err)
 	}
-	s.d.noteStaged(c, t)
+	tx.count.counted(t, true, s.payload)
+	s.d.noteCounted(c, t, s.payload)
 	return nil
 }
 
@@ -190,7 +207,11 @@ func (tx *Transaction) writeRepresentation(fi *FileInfo, payload io.Reader) (*st
 	defer func() { w.Reset(nil); bufWriterPool.Put(w) }()
 	switch tx.r.mode {
 	case ModeArchive:
-		err = writeArchive(w, fi, payload, tx.r.zlibLevel())
+		if tx.sizes.Load() != nil {
+			err = writeArchiveZlib(w, fi, payload, tx.r.zlibLevel())
+		} else {
+			err = writeArchive(w, fi, payload, tx.r.zlibLevel())
+		}
 	case ModeBareUser:
 		if fi.IsSymlink() {
 			_, err = w.WriteString(fi.Target + "\x00")

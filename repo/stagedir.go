@@ -26,7 +26,7 @@ type stageDir struct {
 	noTmpfile atomic.Bool      // use named temporaries: O_TMPFILE is not supported here
 
 	mu     sync.Mutex
-	staged map[stagedKey]struct{} // every object staged, see has
+	staged map[stagedKey]int64 // every object staged, see has; its counted payload (-1: not counted)
 
 	dirty     atomic.Int64 // bytes staged since the last background flush began
 	flushing  atomic.Bool
@@ -65,9 +65,9 @@ func openStageDir(path string, kept []stagedKey) (*stageDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open staging directory %s: %w", path, err)
 	}
-	d := &stageDir{path: path, fd: fd, staged: make(map[stagedKey]struct{}, len(kept))}
+	d := &stageDir{path: path, fd: fd, staged: make(map[stagedKey]int64, len(kept))}
 	for _, k := range kept {
-		d.staged[k] = struct{}{}
+		d.staged[k] = -1
 	}
 	d.noTmpfile.Store(!tmpfileLinkable())
 	return d, nil
@@ -130,6 +130,7 @@ type staged struct {
 	fd      int
 	name    string
 	written int64
+	payload uint64 // a content object's payload size, for the transaction's counts
 }
 
 // create opens a new object file for writing. named forces a temporary
@@ -234,8 +235,25 @@ func (d *stageDir) has(c Checksum, t ObjectType) bool {
 
 func (d *stageDir) noteStaged(c Checksum, t ObjectType) {
 	d.mu.Lock()
-	d.staged[stagedKey{c, t}] = struct{}{}
+	d.staged[stagedKey{c, t}] = -1
 	d.mu.Unlock()
+}
+
+// noteCounted notes an object staged and counted as written, with its
+// payload size.
+func (d *stageDir) noteCounted(c Checksum, t ObjectType, payload uint64) {
+	d.mu.Lock()
+	d.staged[stagedKey{c, t}] = int64(payload)
+	d.mu.Unlock()
+}
+
+// counted returns the payload of an object this transaction counted as
+// written.
+func (d *stageDir) counted(c Checksum, t ObjectType) (uint64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, ok := d.staged[stagedKey{c, t}]
+	return uint64(n), ok && n >= 0
 }
 
 // futimensZero sets a file's atime and mtime to the epoch, as ostree does

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +39,8 @@ type Transaction struct {
 	bootID   string
 	fsync    bool
 	space    *spaceBudget // what min-free-space-* leaves to content; nil: no limit
+	count    txCounters
+	sizes    atomic.Pointer[sizeRecorder] // nil: sizes not recorded
 
 	mu       sync.Mutex
 	refs     []refUpdate
@@ -366,6 +369,7 @@ func (tx *Transaction) publishDir(objects *os.File, xx string) error {
 			err = unix.Renameat(sfd, name, dfd, name) // detached metadata is mutable
 		} else if err = unix.Renameat2(sfd, name, dfd, name, unix.RENAME_NOREPLACE); errors.Is(err, unix.EEXIST) {
 			err = unix.Unlinkat(sfd, name, 0) // first writer wins: the object is identical
+			tx.uncount(xx, name)
 		}
 		if err != nil {
 			return fmt.Errorf("publish %s/%s: %w", xx, name, err)

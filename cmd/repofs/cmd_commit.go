@@ -53,7 +53,7 @@ Options:
   --tree=dir=PATH                   the directory to commit (or give PATH)
   --tree=tar=FILE                   the contents of a tar archive ("-": standard
                                     input), read as ostree reads it (see below)
-  --tree=ref=REV                    the tree of commit REV
+  --tree=ref=REV                    the tree of commit REV (see below)
                                     Several --tree options are layered: each
                                     one's directories merge into the earlier
                                     ones' (taking its metadata), its files
@@ -65,9 +65,32 @@ Options:
   --canonical-permissions           record owner 0:0, no setuid/setgid/sticky,
                                     no group/other write, no xattrs, as ostree
                                     does (bare-user-only repositories always)
+  --generate-sizes                  add ostree.sizes to the commit metadata: each
+                                    file, dirtree and dirmeta object's archived
+                                    and unpacked size (archive repositories only,
+                                    as ostree; see 'show --print-sizes')
+  --table-output                    print the commit and the transaction's counts
+                                    as "KEY: VALUE" lines, as ostree
 ` + signFlagsHelp + `
 
 The signatures are written in the same transaction, before REF moves.
+--selinux-policy is not supported: repofs has no SELinux policy loader.
+
+--table-output prints, as ostree does, "Commit:", then "Metadata Total:",
+"Metadata Written:", "Content Total:", "Content Written:", "Content Cache
+Hits:" (always 0: repofs has no devino cache) and "Content Bytes Written:",
+the objects handed to the transaction and those new to the repository.
+(When --skip-if-unchanged writes nothing, the counts are 0; ostree prints
+whatever its memory held.) With --generate-sizes, file contents are
+compressed exactly as zlib compresses them (slower than repofs's usual
+compressor), so the sizes, and the commit, are ostree's; with several
+--tree options only the last tree's objects and the dirtrees are measured,
+as ostree does.
+
+A --tree=ref= tree is taken whole, as ostree takes it, unless an option
+changes entries (or --generate-sizes, --consume, a bare-user-only
+repository): then, as ostree, every entry is read back and written again
+through the options.
 
 A tar commits as ostree's does: leading "/" and "./" go, "./" is the root;
 xattrs come from PAX SCHILY.xattr/LIBARCHIVE.xattr records; hardlinks share
@@ -78,7 +101,8 @@ Examples:
   repofs --repo=repo commit -b os/main --skip-if-unchanged --owner-uid=0 --owner-gid=0 ./rootfs
   repofs --repo=repo commit --orphan --parent=none -F message.txt ./rootfs
   repofs --repo=repo commit -b os/main --tree=tar=base.tar --tree=dir=overlay
-  repofs --repo=repo commit -b os/main --sign-from-file=secret.ed25519 ./rootfs`,
+  repofs --repo=repo commit -b os/main --sign-from-file=secret.ed25519 ./rootfs
+  repofs --repo=repo commit -b os/main --generate-sizes --table-output ./rootfs`,
 	setup: withFlags((*commitFlags).register, runCommit),
 }
 
@@ -96,6 +120,7 @@ type commitFlags struct {
 	canonical                              bool     // --canonical-permissions
 	orphan, skipUnchanged, roExec, noXattr bool
 	consume, bootable                      bool
+	generateSizes, tableOutput             bool
 	ownerUID, ownerGID                     int
 	sign                                   signFlags
 }
@@ -123,6 +148,8 @@ func (f *commitFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.skipUnchanged, "skip-if-unchanged", false, "")
 	fs.BoolVar(&f.roExec, "mode-ro-executables", false, "")
 	fs.BoolVar(&f.noXattr, "no-xattrs", false, "")
+	fs.BoolVar(&f.generateSizes, "generate-sizes", false, "")
+	fs.BoolVar(&f.tableOutput, "table-output", false, "")
 	fs.IntVar(&f.ownerUID, "owner-uid", -1, "")
 	fs.IntVar(&f.ownerGID, "owner-gid", -1, "")
 	f.sign.register(fs)
@@ -194,6 +221,9 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 	var fromRef *[2]repo.Checksum
 	var overlay func(tx *repo.Transaction) (tree, meta repo.Checksum, err error)
 	var kernel func() (string, error)
+	if refRev != "" && f.modifier(r, do) {
+		refRev = "" // written again, entry by entry
+	}
 	if dir == "" && refRev == "" {
 		if overlay, kernel, err = f.overlay(e, r, layers, do); err != nil {
 			return err
@@ -202,11 +232,13 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 			kernel = nil
 		}
 	} else if refRev != "" {
-		if fromRef, err = f.refTree(r, refRev, do); err != nil {
+		if fromRef, err = f.refTree(r, refRev); err != nil {
 			return err
 		}
 	}
-	c, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, overlay: overlay, kernel: kernel, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check})
+	// ostree generates sizes in archive repositories only.
+	sizes := f.generateSizes && r.Mode() == repo.ModeArchive
+	c, stats, err := commitTree(e, r, commitPlan{branch: f.branch, dir: dir, fromRef: fromRef, overlay: overlay, kernel: kernel, o: o, do: do, sign: s, detached: detached, skipUnchanged: f.skipUnchanged, check: check, sizes: sizes})
 	if err != nil {
 		// Once the transaction has ended: say what tmp/ holds and how
 		// to release it, as a pull does.
@@ -217,6 +249,11 @@ func runCommit(e *env, f *commitFlags, args []string) error {
 		if err := consumeTree(dir); err != nil {
 			return err
 		}
+	}
+	if f.tableOutput {
+		_, err = fmt.Fprintf(e.stdout, "Commit: %s\nMetadata Total: %d\nMetadata Written: %d\nContent Total: %d\nContent Written: %d\nContent Cache Hits: 0\nContent Bytes Written: %d\n",
+			c, stats.MetadataTotal, stats.MetadataWritten, stats.ContentTotal, stats.ContentWritten, stats.ContentBytesWritten)
+		return err
 	}
 	_, err = fmt.Fprintln(e.stdout, c)
 	return err
@@ -367,7 +404,7 @@ func (f *commitFlags) overlay(e *env, r *repo.Repo, layers []treeLayer, do repo.
 	for i, l := range layers {
 		if l.kind == "ref" {
 			var err error
-			if refs[i], err = f.refTree(r, l.arg, do); err != nil {
+			if refs[i], err = f.refTree(r, l.arg); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -376,12 +413,19 @@ func (f *commitFlags) overlay(e *env, r *repo.Repo, layers []treeLayer, do repo.
 	return func(tx *repo.Transaction) (repo.Checksum, repo.Checksum, error) {
 		var zero repo.Checksum
 		for i, l := range layers {
+			if tx.RecordsSizes() {
+				tx.RecordSizes() // afresh for each tree, as ostree
+			}
 			var err error
 			switch l.kind {
 			case "dir":
 				err = tx.WriteDirectoryInto(e.ctx, l.arg, mt, do)
 			case "ref":
-				err = r.OverlayTree(mt, refs[i][0], refs[i][1])
+				if f.modifier(r, do) {
+					err = tx.RewriteTreeInto(e.ctx, refs[i][0], refs[i][1], mt, do)
+				} else {
+					err = r.OverlayTree(mt, refs[i][0], refs[i][1])
+				}
 			case "tar":
 				err = writeTarFile(e, tx, l.arg, mt, do, to)
 			}
@@ -453,13 +497,17 @@ func tarPathnameFilter(s string) (func(string) string, error) {
 	}, nil
 }
 
-// refTree returns the root of the commit rev names, to commit again as it
-// is. Options that change entries would need its files rewritten, which
-// repofs does not do.
-func (f *commitFlags) refTree(r *repo.Repo, rev string, do repo.DirOptions) (*[2]repo.Checksum, error) {
-	if do.CanonicalPermissions || do.UID != nil || do.GID != nil || do.ROExecutables || do.NoXattrs || do.Filter != nil {
-		return nil, usagef("--tree=ref= cannot be combined with options that change entries")
-	}
+// modifier reports whether ostree commits through a commit modifier,
+// which makes it write a --tree=ref= tree again, entry by entry, rather
+// than take it whole: any option that changes entries, --generate-sizes,
+// --consume, or a bare-user-only repository (which drops xattrs).
+func (f *commitFlags) modifier(r *repo.Repo, do repo.DirOptions) bool {
+	return do.CanonicalPermissions || do.UID != nil || do.GID != nil || do.ROExecutables || do.NoXattrs ||
+		do.Filter != nil || f.generateSizes || f.consume || r.Mode() == repo.ModeBareUserOnly
+}
+
+// refTree returns the root of the commit rev names.
+func (f *commitFlags) refTree(r *repo.Repo, rev string) (*[2]repo.Checksum, error) {
 	c, err := r.ResolveRev(rev)
 	if err != nil {
 		return nil, err
@@ -518,72 +566,85 @@ type commitPlan struct {
 	detached      gvariant.Metadata
 	skipUnchanged bool
 	check         func() error // after the tree is written; nil: none
+	sizes         bool         // --generate-sizes (in an archive repository)
 }
 
 // commitTree commits p.dir (to p.branch unless it is an orphan) in one
-// transaction and returns the commit; with skipUnchanged, a tree equal to
-// the parent's writes nothing and returns the parent.
-func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, error) {
+// transaction and returns the commit and the transaction's counts; with
+// skipUnchanged, a tree equal to the parent's writes nothing and returns
+// the parent (and no counts).
+func commitTree(e *env, r *repo.Repo, p commitPlan) (repo.Checksum, repo.TransactionStats, error) {
 	var zero repo.Checksum
+	var none repo.TransactionStats
 	tx, err := r.Begin(e.ctx)
 	if err != nil {
-		return zero, err
+		return zero, none, err
 	}
 	defer tx.Abort()
+	if p.sizes {
+		tx.RecordSizes()
+	}
 	var tree, meta repo.Checksum
 	if p.fromRef != nil {
 		tree, meta = p.fromRef[0], p.fromRef[1]
 	} else if p.overlay != nil {
 		if tree, meta, err = p.overlay(tx); err != nil {
-			return zero, err
+			return zero, none, err
 		}
 	} else if tree, meta, err = tx.WriteDirectory(e.ctx, p.dir, p.do); err != nil {
-		return zero, err
+		return zero, none, err
 	}
 	if p.check != nil {
 		if err := p.check(); err != nil {
-			return zero, err
+			return zero, none, err
 		}
 	}
 	if p.skipUnchanged && p.o.Parent != nil {
 		parent, err := r.ReadCommit(*p.o.Parent)
 		if err != nil {
-			return zero, err
+			return zero, none, err
 		}
 		if parent.RootTree == tree && parent.RootMeta == meta {
-			return *p.o.Parent, nil
+			return *p.o.Parent, none, nil
 		}
 	}
 	if p.kernel != nil {
 		rel, err := p.kernel()
 		if err != nil {
-			return zero, err
+			return zero, none, err
 		}
 		// ostree passes the metadata through a GVariantDict here.
 		p.o.Metadata = gvariant.DictOrder(append(p.o.Metadata,
 			gvariant.Entry{Key: "ostree.bootable", Value: gvariant.BoolVariant(true)},
 			gvariant.Entry{Key: "ostree.linux", Value: gvariant.StringVariant(rel)}))
 	}
+	if se := repo.SizesMetadata(tx.CommitSizes()); se != nil {
+		// ostree adds them last, to the metadata as it stands.
+		p.o.Metadata = append(p.o.Metadata[:len(p.o.Metadata):len(p.o.Metadata)], *se)
+	}
 	c, err := tx.WriteCommit(p.o, tree, meta)
 	if err != nil {
-		return zero, err
+		return zero, none, err
 	}
 	if p.detached != nil {
 		if err := tx.WriteCommitMeta(c, p.detached); err != nil {
-			return zero, err
+			return zero, none, err
 		}
 	}
 	if p.sign != nil {
 		if err := p.sign.signCommit(tx, c); err != nil {
-			return zero, err
+			return zero, none, err
 		}
 	}
 	if p.branch != "" {
 		if err := tx.SetRef("", p.branch, c); err != nil {
-			return zero, err
+			return zero, none, err
 		}
 	}
-	return c, tx.Commit(e.ctx)
+	if err := tx.Commit(e.ctx); err != nil {
+		return zero, none, err
+	}
+	return c, tx.Stats(), nil
 }
 
 func parseTimestamp(s string) (time.Time, error) {
