@@ -35,6 +35,7 @@ type Transaction struct {
 	repoLock *os.File
 	staging  *tmpdir.Dir
 	stage    *stageDir // staging, open
+	objects  int       // objects/, open (-1: not), for HasObject
 	bootID   string
 	fsync    bool
 	space    *spaceBudget // what min-free-space-* leaves to content; nil: no limit
@@ -62,7 +63,7 @@ func (r *Repo) Begin(ctx context.Context) (*Transaction, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
 	}
-	tx := &Transaction{r: r, fsync: fsync}
+	tx := &Transaction{r: r, fsync: fsync, objects: -1}
 	if tx.space, err = r.newSpaceBudget(); err != nil {
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
 	}
@@ -93,6 +94,11 @@ func (r *Repo) Begin(ctx context.Context) (*Transaction, error) {
 	if tx.stage, err = openStageDir(tx.staging.Path, kept); err != nil {
 		tx.Abort()
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
+	}
+	// HasObject looks objects up relative to this descriptor: a pull asks
+	// once per object, and a path walk from / each time showed in profiles.
+	if fd, err := unix.Open(r.objects, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		tx.objects = fd
 	}
 	return tx, nil
 }
@@ -143,10 +149,29 @@ func (r *Repo) ext(t ObjectType) string {
 // HasObject reports whether the object is in objects/ or already staged by
 // this transaction.
 func (tx *Transaction) HasObject(c Checksum, t ObjectType) (bool, error) {
-	if ok, err := tx.r.HasObject(c, t); ok || err != nil {
-		return ok, err
+	if tx.objects < 0 {
+		if ok, err := tx.r.HasObject(c, t); ok || err != nil {
+			return ok, err
+		}
+		return tx.stage.has(c, t), nil
+	}
+	var st unix.Stat_t
+	rel := tx.stagedRel(c, t) // objects/ has the staging directory's layout
+	switch err := unix.Fstatat(tx.objects, rel, &st, unix.AT_SYMLINK_NOFOLLOW); {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, unix.ENOENT):
+		return false, &fs.PathError{Op: "lstat", Path: filepath.Join(tx.r.objects, rel), Err: err}
 	}
 	return tx.stage.has(c, t), nil
+}
+
+// closeObjects closes the descriptor of objects/, once.
+func (tx *Transaction) closeObjects() {
+	if tx.objects >= 0 {
+		unix.Close(tx.objects)
+		tx.objects = -1
+	}
 }
 
 // SetRef records that a ref (remote "" = local) will point to c once the
@@ -216,6 +241,7 @@ func (tx *Transaction) Abort() error {
 		return nil
 	}
 	tx.done = true
+	tx.closeObjects()
 	var err error
 	if tx.stage != nil {
 		err = tx.stage.close()
@@ -253,6 +279,7 @@ func (tx *Transaction) Commit(ctx context.Context) error {
 		return fmt.Errorf("commit transaction in %s: remove %s: %w", tx.r.path, tx.staging.Path, err)
 	}
 	tx.done = true
+	tx.closeObjects()
 	defer tx.repoLock.Close()
 	// Every object is durable in objects/ now, so the commits are complete:
 	// say so before any ref points at them, or a reader following a fresh
