@@ -346,15 +346,18 @@ func (tx *Transaction) publishObjects() error {
 		return err
 	}
 	defer objects.Close()
+	published := false
 	for _, d := range dirs {
 		if !d.IsDir() || len(d.Name()) != 2 {
 			continue
 		}
-		if err := tx.publishDir(objects, d.Name()); err != nil {
+		moved, err := tx.publishDir(objects, d.Name())
+		if err != nil {
 			return err
 		}
+		published = published || moved
 	}
-	if !tx.fsync {
+	if !tx.fsync || !published {
 		return nil
 	}
 	if err := unix.Syncfs(tx.stage.fd); err != nil {
@@ -363,20 +366,20 @@ func (tx *Transaction) publishObjects() error {
 	return nil
 }
 
-// publishDir moves the objects of staging/xx into objects/xx; the caller
-// makes the renames durable.
-func (tx *Transaction) publishDir(objects *os.File, xx string) error {
+// publishDir moves the objects of staging/xx into objects/xx, and reports
+// whether it moved any; the caller makes the renames durable.
+func (tx *Transaction) publishDir(objects *os.File, xx string) (moved bool, err error) {
 	src, err := os.Open(filepath.Join(tx.staging.Path, xx))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer src.Close()
 	names, err := src.Readdirnames(-1)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", src.Name(), err)
+		return false, fmt.Errorf("read %s: %w", src.Name(), err)
 	}
 	if len(names) == 0 {
-		return nil
+		return false, nil
 	}
 	// Where objects/xx does not exist yet (a new repository, a first
 	// pull), the whole directory moves in with one rename instead of one
@@ -385,17 +388,17 @@ func (tx *Transaction) publishDir(objects *os.File, xx string) error {
 	// made durable by the syncfs before; the rename by the one after.
 	err = unix.Renameat2(int(tx.stage.fd), xx, int(objects.Fd()), xx, unix.RENAME_NOREPLACE)
 	if err == nil {
-		return nil
+		return true, nil
 	}
 	if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ENOTEMPTY) {
-		return fmt.Errorf("publish %s: %w", xx, err)
+		return false, fmt.Errorf("publish %s: %w", xx, err)
 	}
 	if err := unix.Mkdirat(int(objects.Fd()), xx, 0o777); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("mkdir %s/%s: %w", objects.Name(), xx, err)
+		return false, fmt.Errorf("mkdir %s/%s: %w", objects.Name(), xx, err)
 	}
 	dst, err := os.Open(filepath.Join(objects.Name(), xx))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer dst.Close()
 	sfd, dfd := int(src.Fd()), int(dst.Fd())
@@ -406,8 +409,8 @@ func (tx *Transaction) publishDir(objects *os.File, xx string) error {
 			err = unix.Unlinkat(sfd, name, 0) // first writer wins: the object is identical
 		}
 		if err != nil {
-			return fmt.Errorf("publish %s/%s: %w", xx, name, err)
+			return false, fmt.Errorf("publish %s/%s: %w", xx, name, err)
 		}
 	}
-	return nil
+	return true, nil
 }
