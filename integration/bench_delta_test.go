@@ -16,9 +16,10 @@ import (
 // `static-delta generate --from=T --to=T'` of repofs against ostree's,
 // and the update pull T→T' over loopback HTTP into a bare-user repository
 // through the same deltas (repofs-generated, listed by repofs summary -u),
-// `repofs pull` against `ostree pull`. Runs alternate; medians.
+// `repofs pull` against `ostree pull`. Runs alternate; medians. Older
+// repofs binaries in REPOFS_BENCH_OLD (colon-separated) add pull rows.
 //
-//	REPOFS_BENCH=1 go test -run TestDeltaRatios -v ./integration/
+//	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] go test -run TestDeltaRatios -v ./integration/
 func TestDeltaRatios(t *testing.T) {
 	if os.Getenv("REPOFS_BENCH") != "1" {
 		t.Skip("set REPOFS_BENCH=1 to measure static deltas against ostree")
@@ -85,27 +86,28 @@ func TestDeltaRatios(t *testing.T) {
 	ost("--repo="+base, "remote", "add", "--no-gpg-verify", "origin", srv.URL)
 	ost("--repo="+base, "pull-local", "--remote=origin", src, from)
 	ost("--repo="+base, "refs", "--create=origin:"+benchRef, from)
-	var pulls [2][]result
+	ts := toolsWithOld()
+	pulls := make([][]result, len(ts))
 	for i := range rounds {
-		for j := range 2 {
-			k := (i + j) % 2
+		for j := range ts {
+			k := (i + j) % len(ts)
 			client := filepath.Join(t.TempDir(), "client")
 			if out, err := exec.Command("cp", "-a", base, client).CombinedOutput(); err != nil {
 				t.Fatalf("cp: %v: %s", err, out)
 			}
 			exec.Command("sync").Run()
-			res := runCmd(t, nil, tools()[k].bin, "--repo="+client, "pull", "origin", benchRef)
+			res := runCmd(t, nil, ts[k].bin, "--repo="+client, "pull", "origin", benchRef)
 			if res.code != 0 {
-				t.Fatalf("%s pull: exit %d\n%s", tools()[k].name, res.code, res.stderr)
+				t.Fatalf("%s pull: exit %d\n%s", ts[k].name, res.code, res.stderr)
 			}
 			pulls[k] = append(pulls[k], res)
 			if i == 0 {
 				if fsck := runCmd(t, nil, "ostree", "--repo="+client, "fsck"); fsck.code != 0 {
-					t.Fatalf("fsck after %s pull: %s", tools()[k].name, fsck.stderr)
+					t.Fatalf("fsck after %s pull: %s", ts[k].name, fsck.stderr)
 				}
 			}
 			os.RemoveAll(client)
 		}
 	}
-	printRatioRow("Delta pull T→T'/bare-user", pulls)
+	printRatioRows("Delta pull T→T'/bare-user", ts, pulls)
 }

@@ -14,9 +14,11 @@ import (
 
 // TestPullRatios measures `repofs pull` against `ostree pull` of the
 // workload from an archive repository served over HTTP on loopback, into
-// fresh archive and bare-user repositories, in the same run:
+// fresh archive and bare-user repositories, in the same run; set
+// REPOFS_BENCH_OLD to older repofs binaries (colon-separated) to add
+// their rows, alternated with the others:
 //
-//	REPOFS_BENCH=1 go test -run TestPullRatios -v ./integration/
+//	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] go test -run TestPullRatios -v ./integration/
 func TestPullRatios(t *testing.T) {
 	if os.Getenv("REPOFS_BENCH") != "1" {
 		t.Skip("set REPOFS_BENCH=1 to measure pull against ostree")
@@ -31,13 +33,14 @@ func TestPullRatios(t *testing.T) {
 	const rounds = 3
 	fmt.Printf("workload: pull of %s from %s (archive, loopback HTTP) into fresh repositories; median of %d alternating runs\n", benchRef, srv.URL, rounds)
 	printRatioHeader()
+	ts := toolsWithOld()
 	for _, mode := range []string{"archive", "bare-user"} {
-		var runs [2][]result
-		var trees [2]string
+		runs := make([][]result, len(ts))
+		trees := make([]string, len(ts))
 		for i := range rounds {
-			for j := range 2 {
-				k := (i + j) % 2
-				tool := tools()[k]
+			for j := range ts {
+				k := (i + j) % len(ts)
+				tool := ts[k]
 				p := filepath.Join(t.TempDir(), "client")
 				for _, args := range [][]string{
 					{"--repo=" + p, "init", "--mode=" + mode},
@@ -61,10 +64,12 @@ func TestPullRatios(t *testing.T) {
 				}
 			}
 		}
-		if trees[0] != trees[1] || trees[0] == "" {
-			t.Errorf("pulled trees differ: ostree %q, repofs %q", trees[0], trees[1])
+		for k := 1; k < len(ts); k++ {
+			if trees[0] != trees[k] || trees[0] == "" {
+				t.Errorf("pulled trees differ: ostree %q, %s %q", trees[0], ts[k].name, trees[k])
+			}
 		}
-		printRatioRow("Pull/archive->"+mode, runs)
+		printRatioRows("Pull/archive->"+mode, ts, runs)
 	}
 }
 

@@ -326,3 +326,54 @@ func TestFetchPartResumes(t *testing.T) {
 		t.Errorf("an oversized part was kept: %v", err)
 	}
 }
+
+// TestFetchPartPrefixes: what an interrupted pull left of a part decides
+// the request: nothing (fetched whole), a prefix (resumed with Range), the
+// whole part (no request: verification decides), more than the declared
+// size (dropped, fetched whole again).
+func TestFetchPartPrefixes(t *testing.T) {
+	body := repotest.Pseudorandom("part", 256<<10)
+	var requests, ranged atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		requests.Add(1)
+		if req.Header.Get("Range") != "" {
+			ranged.Add(1)
+		}
+		http.ServeContent(w, req, "part", time.Time{}, bytes.NewReader(body))
+	}))
+	defer srv.Close()
+	f, err := newFetcher("origin", srv.URL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	longer := append(append([]byte(nil), body...), "extra"...)
+	for _, c := range []struct {
+		name                string
+		onDisk              []byte // nil: no file
+		requests, rangedReq int64
+	}{
+		{"none", nil, 1, 0},
+		{"prefix", body[:1000], 1, 1},
+		{"whole", body, 0, 0},
+		{"longer", longer, 1, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			requests.Store(0)
+			ranged.Store(0)
+			dst := filepath.Join(t.TempDir(), "part")
+			if c.onDisk != nil {
+				writeFile(t, dst, c.onDisk)
+			}
+			var done atomic.Int64
+			if err := f.fetchPart(t.Context(), "deltas/x/0", dst, int64(len(body)), &done); err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, dst); !bytes.Equal(got, body) {
+				t.Fatalf("part on disk differs from the server's (%d bytes)", len(got))
+			}
+			if requests.Load() != c.requests || ranged.Load() != c.rangedReq || done.Load() != int64(len(body)) {
+				t.Errorf("%d requests (%d ranged), %d bytes done; want %d (%d), %d", requests.Load(), ranged.Load(), done.Load(), c.requests, c.rangedReq, len(body))
+			}
+		})
+	}
+}

@@ -286,14 +286,58 @@ func (f *fetcher) fetchObj(ctx context.Context, path, p string, small int64, may
 
 // objectAttempt is one attempt of fetchObject, from the URL u.
 func (f *fetcher) objectAttempt(ctx context.Context, u, p string, small int64, mayExist bool) (mem []byte, size int64, resumed bool, status int, err error) {
+	return f.resumable(ctx, u, download{p: p, mayExist: mayExist, small: small, size: -1})
+}
+
+// download describes a resumable download into a partial file.
+type download struct {
+	p        string
+	mayExist bool          // p may hold a prefix of the body already
+	small    int64         // a body of at most small bytes, with no prefix in p, comes back in memory
+	size     int64         // the whole body's length, or -1 when it is not known beforehand
+	done     *atomic.Int64 // counts the body's bytes on disk, resumed ones included; nil: none
+}
+
+// resumable is one attempt of a resumable download of u into d.p,
+// resuming what d.p holds with a Range request (206: append; 200: start
+// over; 416: d.p is complete when the server's Content-Range says the body
+// has exactly its length, and that is d.size if known, else drop d.p and
+// start over). A body of at most d.small bytes, with nothing in d.p, comes
+// back in memory, and mem is nil otherwise. With a known d.size, a prefix
+// in d.p longer than it is dropped, one of exactly that length is taken as
+// complete without a request, and a server sending more than d.size bytes
+// fails the download and d.p is dropped: nothing past the declared size is
+// written. size is the body's length; resumed says d.p held bytes from
+// before this attempt, so that a body that then fails to verify may be the
+// partial's fault, not the server's.
+//
+// The transfer runs under the low-speed limit (guard). A write to d.p
+// that fails (ENOSPC, EDQUOT) is permanent: it is not retried.
+func (f *fetcher) resumable(ctx context.Context, u string, d download) (mem []byte, size int64, resumed bool, status int, err error) {
+	count := func(n int64) {
+		if d.done != nil {
+			d.done.Add(n)
+		}
+	}
 	status, err = func() (int, error) {
 		var have int64
-		if mayExist {
-			if st, err := os.Stat(p); err == nil {
+		if d.mayExist {
+			if st, err := os.Stat(d.p); err == nil {
 				have = st.Size()
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				return 0, permanent(err)
 			}
+		}
+		if d.size >= 0 && have > d.size {
+			if err := os.Remove(d.p); err != nil {
+				return 0, permanent(err)
+			}
+			have = 0
+		}
+		if d.size >= 0 && have == d.size && have > 0 {
+			count(have)
+			mem, size, resumed = nil, have, true
+			return http.StatusOK, nil // all there: verification decides
 		}
 		rctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
@@ -319,7 +363,7 @@ func (f *fetcher) objectAttempt(ctx context.Context, u, p string, small int64, m
 			}
 			flags |= os.O_APPEND
 		case http.StatusOK:
-			if have == 0 && want >= 0 && want <= small {
+			if have == 0 && want >= 0 && want <= d.small {
 				return f.readSmall(resp, cancel, want, &mem, &size)
 			}
 			// No partial yet, or the server ignores Range: start over.
@@ -330,14 +374,15 @@ func (f *fetcher) objectAttempt(ctx context.Context, u, p string, small int64, m
 			if have == 0 {
 				return resp.StatusCode, nil
 			}
-			if completeLength(resp) == have {
-				// p holds as many bytes as the object has: all of it,
+			if n := completeLength(resp); n == have && (d.size < 0 || n == d.size) {
+				// p holds as many bytes as the body has: all of it,
 				// unless they are wrong, which verifying it will tell.
+				count(have)
 				mem, size, resumed = nil, have, true
 				return http.StatusOK, nil
 			}
-			// What we have is not a prefix of the object: start over, at once.
-			if err := os.Remove(p); err != nil {
+			// What we have is not a prefix of the body: start over, at once.
+			if err := os.Remove(d.p); err != nil {
 				return 0, permanent(err)
 			}
 			return 0, errRestart
@@ -345,27 +390,46 @@ func (f *fetcher) objectAttempt(ctx context.Context, u, p string, small int64, m
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			return resp.StatusCode, nil
 		}
-		out, err := os.OpenFile(p, flags, 0o644)
+		out, err := os.OpenFile(d.p, flags, 0o644)
 		if err != nil {
 			return 0, permanent(err)
 		}
+		count(have)
 		body := f.guard(resp.Body, cancel)
 		defer body.Stop()
-		n, err := io.Copy(fileWriter{out}, body)
+		var src io.Reader = body
+		if d.size >= 0 {
+			src = io.LimitReader(body, d.size-have+1)
+		}
+		var dst io.Writer = fileWriter{out}
+		if d.done != nil {
+			dst = &countWriter{dst, d.done}
+		}
+		n, err := io.Copy(dst, src)
 		f.bytes.Add(n)
 		if cerr := out.Close(); err == nil && cerr != nil {
-			return 0, permanent(fmt.Errorf("write %s: %w", p, cerr))
+			err = permanent(fmt.Errorf("write %s: %w", d.p, cerr))
+		}
+		if d.size >= 0 && have+n > d.size {
+			os.Remove(d.p)
+			count(-(have + n))
+			return 0, permanent(fmt.Errorf("the server sent more than the %d bytes expected", d.size))
 		}
 		if err != nil {
+			count(-(have + n)) // counted again by the next attempt
 			var perm *permanentError
 			if errors.As(err, &perm) && want >= 0 {
-				return 0, permanent(fmt.Errorf("%w (the object is %d bytes; %d of them were on disk)", err, have+want, have+n))
+				return 0, permanent(fmt.Errorf("%w (the file is %d bytes; %d of them were on disk)", err, have+want, have+n))
 			} else if errors.As(err, &perm) {
 				return 0, err
 			}
 			return 0, readErr(body, err, n, want)
 		}
-		if want >= 0 && n != want {
+		if want >= 0 && n != want || d.size >= 0 && have+n != d.size {
+			count(-(have + n))
+			if d.size >= 0 {
+				return 0, readErr(body, nil, have+n, d.size)
+			}
 			return 0, readErr(body, nil, n, want)
 		}
 		mem, size, resumed = nil, have+n, have > 0

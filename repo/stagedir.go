@@ -118,8 +118,31 @@ func createTmpfile(dirfd int, off *atomic.Bool) (int, error) {
 // linkTmpfile names the O_TMPFILE fd name in dirfd, never replacing: an
 // existing name, symlink or not, fails with EEXIST.
 func linkTmpfile(fd, dirfd int, name string) error {
-	// The /proc path, unlike AT_EMPTY_PATH, needs no capability.
+	// AT_EMPTY_PATH links the descriptor itself, with no walk through
+	// /proc, but needs CAP_DAC_READ_SEARCH (ENOENT without it): the /proc
+	// path needs none, and is used from the first refusal on.
+	if !noEmptyPathLink.Load() {
+		err := linkEmptyPath(fd, dirfd, name)
+		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EPERM) {
+			return err
+		}
+		// ENOENT may also be dirfd's doing: the /proc link tells.
+		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dirfd, name, unix.AT_SYMLINK_FOLLOW)
+		if err == nil {
+			noEmptyPathLink.Store(true)
+		}
+		return err
+	}
 	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dirfd, name, unix.AT_SYMLINK_FOLLOW)
+}
+
+// noEmptyPathLink is set once linkat with AT_EMPTY_PATH was refused.
+var noEmptyPathLink atomic.Bool
+
+// linkEmptyPath is linkat(fd, "", dirfd, name, AT_EMPTY_PATH). Tests swap
+// it to play a process without CAP_DAC_READ_SEARCH.
+var linkEmptyPath = func(fd, dirfd int, name string) error {
+	return unix.Linkat(fd, "", dirfd, name, unix.AT_EMPTY_PATH)
 }
 
 // staged is an object being written in the staging directory: an open

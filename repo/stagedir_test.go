@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -158,5 +159,53 @@ func TestBackgroundWriteback(t *testing.T) {
 	}
 	if d.flushing.Load() {
 		t.Fatal("close returned while the flush ran")
+	}
+}
+
+// TestLinkTmpfileFallback: where linkat with AT_EMPTY_PATH is refused
+// (ENOENT or EPERM: no CAP_DAC_READ_SEARCH), an O_TMPFILE is linked
+// through /proc instead, and AT_EMPTY_PATH is not tried again; an
+// existing name still fails with EEXIST either way.
+func TestLinkTmpfileFallback(t *testing.T) {
+	for _, refusal := range []error{unix.ENOENT, unix.EPERM} {
+		t.Run(refusal.Error(), func(t *testing.T) {
+			dir := t.TempDir()
+			dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(dirfd)
+			tried := 0
+			old := linkEmptyPath
+			linkEmptyPath = func(int, int, string) error { tried++; return refusal }
+			defer func() { linkEmptyPath = old; noEmptyPathLink.Store(false) }()
+			noEmptyPathLink.Store(false)
+			link := func(name, content string) error {
+				fd, err := openTmpfile(dirfd)
+				if err != nil {
+					t.Skipf("no O_TMPFILE here: %v", err)
+				}
+				defer unix.Close(fd)
+				if _, err := unix.Write(fd, []byte(content)); err != nil {
+					t.Fatal(err)
+				}
+				return linkTmpfile(fd, dirfd, name)
+			}
+			if err := link("a", "first"); err != nil {
+				t.Fatalf("link through /proc after %v: %v", refusal, err)
+			}
+			if !noEmptyPathLink.Load() || tried != 1 {
+				t.Fatalf("after a refusal: fallback set %v, AT_EMPTY_PATH tried %d times", noEmptyPathLink.Load(), tried)
+			}
+			if err := link("a", "second"); !errors.Is(err, unix.EEXIST) {
+				t.Fatalf("linking over an existing name: %v, want EEXIST", err)
+			}
+			if tried != 1 {
+				t.Fatalf("AT_EMPTY_PATH tried again after the fallback was set")
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "a")); err != nil || string(b) != "first" {
+				t.Fatalf("a holds %q, %v; want the first writer's bytes", b, err)
+			}
+		})
 	}
 }

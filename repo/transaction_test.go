@@ -501,3 +501,61 @@ func TestStaleStagedCommitMeta(t *testing.T) {
 		t.Errorf("a stale staged .commitmeta was published: %v", err)
 	}
 }
+
+// TestTransactionHasObject: a transaction finds objects in objects/ (by
+// its descriptor of the directory), those it staged itself, and neither
+// an object that is nowhere nor one of another type; a lookup that fails
+// otherwise than with ENOENT is an error, not a missing object.
+func TestTransactionHasObject(t *testing.T) {
+	for _, mode := range allModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			r := initRepo(t, mode)
+			content := func(tx *Transaction, s string) Checksum {
+				t.Helper()
+				fi := &FileInfo{Mode: 0o100644, Size: uint64(len(s))}
+				c, err := tx.WriteContent(fi, strings.NewReader(s), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			tx, err := r.Begin(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			published := content(tx, "published\n")
+			if err := tx.Commit(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			tx, err = r.Begin(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Abort()
+			staged := content(tx, "staged\n")
+			absent := Checksum{0xab}
+			for _, c := range []struct {
+				name string
+				c    Checksum
+				t    ObjectType
+				want bool
+			}{
+				{"published", published, ObjFile, true},
+				{"staged", staged, ObjFile, true},
+				{"absent", absent, ObjFile, false},
+				{"other type", published, ObjDirTree, false},
+			} {
+				if got := mustHave(t, tx, c.c, c.t); got != c.want {
+					t.Errorf("%s: HasObject = %v, want %v", c.name, got, c.want)
+				}
+			}
+			// objects/ab a file: the lookup fails with ENOTDIR.
+			if err := os.WriteFile(filepath.Join(r.Path(), "objects", "ab"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := tx.HasObject(absent, ObjFile); ok || err == nil || !strings.Contains(err.Error(), "objects/ab/") {
+				t.Errorf("HasObject with objects/ab a file: %v, %v; want an error naming the path", ok, err)
+			}
+		})
+	}
+}
