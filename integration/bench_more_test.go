@@ -100,9 +100,13 @@ func printRatioRow(name string, runs [2][]result) {
 // other), and with --disable-cache (every file inflated and written);
 // and from the bare repository (hardlinks). REPOFS_BENCH_OLD may list
 // several binaries, colon-separated. Each case runs each tool
-// once untimed first. Every run, cp -a's too, follows the same deletion
-// (of the previous run's tree, and of the cache where the case empties
-// it): inode allocation right after a mass deletion is slow on ext4. Set REPOFS_BENCH_OLD to an
+// once untimed first. Every run writes a fresh directory, and no run
+// follows a mass deletion: the trees of a case are kept until it ends,
+// then deleted and synced before the next case (allocating inodes and
+// blocks right after freeing thousands is slow on ext4, more so with
+// online discard, and that cost landed on whichever run came next). Where
+// a case empties the cache before each run, only the cache's names go:
+// its inodes are still the kept trees' files. Set REPOFS_BENCH_OLD to an
 // older repofs binary to add its column, alternated with the others:
 //
 //	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] go test -run TestCheckoutRatios -v ./integration/
@@ -189,12 +193,14 @@ func TestCheckoutRatios(t *testing.T) {
 		}
 		n := 1 + len(bins)
 		runs := make([][]result, n)
+		var dests []string // deleted once the case is done
 		// One untimed run of each first: the steady state, in which
 		// repofs's verified-objects record knows the files it links.
 		for i := -1; i < rounds; i++ {
 			for j := range n {
 				k := (i + 1 + j) % n
 				dest := filepath.Join(t.TempDir(), "co")
+				dests = append(dests, dest)
 				if c.prepare != nil {
 					c.prepare()
 				}
@@ -216,9 +222,12 @@ func TestCheckoutRatios(t *testing.T) {
 				if i >= 0 {
 					runs[k] = append(runs[k], res)
 				}
-				os.RemoveAll(dest)
 			}
 		}
+		for _, d := range dests {
+			os.RemoveAll(d)
+		}
+		syscall.Sync()
 		var wall, cpu []time.Duration
 		for k := range runs {
 			var ws, cs []time.Duration
