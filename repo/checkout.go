@@ -374,16 +374,38 @@ func (c *checkout) file(dirFd int, name string, n Node) error {
 // fileUnrecorded checks out n, verifying what it links or copies by
 // reading it.
 func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
-	var job *inflight // this file's content becomes a new cache entry
+	var (
+		job    *inflight // this file's content becomes a new cache entry
+		opened *FileInfo // the object, if already open as rc
+		rc     io.ReadCloser
+	)
+	defer func() {
+		if rc != nil {
+			rc.Close()
+		}
+	}()
 	if c.cache != nil {
-		// Only the header first: a verified entry spares the inflating.
-		fi, err := c.cache.stat(n.Content)
+		// Only the header first where an entry may be: a verified entry
+		// spares the inflating. Elsewhere, the whole object at once.
+		var (
+			fi  *FileInfo
+			err error
+		)
+		if c.cache.mayHave(n.Content) {
+			fi, err = c.cache.stat(n.Content)
+		} else if opened, rc, err = c.cache.openWhole(n.Content); opened == nil && err == nil {
+			fi, err = c.cache.stat(n.Content) // too large to hold
+		} else {
+			fi = opened
+		}
 		if err != nil {
 			return err
 		}
 		if ucacheable(fi) {
-			if ok, err := c.cache.link(dirFd, name, n.Content, fi); ok || err != nil {
-				return err
+			if opened == nil {
+				if ok, err := c.cache.link(dirFd, name, n.Content, fi); ok || err != nil {
+					return err
+				}
 			}
 			// Files of one content share its new entry, as in ostree's
 			// checkout: one writes it, the others link it once staged.
@@ -415,11 +437,13 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
 			preOK = err == nil
 		}
 	}
-	fi, rc, err := c.r.OpenFile(n.Content)
-	if err != nil {
-		return err
+	fi := opened
+	if fi == nil {
+		var err error
+		if fi, rc, err = c.r.OpenFile(n.Content); err != nil {
+			return err
+		}
 	}
-	defer rc.Close()
 	if fi.IsSymlink() {
 		// Reading the empty payload to its end verifies the target.
 		if err := c.verify(rc); err != nil {
@@ -470,10 +494,11 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
 			loose := strings.TrimPrefix(c.r.objectPath(n.Content, ObjFile), c.r.objects+"/")
 			return &CheckoutMsgError{Msg: fmt.Sprintf("Hardlinking %s to %s: %s", loose, name, strerror(err)), Err: fmt.Errorf("link %s: %w", n.Path, err)}
 		}
+		rc.Close()
 		if _, rc, err = c.r.OpenFile(n.Content); err != nil {
+			rc = nil
 			return err
 		}
-		defer rc.Close()
 	}
 	return c.write(dirFd, name, n, fi, rc, job)
 }
