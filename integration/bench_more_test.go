@@ -92,6 +92,22 @@ func printRatioRow(name string, runs [2][]result) {
 		ms(cpu[0]), ms(cpu[1]), float64(cpu[1])/float64(cpu[0]), mib(rss[0]), mib(rss[1]))
 }
 
+// settleInodes waits out the window in which ext4 (without a journal, as
+// here) skips freed inodes when it allocates: each allocation looks at the
+// inode table of every inode freed less than dirty_expire_centisecs ago
+// in its group, so whichever run follows a mass deletion pays for it,
+// quadratically. A measurement wait, not synchronisation.
+func settleInodes() {
+	window := 30 * time.Second
+	if b, err := os.ReadFile("/proc/sys/vm/dirty_expire_centisecs"); err == nil {
+		var cs int
+		if _, err := fmt.Sscan(string(b), &cs); err == nil {
+			window = time.Duration(cs) * 10 * time.Millisecond
+		}
+	}
+	time.Sleep(window + time.Second)
+}
+
 // TestCheckoutRatios measures `repofs checkout` against `ostree checkout`
 // of the workload, and against `cp -a` of the same tree: -U from the
 // archive repository with the uncompressed-objects cache empty before each
@@ -102,9 +118,9 @@ func printRatioRow(name string, runs [2][]result) {
 // several binaries, colon-separated. Each case runs each tool
 // once untimed first. Every run writes a fresh directory, and no run
 // follows a mass deletion: the trees of a case are kept until it ends,
-// then deleted and synced before the next case (allocating inodes and
-// blocks right after freeing thousands is slow on ext4, more so with
-// online discard, and that cost landed on whichever run came next). Where
+// then deleted and synced before the next case, which waits out ext4's
+// window of recently freed inodes (see settleInodes; that cost landed on
+// whichever run came next). Where
 // a case empties the cache before each run, only the cache's names go:
 // its inodes are still the kept trees' files. Set REPOFS_BENCH_OLD to an
 // older repofs binary to add its column, alternated with the others:
@@ -228,6 +244,7 @@ func TestCheckoutRatios(t *testing.T) {
 			os.RemoveAll(d)
 		}
 		syscall.Sync()
+		settleInodes()
 		var wall, cpu []time.Duration
 		for k := range runs {
 			var ws, cs []time.Duration
