@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -143,6 +144,11 @@ func TestCheckoutRatios(t *testing.T) {
 	if old := os.Getenv("REPOFS_BENCH_OLD"); old != "" {
 		bins = append(filepath.SplitList(old), repofsBin)
 	}
+	// Which binaries know --disable-cache (older ones had no cache).
+	hasCache := make([]bool, len(bins))
+	for i, b := range bins {
+		hasCache[i] = strings.Contains(runCmd(t, nil, b, "checkout", "--help").stdout, "--disable-cache")
+	}
 	fmt.Printf("workload: checkout of %s; median of %d alternating runs; repofs columns: %v\n", benchRef, rounds, bins)
 	fmt.Printf("%-28s %10s", "case", "reference")
 	for i := range bins {
@@ -226,7 +232,7 @@ func TestCheckoutRatios(t *testing.T) {
 					args = c.ref(dest)
 				} else {
 					args = append([]string{bins[k-1]}, c.repofs(dest)...)
-					if bins[k-1] != repofsBin {
+					if !hasCache[k-1] {
 						// An old binary has no cache, nor the flag.
 						args = slices.DeleteFunc(args, func(a string) bool { return a == "--disable-cache" })
 					}
