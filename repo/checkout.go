@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,63 +189,48 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 			return &CheckoutMsgError{Msg: fmt.Sprintf("Unable to do hardlink checkout across devices (src=%d destination=%d)", rs.Dev, ds.Dev)}
 		}
 	}
-	if c.o.Whiteouts {
-		// Before the files are written in parallel; ostree goes in name
-		// order, where ".wh." sorts before all but a few names.
-		kept := files[:0:0]
-		for _, f := range files {
-			if !strings.HasPrefix(f.Name(), whiteoutPrefix) {
-				kept = append(kept, f)
-				continue
-			}
-			if c.skipped(f) {
-				continue
-			}
-			fi, rc, err := c.r.OpenFile(f.Content)
-			if err != nil {
-				return err
-			}
-			rc.Close()
-			if fi.IsSymlink() {
-				kept = append(kept, f)
-				continue
-			}
-			target := strings.TrimPrefix(f.Name(), whiteoutPrefix)
-			if target == "" {
-				return &CheckoutMsgError{Msg: "Invalid empty whiteout ''"}
-			}
-			if err := removeAt(fd, target); err != nil {
-				return err
-			}
-		}
-		files = kept
-	}
 	// Files are written in parallel (bounded by c.sem across the whole
 	// checkout) while the walk goes on into subdirectories; fd stays open
-	// until they are done.
+	// until they are done. Of several failures, the first file's is
+	// reported: the one ostree, going in name order, would stop at.
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		ferr error
+		fidx int
 	)
 	failed := func() bool { mu.Lock(); defer mu.Unlock(); return ferr != nil }
-	for _, f := range files {
+	fail := func(i int, err error) {
+		mu.Lock()
+		if ferr == nil || i < fidx {
+			ferr, fidx = err, i
+		}
+		mu.Unlock()
+	}
+	for i, f := range files {
 		if failed() {
 			break
 		}
-		if skip, err := c.prepare(fd, f.Name(), f); skip || err != nil {
+		if c.o.Whiteouts && strings.HasPrefix(f.Name(), whiteoutPrefix) {
+			done, err := c.whiteout(fd, f, files[:i], wg.Wait)
 			if err != nil {
-				mu.Lock()
-				ferr = cmp.Or(ferr, err)
-				mu.Unlock()
+				fail(i, err)
+				break
+			}
+			if done {
+				continue
+			}
+		}
+		p, skip, err := c.prepare(fd, f.Name(), f)
+		if skip || err != nil {
+			if err != nil {
+				fail(i, err)
 			}
 			continue
 		}
-		if ok, err := c.linkVerified(fd, f.Name(), f); ok || err != nil {
+		if ok, err := c.linkVerified(fd, f.Name(), f, p); ok || err != nil {
 			if err != nil {
-				mu.Lock()
-				ferr = cmp.Or(ferr, err)
-				mu.Unlock()
+				fail(i, err)
 			}
 			continue
 		}
@@ -254,12 +239,8 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-c.sem }()
-			if err := c.fileUnrecorded(fd, f.Name(), f); err != nil {
-				mu.Lock()
-				if ferr == nil {
-					ferr = err
-				}
-				mu.Unlock()
+			if err := c.fileUnrecorded(fd, f.Name(), f, p); err != nil {
+				fail(i, err)
 			}
 		}()
 	}
@@ -314,17 +295,46 @@ func (c *checkout) dir(parentFd int, name string, n Node) error {
 	return nil
 }
 
+// whiteout processes the file f, named as a whiteout, in the directory
+// dirFd, where the files before it were written or are being written;
+// done false: it is a symlink, an ordinary file. As ostree, in name order:
+// a file of this layer that sorts before it and is its target is written
+// and then removed, so wait (for those being written) comes first then.
+func (c *checkout) whiteout(dirFd int, f Node, before []Node, wait func()) (done bool, err error) {
+	if c.skipped(f) {
+		return true, nil
+	}
+	fi, rc, err := c.r.OpenFile(f.Content)
+	if err != nil {
+		return false, err
+	}
+	rc.Close()
+	if fi.IsSymlink() {
+		return false, nil
+	}
+	target := strings.TrimPrefix(f.Name(), whiteoutPrefix)
+	if target == "" {
+		return false, &CheckoutMsgError{Msg: "Invalid empty whiteout ''"}
+	}
+	if slices.ContainsFunc(before, func(b Node) bool { return b.Name() == target }) {
+		wait()
+	}
+	return true, removeAt(dirFd, target)
+}
+
 // linkVerified links n as name in dirFd if the verified-objects record
 // vouches for the file to link; false, nil: the caller checks out n.
 // It costs a few system calls and no reading, so the walk calls it
 // itself rather than hand n to a goroutine.
-func (c *checkout) linkVerified(dirFd int, name string, n Node) (bool, error) {
+func (c *checkout) linkVerified(dirFd int, name string, n Node, p placing) (bool, error) {
 	switch {
 	case c.hardlink:
-		return c.linkRecorded(dirFd, name, n)
+		return c.place(dirFd, name, n, p, func(to string) (bool, error) { return c.linkRecorded(dirFd, to, n) })
 	case c.cache != nil:
 		if s, ok := c.rec.lookup(n.Content, vrCacheEntry); ok {
-			return c.cache.linkRecorded(dirFd, name, n.Content, s)
+			return c.place(dirFd, name, n, p, func(to string) (bool, error) {
+				return c.cache.linkRecorded(dirFd, to, n.Content, s)
+			})
 		}
 	}
 	return false, nil
@@ -332,17 +342,17 @@ func (c *checkout) linkVerified(dirFd int, name string, n Node) (bool, error) {
 
 // prepare does what comes before writing the file n as name in dirFd:
 // skip true means write nothing (skip-listed, or an existing file kept);
-// otherwise the name is free.
-func (c *checkout) prepare(dirFd int, name string, n Node) (skip bool, err error) {
+// otherwise p says how to take the name.
+func (c *checkout) prepare(dirFd int, name string, n Node) (p placing, skip bool, err error) {
 	if c.skipped(n) {
-		return true, nil
+		return p, true, nil
 	}
 	if !c.o.RequireHardlinks && c.o.Overwrite == OverwriteNone {
-		return false, nil
+		return p, false, nil
 	}
 	fi, rc, err := c.r.OpenFile(n.Content)
 	if err != nil {
-		return false, err
+		return p, false, err
 	}
 	rc.Close()
 	copied := (!fi.IsSymlink() && fi.Size == 0) || (c.o.User && !fi.IsSymlink() && fi.Mode&unix.S_IRUSR == 0)
@@ -352,38 +362,62 @@ func (c *checkout) prepare(dirFd int, name string, n Node) (skip bool, err error
 		if userRepo {
 			msg = "User repository mode requires user checkout mode to hardlink"
 		}
-		return false, &CheckoutMsgError{Msg: msg}
+		return p, false, &CheckoutMsgError{Msg: msg}
 	}
-	linked := (c.hardlink || c.cache != nil) && !copied && !fi.IsSymlink()
+	p.linked = (c.hardlink || c.cache != nil) && !copied && !fi.IsSymlink()
 	if fi.IsSymlink() && c.hardlink && c.r.mode == ModeBare {
-		linked = true // the object is the symlink
+		p.linked = true // the object is the symlink
 	}
-	return c.resolveExisting(dirFd, name, n, fi, linked)
+	return c.resolveExisting(dirFd, name, n, fi, p)
 }
 
 func (c *checkout) file(dirFd int, name string, n Node) error {
-	if skip, err := c.prepare(dirFd, name, n); skip || err != nil {
+	p, skip, err := c.prepare(dirFd, name, n)
+	if skip || err != nil {
 		return err
 	}
-	if ok, err := c.linkVerified(dirFd, name, n); ok || err != nil {
+	if ok, err := c.linkVerified(dirFd, name, n, p); ok || err != nil {
 		return err
 	}
-	return c.fileUnrecorded(dirFd, name, n)
+	return c.fileUnrecorded(dirFd, name, n, p)
 }
 
 // fileUnrecorded checks out n, verifying what it links or copies by
 // reading it.
-func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
-	var job *inflight // this file's content becomes a new cache entry
+func (c *checkout) fileUnrecorded(dirFd int, name string, n Node, p placing) error {
+	var (
+		job    *inflight // this file's content becomes a new cache entry
+		opened *FileInfo // the object, if already open as rc
+		rc     io.ReadCloser
+	)
+	defer func() {
+		if rc != nil {
+			rc.Close()
+		}
+	}()
 	if c.cache != nil {
-		// Only the header first: a verified entry spares the inflating.
-		fi, err := c.cache.stat(n.Content)
+		// Only the header first where an entry may be: a verified entry
+		// spares the inflating. Elsewhere, the whole object at once.
+		var (
+			fi  *FileInfo
+			err error
+		)
+		if c.cache.mayHave(n.Content) {
+			fi, err = c.cache.stat(n.Content)
+		} else if opened, rc, err = c.cache.openWhole(n.Content); opened == nil && err == nil {
+			fi, err = c.cache.stat(n.Content) // too large to hold
+		} else {
+			fi = opened
+		}
 		if err != nil {
 			return err
 		}
 		if ucacheable(fi) {
-			if ok, err := c.cache.link(dirFd, name, n.Content, fi); ok || err != nil {
-				return err
+			if opened == nil {
+				ok, err := c.place(dirFd, name, n, p, func(to string) (bool, error) { return c.cache.link(dirFd, to, n.Content, fi) })
+				if ok || err != nil {
+					return err
+				}
 			}
 			// Files of one content share its new entry, as in ostree's
 			// checkout: one writes it, the others link it once staged.
@@ -391,7 +425,8 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
 			if !owner {
 				<-j.done
 				if j.ok {
-					if ok, err := c.cache.linkStaged(dirFd, name, n.Content); ok || err != nil {
+					ok, err := c.place(dirFd, name, n, p, func(to string) (bool, error) { return c.cache.linkStaged(dirFd, to, n.Content) })
+					if ok || err != nil {
 						return err
 					}
 				}
@@ -415,11 +450,13 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
 			preOK = err == nil
 		}
 	}
-	fi, rc, err := c.r.OpenFile(n.Content)
-	if err != nil {
-		return err
+	fi := opened
+	if fi == nil {
+		var err error
+		if fi, rc, err = c.r.OpenFile(n.Content); err != nil {
+			return err
+		}
 	}
-	defer rc.Close()
 	if fi.IsSymlink() {
 		// Reading the empty payload to its end verifies the target.
 		if err := c.verify(rc); err != nil {
@@ -428,24 +465,11 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
 		if c.hardlink && c.r.mode == ModeBare {
 			// As ostree: a bare repository's symlink object is the
 			// symlink, with its owner; linkat links it, not its target.
-			err := unix.Linkat(unix.AT_FDCWD, c.r.objectPath(n.Content, ObjFile), dirFd, name, 0)
-			if err == nil {
-				return nil
-			}
-			if c.o.RequireHardlinks || (!errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EMLINK)) {
-				loose := strings.TrimPrefix(c.r.objectPath(n.Content, ObjFile), c.r.objects+"/")
-				return &CheckoutMsgError{Msg: fmt.Sprintf("Hardlinking %s to %s: %s", loose, name, strerror(err)), Err: fmt.Errorf("link %s: %w", n.Path, err)}
+			if ok, err := c.place(dirFd, name, n, p, c.linkObject(dirFd, name, n, nil)); ok || err != nil {
+				return err
 			}
 		}
-		if err := unix.Symlinkat(fi.Target, dirFd, name); err != nil {
-			return fmt.Errorf("symlink %s: %w", n.Path, err)
-		}
-		if !c.o.User {
-			if err := unix.Fchownat(dirFd, name, int(fi.UID), int(fi.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return fmt.Errorf("chown %s: %w", n.Path, err)
-			}
-		}
-		return nil
+		return c.symlink(dirFd, name, n, fi, p)
 	}
 	// Empty files are copied, never linked, as ostree does: one object
 	// shared by every empty file would reach the hardlink limit.
@@ -454,28 +478,81 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node) error {
 		if err := c.verify(rc); err != nil {
 			return err
 		}
-		err := unix.Linkat(unix.AT_FDCWD, c.r.objectPath(n.Content, ObjFile), dirFd, name, 0)
-		if err == nil {
+		linked := func(to string) {
 			var post unix.Stat_t
-			if preOK && unix.Fstatat(dirFd, name, &post, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			if preOK && unix.Fstatat(dirFd, to, &post, unix.AT_SYMLINK_NOFOLLOW) == nil {
 				s0, s1 := vrStatOf(&pre), vrStatOf(&post)
 				s0.xattrs, s1.xattrs = preXat, preXat
 				if s0 == s1 {
 					c.rec.put(n.Content, vrObject, s1)
 				}
 			}
-			return nil
+		}
+		if ok, err := c.place(dirFd, name, n, p, c.linkObject(dirFd, name, n, linked)); ok || err != nil {
+			return err
+		}
+		rc.Close()
+		var err error
+		if _, rc, err = c.r.OpenFile(n.Content); err != nil {
+			rc = nil
+			return err
+		}
+	}
+	_, err := c.place(dirFd, name, n, p, func(to string) (bool, error) {
+		return true, c.write(dirFd, to, n, fi, rc, job)
+	})
+	return err
+}
+
+// linkObject returns the placing step that hardlinks n's object as a
+// name in dirFd, calling linked, if not nil, with that name once done;
+// false, nil: it cannot be linked here and is to be copied.
+func (c *checkout) linkObject(dirFd int, name string, n Node, linked func(to string)) func(to string) (bool, error) {
+	return func(to string) (bool, error) {
+		err := unix.Linkat(unix.AT_FDCWD, c.r.objectPath(n.Content, ObjFile), dirFd, to, 0)
+		if err == nil {
+			if linked != nil {
+				linked(to)
+			}
+			return true, nil
 		}
 		if c.o.RequireHardlinks || (!errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EMLINK)) {
 			loose := strings.TrimPrefix(c.r.objectPath(n.Content, ObjFile), c.r.objects+"/")
-			return &CheckoutMsgError{Msg: fmt.Sprintf("Hardlinking %s to %s: %s", loose, name, strerror(err)), Err: fmt.Errorf("link %s: %w", n.Path, err)}
+			return false, &CheckoutMsgError{Msg: fmt.Sprintf("Hardlinking %s to %s: %s", loose, name, strerror(err)), Err: fmt.Errorf("link %s: %w", n.Path, err)}
 		}
-		if _, rc, err = c.r.OpenFile(n.Content); err != nil {
+		return false, nil
+	}
+}
+
+// symlink creates the symlink n as name in dirFd. As ostree: one that
+// replaces an entry of a union unlinks it first, and keeps the owner
+// and xattrs symlink(2) gave it; a new one gets the object's.
+func (c *checkout) symlink(dirFd int, name string, n Node, fi *FileInfo, p placing) error {
+	if p.over {
+		if err := unlinkForSymlink(dirFd, name, n); err != nil {
 			return err
 		}
-		defer rc.Close()
 	}
-	return c.write(dirFd, name, n, fi, rc, job)
+	if err := unix.Symlinkat(fi.Target, dirFd, name); err != nil {
+		return fmt.Errorf("symlink %s: %w", n.Path, err)
+	}
+	if c.o.User || p.replaced() {
+		return nil
+	}
+	if err := unix.Fchownat(dirFd, name, int(fi.UID), int(fi.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("chown %s: %w", n.Path, err)
+	}
+	if len(fi.Xattrs) == 0 {
+		return nil
+	}
+	// Through the directory's descriptor, not following the symlink.
+	at := "/proc/self/fd/" + strconv.Itoa(dirFd) + "/" + name
+	for _, x := range fi.Xattrs {
+		if err := unix.Lsetxattr(at, x.Name, x.Value, 0); err != nil {
+			return fmt.Errorf("setxattr %s on %s: %w", x.Name, n.Path, err)
+		}
+	}
+	return nil
 }
 
 // linkRecorded hardlinks n's object as name in dirFd if the

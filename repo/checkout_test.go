@@ -1,8 +1,10 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -92,4 +94,64 @@ func listTree(t *testing.T, root string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestCheckoutUnionReplacesAtomically: a union puts a file over an
+// existing one by renaming it into place, as ostree does, so a write
+// that fails (here: an object that does not hash to its checksum) leaves
+// the old file where it was, and no temporary name behind.
+func TestCheckoutUnionReplacesAtomically(t *testing.T) {
+	for _, m := range allModes {
+		user := m != ModeBare || os.Geteuid() != 0
+		t.Run(fmt.Sprintf("%s/user=%v", m, user), func(t *testing.T) {
+			src := t.TempDir()
+			writeTestTree(t, src, 1)
+			r := initRepo(t, m)
+			first, _ := r.ReadCommit(commitDir(t, r, "first", src))
+			dest := filepath.Join(t.TempDir(), "co")
+			if err := r.Checkout(context.Background(), RootNode(first), dest, CheckoutOptions{User: user}); err != nil {
+				t.Fatal(err)
+			}
+			old := readFile(t, filepath.Join(dest, "sub/deeper/data.bin"))
+
+			// The second commit's data.bin, its object swapped for another
+			// of the same size and mode: well-formed, wrong content.
+			data := slices.Clone(old)
+			data[0] ^= 0xff
+			writeFile(t, filepath.Join(src, "sub/deeper/data.bin"), data)
+			second, _ := r.ReadCommit(commitDir(t, r, "second", src))
+			data[1] ^= 0xff
+			other := t.TempDir()
+			writeFile(t, filepath.Join(other, "data.bin"), data)
+			oc, _ := r.ReadCommit(commitDir(t, r, "other", other))
+			want, err := r.Lookup(RootNode(second), "sub/deeper/data.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			swap, err := r.Lookup(RootNode(oc), "data.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(r.objectPath(swap.Content, ObjFile), r.objectPath(want.Content, ObjFile)); err != nil {
+				t.Fatal(err)
+			}
+
+			err = r.Checkout(context.Background(), RootNode(second), dest, CheckoutOptions{User: user, Overwrite: OverwriteUnion})
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("union over a corrupt object: %v, want ErrCorrupt", err)
+			}
+			if got := readFile(t, filepath.Join(dest, "sub/deeper/data.bin")); !bytes.Equal(got, old) {
+				t.Error("the failed union did not leave the old file in place")
+			}
+			ents, err := os.ReadDir(filepath.Join(dest, "sub/deeper"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ents {
+				if e.Name() != "data.bin" {
+					t.Errorf("left behind in the checkout: %s", e.Name())
+				}
+			}
+		})
+	}
 }

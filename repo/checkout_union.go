@@ -3,6 +3,7 @@ package repo
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -87,48 +88,111 @@ func removeAt(dirFd int, name string) error {
 	return os.RemoveAll("/proc/self/fd/" + strconv.Itoa(dirFd) + "/" + name)
 }
 
+// placing says how a file goes to its name, as prepare found the name.
+type placing struct {
+	// over: an entry of a union is there, to be replaced. A file is
+	// created under a temporary name and renamed over it, as ostree
+	// does, so that the name never goes missing and a failed write
+	// leaves the old file; a symlink that is not a hardlink of the
+	// object replaces it by unlink and symlink, as ostree does.
+	over bool
+	// freed: an entry was there and is gone (a union with whiteouts
+	// removes it first, as ostree does).
+	freed bool
+	// linked: the file is a hardlink of the object or of its
+	// uncompressed-cache entry, not a copy.
+	linked bool
+}
+
+// replaced reports whether the file takes the place of an existing
+// entry: ostree then leaves a copied symlink's owner and xattrs as
+// symlink(2) made them.
+func (p placing) replaced() bool { return p.over || p.freed }
+
 // resolveExisting handles, before a file is written as name in dirFd, an
 // entry already there under c.o.Overwrite: skip true means keep it and
-// write nothing; otherwise the name is free. linked says the file would
-// be a hardlink of the object or of its uncompressed-cache entry; a
-// union then keeps an existing file of the same mode, owner, size and
-// checksum as that, as ostree does.
-func (c *checkout) resolveExisting(dirFd int, name string, n Node, fi *FileInfo, linked bool) (skip bool, err error) {
+// write nothing; otherwise p says how the name is to be taken. p.linked says
+// the file would be a hardlink of the object or of its uncompressed-cache
+// entry; a union then keeps an existing file of the same mode, owner, size
+// and checksum as that, as ostree does.
+func (c *checkout) resolveExisting(dirFd int, name string, n Node, fi *FileInfo, p placing) (placing, bool, error) {
 	if c.o.Overwrite == OverwriteNone {
-		return false, nil
+		return p, false, nil
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return false, nil
+			return p, false, nil
 		}
-		return false, fmt.Errorf("stat %s: %w", n.Path, err)
+		return p, false, fmt.Errorf("stat %s: %w", n.Path, err)
 	}
 	switch c.o.Overwrite {
 	case OverwriteAdd:
-		return true, nil
+		return p, true, nil
 	case OverwriteIdentical:
-		if c.identical(dirFd, name, &st, n, fi, linked) {
-			return true, nil
+		if c.identical(dirFd, name, &st, n, fi, p.linked) {
+			return p, true, nil
 		}
-		return false, c.conflict(n, name, fi, linked)
+		return p, false, c.conflict(n, name, fi, p.linked)
 	}
-	if linked && c.identical(dirFd, name, &st, n, fi, true) {
-		return true, nil
+	if p.linked && c.identical(dirFd, name, &st, n, fi, true) {
+		return p, true, nil
 	}
 	if c.o.Whiteouts {
-		return false, removeAt(dirFd, name)
+		p.freed = true
+		return p, false, removeAt(dirFd, name)
 	}
-	if err := unix.Unlinkat(dirFd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		// ostree's words: it renames a link of the object from a
-		// random temporary name, or unlinks before a copy.
-		msg := fmt.Sprintf("Copy checkout of %s to %s: unlinkat(%s): %s", n.Content, name, name, strerror(err))
-		if linked {
-			msg = fmt.Sprintf("renameat(checkout-union-XXXXXX, %s): %s", name, strerror(err))
+	p.over = true
+	return p, false, nil
+}
+
+// place creates the file as name in dirFd with create, which makes the
+// name it is given and reports false, nil where the caller is to try
+// another way. With p.over, that is a temporary name in dirFd, renamed
+// over name once made, as ostree does.
+func (c *checkout) place(dirFd int, name string, n Node, p placing, create func(to string) (bool, error)) (bool, error) {
+	if !p.over {
+		return create(name)
+	}
+	prefix := "tmp."
+	if p.linked {
+		prefix = "checkout-union-"
+	}
+	to := prefix + tempSuffix()
+	ok, err := create(to)
+	if !ok || err != nil {
+		return ok, err
+	}
+	if err := unix.Renameat(dirFd, to, dirFd, name); err != nil {
+		unix.Unlinkat(dirFd, to, 0)
+		// ostree's words, with its temporary name.
+		msg := fmt.Sprintf("Copy checkout of %s to %s: renameat(./%s, %s): %s", n.Content, name, to, name, strerror(err))
+		if p.linked {
+			msg = fmt.Sprintf("renameat(%s, %s): %s", to, name, strerror(err))
 		}
 		return false, &CheckoutMsgError{Msg: msg, Err: err}
 	}
-	return false, nil
+	return true, nil
+}
+
+// tempSuffix is six random letters and digits, as in glnx's temporary
+// names.
+func tempSuffix() string {
+	const chars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var b [6]byte
+	for i := range b {
+		b[i] = chars[rand.IntN(len(chars))]
+	}
+	return string(b[:])
+}
+
+// unlinkForSymlink frees name for a copied symlink of a union, as ostree
+// does: by unlinking what is there.
+func unlinkForSymlink(dirFd int, name string, n Node) error {
+	if err := unix.Unlinkat(dirFd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return &CheckoutMsgError{Msg: fmt.Sprintf("Copy checkout of %s to %s: unlinkat(%s): %s", n.Content, name, name, strerror(err)), Err: err}
+	}
+	return nil
 }
 
 // identical reports whether the existing entry st at name is the file n

@@ -141,19 +141,26 @@ func (r *Repo) openContent(p string, c Checksum, payload, hash bool) (*FileInfo,
 		}
 		return fi, f, nil
 	}
+	return fi, verifying(c, fi, body, f, hash), nil
+}
+
+// verifying wraps the payload body of the content object c (nil for a
+// symlink), which f (if not nil) holds open, in a reader that checks its
+// size and, with hash, its checksum at the end.
+func verifying(c Checksum, fi *FileInfo, body io.Reader, f *os.File, hash bool) *verifyReader {
 	if body == nil {
 		body = strings.NewReader("")
 	}
 	v := &verifyReader{r: body, f: f, want: c, size: fi.Size}
 	if !hash {
-		return fi, v, nil
+		return v
 	}
 	v.h = sha256.New()
 	v.h.Write(contentStreamPrefix(fi))
 	if fi.Size >= asyncHashMin {
 		v.pipe = newHashPipe(v.h)
 	}
-	return fi, v, nil
+	return v
 }
 
 // verifyReader hashes the payload as it is read and checks it at the end
@@ -261,7 +268,7 @@ func openArchive(p string, payload bool) (*FileInfo, io.Reader, *os.File, error)
 		return nil, nil, f, err
 	}
 	if payload && st.Size() <= maxWholeFile {
-		if fi, body, ok, err := openArchiveWhole(f, st.Size()); ok {
+		if fi, body, ok, err := openArchiveWhole(int(f.Fd()), st.Size()); ok {
 			return fi, body, f, err
 		}
 	}

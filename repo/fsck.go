@@ -106,8 +106,15 @@ func (r *Repo) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 	}
 	rep.Objects = len(seen)
 
-	if err := r.fsckContent(ctx, content, o.Progress, note, rep); err != nil {
+	rec := r.fsckRecord()
+	if err := r.fsckContent(ctx, content, rec, o.Progress, note, rep); err != nil {
 		return nil, err
+	}
+	if rec != nil {
+		// The objects that hashed right, for the next checkout.
+		if err := rec.save(ctx); err != nil {
+			return rep, fmt.Errorf("fsck: %w", err)
+		}
 	}
 	for _, p := range bad {
 		sort.Slice(p.Commits, func(i, j int) bool { return p.Commits[i].String() < p.Commits[j].String() })
@@ -181,7 +188,7 @@ func (r *Repo) fsckTree(commit *Commit, seen map[objKey]error, content map[Check
 }
 
 // fsckContent verifies content objects in parallel: hashing is CPU-bound.
-func (r *Repo) fsckContent(ctx context.Context, content map[Checksum][]Checksum, progress func(int, int), note func(objKey, error, Checksum), rep *FsckReport) error {
+func (r *Repo) fsckContent(ctx context.Context, content map[Checksum][]Checksum, rec *verifiedRecord, progress func(int, int), note func(objKey, error, Checksum), rep *FsckReport) error {
 	jobs := make(chan Checksum)
 	type result struct {
 		c   Checksum
@@ -194,7 +201,7 @@ func (r *Repo) fsckContent(ctx context.Context, content map[Checksum][]Checksum,
 		go func() {
 			defer wg.Done()
 			for c := range jobs {
-				results <- result{c, r.verifyContent(c)}
+				results <- result{c, r.verifyRecording(rec, c)}
 			}
 		}()
 	}

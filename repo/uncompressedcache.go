@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -83,6 +84,11 @@ type ucache struct {
 	off atomic.Bool
 	// byFd: link through /proc/self/fd (procfs is mounted).
 	byFd bool
+	// prefixes: the XX directories the cache had when opened. An entry
+	// elsewhere is not looked for: with an empty cache, that lookup was
+	// one failed openat per file. One made meanwhile by another process
+	// only costs this checkout the entry.
+	prefixes [256]bool
 }
 
 // uncompressedCacheEnabled reports whether a checkout with o uses the
@@ -121,8 +127,56 @@ func (r *Repo) openUncompressedCache(ctx context.Context, fsync bool) (*ucache, 
 		lock.Close()
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
-	return &ucache{r: r, ctx: ctx, fsync: fsync, lock: lock, dir: dir, stageFd: -1,
-		staged: map[Checksum]bool{}, bad: map[Checksum]bool{}, jobs: map[Checksum]*inflight{}, byFd: tmpfileLinkable()}, nil
+	u := &ucache{r: r, ctx: ctx, fsync: fsync, lock: lock, dir: dir, stageFd: -1,
+		staged: map[Checksum]bool{}, bad: map[Checksum]bool{}, jobs: map[Checksum]*inflight{}, byFd: tmpfileLinkable()}
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		u.finish(false)
+		return nil, fmt.Errorf("list %s: %w", p, err)
+	}
+	for _, n := range names {
+		if b, err := hex.DecodeString(n); err == nil && len(b) == 1 {
+			u.prefixes[b[0]] = true
+		}
+	}
+	return u, nil
+}
+
+// mayHave reports whether c's entry is worth looking for.
+func (u *ucache) mayHave(c Checksum) bool { return u.prefixes[c[0]] }
+
+// openWhole opens c's .filez by descriptor and reads it whole, as
+// OpenFile does, without an *os.File, whose setup costs several system
+// calls per file. All nil: too large to read whole; use OpenFile.
+func (u *ucache) openWhole(c Checksum) (*FileInfo, io.ReadCloser, error) {
+	name := c.String() + "." + ObjFile.Ext()
+	fd, err := unix.Open(u.r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil, missing(c, ObjFile)
+	}
+	if err != nil {
+		return nil, nil, &ObjectError{name, err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, nil, &ObjectError{name, err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > maxWholeFile {
+		return nil, nil, nil
+	}
+	fi, body, ok, err := openArchiveWhole(fd, st.Size)
+	switch {
+	case !ok:
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, &ObjectError{name, err}
+	}
+	if msg := fi.validate(); msg != "" {
+		releaseBody(body)
+		return nil, nil, corruptf(c, ObjFile, "%s", msg)
+	}
+	return fi, verifying(c, fi, body, nil, true), nil
 }
 
 // ucacheable reports whether a file of fi goes through the cache.

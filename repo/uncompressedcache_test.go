@@ -2,6 +2,8 @@ package repo
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -206,5 +208,57 @@ func TestPruneDropsStaleUncompressed(t *testing.T) {
 	}
 	if _, err := os.Lstat(stays); err != nil {
 		t.Errorf("the cache entry of a kept object went: %v", err)
+	}
+}
+
+// TestUncompressedCacheCorruptObject: a -U checkout from an archive
+// repository fails on an object whose payload does not hash to its
+// checksum, and adds no entry for it, whether the object is read whole
+// at once (no entry can exist: its XX directory is missing) or after its
+// header (the entry is looked for first).
+func TestUncompressedCacheCorruptObject(t *testing.T) {
+	for _, prefixExists := range []bool{false, true} {
+		t.Run(fmt.Sprintf("prefix=%v", prefixExists), func(t *testing.T) {
+			src := t.TempDir()
+			writeTestTree(t, src, 1)
+			r := initRepo(t, ModeArchive)
+			c := commitDir(t, r, "main", src)
+			commit, _ := r.ReadCommit(c)
+			n, err := r.Lookup(RootNode(commit), "sub/deeper/data.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Another object of the same size and mode in its place: a
+			// well-formed .filez whose payload hashes to something else.
+			other := t.TempDir()
+			data := readFile(t, filepath.Join(src, "sub/deeper/data.bin"))
+			data[0] ^= 0xff
+			writeFile(t, filepath.Join(other, "data.bin"), data)
+			oc, _ := r.ReadCommit(commitDir(t, r, "other", other))
+			on, err := r.Lookup(RootNode(oc), "data.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := r.objectPath(n.Content, ObjFile)
+			if err := os.Rename(r.objectPath(on.Content, ObjFile), p); err != nil {
+				t.Fatal(err)
+			}
+			if prefixExists {
+				if err := os.MkdirAll(filepath.Join(r.Path(), uncompressedCacheDir, n.Content.String()[:2]), 0o775); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dest := filepath.Join(t.TempDir(), "co")
+			err = r.Checkout(context.Background(), RootNode(commit), dest, CheckoutOptions{User: true})
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("checkout of a corrupt object: %v, want ErrCorrupt", err)
+			}
+			if _, err := os.Lstat(filepath.Join(dest, "sub/deeper/data.bin")); err == nil {
+				t.Error("the corrupt object's file is in the checkout")
+			}
+			if _, err := os.Lstat(entryFor(t, r, RootNode(commit), "sub/deeper/data.bin")); err == nil {
+				t.Error("the corrupt object went into the cache")
+			}
+		})
 	}
 }

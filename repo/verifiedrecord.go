@@ -40,6 +40,11 @@ import (
 // its mtime to the current time; a chmod, chown or replacement changes
 // mode, owner or inode; an xattr change of a bare object changes X.
 //
+// Fsck, which hashes every object anyway, records those that hash right
+// by the same rules (regular, non-empty, looking the same before and after
+// the reading, past the racy window), so a bare checkout after an fsck
+// links without reading.
+//
 // What it does not catch, and fsck does: a write that keeps the size and
 // then sets the mtime back to the recorded one to the nanosecond (`cp -p`
 // of a same-sized file from another ostree checkout, whose mtimes are 0
@@ -384,4 +389,47 @@ func lgetxattrAll(p, name string) ([]byte, error) {
 		}
 		return buf[:n], nil
 	}
+}
+
+// fsckRecord is the record fsck adds to, or nil where no checkout links
+// objects (an archive repository's are never the checkout's files).
+func (r *Repo) fsckRecord() *verifiedRecord {
+	if r.mode == ModeArchive {
+		return nil
+	}
+	return r.openVerifiedRecord()
+}
+
+// verifyRecording is fsck's verifyContent that also records, in rec if
+// not nil, an object that hashed to its checksum, by the rules a checkout
+// records what it links by: a regular, non-empty file that looked the
+// same (inode, size, mtime, mode, owner, xattrs) before and after it was
+// read, and whose mtime is past the racy window. The next bare checkout
+// then links it unread.
+func (r *Repo) verifyRecording(rec *verifiedRecord, c Checksum) error {
+	if rec == nil {
+		return r.verifyContent(c)
+	}
+	p := r.objectPath(c, ObjFile)
+	look := func() (vrStat, bool) {
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size == 0 {
+			return vrStat{}, false
+		}
+		xd, err := xattrDigest(p)
+		if err != nil {
+			return vrStat{}, false
+		}
+		s := vrStatOf(&st)
+		s.xattrs = xd
+		return s, true
+	}
+	before, ok := look()
+	if err := r.verifyContent(c); err != nil {
+		return err
+	}
+	if after, ok2 := look(); ok && ok2 && before == after {
+		rec.put(c, vrObject, after)
+	}
+	return nil
 }

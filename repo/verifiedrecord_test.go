@@ -264,3 +264,60 @@ func TestVerifiedRecordDamaged(t *testing.T) {
 		t.Error("the record as written does not parse")
 	}
 }
+
+// TestFsckFillsVerifiedRecord: fsck records the objects it hashed right
+// (regular, non-empty, past the racy window) where checkouts link
+// objects, so that the next checkout links them unread; it records no
+// object it found corrupt, and nothing in an archive repository.
+func TestFsckFillsVerifiedRecord(t *testing.T) {
+	for _, m := range []Mode{ModeBare, ModeBareUser, ModeArchive} {
+		t.Run(m.String(), func(t *testing.T) {
+			src := t.TempDir()
+			writeTestTree(t, src, 1)
+			r := initRepo(t, m)
+			c := commitDir(t, r, "main", src)
+			commit, _ := r.ReadCommit(c)
+			obj := func(rel string) string {
+				n, err := r.Lookup(RootNode(commit), rel)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r.objectPath(n.Content, ObjFile)
+			}
+			for _, rel := range []string{"hello.txt", "sub/run.sh", "sub/deeper/data.bin"} {
+				ageFile(t, obj(rel))
+			}
+			if m != ModeArchive {
+				rewriteKeepingMtime(t, obj("sub/run.sh"), []byte("#!/bin/sh\necho HI\n"))
+			}
+			rep, err := r.Fsck(context.Background(), FsckOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := m != ModeArchive
+			if got := recorded(t, r, c, "hello.txt", vrObject); got != want {
+				t.Errorf("hello.txt recorded: %v, want %v", got, want)
+			}
+			if recorded(t, r, c, "empty", vrObject) {
+				t.Error("an empty file, never linked, was recorded")
+			}
+			if m == ModeArchive {
+				return
+			}
+			if len(rep.Problems) != 1 || recorded(t, r, c, "sub/run.sh", vrObject) {
+				t.Errorf("fsck found %v and recorded the corrupt object: %v", rep.Problems, recorded(t, r, c, "sub/run.sh", vrObject))
+			}
+			// Recorded, hence linked unread: a change the record cannot
+			// see (its documented limit) goes through.
+			rewriteKeepingMtime(t, obj("hello.txt"), []byte("HELLO\n"))
+			dest := filepath.Join(t.TempDir(), "co")
+			commitNode, _ := r.Lookup(RootNode(commit), "hello.txt")
+			if err := r.Checkout(context.Background(), commitNode, dest, CheckoutOptions{User: m == ModeBareUser}); err != nil {
+				t.Fatalf("checkout of an object fsck recorded: %v", err)
+			}
+			if got := readFile(t, filepath.Join(dest, "hello.txt")); string(got) != "HELLO\n" {
+				t.Errorf("the object was not linked unread: %q", got)
+			}
+		})
+	}
+}

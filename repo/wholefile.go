@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -210,17 +209,17 @@ func (w *wholeInflater) release() {
 	*w = wholeInflater{}
 }
 
-// openArchiveWhole reads the .filez f of size bytes whole and returns its
-// metadata and payload, or ok false when the budget of bytes held is spent
-// (the caller streams from f then). f is left open either way; the caller
-// validates the metadata.
-func openArchiveWhole(f *os.File, size int64) (fi *FileInfo, body io.Reader, ok bool, err error) {
+// openArchiveWhole reads the .filez open as fd, of size bytes, whole and
+// returns its metadata and payload, or ok false when the budget of bytes
+// held is spent (the caller streams from fd then). fd is left open either
+// way, and is no longer needed once ok; the caller validates the metadata.
+func openArchiveWhole(fd int, size int64) (fi *FileInfo, body io.Reader, ok bool, err error) {
 	if wholeBudget.Add(size) > maxWholeHeld {
 		wholeBudget.Add(-size)
 		return nil, nil, false, nil
 	}
 	defer wholeBudget.Add(-size) // held only while decoding, unless streamed
-	fi, payload, buf, err := loadFilez(int(f.Fd()), size)
+	fi, payload, buf, err := loadFilez(fd, size)
 	if err != nil {
 		return nil, nil, true, err
 	}

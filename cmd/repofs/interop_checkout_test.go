@@ -12,12 +12,14 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/repofs/repofs/internal/repotest"
 )
 
 // treeLines renders a checkout for comparison: type and mode, owner,
-// link count of regular files (hardlinked or not), whether a directory's mtime is 0,
-// symlink target or content.
+// xattrs, link count of regular files (hardlinked or not), whether a
+// directory's mtime is 0, symlink target or content.
 func treeLines(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
@@ -33,7 +35,7 @@ func treeLines(t *testing.T, root string) []string {
 		if err := syscall.Lstat(p, &st); err != nil {
 			return err
 		}
-		line := fmt.Sprintf("%s mode=%o owner=%d:%d", rel, st.Mode, st.Uid, st.Gid)
+		line := fmt.Sprintf("%s mode=%o owner=%d:%d%s", rel, st.Mode, st.Uid, st.Gid, xattrText(t, p))
 		switch {
 		case d.Type()&fs.ModeSymlink != 0:
 			target, _ := os.Readlink(p)
@@ -53,7 +55,34 @@ func treeLines(t *testing.T, root string) []string {
 	return out
 }
 
-var tmpName = regexp.MustCompile(`checkout-union-[0-9A-Za-z]{6}`)
+// tmpName matches the random temporary names of a union's replacing
+// renames, ostree's and repofs's: of a link, or of a copy.
+// xattrText renders the xattrs of p (not following a symlink), sorted.
+func xattrText(t *testing.T, p string) string {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	n, err := unix.Llistxattr(p, buf)
+	if err != nil {
+		t.Fatalf("listxattr %s: %v", p, err)
+	}
+	names := strings.Split(strings.TrimSuffix(string(buf[:n]), "\x00"), "\x00")
+	slices.Sort(names)
+	var out strings.Builder
+	for _, name := range names {
+		if name == "" {
+			continue
+		}
+		v := make([]byte, 64<<10)
+		k, err := unix.Lgetxattr(p, name, v)
+		if err != nil {
+			t.Fatalf("getxattr %s %s: %v", p, name, err)
+		}
+		fmt.Fprintf(&out, " %s=%q", name, v[:k])
+	}
+	return out.String()
+}
+
+var tmpName = regexp.MustCompile(`(checkout-union-|tmp\.)[0-9A-Za-z]{6}`)
 
 // TestInteropCheckoutOptions checks out with each option, over a first
 // checkout where the option layers, with ostree and repofs, and compares
@@ -68,6 +97,23 @@ func TestInteropCheckoutOptions(t *testing.T) {
 		{Path: ".wh.emptydir", Kind: repotest.File},
 		{Path: "xdir/.wh..wh..opq", Kind: repotest.File},
 		{Path: "xdir/only", Kind: repotest.File, Data: []byte("only\n")},
+		// A symlink replacing the fixture's, and a new one, not root's:
+		// ostree gives a copied symlink the commit's owner and xattrs
+		// only where nothing was in its way.
+		{Path: "link", Kind: repotest.Symlink, Target: "replaced", UID: 4321, GID: 4322, Xattrs: map[string]string{"trusted.l": "1"}},
+		{Path: "newlink", Kind: repotest.Symlink, Target: "hello.txt", UID: 4321, GID: 4322, Xattrs: map[string]string{"trusted.n": "2"}},
+	})
+	// layer3's whiteouts come after files of the same layer they name
+	// (names sort before ".wh."): ostree writes those, then removes them.
+	layer3 := t.TempDir()
+	repotest.WriteTree(t, layer3, []repotest.Entry{
+		{Path: "-x", Kind: repotest.File, Data: []byte("gone\n")},
+		{Path: ".wh.-x", Kind: repotest.File},
+		{Path: ".a", Kind: repotest.File, Data: []byte("gone too\n")},
+		{Path: ".wh..a", Kind: repotest.File},
+		{Path: ".wh.hello.txt", Kind: repotest.File},
+		{Path: "hello.txt", Kind: repotest.File, Data: []byte("after its whiteout\n")},
+		{Path: ".wh.link", Kind: repotest.Symlink, Target: "a symlink is no whiteout"},
 	})
 	// layer2 puts a file and a symlink where the fixture has directories.
 	layer2 := t.TempDir()
@@ -121,14 +167,19 @@ func TestInteropCheckoutOptions(t *testing.T) {
 		{"test/cli", []string{"--union", "layer2"}},
 		{"test/cli", []string{"--union", "--whiteouts", "layer2"}},
 		{"test/cli", []string{"--union-add", "layer2"}},
+		{"", []string{"--whiteouts", "layer3"}},
+		{"test/cli", []string{"--union", "--whiteouts", "layer3"}},
+		{"test/cli", []string{"--whiteouts", "layer3"}},
+		{"layer", []string{"--union", "layer3"}},
 	}
 	for _, mode := range repotest.Modes {
 		t.Run(mode, func(t *testing.T) {
 			f := cliFixture(t, mode)
 			repotest.Commit(t, f.Repo, "layer", layer, repotest.CommitOpts{Subject: "layer", Timestamp: "2024-04-02T00:00:00Z"})
 			repotest.Commit(t, f.Repo, "layer2", layer2, repotest.CommitOpts{Subject: "layer2", Timestamp: "2024-04-03T00:00:00Z"})
+			repotest.Commit(t, f.Repo, "layer3", layer3, repotest.CommitOpts{Subject: "layer3", Timestamp: "2024-04-04T00:00:00Z"})
 			for _, c := range cases {
-				if mode == "bare-user-only" && (slices.Contains(c.args, "layer") || slices.Contains(c.args, "layer2")) {
+				if mode == "bare-user-only" && (slices.Contains(c.args, "layer") || slices.Contains(c.args, "layer2") || slices.Contains(c.args, "layer3")) {
 					continue
 				}
 				a, b := filepath.Join(t.TempDir(), "co"), filepath.Join(t.TempDir(), "co")
@@ -139,8 +190,9 @@ func TestInteropCheckoutOptions(t *testing.T) {
 				want, wantErr, wantCode := repotest.RunOstree(t, append([]string{"--repo=" + f.Repo, "checkout"}, append(c.args, a)...)...)
 				got, gotErr, gotCode := repofs(t, append([]string{"--repo=" + f.Repo, "checkout"}, append(c.args, b)...)...)
 				name := strings.Join(c.args, " ")
-				// ostree's temporary name for a union's link is random.
-				wantErr = tmpName.ReplaceAllString(wantErr, "checkout-union-XXXXXX")
+				// Temporary names for a union's replacing rename are random.
+				wantErr = tmpName.ReplaceAllString(wantErr, "${1}XXXXXX")
+				gotErr = tmpName.ReplaceAllString(gotErr, "${1}XXXXXX")
 				if got != want || gotCode != wantCode || errorLine(gotErr) != errorLine(wantErr) {
 					t.Errorf("checkout %s: repofs %q %d %q, ostree %q %d %q", name, got, gotCode, errorLine(gotErr), want, wantCode, errorLine(wantErr))
 				}
