@@ -10,7 +10,8 @@ package integration
 // serve its refs; find MNT/refs -type l (first, then again) against find
 // of REPO/refs on disk; how long a ref moved by `repofs refs` and by
 // `ostree refs` takes to show in the mount (p50/p99, from the command's
-// exit); ls MNT/commits; the mount's peak RSS and its CPU while idle. A
+// exit); ls MNT/commits (and ls of a directory on disk holding the same
+// names); the mount's peak RSS and its CPU while idle. A
 // second table has the commands that scan the repository, repofs against
 // ostree on the same repository, alternated (median wall time): refs,
 // summary -u, remote refs (a file:// remote of the repository), log of
@@ -161,8 +162,8 @@ func TestScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("%-15s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %7s\n", "refs/commits", "ready", "find 1st", "find 2nd",
-		"find disk", "repofs50", "repofs99", "ostree50", "ostree99", "ls commits", "RSS", "idle")
+	fmt.Printf("%-15s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %7s\n", "refs/commits", "ready", "find 1st", "find 2nd",
+		"find disk", "repofs50", "repofs99", "ostree50", "ostree99", "ls commits", "ls disk", "RSS", "idle")
 	for _, size := range strings.Split(envOr("REPOFS_SCALE_SIZES", "1000:100,10000:1000,100000:10000"), ",") {
 		a, b, _ := strings.Cut(size, ":")
 		refs, _ := strconv.Atoi(a)
@@ -219,19 +220,28 @@ func TestScale(t *testing.T) {
 			byRepofs = append(byRepofs, move("repofs", 2*i))
 			byOstree = append(byOstree, move("ostree", 2*i+1))
 		}
-		ls := timed(func() {
-			if r := runCmd(t, io.Discard, "ls", filepath.Join(mp, "commits")); r.code != 0 {
-				t.Fatal(r.stderr)
-			}
-		})
+		ls := func(dir string) time.Duration {
+			return timed(func() {
+				if r := runCmd(t, io.Discard, "ls", dir); r.code != 0 {
+					t.Fatal(r.stderr)
+				}
+			})
+		}
+		lsMount := ls(filepath.Join(mp, "commits"))
+		// The same names in a directory on disk, for reference.
+		disk := t.TempDir()
+		for _, c := range commits {
+			os.Mkdir(filepath.Join(disk, c), 0o755)
+		}
+		lsDisk := min(ls(disk), ls(disk))
 		cpu0 := processCPU(cmd.Process.Pid)
 		time.Sleep(idle) // the measurement itself: the mount left alone
 		idleCPU := float64(processCPU(cmd.Process.Pid)-cpu0) / float64(idle) * 100
 		rss := peakRSS(cmd.Process.Pid)
 		ms := func(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond)) }
-		fmt.Printf("%-15s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %6.2f%%\n", size, ms(ready), ms(find1), ms(find2), ms(findDisk),
+		fmt.Printf("%-15s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %6.2f%%\n", size, ms(ready), ms(find1), ms(find2), ms(findDisk),
 			ms(percentile(byRepofs, .5)), ms(percentile(byRepofs, .99)), ms(percentile(byOstree, .5)), ms(percentile(byOstree, .99)),
-			ms(ls), mib(rss), idleCPU)
+			ms(lsMount), ms(lsDisk), mib(rss), idleCPU)
 		cmd.Process.Signal(syscall.SIGINT)
 		if code := waitExit(t, cmd, time.Minute); code != 0 {
 			t.Errorf("mount exit %d", code)
