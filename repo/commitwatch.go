@@ -68,8 +68,12 @@ type commitNotify struct {
 	buf []byte
 }
 
-// readInotify reads events; a test swaps it to lose some.
-var readInotify = unix.Read
+// readInotify reads events and inotifyInit starts an instance; tests swap
+// them to lose events or to have none.
+var (
+	readInotify = unix.Read
+	inotifyInit = unix.InotifyInit1
+)
 
 // Watch keeps the index current until ctx is done, then returns; fn is
 // told of every change that Watch applied (a Refresh meanwhile applies
@@ -161,7 +165,7 @@ func (x *CommitIndex) poll(ctx context.Context, period time.Duration, share time
 // markers, then brings the index up to date: what changed before a
 // directory was watched is seen by reading it after.
 func (x *CommitIndex) startNotify() (added, removed []Checksum, err error) {
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	fd, err := inotifyInit(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		return nil, nil, fmt.Errorf("inotify: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -95,13 +96,14 @@ func TestCommitIndexWatch(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		refresh bool // call Refresh after each change, instead of waiting for events
-		lose    int  // 0: no events lost; 1: lost with an overflow; 2: lost silently
+		lose    int  // 0: no events lost; 1: lost with an overflow; 2: lost silently; 3: no inotify (polls)
 	}{
 		{"events", false, 0},
 		{"refresh", true, 0},
 		{"overflow", false, 1},
 		{"overflow refresh", true, 1},
 		{"missed", false, 2},
+		{"no inotify", false, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testCommitIndexWatch(t, tc.refresh, tc.lose)
@@ -111,6 +113,11 @@ func TestCommitIndexWatch(t *testing.T) {
 
 func testCommitIndexWatch(t *testing.T, refresh bool, loseKind int) {
 	lose, lost := loseEvents(t)
+	if loseKind == 3 {
+		orig := inotifyInit
+		inotifyInit = func(int) (int, error) { return -1, unix.EMFILE }
+		t.Cleanup(func() { inotifyInit = orig })
+	}
 	b := newBuilder(t)
 	root := b.tree(nil, nil)
 	c1 := b.commit(root, nil, "one")
@@ -131,7 +138,7 @@ func testCommitIndexWatch(t *testing.T, refresh bool, loseKind int) {
 		x.Watch(ctx, CommitWatchOptions{Poll: poll}, view.apply)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); loseKind != 3; time.Sleep(time.Millisecond) {
 		x.mu.Lock()
 		watching := x.n != nil
 		x.mu.Unlock()
@@ -222,18 +229,27 @@ func testCommitIndexWatch(t *testing.T, refresh bool, loseKind int) {
 		}},
 	}
 	for i, s := range steps {
-		if loseKind > 0 && i%2 == 1 {
+		if (loseKind == 1 || loseKind == 2) && i%2 == 1 {
 			lose(loseKind == 1)
 		}
 		s.do()
 		check(s.name)
 	}
-	if loseKind > 0 && !lost() {
+	if (loseKind == 1 || loseKind == 2) && !lost() {
 		t.Error("no events were ever lost")
 	}
 	view.mu.Lock()
 	defer view.mu.Unlock()
-	for _, err := range view.errs {
+	errs := view.errs
+	if loseKind == 3 {
+		// Watch says once that it polls.
+		if len(errs) == 0 || !errors.Is(errs[0], unix.EMFILE) {
+			t.Errorf("without inotify: errors %v, want the reason it polls first", errs)
+		} else {
+			errs = errs[1:]
+		}
+	}
+	for _, err := range errs {
 		t.Error(err)
 	}
 }
