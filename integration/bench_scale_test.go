@@ -180,11 +180,11 @@ func TestScale(t *testing.T) {
 		cmd, _ := startMount(t, p, mp, "refs/heads/"+scaleRef(refs-1))
 		ready := time.Since(start)
 		find := func(dir string, typ string) time.Duration {
-			return timed(func() {
-				if r := runCmd(t, io.Discard, "find", dir, "-type", typ); r.code != 0 {
-					t.Fatalf("find %s: %s", dir, r.stderr)
-				}
-			})
+			wall, stderr, err := timeCmd("find", []string{dir, "-type", typ})
+			if err != nil {
+				t.Fatalf("find %s: %v: %s", dir, err, stderr)
+			}
+			return wall
 		}
 		find1 := find(filepath.Join(mp, "refs"), "l")
 		find2 := find(filepath.Join(mp, "refs"), "l")
