@@ -98,9 +98,13 @@ func (x *CommitIndex) Watch(ctx context.Context, o CommitWatchOptions, fn func(C
 		x.poll(ctx, commitFallbackPoll, 20, report)
 		return
 	}
-	defer x.stopNotify()
-	report(added, removed, nil)
 	ready := x.waitReadable(ctx)
+	defer func() {
+		x.stopNotify()
+		for range ready { // until its goroutine is gone
+		}
+	}()
+	report(added, removed, nil)
 	// A directory that could not be watched is looked at as often as
 	// without notifications.
 	period, share := o.Poll, time.Duration(500)
