@@ -9,12 +9,15 @@ import (
 	"github.com/repofs/repofs/repo"
 )
 
-// commitsPoll is the period of the look for commits that went (pruned by
-// repofs or ostree, neither of which need touch a ref) and for those that
-// came without a ref update: a stat of each objects/XX directory and of
-// state/ (see repo.CommitIndex), a directory read again only if it
-// changed.
-const commitsPoll = 500 * time.Millisecond
+// commitsPoll is the shortest period of the safety-net look at objects/
+// behind the notifications that keep commits/ current (see
+// repo.CommitWatchOptions): a stat of each objects/XX directory and of
+// state/ when nothing changed.
+var commitsPoll = 10 * time.Second // a variable for tests
+
+// forgetAgain is when the kernel is told a second time to forget commits
+// that went, in case a lookup in flight gave them back to it.
+const forgetAgain = time.Second
 
 // commitsState keeps the index of complete commits behind commits/.
 type commitsState struct {
@@ -22,15 +25,14 @@ type commitsState struct {
 
 	mu sync.Mutex
 	// gone are the commits the previous refresh found removed: the kernel
-	// is told to forget them once more, in case a lookup in flight then
-	// gave them back to it.
+	// is told to forget them once more (forgetAgain after), in case a
+	// lookup in flight then gave them back to it.
 	gone []repo.Checksum
 }
 
-// refreshCommits brings the index of commits/ up to date; the commits
-// that went also leave the cache of commits, so that a lookup reads the
-// disk, and fails. It returns what the kernel must be told (see
-// notifyCommits).
+// refreshCommits brings the index of commits/ up to date (applying what
+// the watch was told since its last event) and returns what the kernel
+// must be told (see notifyCommits).
 func (f *FS) refreshCommits() (commitsNotice, error) {
 	s := &f.commitsIdx
 	s.mu.Lock()
@@ -39,12 +41,21 @@ func (f *FS) refreshCommits() (commitsNotice, error) {
 	if err != nil {
 		return commitsNotice{}, err
 	}
+	return f.commitsChanged(added, removed), nil
+}
+
+// commitsChanged takes note of commits that came and went, under
+// commitsIdx.mu: those whose object went also leave the cache of commits,
+// so that a lookup reads the disk, and fails. It returns what the kernel
+// must be told.
+func (f *FS) commitsChanged(added, removed []repo.Checksum) commitsNotice {
+	s := &f.commitsIdx
 	listing := len(added)+len(removed) > 0
 	// A commit that only became partial again (a pull that resumed a
 	// transaction marks it so while it runs) leaves the listing, but its
 	// object is still there: a process reading inside it keeps it
 	// (DESIGN invariant 5). Only a commit whose object went is forgotten.
-	removed = slices.DeleteFunc(removed, func(c repo.Checksum) bool {
+	removed = slices.DeleteFunc(slices.Clone(removed), func(c repo.Checksum) bool {
 		has, err := f.r.HasObject(c, repo.ObjCommit)
 		return err == nil && has
 	})
@@ -57,8 +68,10 @@ func (f *FS) refreshCommits() (commitsNotice, error) {
 		}
 		f.mu.Unlock()
 		f.log.Debug("fusefs: commits removed", "removed", len(removed))
+		// Tell the kernel once more (s.gone), as the poll once did.
+		time.AfterFunc(forgetAgain, f.refreshNotify)
 	}
-	return n, nil
+	return n
 }
 
 // commitsNotice is what the kernel must forget of commits/ after a
@@ -93,17 +106,17 @@ func (f *FS) refreshNotify() {
 	f.notifyCommits(n)
 }
 
-// watchCommits refreshes the index of commits/ every commitsPoll until ctx
-// is done.
+// watchCommits keeps the index of commits/ current until ctx is done,
+// and tells the kernel what changed.
 func (f *FS) watchCommits(ctx context.Context) {
-	t := time.NewTicker(commitsPoll)
-	defer t.Stop()
-	for {
-		f.refreshNotify()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	f.commitsIdx.idx.Watch(ctx, repo.CommitWatchOptions{Poll: commitsPoll}, func(ev repo.CommitEvent) {
+		if ev.Err != nil {
+			f.log.Error("fusefs: watch commits", "err", ev.Err)
 		}
-	}
+		s := &f.commitsIdx
+		s.mu.Lock()
+		n := f.commitsChanged(ev.Added, ev.Removed)
+		s.mu.Unlock()
+		f.notifyCommits(n)
+	})
 }

@@ -30,8 +30,9 @@ func TestCommitMarkedPartialKeepsReaders(t *testing.T) {
 	if err := os.WriteFile(marker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The commits index looks every commitsPoll; wait for the listing to
-	// drop c, then check the reader's path still works.
+	// The commits index learns of the marker from the repository's
+	// notifications; wait for the listing to drop c, then check the
+	// reader's path still works.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		m.FS.refreshNotify()
 		ents, err := os.ReadDir(filepath.Join(mp, "commits"))

@@ -63,12 +63,14 @@ func (r *Repo) partialCommits() (map[Checksum]struct{}, error) {
 	return out, nil
 }
 
-// CommitIndex keeps the list of complete commits of a repository current
-// at the cost of a stat of each objects/XX directory and of state/ per
-// Refresh: only a directory whose change time moved since it was last read
-// is read again. A new commit object, a pruned one (by repofs or ostree)
-// and a .commitpartial made or removed all change their directory's times.
-// Its methods may be called from several goroutines.
+// CommitIndex keeps the list of complete commits of a repository current.
+// While Watch runs, inotify says which commit objects and .commitpartial
+// markers came and went, and Refresh applies what it said since; without
+// it, Refresh stats each objects/XX directory and state/, and reads again
+// only a directory whose times moved since it was last read (a new
+// commit object, a pruned one and a marker made or removed all change
+// their directory's times). Its methods may be called from several
+// goroutines.
 type CommitIndex struct {
 	r *Repo
 
@@ -77,13 +79,37 @@ type CommitIndex struct {
 	// state is state/: its stamp and the partial commits in it.
 	state    dirStamp
 	partial  map[Checksum]struct{}
-	complete []Checksum // sorted
+	complete []Checksum // sorted; replaced, never modified
 	read     bool       // complete was computed once
+	// n is the inotify instance while Watch runs; the directories its
+	// events said appeared are read again by the next look.
+	n          *commitNotify
+	stale      [256]bool
+	staleState bool
+	anyStale   bool
 }
 
 type indexedDir struct {
 	stamp   dirStamp
 	commits []Checksum // sorted
+}
+
+// insert adds c, telling whether it was new.
+func (d *indexedDir) insert(c Checksum) bool {
+	i, ok := slices.BinarySearchFunc(d.commits, c, compareChecksums)
+	if !ok {
+		d.commits = slices.Insert(d.commits, i, c)
+	}
+	return !ok
+}
+
+// remove removes c, telling whether it was there.
+func (d *indexedDir) remove(c Checksum) bool {
+	i, ok := slices.BinarySearchFunc(d.commits, c, compareChecksums)
+	if ok {
+		d.commits = slices.Delete(d.commits, i, i+1)
+	}
+	return ok
 }
 
 // dirStamp is what tells that a directory's entries may have changed: a
@@ -124,54 +150,191 @@ func statDir(p string, now time.Time) (dirStamp, bool, error) {
 
 // Refresh brings the index up to date with the disk and returns the
 // complete commits that appeared and that went since the previous
-// Refresh (none the first time).
+// Refresh or event of Watch (none the first time). While Watch runs it
+// costs in proportion to the changes: every change made before Refresh
+// was called is seen.
 func (x *CommitIndex) Refresh() (added, removed []Checksum, err error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.n == nil || !x.read {
+		return x.lookLocked()
+	}
+	changed, lost, err := x.drain()
+	if err != nil || lost {
+		// The notifications are incomplete: read everything.
+		x.markAllStale()
+		c, rerr := x.rereadStale()
+		if rerr != nil {
+			return nil, nil, errors.Join(err, rerr)
+		}
+		changed = changed || c
+	} else if x.anyStale {
+		c, err := x.rereadStale()
+		if err != nil {
+			return nil, nil, err
+		}
+		changed = changed || c
+	}
+	return x.publish(changed)
+}
+
+// look is the safety-net look of a watching index.
+func (x *CommitIndex) look() (added, removed []Checksum, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.lookLocked()
+}
+
+// lookLocked stats objects/XX and state/ and reads again each that
+// changed (or is marked stale), then applies the notifications waiting;
+// under x.mu.
+func (x *CommitIndex) lookLocked() (added, removed []Checksum, err error) {
 	now := time.Now()
 	changed := false
 	for i := range x.dirs {
-		d := &x.dirs[i]
-		name := fmt.Sprintf("%02x", i)
-		p := filepath.Join(x.r.objects, name)
-		s, exists, err := statDir(p, now)
-		if err != nil {
-			return nil, nil, fmt.Errorf("list commits: %w", err)
-		}
-		if !exists {
-			if len(d.commits) > 0 {
-				changed = true
-			}
-			*d = indexedDir{}
-			continue
-		}
-		if d.stamp.ok && d.stamp == s {
-			continue
-		}
-		cs, err := readCommitNames(p, name)
+		c, err := x.readDir(i, now, x.stale[i])
 		if err != nil {
 			return nil, nil, err
 		}
-		if !slices.Equal(cs, d.commits) {
-			changed = true
-		}
-		d.stamp, d.commits = s, cs
+		changed = changed || c
 	}
-	statePath := filepath.Join(x.r.path, "state")
-	s, _, err := statDir(statePath, now)
+	c, err := x.readState(now, x.staleState)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list partial commits: %w", err)
+		return nil, nil, err
 	}
-	if !x.state.ok || x.state != s {
-		partial, err := x.r.partialCommits()
+	changed = changed || c
+	x.stale, x.staleState, x.anyStale = [256]bool{}, false, false
+	if x.n != nil {
+		// What happened during the reads, and may be in them already:
+		// applying it again leaves each name as its last event says.
+		c, lost, err := x.drain()
 		if err != nil {
 			return nil, nil, err
 		}
-		if !maps.Equal(partial, x.partial) {
-			changed = true
+		changed = changed || c
+		if lost || x.anyStale {
+			if lost {
+				x.markAllStale()
+			}
+			c, err := x.rereadStale()
+			if err != nil {
+				return nil, nil, err
+			}
+			changed = changed || c
 		}
-		x.state, x.partial = s, partial
 	}
+	return x.publish(changed)
+}
+
+// markAllStale has every directory read, and watched, again: after an
+// overflow, even the events that said a directory went or came may be
+// lost.
+func (x *CommitIndex) markAllStale() {
+	if x.n != nil {
+		clear(x.n.cur)
+	}
+	for i := range x.stale {
+		x.stale[i] = true
+	}
+	x.staleState, x.anyStale = true, true
+}
+
+// rereadStale reads the directories marked stale, then the events that
+// came meanwhile, until none is stale; under x.mu.
+func (x *CommitIndex) rereadStale() (changed bool, err error) {
+	for x.anyStale {
+		now := time.Now()
+		stale, staleState := x.stale, x.staleState
+		x.stale, x.staleState, x.anyStale = [256]bool{}, false, false
+		for i := range x.dirs {
+			if stale[i] {
+				c, err := x.readDir(i, now, true)
+				if err != nil {
+					return changed, err
+				}
+				changed = changed || c
+			}
+		}
+		if staleState {
+			c, err := x.readState(now, true)
+			if err != nil {
+				return changed, err
+			}
+			changed = changed || c
+		}
+		if x.n != nil {
+			c, lost, err := x.drain()
+			if err != nil {
+				return changed, err
+			}
+			changed = changed || c
+			if lost {
+				x.markAllStale()
+			}
+		}
+	}
+	return changed, nil
+}
+
+// readDir reads objects/XX for i again if its stamp moved, or always if
+// force; it tells whether its commits changed.
+func (x *CommitIndex) readDir(i int, now time.Time, force bool) (bool, error) {
+	d := &x.dirs[i]
+	name := fmt.Sprintf("%02x", i)
+	p := filepath.Join(x.r.objects, name)
+	s, exists, err := statDir(p, now)
+	if err != nil {
+		return false, fmt.Errorf("list commits: %w", err)
+	}
+	if !exists {
+		changed := len(d.commits) > 0
+		*d = indexedDir{}
+		return changed, nil
+	}
+	if x.n != nil && !x.n.watching(i) {
+		// Made while its event was lost: watch it from now on.
+		x.n.watch(p, i) // a failure is reported by Watch
+		force = true
+	}
+	if !force && d.stamp.ok && d.stamp == s {
+		return false, nil
+	}
+	cs, err := readCommitNames(p, name)
+	if err != nil {
+		return false, err
+	}
+	changed := !slices.Equal(cs, d.commits)
+	d.stamp, d.commits = s, cs
+	return changed, nil
+}
+
+// readState reads state/ again if its stamp moved, or always if force; it
+// tells whether the partial commits changed.
+func (x *CommitIndex) readState(now time.Time, force bool) (bool, error) {
+	p := filepath.Join(x.r.path, "state")
+	s, exists, err := statDir(p, now)
+	if err != nil {
+		return false, fmt.Errorf("list partial commits: %w", err)
+	}
+	if exists && x.n != nil && !x.n.watching(wdState) {
+		x.n.watch(p, wdState) // a failure is reported by Watch
+		force = true
+	}
+	if !force && x.state.ok && x.state == s {
+		return false, nil
+	}
+	partial, err := x.r.partialCommits()
+	if err != nil {
+		return false, err
+	}
+	changed := !maps.Equal(partial, x.partial)
+	x.state, x.partial = s, partial
+	return changed, nil
+}
+
+// publish computes the complete commits again if changed, and returns
+// how they differ from the previous ones; under x.mu.
+func (x *CommitIndex) publish(changed bool) (added, removed []Checksum, err error) {
 	if x.read && !changed {
 		return nil, nil, nil
 	}

@@ -199,12 +199,15 @@ func (p *pruner) deleteCommit(rev string) error {
 // unmark, as pruning does) and its detached metadata, and leaves a
 // tombstone if so configured. It returns the commit's size.
 func (p *pruner) deleteCommitObject(c Checksum, unmark bool) (int64, error) {
+	// unlink(2), not os.Remove: these are files, and os.Remove tries
+	// rmdir(2) after every unlink that fails, which for a marker or
+	// detached metadata that is absent is every time.
 	if unmark {
-		if err := os.Remove(p.r.partialPath(c)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := unix.Unlink(p.r.partialPath(c)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return 0, fmt.Errorf("prune: unmark partial commit %s: %w", c, err)
 		}
 	}
-	if err := os.Remove(p.r.objectPath(c, ObjCommitMeta)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := unix.Unlink(p.r.objectPath(c, ObjCommitMeta)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("Deleting object %s.commitmeta: %w", c, err)
 	}
 	path := p.r.objectPath(c, ObjCommit)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"time"
 
@@ -18,10 +19,16 @@ func runRemoteRefs(e *env, r *repo.Repo, args []string) error {
 	if err != nil {
 		return err
 	}
+	// One write per buffer, not per ref: a mirror's summary lists a
+	// hundred thousand.
+	w := bufio.NewWriterSize(e.stdout, 64<<10)
 	for _, n := range names {
-		fmt.Fprintf(e.stdout, "%s:%s\n", args[0], n)
+		w.WriteString(args[0])
+		w.WriteByte(':')
+		w.WriteString(n)
+		w.WriteByte('\n')
 	}
-	return nil
+	return w.Flush()
 }
 
 func runRemoteSummary(e *env, r *repo.Repo, args []string) error {
