@@ -22,14 +22,18 @@ import (
 type refScan struct {
 	root  string                 // the repository's refs/
 	watch func(dir string) error // called on each directory before it is read; may be nil
-	sem   chan struct{}
-	wg    sync.WaitGroup
+	// descend tells whether to read a directory found below the first;
+	// nil reads them all. One not read is listed in stubs.
+	descend func(dir string) bool
+	sem     chan struct{}
+	wg      sync.WaitGroup
 
 	mu      sync.Mutex
 	refs    map[string]Checksum
 	aliases map[string]string // alias ref → the ref it names, both under refs/ ("" outside refs/)
-	dirs    []string
-	err     error // the first read that failed: the scan is incomplete
+	dirs    []string          // the directories read
+	stubs   []string          // the directories found and not read (see descend)
+	err     error             // the first read that failed: the scan is incomplete
 	// watchErr is the first watch that could not be placed: the scan is
 	// complete, but a later change there goes unnotified.
 	watchErr error
@@ -42,7 +46,13 @@ type refScan struct {
 // that is not a file or directory vanishing meanwhile is returned, with
 // what could be read.
 func scanRefs(repoPath, dir string, watch func(string) error) *refScan {
-	s := &refScan{root: filepath.Join(repoPath, "refs"), watch: watch,
+	return scanRefsSome(repoPath, dir, watch, nil)
+}
+
+// scanRefsSome is scanRefs reading, below dir, only the directories
+// descend allows (all if nil); the others it lists as stubs.
+func scanRefsSome(repoPath, dir string, watch func(string) error, descend func(string) bool) *refScan {
+	s := &refScan{root: filepath.Join(repoPath, "refs"), watch: watch, descend: descend,
 		sem:  make(chan struct{}, min(4*runtime.GOMAXPROCS(0), 32)),
 		refs: map[string]Checksum{}, aliases: map[string]string{}}
 	if dir == "" || refDirAllowed(dir) {
@@ -164,8 +174,14 @@ func (s *refScan) entry(fd int, dir, name string, typ byte) {
 		}
 	}
 	if typ == unix.DT_DIR {
-		if refDirAllowed(p) {
+		switch {
+		case !refDirAllowed(p):
+		case s.descend == nil || s.descend(p):
 			s.spawn(p)
+		default:
+			s.mu.Lock()
+			s.stubs = append(s.stubs, p)
+			s.mu.Unlock()
 		}
 		return
 	}
