@@ -9,7 +9,10 @@
 // ever opened, and a commit marked partial is not shown. commits/ is
 // immutable, so the kernel may cache it for long; the repository reports
 // every ref change (repo.WatchRefs), whoever made it, and the kernel's
-// entries are invalidated as soon as a ref moves.
+// entries are invalidated as soon as a ref moves. The watch is lazy: a
+// directory of refs/ is read (and watched) the first time the kernel asks
+// what is in it (refs.go, repo.RefLoader), so a mount of a mirror's
+// hundred thousand refs serves at once and holds only what was walked.
 //
 // Round trips to the daemon are the cost that matters, so files and
 // directories are served without handles: the first OPEN, OPENDIR and

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -81,18 +82,21 @@ type WatchOptions struct {
 // RefLoader asks a lazy watch to read directories under refs/; one
 // RefLoader serves one WatchRefs.
 type RefLoader struct {
-	reqs chan loadReq
-	stop chan struct{} // closed once the watch ended
-}
-
-type loadReq struct {
-	dir  string
-	done chan error
+	started chan struct{} // closed once w is set
+	once    sync.Once
+	w       *refWatcher
 }
 
 // NewRefLoader returns a loader to pass in WatchOptions.Loader.
 func NewRefLoader() *RefLoader {
-	return &RefLoader{reqs: make(chan loadReq), stop: make(chan struct{})}
+	return &RefLoader{started: make(chan struct{})}
+}
+
+func (l *RefLoader) start(w *refWatcher) {
+	l.once.Do(func() {
+		l.w = w
+		close(l.started)
+	})
 }
 
 // Load has the watch read the directory dir under refs/ ("heads/app"),
@@ -101,22 +105,22 @@ func NewRefLoader() *RefLoader {
 // or at once if dir is loaded already, or is no directory the watch knows
 // (gone meanwhile: an event says so). The error is the watch's failure
 // to read dir (an event reports it too), ctx's, or ErrWatchStopped.
-// Load may be called from any goroutine but the watch's own.
+// Load runs in the caller's goroutine, which calls the watch's function
+// for the load's event (never while the watch's own goroutine does); it
+// may not be called from within that function.
 func (l *RefLoader) Load(ctx context.Context, dir string) error {
-	done := make(chan error, 1)
 	select {
-	case l.reqs <- loadReq{dir, done}:
-	case <-l.stop:
+	case <-l.started:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w := l.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
 		return fmt.Errorf("load refs/%s: %w", dir, ErrWatchStopped)
-	case <-ctx.Done():
-		return ctx.Err()
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return w.load(dir)
 }
 
 const (
@@ -179,32 +183,38 @@ func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent))
 	if o.Settle <= 0 {
 		o.Settle = defaultSettle
 	}
-	var loads chan loadReq // nil, which never receives, without a loader
-	if o.Loader != nil {
-		loads = o.Loader.reqs
-		defer close(o.Loader.stop)
-	}
 	w := newRefWatcher(r, o.Since, fn)
 	w.lazy = o.Loader != nil
+	w.mu.Lock()
+	if o.Loader != nil {
+		o.Loader.start(w)
+	}
+	defer func() {
+		w.mu.Lock()
+		w.stopped = true
+		w.mu.Unlock()
+	}()
 	n, err := newNotifier(r.path)
 	if err != nil {
-		w.poll(ctx, loads, fmt.Errorf("watch refs of %s: polling every %v or more: %w", r.path, fallbackPoll, err))
+		w.mu.Unlock()
+		w.poll(ctx, fmt.Errorf("watch refs of %s: polling every %v or more: %w", r.path, fallbackPoll, err))
 		return
 	}
 	defer n.close()
 	w.n = n
 	timer := time.NewTimer(w.full(o.Poll))
+	w.mu.Unlock()
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case req := <-loads:
-			req.done <- w.load(req.dir)
 		case _, ok := <-n.wake():
 			if !ok {
+				w.mu.Lock()
 				w.n = nil
-				w.poll(ctx, loads, fmt.Errorf("watch refs of %s: notifications stopped, polling every %v or more", r.path, fallbackPoll))
+				w.mu.Unlock()
+				w.poll(ctx, fmt.Errorf("watch refs of %s: notifications stopped, polling every %v or more", r.path, fallbackPoll))
 				return
 			}
 			select {
@@ -217,20 +227,28 @@ func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent))
 			default:
 			}
 			paths, lost := n.take()
+			w.mu.Lock()
 			if lost || w.again {
 				timer.Reset(w.full(o.Poll))
 			} else {
 				w.incremental(paths)
 			}
+			w.mu.Unlock()
 		case <-timer.C:
+			w.mu.Lock()
 			timer.Reset(w.full(o.Poll))
+			w.mu.Unlock()
 		}
 	}
 }
 
 // refWatcher is the state of one WatchRefs: the refs as the last event
-// left them, and the directories that hold them.
+// left them, and the directories that hold them. Its goroutine and
+// RefLoader.Load work on it under mu.
 type refWatcher struct {
+	mu      sync.Mutex
+	stopped bool // WatchRefs returned
+
 	r    *Repo
 	fn   func(RefEvent)
 	n    notifier // nil while polling
@@ -709,19 +727,21 @@ func (w *refWatcher) dropDir(d string) {
 }
 
 // poll looks at all of refs/ every fallbackPoll or more until ctx is
-// done, after telling fn why, and serves loads meanwhile.
-func (w *refWatcher) poll(ctx context.Context, loads <-chan loadReq, why error) {
+// done, after telling fn why.
+func (w *refWatcher) poll(ctx context.Context, why error) {
+	w.mu.Lock()
 	w.fn(RefEvent{Err: why})
 	timer := time.NewTimer(w.full(fallbackPoll))
+	w.mu.Unlock()
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case req := <-loads:
-			req.done <- w.load(req.dir)
 		case <-timer.C:
+			w.mu.Lock()
 			timer.Reset(w.full(fallbackPoll))
+			w.mu.Unlock()
 		}
 	}
 }
