@@ -53,8 +53,10 @@ func scanRefs(repoPath, dir string, watch func(string) error) *refScan {
 // descend allows (all if nil); the others it lists as stubs.
 func scanRefsSome(repoPath, dir string, watch func(string) error, descend func(string) bool) *refScan {
 	s := &refScan{root: filepath.Join(repoPath, "refs"), watch: watch, descend: descend,
-		sem:  make(chan struct{}, min(4*runtime.GOMAXPROCS(0), 32)),
 		refs: map[string]Checksum{}, aliases: map[string]string{}}
+	if descend == nil || dir == "" {
+		s.sem = make(chan struct{}, min(4*runtime.GOMAXPROCS(0), 32))
+	} // else mostly one directory, read here: no room, spawn reads in place
 	if dir == "" || refDirAllowed(dir) {
 		s.wg.Add(1)
 		s.dir(dir)
@@ -192,7 +194,7 @@ func (s *refScan) entry(fd int, dir, name string, typ byte) {
 		s.ref(p, true)
 		return
 	}
-	c, ok, err := readRefAt(fd, name, filepath.Join(s.root, filepath.FromSlash(p)))
+	c, ok, err := readRefAt(fd, name, func() string { return filepath.Join(s.root, filepath.FromSlash(p)) })
 	if err != nil {
 		s.fail(err)
 	}
@@ -246,18 +248,19 @@ func (s *refScan) aliasTarget(p, full string) string {
 // there is no ref there now (gone, a directory, or empty as a file being
 // written in place is for a moment), err says why a file holds no ref.
 func readRefFast(p string) (c Checksum, ok bool, err error) {
-	return readRefAt(unix.AT_FDCWD, p, p)
+	return readRefAt(unix.AT_FDCWD, p, func() string { return p })
 }
 
-// readRefAt is readRefFast of name in the directory open as dirfd; p is
-// its path, for errors.
-func readRefAt(dirfd int, name, p string) (c Checksum, ok bool, err error) {
+// readRefAt is readRefFast of name in the directory open as dirfd; path
+// gives its path, for errors (made only then: a walk of a mirror reads a
+// hundred thousand refs).
+func readRefAt(dirfd int, name string, path func() string) (c Checksum, ok bool, err error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 			return c, false, nil
 		}
-		return c, false, fmt.Errorf("read ref %s: %w", p, err)
+		return c, false, fmt.Errorf("read ref %s: %w", path(), err)
 	}
 	defer unix.Close(fd)
 	var buf [128]byte
@@ -271,7 +274,7 @@ func readRefAt(dirfd int, name, p string) (c Checksum, ok bool, err error) {
 			return c, false, nil
 		}
 		if err != nil {
-			return c, false, fmt.Errorf("read ref %s: %w", p, err)
+			return c, false, fmt.Errorf("read ref %s: %w", path(), err)
 		}
 		if m == 0 {
 			break
@@ -283,7 +286,7 @@ func readRefAt(dirfd int, name, p string) (c Checksum, ok bool, err error) {
 		return c, false, nil
 	}
 	if c, err = ParseChecksum(string(data)); err != nil {
-		return c, false, fmt.Errorf("ref file %s: %w", p, err)
+		return c, false, fmt.Errorf("ref file %s: %w", path(), err)
 	}
 	return c, true, nil
 }
