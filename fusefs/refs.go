@@ -154,12 +154,19 @@ func (s *refsState) update(ev repo.RefEvent) {
 		}
 	}
 	for _, c := range ev.Changes {
+		// The kernel knows nothing in a directory read for the first
+		// time: what it holds is no change to tell.
+		report := true
+		if len(ev.Loaded) > 0 {
+			dir, _ := splitPath(c.Name)
+			report = !slices.Contains(ev.Loaded, dir)
+		}
 		switch {
 		case c.Deleted:
 		case c.Dir:
-			changed = append(changed, s.tree.addStub(c.Name)...)
+			changed = append(changed, s.tree.addStubTo(c.Name, report)...)
 		default:
-			changed = append(changed, s.tree.set(c.Name, c.Checksum)...)
+			changed = append(changed, s.tree.setTo(c.Name, c.Checksum, report)...)
 		}
 	}
 	for _, d := range ev.Loaded {
@@ -168,13 +175,6 @@ func (s *refsState) update(ev repo.RefEvent) {
 	s.applied++
 	n := s.applied
 	s.mu.Unlock()
-	if len(ev.Loaded) > 0 {
-		// The kernel knows nothing in a directory never read.
-		changed = slices.DeleteFunc(changed, func(p string) bool {
-			dir, _ := splitPath(p)
-			return slices.Contains(ev.Loaded, dir)
-		})
-	}
 	// Not here: dropping an entry may wait for a lookup in flight, which
 	// may wait for this goroutine (a load).
 	s.invalMu.Lock()

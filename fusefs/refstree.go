@@ -177,10 +177,13 @@ func splitPath(p string) (dir, name string) {
 
 // set points the ref at p to c and returns the paths whose entries
 // changed: p and any directory made for it, deepest first.
-func (t *refsTree) set(p string, c repo.Checksum) []string {
+func (t *refsTree) set(p string, c repo.Checksum) []string { return t.setTo(p, c, true) }
+
+// setTo is set, returning nil unless report: a directory read for the
+// first time changes nothing the kernel knows.
+func (t *refsTree) setTo(p string, c repo.Checksum, report bool) []string {
 	dir, name := splitPath(p)
 	e, made := t.mkdirs(dir)
-	changed := []string{p}
 	k, i := e.child(name)
 	switch {
 	case k == nil:
@@ -197,8 +200,11 @@ func (t *refsTree) set(p string, c repo.Checksum) []string {
 	default:
 		t.sums[k.sum-1] = c
 	}
+	if !report {
+		return nil
+	}
 	slices.Reverse(made)
-	return append(changed, made...)
+	return append([]string{p}, made...)
 }
 
 // remove deletes the ref at p and returns the paths whose entries
@@ -228,7 +234,10 @@ func (t *refsTree) remove(p string) []string {
 // addStub makes the directory p, whose entries are not read yet, and
 // returns the paths whose entries changed: p and any directory made for
 // it, deepest first. A directory there already stays as it is.
-func (t *refsTree) addStub(p string) []string {
+func (t *refsTree) addStub(p string) []string { return t.addStubTo(p, true) }
+
+// addStubTo is addStub, returning nil unless report (see setTo).
+func (t *refsTree) addStubTo(p string, report bool) []string {
 	dir, name := splitPath(p)
 	e, made := t.mkdirs(dir)
 	k, i := e.child(name)
@@ -241,6 +250,9 @@ func (t *refsTree) addStub(p string) []string {
 		t.freeSum(k.sum)
 		t.n--
 		k.sum = stubSum
+	}
+	if !report {
+		return nil
 	}
 	slices.Reverse(made)
 	return append([]string{p}, made...)
