@@ -236,10 +236,28 @@ func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent))
 			w.mu.Unlock()
 		case <-timer.C:
 			w.mu.Lock()
-			timer.Reset(w.full(o.Poll))
+			if wait := w.grown(o.Poll); wait > 0 {
+				timer.Reset(wait)
+			} else {
+				timer.Reset(w.full(o.Poll))
+			}
 			w.mu.Unlock()
 		}
 	}
+}
+
+// grown returns how much longer the safety-net look should wait, in a
+// lazy watch whose loads made the next look dearer than the last (a walk
+// of a mirror's refs/ loads thousands of directories a second): the wait
+// grows with the look's cost, estimated from the last one's per
+// directory, so that the look never holds loads and events up for long.
+func (w *refWatcher) grown(min time.Duration) time.Duration {
+	if !w.lazy || w.lastDirs == 0 || len(w.dirs) <= 2*w.lastDirs {
+		return 0
+	}
+	cost := w.lastTook * time.Duration(len(w.dirs)) / time.Duration(w.lastDirs)
+	due := w.lastEnd.Add(max(min, cost*pollShare))
+	return time.Until(due)
 }
 
 // refWatcher is the state of one WatchRefs: the refs as the last event
@@ -263,6 +281,11 @@ type refWatcher struct {
 	// stubs are the directories known to exist and not read (lazy
 	// watches only), each counted in dirs above it.
 	stubs map[string]struct{}
+	// lastTook is how long the last full look took, over lastDirs
+	// directories, ending at lastEnd.
+	lastTook time.Duration
+	lastDirs int
+	lastEnd  time.Time
 	// again asks for a full look: a read failed, or a watch could not be
 	// placed.
 	again    bool
@@ -307,6 +330,7 @@ func (w *refWatcher) full(min time.Duration) time.Duration {
 	}
 	s := scanRefsSome(w.r.path, "", w.watchFunc(), descend)
 	took := time.Since(start)
+	w.lastTook, w.lastDirs, w.lastEnd = took, len(s.dirs), time.Now()
 	share := time.Duration(pollShare)
 	if w.n == nil || w.degraded {
 		share = fallbackShare

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -263,4 +264,27 @@ func TestWatchRefsLazy(t *testing.T) {
 	w.waitFor("alias", RefChange{Name: "heads/alias", Checksum: a}, RefChange{Name: "heads/app/org.test.App/x86_64/stable", Checksum: a})
 	putRef(t, r, "heads/app/org.test.App/x86_64/stable", b)
 	w.waitFor("alias of a moved ref", RefChange{Name: "heads/alias", Checksum: b}, RefChange{Name: "heads/app/org.test.App/x86_64/stable", Checksum: b})
+}
+
+// TestWatchPollGrows: a lazy watch that loaded many directories since its
+// last safety-net look puts the next off in proportion to its cost.
+func TestWatchPollGrows(t *testing.T) {
+	w := &refWatcher{lazy: true, dirs: map[string]int{}, lastDirs: 10, lastTook: 10 * time.Millisecond, lastEnd: time.Now()}
+	for i := range 20 {
+		w.dirs[fmt.Sprint(i)] = 0
+	}
+	if wait := w.grown(time.Second); wait != 0 {
+		t.Errorf("twice the directories: wait %v more, want none", wait)
+	}
+	for i := range 100 {
+		w.dirs[fmt.Sprint(i)] = 0
+	}
+	// Ten times the directories: 100ms a look, due 50s after the last.
+	if wait := w.grown(time.Second); wait < 40*time.Second || wait > 50*time.Second {
+		t.Errorf("ten times the directories: wait %v more, want about 50s", wait)
+	}
+	w.lazy = false
+	if wait := w.grown(time.Second); wait != 0 {
+		t.Errorf("an eager watch: wait %v more, want none", wait)
+	}
 }
