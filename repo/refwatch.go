@@ -174,8 +174,9 @@ var newNotifier = newInotify
 // hundred thousand. A full look follows an overflow of the notification
 // queue, and WatchOptions.Poll sets the shortest period of the
 // safety-net full look. Without change notifications, all of refs/ is
-// read every 100ms or more. The calls are sequential, from the goroutine
-// that called WatchRefs.
+// read every 100ms or more. The calls are sequential, never concurrent:
+// from the goroutine that called WatchRefs, or for a load from the one
+// that called RefLoader.Load.
 func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent)) {
 	if o.Poll <= 0 {
 		o.Poll = defaultRefPoll
