@@ -9,10 +9,14 @@
 // ever opened, and a commit marked partial is not shown. commits/ is
 // immutable, so the kernel may cache it for long; the repository reports
 // every ref change (repo.WatchRefs), whoever made it, and the kernel's
-// entries are invalidated as soon as a ref moves. The listing of commits/
-// comes from an index the repository keeps current from notifications
-// (repo.CommitIndex.Watch): a commit that comes, is marked partial or is
-// pruned changes it, and an idle mount does no work for it.
+// entries are invalidated as soon as a ref moves. The watch is lazy: a
+// directory of refs/ is read (and watched) the first time the kernel asks
+// what is in it (refs.go, repo.RefLoader), so a mount of a mirror's
+// hundred thousand refs serves at once and holds only what was walked. The
+// listing of commits/ comes from an index the repository keeps current
+// from notifications (repo.CommitIndex.Watch): a commit that comes, is
+// marked partial or is pruned changes it, and an idle mount does no work
+// for it.
 //
 // Round trips to the daemon are the cost that matters, so files and
 // directories are served without handles: the first OPEN, OPENDIR and

@@ -66,8 +66,8 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 	if o.NoVerify {
 		f.trustDisk()
 	}
-	// The watch's first look, which reads all of refs/, is done before
-	// the mount serves.
+	// The watch's first look, which reads refs/ alone (the rest is read
+	// as the kernel asks for it), is done before the mount serves.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	watchDone := make(chan struct{})
 	go func() {
@@ -104,6 +104,10 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 			// fetches each one once, a round trip per file for ls -l;
 			// without, ls asks once and stops (see unsupported).
 			EnableAcl: o.AllowOther,
+			// Every symlink's target is fixed for its inode: in commits/
+			// by content, in refs/ by the ref's value (refLinkNode.stable),
+			// so a moved ref is a new inode and nothing cached goes stale.
+			EnableSymlinkCaching: true,
 		},
 	}
 	if o.Debug {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,22 +35,72 @@ type refsState struct {
 	// failed, if it did.
 	loaded  chan struct{}
 	loadErr error
+	// loader reads a directory of refs/ the first time the kernel asks
+	// what is in it: the watch is lazy.
+	loader *repo.RefLoader
+
+	// inval holds the paths whose kernel entries are to be dropped, for
+	// invalidator: not the watch's goroutine, which a lookup may wait for
+	// (a load) while the kernel holds the lock of a directory that an
+	// invalidation needs.
+	invalMu   sync.Mutex
+	inval     []string
+	invalUpto uint64
+	// refresh asks invalidator to refresh commits/ after the paths.
+	refresh   bool
+	invalWake chan struct{}
 }
 
 func newRefsState(f *FS) *refsState {
-	return &refsState{fs: f, tree: newRefsTree(), loaded: make(chan struct{})}
+	return &refsState{fs: f, tree: newStubTree(), loaded: make(chan struct{}), loader: repo.NewRefLoader(),
+		invalWake: make(chan struct{}, 1)}
 }
 
 // watch keeps refs/ current until ctx is done; its first event, which
 // lists every ref, fills the tree (see waitLoaded).
 func (f *FS) watch(ctx context.Context) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.watchCommits(ctx)
-	}()
-	f.r.WatchRefs(ctx, repo.WatchOptions{Poll: f.o.RefPoll}, f.refs.update)
-	<-done
+	var wg sync.WaitGroup
+	wg.Go(func() { f.watchCommits(ctx) })
+	wg.Go(func() { f.refs.invalidator(ctx) })
+	f.r.WatchRefs(ctx, repo.WatchOptions{Poll: f.o.RefPoll, Loader: f.refs.loader}, f.refs.update)
+	wg.Wait()
+}
+
+// invalidator tells the kernel of the changes update queued, in order,
+// until ctx is done.
+func (s *refsState) invalidator(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.invalWake:
+		}
+		s.invalMu.Lock()
+		paths, upto, refresh := s.inval, s.invalUpto, s.refresh
+		s.inval, s.refresh = nil, false
+		s.invalMu.Unlock()
+		for _, p := range paths {
+			s.invalidate(p)
+		}
+		s.invalidated.Store(upto)
+		if refresh {
+			s.fs.refreshNotify()
+		}
+	}
+}
+
+// ensureLoaded has the watch read the directory dir of refs/ if it has
+// not yet; the tree holds its entries after.
+func (s *refsState) ensureLoaded(ctx context.Context, dir string) {
+	s.mu.RLock()
+	stub := s.tree.isStub(dir)
+	s.mu.RUnlock()
+	if !stub {
+		return
+	}
+	if err := s.loader.Load(ctx, dir); err != nil {
+		s.fs.log.Error("fusefs: read refs", "dir", dir, "err", err)
+	}
 }
 
 // waitLoaded returns once the first look at refs/ was applied, or with
@@ -95,32 +146,51 @@ func (s *refsState) update(ev repo.RefEvent) {
 	// Deletions first: a ref may give way to a directory of the same
 	// name, or the other way round.
 	for _, c := range ev.Changes {
-		if c.Deleted {
+		switch {
+		case c.Deleted && c.Dir:
+			changed = append(changed, s.tree.removeDir(c.Name)...)
+		case c.Deleted:
 			changed = append(changed, s.tree.remove(c.Name)...)
 		}
 	}
 	for _, c := range ev.Changes {
-		if !c.Deleted {
-			changed = append(changed, s.tree.set(c.Name, c.Checksum)...)
+		// The kernel knows nothing in a directory read for the first
+		// time: what it holds is no change to tell.
+		report := true
+		if len(ev.Loaded) > 0 {
+			dir, _ := splitPath(c.Name)
+			report = !slices.Contains(ev.Loaded, dir)
 		}
+		switch {
+		case c.Deleted:
+		case c.Dir:
+			changed = append(changed, s.tree.addStubTo(c.Name, report)...)
+		default:
+			changed = append(changed, s.tree.setTo(c.Name, c.Checksum, report)...)
+		}
+	}
+	for _, d := range ev.Loaded {
+		s.tree.loaded(d)
 	}
 	s.applied++
 	n := s.applied
 	s.mu.Unlock()
-	// Not under mu: dropping an entry may wait for a lookup in flight,
-	// which takes mu.
-	for _, p := range changed {
-		s.invalidate(p)
-	}
-	s.invalidated.Store(n)
-	if len(changed) > 0 {
-		s.fs.log.Debug("fusefs: refs changed", "paths", changed)
-	}
+	// Not here: dropping an entry may wait for a lookup in flight, which
+	// may wait for this goroutine (a load).
+	s.invalMu.Lock()
+	s.inval = append(s.inval, changed...)
+	s.invalUpto = n
 	// After the refs, which a lookup of commits/ does not need. The first
 	// look at commits/ is watchCommits's, and the mount need not wait for
-	// it.
-	if !first {
-		s.fs.refreshNotify()
+	// it; nor does a directory read for the kernel.
+	s.refresh = s.refresh || !first && len(ev.Loaded) == 0
+	s.invalMu.Unlock()
+	select {
+	case s.invalWake <- struct{}{}:
+	default:
+	}
+	if len(changed) > 0 {
+		s.fs.log.Debug("fusefs: refs changed", "paths", changed)
 	}
 }
 
@@ -209,6 +279,7 @@ func join(dir, name string) string {
 func (d *refDirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	s := d.fs.refs
 	p := join(d.path, name)
+	s.ensureLoaded(ctx, d.path)
 	s.mu.RLock()
 	e := s.tree.find(p)
 	isDir := e != nil && e.isDir()
@@ -233,7 +304,7 @@ func (d *refDirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 }
 
 func (d *refDirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	ents, errno := d.entries()
+	ents, errno := d.entries(ctx)
 	if errno != 0 {
 		return nil, errno
 	}
@@ -241,8 +312,9 @@ func (d *refDirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) 
 }
 
 // entries lists the directory, sorted.
-func (d *refDirNode) entries() ([]fuse.DirEntry, syscall.Errno) {
+func (d *refDirNode) entries(ctx context.Context) ([]fuse.DirEntry, syscall.Errno) {
 	s := d.fs.refs
+	s.ensureLoaded(ctx, d.path)
 	s.mu.RLock()
 	e := s.tree.find(d.path)
 	if e == nil || !e.isDir() {
@@ -267,7 +339,8 @@ func (d *refDirNode) entries() ([]fuse.DirEntry, syscall.Errno) {
 // not the refs: find -type l and ls need only their names and types, and
 // a ref the kernel never looked up costs the mount no node.
 func (d *refDirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	return &refListing{entryCursor{list: d.entries}, d}, 0, 0
+	list := func() ([]fuse.DirEntry, syscall.Errno) { return d.entries(context.Background()) }
+	return &refListing{entryCursor{list: list}, d}, 0, 0
 }
 
 // refListing is one listing of a directory of refs/.

@@ -374,3 +374,109 @@ func TestRefsTreeModel(t *testing.T) {
 		}
 	}
 }
+
+// stub tells whether the mount has yet to read the directory p of refs/.
+func (s *refsState) stub(p string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.tree.isStub(p)
+}
+
+// TestRefsLazy: the mount reads a directory of refs/ only when the kernel
+// asks what is in it, so a ref moved in a directory never read shows its
+// value of the moment it is first looked up; a listing reads the listed
+// directory, not those in it; a directory read is watched from then on.
+func TestRefsLazy(t *testing.T) {
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	r := testrepo.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	var commits []repo.Checksum
+	for i := range 2 {
+		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
+		commits = append(commits, mustChecksum(t, testrepo.Commit(t, repoPath, "seed", src, repotest.CommitOpts{})))
+	}
+	ctx := t.Context()
+	for i := range 3 {
+		if err := r.SetRefImmediate(ctx, "", fmt.Sprintf("app/org.test.App%d/x86_64/stable", i), commits[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, mp := testMountWith(t, repoPath, noPoll)
+	s := m.FS.refs
+	if !s.stub("heads") {
+		t.Fatal("refs/heads read before anything asked for it")
+	}
+	ents, err := os.ReadDir(filepath.Join(mp, "refs", "heads", "app"))
+	if err != nil || len(ents) != 3 || !ents[0].IsDir() {
+		t.Fatalf("refs/heads/app: %v %v", ents, err)
+	}
+	if s.stub("heads/app") || !s.stub("heads/app/org.test.App0") {
+		t.Error("a listing did not read exactly the listed directory")
+	}
+	// Moved while its directory is unread: read fresh on lookup.
+	if err := r.SetRefImmediate(ctx, "", "app/org.test.App1/x86_64/stable", commits[1]); err != nil {
+		t.Fatal(err)
+	}
+	link1 := filepath.Join(mp, "refs/heads/app/org.test.App1/x86_64/stable")
+	if !pointsTo(link1, commits[1].String())() {
+		target, err := os.Readlink(link1)
+		t.Fatalf("ref moved before its directory was read: %q %v", target, err)
+	}
+	// Read now, hence watched.
+	if err := r.SetRefImmediate(ctx, "", "app/org.test.App1/x86_64/stable", commits[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ref moved in a directory read", pointsTo(link1, commits[0].String()))
+	// A new application's directory shows in the listing that was read.
+	if err := r.SetRefImmediate(ctx, "", "app/org.test.App9/x86_64/stable", commits[1]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "new ref in a new directory", pointsTo(filepath.Join(mp, "refs/heads/app/org.test.App9/x86_64/stable"), commits[1].String()))
+	waitFor(t, "new directory listed", func() bool {
+		ents, _ := os.ReadDir(filepath.Join(mp, "refs", "heads", "app"))
+		return len(ents) == 4
+	})
+	// A whole directory removed, read or not, goes.
+	for _, app := range []string{"org.test.App1", "org.test.App2"} {
+		if err := os.RemoveAll(filepath.Join(repoPath, "refs", "heads", "app", app)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "removed directory "+app, absent(filepath.Join(mp, "refs/heads/app", app)))
+	}
+}
+
+// TestRefsAlias: an alias ref, a symlink under refs/heads as `ostree refs
+// --alias` writes it, shows as a ref on its target's commit, and follows
+// the target when it moves, though nothing looked at the target's
+// directory.
+func TestRefsAlias(t *testing.T) {
+	repotest.RequireOstree(t)
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	var commits []string
+	for i := range 2 {
+		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
+		commits = append(commits, repotest.Commit(t, repoPath, "app/org.test.App/x86_64/stable", src, repotest.CommitOpts{}))
+	}
+	_, mp := testMountWith(t, repoPath, noPoll)
+	alias := filepath.Join(mp, "refs", "heads", "os", "alias")
+	repotest.Ostree(t, "--repo="+repoPath, "refs", "--alias", "--create=os/alias", "app/org.test.App/x86_64/stable")
+	if st, err := os.Lstat(filepath.Join(repoPath, "refs", "heads", "os", "alias")); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("ostree refs --alias wrote no symlink: %v %v", st, err)
+	}
+	waitFor(t, "alias", pointsTo(alias, commits[1]))
+	if target, _ := os.Readlink(alias); target != "../../../commits/"+commits[1] {
+		t.Errorf("alias reads %q", target)
+	}
+	repotest.Ostree(t, "--repo="+repoPath, "reset", "app/org.test.App/x86_64/stable", commits[0])
+	waitFor(t, "alias of a moved ref", pointsTo(alias, commits[0]))
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("2")}})
+	third := repotest.Commit(t, repoPath, "app/org.test.App/x86_64/stable", src, repotest.CommitOpts{})
+	waitFor(t, "alias of a ref committed to", pointsTo(alias, third))
+	if b, err := os.ReadFile(filepath.Join(alias, "v")); err != nil || string(b) != "2" {
+		t.Errorf("through the alias: %q %v", b, err)
+	}
+	repotest.Ostree(t, "--repo="+repoPath, "refs", "--delete", "os/alias")
+	waitFor(t, "deleted alias", absent(alias))
+}

@@ -25,12 +25,16 @@ type refsTree struct {
 	names map[string]string
 }
 
-// refEntry is a directory (sum == 0) or a ref.
+// refEntry is a directory (sum == 0), a directory whose entries are not
+// read yet (sum == stubSum, see repo.RefLoader), or a ref.
 type refEntry struct {
 	name string
 	kids []refEntry // sorted by name
 	sum  uint32
 }
+
+// stubSum marks a directory whose entries are not read yet.
+const stubSum = ^uint32(0)
 
 // internMax is the longest name interned: "x86_64", "stable", "master";
 // an application ID is usually longer, and unique.
@@ -47,7 +51,19 @@ func newRefsTree() *refsTree {
 	return t
 }
 
-func (e *refEntry) isDir() bool { return e.sum == 0 }
+func (e *refEntry) isDir() bool { return e.sum == 0 || e.sum == stubSum }
+
+func (e *refEntry) isStub() bool { return e.sum == stubSum }
+
+// newStubTree is the tree of a lazy watch before its first event: the
+// top directories are stubs.
+func newStubTree() *refsTree {
+	t := newRefsTree()
+	for i := range t.root.kids {
+		t.root.kids[i].sum = stubSum
+	}
+	return t
+}
 
 // child returns the entry named name in e, and where it is or would go.
 func (e *refEntry) child(name string) (*refEntry, int) {
@@ -121,13 +137,9 @@ func (t *refsTree) freeSum(s uint32) {
 	t.free = append(t.free, s-1)
 }
 
-// set points the ref at p to c and returns the paths whose entries
-// changed: p and any directory made for it, deepest first.
-func (t *refsTree) set(p string, c repo.Checksum) []string {
-	dir, name := "", p
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		dir, name = p[:i], p[i+1:]
-	}
+// mkdirs returns the directory at dir, made if need be with those above
+// it, and the paths of those made.
+func (t *refsTree) mkdirs(dir string) (*refEntry, []string) {
 	e := &t.root
 	var made []string
 	if dir != "" {
@@ -153,14 +165,32 @@ func (t *refsTree) set(p string, c repo.Checksum) []string {
 			end++ // the slash
 		}
 	}
-	changed := []string{p}
+	return e, made
+}
+
+func splitPath(p string) (dir, name string) {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i], p[i+1:]
+	}
+	return "", p
+}
+
+// set points the ref at p to c and returns the paths whose entries
+// changed: p and any directory made for it, deepest first.
+func (t *refsTree) set(p string, c repo.Checksum) []string { return t.setTo(p, c, true) }
+
+// setTo is set, returning nil unless report: a directory read for the
+// first time changes nothing the kernel knows.
+func (t *refsTree) setTo(p string, c repo.Checksum, report bool) []string {
+	dir, name := splitPath(p)
+	e, made := t.mkdirs(dir)
 	k, i := e.child(name)
 	switch {
 	case k == nil:
 		e.kids = slices.Insert(e.kids, i, refEntry{name: t.intern(name), sum: t.newSum(c)})
 		t.n++
 	case k.isDir():
-		if len(k.kids) > 0 || p == "heads" || p == "mirrors" || p == "remotes" {
+		if len(k.kids) > 0 || k.isStub() || p == "heads" || p == "mirrors" || p == "remotes" {
 			return nil // refs below: the directory stays
 		}
 		k.sum = t.newSum(c)
@@ -170,8 +200,11 @@ func (t *refsTree) set(p string, c repo.Checksum) []string {
 	default:
 		t.sums[k.sum-1] = c
 	}
+	if !report {
+		return nil
+	}
 	slices.Reverse(made)
-	return append(changed, made...)
+	return append([]string{p}, made...)
 }
 
 // remove deletes the ref at p and returns the paths whose entries
@@ -194,8 +227,94 @@ func (t *refsTree) remove(p string) []string {
 	t.freeSum(k.sum)
 	t.n--
 	e.kids = slices.Delete(e.kids, i, i+1)
-	changed := []string{p}
 	// Directories left empty go, up to the top ones.
+	return append([]string{p}, t.prune(comps, path, e)...)
+}
+
+// addStub makes the directory p, whose entries are not read yet, and
+// returns the paths whose entries changed: p and any directory made for
+// it, deepest first. A directory there already stays as it is.
+func (t *refsTree) addStub(p string) []string { return t.addStubTo(p, true) }
+
+// addStubTo is addStub, returning nil unless report (see setTo).
+func (t *refsTree) addStubTo(p string, report bool) []string {
+	dir, name := splitPath(p)
+	e, made := t.mkdirs(dir)
+	k, i := e.child(name)
+	switch {
+	case k == nil:
+		e.kids = slices.Insert(e.kids, i, refEntry{name: t.intern(name), sum: stubSum})
+	case k.isDir():
+		return nil
+	default: // a ref the changes forgot to delete
+		t.freeSum(k.sum)
+		t.n--
+		k.sum = stubSum
+	}
+	if !report {
+		return nil
+	}
+	slices.Reverse(made)
+	return append([]string{p}, made...)
+}
+
+// loaded marks the stub at p read: its entries are in the tree.
+func (t *refsTree) loaded(p string) {
+	if e := t.find(p); e != nil && e.isStub() {
+		e.sum = 0
+	}
+}
+
+// isStub tells whether p is a directory whose entries are not read.
+func (t *refsTree) isStub(p string) bool {
+	e := t.find(p)
+	return e != nil && e.isStub()
+}
+
+// removeDir deletes the directory at p with everything below it and
+// returns the paths whose entries changed, as remove does. A top
+// directory stays, emptied.
+func (t *refsTree) removeDir(p string) []string {
+	comps := strings.Split(p, "/")
+	path := make([]*refEntry, 0, len(comps)+1)
+	e := &t.root
+	for _, comp := range comps[:len(comps)-1] {
+		path = append(path, e)
+		if e, _ = e.child(comp); e == nil || !e.isDir() {
+			return nil
+		}
+	}
+	k, i := e.child(comps[len(comps)-1])
+	if k == nil || !k.isDir() {
+		return nil
+	}
+	t.drop(k)
+	if len(comps) == 1 { // a top directory
+		k.kids, k.sum = nil, 0
+		return []string{p}
+	}
+	e.kids = slices.Delete(e.kids, i, i+1)
+	return append([]string{p}, t.prune(comps, path, e)...)
+}
+
+// drop frees the refs below e.
+func (t *refsTree) drop(e *refEntry) {
+	for i := range e.kids {
+		k := &e.kids[i]
+		if k.isDir() {
+			t.drop(k)
+		} else {
+			t.freeSum(k.sum)
+			t.n--
+		}
+	}
+}
+
+// prune removes the directories left empty above the entry comps named,
+// whose parent is e and whose ancestors are path, up to the top ones, and
+// returns their paths, deepest first.
+func (t *refsTree) prune(comps []string, path []*refEntry, e *refEntry) []string {
+	var changed []string
 	for d := len(comps) - 1; d >= 2 && len(e.kids) == 0; d-- {
 		parent := path[d-1]
 		_, j := parent.child(comps[d-1])

@@ -8,18 +8,25 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// RefChange is one ref that was created, moved or deleted.
+// RefChange is one ref that was created, moved or deleted, or, in a lazy
+// watch (WatchOptions.Loader), a directory that appeared or went.
 type RefChange struct {
 	// Name is the ref's path under refs/, as AllRefs names it.
 	Name string
 	// Checksum is the commit the ref points to now; zero when Deleted.
 	Checksum Checksum
 	Deleted  bool
+	// Dir marks a directory under refs/ (lazy watches only): one found
+	// in a loaded directory, whose own entries are not read until it is
+	// loaded (RefLoader.Load); or with Deleted, one that went with
+	// everything below it.
+	Dir bool
 }
 
 // RefEvent is what one look at refs/ found.
@@ -27,6 +34,10 @@ type RefEvent struct {
 	// Changes are the refs that changed since the previous event (since
 	// WatchOptions.Since for the first), sorted by name.
 	Changes []RefChange
+	// Loaded are the directories this event read for the first time
+	// (lazy watches only): Changes hold everything in them, refs and
+	// directories, and from now on what changes in them is reported.
+	Loaded []string
 	// Err, when set, is a problem of the watch that it survives: refs/
 	// could not be read (the previous view stands and the next look tries
 	// again), or change notifications are unavailable or stopped (it
@@ -37,6 +48,9 @@ type RefEvent struct {
 // ErrRefsUnreadable marks a RefEvent.Err of a look that could not read
 // refs/: the previous view stands, and the next look tries again.
 var ErrRefsUnreadable = errors.New("refs could not be read")
+
+// ErrWatchStopped is what RefLoader.Load returns once its watch ended.
+var ErrWatchStopped = errors.New("the watch of refs stopped")
 
 // WatchOptions tunes WatchRefs.
 type WatchOptions struct {
@@ -54,6 +68,59 @@ type WatchOptions struct {
 	// before refs/ is read (default 5ms): a ref update is a create, a
 	// rename and the repository's mtime bump.
 	Settle time.Duration
+	// Loader, if set, makes the watch lazy: it reads and watches only
+	// refs/ itself at first, and each directory below once the caller
+	// asks for it through Loader (see RefLoader.Load); a directory never
+	// asked for is reported as a stub (RefChange.Dir) and costs nothing.
+	// A mount's kernel learns of a mirror's hundred thousand refs only
+	// as far as something walks them. Aliases are the exception: the
+	// directory of the ref an alias names is loaded with the alias, so
+	// that the alias follows it.
+	Loader *RefLoader
+}
+
+// RefLoader asks a lazy watch to read directories under refs/; one
+// RefLoader serves one WatchRefs.
+type RefLoader struct {
+	started chan struct{} // closed once w is set
+	once    sync.Once
+	w       *refWatcher
+}
+
+// NewRefLoader returns a loader to pass in WatchOptions.Loader.
+func NewRefLoader() *RefLoader {
+	return &RefLoader{started: make(chan struct{})}
+}
+
+func (l *RefLoader) start(w *refWatcher) {
+	l.once.Do(func() {
+		l.w = w
+		close(l.started)
+	})
+}
+
+// Load has the watch read the directory dir under refs/ ("heads/app"),
+// reported as a stub (RefChange.Dir), if it has not yet. It returns once
+// the watch's function returned from the event that lists dir in Loaded,
+// or at once if dir is loaded already, or is no directory the watch knows
+// (gone meanwhile: an event says so). The error is the watch's failure
+// to read dir (an event reports it too), ctx's, or ErrWatchStopped.
+// Load runs in the caller's goroutine, which calls the watch's function
+// for the load's event (never while the watch's own goroutine does); it
+// may not be called from within that function.
+func (l *RefLoader) Load(ctx context.Context, dir string) error {
+	select {
+	case <-l.started:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w := l.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return fmt.Errorf("load refs/%s: %w", dir, ErrWatchStopped)
+	}
+	return w.load(dir)
 }
 
 const (
@@ -101,13 +168,15 @@ var newNotifier = newInotify
 // previous call, which may be nothing; a caller may refresh there what
 // depends on the repository as a whole (a new commit comes with a ref
 // update). The first look reads all of refs/ at once and watches every
-// directory under it; later ones read only the paths that notifications
-// name (after WatchOptions.Settle), so a change costs the same with ten
-// refs or a hundred thousand. A full look follows an overflow of the
-// notification queue, and WatchOptions.Poll sets the shortest period of
-// the safety-net full look. Without change notifications, all of refs/
-// is read every 100ms or more. The calls are sequential, from the
-// goroutine that called WatchRefs.
+// directory under it (or, with WatchOptions.Loader, refs/ alone); later
+// ones read only the paths that notifications name (after
+// WatchOptions.Settle), so a change costs the same with ten refs or a
+// hundred thousand. A full look follows an overflow of the notification
+// queue, and WatchOptions.Poll sets the shortest period of the
+// safety-net full look. Without change notifications, all of refs/ is
+// read every 100ms or more. The calls are sequential, never concurrent:
+// from the goroutine that called WatchRefs, or for a load from the one
+// that called RefLoader.Load.
 func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent)) {
 	if o.Poll <= 0 {
 		o.Poll = defaultRefPoll
@@ -116,14 +185,26 @@ func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent))
 		o.Settle = defaultSettle
 	}
 	w := newRefWatcher(r, o.Since, fn)
+	w.lazy = o.Loader != nil
+	w.mu.Lock()
+	if o.Loader != nil {
+		o.Loader.start(w)
+	}
+	defer func() {
+		w.mu.Lock()
+		w.stopped = true
+		w.mu.Unlock()
+	}()
 	n, err := newNotifier(r.path)
 	if err != nil {
+		w.mu.Unlock()
 		w.poll(ctx, fmt.Errorf("watch refs of %s: polling every %v or more: %w", r.path, fallbackPoll, err))
 		return
 	}
 	defer n.close()
 	w.n = n
 	timer := time.NewTimer(w.full(o.Poll))
+	w.mu.Unlock()
 	defer timer.Stop()
 	for {
 		select {
@@ -131,7 +212,9 @@ func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent))
 			return
 		case _, ok := <-n.wake():
 			if !ok {
+				w.mu.Lock()
 				w.n = nil
+				w.mu.Unlock()
 				w.poll(ctx, fmt.Errorf("watch refs of %s: notifications stopped, polling every %v or more", r.path, fallbackPoll))
 				return
 			}
@@ -145,37 +228,75 @@ func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent))
 			default:
 			}
 			paths, lost := n.take()
+			w.mu.Lock()
 			if lost || w.again {
 				timer.Reset(w.full(o.Poll))
 			} else {
 				w.incremental(paths)
 			}
+			w.mu.Unlock()
 		case <-timer.C:
-			timer.Reset(w.full(o.Poll))
+			w.mu.Lock()
+			if wait := w.grown(o.Poll); wait > 0 {
+				timer.Reset(wait)
+			} else {
+				timer.Reset(w.full(o.Poll))
+			}
+			w.mu.Unlock()
 		}
 	}
 }
 
+// grown returns how much longer the safety-net look should wait, in a
+// lazy watch whose loads made the next look dearer than the last (a walk
+// of a mirror's refs/ loads thousands of directories a second): the wait
+// grows with the look's cost, estimated from the last one's per
+// directory, so that the look never holds loads and events up for long.
+func (w *refWatcher) grown(min time.Duration) time.Duration {
+	if !w.lazy || w.lastDirs == 0 || len(w.dirs) <= 2*w.lastDirs {
+		return 0
+	}
+	cost := w.lastTook * time.Duration(len(w.dirs)) / time.Duration(w.lastDirs)
+	due := w.lastEnd.Add(max(min, cost*pollShare))
+	return time.Until(due)
+}
+
 // refWatcher is the state of one WatchRefs: the refs as the last event
-// left them, and the directories that hold them.
+// left them, and the directories that hold them. Its goroutine and
+// RefLoader.Load work on it under mu.
 type refWatcher struct {
-	r  *Repo
-	fn func(RefEvent)
-	n  notifier // nil while polling
+	mu      sync.Mutex
+	stopped bool // WatchRefs returned
+
+	r    *Repo
+	fn   func(RefEvent)
+	n    notifier // nil while polling
+	lazy bool     // reads directories when loaded (WatchOptions.Loader)
 
 	refs    map[string]Checksum
 	aliases map[string]string // alias ref → the ref it names ("" outside refs/)
-	// dirs are the directories under refs/ known to exist, each with the
-	// number of refs and directories known below it: a directory that
-	// goes with nothing below costs no search.
+	// dirs are the directories under refs/ known to exist and read
+	// (loaded), each with the number of refs and directories known below
+	// it: a directory that goes with nothing below costs no search.
 	dirs map[string]int
+	// stubs are the directories known to exist and not read (lazy
+	// watches only), each counted in dirs above it.
+	stubs map[string]struct{}
+	// lastTook is how long the last full look took, over lastDirs
+	// directories, ending at lastEnd.
+	lastTook time.Duration
+	lastDirs int
+	lastEnd  time.Time
 	// again asks for a full look: a read failed, or a watch could not be
 	// placed.
 	again    bool
 	degraded bool
-	// touched holds, during an incremental look, each ref it changed
-	// with its value before.
-	touched map[string]refWas
+	// touched holds, during an incremental look or a load, each ref it
+	// changed with its value before; dirChanges the stubs that came and
+	// the directories that went, loaded the directories read.
+	touched    map[string]refWas
+	dirChanges []RefChange
+	loaded     []string
 }
 
 type refWas struct {
@@ -188,7 +309,8 @@ func newRefWatcher(r *Repo, since map[string]Checksum, fn func(RefEvent)) *refWa
 	if refs == nil {
 		refs = map[string]Checksum{}
 	}
-	return &refWatcher{r: r, fn: fn, refs: refs, aliases: map[string]string{}, dirs: map[string]int{}}
+	return &refWatcher{r: r, fn: fn, refs: refs, aliases: map[string]string{}, dirs: map[string]int{},
+		stubs: map[string]struct{}{}}
 }
 
 func (w *refWatcher) watchFunc() func(string) error {
@@ -198,13 +320,18 @@ func (w *refWatcher) watchFunc() func(string) error {
 	return w.n.watch
 }
 
-// full reads all of refs/, tells fn what changed, and returns when the
-// next safety-net look is due: min after it, or later in proportion to
-// the look's cost.
+// full reads all of refs/ (in a lazy watch, all its loaded directories),
+// tells fn what changed, and returns when the next safety-net look is
+// due: min after it, or later in proportion to the look's cost.
 func (w *refWatcher) full(min time.Duration) time.Duration {
 	start := time.Now()
-	s := scanRefs(w.r.path, "", w.watchFunc())
+	var descend func(string) bool
+	if w.lazy {
+		descend = func(d string) bool { _, ok := w.dirs[d]; return ok }
+	}
+	s := scanRefsSome(w.r.path, "", w.watchFunc(), descend)
 	took := time.Since(start)
+	w.lastTook, w.lastDirs, w.lastEnd = took, len(s.dirs), time.Now()
 	share := time.Duration(pollShare)
 	if w.n == nil || w.degraded {
 		share = fallbackShare
@@ -224,6 +351,11 @@ func (w *refWatcher) full(min time.Duration) time.Duration {
 		addBelow(dirs, d)
 		dirs[d] = 0
 	}
+	stubs := make(map[string]struct{}, len(s.stubs))
+	for _, d := range s.stubs {
+		addBelow(dirs, d)
+		stubs[d] = struct{}{}
+	}
 	for p := range s.refs {
 		addBelow(dirs, p)
 	}
@@ -234,8 +366,38 @@ func (w *refWatcher) full(min time.Duration) time.Duration {
 			}
 		}
 	}
-	w.refs, w.aliases, w.dirs = s.refs, s.aliases, dirs
-	w.fn(RefEvent{Changes: changes})
+	if w.lazy {
+		// Directories: those gone (with all below), and the stubs new.
+		for d := range w.dirs {
+			_, loaded := dirs[d]
+			if _, stub := stubs[d]; !loaded && !stub && d != "" {
+				changes = append(changes, RefChange{Name: d, Dir: true, Deleted: true})
+			}
+		}
+		for d := range w.stubs {
+			_, loaded := dirs[d]
+			if _, stub := stubs[d]; !loaded && !stub {
+				changes = append(changes, RefChange{Name: d, Dir: true, Deleted: true})
+			}
+		}
+		for d := range stubs {
+			if _, ok := w.stubs[d]; !ok {
+				changes = append(changes, RefChange{Name: d, Dir: true})
+			}
+		}
+		sortChanges(changes)
+	}
+	var loaded []string
+	if _, ok := w.dirs[""]; !ok && w.lazy {
+		loaded = []string{""}
+	}
+	w.refs, w.aliases, w.dirs, w.stubs = s.refs, s.aliases, dirs, stubs
+	w.fn(RefEvent{Changes: changes, Loaded: loaded})
+	if w.lazy && w.needTargets() {
+		w.begin()
+		errs := w.loadTargets(nil)
+		w.end(errs)
+	}
 	return next
 }
 
@@ -265,11 +427,54 @@ func countBelow(dirs map[string]int, p string, d int) {
 	}
 }
 
+// begin starts a batch of changes: an incremental look or a load.
+func (w *refWatcher) begin() {
+	w.touched = map[string]refWas{}
+	w.dirChanges, w.loaded = nil, nil
+}
+
+// end tells fn what the batch changed, after its errors.
+func (w *refWatcher) end(errs []error) {
+	changes := w.dirChanges
+	for p, was := range w.touched {
+		c, ok := w.refs[p]
+		switch {
+		case ok && (!was.ok || was.c != c):
+			changes = append(changes, RefChange{Name: p, Checksum: c})
+		case !ok && was.ok:
+			changes = append(changes, RefChange{Name: p, Deleted: true})
+		}
+	}
+	sortChanges(changes)
+	loaded := w.loaded
+	w.touched, w.dirChanges, w.loaded = nil, nil, nil
+	for _, err := range errs {
+		w.again = true
+		w.fn(RefEvent{Err: fmt.Errorf("watch refs of %s: %w: %w", w.r.path, ErrRefsUnreadable, err)})
+	}
+	w.fn(RefEvent{Changes: changes, Loaded: loaded})
+}
+
+func sortChanges(changes []RefChange) {
+	slices.SortFunc(changes, func(a, b RefChange) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		// A directory gone before what replaced it.
+		if a.Deleted != b.Deleted {
+			if a.Deleted {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+}
+
 // incremental reads the paths that notifications named, and the aliases
 // of the refs that changed, and tells fn what changed.
 func (w *refWatcher) incremental(paths []string) {
-	w.touched = map[string]refWas{}
-	defer func() { w.touched = nil }()
+	w.begin()
 	slices.Sort(paths) // a directory before what is in it
 	var errs []error
 	for _, p := range paths {
@@ -296,22 +501,91 @@ func (w *refWatcher) incremental(paths []string) {
 			}
 		}
 	}
-	var changes []RefChange
-	for p, was := range w.touched {
-		c, ok := w.refs[p]
-		switch {
-		case ok && (!was.ok || was.c != c):
-			changes = append(changes, RefChange{Name: p, Checksum: c})
-		case !ok && was.ok:
-			changes = append(changes, RefChange{Name: p, Deleted: true})
+	errs = w.loadTargets(errs)
+	w.end(errs)
+}
+
+// load reads the stub dir, and tells fn what it holds.
+func (w *refWatcher) load(dir string) error {
+	if _, ok := w.stubs[dir]; !ok {
+		return nil // loaded already, or gone
+	}
+	w.begin()
+	err := w.loadDir(dir)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	errs = w.loadTargets(errs)
+	w.end(errs)
+	return err
+}
+
+// loadDir reads the stub dir: its refs, and its directories as stubs.
+func (w *refWatcher) loadDir(dir string) error {
+	s := scanRefsSome(w.r.path, dir, w.watchFunc(), func(string) bool { return false })
+	if !slices.Contains(s.dirs, dir) { // gone meanwhile
+		w.goneDir(dir)
+		return s.err
+	}
+	delete(w.stubs, dir)
+	w.dirs[dir] = 0 // counted above as the stub was
+	w.loaded = append(w.loaded, dir)
+	return w.addScan(s)
+}
+
+// needTargets tells whether an alias names a ref in a directory not
+// loaded.
+func (w *refWatcher) needTargets() bool {
+	for _, t := range w.aliases {
+		if t != "" && w.targetStub(t) != "" {
+			return true
 		}
 	}
-	slices.SortFunc(changes, func(a, b RefChange) int { return strings.Compare(a.Name, b.Name) })
-	for _, err := range errs {
-		w.again = true
-		w.fn(RefEvent{Err: fmt.Errorf("watch refs of %s: %w: %w", w.r.path, ErrRefsUnreadable, err)})
+	return false
+}
+
+// targetStub returns the outermost stub above the ref t, or "".
+func (w *refWatcher) targetStub(t string) string {
+	for i := 0; i < len(t); i++ {
+		if t[i] != '/' {
+			continue
+		}
+		d := t[:i]
+		if _, ok := w.stubs[d]; ok {
+			return d
+		}
+		if _, ok := w.dirs[d]; !ok {
+			return "" // no such directory
+		}
 	}
-	w.fn(RefEvent{Changes: changes})
+	return ""
+}
+
+// loadTargets loads, in a lazy watch, the directories down to each ref
+// an alias names, so that the alias follows it.
+func (w *refWatcher) loadTargets(errs []error) []error {
+	if !w.lazy {
+		return errs
+	}
+	for range 1000 {
+		var load []string
+		for _, t := range w.aliases {
+			if d := w.targetStub(t); d != "" && !slices.Contains(load, d) {
+				load = append(load, d)
+			}
+		}
+		if len(load) == 0 {
+			return errs
+		}
+		for _, d := range load {
+			if err := w.loadDir(d); err != nil {
+				errs = append(errs, err)
+				return errs
+			}
+		}
+	}
+	return errs
 }
 
 // check brings what is known of path p under refs/ up to date with the
@@ -342,6 +616,10 @@ func (w *refWatcher) check(p string) error {
 			return nil
 		}
 		w.removeRef(p)
+		if w.lazy {
+			w.addStub(p)
+			return nil
+		}
 		return w.addScan(scanRefs(w.r.path, p, w.watchFunc()))
 	}
 	w.goneDir(p)
@@ -370,6 +648,9 @@ func (w *refWatcher) addScan(s *refScan) error {
 			addBelow(w.dirs, d)
 			w.dirs[d] = 0
 		}
+	}
+	for _, d := range s.stubs {
+		w.addStub(d)
 	}
 	for p, c := range s.refs {
 		t, symlink := s.aliases[p]
@@ -409,11 +690,33 @@ func (w *refWatcher) removeRef(p string) {
 	countBelow(w.dirs, p, -1)
 }
 
+// addStub takes in the directory p, not read (lazy watches only).
+func (w *refWatcher) addStub(p string) {
+	if _, ok := w.stubs[p]; ok {
+		return
+	}
+	if _, ok := w.dirs[p]; ok {
+		return
+	}
+	w.stubs[p] = struct{}{}
+	addBelow(w.dirs, p)
+	w.dirChanges = append(w.dirChanges, RefChange{Name: p, Dir: true})
+}
+
 // goneDir forgets the directory p and everything known below it.
 func (w *refWatcher) goneDir(p string) {
+	if _, ok := w.stubs[p]; ok {
+		delete(w.stubs, p)
+		countBelow(w.dirs, p, -1)
+		w.dirChanges = append(w.dirChanges, RefChange{Name: p, Dir: true, Deleted: true})
+		return
+	}
 	below, ok := w.dirs[p]
 	if !ok {
 		return
+	}
+	if w.lazy {
+		w.dirChanges = append(w.dirChanges, RefChange{Name: p, Dir: true, Deleted: true})
 	}
 	if below > 0 {
 		prefix := p + "/"
@@ -425,6 +728,12 @@ func (w *refWatcher) goneDir(p string) {
 		for d := range w.dirs {
 			if strings.HasPrefix(d, prefix) {
 				w.dropDir(d)
+			}
+		}
+		for d := range w.stubs {
+			if strings.HasPrefix(d, prefix) {
+				delete(w.stubs, d)
+				countBelow(w.dirs, d, -1)
 			}
 		}
 	}
@@ -445,13 +754,19 @@ func (w *refWatcher) dropDir(d string) {
 // poll looks at all of refs/ every fallbackPoll or more until ctx is
 // done, after telling fn why.
 func (w *refWatcher) poll(ctx context.Context, why error) {
+	w.mu.Lock()
 	w.fn(RefEvent{Err: why})
+	timer := time.NewTimer(w.full(fallbackPoll))
+	w.mu.Unlock()
+	defer timer.Stop()
 	for {
-		next := w.full(fallbackPoll)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(next):
+		case <-timer.C:
+			w.mu.Lock()
+			timer.Reset(w.full(fallbackPoll))
+			w.mu.Unlock()
 		}
 	}
 }

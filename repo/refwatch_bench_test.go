@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,4 +57,81 @@ func BenchmarkWatchFirstLook(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/ref")
 	b.ReportMetric((cpu()-cpu0)/float64(b.N)/float64(n), "cpu-ns/ref")
+}
+
+// BenchmarkWatchLoadAll measures a lazy watch (REPOFS_SCALE_REFS
+// Flathub-shaped refs, default 20000) loading every directory from another
+// goroutine, as a walk of a mount does: ns/dir per load, from the request
+// to its event delivered.
+func BenchmarkWatchLoadAll(b *testing.B) {
+	n := 20000
+	if v := os.Getenv("REPOFS_SCALE_REFS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	r := scaleRepoForBench(b, n)
+	dirs := 0
+	for b.Loop() {
+		ctx, cancel := context.WithCancel(context.Background())
+		l := NewRefLoader()
+		var mu sync.Mutex
+		var stubs []string
+		refs := 0
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			r.WatchRefs(ctx, WatchOptions{Loader: l, Poll: time.Hour}, func(ev RefEvent) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, c := range ev.Changes {
+					if c.Dir {
+						stubs = append(stubs, c.Name)
+					} else {
+						refs++
+					}
+				}
+			})
+		}()
+		for {
+			mu.Lock()
+			if len(stubs) == 0 && refs == n {
+				mu.Unlock()
+				break
+			}
+			var d string
+			if len(stubs) > 0 {
+				d, stubs = stubs[len(stubs)-1], stubs[:len(stubs)-1]
+			}
+			mu.Unlock()
+			if d == "" {
+				time.Sleep(time.Millisecond) // the first event is not in yet
+				continue
+			}
+			dirs++
+			if err := l.Load(ctx, d); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cancel()
+		<-done
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(dirs), "ns/dir")
+}
+
+func scaleRepoForBench(b *testing.B, n int) *Repo {
+	p := b.TempDir()
+	for _, d := range []string{"objects", "refs/heads", "refs/remotes", "refs/mirrors", "state", "tmp"} {
+		os.MkdirAll(filepath.Join(p, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(p, "config"), []byte("[core]\nrepo_version=1\nmode=bare-user\n"), 0o644)
+	c := Checksum{1}
+	for i := range n {
+		f := filepath.Join(p, "refs", "heads", "app", fmt.Sprintf("org.example.App%06d", i), "x86_64", "stable")
+		os.MkdirAll(filepath.Dir(f), 0o755)
+		os.WriteFile(f, []byte(c.String()+"\n"), 0o644)
+	}
+	r, err := Open(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
 }

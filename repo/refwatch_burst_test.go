@@ -1,12 +1,15 @@
 package repo
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,5 +199,148 @@ func TestInotifyRecord(t *testing.T) {
 	n.record(event(-1, unix.IN_Q_OVERFLOW, ""))
 	if _, lost := n.take(); !lost {
 		t.Error("IN_Q_OVERFLOW not reported as lost events")
+	}
+}
+
+// lazyView is what a lazy watch's events tell: the refs of the loaded
+// directories, and the stubs.
+type lazyView struct {
+	mu     sync.Mutex
+	refs   map[string]Checksum
+	stubs  map[string]bool
+	errs   []error
+	change chan struct{}
+}
+
+func newLazyView() *lazyView {
+	return &lazyView{refs: map[string]Checksum{}, stubs: map[string]bool{}, change: make(chan struct{}, 1)}
+}
+
+func (v *lazyView) apply(ev RefEvent) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if ev.Err != nil {
+		v.errs = append(v.errs, ev.Err)
+	}
+	for _, c := range ev.Changes {
+		switch {
+		case c.Dir && c.Deleted:
+			delete(v.stubs, c.Name)
+			for p := range v.refs {
+				if strings.HasPrefix(p, c.Name+"/") {
+					delete(v.refs, p)
+				}
+			}
+			for p := range v.stubs {
+				if strings.HasPrefix(p, c.Name+"/") {
+					delete(v.stubs, p)
+				}
+			}
+		case c.Deleted:
+			delete(v.refs, c.Name)
+		}
+	}
+	for _, c := range ev.Changes {
+		switch {
+		case c.Dir && !c.Deleted:
+			v.stubs[c.Name] = true
+		case !c.Deleted:
+			v.refs[c.Name] = c.Checksum
+		}
+	}
+	for _, d := range ev.Loaded {
+		delete(v.stubs, d)
+	}
+	select {
+	case v.change <- struct{}{}:
+	default:
+	}
+}
+
+// aStub returns a stub of the view, or "".
+func (v *lazyView) aStub() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for d := range v.stubs {
+		return d
+	}
+	return ""
+}
+
+// loadAll loads every stub the view shows, as they come, until ctx is
+// done: a walk of the whole tree racing the changes.
+func (v *lazyView) loadAll(ctx context.Context, l *RefLoader) {
+	for ctx.Err() == nil {
+		d := v.aStub()
+		if d == "" {
+			select {
+			case <-v.change:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		l.Load(ctx, d)
+	}
+}
+
+// TestWatchRefsLazyBurst: a lazy watch whose every stub is loaded as it
+// shows, racing a burst of thousands of changes, with or without an
+// overflow half way, ends with a view equal to refs/.
+func TestWatchRefsLazyBurst(t *testing.T) {
+	for _, overflow := range []bool{false, true} {
+		t.Run(fmt.Sprint("overflow=", overflow), func(t *testing.T) {
+			var lossy *lossyNotifier
+			if overflow {
+				old := newNotifier
+				newNotifier = func(p string) (notifier, error) {
+					n, err := old(p)
+					if err != nil {
+						return nil, err
+					}
+					lossy = &lossyNotifier{notifier: n}
+					return lossy, nil
+				}
+				t.Cleanup(func() { newNotifier = old })
+			}
+			r := initRepo(t, ModeArchive)
+			putRef(t, r, "heads/app/org.test.Before/x86_64/stable", checksumOf("before"))
+			v := newLazyView()
+			l := NewRefLoader()
+			ctx, cancel := context.WithCancel(t.Context())
+			var wg sync.WaitGroup
+			wg.Go(func() { r.WatchRefs(ctx, WatchOptions{Poll: time.Hour, Loader: l}, v.apply) })
+			wg.Go(func() { v.loadAll(ctx, l) })
+			defer func() { cancel(); wg.Wait() }()
+			burst(t, r, 5000, func() {
+				if lossy != nil {
+					lossy.lose.Store(true)
+				}
+			})
+			want, err := r.AllRefs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				v.mu.Lock()
+				same, stubs, got := maps.Equal(v.refs, want), len(v.stubs), maps.Clone(v.refs)
+				errs := v.errs
+				v.mu.Unlock()
+				if same && stubs == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after the burst the watch sees %d refs and %d stubs, refs/ holds %d refs; differing: %v; errors %v",
+						len(got), stubs, len(want), differing(got, want), errs)
+				}
+				select {
+				case <-v.change:
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			if lossy != nil && lossy.lose.Load() {
+				t.Error("the overflow was never simulated")
+			}
+		})
 	}
 }

@@ -22,14 +22,18 @@ import (
 type refScan struct {
 	root  string                 // the repository's refs/
 	watch func(dir string) error // called on each directory before it is read; may be nil
-	sem   chan struct{}
-	wg    sync.WaitGroup
+	// descend tells whether to read a directory found below the first;
+	// nil reads them all. One not read is listed in stubs.
+	descend func(dir string) bool
+	sem     chan struct{}
+	wg      sync.WaitGroup
 
 	mu      sync.Mutex
 	refs    map[string]Checksum
 	aliases map[string]string // alias ref → the ref it names, both under refs/ ("" outside refs/)
-	dirs    []string
-	err     error // the first read that failed: the scan is incomplete
+	dirs    []string          // the directories read
+	stubs   []string          // the directories found and not read (see descend)
+	err     error             // the first read that failed: the scan is incomplete
 	// watchErr is the first watch that could not be placed: the scan is
 	// complete, but a later change there goes unnotified.
 	watchErr error
@@ -42,9 +46,17 @@ type refScan struct {
 // that is not a file or directory vanishing meanwhile is returned, with
 // what could be read.
 func scanRefs(repoPath, dir string, watch func(string) error) *refScan {
-	s := &refScan{root: filepath.Join(repoPath, "refs"), watch: watch,
-		sem:  make(chan struct{}, min(4*runtime.GOMAXPROCS(0), 32)),
+	return scanRefsSome(repoPath, dir, watch, nil)
+}
+
+// scanRefsSome is scanRefs reading, below dir, only the directories
+// descend allows (all if nil); the others it lists as stubs.
+func scanRefsSome(repoPath, dir string, watch func(string) error, descend func(string) bool) *refScan {
+	s := &refScan{root: filepath.Join(repoPath, "refs"), watch: watch, descend: descend,
 		refs: map[string]Checksum{}, aliases: map[string]string{}}
+	if descend == nil || dir == "" {
+		s.sem = make(chan struct{}, min(4*runtime.GOMAXPROCS(0), 32))
+	} // else mostly one directory, read here: no room, spawn reads in place
 	if dir == "" || refDirAllowed(dir) {
 		s.wg.Add(1)
 		s.dir(dir)
@@ -164,8 +176,14 @@ func (s *refScan) entry(fd int, dir, name string, typ byte) {
 		}
 	}
 	if typ == unix.DT_DIR {
-		if refDirAllowed(p) {
+		switch {
+		case !refDirAllowed(p):
+		case s.descend == nil || s.descend(p):
 			s.spawn(p)
+		default:
+			s.mu.Lock()
+			s.stubs = append(s.stubs, p)
+			s.mu.Unlock()
 		}
 		return
 	}
@@ -176,7 +194,7 @@ func (s *refScan) entry(fd int, dir, name string, typ byte) {
 		s.ref(p, true)
 		return
 	}
-	c, ok, err := readRefAt(fd, name, filepath.Join(s.root, filepath.FromSlash(p)))
+	c, ok, err := readRefAt(fd, name, func() string { return filepath.Join(s.root, filepath.FromSlash(p)) })
 	if err != nil {
 		s.fail(err)
 	}
@@ -230,18 +248,19 @@ func (s *refScan) aliasTarget(p, full string) string {
 // there is no ref there now (gone, a directory, or empty as a file being
 // written in place is for a moment), err says why a file holds no ref.
 func readRefFast(p string) (c Checksum, ok bool, err error) {
-	return readRefAt(unix.AT_FDCWD, p, p)
+	return readRefAt(unix.AT_FDCWD, p, func() string { return p })
 }
 
-// readRefAt is readRefFast of name in the directory open as dirfd; p is
-// its path, for errors.
-func readRefAt(dirfd int, name, p string) (c Checksum, ok bool, err error) {
+// readRefAt is readRefFast of name in the directory open as dirfd; path
+// gives its path, for errors (made only then: a walk of a mirror reads a
+// hundred thousand refs).
+func readRefAt(dirfd int, name string, path func() string) (c Checksum, ok bool, err error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 			return c, false, nil
 		}
-		return c, false, fmt.Errorf("read ref %s: %w", p, err)
+		return c, false, fmt.Errorf("read ref %s: %w", path(), err)
 	}
 	defer unix.Close(fd)
 	var buf [128]byte
@@ -255,7 +274,7 @@ func readRefAt(dirfd int, name, p string) (c Checksum, ok bool, err error) {
 			return c, false, nil
 		}
 		if err != nil {
-			return c, false, fmt.Errorf("read ref %s: %w", p, err)
+			return c, false, fmt.Errorf("read ref %s: %w", path(), err)
 		}
 		if m == 0 {
 			break
@@ -267,7 +286,7 @@ func readRefAt(dirfd int, name, p string) (c Checksum, ok bool, err error) {
 		return c, false, nil
 	}
 	if c, err = ParseChecksum(string(data)); err != nil {
-		return c, false, fmt.Errorf("ref file %s: %w", p, err)
+		return c, false, fmt.Errorf("ref file %s: %w", path(), err)
 	}
 	return c, true, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -206,5 +207,84 @@ func TestWatchRefsStops(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("a goroutine of WatchRefs is still running after it returned:\n%s", stacks)
 		}
+	}
+}
+
+// TestWatchRefsLazy: a lazy watch reads refs/ alone at first, a directory
+// when it is loaded, tells of directories made and removed in loaded
+// ones, and loads the directory of the ref an alias names so that the
+// alias follows it.
+func TestWatchRefsLazy(t *testing.T) {
+	r := initRepo(t, ModeArchive)
+	a, b := checksumOf("a"), checksumOf("b")
+	putRef(t, r, "heads/os/main", a)
+	putRef(t, r, "heads/app/org.test.App/x86_64/stable", a)
+	l := NewRefLoader()
+	w := startWatch(t, r, WatchOptions{Loader: l})
+	first := w.next("first look")
+	want := []RefChange{{Name: "heads", Dir: true}, {Name: "mirrors", Dir: true}, {Name: "remotes", Dir: true}}
+	if first.Err != nil || !slices.Equal(first.Changes, want) || !slices.Equal(first.Loaded, []string{""}) {
+		t.Fatalf("first event %+v, want %+v loading refs/", first, want)
+	}
+	load := func(dir string, want ...RefChange) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- l.Load(t.Context(), dir) }()
+		ev := w.next("load " + dir)
+		if err := <-done; err != nil {
+			t.Fatalf("load %s: %v", dir, err)
+		}
+		if ev.Err != nil || !slices.Equal(ev.Changes, want) || !slices.Equal(ev.Loaded, []string{dir}) {
+			t.Fatalf("load %s: event %+v, want %+v", dir, ev, want)
+		}
+	}
+	load("heads", RefChange{Name: "heads/app", Dir: true}, RefChange{Name: "heads/os", Dir: true})
+	// Loaded already, or unknown: no event.
+	if err := l.Load(t.Context(), "heads"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Load(t.Context(), "heads/nothing"); err != nil {
+		t.Fatal(err)
+	}
+	load("heads/os", RefChange{Name: "heads/os/main", Checksum: a})
+	putRef(t, r, "heads/os/main", b)
+	w.waitFor("moved ref in a loaded directory", RefChange{Name: "heads/os/main", Checksum: b})
+	putRef(t, r, "heads/new/ref", a)
+	w.waitFor("new directory in a loaded one", RefChange{Name: "heads/new", Dir: true})
+	if err := os.RemoveAll(filepath.Join(r.Path(), "refs", "heads", "os")); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("removed directory", RefChange{Name: "heads/os", Dir: true, Deleted: true}, RefChange{Name: "heads/os/main", Deleted: true})
+
+	// An alias in a loaded directory loads the directories down to its
+	// target, and moves with it.
+	if err := os.Symlink("app/org.test.App/x86_64/stable", filepath.Join(r.Path(), "refs", "heads", "alias")); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("alias", RefChange{Name: "heads/alias", Checksum: a}, RefChange{Name: "heads/app/org.test.App/x86_64/stable", Checksum: a})
+	putRef(t, r, "heads/app/org.test.App/x86_64/stable", b)
+	w.waitFor("alias of a moved ref", RefChange{Name: "heads/alias", Checksum: b}, RefChange{Name: "heads/app/org.test.App/x86_64/stable", Checksum: b})
+}
+
+// TestWatchPollGrows: a lazy watch that loaded many directories since its
+// last safety-net look puts the next off in proportion to its cost.
+func TestWatchPollGrows(t *testing.T) {
+	w := &refWatcher{lazy: true, dirs: map[string]int{}, lastDirs: 10, lastTook: 10 * time.Millisecond, lastEnd: time.Now()}
+	for i := range 20 {
+		w.dirs[fmt.Sprint(i)] = 0
+	}
+	if wait := w.grown(time.Second); wait != 0 {
+		t.Errorf("twice the directories: wait %v more, want none", wait)
+	}
+	for i := range 100 {
+		w.dirs[fmt.Sprint(i)] = 0
+	}
+	// Ten times the directories: 100ms a look, due 50s after the last.
+	if wait := w.grown(time.Second); wait < 40*time.Second || wait > 50*time.Second {
+		t.Errorf("ten times the directories: wait %v more, want about 50s", wait)
+	}
+	w.lazy = false
+	if wait := w.grown(time.Second); wait != 0 {
+		t.Errorf("an eager watch: wait %v more, want none", wait)
 	}
 }
