@@ -1,7 +1,6 @@
 package delta
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -774,10 +773,4 @@ func (g *generator) buildPart(items []item) (*Part, []Object, uint64, error) {
 		}
 	}
 	return p, objs, usize, nil
-}
-
-// sortNames orders delta names as ostree's listing does not promise to:
-// by name.
-func sortNames(ns []Name) {
-	slices.SortFunc(ns, func(a, b Name) int { return cmp.Compare(a.String(), b.String()) })
 }
