@@ -219,12 +219,34 @@ func (r *Repo) walkRefs(remote, sub, cut string) ([]Ref, error) {
 // fragments are skipped, as ostree skips .rsync_info and the like; so are
 // refs deleted while it walks, which another writer may do at any time.
 func walkRefTree(dir, prefix string, fn func(name string, c Checksum)) error {
+	return walkRefDirs(dir, prefix, "list refs", func(full, p string, _ fs.DirEntry) error {
+		c, err := readRefFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if isLoop(err) {
+			return fmt.Errorf("Listing refs: %w", aliasLoop(full))
+		}
+		if err != nil {
+			return fmt.Errorf("list refs: %w", err)
+		}
+		fn(full, c)
+		return nil
+	})
+}
+
+// walkRefDirs calls leaf for each entry below dir that is not a
+// directory, with its ref name (prefix/PATH, PATH alone when prefix is "")
+// and its path, skipping names that are not valid ref name fragments; a
+// directory that cannot be listed fails the walk with what said first, an
+// absent one is empty.
+func walkRefDirs(dir, prefix, what string, leaf func(full, p string, e fs.DirEntry) error) error {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("list refs: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	for _, e := range ents {
 		if !validFragment(e.Name()) {
@@ -236,22 +258,13 @@ func walkRefTree(dir, prefix string, fn func(name string, c Checksum)) error {
 		}
 		p := filepath.Join(dir, e.Name())
 		if e.IsDir() {
-			if err := walkRefTree(p, full, fn); err != nil {
-				return err
-			}
-			continue
-		}
-		c, err := readRefFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if isLoop(err) {
-			return fmt.Errorf("Listing refs: %w", aliasLoop(full))
+			err = walkRefDirs(p, full, what, leaf)
+		} else {
+			err = leaf(full, p, e)
 		}
 		if err != nil {
-			return fmt.Errorf("list refs: %w", err)
+			return err
 		}
-		fn(full, c)
 	}
 	return nil
 }

@@ -102,39 +102,20 @@ func (r *Repo) ListRefAliases(prefix string) ([]RefAlias, error) {
 
 // walkAliases adds the symbolic links below dir, named prefix/PATH.
 func walkAliases(dir, prefix string, out *[]RefAlias) error {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	return walkRefDirs(dir, prefix, "Listing refs", func(full, p string, e fs.DirEntry) error {
+		if e.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		link, err := os.Readlink(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("Listing refs: %w", err)
+		}
+		*out = append(*out, RefAlias{full, aliasTarget(link)})
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("Listing refs: %w", err)
-	}
-	for _, e := range ents {
-		if !validFragment(e.Name()) {
-			continue
-		}
-		full := e.Name()
-		if prefix != "" {
-			full = prefix + "/" + e.Name()
-		}
-		p := filepath.Join(dir, e.Name())
-		switch {
-		case e.IsDir():
-			if err := walkAliases(p, full, out); err != nil {
-				return err
-			}
-		case e.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // deleted meanwhile
-			}
-			if err != nil {
-				return fmt.Errorf("Listing refs: %w", err)
-			}
-			*out = append(*out, RefAlias{full, aliasTarget(link)})
-		}
-	}
-	return nil
+	})
 }
 
 // IsRefAlias reports whether the local ref name is an alias.
