@@ -131,12 +131,7 @@ func writeArchiveZlib(w io.Writer, fi *FileInfo, payload io.Reader, level int) e
 	if level < 4 || level > 9 || fi.IsSymlink() {
 		return writeArchive(w, fi, payload, level)
 	}
-	h := fi.header()
-	h.Size = fi.Size
-	hdr := gvariant.EncodeArchiveHeader(h)
-	pre := binary.BigEndian.AppendUint32(nil, uint32(len(hdr)))
-	pre = append(pre, 0, 0, 0, 0)
-	if _, err := w.Write(append(pre, hdr...)); err != nil {
+	if err := writeArchiveHeader(w, fi); err != nil {
 		return err
 	}
 	zw, ok := zdeflatePool.Get().(*zdeflate.Writer)

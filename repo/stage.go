@@ -251,14 +251,22 @@ func copyExactly(w io.Writer, r io.Reader, size uint64) error {
 	return nil
 }
 
-// writeArchive writes a .filez: u32be(len) 0000 header raw-DEFLATE(payload).
-func writeArchive(w io.Writer, fi *FileInfo, payload io.Reader, level int) error {
+// writeArchiveHeader writes the start of a .filez: u32be(len) 0000 header.
+func writeArchiveHeader(w io.Writer, fi *FileInfo) error {
 	h := fi.header()
 	h.Size = fi.Size
 	hdr := gvariant.EncodeArchiveHeader(h)
 	pre := binary.BigEndian.AppendUint32(nil, uint32(len(hdr)))
 	pre = append(pre, 0, 0, 0, 0)
 	if _, err := w.Write(append(pre, hdr...)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// writeArchive writes a .filez: u32be(len) 0000 header raw-DEFLATE(payload).
+func writeArchive(w io.Writer, fi *FileInfo, payload io.Reader, level int) error {
+	if err := writeArchiveHeader(w, fi); err != nil {
 		return err
 	}
 	if fi.IsSymlink() {
