@@ -211,16 +211,10 @@ func (t *refsTree) setTo(p string, c repo.Checksum, report bool) []string {
 // changed: p and any directory left empty, which goes with it, deepest
 // first.
 func (t *refsTree) remove(p string) []string {
-	comps := strings.Split(p, "/")
-	path := make([]*refEntry, 0, len(comps)+1) // the directories down to p's
-	e := &t.root
-	for _, comp := range comps[:len(comps)-1] {
-		path = append(path, e)
-		if e, _ = e.child(comp); e == nil || !e.isDir() {
-			return nil
-		}
+	comps, path, e, k, i := t.locate(p)
+	if e == nil {
+		return nil
 	}
-	k, i := e.child(comps[len(comps)-1])
 	if k == nil || k.isDir() {
 		return nil
 	}
@@ -275,16 +269,10 @@ func (t *refsTree) isStub(p string) bool {
 // returns the paths whose entries changed, as remove does. A top
 // directory stays, emptied.
 func (t *refsTree) removeDir(p string) []string {
-	comps := strings.Split(p, "/")
-	path := make([]*refEntry, 0, len(comps)+1)
-	e := &t.root
-	for _, comp := range comps[:len(comps)-1] {
-		path = append(path, e)
-		if e, _ = e.child(comp); e == nil || !e.isDir() {
-			return nil
-		}
+	comps, path, e, k, i := t.locate(p)
+	if e == nil {
+		return nil
 	}
-	k, i := e.child(comps[len(comps)-1])
 	if k == nil || !k.isDir() {
 		return nil
 	}
@@ -295,6 +283,24 @@ func (t *refsTree) removeDir(p string) []string {
 	}
 	e.kids = slices.Delete(e.kids, i, i+1)
 	return append([]string{p}, t.prune(comps, path, e)...)
+}
+
+// locate walks to p: its components, the directories above its parent
+// (path), its parent e, and its entry k at index i of e.kids (k nil if
+// absent, i where it would go). e is nil when a directory on the way is
+// missing or not a directory.
+func (t *refsTree) locate(p string) (comps []string, path []*refEntry, e, k *refEntry, i int) {
+	comps = strings.Split(p, "/")
+	path = make([]*refEntry, 0, len(comps)+1)
+	e = &t.root
+	for _, comp := range comps[:len(comps)-1] {
+		path = append(path, e)
+		if e, _ = e.child(comp); e == nil || !e.isDir() {
+			return comps, path, nil, nil, 0
+		}
+	}
+	k, i = e.child(comps[len(comps)-1])
+	return comps, path, e, k, i
 }
 
 // drop frees the refs below e.
