@@ -30,6 +30,10 @@ type Options struct {
 	// complements change notifications (repo.WatchOptions.Poll; default
 	// 2s).
 	RefPoll time.Duration
+
+	// noReadAhead keeps the directories of refs/ unread until the kernel
+	// asks for each (tests of the lazy tree).
+	noReadAhead bool
 }
 
 const (

@@ -38,6 +38,9 @@ type refsState struct {
 	// loader reads a directory of refs/ the first time the kernel asks
 	// what is in it: the watch is lazy.
 	loader *repo.RefLoader
+	// ahead holds directories listed for the kernel, whose
+	// subdirectories readAhead reads before a walk descends into them.
+	ahead chan string
 
 	// inval holds the paths whose kernel entries are to be dropped, for
 	// invalidator: not the watch's goroutine, which a lookup may wait for
@@ -53,7 +56,7 @@ type refsState struct {
 
 func newRefsState(f *FS) *refsState {
 	return &refsState{fs: f, tree: newStubTree(), loaded: make(chan struct{}), loader: repo.NewRefLoader(),
-		invalWake: make(chan struct{}, 1)}
+		ahead: make(chan string, aheadQueue), invalWake: make(chan struct{}, 1)}
 }
 
 // watch keeps refs/ current until ctx is done; its first event, which
@@ -62,6 +65,9 @@ func (f *FS) watch(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { f.watchCommits(ctx) })
 	wg.Go(func() { f.refs.invalidator(ctx) })
+	if !f.o.noReadAhead {
+		wg.Go(func() { f.refs.readAhead(ctx) })
+	}
 	f.r.WatchRefs(ctx, repo.WatchOptions{Poll: f.o.RefPoll, Loader: f.refs.loader}, f.refs.update)
 	wg.Wait()
 }
@@ -98,8 +104,73 @@ func (s *refsState) ensureLoaded(ctx context.Context, dir string) {
 	if !stub {
 		return
 	}
-	if err := s.loader.Load(ctx, dir); err != nil {
+	if err := s.loader.Load(ctx, dir); err != nil && ctx.Err() == nil {
 		s.fs.log.Error("fusefs: read refs", "dir", dir, "err", err)
+	}
+}
+
+const (
+	// aheadQueue bounds the listed directories waiting for readAhead;
+	// a listing that finds the queue full is not read ahead.
+	aheadQueue = 64
+	// aheadDepth is how many levels below a listed directory readAhead
+	// reads: a mirror's app/ID/ARCH/BRANCH needs two below app/.
+	aheadDepth = 2
+)
+
+// readAhead reads, until ctx is done, the unread directories below those
+// listed for the kernel (see listed), aheadDepth levels deep, in the
+// order a walk enters them: the walk then finds them read, instead of
+// waiting in each LOOKUP for its directory to be read. A directory the
+// kernel asks for first is read by its request, as without readAhead;
+// the loader serialises both.
+func (s *refsState) readAhead(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case dir := <-s.ahead:
+			s.readBelow(ctx, dir, aheadDepth)
+		}
+	}
+}
+
+// readBelow reads the unread directories in dir and, depth levels deep,
+// below them, depth first.
+func (s *refsState) readBelow(ctx context.Context, dir string, depth int) {
+	if depth == 0 {
+		return
+	}
+	s.mu.RLock()
+	var subs []string
+	if e := s.tree.find(dir); e != nil && e.sum == 0 {
+		for _, k := range e.kids {
+			if k.isDir() {
+				subs = append(subs, join(dir, k.name))
+			}
+		}
+	}
+	s.mu.RUnlock()
+	for _, d := range subs {
+		if ctx.Err() != nil {
+			return
+		}
+		s.ensureLoaded(ctx, d)
+		s.readBelow(ctx, d, depth-1)
+	}
+}
+
+// listed queues dir, just listed for the kernel, for readAhead if it
+// holds a directory not read yet, unless the queue is full.
+func (s *refsState) listed(dir string, e *refEntry) {
+	for i := range e.kids {
+		if e.kids[i].isStub() {
+			select {
+			case s.ahead <- dir:
+			default:
+			}
+			return
+		}
 	}
 }
 
@@ -321,6 +392,7 @@ func (d *refDirNode) entries(ctx context.Context) ([]fuse.DirEntry, syscall.Errn
 		s.mu.RUnlock()
 		return nil, syscall.ENOENT
 	}
+	s.listed(d.path, e)
 	ents := make([]fuse.DirEntry, 0, len(e.kids))
 	for _, k := range e.kids { // sorted
 		p := join(d.path, k.name)

@@ -401,7 +401,9 @@ func TestRefsLazy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m, mp := testMountWith(t, repoPath, noPoll)
+	o := noPoll
+	o.noReadAhead = true
+	m, mp := testMountWith(t, repoPath, o)
 	s := m.FS.refs
 	if !s.stub("heads") {
 		t.Fatal("refs/heads read before anything asked for it")
@@ -442,6 +444,53 @@ func TestRefsLazy(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "removed directory "+app, absent(filepath.Join(mp, "refs/heads/app", app)))
+	}
+}
+
+// TestRefsReadAhead: listing a directory of refs/ has the mount read the
+// directories below it, two levels deep, before anything looks them up,
+// and nothing deeper; what it read is what a lookup would have read.
+func TestRefsReadAhead(t *testing.T) {
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	r := testrepo.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("v")}})
+	c := mustChecksum(t, testrepo.Commit(t, repoPath, "seed", src, repotest.CommitOpts{}))
+	ctx := t.Context()
+	refs := []string{"app/org.test.App0/x86_64/stable", "app/org.test.App1/aarch64/beta", "app/org.test.App2/x86_64/deep/er/ref"}
+	for _, ref := range refs {
+		if err := r.SetRefImmediate(ctx, "", ref, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, mp := testMountWith(t, repoPath, noPoll)
+	s := m.FS.refs
+	if _, err := os.ReadDir(filepath.Join(mp, "refs", "heads", "app")); err != nil {
+		t.Fatal(err)
+	}
+	below := []string{"heads/app/org.test.App0", "heads/app/org.test.App0/x86_64", "heads/app/org.test.App1",
+		"heads/app/org.test.App1/aarch64", "heads/app/org.test.App2", "heads/app/org.test.App2/x86_64"}
+	waitFor(t, "directories below a listing read", func() bool {
+		for _, d := range below {
+			if s.stub(d) {
+				return false
+			}
+		}
+		return true
+	})
+	if !s.stub("heads/app/org.test.App2/x86_64/deep") {
+		t.Error("read ahead deeper than two levels below the listing")
+	}
+	s.mu.RLock()
+	got, ok := s.tree.ref("heads/app/org.test.App1/aarch64/beta")
+	s.mu.RUnlock()
+	if !ok || got != c {
+		t.Errorf("ref read ahead: %v %v, want %v", got, ok, c)
+	}
+	for _, ref := range refs {
+		if link := filepath.Join(mp, "refs", "heads", ref); !pointsTo(link, c.String())() {
+			t.Errorf("%s does not point to %s", link, c)
+		}
 	}
 }
 
