@@ -116,6 +116,8 @@ const (
 	// aheadDepth is how many levels below a listed directory readAhead
 	// reads: a mirror's app/ID/ARCH/BRANCH needs two below app/.
 	aheadDepth = 2
+	// aheadBatch is how many directories readAhead reads in one load.
+	aheadBatch = 32
 )
 
 // readAhead reads, until ctx is done, the unread directories below those
@@ -136,28 +138,42 @@ func (s *refsState) readAhead(ctx context.Context) {
 }
 
 // readBelow reads the unread directories in dir and, depth levels deep,
-// below them, depth first.
+// below them, depth first, aheadBatch directories at a time.
 func (s *refsState) readBelow(ctx context.Context, dir string, depth int) {
+	s.readAll(ctx, s.subdirs([]string{dir}), depth)
+}
+
+// readAll reads the directories dirs, and depth-1 levels below them.
+func (s *refsState) readAll(ctx context.Context, dirs []string, depth int) {
 	if depth == 0 {
 		return
 	}
-	s.mu.RLock()
-	var subs []string
-	if e := s.tree.find(dir); e != nil && e.sum == 0 {
-		for _, k := range e.kids {
-			if k.isDir() {
-				subs = append(subs, join(dir, k.name))
-			}
-		}
-	}
-	s.mu.RUnlock()
-	for _, d := range subs {
+	for batch := range slices.Chunk(dirs, aheadBatch) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.ensureLoaded(ctx, d)
-		s.readBelow(ctx, d, depth-1)
+		if err := s.loader.LoadAll(ctx, batch); err != nil && ctx.Err() == nil {
+			s.fs.log.Error("fusefs: read refs", "dirs", batch, "err", err)
+		}
+		s.readAll(ctx, s.subdirs(batch), depth-1)
 	}
+}
+
+// subdirs returns the directories in the read directories dirs.
+func (s *refsState) subdirs(dirs []string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var subs []string
+	for _, dir := range dirs {
+		if e := s.tree.find(dir); e != nil && e.sum == 0 {
+			for _, k := range e.kids {
+				if k.isDir() {
+					subs = append(subs, join(dir, k.name))
+				}
+			}
+		}
+	}
+	return subs
 }
 
 // listed queues dir, just listed for the kernel, for readAhead if it

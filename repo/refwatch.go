@@ -123,6 +123,27 @@ func (l *RefLoader) Load(ctx context.Context, dir string) error {
 	return w.load(dir)
 }
 
+// LoadAll is Load of each of dirs, read in parallel and told in one
+// event: less work per directory than a Load each, for a caller that
+// reads ahead of a walk. It returns the first error.
+func (l *RefLoader) LoadAll(ctx context.Context, dirs []string) error {
+	select {
+	case <-l.started:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w := l.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return fmt.Errorf("load refs/%s: %w", strings.Join(dirs, ", refs/"), ErrWatchStopped)
+	}
+	return w.loadAll(dirs)
+}
+
+// loadParallel is how many directories loadAll reads at once.
+const loadParallel = 4
+
 const (
 	defaultRefPoll = 2 * time.Second
 	defaultSettle  = 5 * time.Millisecond
@@ -521,9 +542,58 @@ func (w *refWatcher) load(dir string) error {
 	return err
 }
 
+// loadAll reads the stubs among dirs, and tells fn what they hold in one
+// event.
+func (w *refWatcher) loadAll(dirs []string) error {
+	var todo []string
+	for _, d := range dirs {
+		if _, ok := w.stubs[d]; ok && !slices.Contains(todo, d) {
+			todo = append(todo, d)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	w.begin()
+	scans := make([]*refScan, len(todo))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, loadParallel)
+	for i, d := range todo {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			scans[i] = w.scanDir(d)
+		})
+	}
+	wg.Wait()
+	var errs []error
+	for i, d := range todo {
+		if err := w.addLoad(d, scans[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var first error
+	if len(errs) > 0 {
+		first = errs[0]
+	}
+	errs = w.loadTargets(errs)
+	w.end(errs)
+	return first
+}
+
 // loadDir reads the stub dir: its refs, and its directories as stubs.
-func (w *refWatcher) loadDir(dir string) error {
-	s := scanRefsSome(w.r.path, dir, w.watchFunc(), func(string) bool { return false })
+func (w *refWatcher) loadDir(dir string) error { return w.addLoad(dir, w.scanDir(dir)) }
+
+// scanDir reads the directory dir alone, and watches it.
+func (w *refWatcher) scanDir(dir string) *refScan {
+	return scanRefsSome(w.r.path, dir, w.watchFunc(), func(string) bool { return false })
+}
+
+// addLoad takes in s, what scanDir found in the stub dir.
+func (w *refWatcher) addLoad(dir string, s *refScan) error {
+	if _, ok := w.stubs[dir]; !ok {
+		return nil // loaded meanwhile (a target of an alias), or gone
+	}
 	if !slices.Contains(s.dirs, dir) { // gone meanwhile
 		w.goneDir(dir)
 		return s.err

@@ -266,6 +266,50 @@ func TestWatchRefsLazy(t *testing.T) {
 	w.waitFor("alias of a moved ref", RefChange{Name: "heads/alias", Checksum: b}, RefChange{Name: "heads/app/org.test.App/x86_64/stable", Checksum: b})
 }
 
+// TestWatchRefsLoadAll: LoadAll reads the stubs among the directories it
+// is given, in one event that lists them all as loaded, and skips those
+// read already or unknown.
+func TestWatchRefsLoadAll(t *testing.T) {
+	r := initRepo(t, ModeArchive)
+	a, b := checksumOf("a"), checksumOf("b")
+	putRef(t, r, "heads/app/org.test.A/x86_64/stable", a)
+	putRef(t, r, "heads/app/org.test.B/aarch64/beta", b)
+	putRef(t, r, "heads/app/org.test.B/main", a)
+	putRef(t, r, "heads/app/org.test.C/x86_64/stable", b)
+	l := NewRefLoader()
+	w := startWatch(t, r, WatchOptions{Loader: l})
+	w.next("first look")
+	loadAll := func(dirs []string, loaded []string, want ...RefChange) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- l.LoadAll(t.Context(), dirs) }()
+		ev := w.next(fmt.Sprint("load ", dirs))
+		if err := <-done; err != nil {
+			t.Fatalf("load %v: %v", dirs, err)
+		}
+		if ev.Err != nil || !slices.Equal(ev.Changes, want) || !slices.Equal(ev.Loaded, loaded) {
+			t.Fatalf("load %v: event %+v, want %+v loading %v", dirs, ev, want, loaded)
+		}
+	}
+	loadAll([]string{"heads"}, []string{"heads"}, RefChange{Name: "heads/app", Dir: true})
+	loadAll([]string{"heads", "heads/app", "heads/nothing"}, []string{"heads/app"},
+		RefChange{Name: "heads/app/org.test.A", Dir: true}, RefChange{Name: "heads/app/org.test.B", Dir: true},
+		RefChange{Name: "heads/app/org.test.C", Dir: true})
+	loadAll([]string{"heads/app/org.test.A", "heads/app/org.test.B", "heads/app/org.test.B"},
+		[]string{"heads/app/org.test.A", "heads/app/org.test.B"},
+		RefChange{Name: "heads/app/org.test.A/x86_64", Dir: true}, RefChange{Name: "heads/app/org.test.B/aarch64", Dir: true},
+		RefChange{Name: "heads/app/org.test.B/main", Checksum: a})
+	// Loaded already, or unknown: no event.
+	if err := l.LoadAll(t.Context(), []string{"heads/app/org.test.A", "heads/none"}); err != nil {
+		t.Fatal(err)
+	}
+	loadAll([]string{"heads/app/org.test.B/aarch64"}, []string{"heads/app/org.test.B/aarch64"},
+		RefChange{Name: "heads/app/org.test.B/aarch64/beta", Checksum: b})
+	// Watched once loaded.
+	putRef(t, r, "heads/app/org.test.B/aarch64/beta", a)
+	w.waitFor("moved ref in a directory loaded with others", RefChange{Name: "heads/app/org.test.B/aarch64/beta", Checksum: a})
+}
+
 // TestWatchPollGrows: a lazy watch that loaded many directories since its
 // last safety-net look puts the next off in proportion to its cost.
 func TestWatchPollGrows(t *testing.T) {
