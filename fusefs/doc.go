@@ -12,7 +12,11 @@
 // entries are invalidated as soon as a ref moves. The watch is lazy: a
 // directory of refs/ is read (and watched) the first time the kernel asks
 // what is in it (refs.go, repo.RefLoader), so a mount of a mirror's
-// hundred thousand refs serves at once and holds only what was walked. The
+// hundred thousand refs serves at once and holds only what was walked or
+// listed. Listing a directory reads the directories two levels below it
+// ahead of the walk that usually follows (readAhead, in batches through
+// repo.RefLoader.LoadAll), so a find does not wait in each lookup for a
+// directory to be read; a lookup that comes first reads it itself. The
 // listing of commits/ comes from an index the repository keeps current
 // from notifications (repo.CommitIndex.Watch): a commit that comes, is
 // marked partial or is pruned changes it, and an idle mount does no work
