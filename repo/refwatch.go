@@ -109,18 +109,7 @@ func (l *RefLoader) start(w *refWatcher) {
 // for the load's event (never while the watch's own goroutine does); it
 // may not be called from within that function.
 func (l *RefLoader) Load(ctx context.Context, dir string) error {
-	select {
-	case <-l.started:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	w := l.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopped {
-		return fmt.Errorf("load refs/%s: %w", dir, ErrWatchStopped)
-	}
-	return w.load(dir)
+	return l.LoadAll(ctx, []string{dir})
 }
 
 // LoadAll is Load of each of dirs, read in parallel and told in one
@@ -526,22 +515,6 @@ func (w *refWatcher) incremental(paths []string) {
 	w.end(errs)
 }
 
-// load reads the stub dir, and tells fn what it holds.
-func (w *refWatcher) load(dir string) error {
-	if _, ok := w.stubs[dir]; !ok {
-		return nil // loaded already, or gone
-	}
-	w.begin()
-	err := w.loadDir(dir)
-	var errs []error
-	if err != nil {
-		errs = append(errs, err)
-	}
-	errs = w.loadTargets(errs)
-	w.end(errs)
-	return err
-}
-
 // loadAll reads the stubs among dirs, and tells fn what they hold in one
 // event.
 func (w *refWatcher) loadAll(dirs []string) error {
@@ -556,16 +529,20 @@ func (w *refWatcher) loadAll(dirs []string) error {
 	}
 	w.begin()
 	scans := make([]*refScan, len(todo))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, loadParallel)
-	for i, d := range todo {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			scans[i] = w.scanDir(d)
-		})
+	if len(todo) == 1 { // a lookup's: no goroutine
+		scans[0] = w.scanDir(todo[0])
+	} else {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, loadParallel)
+		for i, d := range todo {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				scans[i] = w.scanDir(d)
+			})
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	var errs []error
 	for i, d := range todo {
 		if err := w.addLoad(d, scans[i]); err != nil {
