@@ -21,21 +21,7 @@ func BenchmarkWatchFirstLook(b *testing.B) {
 	if v := os.Getenv("REPOFS_SCALE_REFS"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
-	p := b.TempDir()
-	for _, d := range []string{"objects", "refs/heads", "refs/remotes", "refs/mirrors", "state", "tmp"} {
-		os.MkdirAll(filepath.Join(p, d), 0o755)
-	}
-	os.WriteFile(filepath.Join(p, "config"), []byte("[core]\nrepo_version=1\nmode=bare-user\n"), 0o644)
-	c := Checksum{1}
-	for i := range n {
-		f := filepath.Join(p, "refs", "heads", "app", fmt.Sprintf("org.example.App%06d", i), "x86_64", "stable")
-		os.MkdirAll(filepath.Dir(f), 0o755)
-		os.WriteFile(f, []byte(c.String()+"\n"), 0o644)
-	}
-	r, err := Open(p)
-	if err != nil {
-		b.Fatal(err)
-	}
+	r := scaleRepoForBench(b, n)
 	cpu := func() float64 {
 		var ru unix.Rusage
 		unix.Getrusage(unix.RUSAGE_SELF, &ru)
