@@ -2,7 +2,6 @@ package repo
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -288,20 +287,12 @@ func (x *CommitIndex) drain() (changed, lost bool, err error) {
 		if err != nil {
 			return changed, true, fmt.Errorf("read inotify events: %w", err)
 		}
-		b := n.buf[:m]
-		for len(b) >= unix.SizeofInotifyEvent {
-			wd := int32(binary.NativeEndian.Uint32(b[0:]))
-			mask := binary.NativeEndian.Uint32(b[4:])
-			l := int(binary.NativeEndian.Uint32(b[12:]))
-			if unix.SizeofInotifyEvent+l > len(b) {
-				lost = true
-				break
-			}
-			name := cString(b[unix.SizeofInotifyEvent : unix.SizeofInotifyEvent+l])
-			b = b[unix.SizeofInotifyEvent+l:]
-			c, l2 := x.apply(wd, mask, name)
+		if !eachInotifyEvent(n.buf[:m], func(wd int32, mask uint32, name string) {
+			c, l := x.apply(wd, mask, name)
 			changed = changed || c
-			lost = lost || l2
+			lost = lost || l
+		}) {
+			lost = true
 		}
 	}
 }

@@ -79,16 +79,7 @@ func (n *inotify) read() {
 func (n *inotify) record(b []byte) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for len(b) >= unix.SizeofInotifyEvent {
-		wd := int32(binary.NativeEndian.Uint32(b[0:]))
-		mask := binary.NativeEndian.Uint32(b[4:])
-		l := int(binary.NativeEndian.Uint32(b[12:]))
-		if unix.SizeofInotifyEvent+l > len(b) {
-			n.lost = true
-			return
-		}
-		name := cString(b[unix.SizeofInotifyEvent : unix.SizeofInotifyEvent+l])
-		b = b[unix.SizeofInotifyEvent+l:]
+	if !eachInotifyEvent(b, func(wd int32, mask uint32, name string) {
 		switch {
 		case mask&unix.IN_Q_OVERFLOW != 0:
 			n.lost = true
@@ -107,7 +98,25 @@ func (n *inotify) record(b []byte) {
 				n.pending[join(dir, name)] = struct{}{}
 			}
 		}
+	}) {
+		n.lost = true
 	}
+}
+
+// eachInotifyEvent calls fn for each event in b, as read(2) of an inotify
+// descriptor returns them; false if b ends inside an event.
+func eachInotifyEvent(b []byte, fn func(wd int32, mask uint32, name string)) bool {
+	for len(b) >= unix.SizeofInotifyEvent {
+		wd := int32(binary.NativeEndian.Uint32(b[0:]))
+		mask := binary.NativeEndian.Uint32(b[4:])
+		l := int(binary.NativeEndian.Uint32(b[12:]))
+		if unix.SizeofInotifyEvent+l > len(b) {
+			return false
+		}
+		fn(wd, mask, cString(b[unix.SizeofInotifyEvent:unix.SizeofInotifyEvent+l]))
+		b = b[unix.SizeofInotifyEvent+l:]
+	}
+	return true
 }
 
 func cString(b []byte) string {
