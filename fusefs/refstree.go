@@ -31,6 +31,10 @@ type refEntry struct {
 	name string
 	kids []refEntry // sorted by name
 	sum  uint32
+	// node is the kernel's node for the entry (see refNodes), 0 if it has
+	// none; an entry that changes kind or value loses it, so that the
+	// kernel's next lookup gets a new node with the new value.
+	node uint32
 }
 
 // stubSum marks a directory whose entries are not read yet.
@@ -106,6 +110,25 @@ func (t *refsTree) ref(p string) (repo.Checksum, bool) {
 	return t.sums[e.sum-1], true
 }
 
+// along returns the kernel's nodes (refEntry.node) of the directories
+// on the way to p: refs/'s first, then those below it, up to p's
+// directory or the first missing.
+func (t *refsTree) along(p string) []uint32 {
+	e := &t.root
+	nodes := []uint32{e.node}
+	dir, _ := splitPath(p)
+	if dir == "" {
+		return nodes
+	}
+	for comp := range strings.SplitSeq(dir, "/") {
+		if e, _ = e.child(comp); e == nil || !e.isDir() {
+			break
+		}
+		nodes = append(nodes, e.node)
+	}
+	return nodes
+}
+
 // refs is the number of refs.
 func (t *refsTree) refs() int { return t.n }
 
@@ -158,7 +181,7 @@ func (t *refsTree) mkdirs(dir string) (*refEntry, []string) {
 				// ref the event forgot to delete.
 				t.freeSum(k.sum)
 				t.n--
-				k.sum = 0
+				k.sum, k.node = 0, 0
 				made = append(made, dir[:end])
 			}
 			e = k
@@ -193,12 +216,12 @@ func (t *refsTree) setTo(p string, c repo.Checksum, report bool) []string {
 		if len(k.kids) > 0 || k.isStub() || p == "heads" || p == "mirrors" || p == "remotes" {
 			return nil // refs below: the directory stays
 		}
-		k.sum = t.newSum(c)
+		k.sum, k.node = t.newSum(c), 0
 		t.n++
 	case t.sums[k.sum-1] == c:
 		return nil
 	default:
-		t.sums[k.sum-1] = c
+		t.sums[k.sum-1], k.node = c, 0
 	}
 	if !report {
 		return nil
@@ -243,7 +266,7 @@ func (t *refsTree) addStubTo(p string, report bool) []string {
 	default: // a ref the changes forgot to delete
 		t.freeSum(k.sum)
 		t.n--
-		k.sum = stubSum
+		k.sum, k.node = stubSum, 0
 	}
 	if !report {
 		return nil
