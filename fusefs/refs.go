@@ -170,9 +170,9 @@ func (s *refsState) subdirs(dirs []string) []string {
 	var subs []string
 	for _, dir := range dirs {
 		if e := s.tree.find(dir); e != nil && e.sum == 0 {
-			for _, k := range e.kids {
+			for _, k := range e.kids() {
 				if k.isDir() {
-					subs = append(subs, join(dir, k.name))
+					subs = append(subs, join(dir, k.name()))
 				}
 			}
 		}
@@ -183,8 +183,8 @@ func (s *refsState) subdirs(dirs []string) []string {
 // listed queues dir, just listed for the kernel, for readAhead if it
 // holds a directory not read yet, unless the queue is full.
 func (s *refsState) listed(dir string, e *refEntry) {
-	for i := range e.kids {
-		if e.kids[i].isStub() {
+	for _, k := range e.kids() {
+		if k.isStub() {
 			select {
 			case s.ahead <- dir:
 			default:

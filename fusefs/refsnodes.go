@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/repofs/repofs/repo"
 )
@@ -22,20 +23,29 @@ import (
 type refNodes struct {
 	n    []refNode // by index; 0 is unused, rawRootNode is refs/
 	free uint32    // the first free index, 0 if none; chained by parent
-	// sums holds the values of ref nodes, by refNode.sum-1.
-	sums     []repo.Checksum
-	freeSums []uint32
-	live     int
+	// sums holds the values of ref nodes, which a walk does not make.
+	sums map[uint32]repo.Checksum
+	live int
 }
 
-// refNode is one node: a directory (sum 0) or a ref.
+// refNode is one node: a directory or a ref (isRef), in 24 bytes.
 type refNode struct {
-	name    string // shared with its refEntry
+	np      *byte // its name's bytes, shared with its refEntry (name)
 	parent  uint32
 	lookups uint32 // the kernel's; saturated, it never drops
 	kids    uint32 // live nodes whose parent this is
-	sum     uint32 // a ref's value: index+1 into refNodes.sums
+	nl      uint16 // its name's length
+	flags   uint16 // isRef, free
 }
+
+const (
+	nodeRef = 1 << iota
+	nodeFree
+)
+
+func (n *refNode) name() string { return unsafe.String(n.np, n.nl) }
+
+func (n *refNode) isRef() bool { return n.flags&nodeRef != 0 }
 
 const (
 	// rawRefsBase is added to a node's index to make its node ID: far
@@ -43,12 +53,10 @@ const (
 	// and below its poll node (^0).
 	rawRefsBase = uint64(1) << 62
 	rawRootNode = 1
-	// freeSum marks a free node.
-	freeNode = math.MaxUint32
 )
 
 func newRefNodes() *refNodes {
-	t := &refNodes{n: make([]refNode, 2)}
+	t := &refNodes{n: make([]refNode, 2), sums: map[uint32]repo.Checksum{}}
 	t.n[rawRootNode].lookups = math.MaxUint32 // never forgotten
 	t.live = 1
 	return t
@@ -65,7 +73,7 @@ func (t *refNodes) node(id uint64) (uint32, *refNode) {
 		return 0, nil
 	}
 	i := uint32(id - rawRefsBase)
-	if i == 0 || int(i) >= len(t.n) || t.n[i].sum == freeNode {
+	if i == 0 || int(i) >= len(t.n) || t.n[i].flags&nodeFree != 0 {
 		return 0, nil
 	}
 	return i, &t.n[i]
@@ -75,7 +83,7 @@ func (t *refNodes) node(id uint64) (uint32, *refNode) {
 func (t *refNodes) path(i uint32) string {
 	var comps []string
 	for ; i != rawRootNode; i = t.n[i].parent {
-		comps = append(comps, t.n[i].name)
+		comps = append(comps, t.n[i].name())
 	}
 	slices.Reverse(comps)
 	return strings.Join(comps, "/")
@@ -99,9 +107,9 @@ func (t *refNodes) lookup(parent uint32, e *refEntry, c repo.Checksum) uint32 {
 		}
 		return i
 	}
-	n := refNode{name: e.name, parent: parent, lookups: 1}
+	n := refNode{np: e.np, nl: e.nl, parent: parent, lookups: 1}
 	if !e.isDir() {
-		n.sum = t.newSum(c)
+		n.flags = nodeRef
 	}
 	var i uint32
 	if i = t.free; i != 0 {
@@ -113,23 +121,15 @@ func (t *refNodes) lookup(parent uint32, e *refEntry, c repo.Checksum) uint32 {
 	}
 	t.n[parent].kids++
 	t.live++
+	if n.isRef() {
+		t.sums[i] = c
+	}
 	e.node = i
 	return i
 }
 
-func (t *refNodes) newSum(c repo.Checksum) uint32 {
-	if k := len(t.freeSums); k > 0 {
-		s := t.freeSums[k-1]
-		t.freeSums = t.freeSums[:k-1]
-		t.sums[s] = c
-		return s + 1
-	}
-	t.sums = append(t.sums, c)
-	return uint32(len(t.sums))
-}
-
-// sum returns the value of the ref node n.
-func (t *refNodes) sum(n *refNode) repo.Checksum { return t.sums[n.sum-1] }
+// sum returns the value of the ref node i.
+func (t *refNodes) sum(i uint32) repo.Checksum { return t.sums[i] }
 
 // forget takes count lookups off node i; a node left with none, and no
 // live node below, is freed, and so in turn may its directory be.
@@ -152,10 +152,10 @@ func (t *refNodes) forget(i uint32, count uint64, detach func(i uint32)) {
 		}
 		detach(i)
 		parent := n.parent
-		if n.sum != 0 {
-			t.freeSums = append(t.freeSums, n.sum-1)
+		if n.isRef() {
+			delete(t.sums, i)
 		}
-		*n = refNode{parent: t.free, sum: freeNode}
+		*n = refNode{parent: t.free, flags: nodeFree}
 		t.free = i
 		t.live--
 		t.n[parent].kids--

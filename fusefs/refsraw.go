@@ -180,7 +180,7 @@ func (s *refsState) dirPath(id uint64) (string, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	i, n := s.nodes.node(id)
-	if n == nil || n.sum != 0 {
+	if n == nil || n.isRef() {
 		return "", false
 	}
 	return s.nodes.path(i), true
@@ -255,10 +255,10 @@ func (s *refsState) getattr(id uint64, out *fuse.AttrOut) fuse.Status {
 		return fuse.ENOENT
 	}
 	p := s.nodes.path(i)
-	isRef := n.sum != 0
+	isRef := n.isRef()
 	var c repo.Checksum
 	if isRef {
-		c = s.nodes.sum(n)
+		c = s.nodes.sum(i)
 	}
 	gone := !isRef && !s.tree.isDir(p)
 	s.mu.RUnlock()
@@ -282,10 +282,10 @@ func (s *refsState) readlink(id uint64) ([]byte, fuse.Status) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	i, n := s.nodes.node(id)
-	if n == nil || n.sum == 0 {
+	if n == nil || !n.isRef() {
 		return nil, fuse.EINVAL
 	}
-	c := s.nodes.sum(n)
+	c := s.nodes.sum(i)
 	return []byte(strings.Repeat("../", s.nodes.depth(i)) + "commits/" + c.String()), fuse.OK
 }
 
@@ -312,10 +312,12 @@ func (s *refsState) list(ctx context.Context, in *fuse.ReadIn, out *fuse.DirEntr
 	if in.Offset == 0 {
 		s.listed(dir, e)
 	}
-	for k := in.Offset; k < uint64(len(e.kids)); k++ {
-		kid := &e.kids[k]
-		p := join(dir, kid.name)
-		de := fuse.DirEntry{Name: kid.name, Mode: syscall.S_IFDIR, Off: k + 1}
+	kids := e.kids()
+	for k := in.Offset; k < uint64(len(kids)); k++ {
+		kid := &kids[k]
+		name := kid.name()
+		p := join(dir, name)
+		de := fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Off: k + 1}
 		if kid.isDir() {
 			de.Ino = ino("refdir", p)
 		} else {

@@ -178,7 +178,7 @@ func TestRefNodes(t *testing.T) {
 	if again := nodes.lookup(osDir, tr.find("heads/os/main"), c); again != ref {
 		t.Fatalf("a second lookup made node %d, not %d", again, ref)
 	}
-	if p := nodes.path(ref); p != "heads/os/main" || nodes.depth(ref) != 3 || nodes.sum(&nodes.n[ref]) != c {
+	if p := nodes.path(ref); p != "heads/os/main" || nodes.depth(ref) != 3 || nodes.sum(ref) != c {
 		t.Errorf("ref node: path %q depth %d", p, nodes.depth(ref))
 	}
 	nodes.forget(osDir, 1, detach) // kept by the ref below
@@ -192,7 +192,7 @@ func TestRefNodes(t *testing.T) {
 	nodes.forget(ref, 1, detach)
 	for _, i := range []uint32{ref, osDir} {
 		if _, n := nodes.node(refsID(i)); n != nil {
-			t.Errorf("node %d (%s) not freed", i, n.name)
+			t.Errorf("node %d (%s) not freed", i, n.name())
 		}
 	}
 	if detached != 2 || tr.find("heads/os").node != 0 || nodes.live != 2 {

@@ -25,18 +25,6 @@ type refsTree struct {
 	names map[string]string
 }
 
-// refEntry is a directory (sum == 0), a directory whose entries are not
-// read yet (sum == stubSum, see repo.RefLoader), or a ref.
-type refEntry struct {
-	name string
-	kids []refEntry // sorted by name
-	sum  uint32
-	// node is the kernel's node for the entry (see refNodes), 0 if it has
-	// none; an entry that changes kind or value loses it, so that the
-	// kernel's next lookup gets a new node with the new value.
-	node uint32
-}
-
 // stubSum marks a directory whose entries are not read yet.
 const stubSum = ^uint32(0)
 
@@ -49,33 +37,22 @@ var topDirs = []string{"heads", "mirrors", "remotes"}
 
 func newRefsTree() *refsTree {
 	t := &refsTree{names: map[string]string{}}
+	kids := make([]refEntry, 0, kidsCap(uint32(len(topDirs))))
 	for _, d := range topDirs { // sorted
-		t.root.kids = append(t.root.kids, refEntry{name: d})
+		kids = append(kids, newRefEntry(d, 0))
 	}
+	t.root.setKids(kids)
 	return t
 }
-
-func (e *refEntry) isDir() bool { return e.sum == 0 || e.sum == stubSum }
-
-func (e *refEntry) isStub() bool { return e.sum == stubSum }
 
 // newStubTree is the tree of a lazy watch before its first event: the
 // top directories are stubs.
 func newStubTree() *refsTree {
 	t := newRefsTree()
-	for i := range t.root.kids {
-		t.root.kids[i].sum = stubSum
+	for i := range t.root.kids() {
+		t.root.kids()[i].sum = stubSum
 	}
 	return t
-}
-
-// child returns the entry named name in e, and where it is or would go.
-func (e *refEntry) child(name string) (*refEntry, int) {
-	i, ok := slices.BinarySearchFunc(e.kids, name, func(k refEntry, n string) int { return strings.Compare(k.name, n) })
-	if !ok {
-		return nil, i
-	}
-	return &e.kids[i], i
 }
 
 // find returns the entry at p, or nil; it is valid until the tree
@@ -172,9 +149,9 @@ func (t *refsTree) mkdirs(dir string) (*refEntry, []string) {
 			k, i := e.child(comp)
 			switch {
 			case k == nil:
-				e.kids = slices.Insert(e.kids, i, refEntry{name: t.intern(comp)})
+				e.insertKid(i, newRefEntry(t.intern(comp), 0))
 				made = append(made, dir[:end])
-				k = &e.kids[i]
+				k = &e.kids()[i]
 			case !k.isDir():
 				// A ref gives way to a directory of its name: the
 				// deletions of an event come first, so this is a
@@ -210,10 +187,10 @@ func (t *refsTree) setTo(p string, c repo.Checksum, report bool) []string {
 	k, i := e.child(name)
 	switch {
 	case k == nil:
-		e.kids = slices.Insert(e.kids, i, refEntry{name: t.intern(name), sum: t.newSum(c)})
+		e.insertKid(i, newRefEntry(t.intern(name), t.newSum(c)))
 		t.n++
 	case k.isDir():
-		if len(k.kids) > 0 || k.isStub() || p == "heads" || p == "mirrors" || p == "remotes" {
+		if k.nkids > 0 || k.isStub() || p == "heads" || p == "mirrors" || p == "remotes" {
 			return nil // refs below: the directory stays
 		}
 		k.sum, k.node = t.newSum(c), 0
@@ -243,7 +220,7 @@ func (t *refsTree) remove(p string) []string {
 	}
 	t.freeSum(k.sum)
 	t.n--
-	e.kids = slices.Delete(e.kids, i, i+1)
+	e.deleteKid(i)
 	// Directories left empty go, up to the top ones.
 	return append([]string{p}, t.prune(comps, path, e)...)
 }
@@ -260,7 +237,7 @@ func (t *refsTree) addStubTo(p string, report bool) []string {
 	k, i := e.child(name)
 	switch {
 	case k == nil:
-		e.kids = slices.Insert(e.kids, i, refEntry{name: t.intern(name), sum: stubSum})
+		e.insertKid(i, newRefEntry(t.intern(name), stubSum))
 	case k.isDir():
 		return nil
 	default: // a ref the changes forgot to delete
@@ -301,10 +278,11 @@ func (t *refsTree) removeDir(p string) []string {
 	}
 	t.drop(k)
 	if len(comps) == 1 { // a top directory
-		k.kids, k.sum = nil, 0
+		k.clearKids()
+		k.sum = 0
 		return []string{p}
 	}
-	e.kids = slices.Delete(e.kids, i, i+1)
+	e.deleteKid(i)
 	return append([]string{p}, t.prune(comps, path, e)...)
 }
 
@@ -328,8 +306,8 @@ func (t *refsTree) locate(p string) (comps []string, path []*refEntry, e, k *ref
 
 // drop frees the refs below e.
 func (t *refsTree) drop(e *refEntry) {
-	for i := range e.kids {
-		k := &e.kids[i]
+	for i := range e.kids() {
+		k := &e.kids()[i]
 		if k.isDir() {
 			t.drop(k)
 		} else {
@@ -344,15 +322,12 @@ func (t *refsTree) drop(e *refEntry) {
 // returns their paths, deepest first.
 func (t *refsTree) prune(comps []string, path []*refEntry, e *refEntry) []string {
 	var changed []string
-	for d := len(comps) - 1; d >= 2 && len(e.kids) == 0; d-- {
+	for d := len(comps) - 1; d >= 2 && e.nkids == 0; d-- {
 		parent := path[d-1]
 		_, j := parent.child(comps[d-1])
-		parent.kids = slices.Delete(parent.kids, j, j+1)
+		parent.deleteKid(j)
 		changed = append(changed, strings.Join(comps[:d], "/"))
 		e = parent
-	}
-	if len(e.kids) == 0 {
-		e.kids = nil
 	}
 	return changed
 }
