@@ -232,9 +232,36 @@ func (s *refsState) update(ev repo.RefEvent) {
 			defer close(s.loaded)
 		}
 	}
-	var changed []string
-	var invals []refInval
 	s.mu.Lock()
+	changed, invals := s.apply(ev)
+	for _, d := range ev.Loaded {
+		s.tree.loaded(d)
+	}
+	s.applied++
+	n := s.applied
+	s.mu.Unlock()
+	// Not here: dropping an entry may wait for a lookup in flight, which
+	// may wait for this goroutine (a load).
+	s.invalMu.Lock()
+	s.inval = append(s.inval, invals...)
+	s.invalUpto = n
+	// After the refs, which a lookup of commits/ does not need. The first
+	// look at commits/ is watchCommits's, and the mount need not wait for
+	// it; nor does a directory read for the kernel.
+	s.refresh = s.refresh || !first && len(ev.Loaded) == 0
+	s.invalMu.Unlock()
+	select {
+	case s.invalWake <- struct{}{}:
+	default:
+	}
+	if len(changed) > 0 {
+		s.fs.log.Debug("fusefs: refs changed", "paths", changed)
+	}
+}
+
+// apply applies the changes of ev to the tree, and returns the paths
+// that changed and the entries the kernel is to drop. Callers hold s.mu.
+func (s *refsState) apply(ev repo.RefEvent) (changed []string, invals []refInval) {
 	// Deletions first: a ref may give way to a directory of the same
 	// name, or the other way round. The kernel's nodes of the
 	// directories on the way are those before the deletion, which may
@@ -273,29 +300,7 @@ func (s *refsState) update(ev repo.RefEvent) {
 			changed, invals = append(changed, ch...), appendInvals(invals, s.tree.along(c.Name), ch)
 		}
 	}
-	for _, d := range ev.Loaded {
-		s.tree.loaded(d)
-	}
-	s.applied++
-	n := s.applied
-	s.mu.Unlock()
-	// Not here: dropping an entry may wait for a lookup in flight, which
-	// may wait for this goroutine (a load).
-	s.invalMu.Lock()
-	s.inval = append(s.inval, invals...)
-	s.invalUpto = n
-	// After the refs, which a lookup of commits/ does not need. The first
-	// look at commits/ is watchCommits's, and the mount need not wait for
-	// it; nor does a directory read for the kernel.
-	s.refresh = s.refresh || !first && len(ev.Loaded) == 0
-	s.invalMu.Unlock()
-	select {
-	case s.invalWake <- struct{}{}:
-	default:
-	}
-	if len(changed) > 0 {
-		s.fs.log.Debug("fusefs: refs changed", "paths", changed)
-	}
+	return changed, invals
 }
 
 // caughtUp tells whether the ref at p is in the tree and the kernel was

@@ -12,7 +12,8 @@ import (
 // component is stored once however many refs lie below it and a listing
 // needs no sort. A mirror holds a hundred thousand refs
 // (app/ID/ARCH/BRANCH), most of them alone in their directories: an entry
-// is a name, a slice of entries and an index into a table of checksums.
+// (refEntry, 32 bytes) is a name, the entries in it and an index into a
+// table of checksums.
 // A directory exists while a ref is below it, or if it is one of topDirs.
 // Paths are under refs/: "heads/os/main", "" is refs/ itself.
 type refsTree struct {
