@@ -22,7 +22,7 @@ func heapInuse() uint64 {
 // ref's own name, and a node for every directory, as a walk leaves the
 // kernel holding, no more than nodeBytes each.
 func TestRefsTreeMemory(t *testing.T) {
-	const n, refBytes, nodeBytes = 100000, 150, 32
+	const n, refBytes, nodeBytes = 50000, 150, 32
 	name := func(i int) string { return fmt.Sprintf("org.example.App%06d", i) }
 	before := heapInuse()
 	s := &refsState{tree: newStubTree(), nodes: newRefNodes()}
