@@ -16,8 +16,12 @@
 // listed. Listing a directory reads the directories two levels below it
 // ahead of the walk that usually follows (readAhead, in batches through
 // repo.RefLoader.LoadAll), so a find does not wait in each lookup for a
-// directory to be read; a lookup that comes first reads it itself. The
-// listing of commits/ comes from an index the repository keeps current
+// directory to be read; a lookup that comes first reads it itself.
+// refs/ is served at the level of FUSE requests (rawRefs, in front of
+// go-fuse's node tree, which serves the rest), with node IDs from a
+// compact table of its own (refNodes): the kernel's walk of a mirror's
+// refs costs the mount a few dozen bytes for each directory the kernel
+// holds, not a go-fuse Inode for each entry. The listing of commits/ comes from an index the repository keeps current
 // from notifications (repo.CommitIndex.Watch): a commit that comes, is
 // marked partial or is pruned changes it, and an idle mount does no work
 // for it.

@@ -105,7 +105,7 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 			// without, ls asks once and stops (see unsupported).
 			EnableAcl: o.AllowOther,
 			// Every symlink's target is fixed for its inode: in commits/
-			// by content, in refs/ by the ref's value (refLinkNode.stable),
+			// by content, in refs/ by the ref's value (refNodes),
 			// so a moved ref is a new inode and nothing cached goes stale.
 			EnableSymlinkCaching: true,
 		},
@@ -125,9 +125,11 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 		fo.Options = []string{"ro", "nosuid", "nodev", "default_permissions"}
 	}
 	// What fs.Mount does, with adapters between the kernel and the nodes:
-	// handleless directories, statfs of any directory, hidden xattrs if asked (else no absent
-	// labels or ACLs), the request counter.
+	// handleless directories, statfs of any directory, refs/ served
+	// apart, hidden xattrs if asked (else no absent labels or ACLs), the
+	// request counter.
 	var raw fuse.RawFileSystem = &handlelessDirs{RawFileSystem: anyStatfs{fs.NewNodeFS(f.Root(), fo), f}}
+	raw = &rawRefs{RawFileSystem: raw, s: f.refs}
 	switch {
 	case o.NoXattrs:
 		raw = noXattrs{raw}
@@ -147,7 +149,7 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 	}
 	// Only now may the watch tell the kernel what changed: go-fuse's
 	// notifications need the server it learns of in INIT.
-	f.refs.top.Store(f.root.GetChild("refs"))
+	f.refs.server.Store(server)
 	f.refs.commits.Store(f.root.GetChild("commits"))
 	mounted = true
 	return &Mount{FS: f, Mountpoint: mountpoint, server: server, counting: counting, cancel: cancel, watchDone: watchDone}, nil

@@ -11,7 +11,8 @@ import (
 // kernel takes as success, and it never sends OPENDIR or RELEASEDIR again.
 // Without an open the kernel caches every listing (FOPEN_CACHE_DIR |
 // FOPEN_KEEP_CACHE is its default then), which suits the immutable
-// commits; refs/ and commits/ are invalidated explicitly when they change.
+// commits; commits/ is invalidated explicitly when it changes. refs/ is
+// served apart, handleless too (rawRefs).
 //
 // go-fuse's fs bridge serves READDIR(PLUS) only through a handle it made,
 // so handleless requests read through one this adapter opens for the
@@ -89,8 +90,7 @@ func (h *handlelessDirs) withHandle(cancel <-chan struct{}, in *fuse.ReadIn, out
 
 // acquire returns the directory's listing handle, opening one if needed.
 // A listing from offset 0 always gets a new one: a handle left by an
-// abandoned listing holds the entries of its time, and refs/ and commits/
-// change.
+// abandoned listing holds the entries of its time, and commits/ changes.
 func (h *handlelessDirs) acquire(cancel <-chan struct{}, in *fuse.ReadIn) (*listing, fuse.Status) {
 	h.mu.Lock()
 	if l := h.open[in.NodeId]; l != nil {

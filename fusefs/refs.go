@@ -3,12 +3,10 @@ package fusefs
 import (
 	"context"
 	"errors"
-	"path"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -20,13 +18,17 @@ import (
 // invalidates the kernel's view of what changed.
 type refsState struct {
 	fs *FS
-	// top is refs/ and commits is commits/, set once the mount serves,
-	// which is after the watch's first events; until then the kernel has
-	// nothing to forget.
-	top, commits atomic.Pointer[fs.Inode]
+	// server tells the kernel what changed in refs/, and commits is
+	// commits/, both set once the mount serves, which is after the
+	// watch's first events; until then the kernel has nothing to forget.
+	server  atomic.Pointer[fuse.Server]
+	commits atomic.Pointer[fs.Inode]
 
 	mu   sync.RWMutex
 	tree *refsTree
+	// nodes are the kernel's nodes of refs/ (rawRefs); a tree entry
+	// names its own, if it has one.
+	nodes *refNodes
 	// applied counts the events applied to tree; invalidated the ones
 	// whose invalidations are done too (see caughtUp).
 	applied     uint64
@@ -42,12 +44,12 @@ type refsState struct {
 	// subdirectories readAhead reads before a walk descends into them.
 	ahead chan string
 
-	// inval holds the paths whose kernel entries are to be dropped, for
+	// inval holds the entries the kernel is to drop, for
 	// invalidator: not the watch's goroutine, which a lookup may wait for
 	// (a load) while the kernel holds the lock of a directory that an
 	// invalidation needs.
 	invalMu   sync.Mutex
-	inval     []string
+	inval     []refInval
 	invalUpto uint64
 	// refresh asks invalidator to refresh commits/ after the paths.
 	refresh   bool
@@ -55,8 +57,10 @@ type refsState struct {
 }
 
 func newRefsState(f *FS) *refsState {
-	return &refsState{fs: f, tree: newStubTree(), loaded: make(chan struct{}), loader: repo.NewRefLoader(),
-		ahead: make(chan string, aheadQueue), invalWake: make(chan struct{}, 1)}
+	s := &refsState{fs: f, tree: newStubTree(), nodes: newRefNodes(), loaded: make(chan struct{}),
+		loader: repo.NewRefLoader(), ahead: make(chan string, aheadQueue), invalWake: make(chan struct{}, 1)}
+	s.tree.root.node = rawRootNode
+	return s
 }
 
 // watch keeps refs/ current until ctx is done; its first event, which
@@ -82,11 +86,11 @@ func (s *refsState) invalidator(ctx context.Context) {
 		case <-s.invalWake:
 		}
 		s.invalMu.Lock()
-		paths, upto, refresh := s.inval, s.invalUpto, s.refresh
+		invals, upto, refresh := s.inval, s.invalUpto, s.refresh
 		s.inval, s.refresh = nil, false
 		s.invalMu.Unlock()
-		for _, p := range paths {
-			s.invalidate(p)
+		for _, inv := range invals {
+			s.invalidate(inv)
 		}
 		s.invalidated.Store(upto)
 		if refresh {
@@ -166,9 +170,9 @@ func (s *refsState) subdirs(dirs []string) []string {
 	var subs []string
 	for _, dir := range dirs {
 		if e := s.tree.find(dir); e != nil && e.sum == 0 {
-			for _, k := range e.kids {
+			for _, k := range e.kids() {
 				if k.isDir() {
-					subs = append(subs, join(dir, k.name))
+					subs = append(subs, join(dir, k.name()))
 				}
 			}
 		}
@@ -179,8 +183,8 @@ func (s *refsState) subdirs(dirs []string) []string {
 // listed queues dir, just listed for the kernel, for readAhead if it
 // holds a directory not read yet, unless the queue is full.
 func (s *refsState) listed(dir string, e *refEntry) {
-	for i := range e.kids {
-		if e.kids[i].isStub() {
+	for _, k := range e.kids() {
+		if k.isStub() {
 			select {
 			case s.ahead <- dir:
 			default:
@@ -228,34 +232,8 @@ func (s *refsState) update(ev repo.RefEvent) {
 			defer close(s.loaded)
 		}
 	}
-	var changed []string
 	s.mu.Lock()
-	// Deletions first: a ref may give way to a directory of the same
-	// name, or the other way round.
-	for _, c := range ev.Changes {
-		switch {
-		case c.Deleted && c.Dir:
-			changed = append(changed, s.tree.removeDir(c.Name)...)
-		case c.Deleted:
-			changed = append(changed, s.tree.remove(c.Name)...)
-		}
-	}
-	for _, c := range ev.Changes {
-		// The kernel knows nothing in a directory read for the first
-		// time: what it holds is no change to tell.
-		report := true
-		if len(ev.Loaded) > 0 {
-			dir, _ := splitPath(c.Name)
-			report = !slices.Contains(ev.Loaded, dir)
-		}
-		switch {
-		case c.Deleted:
-		case c.Dir:
-			changed = append(changed, s.tree.addStubTo(c.Name, report)...)
-		default:
-			changed = append(changed, s.tree.setTo(c.Name, c.Checksum, report)...)
-		}
-	}
+	changed, invals := s.apply(ev)
 	for _, d := range ev.Loaded {
 		s.tree.loaded(d)
 	}
@@ -265,7 +243,7 @@ func (s *refsState) update(ev repo.RefEvent) {
 	// Not here: dropping an entry may wait for a lookup in flight, which
 	// may wait for this goroutine (a load).
 	s.invalMu.Lock()
-	s.inval = append(s.inval, changed...)
+	s.inval = append(s.inval, invals...)
 	s.invalUpto = n
 	// After the refs, which a lookup of commits/ does not need. The first
 	// look at commits/ is watchCommits's, and the mount need not wait for
@@ -281,6 +259,50 @@ func (s *refsState) update(ev repo.RefEvent) {
 	}
 }
 
+// apply applies the changes of ev to the tree, and returns the paths
+// that changed and the entries the kernel is to drop. Callers hold s.mu.
+func (s *refsState) apply(ev repo.RefEvent) (changed []string, invals []refInval) {
+	// Deletions first: a ref may give way to a directory of the same
+	// name, or the other way round. The kernel's nodes of the
+	// directories on the way are those before the deletion, which may
+	// take directories with it.
+	for _, c := range ev.Changes {
+		if !c.Deleted {
+			continue
+		}
+		along := s.tree.along(c.Name)
+		var ch []string
+		if c.Dir {
+			ch = s.tree.removeDir(c.Name)
+		} else {
+			ch = s.tree.remove(c.Name)
+		}
+		changed, invals = append(changed, ch...), appendInvals(invals, along, ch)
+	}
+	for _, c := range ev.Changes {
+		// The kernel knows nothing in a directory read for the first
+		// time: what it holds is no change to tell.
+		report := true
+		if len(ev.Loaded) > 0 {
+			dir, _ := splitPath(c.Name)
+			report = !slices.Contains(ev.Loaded, dir)
+		}
+		var ch []string
+		switch {
+		case c.Deleted:
+			continue
+		case c.Dir:
+			ch = s.tree.addStubTo(c.Name, report)
+		default:
+			ch = s.tree.setTo(c.Name, c.Checksum, report)
+		}
+		if len(ch) > 0 {
+			changed, invals = append(changed, ch...), appendInvals(invals, s.tree.along(c.Name), ch)
+		}
+	}
+	return changed, invals
+}
+
 // caughtUp tells whether the ref at p is in the tree and the kernel was
 // told of every change up to the one that put it there.
 func (s *refsState) caughtUp(p string) bool {
@@ -291,69 +313,39 @@ func (s *refsState) caughtUp(p string) bool {
 	return ok && s.invalidated.Load() >= n
 }
 
-// invalidate drops refs/<p> from the kernel's dentry cache, and the
-// directory listing of its parent, if the kernel knows them.
-func (s *refsState) invalidate(p string) {
-	top := s.top.Load()
-	if top == nil {
+// refInval is an entry the kernel is to drop: name in the directory
+// whose node is dir.
+type refInval struct {
+	dir  uint32
+	name string
+}
+
+// appendInvals appends to invals the entries of the changed paths, all on
+// the way to one path, whose directories' nodes are along (see along).
+func appendInvals(invals []refInval, along []uint32, changed []string) []refInval {
+	for _, p := range changed {
+		dir, name := splitPath(p)
+		depth := 0
+		if dir != "" {
+			depth = strings.Count(dir, "/") + 1
+		}
+		if depth < len(along) && along[depth] != 0 {
+			invals = append(invals, refInval{along[depth], name})
+		}
+	}
+	return invals
+}
+
+// invalidate drops an entry from the kernel's dentry cache, and the
+// listing of its directory. The directory's node may be gone by now, or
+// even taken by another: that costs the kernel a lookup, nothing more.
+func (s *refsState) invalidate(inv refInval) {
+	srv := s.server.Load()
+	if srv == nil {
 		return
 	}
-	parent := top
-	dir, name := path.Split(p)
-	for _, comp := range strings.Split(strings.TrimSuffix(dir, "/"), "/") {
-		if comp == "" {
-			continue
-		}
-		parent = parent.GetChild(comp)
-		if parent == nil {
-			return // the kernel never looked this far
-		}
-	}
-	parent.NotifyEntry(name)
-	parent.NotifyContent(0, 0)
-}
-
-// refsTimeout is how long the kernel may keep entries and attributes of
-// refs/: as long as those of commits/, since every change is invalidated
-// explicitly (update); a find over a hundred thousand refs is then
-// answered from the kernel's cache the second time.
-const refsTimeout = immutable
-
-// refDirNode is refs/ or a directory under it.
-type refDirNode struct {
-	fs.Inode
-	fs   *FS
-	path string // under refs/, "" for refs/ itself
-}
-
-// refLinkNode is one ref: a symlink to its commit.
-type refLinkNode struct {
-	fs.Inode
-	fs     *FS
-	path   string
-	target string
-	c      repo.Checksum
-}
-
-var (
-	_ fs.NodeLookuper   = (*refDirNode)(nil)
-	_ fs.NodeReaddirer  = (*refDirNode)(nil)
-	_ fs.NodeGetattrer  = (*refDirNode)(nil)
-	_ fs.NodeGetattrer  = (*refLinkNode)(nil)
-	_ fs.NodeReadlinker = (*refLinkNode)(nil)
-)
-
-func (d *refDirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	s := d.fs.refs
-	s.mu.RLock()
-	ok := s.tree.isDir(d.path)
-	s.mu.RUnlock()
-	d.fs.dirAttr(&out.Attr, 2)
-	out.SetTimeout(refsTimeout)
-	if !ok {
-		return syscall.ENOENT
-	}
-	return 0
+	srv.EntryNotify(refsID(inv.dir), inv.name)
+	srv.InodeNotify(refsID(inv.dir), 0, 0)
 }
 
 func join(dir, name string) string {
@@ -361,125 +353,4 @@ func join(dir, name string) string {
 		return name
 	}
 	return dir + "/" + name
-}
-
-func (d *refDirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	s := d.fs.refs
-	p := join(d.path, name)
-	s.ensureLoaded(ctx, d.path)
-	s.mu.RLock()
-	e := s.tree.find(p)
-	isDir := e != nil && e.isDir()
-	c, ok := s.tree.ref(p)
-	s.mu.RUnlock()
-	out.SetEntryTimeout(refsTimeout)
-	out.SetAttrTimeout(refsTimeout)
-	if isDir {
-		n := &refDirNode{fs: d.fs, path: p}
-		d.fs.dirAttr(&out.Attr, 2)
-		st := fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino("refdir", p)}
-		out.Attr.Ino = st.Ino
-		return d.NewInode(ctx, n, st), 0
-	}
-	if !ok {
-		return nil, syscall.ENOENT
-	}
-	depth := strings.Count("refs/"+p, "/")
-	n := &refLinkNode{fs: d.fs, path: p, c: c, target: strings.Repeat("../", depth) + "commits/" + c.String()}
-	n.fill(&out.Attr)
-	return d.NewInode(ctx, n, n.stable()), 0
-}
-
-func (d *refDirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	ents, errno := d.entries(ctx)
-	if errno != 0 {
-		return nil, errno
-	}
-	return fs.NewListDirStream(ents), 0
-}
-
-// entries lists the directory, sorted.
-func (d *refDirNode) entries(ctx context.Context) ([]fuse.DirEntry, syscall.Errno) {
-	s := d.fs.refs
-	s.ensureLoaded(ctx, d.path)
-	s.mu.RLock()
-	e := s.tree.find(d.path)
-	if e == nil || !e.isDir() {
-		s.mu.RUnlock()
-		return nil, syscall.ENOENT
-	}
-	s.listed(d.path, e)
-	ents := make([]fuse.DirEntry, 0, len(e.kids))
-	for _, k := range e.kids { // sorted
-		p := join(d.path, k.name)
-		if k.isDir() {
-			ents = append(ents, fuse.DirEntry{Name: k.name, Mode: syscall.S_IFDIR, Ino: ino("refdir", p)})
-		} else {
-			ents = append(ents, fuse.DirEntry{Name: k.name, Mode: syscall.S_IFLNK, Ino: ino("ref", p, s.tree.sums[k.sum-1].String())})
-		}
-	}
-	s.mu.RUnlock()
-	return ents, 0
-}
-
-// OpendirHandle lists a directory of refs/ through a handle whose
-// READDIRPLUS looks up the directories in it, which a walk enters, and
-// not the refs: find -type l and ls need only their names and types, and
-// a ref the kernel never looked up costs the mount no node.
-func (d *refDirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	list := func() ([]fuse.DirEntry, syscall.Errno) { return d.entries(context.Background()) }
-	return &refListing{entryCursor{list: list}, d}, 0, 0
-}
-
-// refListing is one listing of a directory of refs/.
-type refListing struct {
-	entryCursor
-	d *refDirNode
-}
-
-var (
-	_ fs.NodeOpendirHandler = (*refDirNode)(nil)
-	_ fs.FileReaddirenter   = (*refListing)(nil)
-	_ fs.FileSeekdirer      = (*refListing)(nil)
-	_ fs.FileLookuper       = (*refListing)(nil)
-)
-
-// Lookup answers READDIRPLUS for a directory as a lookup does, and for a
-// ref with no entry (node 0): the kernel then lists its name alone.
-func (l *refListing) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	s := l.d.fs.refs
-	s.mu.RLock()
-	isDir := s.tree.isDir(join(l.d.path, name))
-	s.mu.RUnlock()
-	if !isDir {
-		return nil, syscall.ENOENT
-	}
-	return l.d.Lookup(ctx, name, out)
-}
-
-// stable keys a ref's inode by its value too: a moved ref is a new symlink.
-func (n *refLinkNode) stable() fs.StableAttr {
-	return fs.StableAttr{Mode: syscall.S_IFLNK, Ino: ino("ref", n.path, n.c.String())}
-}
-
-func (n *refLinkNode) fill(a *fuse.Attr) {
-	a.Mode = syscall.S_IFLNK | 0o777
-	a.Nlink = 1
-	a.Size = uint64(len(n.target))
-	a.Ino = n.stable().Ino
-	t := n.fs.mounted
-	if ci, errno := n.fs.commit(n.c); errno == 0 {
-		t = ci.commit.Timestamp
-	}
-	setTime(a, t)
-}
-
-func (n *refLinkNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	n.fill(&out.Attr)
-	out.SetTimeout(refsTimeout)
-	return 0
-}
-
-func (n *refLinkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	return []byte(n.target), 0
 }

@@ -78,7 +78,7 @@ func TestRefsTree(t *testing.T) {
 			t.Errorf("after %+v: changed %q, want %q", step, changed, step.changed)
 		}
 	}
-	if tr.refs() != 0 || len(tr.root.kids) != 3 || len(tr.find("heads").kids) != 0 || len(tr.find("mirrors").kids) != 0 {
+	if tr.refs() != 0 || tr.root.nkids != 3 || tr.find("heads").nkids != 0 || tr.find("mirrors").nkids != 0 {
 		t.Errorf("after removing every ref: %+v, want only refs/ and %v", tr, topDirs)
 	}
 }
@@ -348,15 +348,15 @@ func TestRefsTreeModel(t *testing.T) {
 	got := map[string]repo.Checksum{}
 	var walk func(dir string, e *refEntry)
 	walk = func(dir string, e *refEntry) {
-		if !slices.IsSortedFunc(e.kids, func(a, b refEntry) int { return strings.Compare(a.name, b.name) }) {
+		if !slices.IsSortedFunc(e.kids(), func(a, b refEntry) int { return strings.Compare(a.name(), b.name()) }) {
 			t.Errorf("refs/%s is not sorted", dir)
 		}
-		if len(e.kids) == 0 && strings.Contains(dir, "/") {
+		if e.nkids == 0 && strings.Contains(dir, "/") {
 			t.Errorf("empty directory refs/%s kept", dir)
 		}
-		for i := range e.kids {
-			k := &e.kids[i]
-			p := join(dir, k.name)
+		for i := range e.kids() {
+			k := &e.kids()[i]
+			p := join(dir, k.name())
 			if k.isDir() {
 				walk(p, k)
 			} else {

@@ -12,7 +12,8 @@ import (
 // component is stored once however many refs lie below it and a listing
 // needs no sort. A mirror holds a hundred thousand refs
 // (app/ID/ARCH/BRANCH), most of them alone in their directories: an entry
-// is a name, a slice of entries and an index into a table of checksums.
+// (refEntry, 32 bytes) is a name, the entries in it and an index into a
+// table of checksums.
 // A directory exists while a ref is below it, or if it is one of topDirs.
 // Paths are under refs/: "heads/os/main", "" is refs/ itself.
 type refsTree struct {
@@ -23,14 +24,6 @@ type refsTree struct {
 	// names interns the short names that repeat across a mirror's refs:
 	// architectures and branches.
 	names map[string]string
-}
-
-// refEntry is a directory (sum == 0), a directory whose entries are not
-// read yet (sum == stubSum, see repo.RefLoader), or a ref.
-type refEntry struct {
-	name string
-	kids []refEntry // sorted by name
-	sum  uint32
 }
 
 // stubSum marks a directory whose entries are not read yet.
@@ -45,33 +38,22 @@ var topDirs = []string{"heads", "mirrors", "remotes"}
 
 func newRefsTree() *refsTree {
 	t := &refsTree{names: map[string]string{}}
+	kids := make([]refEntry, 0, kidsCap(uint32(len(topDirs))))
 	for _, d := range topDirs { // sorted
-		t.root.kids = append(t.root.kids, refEntry{name: d})
+		kids = append(kids, newRefEntry(d, 0))
 	}
+	t.root.setKids(kids)
 	return t
 }
-
-func (e *refEntry) isDir() bool { return e.sum == 0 || e.sum == stubSum }
-
-func (e *refEntry) isStub() bool { return e.sum == stubSum }
 
 // newStubTree is the tree of a lazy watch before its first event: the
 // top directories are stubs.
 func newStubTree() *refsTree {
 	t := newRefsTree()
-	for i := range t.root.kids {
-		t.root.kids[i].sum = stubSum
+	for i := range t.root.kids() {
+		t.root.kids()[i].sum = stubSum
 	}
 	return t
-}
-
-// child returns the entry named name in e, and where it is or would go.
-func (e *refEntry) child(name string) (*refEntry, int) {
-	i, ok := slices.BinarySearchFunc(e.kids, name, func(k refEntry, n string) int { return strings.Compare(k.name, n) })
-	if !ok {
-		return nil, i
-	}
-	return &e.kids[i], i
 }
 
 // find returns the entry at p, or nil; it is valid until the tree
@@ -104,6 +86,25 @@ func (t *refsTree) ref(p string) (repo.Checksum, bool) {
 		return repo.Checksum{}, false
 	}
 	return t.sums[e.sum-1], true
+}
+
+// along returns the kernel's nodes (refEntry.node) of the directories
+// on the way to p: refs/'s first, then those below it, up to p's
+// directory or the first missing.
+func (t *refsTree) along(p string) []uint32 {
+	e := &t.root
+	nodes := []uint32{e.node}
+	dir, _ := splitPath(p)
+	if dir == "" {
+		return nodes
+	}
+	for comp := range strings.SplitSeq(dir, "/") {
+		if e, _ = e.child(comp); e == nil || !e.isDir() {
+			break
+		}
+		nodes = append(nodes, e.node)
+	}
+	return nodes
 }
 
 // refs is the number of refs.
@@ -149,16 +150,16 @@ func (t *refsTree) mkdirs(dir string) (*refEntry, []string) {
 			k, i := e.child(comp)
 			switch {
 			case k == nil:
-				e.kids = slices.Insert(e.kids, i, refEntry{name: t.intern(comp)})
+				e.insertKid(i, newRefEntry(t.intern(comp), 0))
 				made = append(made, dir[:end])
-				k = &e.kids[i]
+				k = &e.kids()[i]
 			case !k.isDir():
 				// A ref gives way to a directory of its name: the
 				// deletions of an event come first, so this is a
 				// ref the event forgot to delete.
 				t.freeSum(k.sum)
 				t.n--
-				k.sum = 0
+				k.sum, k.node = 0, 0
 				made = append(made, dir[:end])
 			}
 			e = k
@@ -187,18 +188,18 @@ func (t *refsTree) setTo(p string, c repo.Checksum, report bool) []string {
 	k, i := e.child(name)
 	switch {
 	case k == nil:
-		e.kids = slices.Insert(e.kids, i, refEntry{name: t.intern(name), sum: t.newSum(c)})
+		e.insertKid(i, newRefEntry(t.intern(name), t.newSum(c)))
 		t.n++
 	case k.isDir():
-		if len(k.kids) > 0 || k.isStub() || p == "heads" || p == "mirrors" || p == "remotes" {
+		if k.nkids > 0 || k.isStub() || p == "heads" || p == "mirrors" || p == "remotes" {
 			return nil // refs below: the directory stays
 		}
-		k.sum = t.newSum(c)
+		k.sum, k.node = t.newSum(c), 0
 		t.n++
 	case t.sums[k.sum-1] == c:
 		return nil
 	default:
-		t.sums[k.sum-1] = c
+		t.sums[k.sum-1], k.node = c, 0
 	}
 	if !report {
 		return nil
@@ -220,7 +221,7 @@ func (t *refsTree) remove(p string) []string {
 	}
 	t.freeSum(k.sum)
 	t.n--
-	e.kids = slices.Delete(e.kids, i, i+1)
+	e.deleteKid(i)
 	// Directories left empty go, up to the top ones.
 	return append([]string{p}, t.prune(comps, path, e)...)
 }
@@ -237,13 +238,13 @@ func (t *refsTree) addStubTo(p string, report bool) []string {
 	k, i := e.child(name)
 	switch {
 	case k == nil:
-		e.kids = slices.Insert(e.kids, i, refEntry{name: t.intern(name), sum: stubSum})
+		e.insertKid(i, newRefEntry(t.intern(name), stubSum))
 	case k.isDir():
 		return nil
 	default: // a ref the changes forgot to delete
 		t.freeSum(k.sum)
 		t.n--
-		k.sum = stubSum
+		k.sum, k.node = stubSum, 0
 	}
 	if !report {
 		return nil
@@ -278,10 +279,11 @@ func (t *refsTree) removeDir(p string) []string {
 	}
 	t.drop(k)
 	if len(comps) == 1 { // a top directory
-		k.kids, k.sum = nil, 0
+		k.clearKids()
+		k.sum = 0
 		return []string{p}
 	}
-	e.kids = slices.Delete(e.kids, i, i+1)
+	e.deleteKid(i)
 	return append([]string{p}, t.prune(comps, path, e)...)
 }
 
@@ -305,8 +307,8 @@ func (t *refsTree) locate(p string) (comps []string, path []*refEntry, e, k *ref
 
 // drop frees the refs below e.
 func (t *refsTree) drop(e *refEntry) {
-	for i := range e.kids {
-		k := &e.kids[i]
+	for i := range e.kids() {
+		k := &e.kids()[i]
 		if k.isDir() {
 			t.drop(k)
 		} else {
@@ -321,15 +323,12 @@ func (t *refsTree) drop(e *refEntry) {
 // returns their paths, deepest first.
 func (t *refsTree) prune(comps []string, path []*refEntry, e *refEntry) []string {
 	var changed []string
-	for d := len(comps) - 1; d >= 2 && len(e.kids) == 0; d-- {
+	for d := len(comps) - 1; d >= 2 && e.nkids == 0; d-- {
 		parent := path[d-1]
 		_, j := parent.child(comps[d-1])
-		parent.kids = slices.Delete(parent.kids, j, j+1)
+		parent.deleteKid(j)
 		changed = append(changed, strings.Join(comps[:d], "/"))
 		e = parent
-	}
-	if len(e.kids) == 0 {
-		e.kids = nil
 	}
 	return changed
 }

@@ -8,14 +8,15 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// rootNode holds the two fixed directories, refs/ and commits/.
+// rootNode holds commits/; refs/, the other fixed directory, is served
+// apart (rawRefs).
 type rootNode struct {
 	fs.Inode
 	fs *FS
 }
 
 var (
-	_ fs.NodeOnAdder   = (*rootNode)(nil) // creates refs/ and commits/
+	_ fs.NodeOnAdder   = (*rootNode)(nil) // creates commits/
 	_ fs.NodeGetattrer = (*rootNode)(nil)
 	_ fs.NodeStatfser  = (*rootNode)(nil) // df on the mountpoint
 	_ fs.NodeGetattrer = (*commitsNode)(nil)
@@ -25,8 +26,6 @@ var (
 )
 
 func (n *rootNode) OnAdd(ctx context.Context) {
-	refs := n.NewPersistentInode(ctx, &refDirNode{fs: n.fs, path: ""}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: refsIno})
-	n.AddChild("refs", refs, false)
 	commits := n.NewPersistentInode(ctx, &commitsNode{fs: n.fs}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: commitsIno})
 	n.AddChild("commits", commits, false)
 }
