@@ -89,3 +89,60 @@ func (x *idIndex) remove(h uint64, id uint32, hash func(uint32) uint64) {
 		x.resize(len(x.slots)/2, hash)
 	}
 }
+
+// wdMap maps watch descriptors to nodes, in chunks of consecutive
+// descriptors: the kernel hands them out counting up, so the directories
+// of a tree read together fill chunks, at four bytes each.
+type wdMap struct {
+	chunks map[int32]*wdChunk
+	n      int
+}
+
+type wdChunk struct {
+	ids [wdChunkSize]uint32 // noNode where none
+	n   int
+}
+
+const (
+	wdChunkBits = 10
+	wdChunkSize = 1 << wdChunkBits
+)
+
+func (m *wdMap) get(wd int32) uint32 {
+	if c := m.chunks[wd>>wdChunkBits]; c != nil {
+		return c.ids[wd&(wdChunkSize-1)]
+	}
+	return noNode
+}
+
+func (m *wdMap) set(wd int32, id uint32) {
+	c := m.chunks[wd>>wdChunkBits]
+	if c == nil {
+		if m.chunks == nil {
+			m.chunks = map[int32]*wdChunk{}
+		}
+		c = &wdChunk{}
+		for i := range c.ids {
+			c.ids[i] = noNode
+		}
+		m.chunks[wd>>wdChunkBits] = c
+	}
+	if p := &c.ids[wd&(wdChunkSize-1)]; *p == noNode {
+		c.n++
+		m.n++
+	}
+	c.ids[wd&(wdChunkSize-1)] = id
+}
+
+func (m *wdMap) del(wd int32) {
+	c := m.chunks[wd>>wdChunkBits]
+	if c == nil || c.ids[wd&(wdChunkSize-1)] == noNode {
+		return
+	}
+	c.ids[wd&(wdChunkSize-1)] = noNode
+	c.n--
+	m.n--
+	if c.n == 0 {
+		delete(m.chunks, wd>>wdChunkBits)
+	}
+}

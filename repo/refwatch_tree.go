@@ -33,7 +33,7 @@ type refTree struct {
 	// name; the others are found along the chain of first child and
 	// next sibling.
 	big  map[uint32]*idIndex
-	wds  idIndex // the watched directories, by watch descriptor
+	wds  wdMap // the watched directories, by watch descriptor
 	seed maphash.Seed
 	// dirs counts the directories read (nodeDir), refs/ included.
 	dirs int
@@ -269,7 +269,7 @@ func (t *refTree) free(id uint32, gone func(id uint32)) {
 		t.setWd(id, -1)
 	}
 	t.liveNames -= int(n.nameLen)
-	*n = treeNode{kind: nodeFree, next: t.freeNode}
+	*n = treeNode{kind: nodeFree, next: t.freeNode, wd: -1}
 	t.freeNode = id
 }
 
@@ -327,32 +327,25 @@ func (t *refTree) setKind(id uint32, kind uint8) {
 
 func (t *refTree) setSum(id uint32, c Checksum) { *t.sumOf(id) = c }
 
-func wdHash(wd int32) uint64 { return uint64(uint32(wd)) * 0x9e3779b97f4a7c15 }
-
-func (t *refTree) wdOf(id uint32) uint64 { return wdHash(t.n(id).wd) }
-
 // byWd returns the directory watched as wd, or noNode.
-func (t *refTree) byWd(wd int32) uint32 {
-	return t.wds.find(wdHash(wd), func(id uint32) bool { return t.n(id).wd == wd })
-}
+func (t *refTree) byWd(wd int32) uint32 { return t.wds.get(wd) }
 
 // setWd records that the directory id is watched as wd (-1: not
 // watched). A directory watched as wd before is not any more: the kernel
 // gives the same descriptor to a directory moved.
 func (t *refTree) setWd(id uint32, wd int32) {
 	if old := t.n(id).wd; old >= 0 {
-		t.wds.remove(wdHash(old), id, t.wdOf)
+		t.wds.del(old)
 		t.n(id).wd = -1
 	}
 	if wd < 0 {
 		return
 	}
 	if prev := t.byWd(wd); prev != noNode {
-		t.wds.remove(wdHash(wd), prev, t.wdOf)
 		t.n(prev).wd = -1
 	}
 	t.n(id).wd = wd
-	t.wds.add(wdHash(wd), id, t.wdOf)
+	t.wds.set(wd, id)
 }
 
 // intern returns where name is in the arena, adding it if it is not
