@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,8 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"unicode"
+
+	"golang.org/x/sys/unix"
 )
 
 // Ref is a named pointer to a commit.
@@ -215,24 +220,211 @@ func (r *Repo) walkRefs(remote, sub, cut string) ([]Ref, error) {
 }
 
 // walkRefTree calls fn for each ref file below dir, named prefix/PATH
-// (PATH alone when prefix is ""). Entries that are not valid ref name
-// fragments are skipped, as ostree skips .rsync_info and the like; so are
-// refs deleted while it walks, which another writer may do at any time.
+// (PATH alone when prefix is ""), in no particular order. Entries that
+// are not valid ref name fragments are skipped, as ostree skips
+// .rsync_info and the like; so are refs deleted while it walks, which
+// another writer may do at any time. A mirror's refs/ holds tens of
+// thousands of small directories: a few are read at once, each ref with
+// three system calls.
 func walkRefTree(dir, prefix string, fn func(name string, c Checksum)) error {
-	return walkRefDirs(dir, prefix, "list refs", func(full, p string, _ fs.DirEntry) error {
-		c, err := readRefFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
+	l := &refLister{sem: make(chan struct{}, listParallel)}
+	cwd := &dirFD{fd: unix.AT_FDCWD}
+	cwd.refs.Store(1)
+	l.wg.Add(1)
+	l.dir(cwd, dir, dir, prefix)
+	l.wg.Wait()
+	if l.err != nil {
+		return l.err
+	}
+	for _, r := range l.refs {
+		fn(r.name, r.sum)
+	}
+	return nil
+}
+
+// listParallel is how many directories a listing of refs reads at once
+// besides its own goroutine's.
+const listParallel = 3
+
+// refLister is one walkRefTree.
+type refLister struct {
+	sem chan struct{}
+	wg  sync.WaitGroup
+
+	mu   sync.Mutex
+	refs []listedRef
+	err  error // the first failure: the listing fails
+}
+
+type listedRef struct {
+	name string
+	sum  Checksum
+}
+
+func (l *refLister) fail(err error) {
+	l.mu.Lock()
+	if l.err == nil {
+		l.err = err
+	}
+	l.mu.Unlock()
+}
+
+// spawn reads a directory in a goroutine of its own while there is
+// room, else here.
+func (l *refLister) spawn(parent *dirFD, name, dir, prefix string) {
+	l.wg.Add(1)
+	parent.refs.Add(1)
+	select {
+	case l.sem <- struct{}{}:
+		go func() {
+			defer func() { <-l.sem }()
+			l.dir(parent, name, dir, prefix)
+		}()
+	default:
+		l.dir(parent, name, dir, prefix)
+	}
+}
+
+// dirFD is a directory open while what is below it is opened through it:
+// a path of one name costs the kernel less than a path from the root.
+type dirFD struct {
+	fd   int
+	refs atomic.Int32 // closed at 0
+}
+
+func (d *dirFD) release() {
+	if d.refs.Add(-1) == 0 && d.fd != unix.AT_FDCWD {
+		unix.Close(d.fd)
+	}
+}
+
+// dir reads the refs of the directory name in parent (dir, named
+// prefix/NAME), and spawns the reads of its directories.
+func (l *refLister) dir(parent *dirFD, name, dir, prefix string) {
+	defer l.wg.Done()
+	fd, err := unix.Openat(parent.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	parent.release()
+	if errors.Is(err, unix.ENOENT) {
+		return
+	}
+	if err != nil {
+		l.fail(fmt.Errorf("list refs: open %s: %w", dir, err))
+		return
+	}
+	self := &dirFD{fd: fd}
+	self.refs.Store(1)
+	defer self.release()
+	var refs []listedRef
+	err = eachDirent(fd, func(name []byte, typ byte) error {
+		if !validFragment(string(name)) {
 			return nil
 		}
-		if isLoop(err) {
-			return fmt.Errorf("Listing refs: %w", aliasLoop(full))
+		full := string(name)
+		if prefix != "" {
+			full = prefix + "/" + full
+		}
+		if typ == unix.DT_UNKNOWN {
+			var st unix.Stat_t
+			if err := unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return nil // gone meanwhile
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				typ = unix.DT_DIR
+			}
+		}
+		if typ == unix.DT_DIR {
+			l.spawn(self, string(name), dir+"/"+string(name), full)
+			return nil
+		}
+		c, ok, err := readListedRef(fd, string(name), full, func() string { return dir + "/" + string(name) })
+		if err != nil {
+			return err
+		}
+		if ok {
+			refs = append(refs, listedRef{full, c})
+		}
+		return nil
+	})
+	if err != nil {
+		l.fail(err)
+	}
+	l.mu.Lock()
+	l.refs = append(l.refs, refs...)
+	l.mu.Unlock()
+}
+
+// readListedRef reads the ref file name in the directory open as dirfd,
+// following an alias: ok is false if it is gone.
+func readListedRef(dirfd int, name, full string, path func() string) (c Checksum, ok bool, err error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return c, false, nil
+	case errors.Is(err, unix.ELOOP):
+		return c, false, fmt.Errorf("Listing refs: %w", aliasLoop(full))
+	case err != nil:
+		return c, false, fmt.Errorf("list refs: open %s: %w", path(), err)
+	}
+	defer unix.Close(fd)
+	var buf [128]byte
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return c, false, fmt.Errorf("list refs: read %s: %w", path(), err)
+		}
+		n += m
+		if m == 0 || n < len(buf) && buf[n-1] == '\n' {
+			break // a short read of a whole line is the end of a ref file
+		}
+	}
+	if c, err = ParseChecksum(string(bytes.TrimSpace(buf[:n]))); err != nil {
+		return c, false, fmt.Errorf("list refs: ref file %s: %w", path(), err)
+	}
+	return c, true, nil
+}
+
+// eachDirent calls fn with the name and type (a DT_ constant) of each
+// entry of the directory open as fd, but . and .., until fn fails.
+func eachDirent(fd int, fn func(name []byte, typ byte) error) error {
+	bp := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(bp)
+	for {
+		n, err := unix.Getdents(fd, *bp)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.ENOENT) {
+			return nil // removed while being read
 		}
 		if err != nil {
 			return fmt.Errorf("list refs: %w", err)
 		}
-		fn(full, c)
-		return nil
-	})
+		if n == 0 {
+			return nil
+		}
+		for b := (*bp)[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:]))
+			if reclen < 19 || reclen > len(b) {
+				return fmt.Errorf("list refs: a directory entry of %d bytes", reclen)
+			}
+			typ := b[18]
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			if string(name) == "." || string(name) == ".." {
+				continue
+			}
+			if err := fn(name, typ); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // walkRefDirs calls leaf for each entry below dir that is not a
