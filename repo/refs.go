@@ -315,7 +315,7 @@ func (l *refLister) dir(parent *dirFD, name, dir, prefix string) {
 	self.refs.Store(1)
 	defer self.release()
 	var refs []listedRef
-	err = eachDirent(fd, func(name []byte, typ byte) error {
+	err = eachDirent(fd, dir, func(name []byte, typ byte) error {
 		if !validFragment(string(name)) {
 			return nil
 		}
@@ -345,7 +345,7 @@ func (l *refLister) dir(parent *dirFD, name, dir, prefix string) {
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, unix.ENOENT) { // not removed while read
 		l.fail(err)
 	}
 	l.mu.Lock()
@@ -387,9 +387,14 @@ func readListedRef(dirfd int, name, full string, path func() string) (c Checksum
 	return c, true, nil
 }
 
+// direntBufs are the buffers of getdents: 32 KiB reads a directory of
+// a thousand entries at once.
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // eachDirent calls fn with the name and type (a DT_ constant) of each
-// entry of the directory open as fd, but . and .., until fn fails.
-func eachDirent(fd int, fn func(name []byte, typ byte) error) error {
+// entry of the directory open as fd (at path), but . and .., until fn
+// fails. A directory removed while read fails with unix.ENOENT.
+func eachDirent(fd int, path string, fn func(name []byte, typ byte) error) error {
 	bp := direntBufs.Get().(*[]byte)
 	defer direntBufs.Put(bp)
 	for {
@@ -397,11 +402,8 @@ func eachDirent(fd int, fn func(name []byte, typ byte) error) error {
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
-		if errors.Is(err, unix.ENOENT) {
-			return nil // removed while being read
-		}
 		if err != nil {
-			return fmt.Errorf("list refs: %w", err)
+			return fmt.Errorf("list refs in %s: %w", path, err)
 		}
 		if n == 0 {
 			return nil
@@ -409,7 +411,7 @@ func eachDirent(fd int, fn func(name []byte, typ byte) error) error {
 		for b := (*bp)[:n]; len(b) >= 19; {
 			reclen := int(binary.NativeEndian.Uint16(b[16:]))
 			if reclen < 19 || reclen > len(b) {
-				return fmt.Errorf("list refs: a directory entry of %d bytes", reclen)
+				return fmt.Errorf("list refs in %s: a directory entry of %d bytes", path, reclen)
 			}
 			typ := b[18]
 			name := b[19:reclen]

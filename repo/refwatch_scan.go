@@ -2,7 +2,6 @@ package repo
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -137,52 +136,22 @@ func (s *refScan) dir(dir string) {
 		return
 	}
 	defer unix.Close(fd)
-	bp := direntBufs.Get().(*[]byte)
-	defer direntBufs.Put(bp)
-	for {
-		n, err := unix.Getdents(fd, *bp)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-			return // removed while being read: its parent's event says so
-		}
-		if err != nil {
-			s.fail(fmt.Errorf("list refs in %s: %w", full, err))
-			return
-		}
-		if !listed {
-			listed = true
-			s.mu.Lock()
-			s.dirs = append(s.dirs, scannedDir{dir, wd})
-			s.mu.Unlock()
-		}
-		if n == 0 {
-			return
-		}
-		for b := (*bp)[:n]; len(b) >= 19; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:]))
-			if reclen < 19 || reclen > len(b) {
-				s.fail(fmt.Errorf("list refs in %s: a directory entry of %d bytes", full, reclen))
-				return
-			}
-			typ := b[18]
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
-			if string(name) == "." || string(name) == ".." {
-				continue
-			}
-			s.entry(fd, dir, string(name), typ)
-		}
+	err = eachDirent(fd, full, func(name []byte, typ byte) error {
+		s.entry(fd, dir, string(name), typ)
+		return nil
+	})
+	switch {
+	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+		return // removed while being read: its parent's event says so
+	case err != nil:
+		s.fail(err)
+		return
 	}
+	listed = true
+	s.mu.Lock()
+	s.dirs = append(s.dirs, scannedDir{dir, wd})
+	s.mu.Unlock()
 }
-
-// direntBufs are the buffers of getdents: 32 KiB reads a directory of
-// a thousand entries at once.
-var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // entry takes in the entry name of dir, open as fd, of type typ (a
 // DT_ constant; DT_UNKNOWN where the file system does not say).
