@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"unicode"
 
@@ -224,15 +223,13 @@ func (r *Repo) walkRefs(remote, sub, cut string) ([]Ref, error) {
 // are not valid ref name fragments are skipped, as ostree skips
 // .rsync_info and the like; so are refs deleted while it walks, which
 // another writer may do at any time. A mirror's refs/ holds tens of
-// thousands of small directories: a few are read at once, each ref with
-// three system calls.
+// thousands of small directories below a few large ones: the
+// subdirectories of a large one are read in a few goroutines, each
+// directory opened through its parent (one name for the kernel to look
+// up), each ref with three system calls.
 func walkRefTree(dir, prefix string, fn func(name string, c Checksum)) error {
 	l := &refLister{sem: make(chan struct{}, listParallel)}
-	cwd := &dirFD{fd: unix.AT_FDCWD}
-	cwd.refs.Store(1)
-	l.wg.Add(1)
-	l.dir(cwd, dir, dir, prefix)
-	l.wg.Wait()
+	l.dir(unix.AT_FDCWD, dir, dir, prefix)
 	if l.err != nil {
 		return l.err
 	}
@@ -242,14 +239,18 @@ func walkRefTree(dir, prefix string, fn func(name string, c Checksum)) error {
 	return nil
 }
 
-// listParallel is how many directories a listing of refs reads at once
-// besides its own goroutine's.
-const listParallel = 3
+const (
+	// listParallel is how many goroutines a listing of refs adds to its
+	// own.
+	listParallel = 3
+	// listSplit is how many subdirectories a directory needs for them
+	// to be read in several goroutines: fewer cost less in one.
+	listSplit = 64
+)
 
 // refLister is one walkRefTree.
 type refLister struct {
 	sem chan struct{}
-	wg  sync.WaitGroup
 
 	mu   sync.Mutex
 	refs []listedRef
@@ -269,41 +270,10 @@ func (l *refLister) fail(err error) {
 	l.mu.Unlock()
 }
 
-// spawn reads a directory in a goroutine of its own while there is
-// room, else here.
-func (l *refLister) spawn(parent *dirFD, name, dir, prefix string) {
-	l.wg.Add(1)
-	parent.refs.Add(1)
-	select {
-	case l.sem <- struct{}{}:
-		go func() {
-			defer func() { <-l.sem }()
-			l.dir(parent, name, dir, prefix)
-		}()
-	default:
-		l.dir(parent, name, dir, prefix)
-	}
-}
-
-// dirFD is a directory open while what is below it is opened through it:
-// a path of one name costs the kernel less than a path from the root.
-type dirFD struct {
-	fd   int
-	refs atomic.Int32 // closed at 0
-}
-
-func (d *dirFD) release() {
-	if d.refs.Add(-1) == 0 && d.fd != unix.AT_FDCWD {
-		unix.Close(d.fd)
-	}
-}
-
-// dir reads the refs of the directory name in parent (dir, named
-// prefix/NAME), and spawns the reads of its directories.
-func (l *refLister) dir(parent *dirFD, name, dir, prefix string) {
-	defer l.wg.Done()
-	fd, err := unix.Openat(parent.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	parent.release()
+// dir reads the refs of the directory name in the one open as parent
+// (dir, named prefix/NAME), then its subdirectories.
+func (l *refLister) dir(parent int, name, dir, prefix string) {
+	fd, err := unix.Openat(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return
 	}
@@ -311,17 +281,12 @@ func (l *refLister) dir(parent *dirFD, name, dir, prefix string) {
 		l.fail(fmt.Errorf("list refs: open %s: %w", dir, err))
 		return
 	}
-	self := &dirFD{fd: fd}
-	self.refs.Store(1)
-	defer self.release()
+	defer unix.Close(fd)
 	var refs []listedRef
+	var subs []string
 	err = eachDirent(fd, dir, func(name []byte, typ byte) error {
 		if !validFragment(string(name)) {
 			return nil
-		}
-		full := string(name)
-		if prefix != "" {
-			full = prefix + "/" + full
 		}
 		if typ == unix.DT_UNKNOWN {
 			var st unix.Stat_t
@@ -333,9 +298,10 @@ func (l *refLister) dir(parent *dirFD, name, dir, prefix string) {
 			}
 		}
 		if typ == unix.DT_DIR {
-			l.spawn(self, string(name), dir+"/"+string(name), full)
+			subs = append(subs, string(name))
 			return nil
 		}
+		full := join(prefix, string(name))
 		c, ok, err := readListedRef(fd, string(name), full, func() string { return dir + "/" + string(name) })
 		if err != nil {
 			return err
@@ -348,9 +314,43 @@ func (l *refLister) dir(parent *dirFD, name, dir, prefix string) {
 	if err != nil && !errors.Is(err, unix.ENOENT) { // not removed while read
 		l.fail(err)
 	}
-	l.mu.Lock()
-	l.refs = append(l.refs, refs...)
-	l.mu.Unlock()
+	if len(refs) > 0 {
+		l.mu.Lock()
+		l.refs = append(l.refs, refs...)
+		l.mu.Unlock()
+	}
+	l.subdirs(fd, dir, prefix, subs)
+}
+
+// subdirs reads the subdirectories subs of the directory open as fd:
+// many in a few goroutines while there are some free, few here.
+func (l *refLister) subdirs(fd int, dir, prefix string, subs []string) {
+	read := func(subs []string) {
+		for _, s := range subs {
+			l.dir(fd, s, dir+"/"+s, join(prefix, s))
+		}
+	}
+	if len(subs) < listSplit {
+		read(subs)
+		return
+	}
+	var wg sync.WaitGroup
+	size := (len(subs) + listParallel) / (listParallel + 1)
+	for len(subs) > size {
+		part := subs[:size]
+		subs = subs[size:]
+		select {
+		case l.sem <- struct{}{}:
+			wg.Go(func() {
+				defer func() { <-l.sem }()
+				read(part)
+			})
+		default:
+			read(part)
+		}
+	}
+	read(subs)
+	wg.Wait()
 }
 
 // readListedRef reads the ref file name in the directory open as dirfd,
