@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,8 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"unicode"
+
+	"golang.org/x/sys/unix"
 )
 
 // Ref is a named pointer to a commit.
@@ -215,24 +219,214 @@ func (r *Repo) walkRefs(remote, sub, cut string) ([]Ref, error) {
 }
 
 // walkRefTree calls fn for each ref file below dir, named prefix/PATH
-// (PATH alone when prefix is ""). Entries that are not valid ref name
-// fragments are skipped, as ostree skips .rsync_info and the like; so are
-// refs deleted while it walks, which another writer may do at any time.
+// (PATH alone when prefix is ""), in no particular order. Entries that
+// are not valid ref name fragments are skipped, as ostree skips
+// .rsync_info and the like; so are refs deleted while it walks, which
+// another writer may do at any time. A mirror's refs/ holds tens of
+// thousands of small directories below a few large ones: the
+// subdirectories of a large one are read in a few goroutines, each
+// directory opened through its parent (one name for the kernel to look
+// up), each ref with three system calls.
 func walkRefTree(dir, prefix string, fn func(name string, c Checksum)) error {
-	return walkRefDirs(dir, prefix, "list refs", func(full, p string, _ fs.DirEntry) error {
-		c, err := readRefFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
+	l := &refLister{sem: make(chan struct{}, listParallel)}
+	l.dir(unix.AT_FDCWD, dir, dir, prefix)
+	if l.err != nil {
+		return l.err
+	}
+	for _, r := range l.refs {
+		fn(r.name, r.sum)
+	}
+	return nil
+}
+
+const (
+	// listParallel is how many goroutines a listing of refs adds to its
+	// own.
+	listParallel = 3
+	// listSplit is how many subdirectories a directory needs for them
+	// to be read in several goroutines: fewer cost less in one.
+	listSplit = 64
+)
+
+// refLister is one walkRefTree.
+type refLister struct {
+	sem chan struct{}
+
+	mu   sync.Mutex
+	refs []listedRef
+	err  error // the first failure: the listing fails
+}
+
+type listedRef struct {
+	name string
+	sum  Checksum
+}
+
+func (l *refLister) fail(err error) {
+	l.mu.Lock()
+	if l.err == nil {
+		l.err = err
+	}
+	l.mu.Unlock()
+}
+
+// dir reads the refs of the directory name in the one open as parent
+// (dir, named prefix/NAME), then its subdirectories.
+func (l *refLister) dir(parent int, name, dir, prefix string) {
+	fd, err := unix.Openat(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return
+	}
+	if err != nil {
+		l.fail(fmt.Errorf("list refs: open %s: %w", dir, err))
+		return
+	}
+	defer unix.Close(fd)
+	var refs []listedRef
+	var subs []string
+	err = eachDirent(fd, dir, func(name []byte, typ byte) error {
+		if !validFragment(string(name)) {
 			return nil
 		}
-		if isLoop(err) {
-			return fmt.Errorf("Listing refs: %w", aliasLoop(full))
+		if typ == unix.DT_UNKNOWN {
+			var st unix.Stat_t
+			if err := unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return nil // gone meanwhile
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				typ = unix.DT_DIR
+			}
 		}
+		if typ == unix.DT_DIR {
+			subs = append(subs, string(name))
+			return nil
+		}
+		full := join(prefix, string(name))
+		c, ok, err := readListedRef(fd, string(name), full, func() string { return dir + "/" + string(name) })
 		if err != nil {
-			return fmt.Errorf("list refs: %w", err)
+			return err
 		}
-		fn(full, c)
+		if ok {
+			refs = append(refs, listedRef{full, c})
+		}
 		return nil
 	})
+	if err != nil && !errors.Is(err, unix.ENOENT) { // not removed while read
+		l.fail(err)
+	}
+	if len(refs) > 0 {
+		l.mu.Lock()
+		l.refs = append(l.refs, refs...)
+		l.mu.Unlock()
+	}
+	l.subdirs(fd, dir, prefix, subs)
+}
+
+// subdirs reads the subdirectories subs of the directory open as fd:
+// many in a few goroutines while there are some free, few here.
+func (l *refLister) subdirs(fd int, dir, prefix string, subs []string) {
+	read := func(subs []string) {
+		for _, s := range subs {
+			l.dir(fd, s, dir+"/"+s, join(prefix, s))
+		}
+	}
+	if len(subs) < listSplit {
+		read(subs)
+		return
+	}
+	var wg sync.WaitGroup
+	size := (len(subs) + listParallel) / (listParallel + 1)
+	for len(subs) > size {
+		part := subs[:size]
+		subs = subs[size:]
+		select {
+		case l.sem <- struct{}{}:
+			wg.Go(func() {
+				defer func() { <-l.sem }()
+				read(part)
+			})
+		default:
+			read(part)
+		}
+	}
+	read(subs)
+	wg.Wait()
+}
+
+// readListedRef reads the ref file name in the directory open as dirfd,
+// following an alias: ok is false if it is gone.
+func readListedRef(dirfd int, name, full string, path func() string) (c Checksum, ok bool, err error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return c, false, nil
+	case errors.Is(err, unix.ELOOP):
+		return c, false, fmt.Errorf("Listing refs: %w", aliasLoop(full))
+	case err != nil:
+		return c, false, fmt.Errorf("list refs: open %s: %w", path(), err)
+	}
+	defer unix.Close(fd)
+	var buf [128]byte
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return c, false, fmt.Errorf("list refs: read %s: %w", path(), err)
+		}
+		n += m
+		if m == 0 || n < len(buf) && buf[n-1] == '\n' {
+			break // a short read of a whole line is the end of a ref file
+		}
+	}
+	if c, err = ParseChecksum(string(bytes.TrimSpace(buf[:n]))); err != nil {
+		return c, false, fmt.Errorf("list refs: ref file %s: %w", path(), err)
+	}
+	return c, true, nil
+}
+
+// direntBufs are the buffers of getdents: 32 KiB reads a directory of
+// a thousand entries at once.
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// eachDirent calls fn with the name and type (a DT_ constant) of each
+// entry of the directory open as fd (at path), but . and .., until fn
+// fails. A directory removed while read fails with unix.ENOENT.
+func eachDirent(fd int, path string, fn func(name []byte, typ byte) error) error {
+	bp := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(bp)
+	for {
+		n, err := unix.Getdents(fd, *bp)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("list refs in %s: %w", path, err)
+		}
+		if n == 0 {
+			return nil
+		}
+		for b := (*bp)[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:]))
+			if reclen < 19 || reclen > len(b) {
+				return fmt.Errorf("list refs in %s: a directory entry of %d bytes", path, reclen)
+			}
+			typ := b[18]
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			if string(name) == "." || string(name) == ".." {
+				continue
+			}
+			if err := fn(name, typ); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // walkRefDirs calls leaf for each entry below dir that is not a

@@ -146,23 +146,21 @@ const (
 	fallbackShare = 20
 )
 
-// notifier reports which paths under refs/ may have changed: a change
-// under refs/, or the repository directory's mtime bump that writers do
-// at the end of a transaction (see touch), which names no path.
+// notifier reports what may have changed under refs/: an entry of a
+// watched directory, or the repository directory's mtime bump that
+// writers do at the end of a transaction (see touch), which names none.
 type notifier interface {
 	// wake receives after changes; it is closed if notifications stop.
 	wake() <-chan struct{}
-	// take returns the paths under refs/ that changed since the last
-	// take, and whether some changes went unreported (the kernel's queue
-	// overflowed): then only a full look is exact.
-	take() (paths []string, lost bool)
-	// watch watches the directory dir under refs/ ("" is refs/).
-	watch(dir string) error
-	// forget stops watching dir, gone from refs/.
-	forget(dir string)
-	// watched tells whether dir is watched still: a directory deleted
-	// and made again is not.
-	watched(dir string) bool
+	// take returns the events since the last take, and whether some
+	// changes went unreported (the kernel's queue overflowed): then only
+	// a full look is exact.
+	take() (evs []notifyEvent, lost bool)
+	// watch watches the directory dir under refs/ ("" is refs/), and
+	// returns its watch descriptor, -1 if dir is gone.
+	watch(dir string) (int32, error)
+	// forget stops the watch wd, of a directory gone from refs/.
+	forget(wd int32)
 	// close stops the notifier and waits for its goroutine.
 	close()
 }
@@ -170,6 +168,10 @@ type notifier interface {
 // newNotifier starts the notifier of the repository at path; a test
 // swaps it for one that fails.
 var newNotifier = newInotify
+
+// watchStarted is told of each watch as it starts; a test looks at the
+// watch's state through it.
+var watchStarted = func(*refWatcher) {}
 
 // WatchRefs tells fn how the refs of r change, until ctx is done, then
 // returns; nothing of it keeps running.
@@ -194,8 +196,8 @@ func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent))
 	if o.Settle <= 0 {
 		o.Settle = defaultSettle
 	}
-	w := newRefWatcher(r, o.Since, fn)
-	w.lazy = o.Loader != nil
+	w := newRefWatcher(r, o.Since, fn, o.Loader != nil)
+	watchStarted(w)
 	w.mu.Lock()
 	if o.Loader != nil {
 		o.Loader.start(w)
@@ -237,12 +239,12 @@ func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent))
 			case <-n.wake():
 			default:
 			}
-			paths, lost := n.take()
+			evs, lost := n.take()
 			w.mu.Lock()
 			if lost || w.again {
 				timer.Reset(w.full(o.Poll))
 			} else {
-				w.incremental(paths)
+				w.incremental(w.resolve(evs))
 			}
 			w.mu.Unlock()
 		case <-timer.C:
@@ -263,10 +265,10 @@ func (r *Repo) WatchRefs(ctx context.Context, o WatchOptions, fn func(RefEvent))
 // grows with the look's cost, estimated from the last one's per
 // directory, so that the look never holds loads and events up for long.
 func (w *refWatcher) grown(min time.Duration) time.Duration {
-	if !w.lazy || w.lastDirs == 0 || len(w.dirs) <= 2*w.lastDirs {
+	if !w.lazy || w.lastDirs == 0 || w.t.dirs <= 2*w.lastDirs {
 		return 0
 	}
-	cost := w.lastTook * time.Duration(len(w.dirs)) / time.Duration(w.lastDirs)
+	cost := w.lastTook * time.Duration(w.t.dirs) / time.Duration(w.lastDirs)
 	due := w.lastEnd.Add(max(min, cost*pollShare))
 	return time.Until(due)
 }
@@ -283,15 +285,14 @@ type refWatcher struct {
 	n    notifier // nil while polling
 	lazy bool     // reads directories when loaded (WatchOptions.Loader)
 
-	refs    map[string]Checksum
+	// t holds the refs and the directories under refs/: read (nodeDir)
+	// or, in a lazy watch, known and not read (nodeStub).
+	t *refTree
+	// since is WatchOptions.Since until the first full look replaces
+	// it with t.
+	since   map[string]Checksum
 	aliases map[string]string // alias ref → the ref it names ("" outside refs/)
-	// dirs are the directories under refs/ known to exist and read
-	// (loaded), each with the number of refs and directories known below
-	// it: a directory that goes with nothing below costs no search.
-	dirs map[string]int
-	// stubs are the directories known to exist and not read (lazy
-	// watches only), each counted in dirs above it.
-	stubs map[string]struct{}
+	gone    func(id uint32)   // stops the watch of a node freed
 	// lastTook is how long the last full look took, over lastDirs
 	// directories, ending at lastEnd.
 	lastTook time.Duration
@@ -314,20 +315,47 @@ type refWas struct {
 	ok bool
 }
 
-func newRefWatcher(r *Repo, since map[string]Checksum, fn func(RefEvent)) *refWatcher {
-	refs := maps.Clone(since)
-	if refs == nil {
-		refs = map[string]Checksum{}
+func newRefWatcher(r *Repo, since map[string]Checksum, fn func(RefEvent), lazy bool) *refWatcher {
+	w := &refWatcher{r: r, fn: fn, lazy: lazy, t: newRefTree(nodeStub), since: maps.Clone(since),
+		aliases: map[string]string{}}
+	if w.since == nil {
+		w.since = map[string]Checksum{}
 	}
-	return &refWatcher{r: r, fn: fn, refs: refs, aliases: map[string]string{}, dirs: map[string]int{},
-		stubs: map[string]struct{}{}}
+	w.gone = func(id uint32) {
+		if wd := w.t.n(id).wd; wd >= 0 && w.n != nil {
+			w.n.forget(wd)
+		}
+	}
+	return w
 }
 
-func (w *refWatcher) watchFunc() func(string) error {
+func (w *refWatcher) watchFunc() func(string) (int32, error) {
 	if w.n == nil {
 		return nil
 	}
 	return w.n.watch
+}
+
+// resolve returns the paths under refs/ that the events evs name, sorted
+// and once each. A watch the kernel dropped names its directory: gone, or
+// gone and made again.
+func (w *refWatcher) resolve(evs []notifyEvent) []string {
+	var paths []string
+	for _, e := range evs {
+		if d := w.t.byWd(e.wd); e.ignored && d != noNode {
+			w.t.setWd(d, -1)
+			if d != rootNode {
+				paths = append(paths, w.t.path(d))
+			}
+		}
+	}
+	for _, e := range evs {
+		if d := w.t.byWd(e.wd); !e.ignored && d != noNode {
+			paths = append(paths, join(w.t.path(d), e.name))
+		}
+	}
+	slices.Sort(paths) // a directory before what is in it
+	return slices.Compact(paths)
 }
 
 // full reads all of refs/ (in a lazy watch, all its loaded directories),
@@ -337,7 +365,8 @@ func (w *refWatcher) full(min time.Duration) time.Duration {
 	start := time.Now()
 	var descend func(string) bool
 	if w.lazy {
-		descend = func(d string) bool { _, ok := w.dirs[d]; return ok }
+		// Read by the scan's goroutines while w.t does not change.
+		descend = func(d string) bool { id := w.t.find(d); return id != noNode && w.t.n(id).kind == nodeDir }
 	}
 	s := scanRefsSome(w.r.path, "", w.watchFunc(), descend)
 	took := time.Since(start)
@@ -354,54 +383,24 @@ func (w *refWatcher) full(min time.Duration) time.Duration {
 	}
 	w.again = false
 	w.noteWatchErr(s)
-	changes := diffRefs(w.refs, s.refs)
-	slices.Sort(s.dirs) // parents first
-	dirs := make(map[string]int, len(s.dirs))
-	for _, d := range s.dirs {
-		addBelow(dirs, d)
-		dirs[d] = 0
-	}
-	stubs := make(map[string]struct{}, len(s.stubs))
-	for _, d := range s.stubs {
-		addBelow(dirs, d)
-		stubs[d] = struct{}{}
-	}
-	for p := range s.refs {
-		addBelow(dirs, p)
-	}
+	cur, aliases := treeOfScan(s)
+	changes := w.diff(cur)
 	if w.n != nil {
-		for d := range w.dirs {
-			if _, ok := dirs[d]; !ok {
-				w.n.forget(d)
+		// The watches of directories gone; those that stay keep their
+		// descriptors, which the kernel gives again to the same
+		// directory.
+		for id := range w.t.size() {
+			if wd := w.t.n(id).wd; wd >= 0 && cur.byWd(wd) == noNode {
+				w.n.forget(wd)
 			}
 		}
-	}
-	if w.lazy {
-		// Directories: those gone (with all below), and the stubs new.
-		for d := range w.dirs {
-			_, loaded := dirs[d]
-			if _, stub := stubs[d]; !loaded && !stub && d != "" {
-				changes = append(changes, RefChange{Name: d, Dir: true, Deleted: true})
-			}
-		}
-		for d := range w.stubs {
-			_, loaded := dirs[d]
-			if _, stub := stubs[d]; !loaded && !stub {
-				changes = append(changes, RefChange{Name: d, Dir: true, Deleted: true})
-			}
-		}
-		for d := range stubs {
-			if _, ok := w.stubs[d]; !ok {
-				changes = append(changes, RefChange{Name: d, Dir: true})
-			}
-		}
-		sortChanges(changes)
+		w.forgetStray(s, cur)
 	}
 	var loaded []string
-	if _, ok := w.dirs[""]; !ok && w.lazy {
+	if w.t.n(rootNode).kind != nodeDir && w.lazy {
 		loaded = []string{""}
 	}
-	w.refs, w.aliases, w.dirs, w.stubs = s.refs, s.aliases, dirs, stubs
+	w.t, w.aliases, w.since = cur, aliases, nil
 	w.fn(RefEvent{Changes: changes, Loaded: loaded})
 	if w.lazy && w.needTargets() {
 		w.begin()
@@ -411,29 +410,81 @@ func (w *refWatcher) full(min time.Duration) time.Duration {
 	return next
 }
 
+// forgetStray stops the watches of the directories that s watched and
+// found gone, unless t knows them still (moved).
+func (w *refWatcher) forgetStray(s *refScan, t *refTree) {
+	for _, wd := range s.stray {
+		if t.byWd(wd) == noNode {
+			w.n.forget(wd)
+		}
+	}
+}
+
+// diff returns how to go from what the watch knows to cur, sorted: the
+// refs that changed and, in a lazy watch, the directories gone (each) and
+// the stubs new.
+func (w *refWatcher) diff(cur *refTree) []RefChange {
+	var changes []RefChange
+	old := func(p string) (Checksum, bool) {
+		if w.since != nil {
+			c, ok := w.since[p]
+			return c, ok
+		}
+		return w.refAt(p)
+	}
+	cur.walk(rootNode, "", func(id uint32, p string) {
+		if cur.isRef(id) {
+			if c, ok := old(p); !ok || c != cur.sum(id) {
+				changes = append(changes, RefChange{Name: p, Checksum: cur.sum(id)})
+			}
+		}
+	})
+	gone := func(p string) {
+		if id := cur.find(p); id == noNode || !cur.isRef(id) {
+			changes = append(changes, RefChange{Name: p, Deleted: true})
+		}
+	}
+	if w.since != nil {
+		for p := range w.since {
+			gone(p)
+		}
+	}
+	w.t.walk(rootNode, "", func(id uint32, p string) {
+		switch {
+		case w.t.isRef(id) && w.since == nil:
+			gone(p)
+		case w.t.isDir(id) && w.lazy:
+			if k := cur.kindAt(p); k != nodeDir && k != nodeStub {
+				changes = append(changes, RefChange{Name: p, Dir: true, Deleted: true})
+			}
+		}
+	})
+	if w.lazy {
+		cur.walk(rootNode, "", func(id uint32, p string) {
+			if cur.n(id).kind == nodeStub && w.t.kindAt(p) != nodeStub {
+				changes = append(changes, RefChange{Name: p, Dir: true})
+			}
+		})
+	}
+	sortChanges(changes)
+	return changes
+}
+
+// refAt returns the commit of the ref at p, if there is one.
+func (w *refWatcher) refAt(p string) (Checksum, bool) {
+	id := w.t.find(p)
+	if id == noNode || !w.t.isRef(id) {
+		return Checksum{}, false
+	}
+	return w.t.sum(id), true
+}
+
 // noteWatchErr reports a watch that could not be placed: from then on
 // the safety-net look runs as often as without notifications.
 func (w *refWatcher) noteWatchErr(s *refScan) {
 	if s.watchErr != nil {
 		w.degraded = true
 		w.fn(RefEvent{Err: fmt.Errorf("watch refs of %s: polling every %v or more: %w", w.r.path, fallbackPoll, s.watchErr)})
-	}
-}
-
-// addBelow counts p in every known directory above it.
-func addBelow(dirs map[string]int, p string) { countBelow(dirs, p, 1) }
-
-func countBelow(dirs map[string]int, p string, d int) {
-	for p != "" {
-		i := strings.LastIndexByte(p, '/')
-		if i < 0 {
-			p = ""
-		} else {
-			p = p[:i]
-		}
-		if _, ok := dirs[p]; ok {
-			dirs[p] += d
-		}
 	}
 }
 
@@ -447,7 +498,7 @@ func (w *refWatcher) begin() {
 func (w *refWatcher) end(errs []error) {
 	changes := w.dirChanges
 	for p, was := range w.touched {
-		c, ok := w.refs[p]
+		c, ok := w.refAt(p)
 		switch {
 		case ok && (!was.ok || was.c != c):
 			changes = append(changes, RefChange{Name: p, Checksum: c})
@@ -485,7 +536,6 @@ func sortChanges(changes []RefChange) {
 // of the refs that changed, and tells fn what changed.
 func (w *refWatcher) incremental(paths []string) {
 	w.begin()
-	slices.Sort(paths) // a directory before what is in it
 	var errs []error
 	for _, p := range paths {
 		if err := w.check(p); err != nil {
@@ -515,12 +565,15 @@ func (w *refWatcher) incremental(paths []string) {
 	w.end(errs)
 }
 
+// isStub tells whether d is a directory known and not read.
+func (w *refWatcher) isStub(d string) bool { return w.t.kindAt(d) == nodeStub }
+
 // loadAll reads the stubs among dirs, and tells fn what they hold in one
 // event.
 func (w *refWatcher) loadAll(dirs []string) error {
 	var todo []string
 	for _, d := range dirs {
-		if _, ok := w.stubs[d]; ok && !slices.Contains(todo, d) {
+		if w.isStub(d) && !slices.Contains(todo, d) {
 			todo = append(todo, d)
 		}
 	}
@@ -568,15 +621,18 @@ func (w *refWatcher) scanDir(dir string) *refScan {
 
 // addLoad takes in s, what scanDir found in the stub dir.
 func (w *refWatcher) addLoad(dir string, s *refScan) error {
-	if _, ok := w.stubs[dir]; !ok {
+	id := w.t.find(dir)
+	if id == noNode || w.t.n(id).kind != nodeStub {
 		return nil // loaded meanwhile (a target of an alias), or gone
 	}
-	if !slices.Contains(s.dirs, dir) { // gone meanwhile
+	if !slices.ContainsFunc(s.dirs, func(d scannedDir) bool { return d.path == dir }) { // gone meanwhile
 		w.goneDir(dir)
+		if w.n != nil {
+			w.forgetStray(s, w.t)
+		}
 		return s.err
 	}
-	delete(w.stubs, dir)
-	w.dirs[dir] = 0 // counted above as the stub was
+	w.t.setKind(id, nodeDir)
 	w.loaded = append(w.loaded, dir)
 	return w.addScan(s)
 }
@@ -594,16 +650,21 @@ func (w *refWatcher) needTargets() bool {
 
 // targetStub returns the outermost stub above the ref t, or "".
 func (w *refWatcher) targetStub(t string) string {
+	id := uint32(rootNode)
 	for i := 0; i < len(t); i++ {
 		if t[i] != '/' {
 			continue
 		}
-		d := t[:i]
-		if _, ok := w.stubs[d]; ok {
-			return d
-		}
-		if _, ok := w.dirs[d]; !ok {
+		start := strings.LastIndexByte(t[:i], '/') + 1
+		if id = w.t.child(id, t[start:i]); id == noNode {
 			return "" // no such directory
+		}
+		switch w.t.n(id).kind {
+		case nodeStub:
+			return t[:i]
+		case nodeDir:
+		default:
+			return ""
 		}
 	}
 	return ""
@@ -653,8 +714,8 @@ func (w *refWatcher) check(p string) error {
 	case err != nil:
 		return fmt.Errorf("look at ref %s: %w", full, err)
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
-		if _, known := w.dirs[p]; known {
-			if w.n == nil || w.n.watched(p) {
+		if id := w.t.find(p); id != noNode && w.t.n(id).kind == nodeDir {
+			if w.n == nil || w.t.n(id).wd >= 0 {
 				return nil
 			}
 			w.goneDir(p) // and made again, unwatched
@@ -689,19 +750,32 @@ func (w *refWatcher) check(p string) error {
 
 // addScan takes in what a scan of a new directory found.
 func (w *refWatcher) addScan(s *refScan) error {
-	slices.Sort(s.dirs)
+	slices.SortFunc(s.dirs, func(a, b scannedDir) int { return strings.Compare(a.path, b.path) }) // parents first
 	for _, d := range s.dirs {
-		if _, ok := w.dirs[d]; !ok {
-			addBelow(w.dirs, d)
-			w.dirs[d] = 0
+		id := w.t.find(d.path)
+		switch {
+		case id != noNode && w.t.isRef(id):
+			w.removeRef(d.path)
+			id = w.t.addPath(d.path, nodeDir)
+		case id == noNode:
+			id = w.t.addPath(d.path, nodeDir)
+		case w.t.n(id).kind == nodeStub:
+			w.t.setKind(id, nodeDir)
+		}
+		if id != noNode {
+			w.t.setWd(id, d.wd)
+		} else if d.wd >= 0 && w.n != nil {
+			w.n.forget(d.wd)
 		}
 	}
 	for _, d := range s.stubs {
 		w.addStub(d)
 	}
-	for p, c := range s.refs {
-		t, symlink := s.aliases[p]
-		w.setRef(p, c, symlink, t)
+	for _, r := range s.refs {
+		w.setRef(r.path, r.sum, r.alias, r.target)
+	}
+	if w.n != nil {
+		w.forgetStray(s, w.t)
 	}
 	w.noteWatchErr(s)
 	return s.err
@@ -709,17 +783,30 @@ func (w *refWatcher) addScan(s *refScan) error {
 
 func (w *refWatcher) touch(p string) {
 	if _, ok := w.touched[p]; !ok {
-		c, ok := w.refs[p]
+		c, ok := w.refAt(p)
 		w.touched[p] = refWas{c, ok}
 	}
 }
 
 func (w *refWatcher) setRef(p string, c Checksum, symlink bool, target string) {
 	w.touch(p)
-	if _, ok := w.refs[p]; !ok {
-		addBelow(w.dirs, p)
+	kind := nodeRef
+	if symlink {
+		kind = nodeAlias
 	}
-	w.refs[p] = c
+	id := w.t.find(p)
+	if id != noNode && w.t.isDir(id) {
+		w.goneDir(p)
+		id = noNode
+	}
+	if id == noNode {
+		if id = w.t.addPath(p, kind); id == noNode {
+			return // in no directory known
+		}
+	} else {
+		w.t.setKind(id, kind)
+	}
+	w.t.setSum(id, c)
 	if symlink {
 		w.aliases[p] = target
 	} else {
@@ -728,74 +815,38 @@ func (w *refWatcher) setRef(p string, c Checksum, symlink bool, target string) {
 }
 
 func (w *refWatcher) removeRef(p string) {
-	if _, ok := w.refs[p]; !ok {
+	id := w.t.find(p)
+	if id == noNode || !w.t.isRef(id) {
 		return
 	}
 	w.touch(p)
-	delete(w.refs, p)
 	delete(w.aliases, p)
-	countBelow(w.dirs, p, -1)
+	w.t.remove(id, w.gone)
 }
 
 // addStub takes in the directory p, not read (lazy watches only).
 func (w *refWatcher) addStub(p string) {
-	if _, ok := w.stubs[p]; ok {
-		return
+	if w.t.addPath(p, nodeStub) != noNode {
+		w.dirChanges = append(w.dirChanges, RefChange{Name: p, Dir: true})
 	}
-	if _, ok := w.dirs[p]; ok {
-		return
-	}
-	w.stubs[p] = struct{}{}
-	addBelow(w.dirs, p)
-	w.dirChanges = append(w.dirChanges, RefChange{Name: p, Dir: true})
 }
 
 // goneDir forgets the directory p and everything known below it.
 func (w *refWatcher) goneDir(p string) {
-	if _, ok := w.stubs[p]; ok {
-		delete(w.stubs, p)
-		countBelow(w.dirs, p, -1)
-		w.dirChanges = append(w.dirChanges, RefChange{Name: p, Dir: true, Deleted: true})
-		return
-	}
-	below, ok := w.dirs[p]
-	if !ok {
+	id := w.t.find(p)
+	if p == "" || id == noNode || !w.t.isDir(id) {
 		return
 	}
 	if w.lazy {
 		w.dirChanges = append(w.dirChanges, RefChange{Name: p, Dir: true, Deleted: true})
 	}
-	if below > 0 {
-		prefix := p + "/"
-		for r := range w.refs {
-			if strings.HasPrefix(r, prefix) {
-				w.removeRef(r)
-			}
+	w.t.walk(id, p, func(k uint32, kp string) {
+		if w.t.isRef(k) {
+			w.touch(kp)
+			delete(w.aliases, kp)
 		}
-		for d := range w.dirs {
-			if strings.HasPrefix(d, prefix) {
-				w.dropDir(d)
-			}
-		}
-		for d := range w.stubs {
-			if strings.HasPrefix(d, prefix) {
-				delete(w.stubs, d)
-				countBelow(w.dirs, d, -1)
-			}
-		}
-	}
-	w.dropDir(p)
-}
-
-func (w *refWatcher) dropDir(d string) {
-	if _, ok := w.dirs[d]; !ok {
-		return
-	}
-	delete(w.dirs, d)
-	countBelow(w.dirs, d, -1)
-	if w.n != nil {
-		w.n.forget(d)
-	}
+	})
+	w.t.remove(id, w.gone)
 }
 
 // poll looks at all of refs/ every fallbackPoll or more until ctx is
@@ -816,21 +867,4 @@ func (w *refWatcher) poll(ctx context.Context, why error) {
 			w.mu.Unlock()
 		}
 	}
-}
-
-// diffRefs returns how to go from old to cur, sorted by name.
-func diffRefs(old, cur map[string]Checksum) []RefChange {
-	var out []RefChange
-	for name, c := range cur {
-		if oc, ok := old[name]; !ok || oc != c {
-			out = append(out, RefChange{Name: name, Checksum: c})
-		}
-	}
-	for name := range old {
-		if _, ok := cur[name]; !ok {
-			out = append(out, RefChange{Name: name, Deleted: true})
-		}
-	}
-	slices.SortFunc(out, func(a, b RefChange) int { return strings.Compare(a.Name, b.Name) })
-	return out
 }

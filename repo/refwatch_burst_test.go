@@ -24,12 +24,12 @@ type lossyNotifier struct {
 	lose atomic.Bool
 }
 
-func (l *lossyNotifier) take() ([]string, bool) {
-	paths, lost := l.notifier.take()
+func (l *lossyNotifier) take() ([]notifyEvent, bool) {
+	evs, lost := l.notifier.take()
 	if l.lose.Swap(false) {
 		return nil, true
 	}
-	return paths, lost
+	return evs, lost
 }
 
 // burst makes n ref changes of every kind under refs/: new refs in new
@@ -107,6 +107,10 @@ func TestWatchRefsBurst(t *testing.T) {
 				}
 				t.Cleanup(func() { newNotifier = old })
 			}
+			var watch *refWatcher
+			old := watchStarted
+			watchStarted = func(x *refWatcher) { watch = x }
+			t.Cleanup(func() { watchStarted = old })
 			r := initRepo(t, ModeArchive)
 			w := startWatch(t, r, WatchOptions{})
 			view := map[string]Checksum{}
@@ -141,6 +145,7 @@ func TestWatchRefsBurst(t *testing.T) {
 					t.Fatalf("after the burst the watch sees %d refs, refs/ holds %d; differing: %v", len(view), len(want), differing(view, want))
 				}
 			}
+			checkWatchState(t, watch)
 			if lossy != nil && lossy.lose.Load() {
 				t.Error("the overflow was never simulated")
 			}
@@ -164,11 +169,11 @@ func differing(a, b map[string]Checksum) []string {
 	return out[:min(len(out), 10)]
 }
 
-// TestInotifyRecord: the notifier names the paths of its events, and takes
-// an overflow of the kernel's queue as lost events.
+// TestInotifyRecord: the notifier keeps the events of the directories
+// under refs/ and the ends of their watches, drops the repository
+// directory's, and takes an overflow of the kernel's queue as lost events.
 func TestInotifyRecord(t *testing.T) {
-	n := &inotify{repoWd: 1, paths: map[int32]string{2: "heads", 3: "heads/app"},
-		wds: map[string]int32{"heads": 2, "heads/app": 3}, pending: map[string]struct{}{}}
+	n := &inotify{repoWd: 1}
 	event := func(wd int32, mask uint32, name string) []byte {
 		l := 0
 		if name != "" {
@@ -185,16 +190,12 @@ func TestInotifyRecord(t *testing.T) {
 	buf = append(buf, event(2, unix.IN_MOVED_TO, "main")...)
 	buf = append(buf, event(3, unix.IN_CREATE|unix.IN_ISDIR, "org.test.App")...)
 	buf = append(buf, event(1, unix.IN_ATTRIB, "")...)
-	buf = append(buf, event(9, unix.IN_CREATE, "unknown")...)
 	buf = append(buf, event(3, unix.IN_IGNORED, "")...)
 	n.record(buf)
-	paths, lost := n.take()
-	slices.Sort(paths)
-	if want := []string{"heads/app/org.test.App", "heads/main"}; lost || !slices.Equal(paths, want) {
-		t.Errorf("take() = %q %v, want %q false", paths, lost, want)
-	}
-	if n.watched("heads/app") || !n.watched("heads") {
-		t.Error("IN_IGNORED did not drop the watch of heads/app alone")
+	evs, lost := n.take()
+	want := []notifyEvent{{wd: 2, name: "main"}, {wd: 3, name: "org.test.App"}, {wd: 3, ignored: true}}
+	if lost || !slices.Equal(evs, want) {
+		t.Errorf("take() = %+v %v, want %+v false", evs, lost, want)
 	}
 	n.record(event(-1, unix.IN_Q_OVERFLOW, ""))
 	if _, lost := n.take(); !lost {
@@ -302,6 +303,10 @@ func TestWatchRefsLazyBurst(t *testing.T) {
 				}
 				t.Cleanup(func() { newNotifier = old })
 			}
+			var watch *refWatcher
+			old := watchStarted
+			watchStarted = func(x *refWatcher) { watch = x }
+			t.Cleanup(func() { watchStarted = old })
 			r := initRepo(t, ModeArchive)
 			putRef(t, r, "heads/app/org.test.Before/x86_64/stable", checksumOf("before"))
 			v := newLazyView()
@@ -338,6 +343,7 @@ func TestWatchRefsLazyBurst(t *testing.T) {
 				case <-time.After(100 * time.Millisecond):
 				}
 			}
+			checkWatchState(t, watch)
 			if lossy != nil && lossy.lose.Load() {
 				t.Error("the overflow was never simulated")
 			}

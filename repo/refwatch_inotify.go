@@ -19,8 +19,10 @@ const refsMask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_TO | unix.IN_MO
 	unix.IN_CLOSE_WRITE | unix.IN_ONLYDIR
 
 // inotify watches the repository directory for its mtime bump (IN_ATTRIB)
-// and every directory under refs/ the watcher asks for, and remembers the
-// paths the events name.
+// and every directory under refs/ the watcher asks for, and keeps the
+// events of the latter as they come: which directory each names is the
+// watcher's to know (refTree.byWd), so that a mirror's hundreds of
+// thousands of directories cost nothing here.
 type inotify struct {
 	repo string
 	fd   int
@@ -30,10 +32,16 @@ type inotify struct {
 
 	mu      sync.Mutex
 	repoWd  int32
-	paths   map[int32]string // watch descriptor → directory under refs/ ("" is refs/)
-	wds     map[string]int32
-	pending map[string]struct{} // paths under refs/ named by events since take
-	lost    bool                // the kernel's queue overflowed since take
+	pending []notifyEvent // since take
+	lost    bool          // the kernel's queue overflowed since take
+}
+
+// notifyEvent is a change of the entry name in the directory watched as
+// wd, or (ignored) the end of that watch: the directory is gone.
+type notifyEvent struct {
+	wd      int32
+	name    string
+	ignored bool
 }
 
 func newInotify(repoPath string) (notifier, error) {
@@ -43,8 +51,7 @@ func newInotify(repoPath string) (notifier, error) {
 	}
 	// Through os.File the read blocks in the runtime poller, so close
 	// wakes it.
-	n := &inotify{repo: repoPath, fd: fd, in: os.NewFile(uintptr(fd), "inotify"), c: make(chan struct{}, 1),
-		paths: map[int32]string{}, wds: map[string]int32{}, pending: map[string]struct{}{}}
+	n := &inotify{repo: repoPath, fd: fd, in: os.NewFile(uintptr(fd), "inotify"), c: make(chan struct{}, 1)}
 	wd, err := unix.InotifyAddWatch(fd, repoPath, unix.IN_ATTRIB|unix.IN_ONLYDIR)
 	if err != nil {
 		n.in.Close()
@@ -56,8 +63,7 @@ func newInotify(repoPath string) (notifier, error) {
 	return n, nil
 }
 
-// read records the paths that every batch of events names, then wakes the
-// watcher.
+// read records the events of every batch, then wakes the watcher.
 func (n *inotify) read() {
 	defer n.done.Done()
 	defer close(n.c)
@@ -75,7 +81,7 @@ func (n *inotify) read() {
 	}
 }
 
-// record notes what a buffer of events names.
+// record notes the events of a buffer.
 func (n *inotify) record(b []byte) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -84,19 +90,12 @@ func (n *inotify) record(b []byte) {
 		case mask&unix.IN_Q_OVERFLOW != 0:
 			n.lost = true
 		case mask&unix.IN_IGNORED != 0:
-			// The kernel dropped the watch: its directory is gone, and
-			// its parent's event says so.
-			if p, ok := n.paths[wd]; ok {
-				delete(n.paths, wd)
-				if n.wds[p] == wd {
-					delete(n.wds, p)
-				}
+			if wd != n.repoWd {
+				n.pending = append(n.pending, notifyEvent{wd: wd, ignored: true})
 			}
 		case wd == n.repoWd || name == "":
 		default:
-			if dir, ok := n.paths[wd]; ok {
-				n.pending[join(dir, name)] = struct{}{}
-			}
+			n.pending = append(n.pending, notifyEvent{wd: wd, name: name})
 		}
 	}) {
 		n.lost = true
@@ -130,57 +129,32 @@ func cString(b []byte) string {
 
 func (n *inotify) wake() <-chan struct{} { return n.c }
 
-func (n *inotify) take() (paths []string, lost bool) {
+func (n *inotify) take() (evs []notifyEvent, lost bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for p := range n.pending {
-		paths = append(paths, p)
-	}
-	clear(n.pending)
+	evs, n.pending = n.pending, nil
 	lost, n.lost = n.lost, false
-	return paths, lost
+	return evs, lost
 }
 
-// watch watches the directory dir under refs/. Under mu, so that an event
-// of the new watch finds its path.
-func (n *inotify) watch(dir string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+// watch watches the directory dir under refs/, and returns its watch
+// descriptor, or -1 if it is gone.
+func (n *inotify) watch(dir string) (int32, error) {
 	wd, err := unix.InotifyAddWatch(n.fd, filepath.Join(n.repo, "refs", filepath.FromSlash(dir)), refsMask)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
-		return nil // gone meanwhile: its parent's event says so
+		return -1, nil // gone meanwhile: its parent's event says so
 	case errors.Is(err, unix.ENOSPC):
-		return fmt.Errorf("inotify watch refs/%s: %w (raise fs.inotify.max_user_watches: every directory under refs/ takes one)", dir, err)
+		return -1, fmt.Errorf("inotify watch refs/%s: %w (raise fs.inotify.max_user_watches: every directory under refs/ takes one)", dir, err)
 	case err != nil:
-		return fmt.Errorf("inotify watch refs/%s: %w", dir, err)
+		return -1, fmt.Errorf("inotify watch refs/%s: %w", dir, err)
 	}
-	if old, ok := n.paths[int32(wd)]; ok && n.wds[old] == int32(wd) {
-		delete(n.wds, old) // the same directory, moved
-	}
-	n.paths[int32(wd)] = dir
-	n.wds[dir] = int32(wd)
-	return nil
+	return int32(wd), nil
 }
 
-// forget stops watching dir, which is gone from under refs/ (a directory
-// moved elsewhere keeps its watch otherwise).
-func (n *inotify) forget(dir string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if wd, ok := n.wds[dir]; ok {
-		unix.InotifyRmWatch(n.fd, uint32(wd))
-		delete(n.wds, dir)
-		delete(n.paths, wd)
-	}
-}
-
-func (n *inotify) watched(dir string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	_, ok := n.wds[dir]
-	return ok
-}
+// forget stops the watch wd, of a directory gone from under refs/ (a
+// directory moved elsewhere keeps its watch otherwise).
+func (n *inotify) forget(wd int32) { unix.InotifyRmWatch(n.fd, uint32(wd)) }
 
 func (n *inotify) close() {
 	n.in.Close()

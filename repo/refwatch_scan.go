@@ -2,7 +2,6 @@ package repo
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -20,23 +19,42 @@ import (
 // (app/ID/ARCH/BRANCH), and reading them one after the other leaves the
 // disk and the cores idle between system calls.
 type refScan struct {
-	root  string                 // the repository's refs/
-	watch func(dir string) error // called on each directory before it is read; may be nil
+	root string // the repository's refs/
+	// watch is called on each directory before it is read, and returns
+	// its watch descriptor (-1 if none); it may be nil.
+	watch func(dir string) (int32, error)
 	// descend tells whether to read a directory found below the first;
 	// nil reads them all. One not read is listed in stubs.
 	descend func(dir string) bool
 	sem     chan struct{}
 	wg      sync.WaitGroup
 
-	mu      sync.Mutex
-	refs    map[string]Checksum
-	aliases map[string]string // alias ref → the ref it names, both under refs/ ("" outside refs/)
-	dirs    []string          // the directories read
-	stubs   []string          // the directories found and not read (see descend)
-	err     error             // the first read that failed: the scan is incomplete
+	mu    sync.Mutex
+	refs  []scannedRef
+	dirs  []scannedDir // the directories read
+	stubs []string     // the directories found and not read (see descend)
+	// stray are the watches of directories gone before they were read.
+	stray []int32
+	err   error // the first read that failed: the scan is incomplete
 	// watchErr is the first watch that could not be placed: the scan is
 	// complete, but a later change there goes unnotified.
 	watchErr error
+}
+
+// scannedRef is a ref a scan found.
+type scannedRef struct {
+	path string
+	sum  Checksum
+	// alias marks a symbolic link, naming the ref target, both under
+	// refs/ (target "" if outside refs/).
+	alias  bool
+	target string
+}
+
+// scannedDir is a directory a scan read, watched as wd (-1 if not).
+type scannedDir struct {
+	path string
+	wd   int32
 }
 
 // scanRefs reads the refs below dir ("" for all of refs/), by their paths
@@ -45,15 +63,14 @@ type refScan struct {
 // read, so that a change after the read is notified. The first error
 // that is not a file or directory vanishing meanwhile is returned, with
 // what could be read.
-func scanRefs(repoPath, dir string, watch func(string) error) *refScan {
+func scanRefs(repoPath, dir string, watch func(string) (int32, error)) *refScan {
 	return scanRefsSome(repoPath, dir, watch, nil)
 }
 
 // scanRefsSome is scanRefs reading, below dir, only the directories
 // descend allows (all if nil); the others it lists as stubs.
-func scanRefsSome(repoPath, dir string, watch func(string) error, descend func(string) bool) *refScan {
-	s := &refScan{root: filepath.Join(repoPath, "refs"), watch: watch, descend: descend,
-		refs: map[string]Checksum{}, aliases: map[string]string{}}
+func scanRefsSome(repoPath, dir string, watch func(string) (int32, error), descend func(string) bool) *refScan {
+	s := &refScan{root: filepath.Join(repoPath, "refs"), watch: watch, descend: descend}
 	if descend == nil || dir == "" {
 		s.sem = make(chan struct{}, min(4*runtime.GOMAXPROCS(0), 32))
 	} // else mostly one directory, read here: no room, spawn reads in place
@@ -90,8 +107,10 @@ func (s *refScan) spawn(dir string) {
 
 func (s *refScan) dir(dir string) {
 	defer s.wg.Done()
+	wd := int32(-1)
 	if s.watch != nil {
-		if err := s.watch(dir); err != nil {
+		var err error
+		if wd, err = s.watch(dir); err != nil {
 			s.mu.Lock()
 			if s.watchErr == nil {
 				s.watchErr = err
@@ -99,6 +118,14 @@ func (s *refScan) dir(dir string) {
 			s.mu.Unlock()
 		}
 	}
+	listed := false
+	defer func() {
+		if !listed && wd >= 0 {
+			s.mu.Lock()
+			s.stray = append(s.stray, wd)
+			s.mu.Unlock()
+		}
+	}()
 	full := filepath.Join(s.root, filepath.FromSlash(dir))
 	fd, err := unix.Open(full, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
@@ -109,53 +136,22 @@ func (s *refScan) dir(dir string) {
 		return
 	}
 	defer unix.Close(fd)
-	bp := direntBufs.Get().(*[]byte)
-	defer direntBufs.Put(bp)
-	listed := false
-	for {
-		n, err := unix.Getdents(fd, *bp)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-			return // removed while being read: its parent's event says so
-		}
-		if err != nil {
-			s.fail(fmt.Errorf("list refs in %s: %w", full, err))
-			return
-		}
-		if !listed {
-			listed = true
-			s.mu.Lock()
-			s.dirs = append(s.dirs, dir)
-			s.mu.Unlock()
-		}
-		if n == 0 {
-			return
-		}
-		for b := (*bp)[:n]; len(b) >= 19; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:]))
-			if reclen < 19 || reclen > len(b) {
-				s.fail(fmt.Errorf("list refs in %s: a directory entry of %d bytes", full, reclen))
-				return
-			}
-			typ := b[18]
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
-			if string(name) == "." || string(name) == ".." {
-				continue
-			}
-			s.entry(fd, dir, string(name), typ)
-		}
+	err = eachDirent(fd, full, func(name []byte, typ byte) error {
+		s.entry(fd, dir, string(name), typ)
+		return nil
+	})
+	switch {
+	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+		return // removed while being read: its parent's event says so
+	case err != nil:
+		s.fail(err)
+		return
 	}
+	listed = true
+	s.mu.Lock()
+	s.dirs = append(s.dirs, scannedDir{dir, wd})
+	s.mu.Unlock()
 }
-
-// direntBufs are the buffers of getdents: 32 KiB reads a directory of
-// a thousand entries at once.
-var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // entry takes in the entry name of dir, open as fd, of type typ (a
 // DT_ constant; DT_UNKNOWN where the file system does not say).
@@ -200,7 +196,7 @@ func (s *refScan) entry(fd int, dir, name string, typ byte) {
 	}
 	if ok {
 		s.mu.Lock()
-		s.refs[p] = c
+		s.refs = append(s.refs, scannedRef{path: p, sum: c})
 		s.mu.Unlock()
 	}
 }
@@ -220,10 +216,7 @@ func (s *refScan) ref(p string, symlink bool) {
 		target = s.aliasTarget(p, full)
 	}
 	s.mu.Lock()
-	s.refs[p] = c
-	if symlink {
-		s.aliases[p] = target
-	}
+	s.refs = append(s.refs, scannedRef{path: p, sum: c, alias: symlink, target: target})
 	s.mu.Unlock()
 }
 

@@ -313,15 +313,15 @@ func TestWatchRefsLoadAll(t *testing.T) {
 // TestWatchPollGrows: a lazy watch that loaded many directories since its
 // last safety-net look puts the next off in proportion to its cost.
 func TestWatchPollGrows(t *testing.T) {
-	w := &refWatcher{lazy: true, dirs: map[string]int{}, lastDirs: 10, lastTook: 10 * time.Millisecond, lastEnd: time.Now()}
-	for i := range 20 {
-		w.dirs[fmt.Sprint(i)] = 0
+	w := &refWatcher{lazy: true, t: newRefTree(nodeDir), lastDirs: 10, lastTook: 10 * time.Millisecond, lastEnd: time.Now()}
+	for i := range 19 {
+		w.t.add(rootNode, fmt.Sprint(i), nodeDir)
 	}
 	if wait := w.grown(time.Second); wait != 0 {
 		t.Errorf("twice the directories: wait %v more, want none", wait)
 	}
-	for i := range 100 {
-		w.dirs[fmt.Sprint(i)] = 0
+	for i := 19; i < 99; i++ {
+		w.t.add(rootNode, fmt.Sprint(i), nodeDir)
 	}
 	// Ten times the directories: 100ms a look, due 50s after the last.
 	if wait := w.grown(time.Second); wait < 40*time.Second || wait > 50*time.Second {

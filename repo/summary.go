@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/repofs/repofs/repo/gvariant"
@@ -47,28 +48,15 @@ func (r *Repo) UpdateSummarySigned(ctx context.Context, now time.Time, sign func
 		return err
 	}
 	defer lock.Close()
-	refs, err := r.ListRefs("", false)
+	// Only refs/heads is published.
+	refs, err := r.walkRefs("", "", "")
 	if err != nil {
 		return fmt.Errorf("update summary: %w", err)
 	}
-	var s gvariant.Summary
-	for _, ref := range refs {
-		if ref.Remote != "" {
-			continue // only refs/heads are published
-		}
-		data, err := r.readMetadata(ref.Checksum, ObjCommit)
-		if err != nil {
-			return fmt.Errorf("update summary: ref %s: %w", ref, err)
-		}
-		c, err := decodeCommit(ref.Checksum, data)
-		if err != nil {
-			return fmt.Errorf("update summary: ref %s: %w", ref, err)
-		}
-		md := gvariant.Metadata{{Key: "ostree.commit.timestamp", Value: gvariant.Uint64BEVariant(uint64(c.Timestamp.Unix()))}}
-		if v, ok := c.Version(); ok {
-			md = append(md, gvariant.Entry{Key: "ostree.commit.version", Value: gvariant.StringVariant(v)})
-		}
-		s.Refs = append(s.Refs, gvariant.SummaryRef{Name: ref.Name, CommitSize: uint64(len(data)), Checksum: clone32(ref.Checksum), Metadata: md})
+	sortRefs(refs)
+	s, err := r.summaryRefs(refs)
+	if err != nil {
+		return err
 	}
 	md, err := r.summaryMetadata(now)
 	if err != nil {
@@ -107,6 +95,62 @@ func (r *Repo) UpdateSummarySigned(ctx context.Context, now time.Time, sign func
 		return fmt.Errorf("update summary: %w", err)
 	}
 	return fsyncDir(r.path)
+}
+
+// summaryRefs returns the summary's entries of refs, reading each commit
+// once (a mirror's refs share many), a few at a time.
+func (r *Repo) summaryRefs(refs []Ref) (gvariant.Summary, error) {
+	var s gvariant.Summary
+	type entry struct {
+		size uint64
+		md   gvariant.Metadata
+		err  error
+		ref  Ref // the first that names it, for errors
+	}
+	commits := map[Checksum]*entry{}
+	var todo []Checksum
+	for _, ref := range refs {
+		if _, ok := commits[ref.Checksum]; !ok {
+			commits[ref.Checksum] = &entry{ref: ref}
+			todo = append(todo, ref.Checksum)
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, listParallel+1)
+	for _, c := range todo {
+		e := commits[c]
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			data, err := r.readMetadata(c, ObjCommit)
+			if err != nil {
+				e.err = fmt.Errorf("update summary: ref %s: %w", e.ref, err)
+				return
+			}
+			cm, err := decodeCommit(c, data)
+			if err != nil {
+				e.err = fmt.Errorf("update summary: ref %s: %w", e.ref, err)
+				return
+			}
+			e.size = uint64(len(data))
+			e.md = gvariant.Metadata{{Key: "ostree.commit.timestamp", Value: gvariant.Uint64BEVariant(uint64(cm.Timestamp.Unix()))}}
+			if v, ok := cm.Version(); ok {
+				e.md = append(e.md, gvariant.Entry{Key: "ostree.commit.version", Value: gvariant.StringVariant(v)})
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range todo { // the first ref's error, as one at a time would
+		if err := commits[c].err; err != nil {
+			return s, err
+		}
+	}
+	s.Refs = make([]gvariant.SummaryRef, 0, len(refs))
+	for i := range refs {
+		e := commits[refs[i].Checksum]
+		s.Refs = append(s.Refs, gvariant.SummaryRef{Name: refs[i].Name, CommitSize: e.size, Checksum: refs[i].Checksum[:], Metadata: e.md})
+	}
+	return s, nil
 }
 
 // summaryMetadata is the summary's a{sv} as ostree_repo_regenerate_summary

@@ -94,15 +94,20 @@ func runRefs(e *env, f *refsFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(e.stdout)
+	// ostree 2022.7 lists "REMOTE:" with --list as the directory "."
+	// of the remote, and says so.
+	dot := f.list && remoteOnly != "" && strings.HasSuffix(prefix, ":")
+	w := bufio.NewWriterSize(e.stdout, 64<<10)
 	for _, ref := range refs {
-		if f.list && remoteOnly != "" && strings.HasSuffix(prefix, ":") {
-			// ostree 2022.7 lists "REMOTE:" as the directory "." of
-			// the remote, and says so.
-			fmt.Fprintf(w, "%s:./%s\n", ref.Remote, ref.Name)
-			continue
+		if ref.Remote != "" {
+			w.WriteString(ref.Remote)
+			w.WriteByte(':')
+			if dot {
+				w.WriteString("./")
+			}
 		}
-		fmt.Fprintln(w, ref)
+		w.WriteString(ref.Name)
+		w.WriteByte('\n')
 	}
 	return w.Flush()
 }
