@@ -414,7 +414,9 @@ func TestExecuteCopies(t *testing.T) {
 	old1, old2 := []byte("0123456789"), []byte("abcdefghij")
 	src1, src2 := repo.Checksum(sha256.Sum256(old1)), repo.Checksum(sha256.Sum256(old2))
 	blob := cat([]byte("hello world"), src1[:], src2[:]) // checksums at 11 and 43
-	obj := func(s string) Object { return Object{Type: repo.ObjFile, Checksum: repo.Checksum(sha256.Sum256([]byte(s)))} }
+	obj := func(s string) Object {
+		return Object{Type: repo.ObjFile, Checksum: repo.Checksum(sha256.Sum256([]byte(s)))}
+	}
 	a, b := obj("a"), obj("b")
 	ops := cat(
 		op('r', 11), op('o', 0, 0, 15), op('w', 4, 0), op('R'), op('w', 5, 0), op('r', 11), op('w', 3, 7), op('R'),
