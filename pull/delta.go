@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -438,6 +439,9 @@ func (p *puller) applyPart(ctx context.Context, d *deltaPlan, i int, sink delta.
 	return nil
 }
 
+// wholePart is the largest part file read into memory to be decoded.
+const wholePart = 64 << 20
+
 // partError is a part that arrived but is not what its header says.
 type partError struct{ err error }
 
@@ -457,6 +461,21 @@ func (p *puller) fetchPartFile(ctx context.Context, path string, h *delta.PartHe
 	}
 	defer f.Close()
 	defer os.Remove(dst) // verified and read, or bad: not to be resumed
+	if st, err := f.Stat(); err == nil && st.Size() == int64(h.Size) && h.Size <= wholePart {
+		// In memory, its xz blocks (if it has several) decode in parallel.
+		data := make([]byte, h.Size)
+		if _, err := io.ReadFull(f, data); err != nil {
+			return nil, &partError{fmt.Errorf("%w: %v", delta.ErrInvalid, err)}
+		}
+		if err := delta.VerifyPart(bytes.NewReader(data), h); err != nil {
+			return nil, &partError{err}
+		}
+		part, err := delta.DecodePartSpill(data, delta.Limit(h), p.dir.Path)
+		if err != nil {
+			return nil, &partError{err}
+		}
+		return part, nil
+	}
 	if err := delta.VerifyPart(f, h); err != nil {
 		return nil, &partError{err}
 	}

@@ -213,6 +213,42 @@ func TestPullDeltaFaults(t *testing.T) {
 			sb.Parts[0].Checksum = repo.Checksum(sha256Sum(file))
 			writeSuperblock(t, dir, sb)
 		}},
+		{"xz blocks, one shorter than its index says", func(t *testing.T, dir string, sb *delta.Superblock) {
+			// A part of several xz blocks decodes them in parallel; each
+			// must make what the stream's index says.
+			p := filepath.Join(dir, sb.Name.PartPath(0))
+			part, err := delta.DecodePart(readFile(t, p), delta.Limit(&sb.Parts[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			part.Blob = append(part.Blob, make([]byte, 2<<20)...) // several blocks
+			file, err := delta.EncodePart(part, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := file[1:]
+			idx := s[len(s)-12-int(binary.LittleEndian.Uint32(s[len(s)-8:])+1)*4 : len(s)-12]
+			n, k := binary.Uvarint(idx[1:])
+			if n < 2 {
+				t.Fatalf("%d xz blocks, want several", n)
+			}
+			at := 1 + k
+			for range n { // to the last record's uncompressed size
+				_, k1 := binary.Uvarint(idx[at:])
+				at += k1
+				if n--; n > 0 {
+					_, k2 := binary.Uvarint(idx[at:])
+					at += k2
+				}
+			}
+			idx[at]-- // its low bits: one byte less
+			binary.LittleEndian.PutUint32(idx[len(idx)-4:], crc32.ChecksumIEEE(idx[:len(idx)-4]))
+			writeFile(t, p, file)
+			sb.Parts[0].Size = uint64(len(file))
+			sb.Parts[0].Checksum = repo.Checksum(sha256Sum(file))
+			sb.Parts[0].USize += 2 << 20
+			writeSuperblock(t, dir, sb)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ds := repotest.NewDeltaSource(t, repotest.DeltaOpts{Files: 40, Big: 400 << 10, NoScratch: true})

@@ -423,7 +423,7 @@ func deltaGenerate(e *env, r *repo.Repo, f *staticDeltaFlags, args []string) err
 		newMeta++ // ostree counts the to-commit, then ships it in the superblock
 	}
 	fmt.Fprintf(e.stderr, "new reachable: metadata=%d content regular=%d symlink=%d\n", newMeta, g.NewFiles, g.NewSymlinks)
-	fmt.Fprintf(e.stderr, "rollsum for 0/%d modified\n", g.Modified)
+	fmt.Fprintf(e.stderr, "rollsum for %d/%d modified\n", g.Copied, g.Modified)
 	for i, mod := 0, g.Bsdiff/10; i < g.Bsdiff; i++ {
 		if mod == 0 || i%mod == 0 {
 			fmt.Fprintf(e.stderr, "processing bsdiff: [%d/%d]\n", i, g.Bsdiff)
@@ -439,7 +439,7 @@ func deltaGenerate(e *env, r *repo.Repo, f *staticDeltaFlags, args []string) err
 		usize += p.USize
 	}
 	fmt.Fprintf(e.stderr, "uncompressed=%d compressed=%d loose=%d\n", usize, size, g.Loose)
-	fmt.Fprintln(e.stderr, "rollsum=0 objects, 0 bytes")
+	fmt.Fprintf(e.stderr, "rollsum=%d objects, %d bytes\n", g.Copied, g.CopiedBytes)
 	fmt.Fprintf(e.stderr, "bsdiff=%d objects\n", g.Bsdiff)
 	for _, w := range warnings {
 		fmt.Fprintln(e.stderr, w)

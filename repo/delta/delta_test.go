@@ -383,3 +383,70 @@ func TestExecuteConcurrentSink(t *testing.T) {
 		})
 	}
 }
+
+// countingSink counts the sources opened and those still open.
+type countingSink struct {
+	*memSink
+	opened, open int
+}
+
+type countedSource struct {
+	Source
+	s *countingSink
+}
+
+func (c countedSource) Close() error { c.s.open--; return c.Source.Close() }
+
+func (s *countingSink) OpenSource(c repo.Checksum) (Source, error) {
+	src, err := s.memSink.OpenSource(c)
+	if err != nil {
+		return nil, err
+	}
+	s.opened++
+	s.open++
+	return countedSource{src, s}, nil
+}
+
+// TestExecuteCopies: a file made of stretches of its old version and new
+// bytes of the blob, switching the read source on and off, reads the
+// blob while it is unset, opens each source once and closes it.
+func TestExecuteCopies(t *testing.T) {
+	old1, old2 := []byte("0123456789"), []byte("abcdefghij")
+	src1, src2 := repo.Checksum(sha256.Sum256(old1)), repo.Checksum(sha256.Sum256(old2))
+	blob := cat([]byte("hello world"), src1[:], src2[:]) // checksums at 11 and 43
+	obj := func(s string) Object {
+		return Object{Type: repo.ObjFile, Checksum: repo.Checksum(sha256.Sum256([]byte(s)))}
+	}
+	a, b := obj("a"), obj("b")
+	ops := cat(
+		op('r', 11), op('o', 0, 0, 15), op('w', 4, 0), op('R'), op('w', 5, 0), op('r', 11), op('w', 3, 7), op('R'),
+		op('w', 3, 20), op('c'), // 3 bytes of the blob at 20: past the 10-byte source
+		op('r', 43), op('o', 0, 0, 6), op('w', 3, 0), op('R'), op('r', 11), op('w', 3, 0), op('c'),
+	)
+	p := &Part{Modes: []Mode{{0, 0, 0o100644}}, Xattrs: [][]repo.Xattr{nil}, Blob: blob, Ops: ops}
+	sink := &countingSink{memSink: newMemSink()}
+	sink.sources[src1], sink.sources[src2] = old1, old2
+	st, err := p.Execute([]Object{a, b}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(sink.objects[a.Checksum]), "0123hello789"+string(blob[20:23]); got != want {
+		t.Errorf("first object %q, want %q", got, want)
+	}
+	if got := string(sink.objects[b.Checksum]); got != "abc012" {
+		t.Errorf("second object %q, want abc012", got)
+	}
+	if sink.opened != 3 || sink.open != 0 {
+		t.Errorf("%d sources opened, %d left open; want 3 and 0", sink.opened, sink.open)
+	}
+	if st.SetRead != 4 || st.UnsetRead != 3 || st.Write != 6 {
+		t.Errorf("stats %+v", st)
+	}
+	// A failing part closes its sources too.
+	sink = &countingSink{memSink: newMemSink()}
+	sink.sources[src1] = old1
+	p.Ops = cat(op('r', 11), op('o', 0, 0, 15), op('w', 4, 0), op('R'), op('w', 50, 0))
+	if _, err := p.Execute([]Object{a}, sink); !errors.Is(err, ErrInvalid) || sink.open != 0 {
+		t.Errorf("Execute: %v with %d sources open; want ErrInvalid and none", err, sink.open)
+	}
+}

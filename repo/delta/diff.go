@@ -170,3 +170,89 @@ func appendOfft(b []byte, v int64) []byte {
 	}
 	return binary.LittleEndian.AppendUint64(b, u)
 }
+
+// Copy encoding. A new file that is mostly long stretches of its old
+// version (an edit, an insertion, lines appended) is sent as ostree sends
+// what its rollsum matches: write ops reading those stretches from the old
+// file (the read source) and write ops of the few new bytes from the
+// blob. The part then carries only the new bytes, and applying it copies
+// instead of adding a diff block of the file's whole length to the old
+// bytes; a file whose changes are scattered keeps its bsdiff patch, which
+// tolerates them.
+
+const (
+	// minCopy is the shortest stretch worth a write op of its own.
+	minCopy = 64
+	// copyOpCost is about what a write op and the read-source switches
+	// around it cost in the bytecode.
+	copyOpCost = 16
+)
+
+// copyOp is a piece of a new file: n bytes of the old file at off, or,
+// when lit is set, those bytes.
+type copyOp struct {
+	off, n int
+	lit    []byte
+}
+
+// makeCopies describes new as stretches of old and literal bytes; ok is
+// false when that is not compact (literal bytes and ops over a quarter of
+// new), and a bsdiff patch should be sent instead.
+func makeCopies(old, new []byte) (ops []copyOp, ok bool) {
+	if len(old) < seedLen || len(new) < minCopy {
+		return nil, false
+	}
+	budget := len(new) / 4
+	cost := 0
+	idx := newSeedIndex(old)
+	last := 0 // new[:last] is described
+	lit := func(end int) {
+		if end > last {
+			ops = append(ops, copyOp{n: end - last, lit: new[last:end]})
+			cost += end - last + copyOpCost
+		}
+	}
+	for i := 0; i+seedLen <= len(new) && cost <= budget; {
+		o, found := idx.find(old, new[i:i+seedLen])
+		if !found {
+			i++
+			continue
+		}
+		n := i
+		for n > last && o > 0 && new[n-1] == old[o-1] {
+			n--
+			o--
+		}
+		l := exact(old[o:], new[n:])
+		if l < minCopy {
+			i++
+			continue
+		}
+		lit(n)
+		ops = append(ops, copyOp{off: o, n: l})
+		cost += copyOpCost
+		last = n + l
+		i = last
+	}
+	lit(len(new))
+	if cost > budget {
+		return nil, false
+	}
+	return ops, true
+}
+
+// exact returns how many leading bytes old and new share.
+func exact(old, new []byte) int {
+	n := min(len(old), len(new))
+	i := 0
+	for i+8 <= n {
+		if x := binary.LittleEndian.Uint64(old[i:]) ^ binary.LittleEndian.Uint64(new[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+		i += 8
+	}
+	for i < n && old[i] == new[i] {
+		i++
+	}
+	return i
+}

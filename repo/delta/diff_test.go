@@ -82,3 +82,82 @@ func FuzzMakePatch(f *testing.F) {
 		}
 	})
 }
+
+func applyCopies(old []byte, ops []copyOp) []byte {
+	var out []byte
+	for _, c := range ops {
+		if c.lit != nil {
+			out = append(out, c.lit...)
+		} else {
+			out = append(out, old[c.off:c.off+c.n]...)
+		}
+	}
+	return out
+}
+
+func TestMakeCopies(t *testing.T) {
+	base := randBytes(1, 1<<20)
+	edited := bytes.Clone(base)
+	copy(edited[len(edited)/2:], "an edit in the middle")
+	inserted := append(append(bytes.Clone(base[:1000]), "inserted bytes"...), base[1000:]...)
+	appended := append(bytes.Clone(base[:5000]), "\n// a line appended\n"...)
+	shifted := bytes.Clone(base)
+	for i := 0; i < len(shifted); i += 64 { // a pointer every 64 bytes changes
+		shifted[i]++
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new []byte
+		ok       bool
+		maxLit   int // literal bytes
+		maxOps   int
+	}{
+		{"same", base, base, true, 0, 1},
+		{"edit", base, edited, true, 21, 3},
+		{"insert", base, inserted, true, 14, 3},
+		{"appended", base[:5000], appended, true, 20, 2},
+		{"truncate", base, base[:len(base)/3], true, 0, 1},
+		{"tail moved", base, append(bytes.Clone(base[len(base)/2:]), base[:len(base)/2]...), true, 0, 2},
+		{"unrelated", base, randBytes(2, 5000), false, 0, 0},
+		{"scattered", base, shifted, false, 0, 0},
+		{"tiny", []byte("abc"), []byte("abd"), false, 0, 0},
+		{"small", base[:100], append(bytes.Clone(base[:100]), "edited 1\n"...), false, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ops, ok := makeCopies(tc.old, tc.new)
+			if ok != tc.ok {
+				t.Fatalf("ok %v, want %v (%d ops)", ok, tc.ok, len(ops))
+			}
+			if !ok {
+				return
+			}
+			if got := applyCopies(tc.old, ops); !bytes.Equal(got, tc.new) {
+				t.Fatalf("copies make %d bytes that differ from the new %d", len(got), len(tc.new))
+			}
+			lit := 0
+			for _, c := range ops {
+				lit += len(c.lit)
+				if c.lit == nil && c.n < minCopy {
+					t.Errorf("copy of %d bytes, under %d", c.n, minCopy)
+				}
+			}
+			if lit > tc.maxLit || len(ops) > tc.maxOps {
+				t.Errorf("%d ops, %d literal bytes; want at most %d and %d", len(ops), lit, tc.maxOps, tc.maxLit)
+			}
+		})
+	}
+}
+
+func FuzzMakeCopies(f *testing.F) {
+	f.Add(bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyz"), 4), append(bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyz"), 4), "tail"...))
+	f.Add([]byte{}, []byte("x"))
+	f.Fuzz(func(t *testing.T, old, new []byte) {
+		ops, ok := makeCopies(old, new)
+		if !ok {
+			return
+		}
+		if got := applyCopies(old, ops); !bytes.Equal(got, new) {
+			t.Fatalf("round trip differs")
+		}
+	})
+}

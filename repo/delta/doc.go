@@ -172,9 +172,17 @@
 //     ostree.static-deltas; otherwise, pulling a ref, the delta from the
 //     ref's local commit if it exists.
 //
-// This package generates without rollsum (a patch covers that case), and
-// makes bsdiff-format patches with a hash index instead of a suffix sort
-// (see diff.go).
+// This package generates without ostree's rolling checksum but to the
+// same effect: a modified file made of long stretches of its old version
+// (at most a quarter of its size in new bytes and ops) is sent as write
+// ops from the old file as read source, with the read source unset around
+// writes of its new bytes from the blob (ostree's executor reads a write
+// from the read source when one is set, else from the blob); other
+// modified files go as bsdiff-format patches, made with a hash index
+// instead of a suffix sort (see diff.go). Copies keep the part's payload
+// to the new bytes, where a patch carries a diff block as long as the
+// file: less to decompress and no additions when applying. The verbose
+// output counts copied files as ostree counts rollsum ones.
 //
 // Every bound is checked here: an op may not read outside the blob or the
 // read source, write past the size its object declared, or produce an

@@ -93,7 +93,7 @@ func EncodePart(p *Part, compress bool) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.WriteByte('x')
-	w, err := xz.NewWriter(&buf)
+	w, err := xz.WriterConfig{BlockSize: blockSize(len(payload))}.NewWriter(&buf)
 	if err != nil {
 		return nil, err
 	}
@@ -104,4 +104,13 @@ func EncodePart(p *Part, compress bool) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// blockSize is the xz block size of a payload of n bytes: about a
+// quarter of it, so that its blocks decode in parallel (each block
+// restarts the dictionary, which costs well under 1 % on the parts
+// measured), at least 256 KiB and at most 8 MiB (the xz writer's
+// dictionary).
+func blockSize(n int) int64 {
+	return int64(min(max(n/4, 256<<10), 8<<20))
 }

@@ -137,6 +137,12 @@ type executor struct {
 	src     Source
 	srcSize int64
 	hasSrc  bool
+	// idle is the read source last unset, kept open for a set of the
+	// same object that often follows (a copied file switches between its
+	// old version and the blob).
+	idle    Source
+	idleSum repo.Checksum
+	srcSum  repo.Checksum
 	cur     *openFile
 	pool    *writePool // nil: objects are written in order, as produced
 }
@@ -460,20 +466,38 @@ func (x *executor) setReadSource() error {
 		return nil
 	}
 	c := repo.Checksum(sum)
-	if x.src, err = x.sink.OpenSource(c); err != nil {
-		return fmt.Errorf("read source %s: %w", c, err)
+	if x.idle != nil && x.idleSum == c {
+		x.src, x.idle = x.idle, nil
+	} else {
+		if err := x.closeIdle(); err != nil {
+			return err
+		}
+		if x.src, err = x.sink.OpenSource(c); err != nil {
+			return fmt.Errorf("read source %s: %w", c, err)
+		}
 	}
-	x.srcSize = x.src.Size()
+	x.srcSum, x.srcSize = c, x.src.Size()
 	return nil
 }
 
+// unsetReadSource unsets the read source, keeping it as the idle one.
 func (x *executor) unsetReadSource() error {
 	x.hasSrc = false
 	if x.src == nil {
 		return nil
 	}
-	err := x.src.Close()
+	err := x.closeIdle()
+	x.idle, x.idleSum = x.src, x.srcSum
 	x.src, x.srcSize = nil, 0
+	return err
+}
+
+func (x *executor) closeIdle() error {
+	if x.idle == nil {
+		return nil
+	}
+	err := x.idle.Close()
+	x.idle = nil
 	return err
 }
 
@@ -546,5 +570,9 @@ func (x *executor) abort() error {
 		<-f.done
 	}
 	x.cur = nil
-	return x.unsetReadSource()
+	err := x.unsetReadSource()
+	if cerr := x.closeIdle(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -50,6 +50,10 @@ type GenerateOptions struct {
 	MaxBsdiffSize uint64
 	// DisableBsdiff sends modified files whole.
 	DisableBsdiff bool
+	// BsdiffOnly sends every modified file that is diffed as a bsdiff
+	// patch, even one that write ops copying its old version would carry
+	// in fewer bytes (as ostree's rollsum does).
+	BsdiffOnly bool
 	// Now is the superblock's timestamp (zero: the current time).
 	Now time.Time
 	// Sign, when set, signs the superblock's bytes, returning the
@@ -80,8 +84,10 @@ type Generated struct {
 	Parts      []PartHeader
 	Fallbacks  []Fallback
 	// Modified counts the new files found to be modified versions of
-	// files of From, and Bsdiff those diffed against them.
-	Modified, Bsdiff int
+	// files of From, Bsdiff those sent as patches against them, and Copied
+	// those sent as stretches of them (CopiedBytes their sizes).
+	Modified, Bsdiff, Copied int
+	CopiedBytes              uint64
 	// NewMetadata, NewFiles and NewSymlinks count the objects To has and
 	// From has not (To's commit object excepted).
 	NewMetadata, NewFiles, NewSymlinks int
@@ -98,9 +104,12 @@ type item struct {
 	obj   Object
 	meta  []byte         // metadata object bytes
 	fi    *repo.FileInfo // content
-	from  repo.Checksum  // bsdiff source
+	from  repo.Checksum  // bsdiff or copy source
 	patch []byte         // bsdiff patch
-	diff  bool
+	// copies, when set, is the new file as stretches of from instead of
+	// a patch.
+	copies []copyOp
+	diff   bool
 }
 
 // size is what the item adds to its part's blob.
@@ -108,6 +117,12 @@ func (it *item) size() uint64 {
 	switch {
 	case it.meta != nil:
 		return uint64(len(it.meta))
+	case it.copies != nil:
+		n := uint64(32)
+		for _, c := range it.copies {
+			n += uint64(len(c.lit))
+		}
+		return n
 	case it.diff:
 		return uint64(len(it.patch)) + 32
 	case it.fi.IsSymlink():
@@ -585,13 +600,26 @@ func (g *generator) plan(ctx context.Context, out *Generated) ([]item, error) {
 		if _, err := g.r.ReadFileInto(d.obj.Checksum, cur); err != nil {
 			return err
 		}
+		if !g.o.BsdiffOnly {
+			if ops, ok := makeCopies(old, cur); ok {
+				d.copies = ops
+				return nil
+			}
+		}
 		d.patch = makePatch(old, cur)
 		return nil
 	}); err != nil {
 		return nil, err
 	}
 	items = append(items, diffs...)
-	out.Bsdiff = len(diffs)
+	for _, d := range diffs {
+		if d.copies != nil {
+			out.Copied++
+			out.CopiedBytes += d.fi.Size
+		} else {
+			out.Bsdiff++
+		}
+	}
 	diffed := map[repo.Checksum]bool{}
 	for _, d := range diffs {
 		diffed[d.obj.Checksum] = true
@@ -743,6 +771,33 @@ func (g *generator) buildPart(items []item) (*Part, []Object, uint64, error) {
 			p.Ops = append(p.Ops, opOpenSpliceAndClose)
 			uv(uint64(len(it.meta)), off)
 			usize += uint64(len(it.meta))
+		case it.copies != nil:
+			mi, xi := modeXattr(it.fi)
+			p.Blob = append(p.Blob, it.from[:]...)
+			p.Ops = append(p.Ops, opOpen)
+			uv(mi, xi, it.fi.Size)
+			src := false
+			for _, c := range it.copies {
+				if c.lit == nil {
+					if !src {
+						p.Ops = append(p.Ops, opSetReadSource)
+						uv(off)
+						src = true
+					}
+					p.Ops = append(p.Ops, opWrite)
+					uv(uint64(c.n), uint64(c.off))
+					continue
+				}
+				if src {
+					p.Ops = append(p.Ops, opUnsetReadSource)
+					src = false
+				}
+				p.Ops = append(p.Ops, opWrite)
+				uv(uint64(len(c.lit)), uint64(len(p.Blob)))
+				p.Blob = append(p.Blob, c.lit...)
+			}
+			p.Ops = append(p.Ops, opClose)
+			usize += it.fi.Size
 		case it.diff:
 			mi, xi := modeXattr(it.fi)
 			p.Blob = append(p.Blob, it.from[:]...)

@@ -79,20 +79,22 @@ func TestGenerate(t *testing.T) {
 		mode      repo.Mode
 		parts     int // at least
 		fallbacks int
-		bsdiff    bool
+		bsdiff    bool // some modified files go as bsdiff patches
+		copies    bool // some as stretches of their old versions
 	}{
-		{"scratch", GenerateOptions{Name: scratch}, repo.ModeBareUser, 1, 0, false},
-		{"scratch archive", GenerateOptions{Name: scratch}, repo.ModeArchive, 1, 0, false},
-		{"scratch small parts", GenerateOptions{Name: scratch, MaxChunkSize: 64 << 10}, repo.ModeBareUser, 4, 0, false},
-		{"scratch inline", GenerateOptions{Name: scratch, Inline: true}, repo.ModeBareUser, 1, 0, false},
-		{"scratch fallbacks", GenerateOptions{Name: scratch, MinFallbackSize: 4000}, repo.ModeBareUser, 1, 1, false},
-		{"update", GenerateOptions{Name: update}, repo.ModeBareUser, 1, 0, true},
-		{"update archive", GenerateOptions{Name: update}, repo.ModeArchive, 1, 0, true},
-		{"update no bsdiff", GenerateOptions{Name: update, DisableBsdiff: true}, repo.ModeBareUser, 1, 0, false},
-		{"update small parts", GenerateOptions{Name: update, MaxChunkSize: 32 << 10, Workers: 3}, repo.ModeBareUser, 2, 0, true},
-		{"update big-endian", GenerateOptions{Name: update, BigEndian: true, MaxChunkSize: 64 << 10}, repo.ModeBareUser, 2, 0, true},
-		{"scratch big-endian fallbacks", GenerateOptions{Name: scratch, BigEndian: true, MinFallbackSize: 4000}, repo.ModeBareUser, 1, 1, false},
-		{"scratch big-endian inline", GenerateOptions{Name: scratch, BigEndian: true, Inline: true}, repo.ModeBareUser, 1, 0, false},
+		{"scratch", GenerateOptions{Name: scratch}, repo.ModeBareUser, 1, 0, false, false},
+		{"scratch archive", GenerateOptions{Name: scratch}, repo.ModeArchive, 1, 0, false, false},
+		{"scratch small parts", GenerateOptions{Name: scratch, MaxChunkSize: 64 << 10}, repo.ModeBareUser, 4, 0, false, false},
+		{"scratch inline", GenerateOptions{Name: scratch, Inline: true}, repo.ModeBareUser, 1, 0, false, false},
+		{"scratch fallbacks", GenerateOptions{Name: scratch, MinFallbackSize: 4000}, repo.ModeBareUser, 1, 1, false, false},
+		{"update", GenerateOptions{Name: update}, repo.ModeBareUser, 1, 0, true, true},
+		{"update archive", GenerateOptions{Name: update}, repo.ModeArchive, 1, 0, true, true},
+		{"update bsdiff only", GenerateOptions{Name: update, BsdiffOnly: true}, repo.ModeBareUser, 1, 0, true, false},
+		{"update no bsdiff", GenerateOptions{Name: update, DisableBsdiff: true}, repo.ModeBareUser, 1, 0, false, false},
+		{"update small parts", GenerateOptions{Name: update, MaxChunkSize: 4 << 10, Workers: 3}, repo.ModeBareUser, 2, 0, true, true},
+		{"update big-endian", GenerateOptions{Name: update, BigEndian: true, MaxChunkSize: 8 << 10}, repo.ModeBareUser, 2, 0, true, true},
+		{"scratch big-endian fallbacks", GenerateOptions{Name: scratch, BigEndian: true, MinFallbackSize: 4000}, repo.ModeBareUser, 1, 1, false, false},
+		{"scratch big-endian inline", GenerateOptions{Name: scratch, BigEndian: true, Inline: true}, repo.ModeBareUser, 1, 0, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.Dir = filepath.Join(t.TempDir(), "delta")
@@ -100,8 +102,8 @@ func TestGenerate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(g.Parts) < tc.parts || len(g.Fallbacks) < tc.fallbacks || (g.Bsdiff > 0) != tc.bsdiff {
-				t.Errorf("%d parts, %d fallbacks, %d bsdiff; want ≥%d, ≥%d, bsdiff %v", len(g.Parts), len(g.Fallbacks), g.Bsdiff, tc.parts, tc.fallbacks, tc.bsdiff)
+			if len(g.Parts) < tc.parts || len(g.Fallbacks) < tc.fallbacks || (g.Bsdiff > 0) != tc.bsdiff || (g.Copied > 0) != tc.copies {
+				t.Errorf("%d parts, %d fallbacks, %d bsdiff, %d copied; want ≥%d, ≥%d, bsdiff %v, copied %v", len(g.Parts), len(g.Fallbacks), g.Bsdiff, g.Copied, tc.parts, tc.fallbacks, tc.bsdiff, tc.copies)
 			}
 			sb, _, _, err := ReadSuperblockFile(filepath.Join(tc.o.Dir, "superblock"))
 			if err != nil {
@@ -132,11 +134,16 @@ func TestGenerate(t *testing.T) {
 			if tc.bsdiff && st.Bspatch == 0 {
 				t.Errorf("no bspatch ran: %+v", st)
 			}
+			// A copied file reads its old version, and writes its new
+			// bytes with the read source unset.
+			if tc.copies && (st.Write == 0 || st.SetRead <= g.Bsdiff || st.UnsetRead == 0) {
+				t.Errorf("no copies ran: %+v", st)
+			}
 			repotest.Ostree(t, "--repo="+path, "fsck")
 			if got := repotest.Ostree(t, "--repo="+path, "ls", "-R", "-C", "main"); got != want {
 				t.Errorf("ls -R differs:\n%s\nwant\n%s", got, want)
 			}
-			if len(g.Fallbacks) > 0 || tc.mode == repo.ModeArchive && g.Bsdiff > 0 {
+			if len(g.Fallbacks) > 0 || tc.mode == repo.ModeArchive && g.Bsdiff+g.Copied > 0 {
 				// ostree applies offline only deltas without fallbacks, and
 				// 2022.7 aborts (_ostree_repo_load_file_bare: code should
 				// not be reached) on a read source in an archive repository.

@@ -116,7 +116,24 @@ func ReadPart(r io.Reader, limit uint64, spillDir string) (*Part, error) {
 
 // DecodePart decodes a whole part file held in memory (an inline part).
 func DecodePart(file []byte, limit uint64) (*Part, error) {
-	return ReadPart(bytes.NewReader(file), limit, "")
+	return DecodePartSpill(file, limit, "")
+}
+
+// DecodePartSpill decodes a whole part file held in memory, as ReadPart
+// does; an xz stream of several blocks decodes on every core.
+func DecodePartSpill(file []byte, limit uint64, spillDir string) (*Part, error) {
+	if len(file) > 0 && file[0] == 'x' {
+		if blocks, ok := splitXZ(file[1:]); ok {
+			data, err := decodeBlocks(blocks, limit)
+			if err == nil {
+				return decodePayload(data)
+			}
+			if err != errSequential {
+				return nil, err
+			}
+		}
+	}
+	return ReadPart(bytes.NewReader(file), limit, spillDir)
 }
 
 // readBounded reads r to its end, at most limit bytes: into memory up to
