@@ -178,7 +178,7 @@ func (t *connTransport) roundTrip(pc *rawConn, req *http.Request) (*http.Respons
 		resp.Body.Close()
 		return fail(err)
 	}
-	resp.Body = &connBody{rc: resp.Body, t: t, pc: pc, ctx: ctx, stop: stop, keep: !resp.Close, left: resp.ContentLength}
+	resp.Body = &connBody{rc: resp.Body, t: t, pc: pc, ctx: ctx, stop: stop, keep: !resp.Close && !req.Close, left: resp.ContentLength}
 	return resp, nil
 }
 
