@@ -499,16 +499,24 @@ func (p *puller) stage(c repo.Checksum, mem []byte, partial string, size int64) 
 	return nil
 }
 
-// maxWholeHeld bounds the bytes of partial downloads that stageFile holds
-// in memory at once, all downloads of a pull together; past it, they are
-// streamed from their file.
-const maxWholeHeld = 64 << 20
+// maxWholeFile is the largest partial download stageFile reads whole:
+// bufpool's largest buffers; a larger one would be a fresh allocation,
+// whose page faults and zeroing cost what the faster decoder saves, and
+// would double the pull's peak memory. maxWholeHeld bounds the bytes of
+// partial downloads held in memory at once, all of a pull's together.
+const (
+	maxWholeFile = 4 << 20
+	maxWholeHeld = 64 << 20
+)
 
 // stageFile verifies and stages content object c from fh, a download of
 // size bytes in its partial file. The file is read whole and decoded in
-// one go (repo.WriteArchiveBytes) when the pull's budget of memory allows,
-// else streamed.
+// one go (repo.WriteArchiveBytes) when it is at most maxWholeFile bytes
+// and the pull's budget of memory allows, else streamed.
 func (p *puller) stageFile(c repo.Checksum, fh *os.File, size int64) (*repo.FileInfo, error) {
+	if size > maxWholeFile {
+		return p.tx.WriteArchiveStream(fh, size, c)
+	}
 	if p.wholeHeld.Add(size) > maxWholeHeld {
 		p.wholeHeld.Add(-size)
 		return p.tx.WriteArchiveStream(fh, size, c)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,20 +39,25 @@ func archiveObject(t *testing.T, payload []byte) (repo.Checksum, []byte) {
 }
 
 // TestStageFile: a download in its partial file is staged read whole, or,
-// when the pull holds its budget of memory already, streamed; either way
-// it is verified, and a partial file shorter than the download was, or
-// with bad bytes, is corrupt.
+// when larger than maxWholeFile or when the pull holds its budget of memory
+// already, streamed; either way it is verified, and a partial file shorter
+// than the download was, or with bad bytes, is corrupt.
 func TestStageFile(t *testing.T) {
 	payload := bytes.Repeat([]byte("repofs pulls objects\n"), 50000)
 	c, filez := archiveObject(t, payload)
+	big := make([]byte, maxWholeFile+1000)
+	rand.NewChaCha8([32]byte{1}).Read(big) // incompressible: its .filez is as large
+	bigC, bigFilez := archiveObject(t, big)
 	for _, tc := range []struct {
 		name    string
 		held    int64 // what the pull holds already
+		c       repo.Checksum
 		data    []byte
 		size    int64
 		corrupt bool
 	}{
 		{name: "whole", data: filez, size: int64(len(filez))},
+		{name: "larger than maxWholeFile", c: bigC, data: bigFilez, size: int64(len(bigFilez))},
 		{name: "streamed", held: maxWholeHeld, data: filez, size: int64(len(filez))},
 		{name: "short file", data: filez[:len(filez)-10], size: int64(len(filez)), corrupt: true},
 		{name: "bad byte", data: flipByte(filez, len(filez)/2), size: int64(len(filez)), corrupt: true},
@@ -78,6 +84,10 @@ func TestStageFile(t *testing.T) {
 			defer fh.Close()
 			p := &puller{tx: tx}
 			p.wholeHeld.Store(tc.held)
+			c, want := c, payload
+			if tc.c != (repo.Checksum{}) {
+				c, want = tc.c, big
+			}
 			fi, err := p.stageFile(c, fh, tc.size)
 			if got := p.wholeHeld.Load(); got != tc.held {
 				t.Errorf("the pull holds %d bytes after, %d before", got, tc.held)
@@ -91,14 +101,14 @@ func TestStageFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Size != uint64(len(payload)) {
-				t.Errorf("size %d, want %d", fi.Size, len(payload))
+			if fi.Size != uint64(len(want)) {
+				t.Errorf("size %d, want %d", fi.Size, len(want))
 			}
 			if err := tx.Commit(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			got, err := os.ReadFile(r.ObjectPath(c, repo.ObjFile))
-			if err != nil || !bytes.Equal(got, payload) {
+			if err != nil || !bytes.Equal(got, want) {
 				t.Errorf("staged object: %d bytes, %v", len(got), err)
 			}
 		})
