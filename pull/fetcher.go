@@ -53,7 +53,7 @@ func newHTTPClient() *http.Client {
 	// file:// goes through the same code: 404 for a missing file, Range
 	// answered from the file.
 	tr.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: newConnTransport(tr)}
 }
 
 // with returns a fetcher like f (client, limits, byte count) that sends

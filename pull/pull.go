@@ -1,7 +1,6 @@
 package pull
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/repofs/repofs/internal/bufpool"
 	"github.com/repofs/repofs/repo"
 )
 
@@ -112,6 +112,7 @@ type puller struct {
 	deltaTotal, deltaDone, deltaParts, deltaPartsTotal atomic.Int64
 	deltaObjects                                       atomic.Int64
 	fromCache                                          atomic.Int64
+	wholeHeld                                          atomic.Int64 // see stageFile
 
 	mu        sync.Mutex
 	seen      map[repo.Checksum]bool   // metadata objects walked
@@ -458,7 +459,7 @@ func (p *puller) stagePartial(c repo.Checksum, partial string) (bool, error) {
 	if err != nil || st.Size() == 0 {
 		return false, nil
 	}
-	fi, err := p.tx.WriteArchiveStream(fh, st.Size(), c)
+	fi, err := p.stageFile(c, fh, st.Size())
 	if errors.Is(err, repo.ErrCorrupt) {
 		return false, nil // a prefix, or bad bytes: ask the server
 	}
@@ -474,21 +475,21 @@ func (p *puller) stagePartial(c repo.Checksum, partial string) (bool, error) {
 // stage verifies and stages a fetched body, in memory or in the partial
 // file, which is removed either way: a bad download is not to be resumed.
 func (p *puller) stage(c repo.Checksum, mem []byte, partial string, size int64) error {
-	var body io.Reader
+	var fi *repo.FileInfo
+	var err error
 	if mem != nil {
-		body = bytes.NewReader(mem)
+		fi, err = p.tx.WriteArchiveBytes(mem, c)
+		p.f.recycle(mem)
 	} else {
-		fh, err := os.Open(partial)
-		if err != nil {
-			return err
+		fh, oerr := os.Open(partial)
+		if oerr != nil {
+			return oerr
 		}
-		defer fh.Close()
-		body = fh
-	}
-	fi, err := p.tx.WriteArchiveStream(body, size, c)
-	p.f.recycle(mem)
-	if mem == nil && !noSpace(err) {
-		os.Remove(partial)
+		fi, err = p.stageFile(c, fh, size)
+		fh.Close()
+		if !noSpace(err) {
+			os.Remove(partial)
+		}
 	}
 	if err != nil {
 		return err
@@ -496,4 +497,40 @@ func (p *puller) stage(c repo.Checksum, mem []byte, partial string, size int64) 
 	p.contentFetched.Add(1)
 	p.written.Add(int64(fi.Size))
 	return nil
+}
+
+// maxWholeFile is the largest partial download stageFile reads whole:
+// bufpool's largest buffers; a larger one would be a fresh allocation,
+// whose page faults and zeroing cost what the faster decoder saves, and
+// would double the pull's peak memory. maxWholeHeld bounds the bytes of
+// partial downloads held in memory at once, all of a pull's together.
+const (
+	maxWholeFile = 4 << 20
+	maxWholeHeld = 64 << 20
+)
+
+// stageFile verifies and stages content object c from fh, a download of
+// size bytes in its partial file. The file is read whole and decoded in
+// one go (repo.WriteArchiveBytes) when it is at most maxWholeFile bytes
+// and the pull's budget of memory allows, else streamed.
+func (p *puller) stageFile(c repo.Checksum, fh *os.File, size int64) (*repo.FileInfo, error) {
+	if size > maxWholeFile {
+		return p.tx.WriteArchiveStream(fh, size, c)
+	}
+	if p.wholeHeld.Add(size) > maxWholeHeld {
+		p.wholeHeld.Add(-size)
+		return p.tx.WriteArchiveStream(fh, size, c)
+	}
+	defer p.wholeHeld.Add(-size)
+	buf := bufpool.Get(int(size))
+	defer bufpool.Put(buf)
+	n, err := io.ReadFull(fh, buf)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		// Shorter than it was: as a stream of the wrong length would be.
+		return nil, fmt.Errorf("%w: %s: %d bytes, expected %d", repo.ErrCorrupt, fh.Name(), n, size)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: read %s: %w", p.o.Remote, fh.Name(), err)
+	}
+	return p.tx.WriteArchiveBytes(buf, c)
 }

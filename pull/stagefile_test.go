@@ -1,0 +1,122 @@
+package pull
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/repofs/repofs/repo"
+)
+
+// archiveObject stores payload as a file in a new archive repository and
+// returns its checksum and .filez, as a remote would serve it.
+func archiveObject(t *testing.T, payload []byte) (repo.Checksum, []byte) {
+	t.Helper()
+	r, err := repo.Init(filepath.Join(t.TempDir(), "src"), repo.ModeArchive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := r.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tx.WriteContent(&repo.FileInfo{Mode: 0o100644, Size: uint64(len(payload))}, bytes.NewReader(payload), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	filez, err := os.ReadFile(r.ObjectPath(c, repo.ObjFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, filez
+}
+
+// TestStageFile: a download in its partial file is staged read whole, or,
+// when larger than maxWholeFile or when the pull holds its budget of memory
+// already, streamed; either way it is verified, and a partial file shorter
+// than the download was, or with bad bytes, is corrupt.
+func TestStageFile(t *testing.T) {
+	payload := bytes.Repeat([]byte("repofs pulls objects\n"), 50000)
+	c, filez := archiveObject(t, payload)
+	big := make([]byte, maxWholeFile+1000)
+	rand.NewChaCha8([32]byte{1}).Read(big) // incompressible: its .filez is as large
+	bigC, bigFilez := archiveObject(t, big)
+	for _, tc := range []struct {
+		name    string
+		held    int64 // what the pull holds already
+		c       repo.Checksum
+		data    []byte
+		size    int64
+		corrupt bool
+	}{
+		{name: "whole", data: filez, size: int64(len(filez))},
+		{name: "larger than maxWholeFile", c: bigC, data: bigFilez, size: int64(len(bigFilez))},
+		{name: "streamed", held: maxWholeHeld, data: filez, size: int64(len(filez))},
+		{name: "short file", data: filez[:len(filez)-10], size: int64(len(filez)), corrupt: true},
+		{name: "bad byte", data: flipByte(filez, len(filez)/2), size: int64(len(filez)), corrupt: true},
+		{name: "bad byte, streamed", held: maxWholeHeld, data: flipByte(filez, len(filez)/2), size: int64(len(filez)), corrupt: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := repo.Init(filepath.Join(t.TempDir(), "client"), repo.ModeBareUser)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := r.Begin(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Abort()
+			partial := filepath.Join(t.TempDir(), "partial")
+			if err := os.WriteFile(partial, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fh, err := os.Open(partial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fh.Close()
+			p := &puller{tx: tx}
+			p.wholeHeld.Store(tc.held)
+			c, want := c, payload
+			if tc.c != (repo.Checksum{}) {
+				c, want = tc.c, big
+			}
+			fi, err := p.stageFile(c, fh, tc.size)
+			if got := p.wholeHeld.Load(); got != tc.held {
+				t.Errorf("the pull holds %d bytes after, %d before", got, tc.held)
+			}
+			if tc.corrupt {
+				if !errors.Is(err, repo.ErrCorrupt) {
+					t.Fatalf("got %v, want ErrCorrupt", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size != uint64(len(want)) {
+				t.Errorf("size %d, want %d", fi.Size, len(want))
+			}
+			if err := tx.Commit(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(r.ObjectPath(c, repo.ObjFile))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("staged object: %d bytes, %v", len(got), err)
+			}
+		})
+	}
+}
+
+func flipByte(b []byte, i int) []byte {
+	b = bytes.Clone(b)
+	b[i] ^= 0x20
+	return b
+}
