@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
@@ -141,8 +144,8 @@ func TestPullLocalUntrusted(t *testing.T) {
 // TestPullLocalCopyVerifies: an object copied from an archive source
 // (decoded, rewritten) is checked against its checksum even by a trusted
 // pull-local, whether it is small enough to be decoded whole or streamed:
-// a tampered one fails the pull with ErrCorrupt and never reaches
-// objects/.
+// a tampered one fails the pull with ErrCorrupt, never reaches objects/,
+// and is never given its name in the staging directory either.
 func TestPullLocalCopyVerifies(t *testing.T) {
 	repotest.RequireOstree(t)
 	entries := append(slices.Clone(localEntries), repotest.Entry{Path: "big", Kind: repotest.File, Size: 5 << 20})
@@ -207,6 +210,14 @@ func TestPullLocalCopyVerifies(t *testing.T) {
 				if ok, _ := r.HasObject(victim, repo.ObjFile); ok {
 					t.Errorf("untrusted=%v: the tampered object reached objects/", untrusted)
 				}
+				// Not even the staging directory, left for the next
+				// transaction, holds a file under the object's name.
+				filepath.WalkDir(filepath.Join(r.Path(), "tmp"), func(p string, d os.DirEntry, err error) error {
+					if err == nil && strings.Contains(p, victim.String()[2:]) {
+						t.Errorf("untrusted=%v: the tampered object was staged as %s", untrusted, p)
+					}
+					return nil
+				})
 			}
 		})
 	}
@@ -241,5 +252,153 @@ func TestPullLocalSourceSymlink(t *testing.T) {
 	_, err = PullLocal(context.Background(), r, sr, LocalOptions{Refs: []string{"main"}})
 	if !errors.Is(err, repo.ErrCorrupt) || !strings.Contains(err.Error(), victim.String()) || !strings.Contains(err.Error(), "symlink") {
 		t.Errorf("pull-local of a symlinked source object: %v, want ErrCorrupt naming %s and the symlink", err, victim)
+	}
+}
+
+// objectStats describes every object file of a repository as stored:
+// type and mode bits, owner, size, mtime, xattrs and a digest of the bytes
+// (or the symlink target); the mtime of regular content files only.
+func objectStats(t *testing.T, repoPath string) []string {
+	t.Helper()
+	var out []string
+	root := filepath.Join(repoPath, "objects")
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		var body []byte
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			body = []byte(target)
+		} else if body, err = os.ReadFile(p); err != nil {
+			return err
+		}
+		buf := make([]byte, 4096)
+		n, err := unix.Llistxattr(p, buf)
+		if err != nil {
+			return err
+		}
+		var xattrs []string
+		for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+			if name == "" {
+				continue
+			}
+			v := make([]byte, 4096)
+			m, err := unix.Lgetxattr(p, name, v)
+			if err != nil {
+				return err
+			}
+			xattrs = append(xattrs, fmt.Sprintf("%s=%x", name, v[:m]))
+		}
+		slices.Sort(xattrs)
+		// Content files have mtime 0 in bare modes; a metadata object's
+		// is when it was written, and ostree leaves a bare symlink's too.
+		mtime := "-"
+		if strings.HasSuffix(rel, ".file") && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			mtime = fmt.Sprint(st.Mtim.Sec)
+		}
+		out = append(out, fmt.Sprintf("%s mode=0%o uid=%d gid=%d size=%d mtime=%s xattrs=%v sha256=%x",
+			rel, st.Mode, st.Uid, st.Gid, st.Size, mtime, xattrs, sha256.Sum256(body)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestPullLocalObjectsMatchOstree: the objects PullLocal stores, linked
+// or rewritten, are the very files `ostree pull-local` stores: the same
+// bytes, mode bits, owner, mtime and xattrs (user.ostreemeta in
+// bare-user), for owners, setuid/setgid and private modes, xattrs,
+// symlinks, and a payload large enough to be decoded a chunk at a time.
+func TestPullLocalObjectsMatchOstree(t *testing.T) {
+	repotest.RequireOstree(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the source holds files owned by other users")
+	}
+	entries := []repotest.Entry{
+		{Path: "hello.txt", Kind: repotest.File, Data: []byte("hello\n"), Xattrs: map[string]string{"user.b": "2", "user.a": "one"}},
+		{Path: "empty", Kind: repotest.File},
+		{Path: "x/suid", Kind: repotest.File, Data: []byte("#!/bin/sh\n"), Mode: 0o4755},
+		{Path: "x/sgid", Kind: repotest.File, Data: []byte("#!/bin/sh\necho\n"), Mode: 0o2711},
+		{Path: "x/private", Kind: repotest.File, Data: []byte("secret\n"), Mode: 0o600},
+		{Path: "owned", Kind: repotest.File, Data: []byte("owned\n"), UID: 4242, GID: 4343},
+		{Path: "link", Kind: repotest.Symlink, Target: "hello.txt"},
+		{Path: "big", Kind: repotest.File, Size: 5<<20 + 3, Mode: 0o755},
+		{Path: "mid", Kind: repotest.File, Size: 300 << 10, Xattrs: map[string]string{"user.big": strings.Repeat("v", 200)}},
+	}
+	for _, sm := range []string{"archive", "bare", "bare-user"} {
+		src, _ := repotest.NewRepo(t, sm, entries)
+		for _, dm := range []string{"bare", "bare-user"} {
+			t.Run(sm+"-to-"+dm, func(t *testing.T) {
+				want := filepath.Join(t.TempDir(), "ostree")
+				repotest.Init(t, want, dm)
+				repotest.Ostree(t, "--repo="+want, "pull-local", src, "main")
+				mode, _ := repo.ParseMode(dm)
+				r, err := repo.Init(filepath.Join(t.TempDir(), "repofs"), mode)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := PullLocal(context.Background(), r, mustOpen(t, src), LocalOptions{Refs: []string{"main"}}); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := objectStats(t, r.Path()), objectStats(t, want); !slices.Equal(got, want) {
+					t.Errorf("objects differ from ostree's:\nrepofs %q\nostree %q", got, want)
+				}
+				repotest.Ostree(t, "--repo="+r.Path(), "fsck")
+			})
+		}
+	}
+}
+
+// TestPullLocalSkipsPresent: objects the destination holds already, in
+// objects/ from an earlier pull, are neither copied nor counted again,
+// as with ostree: a second commit sharing most of its files imports only
+// what is new.
+func TestPullLocalSkipsPresent(t *testing.T) {
+	repotest.RequireOstree(t)
+	for _, dm := range []string{"bare-user", "archive"} {
+		t.Run(dm, func(t *testing.T) {
+			src, _ := repotest.NewRepo(t, "archive", localEntries)
+			tree := t.TempDir()
+			repotest.Ostree(t, "--repo="+src, "checkout", "-U", "main", filepath.Join(tree, "co"))
+			if err := os.WriteFile(filepath.Join(tree, "co", "new.txt"), []byte("new\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			repotest.Ostree(t, "--repo="+src, "commit", "-b", "next", "--no-xattrs", filepath.Join(tree, "co"))
+			want := filepath.Join(t.TempDir(), "ostree")
+			repotest.Init(t, want, dm)
+			repotest.Ostree(t, "--repo="+want, "pull-local", src, "main")
+			wantOut := repotest.Ostree(t, "--repo="+want, "pull-local", src, "next")
+
+			mode, _ := repo.ParseMode(dm)
+			r, err := repo.Init(filepath.Join(t.TempDir(), "repofs"), mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sr := mustOpen(t, src)
+			if _, err := PullLocal(context.Background(), r, sr, LocalOptions{Refs: []string{"main"}}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := PullLocal(context.Background(), r, sr, LocalOptions{Refs: []string{"next"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotOut := fmt.Sprintf("%d metadata, %d content objects imported;", res.Metadata, res.Content)
+			if !strings.HasPrefix(wantOut, gotOut) || res.Content != 1 {
+				t.Errorf("second pull-local: repofs %q, ostree %q; want 1 content object", gotOut, wantOut)
+			}
+			repotest.Ostree(t, "--repo="+r.Path(), "fsck")
+		})
 	}
 }

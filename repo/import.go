@@ -1,16 +1,18 @@
 package repo
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"runtime"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/repofs/repofs/internal/bufpool"
 	"github.com/repofs/repofs/internal/inflate"
 )
 
@@ -38,24 +40,31 @@ type Importer struct {
 	// sameFS: both object stores are on one filesystem with one owner,
 	// so an object stored alike can be hardlinked.
 	sameFS bool
-	// large holds a slot per object over maxImportWhole being copied:
-	// each is read whole (up to maxWholeFile) to decode fast, and a
-	// tree's large files sit together in a directory, so all workers
-	// would otherwise hold one at once, for a peak RSS several times
-	// ostree's.
+	// large holds a slot per object streamed from its file (a .filez
+	// over maxWholeFile, or met while wholeBudget is spent): a tree's
+	// large files sit together in a directory, so all workers would
+	// otherwise hold one's buffers at once.
 	large chan struct{}
 	// objects is the source's objects/ directory, held open so that an
 	// object is opened relative to it, with no path walk from the root
 	// per object; nil if it could not be opened (then paths are used).
 	// The descriptor is closed when the Importer is collected.
 	objects *os.File
+	// free holds the scratch space of copies done, for the next ones.
+	free chan *importScratch
+	// listed holds, per first checksum byte, the names in the
+	// destination's objects/XX when it was first asked about (see has).
+	listed [256]struct {
+		once  sync.Once
+		names map[string]struct{} // nil: not listed, ask HasObject
+	}
 }
 
 // Importer returns an Importer of src's objects into this transaction.
 func (tx *Transaction) Importer(src *Repo) *Importer {
 	var a, b unix.Stat_t
 	same := unix.Stat(src.objects, &a) == nil && unix.Stat(tx.r.objects, &b) == nil && a.Uid == b.Uid && a.Dev == b.Dev
-	im := &Importer{tx: tx, src: src, sameFS: same, large: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
+	im := &Importer{tx: tx, src: src, sameFS: same, large: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))), free: make(chan *importScratch, 4*runtime.GOMAXPROCS(0))}
 	if f, err := os.Open(src.objects); err == nil {
 		im.objects = f
 	}
@@ -89,7 +98,7 @@ func (im *Importer) openObject(c Checksum) (int, error) {
 func (im *Importer) Import(c Checksum, t ObjectType, verify bool) (how Imported, written int64, err error) {
 	tx, src := im.tx, im.src
 	if t != ObjCommitMeta {
-		if ok, err := tx.HasObject(c, t); ok || err != nil {
+		if ok, err := im.has(c, t); ok || err != nil {
 			return ImportPresent, 0, err
 		}
 	}
@@ -116,6 +125,71 @@ func (im *Importer) Import(c Checksum, t ObjectType, verify bool) (how Imported,
 		return 0, 0, err
 	}
 	return ImportCopied, n, nil
+}
+
+// maxListedDir is the largest directory of objects (in bytes, as stat
+// gives it: a few thousand entries) has lists whole rather than looking
+// each object up.
+const maxListedDir = 256 << 10
+
+// has is Transaction.HasObject for an import, which asks about every
+// object of a tree, most of them absent: rather than a failed lookup per
+// object, it lists each objects/XX of the destination once, when small
+// (a new or small repository; a larger one is asked object by object).
+// An object published into objects/ by another transaction after the
+// listing is imported again, and its publishing finds it there.
+func (im *Importer) has(c Checksum, t ObjectType) (bool, error) {
+	tx := im.tx
+	if tx.stage.has(c, t) {
+		return true, nil
+	}
+	l := &im.listed[c[0]]
+	l.once.Do(func() { l.names = tx.listObjectDir(c[0]) })
+	if l.names == nil {
+		return tx.HasObject(c, t)
+	}
+	rel := tx.stagedRel(c, t)
+	_, ok := l.names[rel[3:]]
+	return ok, nil
+}
+
+// listObjectDir returns the names in objects/XX, XX being b (empty when
+// it does not exist), or nil when it is too large to list or cannot be.
+func (tx *Transaction) listObjectDir(b byte) map[string]struct{} {
+	if tx.objects < 0 {
+		return nil
+	}
+	fd, err := unix.Openat(tx.objects, hexByte(b), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return map[string]struct{}{}
+	}
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Size > maxListedDir {
+		return nil
+	}
+	names := map[string]struct{}{}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil
+		}
+		if n <= 0 {
+			return names
+		}
+		var ents []string
+		_, _, ents = unix.ParseDirent(buf[:n], -1, ents)
+		for _, e := range ents {
+			names[e] = struct{}{}
+		}
+	}
 }
 
 // linkable reports whether the source's object file can serve as this
@@ -159,16 +233,65 @@ func (im *Importer) copyContent(c Checksum) (int64, error) {
 	return int64(fi.Size), nil
 }
 
-// maxImportWhole is the largest payload copyArchiveWhole decodes at once:
-// the largest buffer bufpool keeps.
+// maxImportWhole is the largest payload copyArchiveWhole decodes at once,
+// and the largest buffer an importScratch keeps between objects.
 const maxImportWhole = 4 << 20
+
+// importChunk is how much of a payload over maxImportWhole is decoded,
+// hashed and written at a time: a slide of inflate.Reader's window.
+const importChunk = 256 << 10
+
+// importScratch is what one copy of an archive object works in: buffers
+// that outlive the object, so that thousands of small objects do not each
+// take fresh pages from the heap (page faults, collections), and a
+// reused hash and streaming inflater.
+type importScratch struct {
+	in, out []byte // the .filez read whole; the payload decoded
+	h       hash.Hash
+	z       *inflate.Reader
+}
+
+// scratch returns a free importScratch, or a new one.
+func (im *Importer) scratch() *importScratch {
+	select {
+	case s := <-im.free:
+		return s
+	default:
+		return &importScratch{h: sha256.New()}
+	}
+}
+
+// release gives s back, without the buffers over maxImportWhole: those
+// are rare, and would otherwise stay held by every worker.
+func (im *Importer) release(s *importScratch) {
+	if cap(s.in) > maxImportWhole {
+		s.in = nil
+	}
+	if cap(s.out) > maxImportWhole {
+		s.out = nil
+	}
+	select {
+	case im.free <- s:
+	default:
+	}
+}
+
+// grow returns b resized to n bytes, reallocated only when too small.
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
 
 // copyArchiveWhole copies the .filez c of an archive source through
 // memory: read whole with bare system calls, decoded at once (package
 // inflate, about twice as fast as streaming), hashed, and written with one
-// write. ok is false, and nothing done, for a payload over maxImportWhole
-// or when the bytes held by readers in memory are at their bound
-// (wholeBudget): the caller streams the object then.
+// write; a payload over maxImportWhole is decoded, hashed and written a
+// chunk at a time from the .filez held whole. ok is false, and nothing
+// done, for a .filez over maxWholeFile or when the bytes held by readers
+// in memory are at their bound (wholeBudget): the caller streams the
+// object from its file then.
 func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 	name := c.String() + "." + ObjFile.Ext()
 	fd, err := im.openObject(c)
@@ -188,17 +311,27 @@ func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 	if st.Mode&sIFMT != sIFREG {
 		return 0, true, corruptf(c, ObjFile, "not a regular file (mode 0%o)", st.Mode)
 	}
-	if st.Size > maxImportWhole || !holdWhole(st.Size) {
+	if st.Size > maxWholeFile || !holdWhole(st.Size) {
 		return 0, false, nil
 	}
 	defer wholeBudget.Add(-st.Size)
-	fi, payload, buf, err := loadFilez(fd, st.Size)
+	s := im.scratch()
+	defer im.release(s)
+	s.in = grow(s.in, int(st.Size))
+	fi, payload, err := readFilez(fd, s.in)
 	if err != nil {
 		return 0, true, &ObjectError{Object: name, Err: err}
 	}
-	defer bufpool.Put(buf)
 	if msg := fi.validate(); msg != "" {
 		return 0, true, corruptf(c, ObjFile, "%s", msg)
+	}
+	s.h.Reset()
+	s.h.Write(contentStreamPrefix(fi))
+	if fi.Size > maxImportWhole && im.tx.r.mode != ModeArchive {
+		if err := im.stageChunked(s, c, fi, payload); err != nil {
+			return 0, true, err
+		}
+		return int64(fi.Size), true, nil
 	}
 	var data []byte
 	if !fi.IsSymlink() {
@@ -206,22 +339,102 @@ func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 			return 0, false, nil
 		}
 		defer wholeBudget.Add(-int64(fi.Size))
-		data = bufpool.Get(int(fi.Size))
-		defer bufpool.Put(data)
+		s.out = grow(s.out, int(fi.Size))
+		data = s.out
 		if err := inflate.Decode(data, payload); err != nil {
 			return 0, true, corruptf(c, ObjFile, "%v", err)
 		}
 	}
-	h := sha256.New()
-	h.Write(contentStreamPrefix(fi))
-	h.Write(data)
-	if got := Checksum(h.Sum(nil)); got != c {
+	s.h.Write(data)
+	if got := Checksum(s.h.Sum(nil)); got != c {
 		return 0, true, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, got)
 	}
 	if err := im.tx.stageVerified(fi, data, c); err != nil {
 		return 0, true, err
 	}
 	return int64(fi.Size), true, nil
+}
+
+// readFilez fills b, as long as the .filez open as fd, from it and
+// returns its metadata and its payload, a slice of b.
+func readFilez(fd int, b []byte) (*FileInfo, []byte, error) {
+	for n := 0; n < len(b); {
+		m, err := unix.Pread(fd, b[n:], int64(n))
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return nil, nil, err
+		case m == 0:
+			return nil, nil, fmt.Errorf("%w; object shrank while read", ErrCorrupt)
+		}
+		n += m
+	}
+	if len(b) < 8 {
+		return nil, nil, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
+	}
+	n, err := archiveHeaderLen(b, int64(len(b)))
+	if err != nil {
+		return nil, nil, err
+	}
+	// A copy: the xattrs decoded point into the header, and b is reused
+	// while the FileInfo may live on.
+	fi, err := archiveFileInfo(bytes.Clone(b[8:8+n]), int64(len(b)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return fi, b[8+n:], nil
+}
+
+// stageChunked stages the regular file c of a bare mode, its payload
+// compressed in payload, a chunk at a time: each chunk decoded, hashed and
+// written straight to the staged file, so that no buffer of the whole
+// payload is held. The file is named only once the whole payload hashed
+// to c; s.h holds the hash of the header already.
+func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, payload []byte) error {
+	tx := im.tx
+	if err := tx.r.fitsMode(fi, "content object "+c.String()); err != nil {
+		return err
+	}
+	if s.z == nil {
+		s.z = inflate.NewReader(payload)
+	} else {
+		s.z.Reset(payload)
+	}
+	defer s.z.Reset(nil)
+	f, err := tx.tempFile()
+	if err != nil {
+		return fmt.Errorf("write content object %s: %w", c, err)
+	}
+	buf := grow(s.out, importChunk)
+	var got uint64
+	for {
+		n, rerr := s.z.Read(buf)
+		if got += uint64(n); got > fi.Size {
+			return tx.discard(f, corruptf(c, ObjFile, "payload longer than the %d bytes its header says", fi.Size))
+		}
+		s.h.Write(buf[:n])
+		if _, err := f.Write(buf[:n]); err != nil {
+			return tx.discard(f, fmt.Errorf("write content object %s: %w", c, err))
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return tx.discard(f, corruptf(c, ObjFile, "%v", rerr))
+		}
+	}
+	if got != fi.Size {
+		return tx.discard(f, corruptf(c, ObjFile, "payload of %d bytes, its header says %d", got, fi.Size))
+	}
+	if sum := Checksum(s.h.Sum(nil)); sum != c {
+		return tx.discard(f, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, sum))
+	}
+	if err := applyMetadata(f.fd, fi, tx.r.mode); err != nil {
+		return tx.discard(f, fmt.Errorf("write content object %s: %w", c, err))
+	}
+	f.payload = fi.Size
+	return tx.place(f, c, ObjFile, false)
 }
 
 // holdWhole counts n more bytes held in memory against wholeBudget, or
