@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -521,18 +522,52 @@ func (u *ucache) finish(commit bool) error {
 			return fmt.Errorf("uncompressed-objects cache: syncfs: %w", err)
 		}
 	}
-	made := map[string]bool{}
-	for c, replace := range u.staged {
-		s := c.String()
-		if !made[s[:2]] {
-			if err := unix.Mkdirat(int(u.dir.Fd()), s[:2], 0o775); err != nil && !errors.Is(err, unix.EEXIST) {
-				return fmt.Errorf("uncompressed-objects cache: mkdir %s: %w", s[:2], err)
+	// By directory of the cache, each directory's entries by one of as
+	// many goroutines as there are cores: the renames are the end of the
+	// checkout, which nothing else overlaps.
+	var byPrefix [256][]Checksum
+	for c := range u.staged {
+		byPrefix[c[0]] = append(byPrefix[c[0]], c)
+	}
+	var (
+		next atomic.Int32
+		wg   sync.WaitGroup
+		errs = make([]error, runtime.NumCPU())
+	)
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(byPrefix) {
+					return
+				}
+				if err := u.publish(byPrefix[i]); err != nil {
+					errs[w] = err
+					return
+				}
 			}
-			made[s[:2]] = true
-		}
-		from, to := s+ucacheStagedExt, entryName(c)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// publish renames the staged entries cs, all of one cache directory, into
+// the cache.
+func (u *ucache) publish(cs []Checksum) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	prefix := cs[0].String()[:2]
+	if err := unix.Mkdirat(int(u.dir.Fd()), prefix, 0o775); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("uncompressed-objects cache: mkdir %s: %w", prefix, err)
+	}
+	for _, c := range cs {
+		from, to := c.String()+ucacheStagedExt, entryName(c)
 		var err error
-		if replace {
+		if u.staged[c] {
 			err = unix.Renameat(u.stageFd, from, int(u.dir.Fd()), to)
 		} else {
 			err = unix.Renameat2(u.stageFd, from, int(u.dir.Fd()), to, unix.RENAME_NOREPLACE)
