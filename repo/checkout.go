@@ -269,7 +269,7 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node, p placing) err
 		)
 		if c.cache.mayHave(n.Content) {
 			fi, err = c.cache.stat(n.Content)
-		} else if opened, rc, err = c.cache.openWhole(n.Content); opened == nil && err == nil {
+		} else if opened, rc, err = c.r.openWhole(n.Content); opened == nil && err == nil {
 			fi, err = c.cache.stat(n.Content) // too large to hold
 		} else {
 			fi = opened
@@ -299,6 +299,13 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node, p placing) err
 				defer close(j.done)
 				job = j
 			}
+		}
+	}
+	if c.cache == nil && c.r.mode == ModeArchive {
+		// The whole object at once, by descriptor, as above.
+		var err error
+		if opened, rc, err = c.r.openWhole(n.Content); err != nil {
+			return err
 		}
 	}
 	// What the object looks like before it is hashed, to record it.

@@ -146,12 +146,13 @@ func (r *Repo) openUncompressedCache(ctx context.Context, fsync bool) (*ucache, 
 // mayHave reports whether c's entry is worth looking for.
 func (u *ucache) mayHave(c Checksum) bool { return u.prefixes[c[0]] }
 
-// openWhole opens c's .filez by descriptor and reads it whole, as
-// OpenFile does, without an *os.File, whose setup costs several system
-// calls per file. All nil: too large to read whole; use OpenFile.
-func (u *ucache) openWhole(c Checksum) (*FileInfo, io.ReadCloser, error) {
+// openWhole opens c's .filez, of an archive repository, by descriptor
+// and reads it whole, as OpenFile does, without an *os.File, whose setup
+// costs several system calls per file. All nil: too large to read whole;
+// use OpenFile.
+func (r *Repo) openWhole(c Checksum) (*FileInfo, io.ReadCloser, error) {
 	name := c.String() + "." + ObjFile.Ext()
-	fd, err := unix.Open(u.r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	fd, err := unix.Open(r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, nil, missing(c, ObjFile)
 	}
