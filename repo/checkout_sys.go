@@ -1,12 +1,5 @@
 package repo
 
-// System calls of a checkout's writes, raw: they work in the page cache
-// and return without waiting for a device, and a raw call keeps its P.
-// Through the runtime's syscall path, each call longer than sysmon's
-// tick (inode allocation on ext4 often is) had its P handed to another
-// thread, which a checkout paid in futex wakeups and thread switches.
-// Reads of objects, which may wait for the disk, stay on that path.
-
 import (
 	"os"
 	"strconv"
@@ -17,6 +10,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// The system calls of a checkout's writes go raw: they work in the page
+// cache and seldom wait for a device, and a raw call keeps its P.
+// Through the runtime's syscall path, each call longer than sysmon's
+// tick (inode allocation on ext4 often is) had its P handed to another
+// thread, which a checkout paid in futex wakeups and thread switches.
+// Reads of objects, which may wait for the disk, stay on that path.
+
+// rawErr is e as an error, nil for none.
 func rawErr(e unix.Errno) error {
 	if e == 0 {
 		return nil
@@ -24,6 +25,7 @@ func rawErr(e unix.Errno) error {
 	return e
 }
 
+// rawWrite is write(2).
 func rawWrite(fd int, b []byte) (int, error) {
 	var p unsafe.Pointer
 	if len(b) > 0 {
@@ -33,6 +35,7 @@ func rawWrite(fd int, b []byte) (int, error) {
 	return int(n), rawErr(e)
 }
 
+// rawOpenat is openat(2).
 func rawOpenat(dirfd int, path string, flags int, mode uint32) (int, error) {
 	p, err := unix.BytePtrFromString(path)
 	if err != nil {
@@ -45,11 +48,13 @@ func rawOpenat(dirfd int, path string, flags int, mode uint32) (int, error) {
 	return int(fd), nil
 }
 
+// rawFchmod is fchmod(2).
 func rawFchmod(fd int, mode uint32) error {
 	_, _, e := unix.RawSyscall(unix.SYS_FCHMOD, uintptr(fd), uintptr(mode), 0)
 	return rawErr(e)
 }
 
+// rawClose is close(2).
 func rawClose(fd int) error {
 	_, _, e := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 	return rawErr(e)
