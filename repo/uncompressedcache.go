@@ -53,7 +53,8 @@ import (
 // entries are the checkout's own files, written from a verified object,
 // also linked into a locked staging directory under tmp/; at the end
 // one syncfs makes them all durable (not one fsync per file, as ostree
-// does) before they are renamed into the cache without replacing.
+// does) before they are renamed into the cache without replacing, each
+// cache directory's by one of NumCPU goroutines.
 
 // uncompressedCacheDir is the cache's directory in the repository.
 const uncompressedCacheDir = "uncompressed-objects-cache"
