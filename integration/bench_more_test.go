@@ -100,15 +100,17 @@ func printRatioRow(name string, runs [2][]result) {
 
 // settleInodes waits out the window in which ext4 (without a journal, as
 // here) skips freed inodes when it allocates: each allocation looks at the
-// inode table of every inode freed less than dirty_expire_centisecs ago
-// in its group, so whichever run follows a mass deletion pays for it,
-// quadratically. A measurement wait, not synchronisation.
+// inode table of every free inode of its group before the one it takes,
+// and skips those freed less than a minute ago (fs/ext4/ialloc.c,
+// RECENTCY_MIN; five more while their inode table block is dirty, which
+// the sync before this ends), so whichever run follows a mass deletion
+// pays for it, quadratically. A measurement wait, not synchronisation.
 func settleInodes() {
-	window := 30 * time.Second
+	window := 60 * time.Second
 	if b, err := os.ReadFile("/proc/sys/vm/dirty_expire_centisecs"); err == nil {
 		var cs int
 		if _, err := fmt.Sscan(string(b), &cs); err == nil {
-			window = time.Duration(cs) * 10 * time.Millisecond
+			window = max(window, time.Duration(cs)*10*time.Millisecond)
 		}
 	}
 	time.Sleep(window + time.Second)

@@ -70,7 +70,8 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	if o.ForceCopy {
 		o.DisableCache = true
 	}
-	c := &checkout{r: r, ctx: ctx, o: o, sem: make(chan struct{}, 4*runtime.NumCPU()), root: n.Path}
+	c := &checkout{r: r, ctx: ctx, o: o, root: n.Path,
+		sem: make(chan struct{}, 4*runtime.NumCPU()), walkers: make(chan struct{}, checkoutWalkers)}
 	c.noTmpfile.Store(!tmpfileLinkable())
 	c.hardlinkable = (r.mode == ModeBare && !o.User) || ((r.mode == ModeBareUser || r.mode == ModeBareUserOnly) && o.User)
 	c.hardlink = c.hardlinkable && !o.ForceCopy
@@ -91,7 +92,9 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	}
 	name := filepath.Base(dest)
 	if n.IsDir {
-		err = c.dir(int(parent.Fd()), name, n)
+		c.walkDir(nil, int(parent.Fd()), name, n, nil)
+		c.wg.Wait()
+		err = c.ferr
 	} else {
 		err = c.fileInto(int(parent.Fd()), name, n)
 	}
@@ -112,6 +115,10 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	return nil
 }
 
+// checkoutWalkers is how many directories a checkout walks at once
+// besides its own walk. Tests raise it.
+var checkoutWalkers = runtime.NumCPU()
+
 type checkout struct {
 	r    *Repo
 	ctx  context.Context
@@ -124,6 +131,15 @@ type checkout struct {
 	cache        *ucache         // nil: no uncompressed-objects cache
 	rec          *verifiedRecord // nil: nothing is linked, nothing recorded
 	sem          chan struct{}   // bounds the files being written at once
+	walkers      chan struct{}   // bounds the directories walked in parallel
+	wg           sync.WaitGroup  // every goroutine of the walk
+
+	// The failure to report: of several, the first in the order ostree
+	// goes (see walkKey); failed says there is one.
+	mu     sync.Mutex
+	ferr   error
+	fkey   walkKey
+	failed atomic.Bool
 	// noTmpfile: create files by name, O_TMPFILE is not supported here.
 	noTmpfile atomic.Bool
 }
@@ -142,157 +158,6 @@ func (c *checkout) fileInto(parentFd int, name string, n Node) error {
 	c.root = "" // no skip list for a file alone, as ostree
 	c.o.Skip = nil
 	return c.file(fd, n.Name(), n)
-}
-
-func (c *checkout) dir(parentFd int, name string, n Node) error {
-	if err := c.ctx.Err(); err != nil {
-		return err
-	}
-	if c.skipped(n) {
-		return nil
-	}
-	meta, err := c.r.ReadDirMeta(n.Meta)
-	if err != nil {
-		return err
-	}
-	t, err := c.r.ReadDirTree(n.Tree)
-	if err != nil {
-		return err
-	}
-	files, dirs := Children(n, t)
-	if c.o.Whiteouts && slices.ContainsFunc(files, func(f Node) bool { return f.Name() == opaqueWhiteout }) {
-		if err := removeAt(parentFd, name); err != nil {
-			return err
-		}
-	}
-	didExist := false
-	if err := unix.Mkdirat(parentFd, name, 0o700); err != nil {
-		if !errors.Is(err, unix.EEXIST) || c.o.Overwrite == OverwriteNone {
-			return &CheckoutMsgError{Msg: "mkdirat: " + strerror(err), Err: fmt.Errorf("mkdirat %s: %w", n.Path, err)}
-		}
-		didExist = true
-	}
-	fd, err := unix.Openat(parentFd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", n.Path, err)
-	}
-	defer unix.Close(fd)
-	if c.o.RequireHardlinks {
-		var rs, ds unix.Stat_t
-		if err := unix.Stat(c.r.path, &rs); err != nil {
-			return fmt.Errorf("stat %s: %w", c.r.path, err)
-		}
-		if err := unix.Fstat(fd, &ds); err != nil {
-			return fmt.Errorf("stat %s: %w", n.Path, err)
-		}
-		if rs.Dev != ds.Dev {
-			return &CheckoutMsgError{Msg: fmt.Sprintf("Unable to do hardlink checkout across devices (src=%d destination=%d)", rs.Dev, ds.Dev)}
-		}
-	}
-	// Files are written in parallel (bounded by c.sem across the whole
-	// checkout) while the walk goes on into subdirectories; fd stays open
-	// until they are done. Of several failures, the first file's is
-	// reported: the one ostree, going in name order, would stop at.
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		ferr error
-		fidx int
-	)
-	failed := func() bool { mu.Lock(); defer mu.Unlock(); return ferr != nil }
-	fail := func(i int, err error) {
-		mu.Lock()
-		if ferr == nil || i < fidx {
-			ferr, fidx = err, i
-		}
-		mu.Unlock()
-	}
-	for i, f := range files {
-		if failed() {
-			break
-		}
-		if c.o.Whiteouts && strings.HasPrefix(f.Name(), whiteoutPrefix) {
-			done, err := c.whiteout(fd, f, files[:i], wg.Wait)
-			if err != nil {
-				fail(i, err)
-				break
-			}
-			if done {
-				continue
-			}
-		}
-		p, skip, err := c.prepare(fd, f.Name(), f)
-		if skip || err != nil {
-			if err != nil {
-				fail(i, err)
-			}
-			continue
-		}
-		if ok, err := c.linkVerified(fd, f.Name(), f, p); ok || err != nil {
-			if err != nil {
-				fail(i, err)
-			}
-			continue
-		}
-		c.sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-c.sem }()
-			if err := c.fileUnrecorded(fd, f.Name(), f, p); err != nil {
-				fail(i, err)
-			}
-		}()
-	}
-	var derr error
-	for _, d := range dirs {
-		if failed() {
-			break // as ostree, which goes on only once the files are done
-		}
-		if derr = c.dir(fd, d.Name(), d); derr != nil {
-			break
-		}
-	}
-	wg.Wait()
-	if ferr != nil {
-		return ferr
-	}
-	if derr != nil {
-		return derr
-	}
-	if didExist {
-		return nil // not ours: its metadata stays
-	}
-	// Ownership and mode last, so a read-only directory can be filled.
-	// As ostree: a directory keeps its setgid and sticky bits even in a
-	// user checkout; a bare-user-only repository's lose them and world
-	// write.
-	mode := meta.Mode & 0o7777
-	if c.r.mode == ModeBareUserOnly || c.o.BareUserOnlyDirs {
-		mode &= 0o775
-	}
-	if !c.o.User {
-		if err := unix.Fchown(fd, int(meta.UID), int(meta.GID)); err != nil {
-			return fmt.Errorf("chown %s: %w", n.Path, err)
-		}
-		for _, x := range meta.Xattrs {
-			if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
-				return fmt.Errorf("setxattr %s on %s: %w", x.Name, n.Path, err)
-			}
-		}
-	}
-	if err := unix.Fchmod(fd, mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", n.Path, err)
-	}
-	if !c.o.ForceCopy {
-		// As ostree: every directory it made gets mtime 0, the same in
-		// every checkout.
-		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {}}
-		if err := unix.UtimesNanoAt(parentFd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("set mtime of %s: %w", n.Path, err)
-		}
-	}
-	return nil
 }
 
 // whiteout processes the file f, named as a whiteout, in the directory
@@ -404,7 +269,7 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node, p placing) err
 		)
 		if c.cache.mayHave(n.Content) {
 			fi, err = c.cache.stat(n.Content)
-		} else if opened, rc, err = c.cache.openWhole(n.Content); opened == nil && err == nil {
+		} else if opened, rc, err = c.r.openWhole(n.Content); opened == nil && err == nil {
 			fi, err = c.cache.stat(n.Content) // too large to hold
 		} else {
 			fi = opened
@@ -434,6 +299,13 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node, p placing) err
 				defer close(j.done)
 				job = j
 			}
+		}
+	}
+	if c.cache == nil && c.r.mode == ModeArchive {
+		// The whole object at once, by descriptor, as above.
+		var err error
+		if opened, rc, err = c.r.openWhole(n.Content); err != nil {
+			return err
 		}
 	}
 	// What the object looks like before it is hashed, to record it.
@@ -600,11 +472,11 @@ func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Rea
 	if c.o.User {
 		mode &^= unix.S_ISUID | unix.S_ISGID
 	}
-	fd, named, err := c.create(dirFd, name)
+	fd, named, moded, err := c.create(dirFd, name, mode)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", n.Path, err)
 	}
-	defer unix.Close(fd)
+	defer rawClose(fd)
 	// An unnamed file is named last; a named one must go if it fails.
 	ok := false
 	if named {
@@ -614,11 +486,27 @@ func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Rea
 			}
 		}()
 	}
-	buf := bufpool.Get(256 << 10)
-	err = copyToFd(fd, rc, buf)
-	bufpool.Put(buf)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", n.Path, err)
+	if v, isV := rc.(*verifyReader); isV {
+		b, whole, err := v.whole()
+		if whole && err == nil {
+			err = writeFd(fd, b)
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", n.Path, err)
+		}
+		if !whole {
+			rc = v
+		} else {
+			rc = nil
+		}
+	}
+	if rc != nil {
+		buf := bufpool.Get(256 << 10)
+		err = copyToFd(fd, rc, buf)
+		bufpool.Put(buf)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", n.Path, err)
+		}
 	}
 	if !c.o.User {
 		if err := unix.Fchown(fd, int(fi.UID), int(fi.GID)); err != nil {
@@ -630,8 +518,10 @@ func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Rea
 			}
 		}
 	}
-	if err := unix.Fchmod(fd, mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", n.Path, err)
+	if !moded {
+		if err := rawFchmod(fd, mode); err != nil {
+			return fmt.Errorf("chmod %s: %w", n.Path, err)
+		}
 	}
 	if !named {
 		// No replacing: an existing name fails with EEXIST, as
@@ -654,15 +544,8 @@ func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Rea
 func copyToFd(fd int, r io.Reader, buf []byte) error {
 	for {
 		n, rerr := r.Read(buf)
-		for b := buf[:n]; len(b) > 0; {
-			k, err := unix.Write(fd, b)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			b = b[k:]
+		if err := writeFd(fd, buf[:n]); err != nil {
+			return err
 		}
 		if rerr == io.EOF {
 			return nil
@@ -673,19 +556,48 @@ func copyToFd(fd int, r io.Reader, buf []byte) error {
 	}
 }
 
+// writeFd writes b to fd.
+func writeFd(fd int, b []byte) error {
+	for len(b) > 0 {
+		k, err := rawWrite(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[k:]
+	}
+	return nil
+}
+
 // create opens a new file to be name in dirFd: unnamed (O_TMPFILE,
 // named = false) where the filesystem can, as ostree does. O_CREAT holds
 // the directory's lock while the filesystem allocates the inode, which on
 // ext4 can take long; the parallel writers of a checkout then spun on that
 // lock, doubling the system time of `checkout -U` from an archive
 // repository. O_TMPFILE allocates the inode without it, and linkat takes
-// it only to add the name.
-func (c *checkout) create(dirFd int, name string) (fd int, named bool, err error) {
-	if fd, err := createTmpfile(dirFd, &c.noTmpfile); err != nil || fd >= 0 {
-		return fd, false, err
+// it only to add the name. moded: the file has mode already, which spares
+// an fchmod: mode has no setuid, setgid or sticky bit (a chown clears the
+// first two) and the umask takes none of its bits.
+func (c *checkout) create(dirFd int, name string, mode uint32) (fd int, named, moded bool, err error) {
+	if !c.noTmpfile.Load() {
+		m := uint32(0o600)
+		if mode&^0o777 == 0 && mode&processUmask() == 0 {
+			m = mode
+		}
+		fd, err := openCheckoutTmpfile(dirFd, m)
+		if err == nil {
+			return fd, false, m == mode, nil
+		}
+		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) {
+			return -1, false, false, err
+		}
+		// No O_TMPFILE here (EISDIR: a kernel that predates it).
+		c.noTmpfile.Store(true)
 	}
 	fd, err = unix.Openat(dirFd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	return fd, true, err
+	return fd, true, false, err
 }
 
 // verify reads an object to its end, which checks its checksum.

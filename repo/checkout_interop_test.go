@@ -63,12 +63,40 @@ func describeCheckout(t *testing.T, root string) []string {
 	return out
 }
 
+// wideTree is richTree and, for the parallel walk, directories on
+// several levels, some empty, some read-only, many files sharing
+// contents, and file modes the umask takes bits of, or with setgid or
+// sticky bits (which a checkout sets by fchmod, others at creation).
+func wideTree(t *testing.T) string {
+	dir := richTree(t)
+	var es []repotest.Entry
+	modes := []uint32{0o600, 0o664, 0o444, 0o700, 0o2755, 0o1755, 0o755, 0o640}
+	for i := range 12 {
+		d := fmt.Sprintf("w%02d", i)
+		es = append(es, repotest.Entry{Path: d, Kind: repotest.Dir})
+		for j := range 6 {
+			es = append(es, repotest.Entry{Path: fmt.Sprintf("%s/f%d", d, j), Kind: repotest.File,
+				Data: []byte(fmt.Sprintf("file %d\n", (i*6+j)%10)), Mode: modes[(i+j)%len(modes)]})
+		}
+		es = append(es, repotest.Entry{Path: d + "/sub", Kind: repotest.Dir},
+			repotest.Entry{Path: d + "/sub/deep", Kind: repotest.Dir},
+			repotest.Entry{Path: d + "/sub/deep/x", Kind: repotest.File, Size: int64(100 + i*4000)},
+			repotest.Entry{Path: d + "/sub/empty", Kind: repotest.Dir})
+		if i%4 == 0 {
+			es = append(es, repotest.Entry{Path: d + "/ro", Kind: repotest.Dir, Mode: 0o555},
+				repotest.Entry{Path: d + "/ro/in", Kind: repotest.File, Data: []byte("in a read-only directory\n")})
+		}
+	}
+	repotest.WriteTree(t, dir, es)
+	return dir
+}
+
 // TestInteropCheckoutEqualsOstree checks out the same commit with ostree
 // and repofs in every mode pair, with the cache where it applies, and
 // compares content, modes, owners, xattrs, symlinks and hardlinks.
 func TestInteropCheckoutEqualsOstree(t *testing.T) {
 	repotest.RequireOstree(t)
-	src := richTree(t)
+	src := wideTree(t)
 	for _, m := range allModes {
 		for _, user := range []bool{true, false} {
 			if !user && (os.Geteuid() != 0 || m == ModeBareUserOnly) {

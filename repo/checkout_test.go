@@ -38,9 +38,10 @@ func TestCheckoutEqualsSource(t *testing.T) {
 						t.Fatal(err)
 					}
 					if fallback {
-						orig := openTmpfile
+						orig, origC := openTmpfile, openCheckoutTmpfile
 						openTmpfile = func(int) (int, error) { return -1, unix.EOPNOTSUPP }
-						defer func() { openTmpfile = orig }()
+						openCheckoutTmpfile = func(int, uint32) (int, error) { return -1, unix.EOPNOTSUPP }
+						defer func() { openTmpfile, openCheckoutTmpfile = orig, origC }()
 					}
 					dest := filepath.Join(t.TempDir(), "co")
 					if err := r.Checkout(context.Background(), RootNode(commit), dest, CheckoutOptions{User: user}); err != nil {
@@ -153,5 +154,68 @@ func TestCheckoutUnionReplacesAtomically(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestWalkLess(t *testing.T) {
+	for _, c := range []struct {
+		prefix walkKey
+		last   int32
+		k      walkKey
+		want   bool
+	}{
+		{nil, -1, walkKey{0}, true},           // the root before its items
+		{walkKey{0}, -1, nil, false},          // an item after the root
+		{walkKey{1}, -1, walkKey{1}, false},   // equal
+		{walkKey{1}, 2, walkKey{1, 3}, true},  // files in order
+		{walkKey{1}, 3, walkKey{1, 2}, false}, //
+		{walkKey{1}, 5, walkKey{2}, true},     // inside an earlier directory
+		{walkKey{2}, 0, walkKey{1, 9, 9}, false},
+		{walkKey{1, 2}, -1, walkKey{1, 2, 0}, true}, // a directory before its items
+		{walkKey{1, 2}, 7, walkKey{1, 2}, false},
+	} {
+		if got := walkLess(c.prefix, c.last, c.k); got != c.want {
+			t.Errorf("walkLess(%v, %d, %v) = %v, want %v", c.prefix, c.last, c.k, got, c.want)
+		}
+	}
+}
+
+// TestCheckoutReportsFirstFailure: with failures in several directories,
+// walked in parallel, the checkout reports the one ostree, going in name
+// order, stops at, every time.
+func TestCheckoutReportsFirstFailure(t *testing.T) {
+	src := t.TempDir()
+	put := func(p string, b []byte) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, p, b)
+	}
+	for i := range 8 {
+		for j := range 20 {
+			put(filepath.Join(src, fmt.Sprintf("d%d/sub/f%02d", i, j)), []byte(fmt.Sprintf("%d %d\n", i, j)))
+		}
+	}
+	r := initRepo(t, ModeArchive)
+	commit, _ := r.ReadCommit(commitDir(t, r, "main", src))
+	defer func(n int) { checkoutWalkers = n }(checkoutWalkers)
+	checkoutWalkers = 8 // every directory at once: later ones often fail first
+	for round := range 20 {
+		dest := filepath.Join(t.TempDir(), "co")
+		// Files of other contents already there: the last of d2, which
+		// ostree stops at, and the first of each later directory, which
+		// a parallel walk often meets earlier.
+		put(filepath.Join(dest, "d2/sub/f19"), []byte("other\n"))
+		for i := 3; i < 8; i++ {
+			put(filepath.Join(dest, fmt.Sprintf("d%d/sub/f00", i)), []byte("other\n"))
+		}
+		err := r.Checkout(context.Background(), RootNode(commit), dest, CheckoutOptions{User: true, Overwrite: OverwriteIdentical, DisableCache: true})
+		if !errors.Is(err, ErrCheckoutConflict) || !strings.Contains(err.Error(), " to f19:") {
+			t.Fatalf("round %d: %v; want the conflict of d2/sub/f19", round, err)
+		}
+		if _, err := os.Lstat(filepath.Join(dest, "d2/sub/f18")); err != nil {
+			t.Fatalf("round %d: a file before the failure is missing: %v", round, err)
+		}
 	}
 }

@@ -5,11 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mode is how a repository represents content objects on disk.
@@ -157,23 +158,26 @@ func (r *Repo) readMetadata(c Checksum, t ObjectType) ([]byte, error) {
 }
 
 func readMetadataAt(p string, c Checksum, t ObjectType) ([]byte, error) {
-	f, err := os.Open(p)
+	// Bare system calls: an *os.File costs several more per object
+	// (non-blocking mode, the poller), which a checkout pays per
+	// directory of its walk.
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, missing(c, t)
 		}
+		return nil, &ObjectError{c.String() + "." + t.Ext(), &fs.PathError{Op: "open", Path: p, Err: err}}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, &ObjectError{c.String() + "." + t.Ext(), err}
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, &ObjectError{c.String() + "." + t.Ext(), err}
+	if st.Size > MaxMetadataSize {
+		return nil, corruptf(c, t, "size %d exceeds the metadata limit of %d bytes", st.Size, MaxMetadataSize)
 	}
-	if st.Size() > MaxMetadataSize {
-		return nil, corruptf(c, t, "size %d exceeds the metadata limit of %d bytes", st.Size(), MaxMetadataSize)
-	}
-	data := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
+	data := make([]byte, st.Size)
+	if err := preadFull(fd, data, 0); err != nil {
 		return nil, &ObjectError{c.String() + "." + t.Ext(), err}
 	}
 	if t != ObjCommitMeta && t != ObjTombstone {

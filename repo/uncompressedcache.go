@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,7 +53,8 @@ import (
 // entries are the checkout's own files, written from a verified object,
 // also linked into a locked staging directory under tmp/; at the end
 // one syncfs makes them all durable (not one fsync per file, as ostree
-// does) before they are renamed into the cache without replacing.
+// does) before they are renamed into the cache without replacing, each
+// cache directory's by one of NumCPU goroutines.
 
 // uncompressedCacheDir is the cache's directory in the repository.
 const uncompressedCacheDir = "uncompressed-objects-cache"
@@ -145,12 +147,13 @@ func (r *Repo) openUncompressedCache(ctx context.Context, fsync bool) (*ucache, 
 // mayHave reports whether c's entry is worth looking for.
 func (u *ucache) mayHave(c Checksum) bool { return u.prefixes[c[0]] }
 
-// openWhole opens c's .filez by descriptor and reads it whole, as
-// OpenFile does, without an *os.File, whose setup costs several system
-// calls per file. All nil: too large to read whole; use OpenFile.
-func (u *ucache) openWhole(c Checksum) (*FileInfo, io.ReadCloser, error) {
+// openWhole opens c's .filez, of an archive repository, by descriptor
+// and reads it whole, as OpenFile does, without an *os.File, whose setup
+// costs several system calls per file. All nil: too large to read whole;
+// use OpenFile.
+func (r *Repo) openWhole(c Checksum) (*FileInfo, io.ReadCloser, error) {
 	name := c.String() + "." + ObjFile.Ext()
-	fd, err := unix.Open(u.r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	fd, err := unix.Open(r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, nil, missing(c, ObjFile)
 	}
@@ -521,18 +524,52 @@ func (u *ucache) finish(commit bool) error {
 			return fmt.Errorf("uncompressed-objects cache: syncfs: %w", err)
 		}
 	}
-	made := map[string]bool{}
-	for c, replace := range u.staged {
-		s := c.String()
-		if !made[s[:2]] {
-			if err := unix.Mkdirat(int(u.dir.Fd()), s[:2], 0o775); err != nil && !errors.Is(err, unix.EEXIST) {
-				return fmt.Errorf("uncompressed-objects cache: mkdir %s: %w", s[:2], err)
+	// By directory of the cache, each directory's entries by one of as
+	// many goroutines as there are cores: the renames are the end of the
+	// checkout, which nothing else overlaps.
+	var byPrefix [256][]Checksum
+	for c := range u.staged {
+		byPrefix[c[0]] = append(byPrefix[c[0]], c)
+	}
+	var (
+		next atomic.Int32
+		wg   sync.WaitGroup
+		errs = make([]error, runtime.NumCPU())
+	)
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(byPrefix) {
+					return
+				}
+				if err := u.publish(byPrefix[i]); err != nil {
+					errs[w] = err
+					return
+				}
 			}
-			made[s[:2]] = true
-		}
-		from, to := s+ucacheStagedExt, entryName(c)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// publish renames the staged entries cs, all of one cache directory, into
+// the cache.
+func (u *ucache) publish(cs []Checksum) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	prefix := cs[0].String()[:2]
+	if err := unix.Mkdirat(int(u.dir.Fd()), prefix, 0o775); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("uncompressed-objects cache: mkdir %s: %w", prefix, err)
+	}
+	for _, c := range cs {
+		from, to := c.String()+ucacheStagedExt, entryName(c)
 		var err error
-		if replace {
+		if u.staged[c] {
 			err = unix.Renameat(u.stageFd, from, int(u.dir.Fd()), to)
 		} else {
 			err = unix.Renameat2(u.stageFd, from, int(u.dir.Fd()), to, unix.RENAME_NOREPLACE)

@@ -215,10 +215,13 @@ func TestPruneDropsStaleUncompressed(t *testing.T) {
 // repository fails on an object whose payload does not hash to its
 // checksum, and adds no entry for it, whether the object is read whole
 // at once (no entry can exist: its XX directory is missing) or after its
-// header (the entry is looked for first).
+// header (the entry is looked for first), and with the cache disabled
+// (the object read through OpenFile, its small payload verified whole
+// before it is written).
 func TestUncompressedCacheCorruptObject(t *testing.T) {
-	for _, prefixExists := range []bool{false, true} {
-		t.Run(fmt.Sprintf("prefix=%v", prefixExists), func(t *testing.T) {
+	for _, tc := range []struct{ prefixExists, disable bool }{{false, false}, {true, false}, {false, true}} {
+		prefixExists := tc.prefixExists
+		t.Run(fmt.Sprintf("prefix=%v/disabled=%v", prefixExists, tc.disable), func(t *testing.T) {
 			src := t.TempDir()
 			writeTestTree(t, src, 1)
 			r := initRepo(t, ModeArchive)
@@ -249,7 +252,7 @@ func TestUncompressedCacheCorruptObject(t *testing.T) {
 				}
 			}
 			dest := filepath.Join(t.TempDir(), "co")
-			err = r.Checkout(context.Background(), RootNode(commit), dest, CheckoutOptions{User: true})
+			err = r.Checkout(context.Background(), RootNode(commit), dest, CheckoutOptions{User: true, DisableCache: tc.disable})
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("checkout of a corrupt object: %v, want ErrCorrupt", err)
 			}
