@@ -172,8 +172,11 @@ func (f *mountFlags) retention(pulls bool) (retention, error) {
 // mountMemoryLimit is the mount's soft heap limit (unless GOMEMLIMIT says
 // otherwise): room for the inflated files kept in memory (32 MiB), the
 // decoded objects' caches and what reading archive files holds at once.
-// Without it the heap grows to twice what is live between collections.
-const mountMemoryLimit = 100 << 20
+// Without it the heap grows to twice what is live between collections,
+// and a service's resident size follows the heap's peak, not what is
+// live: a mount that has served a mirror's refs/ keeps some 40 MiB live,
+// which a higher limit would let grow past 100 MiB resident.
+const mountMemoryLimit = 64 << 20
 
 // limitMemory sets the soft heap limit. What the mount holds for the refs
 // the kernel knows (after a walk of a mirror's hundred thousand refs,
