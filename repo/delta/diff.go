@@ -38,11 +38,7 @@ func makePatch(old, new []byte) []byte {
 				i++
 				continue
 			}
-			n := i
-			for n > last && o > 0 && new[n-1] == old[o-1] {
-				n--
-				o--
-			}
+			n, o := extendBack(old, new, i, o, last)
 			l := extend(old[o:], new[n:])
 			ms = append(ms, match{n, o, l})
 			last = n + l
@@ -218,11 +214,7 @@ func makeCopies(old, new []byte) (ops []copyOp, ok bool) {
 			i++
 			continue
 		}
-		n := i
-		for n > last && o > 0 && new[n-1] == old[o-1] {
-			n--
-			o--
-		}
+		n, o := extendBack(old, new, i, o, last)
 		l := exact(old[o:], new[n:])
 		if l < minCopy {
 			i++
@@ -255,4 +247,14 @@ func exact(old, new []byte) int {
 		i++
 	}
 	return i
+}
+
+// extendBack grows a match of new[n:] at old[o:] backwards while the bytes
+// before it agree, but never into new[:last], which is described already.
+func extendBack(old, new []byte, n, o, last int) (int, int) {
+	for n > last && o > 0 && new[n-1] == old[o-1] {
+		n--
+		o--
+	}
+	return n, o
 }
