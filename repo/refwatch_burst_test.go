@@ -206,15 +206,45 @@ func TestInotifyRecord(t *testing.T) {
 // lazyView is what a lazy watch's events tell: the refs of the loaded
 // directories, and the stubs.
 type lazyView struct {
-	mu     sync.Mutex
-	refs   map[string]Checksum
-	stubs  map[string]bool
-	errs   []error
-	change chan struct{}
+	mu    sync.Mutex
+	refs  map[string]Checksum
+	stubs map[string]bool
+	errs  []error
+	// changed is closed, and replaced, at each event: every waiter
+	// wakes (a buffered send would wake one, and the loader could
+	// sleep forever beside a waiting test).
+	changed chan struct{}
 }
 
 func newLazyView() *lazyView {
-	return &lazyView{refs: map[string]Checksum{}, stubs: map[string]bool{}, change: make(chan struct{}, 1)}
+	return &lazyView{refs: map[string]Checksum{}, stubs: map[string]bool{}, changed: make(chan struct{})}
+}
+
+// state returns a copy of the view's refs, its number of stubs and
+// errors, and a channel closed at the next event.
+func (v *lazyView) state() (refs map[string]Checksum, stubs int, errs []error, next <-chan struct{}) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return maps.Clone(v.refs), len(v.stubs), slices.Clone(v.errs), v.changed
+}
+
+// waitEqual waits until the view holds exactly want and no stubs, or
+// fails the test with what after timeout.
+func (v *lazyView) waitEqual(t *testing.T, want map[string]Checksum, timeout time.Duration, what string) {
+	t.Helper()
+	expired := time.After(timeout)
+	for {
+		got, stubs, errs, next := v.state()
+		if stubs == 0 && maps.Equal(got, want) {
+			return
+		}
+		select {
+		case <-next:
+		case <-expired:
+			t.Fatalf("%s: the watch sees %d refs and %d stubs, refs/ holds %d refs; differing: %v; errors %v",
+				what, len(got), stubs, len(want), differing(got, want), errs)
+		}
+	}
 }
 
 func (v *lazyView) apply(ev RefEvent) {
@@ -252,30 +282,29 @@ func (v *lazyView) apply(ev RefEvent) {
 	for _, d := range ev.Loaded {
 		delete(v.stubs, d)
 	}
-	select {
-	case v.change <- struct{}{}:
-	default:
-	}
+	close(v.changed)
+	v.changed = make(chan struct{})
 }
 
-// aStub returns a stub of the view, or "".
-func (v *lazyView) aStub() string {
+// aStub returns a stub of the view, or "" and a channel closed at the
+// next event.
+func (v *lazyView) aStub() (string, <-chan struct{}) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for d := range v.stubs {
-		return d
+		return d, nil
 	}
-	return ""
+	return "", v.changed
 }
 
 // loadAll loads every stub the view shows, as they come, until ctx is
 // done: a walk of the whole tree racing the changes.
 func (v *lazyView) loadAll(ctx context.Context, l *RefLoader) {
 	for ctx.Err() == nil {
-		d := v.aStub()
+		d, next := v.aStub()
 		if d == "" {
 			select {
-			case <-v.change:
+			case <-next:
 			case <-ctx.Done():
 			}
 			continue
@@ -325,24 +354,7 @@ func TestWatchRefsLazyBurst(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				v.mu.Lock()
-				same, stubs, got := maps.Equal(v.refs, want), len(v.stubs), maps.Clone(v.refs)
-				errs := v.errs
-				v.mu.Unlock()
-				if same && stubs == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("after the burst the watch sees %d refs and %d stubs, refs/ holds %d refs; differing: %v; errors %v",
-						len(got), stubs, len(want), differing(got, want), errs)
-				}
-				select {
-				case <-v.change:
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
+			v.waitEqual(t, want, 20*time.Second, "after the burst")
 			checkWatchState(t, watch)
 			if lossy != nil && lossy.lose.Load() {
 				t.Error("the overflow was never simulated")

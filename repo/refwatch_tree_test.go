@@ -205,22 +205,7 @@ func TestWatchRefsRenameDirs(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				deadline := time.Now().Add(10 * time.Second)
-				for {
-					v.mu.Lock()
-					same, stubs, got := maps.Equal(v.refs, want), len(v.stubs), maps.Clone(v.refs)
-					v.mu.Unlock()
-					if same && stubs == 0 {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("step %d: the watch sees %v, refs/ holds %v", i, got, want)
-					}
-					select {
-					case <-v.change:
-					case <-time.After(50 * time.Millisecond):
-					}
-				}
+				v.waitEqual(t, want, 10*time.Second, fmt.Sprint("step ", i))
 			}
 			if l != nil {
 				// Its loads done, the watch's state is quiet.
