@@ -316,13 +316,12 @@ func (s *refsState) list(ctx context.Context, in *fuse.ReadIn, out *fuse.DirEntr
 	for k := in.Offset; k < uint64(len(kids)); k++ {
 		kid := &kids[k]
 		name := kid.name()
-		p := join(dir, name)
 		de := fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Off: k + 1}
 		if kid.isDir() {
-			de.Ino = ino("refdir", p)
+			de.Ino = entryIno("refdir", dir, name, nil)
 		} else {
 			de.Mode = syscall.S_IFLNK
-			de.Ino = ino("ref", p, s.tree.sums[kid.sum-1].String())
+			de.Ino = entryIno("ref", dir, name, &s.tree.sums[kid.sum-1])
 		}
 		if !plus {
 			if !out.AddDirEntry(de) {
@@ -340,4 +339,35 @@ func (s *refsState) list(ctx context.Context, in *fuse.ReadIn, out *fuse.DirEntr
 		}
 	}
 	return fuse.OK
+}
+
+// entryIno is ino(kind, join(dir, name)) of a directory (sum nil), or
+// ino(kind, join(dir, name), sum.String()) of a ref, without making
+// those strings: a listing of a mirror's refs/ numbers a hundred
+// thousand entries.
+func entryIno(kind, dir, name string, sum *repo.Checksum) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	add := func(v uint64, s string) uint64 {
+		for i := range len(s) {
+			v = (v ^ uint64(s[i])) * prime
+		}
+		return v
+	}
+	v := add(offset, kind) * prime
+	if dir != "" {
+		v = (add(v, dir) ^ '/') * prime
+	}
+	v = add(v, name) * prime
+	if sum != nil {
+		const digits = "0123456789abcdef"
+		for _, b := range sum {
+			v = (v ^ uint64(digits[b>>4])) * prime
+			v = (v ^ uint64(digits[b&15])) * prime
+		}
+		v *= prime
+	}
+	if v <= commitsIno {
+		v += commitsIno + 1
+	}
+	return v
 }

@@ -205,3 +205,35 @@ func TestRefNodes(t *testing.T) {
 		t.Error("node 0 or a go-fuse node ID taken for one of refs/")
 	}
 }
+
+// TestEntryIno: a listing numbers its entries as a lookup of them does,
+// without making their paths.
+func TestEntryIno(t *testing.T) {
+	var sum repo.Checksum
+	for i := range sum {
+		sum[i] = byte(i*37 + 11)
+	}
+	for _, tc := range []struct {
+		kind, dir, name string
+		sum             *repo.Checksum
+	}{
+		{"refdir", "", "heads", nil},
+		{"refdir", "heads", "app", nil},
+		{"refdir", "heads/app/org.example.App000001", "x86_64", nil},
+		{"ref", "heads", "main", &sum},
+		{"ref", "heads/app/org.example.App000001/x86_64", "stable", &sum},
+		{"ref", "remotes/origin", "os/main", &repo.Checksum{}},
+	} {
+		p := join(tc.dir, tc.name)
+		want := ino(tc.kind, p)
+		if tc.sum != nil {
+			want = ino(tc.kind, p, tc.sum.String())
+		}
+		if got := entryIno(tc.kind, tc.dir, tc.name, tc.sum); got != want {
+			t.Errorf("entryIno(%q, %q, %q): %#x, ino gives %#x", tc.kind, tc.dir, tc.name, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { entryIno("ref", "heads/app/x", "stable", &sum) }); n != 0 {
+		t.Errorf("entryIno allocates %v times", n)
+	}
+}

@@ -222,19 +222,15 @@ func (r *Repo) walkRefs(remote, sub, cut string) ([]Ref, error) {
 // (PATH alone when prefix is ""), in no particular order. Entries that
 // are not valid ref name fragments are skipped, as ostree skips
 // .rsync_info and the like; so are refs deleted while it walks, which
-// another writer may do at any time. A mirror's refs/ holds tens of
-// thousands of small directories below a few large ones: the
-// subdirectories of a large one are read in a few goroutines, each
-// directory opened through its parent (one name for the kernel to look
-// up), each ref with three system calls.
+// another writer may do at any time.
 func walkRefTree(dir, prefix string, fn func(name string, c Checksum)) error {
-	l := &refLister{sem: make(chan struct{}, listParallel)}
-	l.dir(unix.AT_FDCWD, dir, dir, prefix)
-	if l.err != nil {
-		return l.err
+	w := &refWalk{root: dir, prefix: prefix, sem: make(chan struct{}, listParallel), split: listSplit}
+	w.run()
+	if w.err != nil {
+		return w.err
 	}
-	for _, r := range l.refs {
-		fn(r.name, r.sum)
+	for _, r := range w.refs {
+		fn(r.path, r.sum)
 	}
 	return nil
 }
@@ -248,101 +244,220 @@ const (
 	listSplit = 64
 )
 
-// refLister is one walkRefTree.
-type refLister struct {
-	sem chan struct{}
+// refWalk is one walk of a subtree of refs/: for a listing (walkRefTree)
+// or for the ref watch (scanRefs). A mirror's refs/ holds tens of
+// thousands of small directories below a few large ones: the
+// subdirectories of a large one are read in a few goroutines, each
+// directory opened through its parent (one name for the kernel to look
+// up), each ref with an open, a read and a close.
+type refWalk struct {
+	root string // the directory walked, on disk
+	// prefix names root in the paths the walk gives: what is below it is
+	// prefix/PATH (PATH alone when prefix is "").
+	prefix string
+	// watch marks the ref watch's walk. prefix is then a path under
+	// refs/ (refsDir), and the walk follows the layout of refs/
+	// (refDirAllowed, refFileAllowed) rather than taking every valid
+	// name; it reports a symbolic link as an alias with its target,
+	// records each directory it read (dirs), skips a ref that is gone,
+	// empty or a loop of aliases or a directory replaced meanwhile (its
+	// events will say so) where a listing fails, and words its errors as
+	// the watch's.
+	watch   bool
+	refsDir string
+	// enter, if set, is called on each directory before it is opened,
+	// and returns its watch descriptor (-1 if none), so that a change
+	// after the read is notified.
+	enter func(dir string) (int32, error)
+	// descend tells whether to read a directory found below the first;
+	// nil reads them all. One not read is listed in stubs.
+	descend func(dir string) bool
+	// sem holds a slot for each goroutine the walk adds (nil: none), and
+	// split is how many subdirectories a directory needs for them to be
+	// read in several.
+	sem   chan struct{}
+	split int
 
-	mu   sync.Mutex
-	refs []listedRef
-	err  error // the first failure: the listing fails
+	mu    sync.Mutex
+	refs  []scannedRef
+	dirs  []scannedDir // the directories read (watch only)
+	stubs []string     // the directories found and not read (see descend)
+	// stray are the watches of directories gone before they were read.
+	stray []int32
+	err   error // the first read that failed: the walk is incomplete
+	// watchErr is the first watch that could not be placed: the walk is
+	// complete, but a later change there goes unnotified.
+	watchErr error
 }
 
-type listedRef struct {
-	name string
+// scannedRef is a ref a walk found.
+type scannedRef struct {
+	path string
 	sum  Checksum
+	// alias marks a symbolic link (watch only), naming the ref target,
+	// both under refs/ (target "" if outside refs/).
+	alias  bool
+	target string
 }
 
-func (l *refLister) fail(err error) {
-	l.mu.Lock()
-	if l.err == nil {
-		l.err = err
+// scannedDir is a directory a walk read, watched as wd (-1 if not).
+type scannedDir struct {
+	path string
+	wd   int32
+}
+
+// run walks root.
+func (w *refWalk) run() { w.dir(unix.AT_FDCWD, w.root, w.prefix) }
+
+func (w *refWalk) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
 	}
-	l.mu.Unlock()
+	w.mu.Unlock()
 }
 
-// dir reads the refs of the directory name in the one open as parent
-// (dir, named prefix/NAME), then its subdirectories.
-func (l *refLister) dir(parent int, name, dir, prefix string) {
+// full returns the path on disk of p, a path of the walk.
+func (w *refWalk) full(p string) string {
+	switch {
+	case p == w.prefix:
+		return w.root
+	case w.prefix == "":
+		return w.root + "/" + p
+	}
+	return w.root + p[len(w.prefix):]
+}
+
+// dir reads the directory name in the one open as parent (p in the
+// walk), then its subdirectories.
+func (w *refWalk) dir(parent int, name, p string) {
+	wd := int32(-1)
+	if w.enter != nil {
+		var err error
+		if wd, err = w.enter(p); err != nil {
+			w.mu.Lock()
+			if w.watchErr == nil {
+				w.watchErr = err
+			}
+			w.mu.Unlock()
+		}
+	}
 	fd, err := unix.Openat(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ENOENT) {
-		return
-	}
 	if err != nil {
-		l.fail(fmt.Errorf("list refs: open %s: %w", dir, err))
+		w.unread(wd)
+		switch {
+		case errors.Is(err, unix.ENOENT) || w.watch && errors.Is(err, unix.ENOTDIR):
+		case w.watch:
+			w.fail(fmt.Errorf("list refs in %s: %w", w.full(p), err))
+		default:
+			w.fail(fmt.Errorf("list refs: open %s: %w", w.full(p), err))
+		}
 		return
 	}
 	defer unix.Close(fd)
-	var refs []listedRef
-	var subs []string
-	err = eachDirent(fd, dir, func(name []byte, typ byte) error {
-		if !validFragment(string(name)) {
+	filesOK := !w.watch || p != "" && refDirAllowed(p) && (strings.HasPrefix(p, "heads") || strings.Contains(p, "/"))
+	var refs []scannedRef
+	var subs, stubs []string
+	err = eachDirent(fd, func() string { return w.full(p) }, func(nb []byte, typ byte) error {
+		if !validFragment(string(nb)) {
 			return nil
 		}
+		name := string(nb)
 		if typ == unix.DT_UNKNOWN {
 			var st unix.Stat_t
-			if err := unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 				return nil // gone meanwhile
 			}
-			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFDIR:
 				typ = unix.DT_DIR
+			case unix.S_IFLNK:
+				typ = unix.DT_LNK
+			default:
+				typ = unix.DT_REG
 			}
 		}
 		if typ == unix.DT_DIR {
-			subs = append(subs, string(name))
+			sub := join(p, name)
+			switch {
+			case w.watch && !refDirAllowed(sub):
+			case w.descend != nil && !w.descend(sub):
+				stubs = append(stubs, sub)
+			default:
+				subs = append(subs, name)
+			}
 			return nil
 		}
-		full := join(prefix, string(name))
-		c, ok, err := readListedRef(fd, string(name), full, func() string { return dir + "/" + string(name) })
+		if !filesOK {
+			return nil
+		}
+		r := scannedRef{path: join(p, name)}
+		var ok bool
+		var err error
+		if w.watch {
+			r.sum, ok, err = readRefAt(fd, name, func() string { return w.full(r.path) })
+			if ok && typ == unix.DT_LNK {
+				r.alias, r.target = true, w.aliasTarget(r.path, w.full(r.path))
+			}
+		} else {
+			r.sum, ok, err = readListedRef(fd, name, r.path, func() string { return w.full(r.path) })
+		}
 		if err != nil {
-			return err
+			w.fail(err)
 		}
 		if ok {
-			refs = append(refs, listedRef{full, c})
+			refs = append(refs, r)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, unix.ENOENT) { // not removed while read
-		l.fail(err)
+	listed := err == nil
+	if err != nil && !errors.Is(err, unix.ENOENT) && !(w.watch && errors.Is(err, unix.ENOTDIR)) {
+		w.fail(err) // not removed while read: its parent's event says so
 	}
-	if len(refs) > 0 {
-		l.mu.Lock()
-		l.refs = append(l.refs, refs...)
-		l.mu.Unlock()
+	w.mu.Lock()
+	w.refs = append(w.refs, refs...)
+	w.stubs = append(w.stubs, stubs...)
+	if w.watch && listed {
+		w.dirs = append(w.dirs, scannedDir{p, wd})
 	}
-	l.subdirs(fd, dir, prefix, subs)
+	w.mu.Unlock()
+	if !listed {
+		w.unread(wd)
+	}
+	w.subdirs(fd, p, subs)
 }
 
-// subdirs reads the subdirectories subs of the directory open as fd:
-// many in a few goroutines while there are some free, few here.
-func (l *refLister) subdirs(fd int, dir, prefix string, subs []string) {
+// unread notes that the directory watched as wd was not read: gone.
+func (w *refWalk) unread(wd int32) {
+	if wd >= 0 {
+		w.mu.Lock()
+		w.stray = append(w.stray, wd)
+		w.mu.Unlock()
+	}
+}
+
+// subdirs reads the subdirectories subs of the directory open as fd (p
+// in the walk): many in a few goroutines while there are some free, few
+// here.
+func (w *refWalk) subdirs(fd int, p string, subs []string) {
 	read := func(subs []string) {
 		for _, s := range subs {
-			l.dir(fd, s, dir+"/"+s, join(prefix, s))
+			w.dir(fd, s, join(p, s))
 		}
 	}
-	if len(subs) < listSplit {
+	if len(subs) < w.split || cap(w.sem) == 0 {
 		read(subs)
 		return
 	}
 	var wg sync.WaitGroup
-	size := (len(subs) + listParallel) / (listParallel + 1)
+	size := (len(subs) + cap(w.sem)) / (cap(w.sem) + 1)
 	for len(subs) > size {
 		part := subs[:size]
 		subs = subs[size:]
 		select {
-		case l.sem <- struct{}{}:
+		case w.sem <- struct{}{}:
 			wg.Go(func() {
-				defer func() { <-l.sem }()
+				defer func() { <-w.sem }()
 				read(part)
 			})
 		default:
@@ -353,20 +468,39 @@ func (l *refLister) subdirs(fd int, dir, prefix string, subs []string) {
 	wg.Wait()
 }
 
-// readListedRef reads the ref file name in the directory open as dirfd,
+// readListedRef reads, for a listing, the ref file name in the
+// directory open as dirfd (full in the listing, at path on disk),
 // following an alias: ok is false if it is gone.
 func readListedRef(dirfd int, name, full string, path func() string) (c Checksum, ok bool, err error) {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	var buf [refFileMax]byte
+	data, op, err := readRefBytes(dirfd, name, &buf)
 	switch {
-	case errors.Is(err, unix.ENOENT):
+	case op == "open" && errors.Is(err, unix.ENOENT):
 		return c, false, nil
-	case errors.Is(err, unix.ELOOP):
+	case op == "open" && errors.Is(err, unix.ELOOP):
 		return c, false, fmt.Errorf("Listing refs: %w", aliasLoop(full))
 	case err != nil:
-		return c, false, fmt.Errorf("list refs: open %s: %w", path(), err)
+		return c, false, fmt.Errorf("list refs: %s %s: %w", op, path(), err)
+	}
+	if c, err = ParseChecksum(string(data)); err != nil {
+		return c, false, fmt.Errorf("list refs: ref file %s: %w", path(), err)
+	}
+	return c, true, nil
+}
+
+// refFileMax is more than a ref file holds: 64 hex digits and a newline.
+const refFileMax = 128
+
+// readRefBytes reads the ref file name in the directory open as dirfd
+// with an open, one read (two if it does not end in a newline) and a
+// close, and returns what it holds, trimmed; on failure, the call that
+// failed ("open" or "read") and its error.
+func readRefBytes(dirfd int, name string, buf *[refFileMax]byte) (data []byte, op string, err error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, "open", err
 	}
 	defer unix.Close(fd)
-	var buf [128]byte
 	n := 0
 	for n < len(buf) {
 		m, err := unix.Read(fd, buf[n:])
@@ -374,17 +508,14 @@ func readListedRef(dirfd int, name, full string, path func() string) (c Checksum
 			continue
 		}
 		if err != nil {
-			return c, false, fmt.Errorf("list refs: read %s: %w", path(), err)
+			return nil, "read", err
 		}
 		n += m
 		if m == 0 || n < len(buf) && buf[n-1] == '\n' {
 			break // a short read of a whole line is the end of a ref file
 		}
 	}
-	if c, err = ParseChecksum(string(bytes.TrimSpace(buf[:n]))); err != nil {
-		return c, false, fmt.Errorf("list refs: ref file %s: %w", path(), err)
-	}
-	return c, true, nil
+	return bytes.TrimSpace(buf[:n]), "", nil
 }
 
 // direntBufs are the buffers of getdents: 32 KiB reads a directory of
@@ -392,9 +523,9 @@ func readListedRef(dirfd int, name, full string, path func() string) (c Checksum
 var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // eachDirent calls fn with the name and type (a DT_ constant) of each
-// entry of the directory open as fd (at path), but . and .., until fn
+// entry of the directory open as fd (at path()), but . and .., until fn
 // fails. A directory removed while read fails with unix.ENOENT.
-func eachDirent(fd int, path string, fn func(name []byte, typ byte) error) error {
+func eachDirent(fd int, path func() string, fn func(name []byte, typ byte) error) error {
 	bp := direntBufs.Get().(*[]byte)
 	defer direntBufs.Put(bp)
 	for {
@@ -403,7 +534,7 @@ func eachDirent(fd int, path string, fn func(name []byte, typ byte) error) error
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("list refs in %s: %w", path, err)
+			return fmt.Errorf("list refs in %s: %w", path(), err)
 		}
 		if n == 0 {
 			return nil
@@ -411,7 +542,7 @@ func eachDirent(fd int, path string, fn func(name []byte, typ byte) error) error
 		for b := (*bp)[:n]; len(b) >= 19; {
 			reclen := int(binary.NativeEndian.Uint16(b[16:]))
 			if reclen < 19 || reclen > len(b) {
-				return fmt.Errorf("list refs in %s: a directory entry of %d bytes", path, reclen)
+				return fmt.Errorf("list refs in %s: a directory entry of %d bytes", path(), reclen)
 			}
 			typ := b[18]
 			name := b[19:reclen]

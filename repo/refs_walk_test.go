@@ -89,3 +89,49 @@ func firstDiff(a, b []string) string {
 	}
 	return fmt.Sprint(len(a), " / ", len(b))
 }
+
+// TestRefWalkReadsRefFiles: the one walker reads a ref file in one read
+// when it ends in a newline and to its end when not, for a listing and
+// for the watch alike; an empty file is no ref to the watch (a file
+// being written in place) and a bad one to a listing.
+func TestRefWalkReadsRefFiles(t *testing.T) {
+	sum := checksumOf("walk")
+	for _, tc := range []struct {
+		name, content string
+		ok            bool
+	}{
+		{"newline", sum.String() + "\n", true},
+		{"no-newline", sum.String(), true},
+		{"crlf", sum.String() + "\r\n", true},
+		{"spaces", "  " + sum.String() + " \n\n", true},
+		{"empty", "", false},
+		{"short", sum.String()[:20] + "\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := initRepo(t, ModeArchive)
+			dir := filepath.Join(r.Path(), "refs", "heads", "app", "x")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(dir, "stable"), []byte(tc.content))
+			refs, err := r.ListRefs("", false)
+			if tc.ok && (err != nil || len(refs) != 1 || refs[0].Checksum != sum) {
+				t.Errorf("ListRefs: %v, %v; want app/x/stable at %s", refs, err, sum)
+			}
+			if !tc.ok && err == nil {
+				t.Errorf("ListRefs: %v, want an error", refs)
+			}
+			s := scanRefs(r.Path(), "", nil)
+			found := len(s.refs) == 1 && s.refs[0].path == "heads/app/x/stable" && s.refs[0].sum == sum
+			if tc.ok && (s.err != nil || !found) {
+				t.Errorf("scanRefs: %v, %v; want heads/app/x/stable at %s", s.refs, s.err, sum)
+			}
+			if !tc.ok && len(s.refs) != 0 {
+				t.Errorf("scanRefs: %v, want no ref", s.refs)
+			}
+			if tc.name == "empty" && s.err != nil {
+				t.Errorf("scanRefs: %v; an empty file is no error to the watch", s.err)
+			}
+		})
+	}
+}

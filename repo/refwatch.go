@@ -412,7 +412,7 @@ func (w *refWatcher) full(min time.Duration) time.Duration {
 
 // forgetStray stops the watches of the directories that s watched and
 // found gone, unless t knows them still (moved).
-func (w *refWatcher) forgetStray(s *refScan, t *refTree) {
+func (w *refWatcher) forgetStray(s *refWalk, t *refTree) {
 	for _, wd := range s.stray {
 		if t.byWd(wd) == noNode {
 			w.n.forget(wd)
@@ -481,7 +481,7 @@ func (w *refWatcher) refAt(p string) (Checksum, bool) {
 
 // noteWatchErr reports a watch that could not be placed: from then on
 // the safety-net look runs as often as without notifications.
-func (w *refWatcher) noteWatchErr(s *refScan) {
+func (w *refWatcher) noteWatchErr(s *refWalk) {
 	if s.watchErr != nil {
 		w.degraded = true
 		w.fn(RefEvent{Err: fmt.Errorf("watch refs of %s: polling every %v or more: %w", w.r.path, fallbackPoll, s.watchErr)})
@@ -581,7 +581,7 @@ func (w *refWatcher) loadAll(dirs []string) error {
 		return nil
 	}
 	w.begin()
-	scans := make([]*refScan, len(todo))
+	scans := make([]*refWalk, len(todo))
 	if len(todo) == 1 { // a lookup's: no goroutine
 		scans[0] = w.scanDir(todo[0])
 	} else {
@@ -615,12 +615,12 @@ func (w *refWatcher) loadAll(dirs []string) error {
 func (w *refWatcher) loadDir(dir string) error { return w.addLoad(dir, w.scanDir(dir)) }
 
 // scanDir reads the directory dir alone, and watches it.
-func (w *refWatcher) scanDir(dir string) *refScan {
+func (w *refWatcher) scanDir(dir string) *refWalk {
 	return scanRefsSome(w.r.path, dir, w.watchFunc(), func(string) bool { return false })
 }
 
 // addLoad takes in s, what scanDir found in the stub dir.
-func (w *refWatcher) addLoad(dir string, s *refScan) error {
+func (w *refWatcher) addLoad(dir string, s *refWalk) error {
 	id := w.t.find(dir)
 	if id == noNode || w.t.n(id).kind != nodeStub {
 		return nil // loaded meanwhile (a target of an alias), or gone
@@ -742,14 +742,14 @@ func (w *refWatcher) check(p string) error {
 	target := ""
 	symlink := st.Mode&unix.S_IFMT == unix.S_IFLNK
 	if symlink {
-		target = (&refScan{root: filepath.Join(w.r.path, "refs")}).aliasTarget(p, full)
+		target = (&refWalk{refsDir: filepath.Join(w.r.path, "refs")}).aliasTarget(p, full)
 	}
 	w.setRef(p, c, symlink, target)
 	return nil
 }
 
 // addScan takes in what a scan of a new directory found.
-func (w *refWatcher) addScan(s *refScan) error {
+func (w *refWatcher) addScan(s *refWalk) error {
 	slices.SortFunc(s.dirs, func(a, b scannedDir) int { return strings.Compare(a.path, b.path) }) // parents first
 	for _, d := range s.dirs {
 		id := w.t.find(d.path)

@@ -25,6 +25,7 @@ const refsMask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_TO | unix.IN_MO
 // thousands of directories cost nothing here.
 type inotify struct {
 	repo string
+	refs string // the repository's refs/, with a final slash
 	fd   int
 	in   *os.File
 	c    chan struct{}
@@ -51,7 +52,7 @@ func newInotify(repoPath string) (notifier, error) {
 	}
 	// Through os.File the read blocks in the runtime poller, so close
 	// wakes it.
-	n := &inotify{repo: repoPath, fd: fd, in: os.NewFile(uintptr(fd), "inotify"), c: make(chan struct{}, 1)}
+	n := &inotify{repo: repoPath, refs: filepath.Join(repoPath, "refs") + "/", fd: fd, in: os.NewFile(uintptr(fd), "inotify"), c: make(chan struct{}, 1)}
 	wd, err := unix.InotifyAddWatch(fd, repoPath, unix.IN_ATTRIB|unix.IN_ONLYDIR)
 	if err != nil {
 		n.in.Close()
@@ -140,7 +141,8 @@ func (n *inotify) take() (evs []notifyEvent, lost bool) {
 // watch watches the directory dir under refs/, and returns its watch
 // descriptor, or -1 if it is gone.
 func (n *inotify) watch(dir string) (int32, error) {
-	wd, err := unix.InotifyAddWatch(n.fd, filepath.Join(n.repo, "refs", filepath.FromSlash(dir)), refsMask)
+	// dir is clean, and a mirror's loads watch a hundred thousand.
+	wd, err := unix.InotifyAddWatch(n.fd, n.refs+dir, refsMask)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 		return -1, nil // gone meanwhile: its parent's event says so

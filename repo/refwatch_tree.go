@@ -382,7 +382,7 @@ func (t *refTree) compactNames() {
 
 // treeOfScan returns the tree of what a full look found, and its
 // aliases.
-func treeOfScan(s *refScan) (*refTree, map[string]string) {
+func treeOfScan(s *refWalk) (*refTree, map[string]string) {
 	t := newRefTree(nodeDir)
 	aliases := map[string]string{}
 	slices.SortFunc(s.dirs, func(a, b scannedDir) int { return strings.Compare(a.path, b.path) }) // parents first
