@@ -15,8 +15,10 @@ import (
 func bspatch(old io.ReaderAt, oldSize int64, newSize uint64, patch []byte, emit func([]byte) error) error {
 	var newPos uint64
 	var oldPos int64
-	buf := make([]byte, 0, 64<<10)
-	obuf := make([]byte, 64<<10)
+	buf, obuf := getBuf(64<<10), getBuf(64<<10)
+	defer putBuf(buf)
+	defer putBuf(obuf)
+	obuf = obuf[:cap(obuf)]
 	for newPos < newSize {
 		if len(patch) < 24 {
 			return invalidf("bspatch: control block past the end of the patch at %d of %d bytes", newPos, newSize)

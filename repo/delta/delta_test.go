@@ -57,7 +57,7 @@ func (s *memSink) OpenSource(c repo.Checksum) (Source, error) {
 	if !ok {
 		return nil, repo.ErrNotFound
 	}
-	return memSource{bytes.NewReader(b)}, nil
+	return &memSource{b: b}, nil
 }
 
 func TestDecodeOstreeDeltas(t *testing.T) {

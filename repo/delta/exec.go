@@ -359,7 +359,7 @@ func (x *executor) open() error {
 		return err
 	}
 	if x.pool != nil && size <= maxBuffered {
-		f.buf = make([]byte, 0, size)
+		f.buf = getBuf(size)
 		return nil
 	}
 	pr, pw := io.Pipe()
@@ -432,6 +432,9 @@ func (x *executor) write() error {
 	if x.cur.skip || x.src == nil {
 		x.cur.written += size // checked; nothing to copy
 		return nil
+	}
+	if m, ok := x.src.(*memSource); ok {
+		return x.emit(m.b[offset : offset+size])
 	}
 	buf := make([]byte, min(size, 256<<10))
 	for size > 0 {
@@ -518,7 +521,12 @@ func (x *executor) close() error {
 		}
 	case !f.skip:
 		buf := f.buf
-		if err := x.pool.submit(func() error { return x.sink.WriteContent(f.obj, f.fi, bytes.NewReader(buf)) }); err != nil {
+		f.buf = nil
+		if err := x.pool.submit(func() error {
+			defer putBuf(buf)
+			return x.sink.WriteContent(f.obj, f.fi, bytes.NewReader(buf))
+		}); err != nil {
+			putBuf(buf)
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package delta
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -77,18 +76,19 @@ func (s *TxSink) OpenSource(c repo.Checksum) (Source, error) {
 	}
 	raw := &rawSource{r: s.Repo, c: c, fi: fi}
 	if s.Repo.Mode() != repo.ModeArchive && fi.Size <= wholeSource {
-		buf := make([]byte, fi.Size)
+		buf := getBuf(fi.Size)[:fi.Size]
 		if err := readAt(raw, buf, 0); err != nil {
+			putBuf(buf)
 			return nil, fmt.Errorf("read source %s: %w", c, err)
 		}
-		return memSource{bytes.NewReader(buf)}, nil
+		return &memSource{b: buf, pooled: true}, nil
 	}
 	if fi.Size <= wholeSource {
 		buf := make([]byte, fi.Size)
 		if _, err := s.Repo.ReadFileInto(c, buf); err != nil {
 			return nil, err
 		}
-		return memSource{bytes.NewReader(buf)}, nil
+		return &memSource{b: buf}, nil
 	}
 	if s.Repo.Mode() != repo.ModeArchive {
 		return raw, nil
@@ -110,9 +110,31 @@ func (s *TxSink) OpenSource(c repo.Checksum) (Source, error) {
 	return fileSource{f, int64(fi.Size)}, nil
 }
 
-type memSource struct{ *bytes.Reader }
+// memSource is a read source in memory, which writes copy from directly.
+// A pooled one gives its buffer back when closed.
+type memSource struct {
+	b      []byte
+	pooled bool
+}
 
-func (memSource) Close() error { return nil }
+func (m *memSource) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= int64(len(m.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+func (m *memSource) Size() int64 { return int64(len(m.b)) }
+func (m *memSource) Close() error {
+	if m.pooled {
+		putBuf(m.b)
+	}
+	m.b, m.pooled = nil, false
+	return nil
+}
 
 type fileSource struct {
 	*os.File

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
 )
 
 // Parallel decoding. An xz stream of several blocks (what EncodePart
@@ -104,7 +105,37 @@ func wrapBlock(header, block []byte, unpadded, usize uint64) []byte {
 	copy(footer[10:], "YZ")
 	binary.LittleEndian.PutUint32(footer[:4], crc32.ChecksumIEEE(footer[4:10]))
 	s := make([]byte, 0, len(header)+len(block)+len(index)+len(footer))
-	return append(append(append(append(s, header...), block...), index...), footer[:]...)
+	s = append(append(append(append(s, header...), block...), index...), footer[:]...)
+	shrinkDict(s[len(header):len(header)+len(block)], usize)
+	return s
+}
+
+// shrinkDict lowers the LZMA2 dictionary a block's header declares to
+// the block's uncompressed size, which the index gives: a block starts
+// with an empty dictionary, so no match reaches further back than that,
+// and the decoder allocates (and the kernel zeroes) the whole declared
+// dictionary up front, 8 MiB per block as ulikunitz/xz writes them,
+// several times the block itself. A header it cannot read, or a
+// dictionary over MaxDictSize (the guard refuses it), stays as it is.
+func shrinkDict(block []byte, usize uint64) {
+	if len(block) < 1 || block[0] == 0 {
+		return
+	}
+	n := (int(block[0]) + 1) * 4
+	if len(block) < n {
+		return
+	}
+	h := block[:n]
+	dict, at, ok := lzma2DictAt(h[:n-4])
+	if !ok || dict > MaxDictSize || binary.LittleEndian.Uint32(h[n-4:]) != crc32.ChecksumIEEE(h[:n-4]) {
+		return
+	}
+	code := lzma.EncodeDictCap(int64(max(usize, lzma.MinDictCap)))
+	if code >= h[at] {
+		return
+	}
+	h[at] = code
+	binary.LittleEndian.PutUint32(h[n-4:], crc32.ChecksumIEEE(h[:n-4]))
 }
 
 // errSequential: the stream is left to the sequential decoder.

@@ -139,3 +139,54 @@ func FuzzSplitXZ(f *testing.F) {
 		}
 	})
 }
+
+// TestShrinkDict: a block split off for parallel decoding declares a
+// dictionary no larger than the block (the smallest code that holds it),
+// still decodes to what the sequential decoder makes, and keeps a
+// dictionary already small, or one over MaxDictSize for the guard to
+// refuse.
+func TestShrinkDict(t *testing.T) {
+	data := bytes.Repeat([]byte("a block of a static delta part, "), 4096) // 128 KiB
+	stream := xzStream(t, xz.WriterConfig{BlockSize: 40 << 10}, data)
+	off := xzBlockOffsets(t, stream)
+	if len(off) < 3 {
+		t.Fatalf("%d blocks, want several", len(off))
+	}
+	for _, tc := range []struct {
+		name      string
+		code      byte  // written into every block header; 0xff: as written (8 MiB)
+		wantMax   int64 // largest dictionary a split block may declare
+		wantError error
+	}{
+		{"as written", 0xff, 64 << 10, nil},
+		{"already small", 0, 4 << 10, nil},
+		{"4 GiB", 40, 1<<32 - 1, ErrDictTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := bytes.Clone(stream)
+			if tc.code != 0xff {
+				for _, o := range off {
+					setDict(t, s, o, tc.code)
+				}
+			}
+			blocks, ok := splitXZ(s)
+			if !ok {
+				t.Fatal("not split")
+			}
+			for i, b := range blocks {
+				h := b.stream[xzHeaderLen:]
+				dict, ok := lzma2Dict(h[:(int(h[0])+1)*4-4])
+				if !ok || dict > tc.wantMax || (tc.wantError == nil && dict < min(b.size, 4<<10)) {
+					t.Errorf("block %d of %d bytes declares %d (%v), want at most %d", i, b.size, dict, ok, tc.wantMax)
+				}
+			}
+			got, err := decodeBlocks(blocks, 1<<20)
+			if !errors.Is(err, tc.wantError) {
+				t.Fatalf("decodeBlocks: %v, want %v", err, tc.wantError)
+			}
+			if err == nil && !bytes.Equal(got, data) {
+				t.Fatal("parallel decode differs from the input")
+			}
+		})
+	}
+}

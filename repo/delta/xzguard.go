@@ -157,8 +157,14 @@ func checkSize(id byte) int64 {
 // lzma2Dict reads the dictionary size of a block header's LZMA2 filter.
 // false: no such filter, or a header it cannot read.
 func lzma2Dict(h []byte) (int64, bool) {
+	d, _, ok := lzma2DictAt(h)
+	return d, ok
+}
+
+// lzma2DictAt is lzma2Dict, and where in h the size's code is.
+func lzma2DictAt(h []byte) (int64, int, bool) {
 	if len(h) < 2 {
-		return 0, false
+		return 0, 0, false
 	}
 	flags := h[1]
 	rest := h[2:]
@@ -177,31 +183,32 @@ func lzma2Dict(h []byte) (int64, bool) {
 	for _, bit := range []byte{0x40, 0x80} { // compressed, uncompressed size
 		if flags&bit != 0 {
 			if _, ok := varint(); !ok {
-				return 0, false
+				return 0, 0, false
 			}
 		}
 	}
 	for range int(flags&3) + 1 {
 		id, ok := varint()
 		if !ok {
-			return 0, false
+			return 0, 0, false
 		}
 		n, ok := varint()
 		if !ok || uint64(len(rest)) < n {
-			return 0, false
+			return 0, 0, false
 		}
 		props := rest[:n]
 		rest = rest[n:]
 		if id == 0x21 && n == 1 {
 			c := props[0]
 			if c > 40 {
-				return 0, false
+				return 0, 0, false
 			}
+			at := len(h) - len(rest) - 1
 			if c == 40 {
-				return 1<<32 - 1, true
+				return 1<<32 - 1, at, true
 			}
-			return int64(2|c&1) << (c/2 + 11), true
+			return int64(2|c&1) << (c/2 + 11), at, true
 		}
 	}
-	return 0, false
+	return 0, 0, false
 }
