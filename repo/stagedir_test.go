@@ -220,7 +220,8 @@ func TestLinkTmpfileFallback(t *testing.T) {
 
 // TestStageCreateModeMatchesOstree pulls (stages the .filez and metadata
 // an archive remote serves, as pull does) a tree of many file modes into
-// bare-user and archive repositories under umask 022 and 077, and checks
+// bare-user and archive repositories under umask 022 and 077, through
+// O_TMPFILE and through named temporaries, and checks
 // every object against what `ostree pull-local` makes of the same archive
 // under the same umask: bytes, mode, owner and user.ostreemeta. Objects
 // are created with their final mode where the umask allows it, so fchmod
@@ -244,32 +245,45 @@ func TestStageCreateModeMatchesOstree(t *testing.T) {
 
 	for _, mode := range []Mode{ModeBareUser, ModeArchive} {
 		for _, umask := range []uint32{0o022, 0o077} {
-			t.Run(fmt.Sprintf("%s/umask%04o", mode, umask), func(t *testing.T) {
-				old := unix.Umask(int(umask))
-				defer unix.Umask(old)
-				oldU := stageUmask
-				stageUmask = func() uint32 { return umask }
-				defer func() { stageUmask = oldU }()
-				var chmods atomic.Int32
-				oldC := fchmodObject
-				fchmodObject = func(fd int, m uint32) error { chmods.Add(1); return oldC(fd, m) }
-				defer func() { fchmodObject = oldC }()
-
-				want := filepath.Join(t.TempDir(), "ostree")
-				for _, args := range [][]string{{"init", "--mode=" + mode.String()}, {"pull-local", archive.Path(), "main"}} {
-					if out, err := exec.Command("ostree", append([]string{"--repo=" + want}, args...)...).CombinedOutput(); err != nil {
-						t.Fatalf("ostree %v: %v\n%s", args, err, out)
+			for _, named := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/umask%04o/named=%v", mode, umask, named), func(t *testing.T) {
+					if named {
+						// A filesystem without O_TMPFILE: named temporaries, renamed.
+						orig := openTmpfile
+						openTmpfile = func(int) (int, error) { return -1, unix.EOPNOTSUPP }
+						defer func() { openTmpfile = orig }()
 					}
-				}
-				r := initRepo(t, mode)
-				expectChmods := stageArchiveObjects(t, archive, r, commit, umask)
-				if got := int(chmods.Load()); got != expectChmods {
-					t.Errorf("%d fchmods, want %d (one per object whose mode the umask cuts)", got, expectChmods)
-				}
-				compareObjects(t, want, r.Path())
-			})
+					testStageCreateMode(t, archive, commit, mode, umask)
+				})
+			}
 		}
 	}
+}
+
+// testStageCreateMode is one case of TestStageCreateModeMatchesOstree.
+func testStageCreateMode(t *testing.T, archive *Repo, commit Checksum, mode Mode, umask uint32) {
+	old := unix.Umask(int(umask))
+	defer unix.Umask(old)
+	oldU := stageUmask
+	stageUmask = func() uint32 { return umask }
+	defer func() { stageUmask = oldU }()
+	var chmods atomic.Int32
+	oldC := fchmodObject
+	fchmodObject = func(fd int, m uint32) error { chmods.Add(1); return oldC(fd, m) }
+	defer func() { fchmodObject = oldC }()
+
+	want := filepath.Join(t.TempDir(), "ostree")
+	for _, args := range [][]string{{"init", "--mode=" + mode.String()}, {"pull-local", archive.Path(), "main"}} {
+		if out, err := exec.Command("ostree", append([]string{"--repo=" + want}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ostree %v: %v\n%s", args, err, out)
+		}
+	}
+	r := initRepo(t, mode)
+	expectChmods := stageArchiveObjects(t, archive, r, commit, umask)
+	if got := int(chmods.Load()); got != expectChmods {
+		t.Errorf("%d fchmods, want %d (one per object whose mode the umask cuts)", got, expectChmods)
+	}
+	compareObjects(t, want, r.Path())
 }
 
 // stageArchiveObjects stages every object of archive into r in one
