@@ -499,14 +499,15 @@ func (p *puller) stage(c repo.Checksum, mem []byte, partial string, size int64) 
 	return nil
 }
 
-// maxWholeFile is the largest partial download stageFile reads whole:
-// bufpool's largest buffers; a larger one would be a fresh allocation,
-// whose page faults and zeroing cost what the faster decoder saves, and
-// would double the pull's peak memory. maxWholeHeld bounds the bytes of
-// partial downloads held in memory at once, all of a pull's together.
+// maxWholeFile is the largest partial download stageFile reads whole; a
+// larger one is streamed. Few objects are larger, and buffers of their
+// size, up to bufpool's largest, were most of a pull's peak memory: the
+// pool keeps them, and the collector's target grows with them.
+// maxWholeHeld bounds the bytes of partial downloads held in memory at
+// once, all of a pull's together.
 const (
-	maxWholeFile = 4 << 20
-	maxWholeHeld = 64 << 20
+	maxWholeFile = 1 << 20
+	maxWholeHeld = 16 << 20
 )
 
 // stageFile verifies and stages content object c from fh, a download of

@@ -30,7 +30,7 @@ func (tx *Transaction) WriteArchiveStream(r io.Reader, size int64, expected Chec
 		_, err = tx.WriteContent(fi, payload, &expected)
 		return fi, err
 	}
-	s, err := tx.tempFile()
+	s, err := tx.stage.createMode(false, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (tx *Transaction) WriteArchiveStream(r io.Reader, size int64, expected Chec
 		err = w.w.Flush()
 	}
 	if err == nil {
-		err = applyMetadata(s.fd, fi, ModeArchive)
+		err = s.applyMetadata(fi, ModeArchive)
 	}
 	if err != nil {
 		return nil, tx.discard(s, err)

@@ -34,7 +34,7 @@ func (tx *Transaction) WriteMetadata(t ObjectType, data []byte, expected *Checks
 	}
 	// Detached metadata is mutable: it replaces what is staged, by a
 	// rename, so it needs a name of its own first.
-	f, err := tx.stage.create(t == ObjCommitMeta)
+	f, err := tx.stage.createMode(t == ObjCommitMeta, 0o644)
 	if err != nil {
 		return c, err
 	}
@@ -42,7 +42,7 @@ func (tx *Transaction) WriteMetadata(t ObjectType, data []byte, expected *Checks
 		return c, tx.discard(f, err)
 	}
 	tx.sizes.Load().record(c, t, uint64(len(data)), uint64(len(data)))
-	if err := unix.Fchmod(f.fd, 0o644); err != nil {
+	if err := f.setPerm(0o644); err != nil {
 		return c, tx.discard(f, fmt.Errorf("stage %s.%s: chmod: %w", c, t.Ext(), err))
 	}
 	return c, tx.place(f, c, t, t == ObjCommitMeta)
@@ -198,7 +198,7 @@ func (tx *Transaction) writeRepresentation(fi *FileInfo, payload io.Reader) (*st
 	if fi.IsSymlink() && tx.r.mode != ModeArchive && tx.r.mode != ModeBareUser {
 		return tx.writeSymlink(fi)
 	}
-	s, err := tx.tempFile()
+	s, err := tx.stage.createObject(fi, tx.r.mode)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +225,7 @@ func (tx *Transaction) writeRepresentation(fi *FileInfo, payload io.Reader) (*st
 		err = w.Flush()
 	}
 	if err == nil {
-		err = applyMetadata(s.fd, fi, tx.r.mode)
+		err = s.applyMetadata(fi, tx.r.mode)
 	}
 	if err != nil {
 		return nil, tx.discard(s, err)

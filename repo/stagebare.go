@@ -14,22 +14,56 @@ import (
 // applyMetadata gives a staged regular file the owner, mode, xattrs and
 // mtime its repository mode calls for.
 func applyMetadata(fd int, fi *FileInfo, mode Mode) error {
+	return (&staged{fd: fd}).applyMetadata(fi, mode)
+}
+
+// objectPerm is the mode of the file that stores content object fi in a
+// repository of mode, as ostree gives it.
+func objectPerm(fi *FileInfo, mode Mode) uint32 {
+	switch mode {
+	case ModeArchive:
+		return 0o644
+	case ModeBareUser:
+		if fi.IsSymlink() {
+			return 0o644
+		}
+		return fi.Mode&0o775 | 0o400
+	case ModeBareUserOnly:
+		return fi.Mode & 0o775
+	default:
+		return fi.Mode & 0o7777
+	}
+}
+
+// createObject opens a new file for content object fi in a repository of
+// mode, created with its final mode where the umask allows.
+func (d *stageDir) createObject(fi *FileInfo, mode Mode) (*staged, error) {
+	perm := objectPerm(fi, mode)
+	if mode == ModeBare {
+		// The fchown that comes first would clear setuid and setgid.
+		perm &^= 0o6000
+	}
+	return d.createMode(false, perm)
+}
+
+// applyMetadata gives the staged regular file s the owner, mode, xattrs
+// and mtime its repository mode calls for; the mode it was created with
+// is not set again.
+func (s *staged) applyMetadata(fi *FileInfo, mode Mode) error {
+	fd := s.fd
+	perm := objectPerm(fi, mode)
 	var err error
 	switch mode {
 	case ModeArchive:
-		err = unix.Fchmod(fd, 0o644)
+		err = s.setPerm(perm)
 	case ModeBareUser:
-		perm := fi.Mode&0o775 | 0o400
-		if fi.IsSymlink() {
-			perm = 0o644
-		}
-		if err = unix.Fchmod(fd, perm); err == nil {
+		if err = s.setPerm(perm); err == nil {
 			meta := gvariant.EncodeDirMeta(gvariant.DirMeta{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Xattrs: xattrsToGV(fi.Xattrs)})
 			err = unix.Fsetxattr(fd, "user.ostreemeta", meta, 0)
 		}
 	case ModeBare:
 		if err = unix.Fchown(fd, int(fi.UID), int(fi.GID)); err == nil {
-			err = unix.Fchmod(fd, fi.Mode&0o7777)
+			err = s.setPerm(perm)
 		}
 		for _, x := range fi.Xattrs {
 			if err != nil {
@@ -38,7 +72,7 @@ func applyMetadata(fd int, fi *FileInfo, mode Mode) error {
 			err = unix.Fsetxattr(fd, x.Name, x.Value, 0)
 		}
 	case ModeBareUserOnly:
-		err = unix.Fchmod(fd, fi.Mode&0o775)
+		err = s.setPerm(perm)
 	}
 	if err == nil && mode != ModeArchive {
 		err = futimensZero(fd)

@@ -24,6 +24,10 @@ type stageDir struct {
 	fd        int
 	made      [256]atomic.Bool // the subdirectory for this first checksum byte exists
 	noTmpfile atomic.Bool      // use named temporaries: O_TMPFILE is not supported here
+	// umask is the process's umask when the directory was opened, or all
+	// bits when a default ACL on it, not the umask, decides what a new
+	// file's mode becomes: see createMode.
+	umask uint32
 
 	mu     sync.Mutex
 	staged map[stagedKey]int64 // every object staged, see has; its counted payload (-1: not counted)
@@ -70,7 +74,23 @@ func openStageDir(path string, kept []stagedKey) (*stageDir, error) {
 		d.staged[k] = -1
 	}
 	d.noTmpfile.Store(!tmpfileLinkable())
+	d.umask = stageUmask()
+	if hasDefaultACL(fd) {
+		d.umask = 0o777
+	}
 	return d, nil
+}
+
+// stageUmask is the umask that new staged files get their mode through:
+// processUmask, read once, unless a test plays another.
+var stageUmask = func() uint32 { return processUmask() }
+
+// hasDefaultACL reports whether the directory fd has a default ACL, which
+// replaces the umask for files created in it; when that cannot be told,
+// it reports true, so that every mode is set by fchmod.
+func hasDefaultACL(fd int) bool {
+	_, err := unix.Fgetxattr(fd, "system.posix_acl_default", nil)
+	return !errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.EOPNOTSUPP)
 }
 
 // close closes the directory once its writers are done: Commit and Abort
@@ -86,25 +106,30 @@ func (d *stageDir) close() error {
 	return err
 }
 
-// openTmpfile opens an unnamed file in the directory dirfd. Tests swap
-// it to play a filesystem without O_TMPFILE.
-var openTmpfile = func(dirfd int) (int, error) {
-	return unix.Openat(dirfd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
-}
+// openTmpfile, when set, replaces the openat(O_TMPFILE) of createTmpfile:
+// tests set it to play a filesystem without O_TMPFILE.
+var openTmpfile func(dirfd int) (int, error)
 
 // tmpfileLinkable reports whether an O_TMPFILE can be given a name: that
 // goes through /proc/self/fd, which needs procfs.
 func tmpfileLinkable() bool { return unix.Access("/proc/self/fd", unix.F_OK) == nil }
 
-// createTmpfile opens an unnamed file in dirfd, unless off says the
-// filesystem has no O_TMPFILE. fd -1 with no error means: create a named
-// file instead; the first EOPNOTSUPP (no O_TMPFILE on this filesystem) or
-// EISDIR (a kernel that predates it and saw O_DIRECTORY alone) sets off.
-func createTmpfile(dirfd int, off *atomic.Bool) (int, error) {
+// createTmpfile opens an unnamed file of mode perm (less the umask) in
+// dirfd, unless off says the filesystem has no O_TMPFILE. fd -1 with no
+// error means: create a named file instead; the first EOPNOTSUPP (no
+// O_TMPFILE on this filesystem) or EISDIR (a kernel that predates it and
+// saw O_DIRECTORY alone) sets off.
+func createTmpfile(dirfd int, perm uint32, off *atomic.Bool) (int, error) {
 	if off.Load() {
 		return -1, nil
 	}
-	fd, err := openTmpfile(dirfd)
+	var fd int
+	var err error
+	if openTmpfile != nil {
+		fd, err = openTmpfile(dirfd)
+	} else {
+		fd, err = unix.Openat(dirfd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, perm)
+	}
 	if err == nil {
 		return fd, nil
 	}
@@ -154,32 +179,67 @@ type staged struct {
 	name    string
 	written int64
 	payload uint64 // a content object's payload size, for the transaction's counts
+	perm    uint32 // the permission bits the file was created with, exactly; 0: unknown
 }
 
-// create opens a new object file for writing. named forces a temporary
-// name, for objects placed by a replacing rename.
+// create opens a new object file for writing, of mode 0600. named forces
+// a temporary name, for objects placed by a replacing rename.
 func (d *stageDir) create(named bool) (*staged, error) {
+	return d.createMode(named, 0)
+}
+
+// createMode is create of a file whose mode is to be perm: the file is
+// created with it where the umask takes none of its bits (and no default
+// ACL stands in for the umask), which spares the fchmod that staging
+// would do next (see setPerm); perm 0 asks for 0600. A file created with
+// perm has s.perm set.
+func (d *stageDir) createMode(named bool, perm uint32) (*staged, error) {
+	m := uint32(0o600)
+	if perm != 0 && perm&^0o777 == 0 && perm&d.umask == 0 {
+		m = perm
+	}
+	s := &staged{d: d}
+	if m == perm {
+		s.perm = perm
+	}
 	if !named {
-		fd, err := createTmpfile(d.fd, &d.noTmpfile)
+		fd, err := createTmpfile(d.fd, m, &d.noTmpfile)
 		if err != nil {
 			return nil, fmt.Errorf("stage object: create a temporary file in %s: %w", d.path, err)
 		}
 		if fd >= 0 {
-			return &staged{d: d, fd: fd}, nil
+			if openTmpfile != nil {
+				s.perm = 0 // a test's file, of whatever mode
+			}
+			s.fd = fd
+			return s, nil
 		}
 	}
 	for i := 0; ; i++ {
 		name := ".tmp-" + strconv.FormatUint(uint64(randomInt()), 36)
-		fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+		fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, m)
 		if errors.Is(err, unix.EEXIST) && i < 100 {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("stage object: create %s/%s: %w", d.path, name, err)
 		}
-		return &staged{d: d, fd: fd, name: name}, nil
+		s.fd, s.name = fd, name
+		return s, nil
 	}
 }
+
+// setPerm gives the file the permission bits perm, unless it was created
+// with them.
+func (s *staged) setPerm(perm uint32) error {
+	if s.perm != 0 && s.perm == perm {
+		return nil
+	}
+	return fchmodObject(s.fd, perm)
+}
+
+// fchmodObject is fchmod(2); tests count its calls.
+var fchmodObject = unix.Fchmod
 
 // Write writes all of b.
 func (s *staged) Write(b []byte) (int, error) {

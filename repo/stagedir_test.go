@@ -1,16 +1,24 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/internal/repotest"
 )
 
 // TestStagingWithoutTmpfile plays a filesystem without O_TMPFILE: the
@@ -181,7 +189,7 @@ func TestLinkTmpfileFallback(t *testing.T) {
 			defer func() { linkEmptyPath = old; noEmptyPathLink.Store(false) }()
 			noEmptyPathLink.Store(false)
 			link := func(name, content string) error {
-				fd, err := openTmpfile(dirfd)
+				fd, err := unix.Openat(dirfd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
 				if err != nil {
 					t.Skipf("no O_TMPFILE here: %v", err)
 				}
@@ -208,4 +216,189 @@ func TestLinkTmpfileFallback(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStageCreateModeMatchesOstree pulls (stages the .filez and metadata
+// an archive remote serves, as pull does) a tree of many file modes into
+// bare-user and archive repositories under umask 022 and 077, through
+// O_TMPFILE and through named temporaries, and checks
+// every object against what `ostree pull-local` makes of the same archive
+// under the same umask: bytes, mode, owner and user.ostreemeta. Objects
+// are created with their final mode where the umask allows it, so fchmod
+// runs for exactly those whose mode the umask would cut.
+func TestStageCreateModeMatchesOstree(t *testing.T) {
+	repotest.RequireOstree(t)
+	src := t.TempDir()
+	var entries []repotest.Entry
+	for _, m := range []uint32{0o644, 0o755, 0o775, 0o664, 0o600, 0o700, 0o444, 0o400, 0o4755, 0o000} {
+		entries = append(entries, repotest.Entry{Path: fmt.Sprintf("f%04o", m), Kind: repotest.File, Data: []byte(fmt.Sprintf("mode %o\n", m)), Mode: m})
+	}
+	entries = append(entries,
+		repotest.Entry{Path: "owned", Kind: repotest.File, Data: []byte("mine"), UID: 4242, GID: 4343, Xattrs: map[string]string{"user.a": "1"}},
+		repotest.Entry{Path: "link", Kind: repotest.Symlink, Target: "f0644"},
+		repotest.Entry{Path: "sub", Kind: repotest.Dir, Mode: 0o750},
+		repotest.Entry{Path: "sub/big.bin", Kind: repotest.File, Size: maxStageWhole + 12345, Mode: 0o755},
+	)
+	repotest.WriteTree(t, src, entries)
+	archive := initRepo(t, ModeArchive)
+	commit := commitDir(t, archive, "main", src)
+
+	for _, mode := range []Mode{ModeBareUser, ModeArchive} {
+		for _, umask := range []uint32{0o022, 0o077} {
+			for _, named := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/umask%04o/named=%v", mode, umask, named), func(t *testing.T) {
+					if named {
+						// A filesystem without O_TMPFILE: named temporaries, renamed.
+						orig := openTmpfile
+						openTmpfile = func(int) (int, error) { return -1, unix.EOPNOTSUPP }
+						defer func() { openTmpfile = orig }()
+					}
+					testStageCreateMode(t, archive, commit, mode, umask)
+				})
+			}
+		}
+	}
+}
+
+// testStageCreateMode is one case of TestStageCreateModeMatchesOstree.
+func testStageCreateMode(t *testing.T, archive *Repo, commit Checksum, mode Mode, umask uint32) {
+	old := unix.Umask(int(umask))
+	defer unix.Umask(old)
+	oldU := stageUmask
+	stageUmask = func() uint32 { return umask }
+	defer func() { stageUmask = oldU }()
+	var chmods atomic.Int32
+	oldC := fchmodObject
+	fchmodObject = func(fd int, m uint32) error { chmods.Add(1); return oldC(fd, m) }
+	defer func() { fchmodObject = oldC }()
+
+	want := filepath.Join(t.TempDir(), "ostree")
+	for _, args := range [][]string{{"init", "--mode=" + mode.String()}, {"pull-local", archive.Path(), "main"}} {
+		if out, err := exec.Command("ostree", append([]string{"--repo=" + want}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ostree %v: %v\n%s", args, err, out)
+		}
+	}
+	r := initRepo(t, mode)
+	expectChmods := stageArchiveObjects(t, archive, r, commit, umask)
+	if got := int(chmods.Load()); got != expectChmods {
+		t.Errorf("%d fchmods, want %d (one per object whose mode the umask cuts)", got, expectChmods)
+	}
+	compareObjects(t, want, r.Path())
+}
+
+// stageArchiveObjects stages every object of archive into r in one
+// transaction, as a pull from it would (content whole and streamed, in
+// turn), and returns how many staged files' modes umask cuts.
+func stageArchiveObjects(t *testing.T, archive, r *Repo, commit Checksum, umask uint32) int {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Abort()
+	cut := 0
+	i := 0
+	err = filepath.WalkDir(filepath.Join(archive.Path(), "objects"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		name := filepath.Base(filepath.Dir(p)) + d.Name()
+		sum, ext, _ := strings.Cut(name, ".")
+		c, err := ParseChecksum(sum)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		perm := uint32(0o644)
+		switch ext {
+		case "filez":
+			i++
+			var fi *FileInfo
+			if i%2 == 0 {
+				fi, err = tx.WriteArchiveBytes(data, c)
+			} else {
+				fi, err = tx.WriteArchiveStream(bytes.NewReader(data), int64(len(data)), c)
+			}
+			if fi != nil {
+				perm = objectPerm(fi, r.mode)
+			}
+		case "dirtree":
+			_, err = tx.WriteMetadata(ObjDirTree, data, &c)
+		case "dirmeta":
+			_, err = tx.WriteMetadata(ObjDirMeta, data, &c)
+		case "commit":
+			_, err = tx.WriteMetadata(ObjCommit, data, &c)
+		default:
+			return fmt.Errorf("unexpected object %s", p)
+		}
+		if perm&umask != 0 || perm == 0 {
+			cut++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SetRef("", "main", commit); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return cut
+}
+
+// compareObjects checks that the repositories want and got hold the same
+// objects, each with the same bytes, mode, owner and user.ostreemeta.
+func compareObjects(t *testing.T, want, got string) {
+	t.Helper()
+	list := func(repo string) map[string]bool {
+		m := map[string]bool{}
+		filepath.WalkDir(filepath.Join(repo, "objects"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				rel, _ := filepath.Rel(repo, p)
+				m[rel] = true
+			}
+			return err
+		})
+		return m
+	}
+	w, g := list(want), list(got)
+	if len(w) == 0 || !maps.Equal(w, g) {
+		t.Fatalf("objects differ:\nostree %v\nrepofs %v", slices.Sorted(maps.Keys(w)), slices.Sorted(maps.Keys(g)))
+	}
+	for rel := range w {
+		var sw, sg unix.Stat_t
+		if err := unix.Lstat(filepath.Join(want, rel), &sw); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Lstat(filepath.Join(got, rel), &sg); err != nil {
+			t.Fatal(err)
+		}
+		if sw.Mode != sg.Mode || sw.Uid != sg.Uid || sw.Gid != sg.Gid {
+			t.Errorf("%s: mode %o uid %d gid %d, ostree's %o %d %d", rel, sg.Mode, sg.Uid, sg.Gid, sw.Mode, sw.Uid, sw.Gid)
+		}
+		bw, _ := os.ReadFile(filepath.Join(want, rel))
+		bg, _ := os.ReadFile(filepath.Join(got, rel))
+		if !bytes.Equal(bw, bg) {
+			t.Errorf("%s: bytes differ from ostree's", rel)
+		}
+		xw, xg := ostreemetaXattr(filepath.Join(want, rel)), ostreemetaXattr(filepath.Join(got, rel))
+		if !bytes.Equal(xw, xg) {
+			t.Errorf("%s: user.ostreemeta %x, ostree's %x", rel, xg, xw)
+		}
+	}
+}
+
+func ostreemetaXattr(p string) []byte {
+	buf := make([]byte, 4096)
+	n, err := unix.Lgetxattr(p, "user.ostreemeta", buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:n]
 }

@@ -33,14 +33,14 @@ func (tx *Transaction) writeWhole(fi *FileInfo, data []byte) (*staged, error) {
 	if uint64(len(data)) != fi.Size {
 		return nil, fmt.Errorf("%w: payload of %d bytes, expected %d", errPayloadSize, len(data), fi.Size)
 	}
-	s, err := tx.tempFile()
+	s, err := tx.stage.createObject(fi, tx.r.mode)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := s.Write(data); err != nil {
 		return nil, tx.discard(s, err)
 	}
-	if err := applyMetadata(s.fd, fi, tx.r.mode); err != nil {
+	if err := s.applyMetadata(fi, tx.r.mode); err != nil {
 		return nil, tx.discard(s, err)
 	}
 	return s, nil

@@ -13,9 +13,10 @@ import (
 
 // maxStageWhole is the largest payload WriteArchiveBytes decodes into one
 // buffer and writes with one write; a larger one is decoded a window at a
-// time. The buffers of 16 parallel downloads stay small next to the page
-// cache they fill, and up to here they come from bufpool.
-const maxStageWhole = 1 << 20
+// time. Most objects are smaller; buffers for the few larger ones, 16
+// downloads at a time, kept by bufpool, made a good part of a pull's peak
+// memory, and decoding them a window at a time costs next to nothing more.
+const maxStageWhole = 256 << 10
 
 // WriteArchiveBytes is WriteArchiveStream of a .filez held whole in memory
 // (a download fetched into memory, or read back from its partial file):
