@@ -320,8 +320,8 @@ func objectStats(t *testing.T, repoPath string) []string {
 // or rewritten, are the very files `ostree pull-local` stores: the same
 // bytes, mode bits, owner, mtime and xattrs (user.ostreemeta in
 // bare-user), for owners, setuid/setgid, private and group-writable
-// modes, xattrs, symlinks, and a payload large enough to be decoded a
-// chunk at a time.
+// modes, xattrs, symlinks, and payloads whose .filez is mapped rather
+// than read (over 1 MiB), decoded at once or a chunk at a time.
 func TestPullLocalObjectsMatchOstree(t *testing.T) {
 	repotest.RequireOstree(t)
 	if os.Geteuid() != 0 {
@@ -340,6 +340,8 @@ func TestPullLocalObjectsMatchOstree(t *testing.T) {
 		{Path: "owned", Kind: repotest.File, Data: []byte("owned\n"), UID: 4242, GID: 4343},
 		{Path: "link", Kind: repotest.Symlink, Target: "hello.txt"},
 		{Path: "big", Kind: repotest.File, Size: 5<<20 + 3, Mode: 0o755},
+		// Incompressible: its .filez is over 1 MiB, its payload not.
+		{Path: "near", Kind: repotest.File, Size: 1<<20 - 50},
 		{Path: "mid", Kind: repotest.File, Size: 300 << 10, Xattrs: map[string]string{"user.big": strings.Repeat("v", 200)}},
 	}
 	for _, sm := range []string{"archive", "bare", "bare-user"} {

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -236,7 +236,7 @@ func (im *Importer) copyContent(c Checksum) (int64, error) {
 
 // maxImportWhole is the largest payload copyArchiveWhole decodes at once,
 // and the largest buffer an importScratch keeps between objects.
-const maxImportWhole = 4 << 20
+const maxImportWhole = 1 << 20
 
 // importChunk is how much of a payload over maxImportWhole is decoded,
 // hashed and written at a time: a slide of inflate.Reader's window.
@@ -286,13 +286,14 @@ func grow(b []byte, n int) []byte {
 }
 
 // copyArchiveWhole copies the .filez c of an archive source through
-// memory: read whole with bare system calls, decoded at once (package
-// inflate, about twice as fast as streaming), hashed, and written with one
-// write; a payload over maxImportWhole is decoded, hashed and written a
-// chunk at a time from the .filez held whole. ok is false, and nothing
-// done, for a .filez over maxWholeFile or when the bytes held by readers
-// in memory are at their bound (wholeBudget): the caller streams the
-// object from its file then.
+// memory: a small one read whole with bare system calls into a reused
+// buffer, a larger one (over maxImportWhole) mapped, so that it takes no
+// heap; its payload decoded at once (package inflate) and written with
+// one write, or, over maxImportWhole, decoded, hashed and written a chunk
+// at a time. ok is false, and nothing done, for a .filez over
+// maxWholeFile, one over maxImportWhole bound for an archive repository,
+// or when the bytes held by readers in memory are at their bound
+// (wholeBudget): the caller streams the object from its file then.
 func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 	name := c.String() + "." + ObjFile.Ext()
 	fd, err := im.openObject(c)
@@ -312,48 +313,95 @@ func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 	if st.Mode&sIFMT != sIFREG {
 		return 0, true, corruptf(c, ObjFile, "not a regular file (mode 0%o)", st.Mode)
 	}
-	if st.Size > maxWholeFile || !holdWhole(st.Size) {
+	mapped := st.Size > maxImportWhole
+	if st.Size > maxWholeFile || (mapped && im.tx.r.mode == ModeArchive) || !holdWhole(st.Size) {
 		return 0, false, nil
 	}
 	defer wholeBudget.Add(-st.Size)
 	s := im.scratch()
 	defer im.release(s)
-	s.in = grow(s.in, int(st.Size))
-	fi, payload, err := readFilez(fd, s.in)
+	var filez []byte
+	if mapped {
+		m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			return 0, false, nil
+		}
+		defer unix.Munmap(m)
+		unix.Madvise(m, unix.MADV_SEQUENTIAL)
+		filez = m
+	} else {
+		s.in = grow(s.in, int(st.Size))
+		if err := readFull(fd, s.in); err != nil {
+			return 0, true, &ObjectError{Object: name, Err: err}
+		}
+		filez = s.in
+	}
+	var fi *FileInfo
+	err = readingMapped(mapped, func() error {
+		fi, ok, err = im.copyFilez(s, c, filez)
+		return err
+	})
+	if !ok || err != nil {
+		return 0, ok, err
+	}
+	return int64(fi.Size), true, nil
+}
+
+// readingMapped runs f, which reads a mapped file if mapped: a file
+// truncated meanwhile faults on the pages past its end, which must fail
+// the object, not the process.
+func readingMapped(mapped bool, f func() error) (err error) {
+	if !mapped {
+		return f()
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if _, ok := r.(interface{ Addr() uintptr }); ok {
+			err = fmt.Errorf("%w; object changed while read", ErrCorrupt)
+			return
+		}
+		panic(r)
+	}()
+	return f()
+}
+
+// copyFilez decodes, verifies and stages the .filez c held whole in
+// filez; ok is false, and nothing done, when its payload would be held
+// whole and that passes the bound of wholeBudget.
+func (im *Importer) copyFilez(s *importScratch, c Checksum, filez []byte) (fi *FileInfo, ok bool, err error) {
+	fi, payload, err := parseFilez(filez)
 	if err != nil {
-		return 0, true, &ObjectError{Object: name, Err: err}
+		return nil, true, &ObjectError{Object: c.String() + "." + ObjFile.Ext(), Err: err}
 	}
 	if msg := fi.validate(); msg != "" {
-		return 0, true, corruptf(c, ObjFile, "%s", msg)
+		return nil, true, corruptf(c, ObjFile, "%s", msg)
 	}
 	s.h.Reset()
 	s.h.Write(contentStreamPrefix(fi))
-	if fi.Size > maxImportWhole && im.tx.r.mode != ModeArchive {
-		if err := im.stageChunked(s, c, fi, payload); err != nil {
-			return 0, true, err
-		}
-		return int64(fi.Size), true, nil
+	if fi.Size > maxImportWhole && im.tx.r.mode != ModeArchive && !fi.IsSymlink() {
+		return fi, true, im.stageChunked(s, c, fi, payload)
 	}
 	var data []byte
 	if !fi.IsSymlink() {
 		if fi.Size > maxImportWhole || !holdWhole(int64(fi.Size)) {
-			return 0, false, nil
+			return nil, false, nil
 		}
 		defer wholeBudget.Add(-int64(fi.Size))
 		s.out = grow(s.out, int(fi.Size))
 		data = s.out
 		if err := inflate.Decode(data, payload); err != nil {
-			return 0, true, corruptf(c, ObjFile, "%v", err)
+			return nil, true, corruptf(c, ObjFile, "%v", err)
 		}
 	}
 	s.h.Write(data)
 	if got := Checksum(s.h.Sum(nil)); got != c {
-		return 0, true, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, got)
+		return nil, true, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, got)
 	}
-	if err := im.stageVerified(fi, data, c); err != nil {
-		return 0, true, err
-	}
-	return int64(fi.Size), true, nil
+	return fi, true, im.stageVerified(fi, data, c)
 }
 
 // stageVerified is Transaction.stageVerified for an import. A regular
@@ -441,35 +489,21 @@ func writeStaged(s *staged, data []byte, fi *FileInfo, mode Mode, perm uint32) e
 	return nil
 }
 
-// readFilez fills b, as long as the .filez open as fd, from it and
-// returns its metadata and its payload, a slice of b.
-func readFilez(fd int, b []byte) (*FileInfo, []byte, error) {
+// readFull fills b, as long as the file open as fd, from it.
+func readFull(fd int, b []byte) error {
 	for n := 0; n < len(b); {
 		m, err := unix.Pread(fd, b[n:], int64(n))
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
 		case err != nil:
-			return nil, nil, err
+			return err
 		case m == 0:
-			return nil, nil, fmt.Errorf("%w; object shrank while read", ErrCorrupt)
+			return fmt.Errorf("%w; object shrank while read", ErrCorrupt)
 		}
 		n += m
 	}
-	if len(b) < 8 {
-		return nil, nil, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
-	}
-	n, err := archiveHeaderLen(b, int64(len(b)))
-	if err != nil {
-		return nil, nil, err
-	}
-	// A copy: the xattrs decoded point into the header, and b is reused
-	// while the FileInfo may live on.
-	fi, err := archiveFileInfo(bytes.Clone(b[8:8+n]), int64(len(b)))
-	if err != nil {
-		return nil, nil, err
-	}
-	return fi, b[8+n:], nil
+	return nil
 }
 
 // stageChunked stages the regular file c of a bare mode, its payload
