@@ -250,6 +250,9 @@ type importScratch struct {
 	in, out []byte // the .filez read whole; the payload decoded
 	h       hash.Hash
 	z       *inflate.Reader
+	// mapped is the .filez being copied when it is mapped, not in in:
+	// stageChunked drops its pages already decoded from the process.
+	mapped []byte
 }
 
 // scratch returns a free importScratch, or a new one.
@@ -329,6 +332,8 @@ func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 		defer unix.Munmap(m)
 		unix.Madvise(m, unix.MADV_SEQUENTIAL)
 		filez = m
+		s.mapped = m
+		defer func() { s.mapped = nil }()
 	} else {
 		s.in = grow(s.in, int(st.Size))
 		if err := readFull(fd, s.in); err != nil {
@@ -528,6 +533,7 @@ func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, pay
 	}
 	buf := grow(s.out, importChunk)
 	var got uint64
+	dropped := 0
 	for {
 		n, rerr := s.z.Read(buf)
 		if got += uint64(n); got > fi.Size {
@@ -537,6 +543,7 @@ func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, pay
 		if _, err := f.Write(buf[:n]); err != nil {
 			return tx.discard(f, fmt.Errorf("write content object %s: %w", c, err))
 		}
+		dropped = dropDecoded(s.mapped, len(payload), got, fi.Size, dropped)
 		if rerr == io.EOF {
 			break
 		}
@@ -555,6 +562,27 @@ func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, pay
 	}
 	f.payload = fi.Size
 	return tx.place(f, c, ObjFile, false)
+}
+
+// dropDecoded drops from the process the pages of the mapped .filez m
+// that its payload's decoder is past, having decoded got of size bytes
+// from the last n bytes of m, so that a large object does not stay
+// resident whole; pages up to dropped were dropped already, and it
+// returns how far they are now. Where decoding is, in its input, is
+// estimated in proportion, less a margin: a page dropped too early is
+// only read again from the page cache.
+func dropDecoded(m []byte, n int, got, size uint64, dropped int) int {
+	const margin = 4 * importChunk
+	if m == nil || size == 0 {
+		return dropped
+	}
+	off := len(m) - n + int(float64(n)*float64(got)/float64(size)) - margin
+	off &^= os.Getpagesize() - 1
+	if off <= dropped {
+		return dropped
+	}
+	unix.Madvise(m[dropped:off], unix.MADV_DONTNEED)
+	return off
 }
 
 // holdWhole counts n more bytes held in memory against wholeBudget, or
