@@ -20,9 +20,10 @@ type LocalOptions struct {
 	// Untrusted checks every object against its checksum, even those
 	// hardlinked rather than copied.
 	Untrusted bool
-	// Parallel objects imported at once (default twice the CPUs Go
-	// runs on: copying from an archive is inflate- and inode-bound, and
-	// more workers only hold more buffers).
+	// Parallel objects imported at once (default one more than the CPUs
+	// Go runs on: copying from an archive is inflate-bound, a worker
+	// rarely waits, and each worker holds its buffers; the one more
+	// keeps the CPUs busy while one does).
 	Parallel int
 }
 
@@ -41,7 +42,7 @@ type LocalResult struct {
 // dst's refs/heads.
 func PullLocal(ctx context.Context, dst, src *repo.Repo, o LocalOptions) (*LocalResult, error) {
 	if o.Parallel <= 0 {
-		o.Parallel = 2 * runtime.GOMAXPROCS(0)
+		o.Parallel = runtime.GOMAXPROCS(0) + 1
 	}
 	names := o.Refs
 	if len(names) == 0 {
