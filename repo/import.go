@@ -346,6 +346,9 @@ func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 		fi, ok, err = im.copyFilez(s, c, filez)
 		return err
 	})
+	if oe := (*ObjectError)(nil); err != nil && !errors.As(err, &oe) {
+		err = &ObjectError{Object: name, Err: err} // a fault names no object
+	}
 	if !ok || err != nil {
 		return 0, ok, err
 	}
