@@ -20,9 +20,10 @@ type LocalOptions struct {
 	// Untrusted checks every object against its checksum, even those
 	// hardlinked rather than copied.
 	Untrusted bool
-	// Parallel objects imported at once (default twice the CPUs Go
-	// runs on: copying from an archive is inflate- and inode-bound, and
-	// more workers only hold more buffers).
+	// Parallel objects imported at once (default one more than the CPUs
+	// Go runs on: copying from an archive is inflate-bound, a worker
+	// rarely waits, and each worker holds its buffers; the one more
+	// keeps the CPUs busy while one does).
 	Parallel int
 }
 
@@ -41,7 +42,7 @@ type LocalResult struct {
 // dst's refs/heads.
 func PullLocal(ctx context.Context, dst, src *repo.Repo, o LocalOptions) (*LocalResult, error) {
 	if o.Parallel <= 0 {
-		o.Parallel = 2 * runtime.GOMAXPROCS(0)
+		o.Parallel = runtime.GOMAXPROCS(0) + 1
 	}
 	names := o.Refs
 	if len(names) == 0 {
@@ -72,7 +73,24 @@ func PullLocal(ctx context.Context, dst, src *repo.Repo, o LocalOptions) (*Local
 		return nil, fmt.Errorf("pull-local: %w", err)
 	}
 	defer tx.Abort()
-	im := &importer{tx: tx, imp: tx.Importer(src), dst: dst, src: src, o: o, seen: map[repo.Checksum]bool{}, sem: make(chan struct{}, o.Parallel)}
+	im := &importer{tx: tx, imp: tx.Importer(src), dst: dst, src: src, o: o, seen: map[repo.Checksum]bool{}, work: make(chan repo.Checksum, o.Parallel)}
+	// Long-lived workers, rather than a goroutine per object: each new
+	// goroutine grew its stack anew, by copies, as it went down through
+	// inflate and the system calls.
+	var workers sync.WaitGroup
+	defer func() { close(im.work); workers.Wait() }()
+	for range o.Parallel {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for c := range im.work {
+				if err := im.object(c, repo.ObjFile); err != nil {
+					im.fail(err)
+				}
+				im.wg.Done()
+			}
+		}()
+	}
 	for _, n := range names {
 		if err := im.commitChain(ctx, res.Refs[n]); err != nil {
 			return nil, err
@@ -100,8 +118,8 @@ type importer struct {
 
 	mu   sync.Mutex
 	seen map[repo.Checksum]bool // dirtrees and content objects visited
-	sem  chan struct{}
-	wg   sync.WaitGroup
+	work chan repo.Checksum     // content objects for the workers
+	wg   sync.WaitGroup         // content objects sent and not yet imported
 	err  error
 }
 
@@ -215,14 +233,8 @@ func (im *importer) dir(ctx context.Context, tree repo.Checksum) {
 		if !im.firstVisit(f.Content) {
 			continue
 		}
-		im.sem <- struct{}{}
 		im.wg.Add(1)
-		go func(c repo.Checksum) {
-			defer func() { <-im.sem; im.wg.Done() }()
-			if err := im.object(c, repo.ObjFile); err != nil {
-				im.fail(err)
-			}
-		}(f.Content)
+		im.work <- f.Content
 	}
 	for _, d := range dt.Dirs {
 		if err := im.object(d.Meta, repo.ObjDirMeta); err != nil {

@@ -319,8 +319,9 @@ func objectStats(t *testing.T, repoPath string) []string {
 // TestPullLocalObjectsMatchOstree: the objects PullLocal stores, linked
 // or rewritten, are the very files `ostree pull-local` stores: the same
 // bytes, mode bits, owner, mtime and xattrs (user.ostreemeta in
-// bare-user), for owners, setuid/setgid and private modes, xattrs,
-// symlinks, and a payload large enough to be decoded a chunk at a time.
+// bare-user), for owners, setuid/setgid, private and group-writable
+// modes, xattrs, symlinks, and payloads whose .filez is mapped rather
+// than read (over 1 MiB), decoded at once or a chunk at a time.
 func TestPullLocalObjectsMatchOstree(t *testing.T) {
 	repotest.RequireOstree(t)
 	if os.Geteuid() != 0 {
@@ -332,9 +333,15 @@ func TestPullLocalObjectsMatchOstree(t *testing.T) {
 		{Path: "x/suid", Kind: repotest.File, Data: []byte("#!/bin/sh\n"), Mode: 0o4755},
 		{Path: "x/sgid", Kind: repotest.File, Data: []byte("#!/bin/sh\necho\n"), Mode: 0o2711},
 		{Path: "x/private", Kind: repotest.File, Data: []byte("secret\n"), Mode: 0o600},
+		// Group-writable: the umask takes bits from the mode a file is
+		// created with, which a chmod must then set.
+		{Path: "x/shared", Kind: repotest.File, Data: []byte("shared\n"), Mode: 0o664},
+		{Path: "x/shared-exec", Kind: repotest.File, Data: []byte("#!/bin/sh\n\n"), Mode: 0o775},
 		{Path: "owned", Kind: repotest.File, Data: []byte("owned\n"), UID: 4242, GID: 4343},
 		{Path: "link", Kind: repotest.Symlink, Target: "hello.txt"},
 		{Path: "big", Kind: repotest.File, Size: 5<<20 + 3, Mode: 0o755},
+		// Incompressible: its .filez is over 1 MiB, its payload not.
+		{Path: "near", Kind: repotest.File, Size: 1<<20 - 50},
 		{Path: "mid", Kind: repotest.File, Size: 300 << 10, Xattrs: map[string]string{"user.big": strings.Repeat("v", 200)}},
 	}
 	for _, sm := range []string{"archive", "bare", "bare-user"} {

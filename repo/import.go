@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -9,11 +8,13 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/internal/inflate"
+	"github.com/repofs/repofs/repo/gvariant"
 )
 
 // Imported says how Importer.Import staged an object.
@@ -235,7 +236,7 @@ func (im *Importer) copyContent(c Checksum) (int64, error) {
 
 // maxImportWhole is the largest payload copyArchiveWhole decodes at once,
 // and the largest buffer an importScratch keeps between objects.
-const maxImportWhole = 4 << 20
+const maxImportWhole = 1 << 20
 
 // importChunk is how much of a payload over maxImportWhole is decoded,
 // hashed and written at a time: a slide of inflate.Reader's window.
@@ -249,6 +250,9 @@ type importScratch struct {
 	in, out []byte // the .filez read whole; the payload decoded
 	h       hash.Hash
 	z       *inflate.Reader
+	// mapped is the .filez being copied when it is mapped, not in in:
+	// stageChunked drops its pages already decoded from the process.
+	mapped []byte
 }
 
 // scratch returns a free importScratch, or a new one.
@@ -285,13 +289,14 @@ func grow(b []byte, n int) []byte {
 }
 
 // copyArchiveWhole copies the .filez c of an archive source through
-// memory: read whole with bare system calls, decoded at once (package
-// inflate, about twice as fast as streaming), hashed, and written with one
-// write; a payload over maxImportWhole is decoded, hashed and written a
-// chunk at a time from the .filez held whole. ok is false, and nothing
-// done, for a .filez over maxWholeFile or when the bytes held by readers
-// in memory are at their bound (wholeBudget): the caller streams the
-// object from its file then.
+// memory: a small one read whole with bare system calls into a reused
+// buffer, a larger one (over maxImportWhole) mapped, so that it takes no
+// heap; its payload decoded at once (package inflate) and written with
+// one write, or, over maxImportWhole, decoded, hashed and written a chunk
+// at a time. ok is false, and nothing done, for a .filez over
+// maxWholeFile, one over maxImportWhole bound for an archive repository,
+// or when the bytes held by readers in memory are at their bound
+// (wholeBudget): the caller streams the object from its file then.
 func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 	name := c.String() + "." + ObjFile.Ext()
 	fd, err := im.openObject(c)
@@ -311,79 +316,202 @@ func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 	if st.Mode&sIFMT != sIFREG {
 		return 0, true, corruptf(c, ObjFile, "not a regular file (mode 0%o)", st.Mode)
 	}
-	if st.Size > maxWholeFile || !holdWhole(st.Size) {
+	mapped := st.Size > maxImportWhole
+	if st.Size > maxWholeFile || (mapped && im.tx.r.mode == ModeArchive) || !holdWhole(st.Size) {
 		return 0, false, nil
 	}
 	defer wholeBudget.Add(-st.Size)
 	s := im.scratch()
 	defer im.release(s)
-	s.in = grow(s.in, int(st.Size))
-	fi, payload, err := readFilez(fd, s.in)
+	var filez []byte
+	if mapped {
+		m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			return 0, false, nil
+		}
+		defer unix.Munmap(m)
+		unix.Madvise(m, unix.MADV_SEQUENTIAL)
+		filez = m
+		s.mapped = m
+		defer func() { s.mapped = nil }()
+	} else {
+		s.in = grow(s.in, int(st.Size))
+		if err := readFull(fd, s.in); err != nil {
+			return 0, true, &ObjectError{Object: name, Err: err}
+		}
+		filez = s.in
+	}
+	var fi *FileInfo
+	err = readingMapped(mapped, func() error {
+		fi, ok, err = im.copyFilez(s, c, filez)
+		return err
+	})
+	if oe := (*ObjectError)(nil); err != nil && !errors.As(err, &oe) {
+		err = &ObjectError{Object: name, Err: err} // a fault names no object
+	}
+	if !ok || err != nil {
+		return 0, ok, err
+	}
+	return int64(fi.Size), true, nil
+}
+
+// readingMapped runs f, which reads a mapped file if mapped: a file
+// truncated meanwhile faults on the pages past its end, which must fail
+// the object, not the process.
+func readingMapped(mapped bool, f func() error) (err error) {
+	if !mapped {
+		return f()
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if _, ok := r.(interface{ Addr() uintptr }); ok {
+			err = fmt.Errorf("%w; object changed while read", ErrCorrupt)
+			return
+		}
+		panic(r)
+	}()
+	return f()
+}
+
+// copyFilez decodes, verifies and stages the .filez c held whole in
+// filez; ok is false, and nothing done, when its payload would be held
+// whole and that passes the bound of wholeBudget.
+func (im *Importer) copyFilez(s *importScratch, c Checksum, filez []byte) (fi *FileInfo, ok bool, err error) {
+	fi, payload, err := parseFilez(filez)
 	if err != nil {
-		return 0, true, &ObjectError{Object: name, Err: err}
+		return nil, true, &ObjectError{Object: c.String() + "." + ObjFile.Ext(), Err: err}
 	}
 	if msg := fi.validate(); msg != "" {
-		return 0, true, corruptf(c, ObjFile, "%s", msg)
+		return nil, true, corruptf(c, ObjFile, "%s", msg)
 	}
 	s.h.Reset()
 	s.h.Write(contentStreamPrefix(fi))
-	if fi.Size > maxImportWhole && im.tx.r.mode != ModeArchive {
-		if err := im.stageChunked(s, c, fi, payload); err != nil {
-			return 0, true, err
-		}
-		return int64(fi.Size), true, nil
+	if fi.Size > maxImportWhole && im.tx.r.mode != ModeArchive && !fi.IsSymlink() {
+		return fi, true, im.stageChunked(s, c, fi, payload)
 	}
 	var data []byte
 	if !fi.IsSymlink() {
 		if fi.Size > maxImportWhole || !holdWhole(int64(fi.Size)) {
-			return 0, false, nil
+			return nil, false, nil
 		}
 		defer wholeBudget.Add(-int64(fi.Size))
 		s.out = grow(s.out, int(fi.Size))
 		data = s.out
 		if err := inflate.Decode(data, payload); err != nil {
-			return 0, true, corruptf(c, ObjFile, "%v", err)
+			return nil, true, corruptf(c, ObjFile, "%v", err)
 		}
 	}
 	s.h.Write(data)
 	if got := Checksum(s.h.Sum(nil)); got != c {
-		return 0, true, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, got)
+		return nil, true, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, got)
 	}
-	if err := im.tx.stageVerified(fi, data, c); err != nil {
-		return 0, true, err
-	}
-	return int64(fi.Size), true, nil
+	return fi, true, im.stageVerified(fi, data, c)
 }
 
-// readFilez fills b, as long as the .filez open as fd, from it and
-// returns its metadata and its payload, a slice of b.
-func readFilez(fd int, b []byte) (*FileInfo, []byte, error) {
+// stageVerified is Transaction.stageVerified for an import. A regular
+// file of a bare-user or bare-user-only repository, whose bytes hashed to
+// c before any is written, is created under its staged name with its
+// permissions at once (open with O_EXCL, write, xattr, times, close)
+// rather than as an O_TMPFILE given its mode and then linked: two system
+// calls fewer per object, and one inode operation (the unnamed inode's
+// creation and its later naming are one create). Nothing but verified
+// bytes ever sits under that name, and a staging directory left by a
+// crash mid-write is verified again when reused, as every reused one is.
+// An EEXIST means an identical object staged by another writer of the
+// transaction: the first writer wins, as in Transaction.place.
+func (im *Importer) stageVerified(fi *FileInfo, data []byte, c Checksum) error {
+	tx := im.tx
+	mode := tx.r.mode
+	if fi.IsSymlink() || (mode != ModeBareUser && mode != ModeBareUserOnly) || tx.stage.noTmpfile.Load() {
+		return tx.stageVerified(fi, data, c)
+	}
+	if uint64(len(data)) != fi.Size {
+		return fmt.Errorf("write content object %s: %w: payload of %d bytes, expected %d", c, errPayloadSize, len(data), fi.Size)
+	}
+	if err := tx.r.fitsMode(fi, "content object "+c.String()); err != nil {
+		return err
+	}
+	if err := tx.space.check(int64(len(data)), true); err != nil {
+		return fmt.Errorf("stage %s.%s: %w", c, ObjFile.Ext(), err)
+	}
+	d := tx.stage
+	if err := d.mkdirFor(c[0]); err != nil {
+		return err
+	}
+	perm := fi.Mode&0o775 | 0o400
+	if mode == ModeBareUserOnly {
+		perm = fi.Mode & 0o775
+	}
+	rel := tx.stagedRel(c, ObjFile)
+	fd, err := unix.Openat(d.fd, rel, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if errors.Is(err, unix.EEXIST) {
+		tx.count.counted(ObjFile, false, 0)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("write content object %s: create %s/%s: %w", c, d.path, rel, err)
+	}
+	s := &staged{d: d, fd: fd}
+	err = writeStaged(s, data, fi, mode, perm)
+	if cerr := s.closeFile(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// The bytes may not be what was written: do not keep them.
+		unix.Unlinkat(d.fd, rel, 0)
+		return fmt.Errorf("write content object %s: %w", c, err)
+	}
+	if tx.fsync {
+		d.wrote(s.written)
+	}
+	tx.count.counted(ObjFile, true, fi.Size)
+	d.noteCounted(c, ObjFile, fi.Size)
+	return nil
+}
+
+// writeStaged writes data to the new file s and gives it the metadata of
+// mode: what applyMetadata does, less the chmod where the file was
+// created with perm and the umask took none of it.
+func writeStaged(s *staged, data []byte, fi *FileInfo, mode Mode, perm uint32) error {
+	if _, err := s.Write(data); err != nil {
+		return err
+	}
+	if perm&processUmask() != 0 {
+		return applyMetadata(s.fd, fi, mode)
+	}
+	var err error
+	if mode == ModeBareUser {
+		meta := gvariant.EncodeDirMeta(gvariant.DirMeta{UID: fi.UID, GID: fi.GID, Mode: fi.Mode, Xattrs: xattrsToGV(fi.Xattrs)})
+		err = unix.Fsetxattr(s.fd, "user.ostreemeta", meta, 0)
+	}
+	if err == nil {
+		err = futimensZero(s.fd)
+	}
+	if err != nil {
+		return fmt.Errorf("write content object: set metadata: %w", err)
+	}
+	return nil
+}
+
+// readFull fills b, as long as the file open as fd, from it.
+func readFull(fd int, b []byte) error {
 	for n := 0; n < len(b); {
 		m, err := unix.Pread(fd, b[n:], int64(n))
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
 		case err != nil:
-			return nil, nil, err
+			return err
 		case m == 0:
-			return nil, nil, fmt.Errorf("%w; object shrank while read", ErrCorrupt)
+			return fmt.Errorf("%w; object shrank while read", ErrCorrupt)
 		}
 		n += m
 	}
-	if len(b) < 8 {
-		return nil, nil, fmt.Errorf("%w; truncated archive header", ErrCorrupt)
-	}
-	n, err := archiveHeaderLen(b, int64(len(b)))
-	if err != nil {
-		return nil, nil, err
-	}
-	// A copy: the xattrs decoded point into the header, and b is reused
-	// while the FileInfo may live on.
-	fi, err := archiveFileInfo(bytes.Clone(b[8:8+n]), int64(len(b)))
-	if err != nil {
-		return nil, nil, err
-	}
-	return fi, b[8+n:], nil
+	return nil
 }
 
 // stageChunked stages the regular file c of a bare mode, its payload
@@ -408,6 +536,7 @@ func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, pay
 	}
 	buf := grow(s.out, importChunk)
 	var got uint64
+	dropped := 0
 	for {
 		n, rerr := s.z.Read(buf)
 		if got += uint64(n); got > fi.Size {
@@ -417,6 +546,7 @@ func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, pay
 		if _, err := f.Write(buf[:n]); err != nil {
 			return tx.discard(f, fmt.Errorf("write content object %s: %w", c, err))
 		}
+		dropped = dropDecoded(s.mapped, len(payload), got, fi.Size, dropped)
 		if rerr == io.EOF {
 			break
 		}
@@ -435,6 +565,27 @@ func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, pay
 	}
 	f.payload = fi.Size
 	return tx.place(f, c, ObjFile, false)
+}
+
+// dropDecoded drops from the process the pages of the mapped .filez m
+// that its payload's decoder is past, having decoded got of size bytes
+// from the last n bytes of m, so that a large object does not stay
+// resident whole; pages up to dropped were dropped already, and it
+// returns how far they are now. Where decoding is, in its input, is
+// estimated in proportion, less a margin: a page dropped too early is
+// only read again from the page cache.
+func dropDecoded(m []byte, n int, got, size uint64, dropped int) int {
+	const margin = 4 * importChunk
+	if m == nil || size == 0 {
+		return dropped
+	}
+	off := len(m) - n + int(float64(n)*float64(got)/float64(size)) - margin
+	off &^= os.Getpagesize() - 1
+	if off <= dropped {
+		return dropped
+	}
+	unix.Madvise(m[dropped:off], unix.MADV_DONTNEED)
+	return off
 }
 
 // holdWhole counts n more bytes held in memory against wholeBudget, or
