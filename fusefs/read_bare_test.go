@@ -69,9 +69,9 @@ func TestBareReadAhead(t *testing.T) {
 	cached := func(dir string, from, to int) {
 		t.Helper()
 		for i := from; i < to; i++ {
-			for deadline := time.Now().Add(5 * time.Second); !resident(t, object(dir, i)); time.Sleep(time.Millisecond) {
+			for deadline := time.Now().Add(30 * time.Second); !resident(t, object(dir, i)); time.Sleep(time.Millisecond) {
 				if time.Now().After(deadline) {
-					t.Fatalf("%s/f%02d: object not in the page cache 5s after the READ", dir, i)
+					t.Fatalf("%s/f%02d: object not in the page cache 30s after the READ", dir, i)
 				}
 			}
 		}

@@ -170,9 +170,9 @@ func TestReadAheadChain(t *testing.T) {
 	// inflated waits until every file of dir is inflated ahead.
 	inflated := func(dir string) {
 		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); cached(dir) != 6; time.Sleep(5 * time.Millisecond) {
+		for deadline := time.Now().Add(30 * time.Second); cached(dir) != 6; time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s/: %d of 6 files inflated ahead after 5s", dir, cached(dir))
+				t.Fatalf("%s/: %d of 6 files inflated ahead after 30s", dir, cached(dir))
 			}
 		}
 	}
@@ -186,9 +186,9 @@ func TestReadAheadChain(t *testing.T) {
 				continue
 			}
 			p := filepath.Join(root, dir, f.Name)
-			for deadline := time.Now().Add(5 * time.Second); !resident(t, p); time.Sleep(5 * time.Millisecond) {
+			for deadline := time.Now().Add(30 * time.Second); !resident(t, p); time.Sleep(5 * time.Millisecond) {
 				if time.Now().After(deadline) {
-					t.Fatalf("%s not in the page cache 5s after %s/ was listed", p, dir)
+					t.Fatalf("%s not in the page cache 30s after %s/ was listed", p, dir)
 				}
 			}
 		}
@@ -212,12 +212,12 @@ func TestReadAheadChain(t *testing.T) {
 	// chain pass files over.
 	for _, dir := range dirs {
 		for _, f := range node[dir].tree.Files {
-			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
 				if _, ok := m.FS.stats.get(f.Content); ok {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%s/%s: metadata not read ahead after 5s", dir, f.Name)
+					t.Fatalf("%s/%s: metadata not read ahead after 30s", dir, f.Name)
 				}
 			}
 		}
@@ -312,9 +312,9 @@ func TestReadAheadInFile(t *testing.T) {
 		defer ar.cache.Release(e, false)
 		return e.Inflated()
 	}
-	for deadline := time.Now().Add(5 * time.Second); inflated() < readAheadLarge; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); inflated() < readAheadLarge; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes inflated 5s after a READ of the first MiB, want %d", inflated(), readAheadLarge)
+			t.Fatalf("%d bytes inflated 30s after a READ of the first MiB, want %d", inflated(), readAheadLarge)
 		}
 	}
 	waitIdle(t, m)

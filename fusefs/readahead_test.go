@@ -46,9 +46,9 @@ func dirNodes(m *Mount, c string, dirs []string) map[string]*dirNode {
 // every disk read-ahead asked for.
 func waitIdle(t *testing.T, m *Mount) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !m.FS.read.idle(); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); !m.FS.read.idle(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("read-ahead still running after 5s")
+			t.Fatal("read-ahead still running after 30s")
 		}
 	}
 }

@@ -40,6 +40,12 @@ const (
 	commitFallbackPoll = 500 * time.Millisecond
 )
 
+// commitLookShare is how many looks' time a watch with notifications
+// waits after a safety-net look, at least: an idle watch spends 1/500th
+// of its time looking. A variable for tests, whose looks on a loaded
+// machine would otherwise be a minute apart.
+var commitLookShare = time.Duration(500)
+
 // commitsMask catches a commit object or a .commitpartial that comes
 // (renamed in, linked in from O_TMPFILE, written in place) or goes
 // (deleted by a prune, renamed away).
@@ -106,7 +112,7 @@ func (x *CommitIndex) Watch(ctx context.Context, o CommitWatchOptions, fn func(C
 	report(added, removed, nil)
 	// A directory that could not be watched is looked at as often as
 	// without notifications.
-	period, share := o.Poll, time.Duration(500)
+	period, share := o.Poll, commitLookShare
 	degrade := func() {
 		if err := x.takeWatchErr(); err != nil {
 			report(nil, nil, fmt.Errorf("watch commits of %s: polling every %v or more: %w", x.r.path, commitFallbackPoll, err))
