@@ -24,12 +24,12 @@ import (
 // shows was reported by the watch's notifications, not by its poll.
 var noPoll = MountOptions{Options: Options{RefPoll: time.Hour}}
 
-// waitFor waits up to 10s for ok.
+// waitFor waits up to 60s for ok: the deadline only bounds a hang.
 func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not visible after 10s", what)
+			t.Fatalf("%s: not visible after 60s", what)
 		}
 	}
 }
