@@ -196,6 +196,12 @@ func (c *checkout) linkVerified(dirFd int, name string, n Node, p placing) (bool
 	case c.hardlink:
 		return c.place(dirFd, name, n, p, func(to string) (bool, error) { return c.linkRecorded(dirFd, to, n) })
 	case c.cache != nil:
+		// Where the cache has no directory for the entry (an emptied
+		// cache, whose record outlived it), trying the link cost a stat
+		// of the object and a failed link per file, for nothing.
+		if !c.cache.mayHave(n.Content) {
+			return false, nil
+		}
 		if s, ok := c.rec.lookup(n.Content, vrCacheEntry); ok {
 			return c.place(dirFd, name, n, p, func(to string) (bool, error) {
 				return c.cache.linkRecorded(dirFd, to, n.Content, s)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/repofs/repofs/tmpdir"
 )
 
 // inode returns p's inode number.
@@ -264,4 +266,57 @@ func TestUncompressedCacheCorruptObject(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUncompressedCacheReusedStaging: a checkout that reuses a staging
+// directory left in tmp/ (by a killed checkout or transaction) publishes
+// only the entries it wrote itself, though an empty cache's directories
+// move in whole: a leftover entry, whatever its bytes, stays out.
+func TestUncompressedCacheReusedStaging(t *testing.T) {
+	src := t.TempDir()
+	writeTestTree(t, src, 1)
+	r := initRepo(t, ModeArchive)
+	c := commitDir(t, r, "main", src)
+	commit, _ := r.ReadCommit(c)
+	root := RootNode(commit)
+	n, err := r.Lookup(root, "hello.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A leftover entry beside where hello.txt's goes, never verified.
+	fake := n.Content
+	fake[31] ^= 1
+	bootID, err := tmpdir.BootID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := tmpdir.Allocate(context.Background(), filepath.Join(r.Path(), "tmp"), tmpdir.Staging, bootID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{entryName(fake), filepath.Join(ucacheStageSub, entryName(fake))} {
+		p := filepath.Join(d.Path, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o775); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, p, []byte("not verified\n"))
+	}
+	staging := d.Path
+	if err := d.Release(); err != nil {
+		t.Fatal(err)
+	}
+
+	co := checkoutU(t, r, c, CheckoutOptions{})
+	if _, err := os.Stat(staging); err == nil {
+		t.Fatalf("the staging directory %s was not reused", staging)
+	}
+	e := entryFor(t, r, root, "hello.txt")
+	if inode(t, e) != inode(t, filepath.Join(co, "hello.txt")) {
+		t.Errorf("hello.txt: the checkout's file is not the cache entry %s", e)
+	}
+	leftover := filepath.Join(r.Path(), uncompressedCacheDir, entryName(fake))
+	if _, err := os.Lstat(leftover); err == nil {
+		t.Errorf("a leftover of the reused staging directory was published as %s", leftover)
+	}
+	assertNoTmpLeft(t, r)
 }
