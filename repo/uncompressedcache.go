@@ -499,6 +499,52 @@ func (u *ucache) add(fd int, c Checksum) (bool, error) {
 	return true, nil
 }
 
+// create opens c's new entry, to be written, in the staging directory,
+// with mode (less the umask; moded: that is mode). fd -1 and no error:
+// not staged, the cache takes no more entries or has c's already.
+func (u *ucache) create(c Checksum, mode uint32) (fd int, moded bool, err error) {
+	if u.off.Load() {
+		return -1, false, nil
+	}
+	u.mu.Lock()
+	_, dup := u.staged[c]
+	if !dup {
+		u.staged[c] = u.bad[c]
+	}
+	u.mu.Unlock()
+	if dup {
+		return -1, false, nil
+	}
+	u.stageOnce.Do(u.allocate)
+	err = u.stageErr
+	if err == nil {
+		err = u.stageDir(c[0])
+	}
+	m := uint32(0o600)
+	if mode&^0o777 == 0 && mode&processUmask() == 0 {
+		m = mode
+	}
+	if err == nil {
+		fd, err = rawOpenat(u.stageFd, entryName(c), unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, m)
+	}
+	if err != nil {
+		u.mu.Lock()
+		delete(u.staged, c)
+		u.mu.Unlock()
+		return -1, false, fmt.Errorf("stage %s for the uncompressed-objects cache: %w", c, err)
+	}
+	return fd, m == mode, nil
+}
+
+// unstage drops c's staged entry, not to be published: its writing
+// failed.
+func (u *ucache) unstage(c Checksum) {
+	unix.Unlinkat(u.stageFd, entryName(c), 0)
+	u.mu.Lock()
+	delete(u.staged, c)
+	u.mu.Unlock()
+}
+
 // allocate takes a staging directory of its own under tmp/.
 func (u *ucache) allocate() {
 	bootID, err := tmpdir.BootID()

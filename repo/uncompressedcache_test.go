@@ -264,6 +264,18 @@ func TestUncompressedCacheCorruptObject(t *testing.T) {
 			if _, err := os.Lstat(entryFor(t, r, RootNode(commit), "sub/deeper/data.bin")); err == nil {
 				t.Error("the corrupt object went into the cache")
 			}
+			// A failed checkout publishes none of the entries it staged.
+			var entries []string
+			filepath.WalkDir(filepath.Join(r.Path(), uncompressedCacheDir), func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					entries = append(entries, p)
+				}
+				return nil
+			})
+			if len(entries) != 0 {
+				t.Errorf("a failed checkout published cache entries: %v", entries)
+			}
+			assertNoTmpLeft(t, r)
 		})
 	}
 }
@@ -319,4 +331,39 @@ func TestUncompressedCacheReusedStaging(t *testing.T) {
 		t.Errorf("a leftover of the reused staging directory was published as %s", leftover)
 	}
 	assertNoTmpLeft(t, r)
+}
+
+// TestUncompressedCacheEntryNotLinkable: where a new entry, written in
+// the staging directory, cannot be linked into the checkout (another
+// filesystem mounted in a union's tree), the checkout gets a copy and
+// the entry still goes into the cache, whole and verified.
+func TestUncompressedCacheEntryNotLinkable(t *testing.T) {
+	src := t.TempDir()
+	writeTestTree(t, src, 1)
+	want := listTree(t, src)
+	r := initRepo(t, ModeArchive)
+	c := commitDir(t, r, "main", src)
+	commit, _ := r.ReadCommit(c)
+	root := RootNode(commit)
+	orig := linkStagedEntry
+	linkStagedEntry = func(int, string, int, string) error { return syscall.EXDEV }
+	co := checkoutU(t, r, c, CheckoutOptions{})
+	linkStagedEntry = orig
+	if got := listTree(t, co); !slices.Equal(got, want) {
+		t.Errorf("checkout differs from the source:\n%s", strings.Join(got, "\n"))
+	}
+	assertNoTmpLeft(t, r)
+	for _, rel := range []string{"hello.txt", "sub/run.sh", "sub/deeper/data.bin"} {
+		e := entryFor(t, r, root, rel)
+		if inode(t, e) == inode(t, filepath.Join(co, rel)) {
+			t.Errorf("%s: linked though linking failed", rel)
+		}
+		if got, want := readFile(t, e), readFile(t, filepath.Join(src, rel)); string(got) != string(want) {
+			t.Errorf("%s: entry holds %q, want %q", rel, got, want)
+		}
+	}
+	second := checkoutU(t, r, c, CheckoutOptions{})
+	if inode(t, filepath.Join(second, "hello.txt")) != inode(t, entryFor(t, r, root, "hello.txt")) {
+		t.Error("the next checkout did not hardlink the entry")
+	}
 }
