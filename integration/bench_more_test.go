@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -130,13 +131,25 @@ func settleInodes() {
 // window of recently freed inodes (see settleInodes; that cost landed on
 // whichever run came next). Where
 // a case empties the cache before each run, only the cache's names go:
-// its inodes are still the kept trees' files. Set REPOFS_BENCH_OLD to an
-// older repofs binary to add its column, alternated with the others:
+// its inodes are still the kept trees' files. The cp -a rows are the
+// issue's target; the "cp -a;sync -f" row is the floor of what a -U
+// checkout into an empty cache does, which makes its new entries durable
+// before naming them (a syncfs) where cp -a flushes nothing. Set
+// REPOFS_BENCH_OLD to an older repofs binary to add its column,
+// alternated with the others, and REPOFS_BENCH_CASES to a regular
+// expression to run only the cases it matches:
 //
-//	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] go test -run TestCheckoutRatios -v ./integration/
+//	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] [REPOFS_BENCH_CASES='empty'] go test -run TestCheckoutRatios -v ./integration/
 func TestCheckoutRatios(t *testing.T) {
 	if os.Getenv("REPOFS_BENCH") != "1" {
 		t.Skip("set REPOFS_BENCH=1 to measure checkout against ostree")
+	}
+	var only *regexp.Regexp
+	if e := os.Getenv("REPOFS_BENCH_CASES"); e != "" {
+		var err error
+		if only, err = regexp.Compile(e); err != nil {
+			t.Fatalf("REPOFS_BENCH_CASES: %v", err)
+		}
 	}
 	w := benchWorkload(t)
 	const rounds = 3
@@ -157,7 +170,7 @@ func TestCheckoutRatios(t *testing.T) {
 		hasCache[i] = strings.Contains(runCmd(t, nil, b, "checkout", "--help").stdout, "--disable-cache")
 	}
 	fmt.Printf("workload: checkout of %s; median of %d alternating runs; repofs columns: %v\n", benchRef, rounds, bins)
-	fmt.Printf("%-28s %10s", "case", "reference")
+	fmt.Printf("%-34s %10s", "case", "reference")
 	for i := range bins {
 		fmt.Printf(" %10s", fmt.Sprintf("repofs#%d", i))
 	}
@@ -205,6 +218,13 @@ func TestCheckoutRatios(t *testing.T) {
 		{"cp -a vs -U/archive empty", func(d string) []string { return []string{"cp", "-a", tree, d} },
 			func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
 			func() { os.RemoveAll(cache) }},
+		// The durable floor: what repofs does (write the files, then make
+		// the new cache entries durable before naming them) is what cp -a
+		// does plus a syncfs; cp -a alone flushes nothing.
+		{"cp -a;sync -f vs -U/archive empty", func(d string) []string {
+			return []string{"sh", "-c", `cp -a "$1" "$2" && sync -f "$2"`, "sh", tree, d}
+		}, func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
+			func() { os.RemoveAll(cache) }},
 		{"cp -a vs -U/archive cached", func(d string) []string { return []string{"cp", "-a", tree, d} },
 			func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
 			nil},
@@ -217,6 +237,9 @@ func TestCheckoutRatios(t *testing.T) {
 		}, func(d string) []string { return []string{"--repo=" + w.repos["bare"], "checkout", benchRef, d} },
 			nil},
 	} {
+		if only != nil && !only.MatchString(c.name) {
+			continue
+		}
 		if c.name == "Checkout -U/archive cached" {
 			fillCache()
 		}
@@ -267,7 +290,7 @@ func TestCheckoutRatios(t *testing.T) {
 			wall, cpu = append(wall, median(ws)), append(cpu, median(cs))
 		}
 		ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-		fmt.Printf("%-28s %10v", c.name, ms(wall[0]))
+		fmt.Printf("%-34s %10v", c.name, ms(wall[0]))
 		for _, d := range wall[1:] {
 			fmt.Printf(" %10v", ms(d))
 		}

@@ -83,6 +83,12 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 		if c.cache, err = r.openUncompressedCache(ctx, fsync); err != nil {
 			return fmt.Errorf("checkout to %s: %w", dest, err)
 		}
+		var ps, rs unix.Stat_t
+		if c.cache != nil && unix.Fstat(int(parent.Fd()), &ps) == nil && unix.Fstat(int(c.cache.dir.Fd()), &rs) == nil && ps.Dev != rs.Dev {
+			// On another filesystem: no entry could be the checkout's
+			// file, so none is added, as when a link tells (see add).
+			c.cache.off.Store(true)
+		}
 	}
 	if c.hardlink || c.cache != nil {
 		c.rec = r.openVerifiedRecord()
@@ -196,6 +202,12 @@ func (c *checkout) linkVerified(dirFd int, name string, n Node, p placing) (bool
 	case c.hardlink:
 		return c.place(dirFd, name, n, p, func(to string) (bool, error) { return c.linkRecorded(dirFd, to, n) })
 	case c.cache != nil:
+		// Where the cache has no directory for the entry (an emptied
+		// cache, whose record outlived it), trying the link cost a stat
+		// of the object and a failed link per file, for nothing.
+		if !c.cache.mayHave(n.Content) {
+			return false, nil
+		}
 		if s, ok := c.rec.lookup(n.Content, vrCacheEntry); ok {
 			return c.place(dirFd, name, n, p, func(to string) (bool, error) {
 				return c.cache.linkRecorded(dirFd, to, n.Content, s)
@@ -472,6 +484,11 @@ func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Rea
 	if c.o.User {
 		mode &^= unix.S_ISUID | unix.S_ISGID
 	}
+	if job != nil {
+		if done, err := c.writeStaged(dirFd, name, n, mode, rc, job); done || err != nil {
+			return err
+		}
+	}
 	fd, named, moded, err := c.create(dirFd, name, mode)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", n.Path, err)
@@ -486,27 +503,8 @@ func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Rea
 			}
 		}()
 	}
-	if v, isV := rc.(*verifyReader); isV {
-		b, whole, err := v.whole()
-		if whole && err == nil {
-			err = writeFd(fd, b)
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", n.Path, err)
-		}
-		if !whole {
-			rc = v
-		} else {
-			rc = nil
-		}
-	}
-	if rc != nil {
-		buf := bufpool.Get(256 << 10)
-		err = copyToFd(fd, rc, buf)
-		bufpool.Put(buf)
-		if err != nil {
-			return fmt.Errorf("write %s: %w", n.Path, err)
-		}
+	if err := writePayload(fd, rc); err != nil {
+		return fmt.Errorf("write %s: %w", n.Path, err)
 	}
 	if !c.o.User {
 		if err := unix.Fchown(fd, int(fi.UID), int(fi.GID)); err != nil {
@@ -537,6 +535,123 @@ func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Rea
 		return err
 	}
 	return nil
+}
+
+// writeStaged writes n, whose content is to become a new cache entry, as
+// that entry in the cache's staging directory, and links it as name in
+// dirFd: besides the entry's name, one name made per file, where an
+// unnamed file in dirFd, linked there and then into the staging
+// directory, cost a link more. The entry is staged under its own name
+// while it is written: the staging directory is this checkout's, and
+// nothing of it is published unless every file of the checkout was
+// written. done false: not staged (the cache takes no more entries);
+// the caller writes the file, rc untouched.
+func (c *checkout) writeStaged(dirFd int, name string, n Node, mode uint32, rc io.Reader, job *inflight) (done bool, err error) {
+	u := c.cache
+	fd, moded, err := u.create(n.Content, mode)
+	if fd < 0 || err != nil {
+		return err != nil, err
+	}
+	defer rawClose(fd)
+	ok := false
+	defer func() {
+		if !ok {
+			u.unstage(n.Content)
+		}
+	}()
+	if err := writePayload(fd, rc); err != nil {
+		return true, fmt.Errorf("write %s: %w", n.Path, err)
+	}
+	if !moded {
+		if err := rawFchmod(fd, mode); err != nil {
+			return true, fmt.Errorf("chmod %s: %w", n.Path, err)
+		}
+	}
+	err = linkStagedEntry(u.stageFd, entryName(n.Content), dirFd, name)
+	switch {
+	case err == nil:
+	case errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK):
+		// Not linkable there (another filesystem mounted in a union's
+		// tree, say): a copy of the entry, which stays staged.
+		if err := c.copyEntry(fd, dirFd, name, n, mode); err != nil {
+			return true, err
+		}
+	default:
+		return true, fmt.Errorf("create %s: %w", n.Path, err)
+	}
+	ok = true
+	job.ok = true
+	return true, nil
+}
+
+// linkStagedEntry links the staged entry name in stageFd as to in
+// dirFd. Tests swap it to play a checkout it cannot be linked into.
+var linkStagedEntry = func(stageFd int, name string, dirFd int, to string) error {
+	return unix.Linkat(stageFd, name, dirFd, to, 0)
+}
+
+// copyEntry writes the staged entry fd, complete, as name in dirFd.
+func (c *checkout) copyEntry(fd, dirFd int, name string, n Node, mode uint32) error {
+	out, named, moded, err := c.create(dirFd, name, mode)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", n.Path, err)
+	}
+	defer rawClose(out)
+	ok := false
+	if named {
+		defer func() {
+			if !ok {
+				unix.Unlinkat(dirFd, name, 0)
+			}
+		}()
+	}
+	buf := bufpool.Get(256 << 10)
+	defer bufpool.Put(buf)
+	for off := int64(0); ; {
+		k, err := unix.Pread(fd, buf, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read back the cache entry of %s: %w", n.Path, err)
+		}
+		if k == 0 {
+			break
+		}
+		if err := writeFd(out, buf[:k]); err != nil {
+			return fmt.Errorf("write %s: %w", n.Path, err)
+		}
+		off += int64(k)
+	}
+	if !moded {
+		if err := rawFchmod(out, mode); err != nil {
+			return fmt.Errorf("chmod %s: %w", n.Path, err)
+		}
+	}
+	if !named {
+		if err := linkTmpfile(out, dirFd, name); err != nil {
+			return fmt.Errorf("create %s: %w", n.Path, err)
+		}
+	}
+	ok = true
+	return nil
+}
+
+// writePayload writes the payload rc yields to fd: at once if it is
+// already whole in memory.
+func writePayload(fd int, rc io.Reader) error {
+	if v, isV := rc.(*verifyReader); isV {
+		b, whole, err := v.whole()
+		if whole && err == nil {
+			err = writeFd(fd, b)
+		}
+		if err != nil || whole {
+			return err
+		}
+	}
+	buf := bufpool.Get(256 << 10)
+	defer bufpool.Put(buf)
+	return copyToFd(fd, rc, buf)
 }
 
 // copyToFd writes everything r yields to fd, straight: no *os.File, whose

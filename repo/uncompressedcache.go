@@ -35,10 +35,18 @@ import (
 //     cannot read are always copied, never cached.
 //   - An entry holds the object's payload, mode as in the object with
 //     setuid and setgid cleared, owned by whoever checked it out, no
-//     xattrs. ostree writes it as an O_TMPFILE in repo/tmp, fsyncs it
-//     unless fsync is off (core.fsync=false or `--fsync=false`), fchmods
-//     it, and links it in without replacing (an existing entry wins). The
-//     checkout's file is then a hardlink of the entry.
+//     xattrs. ostree writes it as an O_TMPFILE in repo/tmp, fsync(2)s it
+//     unless the repository's fsync is off (core.fsync=false, or
+//     `ostree checkout --fsync=false`, which sets the repository's
+//     disable_fsync), fchmods it, and links it into XX/ without replacing
+//     (an existing entry wins). The checkout's file is then a hardlink of
+//     the entry. So an entry's bytes are durable before it is named, one
+//     fsync per entry (strace of ostree 2022.7 filling an empty cache:
+//     as many fsync calls as entries, and no other flush); the cache's
+//     directories are never fsynced, so a crash may lose names, never
+//     leave a named entry with unwritten bytes. The checkout's own files
+//     and directories are flushed only with the library's enable_fsync
+//     checkout option, which the command line never sets.
 //   - ostree never verifies an entry before hardlinking it, and nothing
 //     in ostree prunes the cache when objects go (ostree_repo_checkout_gc
 //     drops entries with one link, only in the directories the same
@@ -51,17 +59,22 @@ import (
 // a checkout's file *is* the entry, and a write into any checkout
 // changes it. A bad entry is replaced by the freshly written file. New
 // entries are the checkout's own files, written from a verified object,
-// also linked into a locked staging directory under tmp/; at the end
-// one syncfs makes them all durable (not one fsync per file, as ostree
-// does) before they are renamed into the cache without replacing, each
-// cache directory's by one of NumCPU goroutines.
+// also linked into a locked staging directory under tmp/, laid out as
+// the cache is; at the end one syncfs makes them all durable (not one
+// fsync per file, as ostree does: the same guarantee, an entry named
+// only once its bytes are on disk) before they are renamed into the
+// cache without replacing, each cache directory's by one of NumCPU
+// goroutines, and a staged directory the cache does not have yet (all
+// of them, into an empty cache) by one rename of the whole directory.
 
 // uncompressedCacheDir is the cache's directory in the repository.
 const uncompressedCacheDir = "uncompressed-objects-cache"
 
-// ucacheStagedExt names the entries staged in tmp/; a transaction that
-// reuses the staging directory drops them, not being objects.
-const ucacheStagedExt = ".ucache"
+// ucacheStageSub is the directory under a checkout's staging directory
+// in tmp/ where its new entries are staged, laid out as the cache is
+// (XX/REST.file). A transaction that reuses the staging directory drops
+// it, not being an objects directory.
+const ucacheStageSub = "ucache"
 
 // ucache is one checkout's use of the uncompressed-objects cache.
 type ucache struct {
@@ -74,8 +87,9 @@ type ucache struct {
 
 	stageOnce sync.Once
 	stage     *tmpdir.Dir
-	stageFd   int
+	stageFd   int // ucacheStageSub in stage
 	stageErr  error
+	stageMade [256]bool // XX made in stageFd; under mu
 
 	mu     sync.Mutex
 	staged map[Checksum]bool // staged entries; true: replace a bad one
@@ -433,7 +447,7 @@ func (u *ucache) claim(c Checksum) (*inflight, bool) {
 // written from a verified object by this process, in its locked
 // directory.
 func (u *ucache) linkStaged(dirFd int, name string, c Checksum) (bool, error) {
-	err := unix.Linkat(u.stageFd, c.String()+ucacheStagedExt, dirFd, name, 0)
+	err := unix.Linkat(u.stageFd, entryName(c), dirFd, name, 0)
 	switch {
 	case err == nil:
 		return true, nil
@@ -464,7 +478,10 @@ func (u *ucache) add(fd int, c Checksum) (bool, error) {
 	if u.stageErr != nil {
 		return false, u.stageErr
 	}
-	err := linkTmpfile(fd, u.stageFd, c.String()+ucacheStagedExt)
+	err := u.stageDir(c[0])
+	if err == nil {
+		err = linkTmpfile(fd, u.stageFd, entryName(c))
+	}
 	if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.ENOENT) {
 		// ENOENT: no procfs to name the file by its descriptor.
 		u.off.Store(true)
@@ -482,6 +499,52 @@ func (u *ucache) add(fd int, c Checksum) (bool, error) {
 	return true, nil
 }
 
+// create opens c's new entry, to be written, in the staging directory,
+// with mode (less the umask; moded: that is mode). fd -1 and no error:
+// not staged, the cache takes no more entries or has c's already.
+func (u *ucache) create(c Checksum, mode uint32) (fd int, moded bool, err error) {
+	if u.off.Load() {
+		return -1, false, nil
+	}
+	u.mu.Lock()
+	_, dup := u.staged[c]
+	if !dup {
+		u.staged[c] = u.bad[c]
+	}
+	u.mu.Unlock()
+	if dup {
+		return -1, false, nil
+	}
+	u.stageOnce.Do(u.allocate)
+	err = u.stageErr
+	if err == nil {
+		err = u.stageDir(c[0])
+	}
+	m := uint32(0o600)
+	if mode&^0o777 == 0 && mode&processUmask() == 0 {
+		m = mode
+	}
+	if err == nil {
+		fd, err = rawOpenat(u.stageFd, entryName(c), unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, m)
+	}
+	if err != nil {
+		u.mu.Lock()
+		delete(u.staged, c)
+		u.mu.Unlock()
+		return -1, false, fmt.Errorf("stage %s for the uncompressed-objects cache: %w", c, err)
+	}
+	return fd, m == mode, nil
+}
+
+// unstage drops c's staged entry, not to be published: its writing
+// failed.
+func (u *ucache) unstage(c Checksum) {
+	unix.Unlinkat(u.stageFd, entryName(c), 0)
+	u.mu.Lock()
+	delete(u.staged, c)
+	u.mu.Unlock()
+}
+
 // allocate takes a staging directory of its own under tmp/.
 func (u *ucache) allocate() {
 	bootID, err := tmpdir.BootID()
@@ -494,13 +557,43 @@ func (u *ucache) allocate() {
 		u.stageErr = fmt.Errorf("uncompressed-objects cache: %w", err)
 		return
 	}
-	fd, err := unix.Open(d.Path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// A subdirectory of its own: a reused staging directory may hold
+	// what a transaction or another checkout left, none of which may be
+	// renamed into the cache with a whole XX directory.
+	p := filepath.Join(d.Path, ucacheStageSub)
+	if err := os.RemoveAll(p); err != nil {
+		d.Release()
+		u.stageErr = fmt.Errorf("uncompressed-objects cache: %w", err)
+		return
+	}
+	if err := os.Mkdir(p, 0o775); err != nil {
+		d.Release()
+		u.stageErr = fmt.Errorf("uncompressed-objects cache: %w", err)
+		return
+	}
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		d.Release()
-		u.stageErr = fmt.Errorf("open %s: %w", d.Path, err)
+		u.stageErr = fmt.Errorf("open %s: %w", p, err)
 		return
 	}
 	u.stage, u.stageFd = d, fd
+}
+
+// stageDir makes the staging directory of the entries whose checksum
+// starts with the byte b, once.
+func (u *ucache) stageDir(b byte) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stageMade[b] {
+		return nil
+	}
+	xx := hex.EncodeToString([]byte{b})
+	if err := unix.Mkdirat(u.stageFd, xx, 0o775); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("uncompressed-objects cache: mkdir %s: %w", xx, err)
+	}
+	u.stageMade[b] = true
+	return nil
 }
 
 // finish publishes the staged entries (commit true) or drops them, and
@@ -563,19 +656,27 @@ func (u *ucache) publish(cs []Checksum) error {
 		return nil
 	}
 	prefix := cs[0].String()[:2]
-	if err := unix.Mkdirat(int(u.dir.Fd()), prefix, 0o775); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("uncompressed-objects cache: mkdir %s: %w", prefix, err)
+	// Where the cache has no such directory yet (an empty cache), the
+	// staged one moves in whole, one rename instead of one per entry: it
+	// holds only this checkout's entries, each complete and verified
+	// before it was linked in, made durable by the syncfs before.
+	err := unix.Renameat2(u.stageFd, prefix, int(u.dir.Fd()), prefix, unix.RENAME_NOREPLACE)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ENOTEMPTY) {
+		return fmt.Errorf("uncompressed-objects cache: rename %s: %w", prefix, err)
 	}
 	for _, c := range cs {
-		from, to := c.String()+ucacheStagedExt, entryName(c)
+		name := entryName(c)
 		var err error
 		if u.staged[c] {
-			err = unix.Renameat(u.stageFd, from, int(u.dir.Fd()), to)
+			err = unix.Renameat(u.stageFd, name, int(u.dir.Fd()), name)
 		} else {
-			err = unix.Renameat2(u.stageFd, from, int(u.dir.Fd()), to, unix.RENAME_NOREPLACE)
+			err = unix.Renameat2(u.stageFd, name, int(u.dir.Fd()), name, unix.RENAME_NOREPLACE)
 		}
 		if err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("uncompressed-objects cache: rename %s: %w", to, err)
+			return fmt.Errorf("uncompressed-objects cache: rename %s: %w", name, err)
 		}
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/repofs/repofs/tmpdir"
 )
 
 // inode returns p's inode number.
@@ -262,6 +264,106 @@ func TestUncompressedCacheCorruptObject(t *testing.T) {
 			if _, err := os.Lstat(entryFor(t, r, RootNode(commit), "sub/deeper/data.bin")); err == nil {
 				t.Error("the corrupt object went into the cache")
 			}
+			// A failed checkout publishes none of the entries it staged.
+			var entries []string
+			filepath.WalkDir(filepath.Join(r.Path(), uncompressedCacheDir), func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					entries = append(entries, p)
+				}
+				return nil
+			})
+			if len(entries) != 0 {
+				t.Errorf("a failed checkout published cache entries: %v", entries)
+			}
+			assertNoTmpLeft(t, r)
 		})
+	}
+}
+
+// TestUncompressedCacheReusedStaging: a checkout that reuses a staging
+// directory left in tmp/ (by a killed checkout or transaction) publishes
+// only the entries it wrote itself, though an empty cache's directories
+// move in whole: a leftover entry, whatever its bytes, stays out.
+func TestUncompressedCacheReusedStaging(t *testing.T) {
+	src := t.TempDir()
+	writeTestTree(t, src, 1)
+	r := initRepo(t, ModeArchive)
+	c := commitDir(t, r, "main", src)
+	commit, _ := r.ReadCommit(c)
+	root := RootNode(commit)
+	n, err := r.Lookup(root, "hello.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A leftover entry beside where hello.txt's goes, never verified.
+	fake := n.Content
+	fake[31] ^= 1
+	bootID, err := tmpdir.BootID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := tmpdir.Allocate(context.Background(), filepath.Join(r.Path(), "tmp"), tmpdir.Staging, bootID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{entryName(fake), filepath.Join(ucacheStageSub, entryName(fake))} {
+		p := filepath.Join(d.Path, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o775); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, p, []byte("not verified\n"))
+	}
+	staging := d.Path
+	if err := d.Release(); err != nil {
+		t.Fatal(err)
+	}
+
+	co := checkoutU(t, r, c, CheckoutOptions{})
+	if _, err := os.Stat(staging); err == nil {
+		t.Fatalf("the staging directory %s was not reused", staging)
+	}
+	e := entryFor(t, r, root, "hello.txt")
+	if inode(t, e) != inode(t, filepath.Join(co, "hello.txt")) {
+		t.Errorf("hello.txt: the checkout's file is not the cache entry %s", e)
+	}
+	leftover := filepath.Join(r.Path(), uncompressedCacheDir, entryName(fake))
+	if _, err := os.Lstat(leftover); err == nil {
+		t.Errorf("a leftover of the reused staging directory was published as %s", leftover)
+	}
+	assertNoTmpLeft(t, r)
+}
+
+// TestUncompressedCacheEntryNotLinkable: where a new entry, written in
+// the staging directory, cannot be linked into the checkout (another
+// filesystem mounted in a union's tree), the checkout gets a copy and
+// the entry still goes into the cache, whole and verified.
+func TestUncompressedCacheEntryNotLinkable(t *testing.T) {
+	src := t.TempDir()
+	writeTestTree(t, src, 1)
+	want := listTree(t, src)
+	r := initRepo(t, ModeArchive)
+	c := commitDir(t, r, "main", src)
+	commit, _ := r.ReadCommit(c)
+	root := RootNode(commit)
+	orig := linkStagedEntry
+	linkStagedEntry = func(int, string, int, string) error { return syscall.EXDEV }
+	co := checkoutU(t, r, c, CheckoutOptions{})
+	linkStagedEntry = orig
+	if got := listTree(t, co); !slices.Equal(got, want) {
+		t.Errorf("checkout differs from the source:\n%s", strings.Join(got, "\n"))
+	}
+	assertNoTmpLeft(t, r)
+	for _, rel := range []string{"hello.txt", "sub/run.sh", "sub/deeper/data.bin"} {
+		e := entryFor(t, r, root, rel)
+		if inode(t, e) == inode(t, filepath.Join(co, rel)) {
+			t.Errorf("%s: linked though linking failed", rel)
+		}
+		if got, want := readFile(t, e), readFile(t, filepath.Join(src, rel)); string(got) != string(want) {
+			t.Errorf("%s: entry holds %q, want %q", rel, got, want)
+		}
+	}
+	second := checkoutU(t, r, c, CheckoutOptions{})
+	if inode(t, filepath.Join(second, "hello.txt")) != inode(t, entryFor(t, r, root, "hello.txt")) {
+		t.Error("the next checkout did not hardlink the entry")
 	}
 }
