@@ -462,20 +462,12 @@ func (u *ucache) linkStaged(dirFd int, name string, c Checksum) (bool, error) {
 // set) to become c's entry when the checkout finishes; false: not staged
 // (the checkout is not on the repository's filesystem).
 func (u *ucache) add(fd int, c Checksum) (bool, error) {
-	if u.off.Load() {
-		return false, nil
-	}
-	u.mu.Lock()
-	_, dup := u.staged[c]
-	if !dup {
-		u.staged[c] = u.bad[c]
-	}
-	u.mu.Unlock()
-	if dup {
+	if !u.reserve(c) {
 		return false, nil
 	}
 	u.stageOnce.Do(u.allocate)
 	if u.stageErr != nil {
+		u.forget(c)
 		return false, u.stageErr
 	}
 	err := u.stageDir(c[0])
@@ -485,34 +477,43 @@ func (u *ucache) add(fd int, c Checksum) (bool, error) {
 	if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.ENOENT) {
 		// ENOENT: no procfs to name the file by its descriptor.
 		u.off.Store(true)
-		u.mu.Lock()
-		delete(u.staged, c)
-		u.mu.Unlock()
+		u.forget(c)
 		return false, nil
 	}
 	if err != nil {
-		u.mu.Lock()
-		delete(u.staged, c)
-		u.mu.Unlock()
+		u.forget(c)
 		return false, fmt.Errorf("stage %s for the uncompressed-objects cache: %w", c, err)
 	}
 	return true, nil
+}
+
+// reserve claims c's entry for this checkout to stage; false: the cache
+// takes no more entries, or c's is staged already.
+func (u *ucache) reserve(c Checksum) bool {
+	if u.off.Load() {
+		return false
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, dup := u.staged[c]; dup {
+		return false
+	}
+	u.staged[c] = u.bad[c]
+	return true
+}
+
+// forget drops what reserve claimed: nothing of c is to be published.
+func (u *ucache) forget(c Checksum) {
+	u.mu.Lock()
+	delete(u.staged, c)
+	u.mu.Unlock()
 }
 
 // create opens c's new entry, to be written, in the staging directory,
 // with mode (less the umask; moded: that is mode). fd -1 and no error:
 // not staged, the cache takes no more entries or has c's already.
 func (u *ucache) create(c Checksum, mode uint32) (fd int, moded bool, err error) {
-	if u.off.Load() {
-		return -1, false, nil
-	}
-	u.mu.Lock()
-	_, dup := u.staged[c]
-	if !dup {
-		u.staged[c] = u.bad[c]
-	}
-	u.mu.Unlock()
-	if dup {
+	if !u.reserve(c) {
 		return -1, false, nil
 	}
 	u.stageOnce.Do(u.allocate)
@@ -528,9 +529,7 @@ func (u *ucache) create(c Checksum, mode uint32) (fd int, moded bool, err error)
 		fd, err = rawOpenat(u.stageFd, entryName(c), unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, m)
 	}
 	if err != nil {
-		u.mu.Lock()
-		delete(u.staged, c)
-		u.mu.Unlock()
+		u.forget(c)
 		return -1, false, fmt.Errorf("stage %s for the uncompressed-objects cache: %w", c, err)
 	}
 	return fd, m == mode, nil
@@ -540,9 +539,7 @@ func (u *ucache) create(c Checksum, mode uint32) (fd int, moded bool, err error)
 // failed.
 func (u *ucache) unstage(c Checksum) {
 	unix.Unlinkat(u.stageFd, entryName(c), 0)
-	u.mu.Lock()
-	delete(u.staged, c)
-	u.mu.Unlock()
+	u.forget(c)
 }
 
 // allocate takes a staging directory of its own under tmp/.
