@@ -56,51 +56,81 @@ func BenchmarkWatchLoadAll(b *testing.B) {
 	dirs := 0
 	cpu0 := processCPU()
 	for b.Loop() {
-		ctx, cancel := context.WithCancel(context.Background())
-		l := NewRefLoader()
-		var mu sync.Mutex
-		var stubs []string
-		refs := 0
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			r.WatchRefs(ctx, WatchOptions{Loader: l, Poll: time.Hour}, func(ev RefEvent) {
-				mu.Lock()
-				defer mu.Unlock()
-				for _, c := range ev.Changes {
-					if c.Dir {
-						stubs = append(stubs, c.Name)
-					} else {
-						refs++
-					}
-				}
-			})
-		}()
+		w := startBenchWatch(r)
 		for {
-			mu.Lock()
-			if len(stubs) == 0 && refs == n {
-				mu.Unlock()
+			batch := w.take(1)
+			if len(batch) == 0 {
 				break
 			}
-			var d string
-			if len(stubs) > 0 {
-				d, stubs = stubs[len(stubs)-1], stubs[:len(stubs)-1]
-			}
-			mu.Unlock()
-			if d == "" {
-				time.Sleep(time.Millisecond) // the first event is not in yet
-				continue
-			}
 			dirs++
-			if err := l.Load(ctx, d); err != nil {
+			if err := w.l.Load(context.Background(), batch[0]); err != nil {
 				b.Fatal(err)
 			}
 		}
-		cancel()
-		<-done
+		if refs := w.stop(); refs != n {
+			b.Fatalf("loaded %d refs, want %d", refs, n)
+		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(dirs), "ns/dir")
 	b.ReportMetric((processCPU()-cpu0)/float64(dirs), "cpu-ns/dir")
+}
+
+// benchWatch is a lazy watch of a repository whose events are counted:
+// the refs they report, and the stubs not taken yet.
+type benchWatch struct {
+	l     *RefLoader
+	mu    sync.Mutex
+	stubs []string
+	refs  int
+	stop  func() int // ends the watch, returns the refs reported
+}
+
+// startBenchWatch starts a lazy watch of r and returns once refs/ itself
+// was read.
+func startBenchWatch(r *Repo) *benchWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &benchWatch{l: NewRefLoader()}
+	first := make(chan struct{})
+	var once sync.Once
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.WatchRefs(ctx, WatchOptions{Loader: w.l, Poll: time.Hour}, func(ev RefEvent) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			for _, c := range ev.Changes {
+				if c.Dir {
+					w.stubs = append(w.stubs, c.Name)
+				} else {
+					w.refs++
+				}
+			}
+			if slices.Contains(ev.Loaded, "") {
+				once.Do(func() { close(first) })
+			}
+		})
+	}()
+	w.stop = func() int {
+		cancel()
+		<-done
+		return w.refs
+	}
+	<-first
+	return w
+}
+
+// take removes up to n stubs and returns them (a copy: later events
+// append where they were). Once none is left, their array goes, so that
+// it is not counted in a heap measured after.
+func (w *benchWatch) take(n int) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	batch := slices.Clone(w.stubs[max(0, len(w.stubs)-n):])
+	w.stubs = w.stubs[:len(w.stubs)-len(batch)]
+	if len(w.stubs) == 0 {
+		w.stubs = nil
+	}
+	return batch
 }
 
 // processCPU is the process's user and system time so far, in
@@ -152,55 +182,29 @@ func BenchmarkWatchMemory(b *testing.B) {
 			return ms.HeapAlloc
 		}
 		before := heap()
-		ctx, cancel := context.WithCancel(context.Background())
-		l := NewRefLoader()
-		var mu sync.Mutex
-		var stubs []string
-		refs := 0
-		first := make(chan struct{})
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			r.WatchRefs(ctx, WatchOptions{Loader: l, Poll: time.Hour}, func(ev RefEvent) {
-				mu.Lock()
-				defer mu.Unlock()
-				for _, c := range ev.Changes {
-					if c.Dir {
-						stubs = append(stubs, c.Name)
-					} else {
-						refs++
-					}
-				}
-				if slices.Contains(ev.Loaded, "") {
-					close(first)
-				}
-			})
-		}()
-		<-first
+		w := startBenchWatch(r)
 		for {
-			mu.Lock()
-			batch := stubs[max(0, len(stubs)-32):]
-			stubs = slices.Clone(stubs[:len(stubs)-len(batch)])
-			mu.Unlock()
+			batch := w.take(32)
 			if len(batch) == 0 {
 				break
 			}
-			if err := l.LoadAll(ctx, batch); err != nil {
+			if err := w.l.LoadAll(context.Background(), batch); err != nil {
 				b.Fatal(err)
 			}
 		}
+		w.mu.Lock()
+		refs := w.refs
+		w.mu.Unlock()
 		if refs != n {
 			b.Fatalf("loaded %d refs, want %d", refs, n)
 		}
-		stubs = nil
 		perRef = float64(heap()-before) / float64(n)
 		if f := os.Getenv("REPOFS_HEAP_PROFILE"); f != "" {
 			out, _ := os.Create(f)
 			pprof.WriteHeapProfile(out)
 			out.Close()
 		}
-		cancel()
-		<-done
+		w.stop()
 	}
 	b.ReportMetric(perRef, "B/ref")
 }
