@@ -14,26 +14,12 @@ import (
 // is read faults on the pages past its new end; the import fails with
 // ErrCorrupt instead of the process dying, and other panics go through.
 func TestReadingMappedTruncated(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "obj.filez")
-	size := 4 * os.Getpagesize()
-	if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(m)
+	p, m := mapFile(t, make([]byte, 4*os.Getpagesize()))
 	if err := os.Truncate(p, 0); err != nil {
 		t.Fatal(err)
 	}
 	var sum byte
-	err = readingMapped(true, func() error {
+	err := readingMapped(true, func() error {
 		for _, b := range m {
 			sum += b
 		}
@@ -60,20 +46,7 @@ func TestDropDecoded(t *testing.T) {
 	for i := range want {
 		want[i] = byte(i * 7)
 	}
-	p := filepath.Join(t.TempDir(), "obj.filez")
-	if err := os.WriteFile(p, want, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(m)
+	_, m := mapFile(t, want)
 	const header = 100
 	n := size - header // the compressed payload
 	for _, tc := range []struct {
@@ -99,4 +72,25 @@ func TestDropDecoded(t *testing.T) {
 	if !bytes.Equal(m, want) {
 		t.Error("the mapping reads back other bytes after its pages were dropped")
 	}
+}
+
+// mapFile writes data to a file and maps it shared and read-only, as
+// import maps a large .filez; both go when the test ends.
+func mapFile(t *testing.T, data []byte) (path string, m []byte) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "obj.filez")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err = unix.Mmap(int(f.Fd()), 0, len(data), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(m) })
+	return path, m
 }
