@@ -116,7 +116,9 @@ func TestFindFloor(t *testing.T) {
 			wall, fu := find(mp)
 			r1 := rusage()
 			line("gofuse P"+p, wall, g.reqs.Load(), r0, r1, fu)
-			srv.Unmount()
+			if err := srv.Unmount(); err != nil {
+				t.Fatalf("unmount %s: %v", mp, err)
+			}
 			runtime.GOMAXPROCS(old)
 		}
 		mp := t.TempDir()
@@ -124,14 +126,22 @@ func TestFindFloor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A loop that stopped early leaves a dead mount: detached, it
+		// goes, and the temporary directory with it.
+		t.Cleanup(func() { syscall.Unmount(mp, syscall.MNT_DETACH) })
 		<-l.ready
 		l.reqs.Store(0)
 		r0 := rusage()
 		wall, fu = find(mp)
 		r1 := rusage()
 		line("loop", wall, l.reqs.Load(), r0, r1, fu)
-		syscall.Unmount(mp, 0)
+		if err := syscall.Unmount(mp, 0); err != nil {
+			t.Fatalf("unmount %s: %v", mp, err)
+		}
 		<-l.done
+		if l.err != nil {
+			t.Fatalf("loop: %v", l.err)
+		}
 	}
 }
 
@@ -296,6 +306,7 @@ type floorLoop struct {
 	reqs  atomic.Uint64
 	ready chan struct{}
 	done  chan struct{}
+	err   error // why serve stopped before the unmount, read after done
 }
 
 const (
@@ -345,7 +356,11 @@ func (l *floorLoop) serve() {
 		if err == syscall.EINTR || err == syscall.ENOENT {
 			continue
 		}
+		if err == syscall.ENODEV { // unmounted
+			return
+		}
 		if err != nil {
+			l.err = fmt.Errorf("read /dev/fuse: %w", err)
 			return
 		}
 		h := (*fuse.InHeader)(unsafe.Pointer(&buf[0]))
@@ -404,7 +419,9 @@ func (l *floorLoop) serve() {
 			oh.Status = -int32(syscall.ENOSYS)
 		}
 		oh.Length = uint32(int(unsafe.Sizeof(fuse.OutHeader{})) + size)
+		// ENOENT: the request was interrupted meanwhile.
 		if _, err := syscall.Write(l.fd, out[:oh.Length]); err != nil && err != syscall.ENOENT {
+			l.err = fmt.Errorf("answer opcode %d: %w", h.Opcode, err)
 			return
 		}
 	}
