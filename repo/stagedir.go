@@ -32,20 +32,38 @@ type stageDir struct {
 	mu     sync.Mutex
 	staged map[stagedKey]int64 // every object staged, see has; its counted payload (-1: not counted)
 
+	total     atomic.Int64 // bytes staged in all (counted for writeback)
 	dirty     atomic.Int64 // bytes staged since the last background flush began
 	flushing  atomic.Bool
 	flushDone sync.WaitGroup
 }
 
-// writebackEvery is how many staged bytes start a background flush.
-const writebackEvery = 32 << 20
+// Background flushes bound what commit's syncfs has left to write back.
+// Without them it wrote the whole transaction at once, from one thread,
+// with the disk idle until then and the pull's own work done. A flush
+// starts once the bytes staged since the last one began reach an eighth
+// of all the transaction staged so far, kept within writebackMin and
+// writebackMax, and never while one runs: a small transaction (an update
+// through a static delta stages some tens of MB) is written back while
+// it goes on and leaves commit at most a few MiB, and a large one still
+// flushes a few dozen times, not hundreds.
+const (
+	writebackMin = 2 << 20
+	writebackMax = 32 << 20
+)
 
-// wrote counts n staged bytes and, every writebackEvery bytes, starts a
-// background syncfs: commit's syncfs would otherwise write back the whole
-// transaction at once, from one thread, with the network idle. Durability
-// still comes from commit's own syncfs; this one only gets ahead.
+// writebackAfter is how many dirty bytes start a flush once total bytes
+// were staged.
+func writebackAfter(total int64) int64 {
+	return min(max(total/8, writebackMin), writebackMax)
+}
+
+// wrote counts n staged bytes and starts a background syncfs when
+// writebackAfter says. Durability still comes from commit's own syncfs;
+// these only get ahead of it.
 func (d *stageDir) wrote(n int64) {
-	if d.dirty.Add(n) < writebackEvery || !d.flushing.CompareAndSwap(false, true) {
+	total := d.total.Add(n)
+	if d.dirty.Add(n) < writebackAfter(total) || !d.flushing.CompareAndSwap(false, true) {
 		return
 	}
 	d.dirty.Store(0)

@@ -137,9 +137,28 @@ func assertNoStagedTemporaries(t *testing.T, staging string) {
 	}
 }
 
-// TestBackgroundWriteback: every writebackEvery staged bytes start one
-// background flush, never two at once, and closing the staging directory
-// waits for it (it uses the directory's descriptor).
+// TestWritebackAfter: a flush starts after an eighth of what was staged,
+// no sooner than writebackMin and no later than writebackMax.
+func TestWritebackAfter(t *testing.T) {
+	for _, tc := range []struct{ total, want int64 }{
+		{0, writebackMin},
+		{writebackMin, writebackMin},
+		{8 * writebackMin, writebackMin},
+		{24 << 20, 3 << 20},
+		{100 << 20, 100 << 20 / 8},
+		{8 * writebackMax, writebackMax},
+		{1 << 40, writebackMax},
+	} {
+		if got := writebackAfter(tc.total); got != tc.want {
+			t.Errorf("writebackAfter(%d) = %d, want %d", tc.total, got, tc.want)
+		}
+	}
+}
+
+// TestBackgroundWriteback: staged bytes start a background flush as
+// writebackAfter says (a small transaction's first after writebackMin),
+// never two at once, and closing the staging directory waits for it (it
+// uses the directory's descriptor).
 func TestBackgroundWriteback(t *testing.T) {
 	r := initRepo(t, ModeBareUser)
 	tx, err := r.Begin(context.Background())
@@ -148,25 +167,31 @@ func TestBackgroundWriteback(t *testing.T) {
 	}
 	defer tx.Abort()
 	d := tx.stage
-	d.wrote(writebackEvery - 1)
-	if d.flushing.Load() || d.dirty.Load() != writebackEvery-1 {
+	d.wrote(writebackMin - 1)
+	if d.flushing.Load() || d.dirty.Load() != writebackMin-1 {
 		t.Fatalf("flushing %v with %d dirty bytes, below the threshold", d.flushing.Load(), d.dirty.Load())
 	}
 	d.flushing.Store(true) // one is running
 	d.wrote(1)
-	if d.dirty.Load() != writebackEvery {
+	if d.dirty.Load() != writebackMin {
 		t.Fatalf("a second flush began while one ran (%d dirty bytes left)", d.dirty.Load())
 	}
 	d.flushing.Store(false)
 	d.wrote(1)
 	if d.dirty.Load() != 0 {
-		t.Fatalf("no flush began at %d dirty bytes", writebackEvery+1)
+		t.Fatalf("no flush began at %d dirty bytes", writebackMin+1)
 	}
 	if err := d.close(); err != nil {
 		t.Fatal(err)
 	}
 	if d.flushing.Load() {
 		t.Fatal("close returned while the flush ran")
+	}
+	// Later flushes wait for an eighth of what was staged.
+	d.total.Store(80 << 20)
+	d.wrote(writebackAfter(80<<20) - 1)
+	if d.flushing.Load() || d.dirty.Load() == 0 {
+		t.Fatalf("a flush began at %d dirty bytes of %d staged", d.dirty.Load(), d.total.Load())
 	}
 }
 
