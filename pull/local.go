@@ -17,8 +17,10 @@ type LocalOptions struct {
 	Refs []string
 	// Depth is how many parents to import as well (-1: all).
 	Depth int
-	// Untrusted checks every object against its checksum, even those
-	// hardlinked rather than copied.
+	// Untrusted checks every object against its checksum. Without it the
+	// source is trusted as ostree trusts it: an object hardlinked, or a
+	// regular file decoded from an archive source, is not hashed (see
+	// repo.Importer.Import).
 	Untrusted bool
 	// Parallel objects imported at once (default one more than the CPUs
 	// Go runs on: copying from an archive is inflate-bound, a worker
@@ -38,8 +40,8 @@ type LocalResult struct {
 // PullLocal imports refs and the objects they reach from src into dst, in
 // one transaction, as ostree's pull-local does: objects are hardlinked
 // where both repositories store them alike on one filesystem and copied
-// (rewritten in dst's mode, and verified) otherwise; refs are written to
-// dst's refs/heads.
+// (rewritten in dst's mode) otherwise; refs are written to dst's
+// refs/heads.
 func PullLocal(ctx context.Context, dst, src *repo.Repo, o LocalOptions) (*LocalResult, error) {
 	if o.Parallel <= 0 {
 		o.Parallel = runtime.GOMAXPROCS(0) + 1
