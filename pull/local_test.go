@@ -430,3 +430,102 @@ func TestPullLocalSkipsPresent(t *testing.T) {
 		})
 	}
 }
+
+// wideTree has many directories: identical subtrees (one dirtree, reached
+// from many places), directories that share one dirmeta and others with
+// their own, and files shared between directories.
+func wideTree() []repotest.Entry {
+	var es []repotest.Entry
+	for i := range 40 {
+		d := fmt.Sprintf("d%02d", i)
+		es = append(es,
+			repotest.Entry{Path: d + "/same/a", Kind: repotest.File, Data: []byte("same subtree\n")},
+			repotest.Entry{Path: d + "/same/b/c", Kind: repotest.File, Data: []byte("deeper\n")},
+			repotest.Entry{Path: d + "/own", Kind: repotest.File, Data: []byte(d + "\n")},
+			repotest.Entry{Path: d + "/shared", Kind: repotest.File, Data: []byte("shared\n")},
+			repotest.Entry{Path: d + "/sub/x", Kind: repotest.File, Size: int64(100 + i*97)})
+		if i%3 == 0 {
+			es = append(es, repotest.Entry{Path: d + "/priv", Kind: repotest.Dir, Mode: 0o700})
+		}
+	}
+	return es
+}
+
+// TestPullLocalWideTree: with workers taking dirtrees and content from
+// one queue, a tree of many directories, shared subtrees and shared
+// dirmeta is imported whole, each object counted once, as ostree counts
+// it, whatever the number of workers.
+func TestPullLocalWideTree(t *testing.T) {
+	repotest.RequireOstree(t)
+	src, commit := repotest.NewRepo(t, "archive", wideTree())
+	want := filepath.Join(t.TempDir(), "ostree")
+	repotest.Init(t, want, "bare-user")
+	wantOut := repotest.Ostree(t, "--repo="+want, "pull-local", src, "main")
+	for _, parallel := range []int{1, 2, 8} {
+		t.Run(fmt.Sprint(parallel), func(t *testing.T) {
+			r, err := repo.Init(filepath.Join(t.TempDir(), "repofs"), repo.ModeBareUser)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := PullLocal(context.Background(), r, mustOpen(t, src), LocalOptions{Refs: []string{"main"}, Parallel: parallel})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotOut := fmt.Sprintf("%d metadata, %d content objects imported;", res.Metadata, res.Content)
+			if !strings.HasPrefix(wantOut, gotOut) {
+				t.Errorf("repofs imported %q, ostree %q", gotOut, wantOut)
+			}
+			if got, want := objectFiles(t, r.Path(), src), objectFiles(t, want, src); !slices.Equal(got, want) {
+				t.Errorf("objects differ from ostree's:\nrepofs %v\nostree %v", got, want)
+			}
+			if got, _ := r.ReadRef("", "main"); got.String() != commit {
+				t.Errorf("main = %s, want %s", got, commit)
+			}
+			repotest.Ostree(t, "--repo="+r.Path(), "fsck")
+		})
+	}
+}
+
+// TestPullLocalMissingDirTree: a dirtree missing from the source deep in
+// the tree fails the pull naming it, with no ref written, whatever the
+// number of workers, and a cancelled pull stops with the context's error.
+func TestPullLocalMissingDirTree(t *testing.T) {
+	repotest.RequireOstree(t)
+	src, _ := repotest.NewRepo(t, "archive", wideTree())
+	sr := mustOpen(t, src)
+	root, _ := sr.ResolveRev("main")
+	cm, _ := sr.ReadCommit(root)
+	dt, _ := sr.ReadDirTree(cm.RootTree)
+	d, _ := sr.ReadDirTree(dt.Dirs[len(dt.Dirs)-1].Tree)
+	var victim repo.Checksum
+	for _, e := range d.Dirs {
+		if e.Name == "sub" {
+			victim = e.Tree
+		}
+	}
+	if err := os.Remove(sr.ObjectPath(victim, repo.ObjDirTree)); err != nil {
+		t.Fatal(err)
+	}
+	for _, parallel := range []int{1, 3} {
+		r, err := repo.Init(filepath.Join(t.TempDir(), "repofs"), repo.ModeBareUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = PullLocal(context.Background(), r, sr, LocalOptions{Refs: []string{"main"}, Parallel: parallel})
+		if err == nil || !strings.Contains(err.Error(), victim.String()) {
+			t.Errorf("parallel %d: pull-local with dirtree %s missing: %v, want an error naming it", parallel, victim, err)
+		}
+		if _, err := r.ReadRef("", "main"); err == nil {
+			t.Errorf("parallel %d: main written by a failed pull-local", parallel)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := repo.Init(filepath.Join(t.TempDir(), "repofs"), repo.ModeBareUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PullLocal(ctx, r, sr, LocalOptions{Refs: []string{"main"}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled pull-local: %v, want context.Canceled", err)
+	}
+}
