@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -122,7 +123,7 @@ type importer struct {
 	more    sync.Cond              // on mu: tasks queued, or stopped
 	done    sync.Cond              // on mu: pending fell to 0
 	seen    map[repo.Checksum]bool // dirtrees, dirmeta and content objects visited
-	queue   []localTask            // taken last in, first out: depth first
+	queue   []localTask            // taken last in, first out: see push
 	pending int                    // tasks queued or being done
 	stopped bool                   // no more tasks: workers return
 	err     error
@@ -164,12 +165,18 @@ func (im *importer) work(ctx context.Context) {
 	}
 }
 
-// push queues the tasks ts, those not visited yet.
+// push queues the tasks ts, those not visited yet, to be taken in the
+// order of ts: the queue is taken last in, first out, so the objects are
+// imported in the order of a walk of the tree (a directory's files, then
+// each subdirectory in turn), the order the one walker had. Large files
+// sit together in a few directories: taken in that order they come
+// mid-import, where the staging directory's background writeback takes
+// them, rather than at its end, left to the commit's syncfs.
 func (im *importer) push(ts []localTask) {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	n := 0
-	for _, t := range ts {
+	for _, t := range slices.Backward(ts) {
 		if im.seen[t.c] || im.err != nil {
 			continue
 		}
