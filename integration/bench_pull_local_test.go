@@ -27,9 +27,12 @@ import (
 // rotate through the tools; medians of rounds are printed, CPU (user+sys)
 // too, which a machine shared with other work disturbs less than wall
 // time. Needs about 250 MB per run (REPOFS_BENCH_ROUNDS+1 per tool) on the
-// temporary directory's filesystem.
+// temporary directory's filesystem. REPOFS_BENCH_RT=1 runs every tool
+// under SCHED_FIFO (chrt -f 50), as TestDeltaRatios does: on a machine
+// shared with other work, that keeps its load off the runs, alike for
+// every tool (the kernel's writeback threads stay as they are).
 //
-//	REPOFS_BENCH=1 [REPOFS_BENCH_ROUNDS=5] [REPOFS_BENCH_OLD=/path/to/old/repofs] go test -run TestPullLocalRatios -v ./integration/
+//	REPOFS_BENCH=1 [REPOFS_BENCH_ROUNDS=5] [REPOFS_BENCH_OLD=/path/to/old/repofs] [REPOFS_BENCH_RT=1] go test -run TestPullLocalRatios -v ./integration/
 func TestPullLocalRatios(t *testing.T) {
 	if os.Getenv("REPOFS_BENCH") != "1" {
 		t.Skip("set REPOFS_BENCH=1 to measure pull-local against ostree")
@@ -90,7 +93,16 @@ func TestPullLocalRatios(t *testing.T) {
 			}
 		}
 	}
+	rt := os.Getenv("REPOFS_BENCH_RT") == "1"
+	if rt {
+		if err := exec.Command("chrt", "-f", "50", "true").Run(); err != nil {
+			t.Fatalf("REPOFS_BENCH_RT=1 but chrt -f 50 fails (needs root or CAP_SYS_NICE): %v", err)
+		}
+	}
 	fmt.Printf("workload: pull-local archive -> bare-user of %s; median of %d rotating rounds after an untimed one; fresh destinations made before timing, none deleted until the end\n", name, rounds)
+	if rt {
+		fmt.Println("  runs under SCHED_FIFO (chrt -f 50)")
+	}
 	printRatioHeader()
 	runs := make([][]result, len(ts))
 	outs := make([]string, len(ts))
@@ -99,6 +111,9 @@ func TestPullLocalRatios(t *testing.T) {
 			k := (i + 1 + j) % len(ts)
 			exec.Command("sync").Run()
 			bin, args := ts[k].cmd(dst(i, k))
+			if rt {
+				bin, args = "chrt", append([]string{"-f", "50", bin}, args...)
+			}
 			res := runCmd(t, nil, bin, args...)
 			if res.code != 0 {
 				t.Fatalf("%s pull-local: exit %d\n%s", ts[k].name, res.code, res.stderr)

@@ -142,10 +142,14 @@ func TestPullLocalUntrusted(t *testing.T) {
 }
 
 // TestPullLocalCopyVerifies: an object copied from an archive source
-// (decoded, rewritten) is checked against its checksum even by a trusted
-// pull-local, whether it is small enough to be decoded whole or streamed:
-// a tampered one fails the pull with ErrCorrupt, never reaches objects/,
-// and is never given its name in the staging directory either.
+// (decoded, rewritten) whose DEFLATE stream is broken fails the pull with
+// ErrCorrupt, trusted or not; one whose stream decodes to other bytes than
+// its checksum covers fails it with --untrusted, and is copied as it
+// decodes by a trusted pull-local, as `ostree pull-local` copies it
+// (and as a trusted hardlink takes a corrupt object, see
+// TestPullLocalUntrusted). Both for a payload decoded whole and one
+// streamed. A failed object never reaches objects/, and is never given
+// its name in the staging directory either.
 func TestPullLocalCopyVerifies(t *testing.T) {
 	repotest.RequireOstree(t)
 	entries := append(slices.Clone(localEntries), repotest.Entry{Path: "big", Kind: repotest.File, Size: 5 << 20})
@@ -177,6 +181,7 @@ func TestPullLocalCopyVerifies(t *testing.T) {
 			}
 			hdr := 8 + int(binary.BigEndian.Uint32(filez[:4]))
 			out := slices.Clone(filez[:hdr])
+			var tampered []byte
 			if tc.tamper == nil {
 				out = append(out, bytes.Repeat([]byte{0xff}, 64)...)
 			} else {
@@ -189,9 +194,10 @@ func TestPullLocalCopyVerifies(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				tampered = tc.tamper(payload)
 				var buf bytes.Buffer
 				zw, _ := flate.NewWriter(&buf, flate.BestSpeed)
-				zw.Write(tc.tamper(payload))
+				zw.Write(tampered)
 				zw.Close()
 				out = append(out, buf.Bytes()...)
 			}
@@ -204,6 +210,21 @@ func TestPullLocalCopyVerifies(t *testing.T) {
 					t.Fatal(err)
 				}
 				_, err = PullLocal(context.Background(), r, sr, LocalOptions{Refs: []string{"main"}, Untrusted: untrusted})
+				if !untrusted && tampered != nil {
+					// What ostree does with the same source.
+					want := filepath.Join(t.TempDir(), "ostree")
+					repotest.Init(t, want, "bare-user")
+					repotest.Ostree(t, "--repo="+want, "pull-local", src, "main")
+					wantData, werr := os.ReadFile(filepath.Join(want, "objects", victim.String()[:2], victim.String()[2:]+".file"))
+					if err != nil || werr != nil {
+						t.Fatalf("trusted pull-local of a tampered %s: %v (ostree: %v), want both to copy it", tc.file, err, werr)
+					}
+					got, err := os.ReadFile(r.ObjectPath(victim, repo.ObjFile))
+					if err != nil || !bytes.Equal(got, tampered) || !bytes.Equal(wantData, tampered) {
+						t.Errorf("trusted pull-local of a tampered %s: object not copied as it decodes (err %v), or not as ostree copies it", tc.file, err)
+					}
+					continue
+				}
 				if !errors.Is(err, repo.ErrCorrupt) || !strings.Contains(err.Error(), victim.String()) {
 					t.Errorf("untrusted=%v: pull-local of a tampered %s: %v, want ErrCorrupt naming %s", untrusted, tc.file, err, victim)
 				}
@@ -407,5 +428,104 @@ func TestPullLocalSkipsPresent(t *testing.T) {
 			}
 			repotest.Ostree(t, "--repo="+r.Path(), "fsck")
 		})
+	}
+}
+
+// wideTree has many directories: identical subtrees (one dirtree, reached
+// from many places), directories that share one dirmeta and others with
+// their own, and files shared between directories.
+func wideTree() []repotest.Entry {
+	var es []repotest.Entry
+	for i := range 40 {
+		d := fmt.Sprintf("d%02d", i)
+		es = append(es,
+			repotest.Entry{Path: d + "/same/a", Kind: repotest.File, Data: []byte("same subtree\n")},
+			repotest.Entry{Path: d + "/same/b/c", Kind: repotest.File, Data: []byte("deeper\n")},
+			repotest.Entry{Path: d + "/own", Kind: repotest.File, Data: []byte(d + "\n")},
+			repotest.Entry{Path: d + "/shared", Kind: repotest.File, Data: []byte("shared\n")},
+			repotest.Entry{Path: d + "/sub/x", Kind: repotest.File, Size: int64(100 + i*97)})
+		if i%3 == 0 {
+			es = append(es, repotest.Entry{Path: d + "/priv", Kind: repotest.Dir, Mode: 0o700})
+		}
+	}
+	return es
+}
+
+// TestPullLocalWideTree: with workers taking dirtrees and content from
+// one queue, a tree of many directories, shared subtrees and shared
+// dirmeta is imported whole, each object counted once, as ostree counts
+// it, whatever the number of workers.
+func TestPullLocalWideTree(t *testing.T) {
+	repotest.RequireOstree(t)
+	src, commit := repotest.NewRepo(t, "archive", wideTree())
+	want := filepath.Join(t.TempDir(), "ostree")
+	repotest.Init(t, want, "bare-user")
+	wantOut := repotest.Ostree(t, "--repo="+want, "pull-local", src, "main")
+	for _, parallel := range []int{1, 2, 8} {
+		t.Run(fmt.Sprint(parallel), func(t *testing.T) {
+			r, err := repo.Init(filepath.Join(t.TempDir(), "repofs"), repo.ModeBareUser)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := PullLocal(context.Background(), r, mustOpen(t, src), LocalOptions{Refs: []string{"main"}, Parallel: parallel})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotOut := fmt.Sprintf("%d metadata, %d content objects imported;", res.Metadata, res.Content)
+			if !strings.HasPrefix(wantOut, gotOut) {
+				t.Errorf("repofs imported %q, ostree %q", gotOut, wantOut)
+			}
+			if got, want := objectFiles(t, r.Path(), src), objectFiles(t, want, src); !slices.Equal(got, want) {
+				t.Errorf("objects differ from ostree's:\nrepofs %v\nostree %v", got, want)
+			}
+			if got, _ := r.ReadRef("", "main"); got.String() != commit {
+				t.Errorf("main = %s, want %s", got, commit)
+			}
+			repotest.Ostree(t, "--repo="+r.Path(), "fsck")
+		})
+	}
+}
+
+// TestPullLocalMissingDirTree: a dirtree missing from the source deep in
+// the tree fails the pull naming it, with no ref written, whatever the
+// number of workers, and a cancelled pull stops with the context's error.
+func TestPullLocalMissingDirTree(t *testing.T) {
+	repotest.RequireOstree(t)
+	src, _ := repotest.NewRepo(t, "archive", wideTree())
+	sr := mustOpen(t, src)
+	root, _ := sr.ResolveRev("main")
+	cm, _ := sr.ReadCommit(root)
+	dt, _ := sr.ReadDirTree(cm.RootTree)
+	d, _ := sr.ReadDirTree(dt.Dirs[len(dt.Dirs)-1].Tree)
+	var victim repo.Checksum
+	for _, e := range d.Dirs {
+		if e.Name == "sub" {
+			victim = e.Tree
+		}
+	}
+	if err := os.Remove(sr.ObjectPath(victim, repo.ObjDirTree)); err != nil {
+		t.Fatal(err)
+	}
+	for _, parallel := range []int{1, 3} {
+		r, err := repo.Init(filepath.Join(t.TempDir(), "repofs"), repo.ModeBareUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = PullLocal(context.Background(), r, sr, LocalOptions{Refs: []string{"main"}, Parallel: parallel})
+		if err == nil || !strings.Contains(err.Error(), victim.String()) {
+			t.Errorf("parallel %d: pull-local with dirtree %s missing: %v, want an error naming it", parallel, victim, err)
+		}
+		if _, err := r.ReadRef("", "main"); err == nil {
+			t.Errorf("parallel %d: main written by a failed pull-local", parallel)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := repo.Init(filepath.Join(t.TempDir(), "repofs"), repo.ModeBareUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PullLocal(ctx, r, sr, LocalOptions{Refs: []string{"main"}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled pull-local: %v, want context.Canceled", err)
 	}
 }

@@ -89,13 +89,23 @@ func (im *Importer) openObject(c Checksum) (int, error) {
 // (--untrusted) checks a linked object against c first too. written is
 // the content bytes copied.
 //
-// What is checked: ostree's pull-local without --untrusted trusts the
-// source and hashes nothing it copies (ostree_repo_write_content_trusted).
-// repofs puts nothing in objects/ unverified, so a copied object is hashed
-// once, as it is decoded and before it is written: never a second time on
-// the way out of the source (Repo.OpenFile's own check is skipped here).
-// A hardlinked object is the source's file itself: checked only with
-// verify, as ostree does with --untrusted.
+// What is checked follows ostree's pull-local. Without verify (no
+// --untrusted) the source is trusted to hold under each name the object
+// that hashes to it: a hardlinked object is the source's file itself, and
+// a regular file decoded from an archive source is written unhashed, as
+// ostree writes it (_ostree_repo_import_object passes no checksum out to
+// ostree_repo_write_content, which then computes none). That is sound
+// because what such a copy writes is a function of nothing but what the
+// checksum covers: the payload, decoded to exactly the size the header
+// gives, and the owner, mode and xattrs of the header, from which the
+// hashed header is built. So the destination holds c exactly when the
+// source does, as with a hardlink. The decoding still checks the header
+// and the DEFLATE stream, and symlinks are hashed still (only a header:
+// nothing to save). With verify every object is checked against its
+// checksum before it is staged, linked or copied, once: never a second
+// time on the way out of the source (Repo.OpenFile's own check is
+// skipped here). Other copies (a stream into WriteContent, metadata) are
+// hashed either way.
 func (im *Importer) Import(c Checksum, t ObjectType, verify bool) (how Imported, written int64, err error) {
 	tx, src := im.tx, im.src
 	if t != ObjCommitMeta {
@@ -121,7 +131,7 @@ func (im *Importer) Import(c Checksum, t ObjectType, verify bool) (how Imported,
 		_, err = tx.WriteMetadata(t, data, &c)
 		return ImportCopied, 0, err
 	}
-	n, err := im.copyContent(c)
+	n, err := im.copyContent(c, verify)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -213,10 +223,11 @@ func (im *Importer) linkable(c Checksum, t ObjectType) bool {
 }
 
 // copyContent copies content object c, rewritten in this repository's
-// mode and verified in one pass; it returns the payload bytes.
-func (im *Importer) copyContent(c Checksum) (int64, error) {
+// mode and, if verify or where Import says, hashed in the same pass; it
+// returns the payload bytes.
+func (im *Importer) copyContent(c Checksum, verify bool) (int64, error) {
 	if im.src.mode == ModeArchive {
-		if n, ok, err := im.copyArchiveWhole(c); ok {
+		if n, ok, err := im.copyArchiveWhole(c, verify); ok {
 			return n, err
 		}
 		im.large <- struct{}{}
@@ -297,7 +308,7 @@ func grow(b []byte, n int) []byte {
 // maxWholeFile, one over maxImportWhole bound for an archive repository,
 // or when the bytes held by readers in memory are at their bound
 // (wholeBudget): the caller streams the object from its file then.
-func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
+func (im *Importer) copyArchiveWhole(c Checksum, verify bool) (n int64, ok bool, err error) {
 	name := c.String() + "." + ObjFile.Ext()
 	fd, err := im.openObject(c)
 	switch {
@@ -343,7 +354,7 @@ func (im *Importer) copyArchiveWhole(c Checksum) (n int64, ok bool, err error) {
 	}
 	var fi *FileInfo
 	err = readingMapped(mapped, func() error {
-		fi, ok, err = im.copyFilez(s, c, filez)
+		fi, ok, err = im.copyFilez(s, c, filez, verify)
 		return err
 	})
 	if oe := (*ObjectError)(nil); err != nil && !errors.As(err, &oe) {
@@ -379,8 +390,9 @@ func readingMapped(mapped bool, f func() error) (err error) {
 
 // copyFilez decodes, verifies and stages the .filez c held whole in
 // filez; ok is false, and nothing done, when its payload would be held
-// whole and that passes the bound of wholeBudget.
-func (im *Importer) copyFilez(s *importScratch, c Checksum, filez []byte) (fi *FileInfo, ok bool, err error) {
+// whole and that passes the bound of wholeBudget. A regular file is
+// hashed only if verify (see Import).
+func (im *Importer) copyFilez(s *importScratch, c Checksum, filez []byte, verify bool) (fi *FileInfo, ok bool, err error) {
 	fi, payload, err := parseFilez(filez)
 	if err != nil {
 		return nil, true, &ObjectError{Object: c.String() + "." + ObjFile.Ext(), Err: err}
@@ -388,10 +400,13 @@ func (im *Importer) copyFilez(s *importScratch, c Checksum, filez []byte) (fi *F
 	if msg := fi.validate(); msg != "" {
 		return nil, true, corruptf(c, ObjFile, "%s", msg)
 	}
-	s.h.Reset()
-	s.h.Write(contentStreamPrefix(fi))
+	hash := verify || fi.IsSymlink()
+	if hash {
+		s.h.Reset()
+		s.h.Write(contentStreamPrefix(fi))
+	}
 	if fi.Size > maxImportWhole && im.tx.r.mode != ModeArchive && !fi.IsSymlink() {
-		return fi, true, im.stageChunked(s, c, fi, payload)
+		return fi, true, im.stageChunked(s, c, fi, payload, hash)
 	}
 	var data []byte
 	if !fi.IsSymlink() {
@@ -405,16 +420,19 @@ func (im *Importer) copyFilez(s *importScratch, c Checksum, filez []byte) (fi *F
 			return nil, true, corruptf(c, ObjFile, "%v", err)
 		}
 	}
-	s.h.Write(data)
-	if got := Checksum(s.h.Sum(nil)); got != c {
-		return nil, true, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, got)
+	if hash {
+		s.h.Write(data)
+		if got := Checksum(s.h.Sum(nil)); got != c {
+			return nil, true, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, got)
+		}
 	}
 	return fi, true, im.stageVerified(fi, data, c)
 }
 
 // stageVerified is Transaction.stageVerified for an import. A regular
 // file of a bare-user or bare-user-only repository, whose bytes hashed to
-// c before any is written, is created under its staged name with its
+// c before any is written (or, trusted, were decoded whole from the
+// source's object c, see Import), is created under its staged name with its
 // permissions at once (open with O_EXCL, write, xattr, times, close)
 // rather than as an O_TMPFILE given its mode and then linked: two system
 // calls fewer per object, and one inode operation (the unnamed inode's
@@ -515,11 +533,12 @@ func readFull(fd int, b []byte) error {
 }
 
 // stageChunked stages the regular file c of a bare mode, its payload
-// compressed in payload, a chunk at a time: each chunk decoded, hashed and
-// written straight to the staged file, so that no buffer of the whole
-// payload is held. The file is named only once the whole payload hashed
-// to c; s.h holds the hash of the header already.
-func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, payload []byte) error {
+// compressed in payload, a chunk at a time: each chunk decoded, hashed (if
+// hash) and written straight to the staged file, so that no buffer of the
+// whole payload is held. The file is named only once the whole payload
+// decoded to its size, and hashed to c; s.h holds the hash of the header
+// already.
+func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, payload []byte, hash bool) error {
 	tx := im.tx
 	if err := tx.r.fitsMode(fi, "content object "+c.String()); err != nil {
 		return err
@@ -542,7 +561,9 @@ func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, pay
 		if got += uint64(n); got > fi.Size {
 			return tx.discard(f, corruptf(c, ObjFile, "payload longer than the %d bytes its header says", fi.Size))
 		}
-		s.h.Write(buf[:n])
+		if hash {
+			s.h.Write(buf[:n])
+		}
 		if _, err := f.Write(buf[:n]); err != nil {
 			return tx.discard(f, fmt.Errorf("write content object %s: %w", c, err))
 		}
@@ -557,8 +578,10 @@ func (im *Importer) stageChunked(s *importScratch, c Checksum, fi *FileInfo, pay
 	if got != fi.Size {
 		return tx.discard(f, corruptf(c, ObjFile, "payload of %d bytes, its header says %d", got, fi.Size))
 	}
-	if sum := Checksum(s.h.Sum(nil)); sum != c {
-		return tx.discard(f, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, sum))
+	if hash {
+		if sum := Checksum(s.h.Sum(nil)); sum != c {
+			return tx.discard(f, corruptf(c, ObjFile, "checksum expected='%s' actual='%s'", c, sum))
+		}
 	}
 	if err := applyMetadata(f.fd, fi, tx.r.mode); err != nil {
 		return tx.discard(f, fmt.Errorf("write content object %s: %w", c, err))

@@ -17,12 +17,16 @@ var pullLocalCommand = &command{
 they reach from the repository SRC_REPO, of any mode, into this one, of any
 mode, in one transaction, as 'ostree pull-local' does: objects are
 hardlinked where both repositories store them alike on one filesystem with
-one owner, and copied (rewritten in this repository's mode, and checked
-against their checksum) otherwise. The refs are written to refs/heads.
-Prints what ostree prints.
+one owner, and copied (rewritten in this repository's mode) otherwise. The
+refs are written to refs/heads. Prints what ostree prints.
+
+Without --untrusted, SRC_REPO is trusted as ostree trusts it: hardlinked
+objects, and files decoded from an archive repository, are not hashed
+against their checksum (the rest is): an object SRC_REPO holds corrupted
+is imported as it is, as with a hardlink.
 
 Options:
-  --untrusted   check hardlinked objects against their checksum too
+  --untrusted   check every object against its checksum
   --depth=N     import N parents of each commit as well (-1: all)
 
 Examples:
