@@ -52,6 +52,15 @@ import (
 // Fsck drops the entries of every object it finds corrupt, with or
 // without --delete, and prune those of every object it deletes.
 //
+// An archive repository's .filez is recorded too, by a checkout that
+// inflated it and hashed the payload to its checksum: the next checkout
+// inflates it and writes what it decodes to without hashing it again.
+// Inflating is deterministic, so the same bytes decode to the same,
+// verified, payload; and a .filez is never a checkout's file, so no write
+// into a checkout reaches it: only a deliberate rewrite that restores the
+// mtime, or corruption below the filesystem, escapes the tripwire, as
+// above. The DEFLATE stream and the payload's size are still checked.
+//
 // A file whose mtime is less than vrRacy old is never recorded: a write
 // in the same clock tick as the recorded mtime would leave it unchanged.
 // New cache entries are therefore recorded by the first checkout that
@@ -80,6 +89,7 @@ type vrKind uint8
 const (
 	vrObject     vrKind = 1 // objects/XX/REST.file of a bare repository
 	vrCacheEntry vrKind = 2 // the uncompressed-objects cache entry
+	vrArchive    vrKind = 3 // objects/XX/REST.filez of an archive repository
 )
 
 // vrStat is what a verified file looked like.
