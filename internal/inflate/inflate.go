@@ -516,6 +516,33 @@ func (d *decoder) huffman() (done bool, err error) {
 			}
 		}
 		e := lit[bits&(1<<litRoot-1)]
+		if (e>>4)&15 == kindLiteral && uint(out) < uint(len(dst)) {
+			// Most symbols are literals of the root table, whose codes
+			// take at most litRoot bits: the 48 loaded hold this one and
+			// two more, decoded here without the checks of the loop's
+			// top. The entry looked at and not taken costs nothing.
+			bits >>= e & 15
+			nb -= uint(e & 15)
+			dst[out] = byte(e >> 16)
+			out++
+			e = lit[bits&(1<<litRoot-1)]
+			if (e>>4)&15 != kindLiteral || uint(out) >= uint(len(dst)) {
+				continue
+			}
+			bits >>= e & 15
+			nb -= uint(e & 15)
+			dst[out] = byte(e >> 16)
+			out++
+			e = lit[bits&(1<<litRoot-1)]
+			if (e>>4)&15 != kindLiteral || uint(out) >= uint(len(dst)) {
+				continue
+			}
+			bits >>= e & 15
+			nb -= uint(e & 15)
+			dst[out] = byte(e >> 16)
+			out++
+			continue
+		}
 		if (e>>4)&15 == kindSub {
 			e = lit[uint64(e>>16)+(bits>>litRoot)&(1<<((e>>8)&15)-1)]
 			e += litRoot // the root's bits, taken with the subtable's
