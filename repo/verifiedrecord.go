@@ -186,14 +186,28 @@ func vrDecode(e []byte) (vrKey, vrStat) {
 	return k, s
 }
 
-// vrFind returns the entry of k in sorted entries, by binary search.
+// vrFind returns the entry of k in sorted entries, by binary search. A
+// checkout looks up every file it writes: the search compares the first
+// eight bytes of the checksums as a number, which almost always decides,
+// and builds the key on the stack.
 func vrFind(data []byte, k vrKey) (vrStat, bool) {
-	key := vrEncodeKey(k)
+	var kb [33]byte
+	copy(kb[:], k.c[:])
+	kb[32] = byte(k.k)
+	key := kb[:]
+	head := binary.BigEndian.Uint64(key)
 	n := len(data) / vrEntryLen
 	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if bytes.Compare(data[m*vrEntryLen:m*vrEntryLen+33], key) < 0 {
+		e := data[m*vrEntryLen : m*vrEntryLen+33]
+		if h := binary.BigEndian.Uint64(e); h != head {
+			if h < head {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		} else if bytes.Compare(e, key) < 0 {
 			lo = m + 1
 		} else {
 			hi = m

@@ -399,3 +399,41 @@ func TestFsckFillsVerifiedRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestVrFind: the binary search finds every entry of a record, of either
+// kind, among keys sharing their first eight bytes or not, and nothing
+// else.
+func TestVrFind(t *testing.T) {
+	var keys []vrKey
+	for i := range 200 {
+		var c Checksum
+		c[0], c[1] = byte(i*37), byte(i)
+		if i%3 == 0 {
+			c[0], c[1] = 7, 7 // shared first eight bytes: the full compare decides
+			c[20] = byte(i)
+		}
+		keys = append(keys, vrKey{c, vrObject}, vrKey{c, vrArchive})
+	}
+	slices.SortFunc(keys, func(a, b vrKey) int { return bytes.Compare(vrEncodeKey(a), vrEncodeKey(b)) })
+	var data []byte
+	for i, k := range keys {
+		data = append(data, vrEncode(k, vrStat{ino: uint64(i) + 1})...)
+	}
+	for i, k := range keys {
+		s, ok := vrFind(data, k)
+		if !ok || s.ino != uint64(i)+1 {
+			t.Errorf("key %d (%x kind %d): found %v, inode %d", i, k.c[:2], k.k, ok, s.ino)
+		}
+		if _, ok := vrFind(data, vrKey{k.c, vrCacheEntry}); ok {
+			t.Errorf("key %d: found as a cache entry, never recorded", i)
+		}
+		other := k.c
+		other[31]++
+		if _, ok := vrFind(data, vrKey{other, k.k}); ok && !slices.Contains(keys, vrKey{other, k.k}) {
+			t.Errorf("key %d: found a checksum never recorded", i)
+		}
+	}
+	if _, ok := vrFind(nil, keys[0]); ok {
+		t.Error("found in an empty record")
+	}
+}
