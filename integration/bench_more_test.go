@@ -124,22 +124,41 @@ func settleInodes() {
 // with it full (both hardlink from it; either tool's entries serve the
 // other), and with --disable-cache (every file inflated and written);
 // and from the bare repository (hardlinks). REPOFS_BENCH_OLD may list
-// several binaries, colon-separated. Each case runs each tool
-// once untimed first. Every run writes a fresh directory, and no run
-// follows a mass deletion: the trees of a case are kept until it ends,
-// then deleted and synced before the next case, which waits out ext4's
-// window of recently freed inodes (see settleInodes; that cost landed on
-// whichever run came next). Where
-// a case empties the cache before each run, only the cache's names go:
-// its inodes are still the kept trees' files. The cp -a rows are the
-// issue's target; the "cp -a;sync -f" row is the floor of what a -U
-// checkout into an empty cache does, which makes its new entries durable
-// before naming them (a syncfs) where cp -a flushes nothing. Set
-// REPOFS_BENCH_OLD to an older repofs binary to add its column,
-// alternated with the others, and REPOFS_BENCH_CASES to a regular
-// expression to run only the cases it matches:
+// several binaries, colon-separated. Each case runs each tool once
+// untimed first, then REPOFS_BENCH_ROUNDS (default 3) rounds, each
+// running every tool once, in an order that rotates per round.
 //
-//	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] [REPOFS_BENCH_CASES='empty'] go test -run TestCheckoutRatios -v ./integration/
+// What made the same command vary up to 2x between runs, and is kept out:
+// ext4 without a journal (as here) skips, when it allocates an inode, the
+// free inodes of its group that were freed less than a minute ago (six
+// minutes while their inode table block is dirty; fs/ext4/ialloc.c
+// recently_deleted), each skip a buffer-cache lookup. Files created near
+// /tmp, where every test on the machine deletes its trees, paid for that
+// as much as other processes had freed lately in the block groups they
+// landed in (perf: find_get_block_common and recently_deleted, under
+// __ext4_new_inode). So every run writes where nothing was freed lately:
+// on a filesystem of the benchmark's own (see benchArea), which holds
+// copies of the repositories (not shared with the other benchmarks:
+// pulls read them; and hardlinks need the same filesystem), the tree
+// cp -a copies, and each run's destination. No run follows a mass
+// deletion of the benchmark's own: the trees of a case are kept until it
+// ends, then deleted and synced before the next case, which waits out the
+// window (see settleInodes). Where a case empties the cache before each
+// run, only the cache's names go: its inodes are still the kept trees'
+// files. Every run starts after every source (the tree, the
+// repositories' objects) was read into the page cache, and after a sync,
+// so no writeback of an earlier run overlaps it. What is left is the
+// load of other processes on the machine: each round's ratio, of two
+// runs next to each other in time, is printed besides the ratio of the
+// medians, as the spread (min-max) over the rounds, and the load average.
+//
+// The cp -a rows are the target; the "cp -a;sync -f" row is the
+// floor of what a -U checkout into an empty cache does, which makes its
+// new entries durable before naming them (a syncfs) where cp -a flushes
+// nothing. REPOFS_BENCH_CASES, a regular expression, runs only the cases
+// it matches:
+//
+//	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] [REPOFS_BENCH_CASES='empty'] [REPOFS_BENCH_ROUNDS=5] go test -run TestCheckoutRatios -v ./integration/
 func TestCheckoutRatios(t *testing.T) {
 	if os.Getenv("REPOFS_BENCH") != "1" {
 		t.Skip("set REPOFS_BENCH=1 to measure checkout against ostree")
@@ -151,12 +170,31 @@ func TestCheckoutRatios(t *testing.T) {
 			t.Fatalf("REPOFS_BENCH_CASES: %v", err)
 		}
 	}
+	rounds := 3
+	if e := os.Getenv("REPOFS_BENCH_ROUNDS"); e != "" {
+		if _, err := fmt.Sscan(e, &rounds); err != nil || rounds < 1 {
+			t.Fatalf("REPOFS_BENCH_ROUNDS=%q: want a count of at least 1", e)
+		}
+	}
 	w := benchWorkload(t)
-	const rounds = 3
-	archive := w.repos["archive"]
+	area := benchArea(t)
+	repos := map[string]string{}
+	for _, mode := range benchModes {
+		p := filepath.Join(area, mode)
+		if r := runCmd(t, nil, "cp", "-a", w.repos[mode], p); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		for _, f := range []string{"uncompressed-objects-cache", "repofs-verified"} {
+			if err := os.RemoveAll(filepath.Join(p, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		repos[mode] = p
+	}
+	archive := repos["archive"]
 	cache := filepath.Join(archive, "uncompressed-objects-cache")
 	// A tree to copy for the cp -a row: a checkout of the commit.
-	tree := filepath.Join(t.TempDir(), "tree")
+	tree := filepath.Join(area, "tree")
 	if r := runCmd(t, nil, "ostree", "--repo="+archive, "checkout", "-U", "--disable-cache", benchRef, tree); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
@@ -169,19 +207,19 @@ func TestCheckoutRatios(t *testing.T) {
 	for i, b := range bins {
 		hasCache[i] = strings.Contains(runCmd(t, nil, b, "checkout", "--help").stdout, "--disable-cache")
 	}
-	fmt.Printf("workload: checkout of %s; median of %d alternating runs; repofs columns: %v\n", benchRef, rounds, bins)
+	fmt.Printf("workload: checkout of %s; median of %d alternating runs, spread: min-max of the rounds' ratios; repofs columns: %v\n", benchRef, rounds, bins)
 	fmt.Printf("%-34s %10s", "case", "reference")
 	for i := range bins {
 		fmt.Printf(" %10s", fmt.Sprintf("repofs#%d", i))
 	}
-	fmt.Printf(" %6s %10s", "ratio", "ref CPU")
+	fmt.Printf(" %6s %11s %10s", "ratio", "spread", "ref CPU")
 	for i := range bins {
 		fmt.Printf(" %10s", fmt.Sprintf("CPU#%d", i))
 	}
-	fmt.Printf(" %6s\n", "ratio")
+	fmt.Printf(" %6s %11s %s\n", "ratio", "spread", "load")
 	fillCache := func() {
 		os.RemoveAll(cache)
-		co := filepath.Join(t.TempDir(), "fill")
+		co := filepath.Join(area, "fill")
 		if r := runCmd(t, nil, "ostree", "--repo="+archive, "checkout", "-U", benchRef, co); r.code != 0 {
 			t.Fatal(r.stderr)
 		}
@@ -195,7 +233,10 @@ func TestCheckoutRatios(t *testing.T) {
 			}
 			return nil
 		})
+		syscall.Sync()
+		settleInodes()
 	}
+	seq := 0
 	for _, c := range []struct {
 		name    string
 		ref     func(dest string) []string // the reference command
@@ -233,29 +274,32 @@ func TestCheckoutRatios(t *testing.T) {
 				return []string{"--repo=" + archive, "checkout", "-U", "--disable-cache", benchRef, d}
 			}, nil},
 		{"Checkout/bare", func(d string) []string {
-			return []string{"ostree", "--repo=" + w.repos["bare"], "checkout", benchRef, d}
-		}, func(d string) []string { return []string{"--repo=" + w.repos["bare"], "checkout", benchRef, d} },
+			return []string{"ostree", "--repo=" + repos["bare"], "checkout", benchRef, d}
+		}, func(d string) []string { return []string{"--repo=" + repos["bare"], "checkout", benchRef, d} },
 			nil},
 	} {
 		if only != nil && !only.MatchString(c.name) {
 			continue
 		}
-		if c.name == "Checkout -U/archive cached" {
+		if strings.HasSuffix(c.name, "cached") {
 			fillCache()
 		}
 		n := 1 + len(bins)
 		runs := make([][]result, n)
 		var dests []string // deleted once the case is done
+		load0 := loadAvg()
 		// One untimed run of each first: the steady state, in which
 		// repofs's verified-objects record knows the files it links.
 		for i := -1; i < rounds; i++ {
 			for j := range n {
 				k := (i + 1 + j) % n
-				dest := filepath.Join(t.TempDir(), "co")
+				seq++
+				dest := filepath.Join(area, fmt.Sprintf("co%03d", seq))
 				dests = append(dests, dest)
 				if c.prepare != nil {
 					c.prepare()
 				}
+				warm(t, tree, filepath.Join(archive, "objects"), filepath.Join(repos["bare"], "objects"))
 				syscall.Sync()
 				var args []string
 				if k == 0 {
@@ -276,6 +320,7 @@ func TestCheckoutRatios(t *testing.T) {
 				}
 			}
 		}
+		load1 := loadAvg()
 		for _, d := range dests {
 			os.RemoveAll(d)
 		}
@@ -289,15 +334,123 @@ func TestCheckoutRatios(t *testing.T) {
 			}
 			wall, cpu = append(wall, median(ws)), append(cpu, median(cs))
 		}
+		// Each round's ratio of the newest binary to the reference.
+		spread := func(of func(result) time.Duration) string {
+			lo, hi := 0.0, 0.0
+			for i := range rounds {
+				r := float64(of(runs[n-1][i])) / float64(of(runs[0][i]))
+				if i == 0 || r < lo {
+					lo = r
+				}
+				if i == 0 || r > hi {
+					hi = r
+				}
+			}
+			return fmt.Sprintf("%.2f-%.2f", lo, hi)
+		}
 		ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 		fmt.Printf("%-34s %10v", c.name, ms(wall[0]))
 		for _, d := range wall[1:] {
 			fmt.Printf(" %10v", ms(d))
 		}
-		fmt.Printf(" %6.2f %10v", float64(wall[n-1])/float64(wall[0]), ms(cpu[0]))
+		fmt.Printf(" %6.2f %11s %10v", float64(wall[n-1])/float64(wall[0]), spread(func(r result) time.Duration { return r.wall }), ms(cpu[0]))
 		for _, d := range cpu[1:] {
 			fmt.Printf(" %10v", ms(d))
 		}
-		fmt.Printf(" %6.2f\n", float64(cpu[n-1])/float64(cpu[0]))
+		fmt.Printf(" %6.2f %11s %s..%s\n", float64(cpu[n-1])/float64(cpu[0]), spread(func(r result) time.Duration { return r.cpu }), load0, load1)
 	}
+}
+
+// benchArea returns a directory on a filesystem of the benchmark's own:
+// a new ext4 without a journal (as the machine's root filesystem), in an
+// image under t.TempDir(), loop-mounted with direct I/O (no second copy
+// of its blocks in the page cache). No other process creates or deletes
+// files there, so ext4's skipping of recently freed inodes (see
+// TestCheckoutRatios) costs a run only what the benchmark itself freed,
+// which it waits out. Without root or loop devices it falls back to a
+// directory with the top-directory flag (chattr +T): ext4 puts each
+// directory made right under it in a block group with many free inodes,
+// which keeps the trees' first inodes, not all of them, away from the
+// churn of other processes.
+func benchArea(t *testing.T) string {
+	d := t.TempDir()
+	img, mnt := filepath.Join(d, "fs.img"), filepath.Join(d, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fallback := func(why string) string {
+		t.Logf("benchmark filesystem: %s; using a directory of the machine's", why)
+		setTopDir(t, mnt)
+		return mnt
+	}
+	if os.Geteuid() != 0 {
+		return fallback("not root")
+	}
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 16<<30); err != nil { // sparse
+		t.Fatal(err)
+	}
+	if r := runCmd(t, nil, "mkfs.ext4", "-q", "-F", "-O", "^has_journal", img); r.code != 0 {
+		return fallback("mkfs.ext4: " + strings.TrimSpace(r.stderr))
+	}
+	r := runCmd(t, nil, "losetup", "--find", "--show", "--direct-io=on", img)
+	if r.code != 0 {
+		return fallback("losetup: " + strings.TrimSpace(r.stderr))
+	}
+	dev := strings.TrimSpace(r.stdout)
+	t.Cleanup(func() { runCmd(t, nil, "losetup", "-d", dev) })
+	if r := runCmd(t, nil, "mount", dev, mnt); r.code != 0 {
+		return fallback("mount: " + strings.TrimSpace(r.stderr))
+	}
+	t.Cleanup(func() { runCmd(t, nil, "umount", mnt) })
+	return mnt
+}
+
+// warm reads every regular file under the roots, so that each run reads
+// its sources from the page cache whatever other processes pushed out
+// of it meanwhile.
+func warm(t *testing.T, roots ...string) {
+	buf := make([]byte, 1<<20)
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			for {
+				if _, err := f.Read(buf); err != nil {
+					return nil
+				}
+			}
+		})
+		if err != nil {
+			t.Fatalf("read %s into the page cache: %v", root, err)
+		}
+	}
+}
+
+// setTopDir sets the top-directory flag on the directory p, or logs why not.
+func setTopDir(t *testing.T, p string) {
+	if r := runCmd(t, nil, "chattr", "+T", p); r.code != 0 {
+		t.Logf("chattr +T %s: %s; runs may pay for inodes freed nearby", p, strings.TrimSpace(r.stderr))
+	}
+}
+
+// loadAvg is the one-minute load average, for the reader of a table.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }

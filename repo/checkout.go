@@ -73,6 +73,14 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	c := &checkout{r: r, ctx: ctx, o: o, root: n.Path,
 		sem: make(chan struct{}, 4*runtime.NumCPU()), walkers: make(chan struct{}, checkoutWalkers)}
 	c.noTmpfile.Store(!tmpfileLinkable())
+	c.objFd = -1
+	if r.mode == ModeArchive {
+		// Not needed: without it, objects are opened by their full path.
+		if fd, err := unix.Open(r.objects, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			c.objFd = fd
+			defer unix.Close(fd)
+		}
+	}
 	c.hardlinkable = (r.mode == ModeBare && !o.User) || ((r.mode == ModeBareUser || r.mode == ModeBareUserOnly) && o.User)
 	c.hardlink = c.hardlinkable && !o.ForceCopy
 	if r.uncompressedCacheEnabled(o) {
@@ -90,7 +98,7 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 			c.cache.off.Store(true)
 		}
 	}
-	if c.hardlink || c.cache != nil {
+	if c.hardlink || c.cache != nil || r.mode == ModeArchive {
 		c.rec = r.openVerifiedRecord()
 		if c.cache != nil {
 			c.cache.rec = c.rec
@@ -134,8 +142,9 @@ type checkout struct {
 	// its objects can be the files; hardlink: and they are linked.
 	hardlinkable bool
 	hardlink     bool
+	objFd        int             // the objects directory, or -1 (see openWhole)
 	cache        *ucache         // nil: no uncompressed-objects cache
-	rec          *verifiedRecord // nil: nothing is linked, nothing recorded
+	rec          *verifiedRecord // nil: nothing is linked or read from a record
 	sem          chan struct{}   // bounds the files being written at once
 	walkers      chan struct{}   // bounds the directories walked in parallel
 	wg           sync.WaitGroup  // every goroutine of the walk
@@ -266,12 +275,25 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node, p placing) err
 		job    *inflight // this file's content becomes a new cache entry
 		opened *FileInfo // the object, if already open as rc
 		rc     io.ReadCloser
+		// The .filez as read, to record once its payload hashed right.
+		vouch *vrStat
+		vr    *verifyReader
 	)
 	defer func() {
+		if vouch != nil && vr.hashedRight() {
+			c.rec.put(n.Content, vrArchive, *vouch)
+		}
 		if rc != nil {
 			rc.Close()
 		}
 	}()
+	openWhole := func() (err error) {
+		opened, vr, vouch, err = c.r.openWhole(c.objFd, n.Content, c.rec)
+		if vr != nil {
+			rc = vr
+		}
+		return err
+	}
 	if c.cache != nil {
 		// Only the header first where an entry may be: a verified entry
 		// spares the inflating. Elsewhere, the whole object at once.
@@ -281,7 +303,7 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node, p placing) err
 		)
 		if c.cache.mayHave(n.Content) {
 			fi, err = c.cache.stat(n.Content)
-		} else if opened, rc, err = c.r.openWhole(n.Content); opened == nil && err == nil {
+		} else if err = openWhole(); opened == nil && err == nil {
 			fi, err = c.cache.stat(n.Content) // too large to hold
 		} else {
 			fi = opened
@@ -313,10 +335,10 @@ func (c *checkout) fileUnrecorded(dirFd int, name string, n Node, p placing) err
 			}
 		}
 	}
-	if c.cache == nil && c.r.mode == ModeArchive {
-		// The whole object at once, by descriptor, as above.
-		var err error
-		if opened, rc, err = c.r.openWhole(n.Content); err != nil {
+	if opened == nil && c.r.mode == ModeArchive {
+		// The whole object at once, by descriptor, as above: without a
+		// cache, or where its entry was missing or bad.
+		if err := openWhole(); err != nil {
 			return err
 		}
 	}

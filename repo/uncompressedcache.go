@@ -165,35 +165,66 @@ func (u *ucache) mayHave(c Checksum) bool { return u.prefixes[c[0]] }
 // and reads it whole, as OpenFile does, without an *os.File, whose setup
 // costs several system calls per file. All nil: too large to read whole;
 // use OpenFile.
-func (r *Repo) openWhole(c Checksum) (*FileInfo, io.ReadCloser, error) {
+//
+// With rec, a .filez the verified-objects record vouches for (it looks as
+// it did when its payload hashed to c, see verifiedrecord.go) is not
+// hashed again: the reader still checks the DEFLATE stream and the
+// payload's size. Else vouch, if not nil, is what the .filez looked like
+// before and after it was read, past the racy window: the caller records
+// it once the reader has verified the payload.
+//
+// objFd, if not -1, is the objects directory open: the object is opened
+// relative to it, a lookup of two names rather than of the whole path.
+func (r *Repo) openWhole(objFd int, c Checksum, rec *verifiedRecord) (fi *FileInfo, rc *verifyReader, vouch *vrStat, err error) {
 	name := c.String() + "." + ObjFile.Ext()
-	fd, err := unix.Open(r.objectPath(c, ObjFile), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	at, p := unix.AT_FDCWD, r.objectPath(c, ObjFile)
+	if objFd >= 0 {
+		at, p = objFd, p[len(r.objects)+1:]
+	}
+	fd, err := unix.Openat(at, p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if errors.Is(err, unix.ENOENT) {
-		return nil, nil, missing(c, ObjFile)
+		return nil, nil, nil, missing(c, ObjFile)
 	}
 	if err != nil {
-		return nil, nil, &ObjectError{name, err}
+		return nil, nil, nil, &ObjectError{name, err}
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, nil, &ObjectError{name, err}
+		return nil, nil, nil, &ObjectError{name, err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > maxWholeFile {
-		return nil, nil, nil
+		return nil, nil, nil, nil
+	}
+	s := vrStatOf(&st)
+	trusted := false
+	if rec != nil {
+		if was, ok := rec.lookup(c, vrArchive); ok && was == s {
+			trusted = true
+		} else if ok {
+			rec.forget(c, vrArchive)
+		}
 	}
 	fi, body, ok, err := openArchiveWhole(fd, st.Size)
 	switch {
 	case !ok:
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	case err != nil:
-		return nil, nil, &ObjectError{name, err}
+		return nil, nil, nil, &ObjectError{name, err}
 	}
 	if msg := fi.validate(); msg != "" {
 		releaseBody(body)
-		return nil, nil, corruptf(c, ObjFile, "%s", msg)
+		return nil, nil, nil, corruptf(c, ObjFile, "%s", msg)
 	}
-	return fi, verifying(c, fi, body, nil, true), nil
+	if rec != nil && !trusted && !s.racy() {
+		// The bytes are in memory now: what the reader hashes is what
+		// the file held while it looked like s.
+		var after unix.Stat_t
+		if unix.Fstat(fd, &after) == nil && vrStatOf(&after) == s {
+			vouch = &s
+		}
+	}
+	return fi, verifying(c, fi, body, nil, !trusted), vouch, nil
 }
 
 // ucacheable reports whether a file of fi goes through the cache.

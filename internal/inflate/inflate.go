@@ -107,6 +107,19 @@ func distPayload(sym int) (kind, extra, value uint32) {
 
 func prePayload(sym int) (kind, extra, value uint32) { return kindLiteral, 0, uint32(sym) }
 
+// Each symbol's table entry but its bits, for build: a lookup, not a
+// call through a func value per symbol.
+var litPayloads, distPayloads, prePayloads = payloads(288, litPayload), payloads(32, distPayload), payloads(19, prePayload)
+
+func payloads(n int, payload func(int) (kind, extra, value uint32)) []uint32 {
+	t := make([]uint32, n)
+	for sym := range t {
+		kind, extra, value := payload(sym)
+		t[sym] = entry(0, kind, extra, value)
+	}
+	return t
+}
+
 // The fixed block's tables, built once.
 var fixedLit, fixedDist = func() (*[litTableSize]uint32, *[distTableSize]uint32) {
 	var lens [320]uint8
@@ -127,10 +140,10 @@ var fixedLit, fixedDist = func() (*[litTableSize]uint32, *[distTableSize]uint32)
 	}
 	lit := new([litTableSize]uint32)
 	dist := new([distTableSize]uint32)
-	if err := build(lit[:], lens[:288], litRoot, litPayload); err != nil {
+	if err := build(lit[:], lens[:288], litRoot, litPayloads); err != nil {
 		panic(err) // a constant table
 	}
-	if err := build(dist[:], lens[288:], distRoot, distPayload); err != nil {
+	if err := build(dist[:], lens[288:], distRoot, distPayloads); err != nil {
 		panic(err)
 	}
 	return lit, dist
@@ -143,7 +156,7 @@ var fixedLit, fixedDist = func() (*[litTableSize]uint32, *[distTableSize]uint32)
 // a single symbol (length 1), which compress/flate takes too (zlib only
 // for lengths and distances, not for a precode: no encoder writes one);
 // a code of no symbols at all gives a table of invalid entries.
-func build(table []uint32, lens []uint8, root uint, payload func(int) (uint32, uint32, uint32)) error {
+func build(table []uint32, lens []uint8, root uint, payloads []uint32) error {
 	var count [16]int
 	for _, l := range lens {
 		count[l]++
@@ -192,15 +205,14 @@ func build(table []uint32, lens []uint8, root uint, payload func(int) (uint32, u
 		sizeC uint // size of the current table
 	)
 	for i := 0; ; i++ {
-		sym := int(sorted[i])
-		kind, extra, value := payload(sym)
-		here := entry(uint32(uint(length)-drop), kind, extra, value)
+		here := uint32(uint(length)-drop) | payloads[sorted[i]]
 		incr := uint(1) << (uint(length) - drop)
-		fill := uint(1) << curr
-		sizeC = fill
-		for fill > 0 {
-			fill -= incr
-			table[next+(huff>>drop)+fill] = here
+		sizeC = uint(1) << curr
+		// Every entry whose low bits are the code: huff>>drop is less
+		// than incr, so they all are in the current table.
+		cur := table[next : next+sizeC]
+		for j := huff >> drop; j < uint(len(cur)); j += incr {
+			cur[j] = here
 		}
 		incr = 1 << (length - 1)
 		for huff&incr != 0 {
@@ -430,7 +442,7 @@ func (d *decoder) dynamicTables() error {
 		}
 		d.preLens[precodeOrder[i]] = uint8(d.take(3))
 	}
-	if err := build(d.preT[:], d.preLens[:], preRoot, prePayload); err != nil {
+	if err := build(d.preT[:], d.preLens[:], preRoot, prePayloads); err != nil {
 		return err
 	}
 	lens := d.lens[:nlit+ndist]
@@ -471,10 +483,10 @@ func (d *decoder) dynamicTables() error {
 	if lens[256] == 0 {
 		return corrupt("no end-of-block code")
 	}
-	if err := build(d.litT[:], lens[:nlit], litRoot, litPayload); err != nil {
+	if err := build(d.litT[:], lens[:nlit], litRoot, litPayloads); err != nil {
 		return err
 	}
-	return build(d.distT[:], lens[nlit:], distRoot, distPayload)
+	return build(d.distT[:], lens[nlit:], distRoot, distPayloads)
 }
 
 // huffman decodes a compressed block's symbols: it reports true at the
@@ -516,6 +528,33 @@ func (d *decoder) huffman() (done bool, err error) {
 			}
 		}
 		e := lit[bits&(1<<litRoot-1)]
+		if (e>>4)&15 == kindLiteral && uint(out) < uint(len(dst)) {
+			// Most symbols are literals of the root table, whose codes
+			// take at most litRoot bits: the 48 loaded hold this one and
+			// two more, decoded here without the checks of the loop's
+			// top. The entry looked at and not taken costs nothing.
+			bits >>= e & 15
+			nb -= uint(e & 15)
+			dst[out] = byte(e >> 16)
+			out++
+			e = lit[bits&(1<<litRoot-1)]
+			if (e>>4)&15 != kindLiteral || uint(out) >= uint(len(dst)) {
+				continue
+			}
+			bits >>= e & 15
+			nb -= uint(e & 15)
+			dst[out] = byte(e >> 16)
+			out++
+			e = lit[bits&(1<<litRoot-1)]
+			if (e>>4)&15 != kindLiteral || uint(out) >= uint(len(dst)) {
+				continue
+			}
+			bits >>= e & 15
+			nb -= uint(e & 15)
+			dst[out] = byte(e >> 16)
+			out++
+			continue
+		}
 		if (e>>4)&15 == kindSub {
 			e = lit[uint64(e>>16)+(bits>>litRoot)&(1<<((e>>8)&15)-1)]
 			e += litRoot // the root's bits, taken with the subtable's
