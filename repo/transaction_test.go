@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -549,12 +550,150 @@ func TestTransactionHasObject(t *testing.T) {
 					t.Errorf("%s: HasObject = %v, want %v", c.name, got, c.want)
 				}
 			}
-			// objects/ab a file: the lookup fails with ENOTDIR.
-			if err := os.WriteFile(filepath.Join(r.Path(), "objects", "ab"), nil, 0o644); err != nil {
+			// objects/cd a file, looked at for the first time: the lookup
+			// fails with ENOTDIR.
+			if err := os.WriteFile(filepath.Join(r.Path(), "objects", "cd"), nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if ok, err := tx.HasObject(absent, ObjFile); ok || err == nil || !strings.Contains(err.Error(), "objects/ab/") {
-				t.Errorf("HasObject with objects/ab a file: %v, %v; want an error naming the path", ok, err)
+			if ok, err := tx.HasObject(Checksum{0xcd}, ObjFile); ok || err == nil || !strings.Contains(err.Error(), "objects/cd/") {
+				t.Errorf("HasObject with objects/cd a file: %v, %v; want an error naming the path", ok, err)
+			}
+		})
+	}
+}
+
+// TestTransactionAbsentObjectsDir: where objects/XX was missing when a
+// transaction first looked, its objects are missing to it without a stat
+// each, and what it stages there is still found. When another transaction
+// publishes one of them meanwhile, this one stages it again, and both
+// commit: the first published copy stays, and the objects are all there.
+func TestTransactionAbsentObjectsDir(t *testing.T) {
+	for _, mode := range allModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			r := initRepo(t, mode)
+			ctx := context.Background()
+			fi := func(s string) *FileInfo { return &FileInfo{Mode: 0o100644, Size: uint64(len(s))} }
+			// Two payloads whose objects share their first byte.
+			var a, b string
+			var ca, cb Checksum
+			for i := 0; cb == (Checksum{}); i++ {
+				s := fmt.Sprintf("payload %d\n", i)
+				c := contentChecksum(t, fi(s), s)
+				switch {
+				case a == "":
+					a, ca = s, c
+				case c[0] == ca[0]:
+					b, cb = s, c
+				}
+			}
+			tx1, err := r.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx1.Abort()
+			if mustHave(t, tx1, ca, ObjFile) || mustHave(t, tx1, cb, ObjFile) {
+				t.Fatal("a new repository has the objects")
+			}
+			if tx1.xx[ca[0]].Load() != xxAbsent {
+				t.Fatalf("objects/%02x not taken as absent", ca[0])
+			}
+			// Another transaction publishes a meanwhile.
+			tx2, err := r.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx2.WriteContent(fi(a), strings.NewReader(a), &ca); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx2.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if mustHave(t, tx1, ca, ObjFile) {
+				t.Error("the lookup of an absent objects/XX was not answered from memory")
+			}
+			for _, p := range []struct {
+				s string
+				c Checksum
+			}{{a, ca}, {b, cb}} {
+				if _, err := tx1.WriteContent(fi(p.s), strings.NewReader(p.s), &p.c); err != nil {
+					t.Fatal(err)
+				}
+				if !mustHave(t, tx1, p.c, ObjFile) {
+					t.Errorf("%s staged but not found", p.c)
+				}
+			}
+			if err := tx1.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []struct {
+				s string
+				c Checksum
+			}{{a, ca}, {b, cb}} {
+				if got := readContent(t, r, p.c); got != p.s {
+					t.Errorf("%s: %q, want %q", p.c, got, p.s)
+				}
+			}
+		})
+	}
+}
+
+// contentChecksum is the checksum of the content object fi with payload s.
+func contentChecksum(t *testing.T, fi *FileInfo, s string) Checksum {
+	t.Helper()
+	h := sha256.New()
+	h.Write(contentStreamPrefix(fi))
+	h.Write([]byte(s))
+	return Checksum(h.Sum(nil))
+}
+
+// readContent reads the published content object c whole.
+func readContent(t *testing.T, r *Repo, c Checksum) string {
+	t.Helper()
+	_, rc, err := r.OpenFile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestStageNamedTorn: an object created under its staged name is taken
+// as staged by a second writer of it (EEXIST) at once, before the first
+// has finished; so when the first then fails, the transaction must not
+// commit: it would lack an object its writers count on.
+func TestStageNamedTorn(t *testing.T) {
+	for _, mode := range []Mode{ModeArchive, ModeBareUser} {
+		t.Run(mode.String(), func(t *testing.T) {
+			r := initRepo(t, mode)
+			ctx := context.Background()
+			tx, err := r.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Abort()
+			data := []byte("staged by two writers")
+			c := Checksum{0x42, 1}
+			second := make(chan error)
+			err = tx.stageNamed(c, ObjDirMeta, data, 0, 0o644, func(*staged) error {
+				// The second writer runs while the first is mid-write.
+				go func() { second <- tx.stageNamed(c, ObjDirMeta, data, 0, 0o644, nil) }()
+				if err := <-second; err != nil {
+					t.Errorf("second writer: %v", err)
+				}
+				return errors.New("injected failure")
+			})
+			if err == nil || !strings.Contains(err.Error(), "injected failure") {
+				t.Fatalf("first writer: %v, want the injected failure", err)
+			}
+			if _, err := os.Lstat(filepath.Join(tx.staging.Path, tx.stagedRel(c, ObjDirMeta))); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the failed object is still staged: %v", err)
+			}
+			if err := tx.Commit(ctx); err == nil || !strings.Contains(err.Error(), "nothing was published") {
+				t.Fatalf("Commit of a torn transaction: %v, want a refusal", err)
 			}
 		})
 	}
