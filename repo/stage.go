@@ -32,13 +32,9 @@ func (tx *Transaction) WriteMetadata(t ObjectType, data []byte, expected *Checks
 			return c, err
 		}
 	}
-	if t != ObjCommitMeta {
-		tx.sizes.Load().record(c, t, uint64(len(data)), uint64(len(data)))
-		return c, tx.stageNamed(c, t, data, 0, 0o644, nil)
-	}
 	// Detached metadata is mutable: it replaces what is staged, by a
 	// rename, so it needs a name of its own first.
-	f, err := tx.stage.createMode(true, 0o644)
+	f, err := tx.stage.createMode(t == ObjCommitMeta, 0o644)
 	if err != nil {
 		return c, err
 	}
@@ -49,7 +45,7 @@ func (tx *Transaction) WriteMetadata(t ObjectType, data []byte, expected *Checks
 	if err := f.setPerm(0o644); err != nil {
 		return c, tx.discard(f, fmt.Errorf("stage %s.%s: chmod: %w", c, t.Ext(), err))
 	}
-	return c, tx.place(f, c, t, true)
+	return c, tx.place(f, c, t, t == ObjCommitMeta)
 }
 
 // CheckMetadata checks a metadata object's bytes as WriteMetadata does

@@ -3,12 +3,9 @@ package repo
 import (
 	"bytes"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/internal/bufpool"
 	"github.com/repofs/repofs/internal/inflate"
@@ -72,24 +69,15 @@ func (tx *Transaction) WriteArchiveBytes(filez []byte, expected Checksum) (*File
 	if c != expected {
 		return nil, corruptf(expected, ObjFile, "checksum expected='%s' actual='%s'", expected, c)
 	}
+	var s *staged
 	switch {
 	case tx.r.mode == ModeArchive:
-		// The file is filez as it came.
-		tx.sizes.Load().record(c, ObjFile, uint64(len(filez)), unpackedSize(fi))
-		return fi, tx.stageNamed(c, ObjFile, filez, 0, 0o644, nil)
-	case tx.r.mode == ModeBareUser || tx.r.mode == ModeBareUserOnly:
-		if !fi.IsSymlink() {
-			tx.sizes.Load().record(c, ObjFile, fi.Size, fi.Size)
-			perm := objectPerm(fi, tx.r.mode)
-			return fi, tx.stageNamed(c, ObjFile, data, fi.Size, perm, func(s *staged) error {
-				return s.applyMetadata(fi, tx.r.mode)
-			})
-		}
-	}
-	var s *staged
-	if fi.IsSymlink() {
+		// The file is filez as it came; applyMetadata gives an archive
+		// object its mode whatever fi says.
+		s, err = tx.writeWhole(&FileInfo{Mode: sIFREG | 0o644, Size: uint64(len(filez))}, filez)
+	case fi.IsSymlink():
 		s, err = tx.writeRepresentation(fi, eofReader{})
-	} else {
+	default:
 		s, err = tx.writeWhole(fi, data)
 		if err == nil {
 			s.payload = fi.Size
@@ -100,72 +88,6 @@ func (tx *Transaction) WriteArchiveBytes(filez []byte, expected Checksum) (*File
 	}
 	tx.sizes.Load().record(c, ObjFile, uint64(s.written), unpackedSize(fi))
 	return fi, tx.place(s, c, ObjFile, false)
-}
-
-// stageNamed stages object c of type t, whose bytes data are verified
-// already, by creating its file under its staged name (open with O_EXCL,
-// write, meta, close) rather than as an O_TMPFILE named by a linkat once
-// written: a system call fewer per object, and the kernel's work on an
-// unnamed inode (the orphan list, the later naming) saved. perm is the
-// file's mode, set at the create where the umask allows, else by meta,
-// which gives it the rest of its metadata (nil: none). payload is what
-// the transaction counts of it.
-//
-// Nothing but verified bytes is ever under that name, and a staging
-// directory left by a crash mid-write is verified again when reused, as
-// every reused one is. An EEXIST means an identical object staged by
-// another writer of the transaction, which wins, as in place. Since that
-// writer's file is named before it is complete, its failure after the
-// create marks the transaction torn, and Commit refuses: the other writer
-// took the object for staged.
-func (tx *Transaction) stageNamed(c Checksum, t ObjectType, data []byte, payload uint64, perm uint32, meta func(*staged) error) error {
-	if t == ObjFile {
-		if err := tx.space.check(int64(len(data)), true); err != nil {
-			return fmt.Errorf("stage %s.%s: %w", c, t.Ext(), err)
-		}
-	}
-	d := tx.stage
-	if err := d.mkdirFor(c[0]); err != nil {
-		return err
-	}
-	m := uint32(0o600)
-	if perm&^0o777 == 0 && perm&d.umask == 0 {
-		m = perm
-	}
-	rel := tx.stagedRel(c, t)
-	fd, err := unix.Openat(d.fd, rel, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, m)
-	if errors.Is(err, unix.EEXIST) {
-		tx.count.counted(t, false, 0)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("stage %s.%s: create %s/%s: %w", c, t.Ext(), d.path, rel, err)
-	}
-	s := &staged{d: d, fd: fd}
-	if m == perm {
-		s.perm = perm
-	}
-	_, err = s.Write(data)
-	if err == nil && meta != nil {
-		err = meta(s)
-	} else if err == nil && s.perm != perm {
-		err = s.setPerm(perm)
-	}
-	if cerr := s.closeFile(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		// The bytes may not be what was written: do not keep them.
-		tx.torn.Store(true)
-		unix.Unlinkat(d.fd, rel, 0)
-		return fmt.Errorf("stage %s.%s: %w", c, t.Ext(), err)
-	}
-	if tx.fsync {
-		d.wrote(s.written)
-	}
-	tx.count.counted(t, true, payload)
-	d.noteCounted(c, t, payload)
-	return nil
 }
 
 // unpackedSize is what a content object weighs checked out.

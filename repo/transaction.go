@@ -40,10 +40,7 @@ type Transaction struct {
 	// xx says, per first checksum byte, whether objects/XX was found
 	// missing (xxAbsent) or present (xxPresent) when first looked at, 0
 	// before: see inObjects.
-	xx [256]atomic.Uint32
-	// torn is set when a write into a file created under its staged name
-	// failed after the create (see stageNamed): Commit refuses then.
-	torn   atomic.Bool
+	xx     [256]atomic.Uint32
 	bootID string
 	fsync  bool
 	space  *spaceBudget // what min-free-space-* leaves to content; nil: no limit
@@ -320,10 +317,6 @@ func (tx *Transaction) Commit(ctx context.Context) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	if tx.torn.Load() {
-		// Another writer of the same object may have taken it for staged.
-		return fmt.Errorf("commit transaction in %s: an object failed while written into %s, so the transaction may lack objects it counts on; nothing was published, run it again", tx.r.path, tx.staging.Path)
 	}
 	if err := tx.publishObjects(); err != nil {
 		return fmt.Errorf("commit transaction in %s: %w", tx.r.path, err)

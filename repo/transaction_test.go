@@ -663,44 +663,6 @@ func readContent(t *testing.T, r *Repo, c Checksum) string {
 	return string(b)
 }
 
-// TestStageNamedTorn: an object created under its staged name is taken
-// as staged by a second writer of it (EEXIST) at once, before the first
-// has finished; so when the first then fails, the transaction must not
-// commit: it would lack an object its writers count on.
-func TestStageNamedTorn(t *testing.T) {
-	for _, mode := range []Mode{ModeArchive, ModeBareUser} {
-		t.Run(mode.String(), func(t *testing.T) {
-			r := initRepo(t, mode)
-			ctx := context.Background()
-			tx, err := r.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Abort()
-			data := []byte("staged by two writers")
-			c := Checksum{0x42, 1}
-			second := make(chan error)
-			err = tx.stageNamed(c, ObjDirMeta, data, 0, 0o644, func(*staged) error {
-				// The second writer runs while the first is mid-write.
-				go func() { second <- tx.stageNamed(c, ObjDirMeta, data, 0, 0o644, nil) }()
-				if err := <-second; err != nil {
-					t.Errorf("second writer: %v", err)
-				}
-				return errors.New("injected failure")
-			})
-			if err == nil || !strings.Contains(err.Error(), "injected failure") {
-				t.Fatalf("first writer: %v, want the injected failure", err)
-			}
-			if _, err := os.Lstat(filepath.Join(tx.staging.Path, tx.stagedRel(c, ObjDirMeta))); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("the failed object is still staged: %v", err)
-			}
-			if err := tx.Commit(ctx); err == nil || !strings.Contains(err.Error(), "nothing was published") {
-				t.Fatalf("Commit of a torn transaction: %v, want a refusal", err)
-			}
-		})
-	}
-}
-
 // TestSpreadStaging: a new staging directory is marked as the top of a
 // directory hierarchy (chattr +T) where the filesystem supports it, and
 // the objects/XX directories published from it do not carry the flag.
