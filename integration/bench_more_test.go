@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,9 +19,11 @@ import (
 // workload from an archive repository served over HTTP on loopback, into
 // fresh archive and bare-user repositories, in the same run; set
 // REPOFS_BENCH_OLD to older repofs binaries (colon-separated) to add
-// their rows, alternated with the others:
+// their rows, alternated with the others. REPOFS_BENCH_MODES lists the
+// modes to pull into (comma-separated; default archive,bare-user) and
+// REPOFS_BENCH_ROUNDS the runs of each tool per mode (default 3):
 //
-//	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] go test -run TestPullRatios -v ./integration/
+//	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] [REPOFS_BENCH_MODES=bare-user] [REPOFS_BENCH_ROUNDS=5] go test -run TestPullRatios -v ./integration/
 func TestPullRatios(t *testing.T) {
 	if os.Getenv("REPOFS_BENCH") != "1" {
 		t.Skip("set REPOFS_BENCH=1 to measure pull against ostree")
@@ -32,11 +35,22 @@ func TestPullRatios(t *testing.T) {
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(src)))
 	defer srv.Close()
-	const rounds = 3
+	rounds := 3
+	if v := os.Getenv("REPOFS_BENCH_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("REPOFS_BENCH_ROUNDS=%s: want a whole number from 1", v)
+		}
+		rounds = n
+	}
+	modes := []string{"archive", "bare-user"}
+	if v := os.Getenv("REPOFS_BENCH_MODES"); v != "" {
+		modes = strings.Split(v, ",")
+	}
 	fmt.Printf("workload: pull of %s from %s (archive, loopback HTTP) into fresh repositories; median of %d alternating runs\n", benchRef, srv.URL, rounds)
 	printRatioHeader()
 	ts := toolsWithOld()
-	for _, mode := range []string{"archive", "bare-user"} {
+	for _, mode := range modes {
 		runs := make([][]result, len(ts))
 		trees := make([]string, len(ts))
 		for i := range rounds {

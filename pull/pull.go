@@ -378,7 +378,7 @@ func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
 // fetchMetadata fetches, verifies and stages a metadata object, unless the
 // repository has it already; it returns its bytes either way.
 func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.ObjectType) ([]byte, error) {
-	if have, err := p.r.HasObject(c, t); err != nil {
+	if have, err := p.tx.HasPublished(c, t); err != nil {
 		return nil, err
 	} else if have {
 		return p.r.ReadMetadata(c, t)

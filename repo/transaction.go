@@ -37,11 +37,15 @@ type Transaction struct {
 	staging  *tmpdir.Dir
 	stage    *stageDir // staging, open
 	objects  int       // objects/, open (-1: not), for HasObject
-	bootID   string
-	fsync    bool
-	space    *spaceBudget // what min-free-space-* leaves to content; nil: no limit
-	count    txCounters
-	sizes    atomic.Pointer[sizeRecorder] // nil: sizes not recorded
+	// xx says, per first checksum byte, whether objects/XX was found
+	// missing (xxAbsent) or present (xxPresent) when first looked at, 0
+	// before: see inObjects.
+	xx     [256]atomic.Uint32
+	bootID string
+	fsync  bool
+	space  *spaceBudget // what min-free-space-* leaves to content; nil: no limit
+	count  txCounters
+	sizes  atomic.Pointer[sizeRecorder] // nil: sizes not recorded
 
 	mu       sync.Mutex
 	refs     []refUpdate
@@ -98,6 +102,9 @@ func (r *Repo) Begin(ctx context.Context) (*Transaction, error) {
 		tx.Abort()
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
 	}
+	if !tx.staging.Reused {
+		spreadStaging(tx.stage.fd)
+	}
 	// HasObject looks objects up relative to this descriptor: a pull asks
 	// once per object, and a path walk from / each time showed in profiles.
 	if fd, err := unix.Open(r.objects, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
@@ -152,21 +159,60 @@ func (r *Repo) ext(t ObjectType) string {
 // HasObject reports whether the object is in objects/ or already staged by
 // this transaction.
 func (tx *Transaction) HasObject(c Checksum, t ObjectType) (bool, error) {
-	if tx.objects < 0 {
-		if ok, err := tx.r.HasObject(c, t); ok || err != nil {
-			return ok, err
-		}
-		return tx.stage.has(c, t), nil
+	if ok, err := tx.inObjects(c, t); ok || err != nil {
+		return ok, err
 	}
-	var st unix.Stat_t
+	return tx.stage.has(c, t), nil
+}
+
+// HasPublished reports whether the object is in objects/, as
+// Repo.HasObject does, at less cost per object while the transaction is
+// open: an object that is only staged by this transaction is not
+// reported.
+func (tx *Transaction) HasPublished(c Checksum, t ObjectType) (bool, error) {
+	return tx.inObjects(c, t)
+}
+
+const (
+	xxAbsent  = 1
+	xxPresent = 2
+)
+
+// inObjects looks the object up in objects/. Where objects/XX did not
+// exist when first looked at (a new repository, a first pull), the
+// objects it would hold are taken as missing without a stat each: a pull
+// asked once per object and found nothing, thousands of times. An object
+// published meanwhile by another transaction is then fetched again, and
+// its publication meets the one there (publishDir: first writer wins); a
+// transaction's own objects reach objects/ only in Commit.
+func (tx *Transaction) inObjects(c Checksum, t ObjectType) (bool, error) {
+	if tx.objects < 0 {
+		return tx.r.HasObject(c, t)
+	}
 	rel := tx.stagedRel(c, t) // objects/ has the staging directory's layout
+	var st unix.Stat_t
+	switch tx.xx[c[0]].Load() {
+	case xxAbsent:
+		return false, nil
+	case 0:
+		err := unix.Fstatat(tx.objects, rel[:2], &st, 0)
+		if errors.Is(err, unix.ENOENT) {
+			tx.xx[c[0]].Store(xxAbsent)
+			return false, nil
+		}
+		if err != nil {
+			return false, &fs.PathError{Op: "stat", Path: filepath.Join(tx.r.objects, rel[:2]), Err: err}
+		}
+		tx.xx[c[0]].Store(xxPresent)
+	}
 	switch err := unix.Fstatat(tx.objects, rel, &st, unix.AT_SYMLINK_NOFOLLOW); {
 	case err == nil:
 		return true, nil
-	case !errors.Is(err, unix.ENOENT):
+	case errors.Is(err, unix.ENOENT):
+		return false, nil
+	default:
 		return false, &fs.PathError{Op: "lstat", Path: filepath.Join(tx.r.objects, rel), Err: err}
 	}
-	return tx.stage.has(c, t), nil
 }
 
 // closeObjects closes the descriptor of objects/, once.

@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/repofs/repofs/repo/gvariant"
 	"github.com/repofs/repofs/tmpdir"
@@ -549,13 +552,165 @@ func TestTransactionHasObject(t *testing.T) {
 					t.Errorf("%s: HasObject = %v, want %v", c.name, got, c.want)
 				}
 			}
-			// objects/ab a file: the lookup fails with ENOTDIR.
-			if err := os.WriteFile(filepath.Join(r.Path(), "objects", "ab"), nil, 0o644); err != nil {
+			// objects/cd a file, looked at for the first time: the lookup
+			// fails with ENOTDIR.
+			if err := os.WriteFile(filepath.Join(r.Path(), "objects", "cd"), nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if ok, err := tx.HasObject(absent, ObjFile); ok || err == nil || !strings.Contains(err.Error(), "objects/ab/") {
-				t.Errorf("HasObject with objects/ab a file: %v, %v; want an error naming the path", ok, err)
+			if ok, err := tx.HasObject(Checksum{0xcd}, ObjFile); ok || err == nil || !strings.Contains(err.Error(), "objects/cd/") {
+				t.Errorf("HasObject with objects/cd a file: %v, %v; want an error naming the path", ok, err)
 			}
 		})
+	}
+}
+
+// TestTransactionAbsentObjectsDir: where objects/XX was missing when a
+// transaction first looked, its objects are missing to it without a stat
+// each, and what it stages there is still found. When another transaction
+// publishes one of them meanwhile, this one stages it again, and both
+// commit: the first published copy stays, and the objects are all there.
+func TestTransactionAbsentObjectsDir(t *testing.T) {
+	for _, mode := range allModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			r := initRepo(t, mode)
+			ctx := context.Background()
+			fi := func(s string) *FileInfo { return &FileInfo{Mode: 0o100644, Size: uint64(len(s))} }
+			// Two payloads whose objects share their first byte.
+			var a, b string
+			var ca, cb Checksum
+			for i := 0; cb == (Checksum{}); i++ {
+				s := fmt.Sprintf("payload %d\n", i)
+				c := contentChecksum(t, fi(s), s)
+				switch {
+				case a == "":
+					a, ca = s, c
+				case c[0] == ca[0]:
+					b, cb = s, c
+				}
+			}
+			tx1, err := r.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx1.Abort()
+			if mustHave(t, tx1, ca, ObjFile) || mustHave(t, tx1, cb, ObjFile) {
+				t.Fatal("a new repository has the objects")
+			}
+			if tx1.xx[ca[0]].Load() != xxAbsent {
+				t.Fatalf("objects/%02x not taken as absent", ca[0])
+			}
+			// Another transaction publishes a meanwhile.
+			tx2, err := r.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx2.WriteContent(fi(a), strings.NewReader(a), &ca); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx2.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if mustHave(t, tx1, ca, ObjFile) {
+				t.Error("the lookup of an absent objects/XX was not answered from memory")
+			}
+			for _, p := range []struct {
+				s string
+				c Checksum
+			}{{a, ca}, {b, cb}} {
+				if _, err := tx1.WriteContent(fi(p.s), strings.NewReader(p.s), &p.c); err != nil {
+					t.Fatal(err)
+				}
+				if !mustHave(t, tx1, p.c, ObjFile) {
+					t.Errorf("%s staged but not found", p.c)
+				}
+			}
+			if err := tx1.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []struct {
+				s string
+				c Checksum
+			}{{a, ca}, {b, cb}} {
+				if got := readContent(t, r, p.c); got != p.s {
+					t.Errorf("%s: %q, want %q", p.c, got, p.s)
+				}
+			}
+		})
+	}
+}
+
+// contentChecksum is the checksum of the content object fi with payload s.
+func contentChecksum(t *testing.T, fi *FileInfo, s string) Checksum {
+	t.Helper()
+	h := sha256.New()
+	h.Write(contentStreamPrefix(fi))
+	h.Write([]byte(s))
+	return Checksum(h.Sum(nil))
+}
+
+// readContent reads the published content object c whole.
+func readContent(t *testing.T, r *Repo, c Checksum) string {
+	t.Helper()
+	_, rc, err := r.OpenFile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestSpreadStaging: a new staging directory is marked as the top of a
+// directory hierarchy (chattr +T) where the filesystem supports it, and
+// the objects/XX directories published from it do not carry the flag.
+func TestSpreadStaging(t *testing.T) {
+	r := initRepo(t, ModeBareUser)
+	ctx := context.Background()
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Abort()
+	// Whether this filesystem keeps the flag: on a directory of its own.
+	scratch := t.TempDir()
+	sfd, err := unix.Open(scratch, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spreadStaging(sfd)
+	var flags uint32
+	err = ioctlFlags(sfd, unix.FS_IOC_GETFLAGS, &flags)
+	unix.Close(sfd)
+	if err != nil || flags&fsTopdirFl == 0 {
+		t.Skipf("the filesystem of %s does not keep FS_TOPDIR_FL (%v, flags %#x)", scratch, err, flags)
+	}
+	if err := ioctlFlags(tx.stage.fd, unix.FS_IOC_GETFLAGS, &flags); err != nil {
+		t.Fatal(err)
+	}
+	if flags&fsTopdirFl == 0 {
+		t.Errorf("the staging directory lacks FS_TOPDIR_FL (flags %#x)", flags)
+	}
+	s := "spread\n"
+	fi := &FileInfo{Mode: 0o100644, Size: uint64(len(s))}
+	c, err := tx.WriteContent(fi, strings.NewReader(s), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(filepath.Join(r.Path(), "objects", c.String()[:2]), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := ioctlFlags(fd, unix.FS_IOC_GETFLAGS, &flags); err != nil {
+		t.Fatal(err)
+	}
+	if flags&fsTopdirFl != 0 {
+		t.Errorf("objects/%s carries FS_TOPDIR_FL (flags %#x)", c.String()[:2], flags)
 	}
 }
