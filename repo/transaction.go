@@ -102,9 +102,6 @@ func (r *Repo) Begin(ctx context.Context) (*Transaction, error) {
 		tx.Abort()
 		return nil, fmt.Errorf("begin transaction in %s: %w", r.path, err)
 	}
-	if !tx.staging.Reused {
-		spreadStaging(tx.stage.fd)
-	}
 	// HasObject looks objects up relative to this descriptor: a pull asks
 	// once per object, and a path walk from / each time showed in profiles.
 	if fd, err := unix.Open(r.objects, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {

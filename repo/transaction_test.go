@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/repofs/repofs/repo/gvariant"
 	"github.com/repofs/repofs/tmpdir"
 )
@@ -661,56 +659,4 @@ func readContent(t *testing.T, r *Repo, c Checksum) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// TestSpreadStaging: a new staging directory is marked as the top of a
-// directory hierarchy (chattr +T) where the filesystem supports it, and
-// the objects/XX directories published from it do not carry the flag.
-func TestSpreadStaging(t *testing.T) {
-	r := initRepo(t, ModeBareUser)
-	ctx := context.Background()
-	tx, err := r.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Abort()
-	// Whether this filesystem keeps the flag: on a directory of its own.
-	scratch := t.TempDir()
-	sfd, err := unix.Open(scratch, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spreadStaging(sfd)
-	var flags uint32
-	err = ioctlFlags(sfd, unix.FS_IOC_GETFLAGS, &flags)
-	unix.Close(sfd)
-	if err != nil || flags&fsTopdirFl == 0 {
-		t.Skipf("the filesystem of %s does not keep FS_TOPDIR_FL (%v, flags %#x)", scratch, err, flags)
-	}
-	if err := ioctlFlags(tx.stage.fd, unix.FS_IOC_GETFLAGS, &flags); err != nil {
-		t.Fatal(err)
-	}
-	if flags&fsTopdirFl == 0 {
-		t.Errorf("the staging directory lacks FS_TOPDIR_FL (flags %#x)", flags)
-	}
-	s := "spread\n"
-	fi := &FileInfo{Mode: 0o100644, Size: uint64(len(s))}
-	c, err := tx.WriteContent(fi, strings.NewReader(s), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	fd, err := unix.Open(filepath.Join(r.Path(), "objects", c.String()[:2]), unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := ioctlFlags(fd, unix.FS_IOC_GETFLAGS, &flags); err != nil {
-		t.Fatal(err)
-	}
-	if flags&fsTopdirFl != 0 {
-		t.Errorf("objects/%s carries FS_TOPDIR_FL (flags %#x)", c.String()[:2], flags)
-	}
 }
