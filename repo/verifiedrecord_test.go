@@ -22,9 +22,8 @@ func checkoutTo(r *Repo, c Checksum, user bool, dest string) error {
 	return r.Checkout(context.Background(), RootNode(commit), dest, CheckoutOptions{User: user})
 }
 
-// recorded reports whether the repository's record vouches for the file
-// of content at rel in the commit, of kind k.
-func recorded(t *testing.T, r *Repo, c Checksum, rel string, k vrKind) bool {
+// contentAt returns the checksum of the file at rel in commit c.
+func contentAt(t *testing.T, r *Repo, c Checksum, rel string) Checksum {
 	t.Helper()
 	commit, err := r.ReadCommit(c)
 	if err != nil {
@@ -34,7 +33,14 @@ func recorded(t *testing.T, r *Repo, c Checksum, rel string, k vrKind) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ok := r.openVerifiedRecord().lookup(n.Content, k)
+	return n.Content
+}
+
+// recorded reports whether the repository's record vouches for the file
+// of content at rel in the commit, of kind k.
+func recorded(t *testing.T, r *Repo, c Checksum, rel string, k vrKind) bool {
+	t.Helper()
+	_, ok := r.openVerifiedRecord().lookup(contentAt(t, r, c, rel), k)
 	return ok
 }
 
@@ -230,15 +236,7 @@ func TestVerifiedRecordArchive(t *testing.T) {
 			c := commitDir(t, r, "main", src)
 			o := commitDir(t, r, "other", other)
 			filez := func(c Checksum, rel string) string {
-				commit, err := r.ReadCommit(c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				n, err := r.Lookup(RootNode(commit), rel)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return r.objectPath(n.Content, ObjFile)
+				return r.objectPath(contentAt(t, r, c, rel), ObjFile)
 			}
 			hello := filez(c, "hello.txt")
 			for _, rel := range []string{"hello.txt", "sub/run.sh", "sub/deeper/data.bin", "link"} {
@@ -356,11 +354,7 @@ func TestFsckFillsVerifiedRecord(t *testing.T) {
 			c := commitDir(t, r, "main", src)
 			commit, _ := r.ReadCommit(c)
 			obj := func(rel string) string {
-				n, err := r.Lookup(RootNode(commit), rel)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return r.objectPath(n.Content, ObjFile)
+				return r.objectPath(contentAt(t, r, c, rel), ObjFile)
 			}
 			for _, rel := range []string{"hello.txt", "sub/run.sh", "sub/deeper/data.bin"} {
 				ageFile(t, obj(rel))
