@@ -22,12 +22,15 @@ import (
 // made whichever tool ran after the previous run's rm -rf the slower one.
 // So every destination repository, one per run, is created before the
 // first run, and all are removed only after the last; each run starts
-// after a sync, so that no run pays for the previous one's writeback. One
+// after a sync, so that no run pays for the previous one's writeback. All
+// of it lives on a filesystem of the benchmark's own (benchArea), so that
+// no run pays either for what other processes, or the last invocation of
+// this benchmark, deleted in the machine's /tmp. One
 // untimed round warms the page cache with the source. The runs of a round
 // rotate through the tools; medians of rounds are printed, CPU (user+sys)
 // too, which a machine shared with other work disturbs less than wall
-// time. Needs about 250 MB per run (REPOFS_BENCH_ROUNDS+1 per tool) on the
-// temporary directory's filesystem. REPOFS_BENCH_RT=1 runs every tool
+// time. Needs about 250 MB per run (REPOFS_BENCH_ROUNDS+1 per tool) in
+// its sparse image under the temporary directory. REPOFS_BENCH_RT=1 runs every tool
 // under SCHED_FIFO (chrt -f 50), as TestDeltaRatios does: on a machine
 // shared with other work, that keeps its load off the runs, alike for
 // every tool (the kernel's writeback threads stay as they are).
@@ -44,7 +47,7 @@ func TestPullLocalRatios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := benchArea(t)
 	src := filepath.Join(dir, "src")
 	for _, args := range [][]string{
 		{"--repo=" + src, "init", "--mode=archive"},
