@@ -21,7 +21,8 @@ import (
 // REPOFS_BENCH_OLD to older repofs binaries (colon-separated) to add
 // their rows, alternated with the others. REPOFS_BENCH_MODES lists the
 // modes to pull into (comma-separated; default archive,bare-user) and
-// REPOFS_BENCH_ROUNDS the runs of each tool per mode (default 3):
+// REPOFS_BENCH_ROUNDS the runs of each tool per mode (default 3). The
+// clients live on an ext4 of the benchmark's own (benchArea):
 //
 //	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] [REPOFS_BENCH_MODES=bare-user] [REPOFS_BENCH_ROUNDS=5] go test -run TestPullRatios -v ./integration/
 func TestPullRatios(t *testing.T) {
@@ -50,6 +51,9 @@ func TestPullRatios(t *testing.T) {
 	fmt.Printf("workload: pull of %s from %s (archive, loopback HTTP) into fresh repositories; median of %d alternating runs\n", benchRef, srv.URL, rounds)
 	printRatioHeader()
 	ts := toolsWithOld()
+	// Clients on an ext4 of their own: none deleted until the end, and
+	// none paying for what other processes deleted nearby (benchArea).
+	area := benchArea(t)
 	for _, mode := range modes {
 		runs := make([][]result, len(ts))
 		trees := make([]string, len(ts))
@@ -57,7 +61,7 @@ func TestPullRatios(t *testing.T) {
 			for j := range ts {
 				k := (i + j) % len(ts)
 				tool := ts[k]
-				p := filepath.Join(t.TempDir(), "client")
+				p := filepath.Join(area, fmt.Sprintf("%s-%s-%d", mode, tool.name, i))
 				for _, args := range [][]string{
 					{"--repo=" + p, "init", "--mode=" + mode},
 					{"--repo=" + p, "remote", "add", "--no-gpg-verify", "origin", srv.URL},
