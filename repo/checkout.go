@@ -538,17 +538,8 @@ func (c *checkout) write(dirFd int, name string, n Node, fi *FileInfo, rc io.Rea
 			}
 		}
 	}
-	if !moded {
-		if err := rawFchmod(fd, mode); err != nil {
-			return fmt.Errorf("chmod %s: %w", n.Path, err)
-		}
-	}
-	if !named {
-		// No replacing: an existing name fails with EEXIST, as
-		// O_EXCL|O_NOFOLLOW would.
-		if err := linkTmpfile(fd, dirFd, name); err != nil {
-			return fmt.Errorf("create %s: %w", n.Path, err)
-		}
+	if err := finishFile(fd, dirFd, name, n.Path, mode, moded, named); err != nil {
+		return err
 	}
 	ok = true
 	if job != nil {
@@ -645,17 +636,28 @@ func (c *checkout) copyEntry(fd, dirFd int, name string, n Node, mode uint32) er
 		}
 		off += int64(k)
 	}
+	if err := finishFile(out, dirFd, name, n.Path, mode, moded, named); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// finishFile gives a written file fd its mode, unless it was created
+// with it (moded), and its name in dirFd, unless it was created under it
+// (named); path names it in errors. The link never replaces: an existing
+// name fails with EEXIST, as O_EXCL|O_NOFOLLOW would.
+func finishFile(fd, dirFd int, name, path string, mode uint32, moded, named bool) error {
 	if !moded {
-		if err := rawFchmod(out, mode); err != nil {
-			return fmt.Errorf("chmod %s: %w", n.Path, err)
+		if err := rawFchmod(fd, mode); err != nil {
+			return fmt.Errorf("chmod %s: %w", path, err)
 		}
 	}
 	if !named {
-		if err := linkTmpfile(out, dirFd, name); err != nil {
-			return fmt.Errorf("create %s: %w", n.Path, err)
+		if err := linkTmpfile(fd, dirFd, name); err != nil {
+			return fmt.Errorf("create %s: %w", path, err)
 		}
 	}
-	ok = true
 	return nil
 }
 
