@@ -157,12 +157,7 @@ func TestUncompressedCacheDisabled(t *testing.T) {
 // TestDropStaleUncompressed: entries whose object is gone are dropped,
 // the others kept.
 func TestDropStaleUncompressed(t *testing.T) {
-	src := t.TempDir()
-	writeTestTree(t, src, 1)
-	r := initRepo(t, ModeArchive)
-	c := commitDir(t, r, "main", src)
-	commit, _ := r.ReadCommit(c)
-	root := RootNode(commit)
+	r, c, root, _ := archiveTestCommit(t)
 	checkoutU(t, r, c, CheckoutOptions{})
 	gone, kept := entryFor(t, r, root, "hello.txt"), entryFor(t, r, root, "sub/run.sh")
 	n, _ := r.Lookup(root, "hello.txt")
@@ -285,12 +280,7 @@ func TestUncompressedCacheCorruptObject(t *testing.T) {
 // only the entries it wrote itself, though an empty cache's directories
 // move in whole: a leftover entry, whatever its bytes, stays out.
 func TestUncompressedCacheReusedStaging(t *testing.T) {
-	src := t.TempDir()
-	writeTestTree(t, src, 1)
-	r := initRepo(t, ModeArchive)
-	c := commitDir(t, r, "main", src)
-	commit, _ := r.ReadCommit(c)
-	root := RootNode(commit)
+	r, c, root, _ := archiveTestCommit(t)
 	n, err := r.Lookup(root, "hello.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -366,4 +356,21 @@ func TestUncompressedCacheEntryNotLinkable(t *testing.T) {
 	if inode(t, filepath.Join(second, "hello.txt")) != inode(t, entryFor(t, r, root, "hello.txt")) {
 		t.Error("the next checkout did not hardlink the entry")
 	}
+}
+
+// archiveTestCommit commits the test tree to a new archive repository's
+// main, and returns the repository, the commit, its root and the tree's
+// listing.
+func archiveTestCommit(t *testing.T) (*Repo, Checksum, Node, []string) {
+	t.Helper()
+	src := t.TempDir()
+	writeTestTree(t, src, 1)
+	want := listTree(t, src)
+	r := initRepo(t, ModeArchive)
+	c := commitDir(t, r, "main", src)
+	commit, err := r.ReadCommit(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, c, RootNode(commit), want
 }

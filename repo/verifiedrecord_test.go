@@ -178,13 +178,7 @@ func TestVerifiedRecordFsck(t *testing.T) {
 // hashed it (and it is past the racy window), linked unread afterwards,
 // and hashed again, and replaced, once a write through a checkout shows.
 func TestVerifiedRecordCache(t *testing.T) {
-	src := t.TempDir()
-	writeTestTree(t, src, 1)
-	want := listTree(t, src)
-	r := initRepo(t, ModeArchive)
-	c := commitDir(t, r, "main", src)
-	commit, _ := r.ReadCommit(c)
-	root := RootNode(commit)
+	r, c, root, want := archiveTestCommit(t)
 	entry := entryFor(t, r, root, "hello.txt")
 
 	first := checkoutU(t, r, c, CheckoutOptions{})
