@@ -199,8 +199,8 @@ func TestCheckoutReportsFirstFailure(t *testing.T) {
 	}
 	r := initRepo(t, ModeArchive)
 	commit, _ := r.ReadCommit(commitDir(t, r, "main", src))
-	defer func(n int) { checkoutWalkers = n }(checkoutWalkers)
-	checkoutWalkers = 8 // every directory at once: later ones often fail first
+	defer func(n int) { checkoutWorkers = n }(checkoutWorkers)
+	checkoutWorkers = 8 // every directory at once: later ones often fail first
 	for round := range 20 {
 		dest := filepath.Join(t.TempDir(), "co")
 		// Files of other contents already there: the last of d2, which
