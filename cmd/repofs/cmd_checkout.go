@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -98,6 +99,14 @@ func (f *checkoutFlags) newOptions() bool {
 func runCheckout(e *env, f *checkoutFlags, args []string) error {
 	if len(args) < 1 {
 		return errors.New("COMMIT must be specified")
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// repo.Checkout writes with one worker per core. With as many Ps,
+		// both busy, the runtime's monitor takes the P of a worker in a
+		// system call longer than its tick (tens of microseconds: a
+		// write, an inode allocated) and wakes a thread that finds
+		// nothing to run; with one P idle it leaves such calls alone.
+		runtime.GOMAXPROCS(runtime.NumCPU() + 1)
 	}
 	// Further arguments are ignored, as by ostree.
 	fsync, ok := repo.ParseBool(f.fsync)
