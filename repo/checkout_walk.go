@@ -208,15 +208,19 @@ func (c *checkout) walkDir(parent *dirState, parentFd int, name string, n Node, 
 		return
 	}
 	d.parent = parent
-	chunk := walkChunk
-	if c.o.Whiteouts {
-		// A whiteout removes a file written before it in the directory:
-		// the directory's files in order, by one worker.
-		chunk = max(len(d.files), 1)
-	}
-	jobs := make([]walkJob, 0, (len(d.files)+chunk-1)/chunk+len(d.dirs))
-	for lo := 0; lo < len(d.files); lo += chunk {
-		jobs = append(jobs, walkJob{d: d, lo: lo, hi: min(lo+chunk, len(d.files))})
+	var jobs []walkJob
+	if c.o.Whiteouts || c.o.RequireHardlinks || c.o.Overwrite != OverwriteNone {
+		// The directory's files first, in order, by this job: a whiteout
+		// removes a file written before it, and a failure among them
+		// (a conflict, a file that cannot be linked) is found, as by
+		// ostree, before any subdirectory is made.
+		d.refs.Add(1)
+		c.walkFiles(d, 0, len(d.files))
+	} else {
+		jobs = make([]walkJob, 0, (len(d.files)+walkChunk-1)/walkChunk+len(d.dirs))
+		for lo := 0; lo < len(d.files); lo += walkChunk {
+			jobs = append(jobs, walkJob{d: d, lo: lo, hi: min(lo+walkChunk, len(d.files))})
+		}
 	}
 	for j, sd := range d.dirs {
 		jobs = append(jobs, walkJob{parent: d, parentFd: d.fd, name: sd.Name(), n: sd, key: childKey(key, len(d.files)+j)})
@@ -298,7 +302,8 @@ func (c *checkout) openDir(parentFd int, name string, n Node, key walkKey) (*dir
 // reading, else read and written. An error returned is f's.
 func (c *checkout) walkFile(d *dirState, i int, f Node) error {
 	if c.o.Whiteouts && strings.HasPrefix(f.Name(), whiteoutPrefix) {
-		// The files before it are written: one job has them all, in order.
+		// The files before it are written: with whiteouts, one job has
+		// them all, in order (see walkDir).
 		done, err := c.whiteout(d.fd, f, d.files[:i], func() {})
 		if done || err != nil {
 			return err
