@@ -18,8 +18,11 @@ import (
 // ones on top, so that the pool goes depth first, in about ostree's
 // order, and keeps open only the directories it is in. Where each file
 // that needed reading had a goroutine of its own, the scheduler woke and
-// parked goroutines thousands of times per checkout (futex and nanosleep
-// calls, reschedule interrupts) for work that a worker does in turn.
+// parked goroutines thousands of times per checkout (futex calls,
+// reschedule interrupts) for work that a worker does in turn. With
+// whiteouts, --require-hardlinks or a union, a directory's job writes
+// its files itself, in order, before it pushes its subdirectories (see
+// walkDir).
 // Nothing waits for a directory to be done: each holds a count of what is
 // still to come in it (its walk, its runs of files, its subdirectories),
 // and whoever drops the count to zero sets the directory's metadata,
