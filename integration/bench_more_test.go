@@ -142,39 +142,38 @@ func settleInodes() {
 // with it full (both hardlink from it; either tool's entries serve the
 // other), and with --disable-cache (every file inflated and written);
 // and from the bare repository (hardlinks). REPOFS_BENCH_OLD may list
-// several binaries, colon-separated. Each case runs each tool once
-// untimed first, then REPOFS_BENCH_ROUNDS (default 3) rounds, each
-// running every tool once, in an order that rotates per round.
+// several binaries, colon-separated. Each case runs REPOFS_BENCH_ROUNDS
+// (default 3) rounds, each running every tool once, in an order that
+// rotates per round.
 //
-// What made the same command vary up to 2x between runs, and is kept out:
-// ext4 without a journal (as here) skips, when it allocates an inode, the
-// free inodes of its group that were freed less than a minute ago (six
-// minutes while their inode table block is dirty; fs/ext4/ialloc.c
-// recently_deleted), each skip a buffer-cache lookup. Files created near
-// /tmp, where every test on the machine deletes its trees, paid for that
-// as much as other processes had freed lately in the block groups they
-// landed in (perf: find_get_block_common and recently_deleted, under
-// __ext4_new_inode). So every run writes where nothing was freed lately:
-// on a filesystem of the benchmark's own (see benchArea), which holds
-// copies of the repositories (not shared with the other benchmarks:
-// pulls read them; and hardlinks need the same filesystem), the tree
-// cp -a copies, and each run's destination. No run follows a mass
-// deletion of the benchmark's own: the trees of a case are kept until it
-// ends, then deleted and synced before the next case, which waits out the
-// window (see settleInodes). Where a case empties the cache before each
-// run, only the cache's names go: its inodes are still the kept trees'
-// files. Every run starts after every source (the tree, the
-// repositories' objects) was read into the page cache, and after a sync,
-// so no writeback of an earlier run overlaps it. What is left is the
-// load of other processes on the machine: each round's ratio, of two
-// runs next to each other in time, is printed besides the ratio of the
-// medians, as the spread (min-max) over the rounds, and the load average.
+// Every timed command runs on a filesystem made for it alone (see
+// freshArea), holding a copy of the repository the case reads, the
+// cache as the case wants it, and the output of one untimed run of the
+// same command first (the steady state, in which repofs's
+// verified-objects record knows the objects and cache entries it reads).
+// A filesystem shared by the runs made each pay for what the runs before
+// it had deleted: ext4 without a journal skips, when it allocates an
+// inode, the free inodes of its group freed less than a minute ago (six
+// minutes while their inode table block is dirty, which allocating next
+// to them makes it; fs/ext4/ialloc.c recently_deleted), each skip a
+// buffer-cache lookup, so the same cp -a took from under 1 s to over 2.5 s
+// of CPU by what had run before it, and waiting a minute between cases
+// did not cover it. Nothing on a run's filesystem was deleted before it
+// (the case's cache is emptied by renaming it away, not deleting it), so
+// no run pays for another. Every run starts after its sources were read
+// into the page cache and after a sync, so no writeback of an earlier
+// step overlaps it. What is left is the load of other processes on the
+// machine: each round's ratio, of two runs next to each other in time, is
+// printed besides the ratio of the medians, as the spread (min-max) over
+// the rounds, and the load average.
 //
 // The cp -a rows are the issue's target; the "cp -a;sync -f" row is the
 // floor of what a -U checkout into an empty cache does, which makes its
 // new entries durable before naming them (a syncfs) where cp -a flushes
 // nothing. REPOFS_BENCH_CASES, a regular expression, runs only the cases
-// it matches:
+// it matches; REPOFS_BENCH_MKFS gives mkfs.ext4 options for the runs'
+// filesystems (default none: ext4 as mkfs.ext4 makes it, with a journal,
+// as most hosts have it; "-O ^has_journal" for one like this machine's):
 //
 //	REPOFS_BENCH=1 [REPOFS_BENCH_OLD=/path/to/old/repofs] [REPOFS_BENCH_CASES='empty'] [REPOFS_BENCH_ROUNDS=5] go test -run TestCheckoutRatios -v ./integration/
 func TestCheckoutRatios(t *testing.T) {
@@ -194,8 +193,11 @@ func TestCheckoutRatios(t *testing.T) {
 			t.Fatalf("REPOFS_BENCH_ROUNDS=%q: want a count of at least 1", e)
 		}
 	}
+	mkfsOpts := strings.Fields(os.Getenv("REPOFS_BENCH_MKFS"))
 	w := benchWorkload(t)
-	area := benchArea(t)
+	// The sources, read only: the repositories without a cache or a
+	// record, and the tree cp -a copies (a checkout of the commit).
+	area := t.TempDir()
 	repos := map[string]string{}
 	for _, mode := range benchModes {
 		p := filepath.Join(area, mode)
@@ -209,11 +211,8 @@ func TestCheckoutRatios(t *testing.T) {
 		}
 		repos[mode] = p
 	}
-	archive := repos["archive"]
-	cache := filepath.Join(archive, "uncompressed-objects-cache")
-	// A tree to copy for the cp -a row: a checkout of the commit.
 	tree := filepath.Join(area, "tree")
-	if r := runCmd(t, nil, "ostree", "--repo="+archive, "checkout", "-U", "--disable-cache", benchRef, tree); r.code != 0 {
+	if r := runCmd(t, nil, "ostree", "--repo="+repos["archive"], "checkout", "-U", "--disable-cache", benchRef, tree); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
 	bins := []string{repofsBin}
@@ -225,7 +224,7 @@ func TestCheckoutRatios(t *testing.T) {
 	for i, b := range bins {
 		hasCache[i] = strings.Contains(runCmd(t, nil, b, "checkout", "--help").stdout, "--disable-cache")
 	}
-	fmt.Printf("workload: checkout of %s; median of %d alternating runs, spread: min-max of the rounds' ratios; repofs columns: %v\n", benchRef, rounds, bins)
+	fmt.Printf("workload: checkout of %s; median of %d alternating runs, each on a new ext4 (mkfs.ext4 %v), spread: min-max of the rounds' ratios; repofs columns: %v\n", benchRef, rounds, mkfsOpts, bins)
 	fmt.Printf("%-34s %10s", "case", "reference")
 	for i := range bins {
 		fmt.Printf(" %10s", fmt.Sprintf("repofs#%d", i))
@@ -235,115 +234,115 @@ func TestCheckoutRatios(t *testing.T) {
 		fmt.Printf(" %10s", fmt.Sprintf("CPU#%d", i))
 	}
 	fmt.Printf(" %6s %11s %s\n", "ratio", "spread", "load")
-	fillCache := func() {
-		os.RemoveAll(cache)
-		co := filepath.Join(area, "fill")
-		if r := runCmd(t, nil, "ostree", "--repo="+archive, "checkout", "-U", benchRef, co); r.code != 0 {
+	// fillCache fills the cache of the archive repository at repo, as if
+	// a while ago: repofs records (and then links unread) only entries
+	// whose mtime is past its racy window. The checkout stays: deleting
+	// it would free inodes (see above).
+	fillCache := func(repo string) {
+		co := filepath.Join(filepath.Dir(repo), "fill")
+		if r := runCmd(t, nil, "ostree", "--repo="+repo, "checkout", "-U", benchRef, co); r.code != 0 {
 			t.Fatal(r.stderr)
 		}
-		os.RemoveAll(co)
-		// As if filled a while ago: repofs records (and then links
-		// unread) only entries whose mtime is past its racy window.
 		old := time.Now().Add(-time.Minute)
-		filepath.WalkDir(cache, func(p string, d os.DirEntry, err error) error {
+		filepath.WalkDir(filepath.Join(repo, "uncompressed-objects-cache"), func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				os.Chtimes(p, old, old)
 			}
 			return nil
 		})
-		syscall.Sync()
-		settleInodes()
 	}
-	seq := 0
+	// emptyCache takes the cache of the archive repository at repo out
+	// of its way without freeing an inode.
+	emptyCache := func(repo string) {
+		err := os.Rename(filepath.Join(repo, "uncompressed-objects-cache"), filepath.Join(filepath.Dir(repo), "old-cache"))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
 	for _, c := range []struct {
-		name    string
-		ref     func(dest string) []string // the reference command
-		repofs  func(dest string) []string // after the binary
-		prepare func()                     // before each run, untimed
+		name   string
+		mode   string                           // of the repository the case reads
+		ref    func(repo, dest string) []string // the reference command
+		repofs func(repo, dest string) []string // after the binary
+		cache  string                           // "empty", "full": before each run; "": left as it is
 	}{
-		{"Checkout -U/archive empty", func(d string) []string {
-			return []string{"ostree", "--repo=" + archive, "checkout", "-U", benchRef, d}
-		}, func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
-			func() { os.RemoveAll(cache) }},
-		{"Checkout -U/archive cached", func(d string) []string {
-			return []string{"ostree", "--repo=" + archive, "checkout", "-U", benchRef, d}
-		}, func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
-			nil},
-		{"Checkout -U/archive nocache", func(d string) []string {
-			return []string{"ostree", "--repo=" + archive, "checkout", "-U", "--disable-cache", benchRef, d}
-		}, func(d string) []string {
-			return []string{"--repo=" + archive, "checkout", "-U", "--disable-cache", benchRef, d}
-		}, nil},
-		{"cp -a vs -U/archive empty", func(d string) []string { return []string{"cp", "-a", tree, d} },
-			func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
-			func() { os.RemoveAll(cache) }},
+		{"Checkout -U/archive empty", "archive", func(r, d string) []string {
+			return []string{"ostree", "--repo=" + r, "checkout", "-U", benchRef, d}
+		}, func(r, d string) []string { return []string{"--repo=" + r, "checkout", "-U", benchRef, d} }, "empty"},
+		{"Checkout -U/archive cached", "archive", func(r, d string) []string {
+			return []string{"ostree", "--repo=" + r, "checkout", "-U", benchRef, d}
+		}, func(r, d string) []string { return []string{"--repo=" + r, "checkout", "-U", benchRef, d} }, "full"},
+		{"Checkout -U/archive nocache", "archive", func(r, d string) []string {
+			return []string{"ostree", "--repo=" + r, "checkout", "-U", "--disable-cache", benchRef, d}
+		}, func(r, d string) []string {
+			return []string{"--repo=" + r, "checkout", "-U", "--disable-cache", benchRef, d}
+		}, ""},
+		{"cp -a vs -U/archive empty", "archive", func(r, d string) []string { return []string{"cp", "-a", tree, d} },
+			func(r, d string) []string { return []string{"--repo=" + r, "checkout", "-U", benchRef, d} }, "empty"},
 		// The durable floor: what repofs does (write the files, then make
 		// the new cache entries durable before naming them) is what cp -a
 		// does plus a syncfs; cp -a alone flushes nothing.
-		{"cp -a;sync -f vs -U/archive empty", func(d string) []string {
+		{"cp -a;sync -f vs -U/archive empty", "archive", func(r, d string) []string {
 			return []string{"sh", "-c", `cp -a "$1" "$2" && sync -f "$2"`, "sh", tree, d}
-		}, func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
-			func() { os.RemoveAll(cache) }},
-		{"cp -a vs -U/archive cached", func(d string) []string { return []string{"cp", "-a", tree, d} },
-			func(d string) []string { return []string{"--repo=" + archive, "checkout", "-U", benchRef, d} },
-			nil},
-		{"cp -a vs -U/archive nocache", func(d string) []string { return []string{"cp", "-a", tree, d} },
-			func(d string) []string {
-				return []string{"--repo=" + archive, "checkout", "-U", "--disable-cache", benchRef, d}
-			}, nil},
-		{"Checkout/bare", func(d string) []string {
-			return []string{"ostree", "--repo=" + repos["bare"], "checkout", benchRef, d}
-		}, func(d string) []string { return []string{"--repo=" + repos["bare"], "checkout", benchRef, d} },
-			nil},
+		}, func(r, d string) []string { return []string{"--repo=" + r, "checkout", "-U", benchRef, d} }, "empty"},
+		{"cp -a vs -U/archive cached", "archive", func(r, d string) []string { return []string{"cp", "-a", tree, d} },
+			func(r, d string) []string { return []string{"--repo=" + r, "checkout", "-U", benchRef, d} }, "full"},
+		{"cp -a vs -U/archive nocache", "archive", func(r, d string) []string { return []string{"cp", "-a", tree, d} },
+			func(r, d string) []string {
+				return []string{"--repo=" + r, "checkout", "-U", "--disable-cache", benchRef, d}
+			}, ""},
+		{"Checkout/bare", "bare", func(r, d string) []string {
+			return []string{"ostree", "--repo=" + r, "checkout", benchRef, d}
+		}, func(r, d string) []string { return []string{"--repo=" + r, "checkout", benchRef, d} }, ""},
 	} {
 		if only != nil && !only.MatchString(c.name) {
 			continue
 		}
-		if strings.HasSuffix(c.name, "cached") {
-			fillCache()
-		}
 		n := 1 + len(bins)
 		runs := make([][]result, n)
-		var dests []string // deleted once the case is done
 		load0 := loadAvg()
-		// One untimed run of each first: the steady state, in which
-		// repofs's verified-objects record knows the files it links.
-		for i := -1; i < rounds; i++ {
+		for i := range rounds {
 			for j := range n {
-				k := (i + 1 + j) % n
-				seq++
-				dest := filepath.Join(area, fmt.Sprintf("co%03d", seq))
-				dests = append(dests, dest)
-				if c.prepare != nil {
-					c.prepare()
+				k := (i + j) % n
+				fs, done := freshArea(t, mkfsOpts)
+				repo := filepath.Join(fs, c.mode)
+				if r := runCmd(t, nil, "cp", "-a", repos[c.mode], repo); r.code != 0 {
+					t.Fatal(r.stderr)
 				}
-				warm(t, tree, filepath.Join(archive, "objects"), filepath.Join(repos["bare"], "objects"))
-				syscall.Sync()
-				var args []string
-				if k == 0 {
-					args = c.ref(dest)
-				} else {
-					args = append([]string{bins[k-1]}, c.repofs(dest)...)
+				if c.cache == "full" {
+					fillCache(repo)
+				}
+				args := func(dest string) []string {
+					if k == 0 {
+						return c.ref(repo, dest)
+					}
+					a := append([]string{bins[k-1]}, c.repofs(repo, dest)...)
 					if !hasCache[k-1] {
 						// An old binary has no cache, nor the flag.
-						args = slices.DeleteFunc(args, func(a string) bool { return a == "--disable-cache" })
+						a = slices.DeleteFunc(a, func(a string) bool { return a == "--disable-cache" })
 					}
+					return a
 				}
-				res := runCmd(t, nil, args[0], args[1:]...)
+				// The steady state first, untimed.
+				a := args(filepath.Join(fs, "warm"))
+				if res := runCmd(t, nil, a[0], a[1:]...); res.code != 0 {
+					t.Fatalf("%v: exit %d\n%s", a, res.code, res.stderr)
+				}
+				if c.cache == "empty" {
+					emptyCache(repo)
+				}
+				warm(t, tree, filepath.Join(repo, "objects"))
+				syscall.Sync()
+				a = args(filepath.Join(fs, "co"))
+				res := runCmd(t, nil, a[0], a[1:]...)
 				if res.code != 0 {
-					t.Fatalf("%v: exit %d\n%s", args, res.code, res.stderr)
+					t.Fatalf("%v: exit %d\n%s", a, res.code, res.stderr)
 				}
-				if i >= 0 {
-					runs[k] = append(runs[k], res)
-				}
+				runs[k] = append(runs[k], res)
+				done()
 			}
 		}
 		load1 := loadAvg()
-		for _, d := range dests {
-			os.RemoveAll(d)
-		}
-		syscall.Sync()
-		settleInodes()
 		var wall, cpu []time.Duration
 		for k := range runs {
 			var ws, cs []time.Duration
@@ -376,7 +375,73 @@ func TestCheckoutRatios(t *testing.T) {
 			fmt.Printf(" %10v", ms(d))
 		}
 		fmt.Printf(" %6.2f %11s %s..%s\n", float64(cpu[n-1])/float64(cpu[0]), spread(func(r result) time.Duration { return r.cpu }), load0, load1)
+		if testing.Verbose() {
+			for k := range runs {
+				fmt.Printf("  column %d, wall/CPU per round:", k)
+				for _, r := range runs[k] {
+					fmt.Printf(" %v/%v", ms(r.wall), ms(r.cpu))
+				}
+				fmt.Println()
+			}
+		}
 	}
+}
+
+// freshArea returns the mount point of a new, empty ext4 made with the
+// mkfs.ext4 options opts, in a sparse image under t.TempDir(),
+// loop-mounted with direct I/O (no second copy of its blocks in the page
+// cache), and done, which unmounts and removes it. Nothing was ever
+// deleted on it: a run there pays for no other's deletions (see
+// TestCheckoutRatios). Without root or loop devices it falls back to a
+// new directory of benchArea's kind.
+func freshArea(t *testing.T, opts []string) (dir string, done func()) {
+	d, err := os.MkdirTemp(t.TempDir(), "fs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, mnt := filepath.Join(d, "fs.img"), filepath.Join(d, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var undo []func()
+	done = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		os.RemoveAll(d)
+	}
+	fallback := func(why string) (string, func()) {
+		t.Logf("benchmark filesystem: %s; using a directory of the machine's", why)
+		setTopDir(t, mnt)
+		return mnt, done
+	}
+	if os.Geteuid() != 0 {
+		return fallback("not root")
+	}
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 8<<30); err != nil { // sparse
+		t.Fatal(err)
+	}
+	if r := runCmd(t, nil, "mkfs.ext4", append(append([]string{"-q", "-F"}, opts...), img)...); r.code != 0 {
+		return fallback("mkfs.ext4: " + strings.TrimSpace(r.stderr))
+	}
+	r := runCmd(t, nil, "losetup", "--find", "--show", "--direct-io=on", img)
+	if r.code != 0 {
+		return fallback("losetup: " + strings.TrimSpace(r.stderr))
+	}
+	dev := strings.TrimSpace(r.stdout)
+	undo = append(undo, func() { runCmd(t, nil, "losetup", "-d", dev) })
+	if r := runCmd(t, nil, "mount", dev, mnt); r.code != 0 {
+		return fallback("mount: " + strings.TrimSpace(r.stderr))
+	}
+	undo = append(undo, func() {
+		if r := runCmd(t, nil, "umount", mnt); r.code != 0 {
+			t.Errorf("umount %s: %s", mnt, r.stderr)
+		}
+	})
+	return mnt, done
 }
 
 // benchArea returns a directory on a filesystem of the benchmark's own:

@@ -70,8 +70,7 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	if o.ForceCopy {
 		o.DisableCache = true
 	}
-	c := &checkout{r: r, ctx: ctx, o: o, root: n.Path,
-		sem: make(chan struct{}, 4*runtime.NumCPU()), walkers: make(chan struct{}, checkoutWalkers)}
+	c := &checkout{r: r, ctx: ctx, o: o, root: n.Path}
 	c.noTmpfile.Store(!tmpfileLinkable())
 	c.objFd = -1
 	if r.mode == ModeArchive {
@@ -106,8 +105,7 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	}
 	name := filepath.Base(dest)
 	if n.IsDir {
-		c.walkDir(nil, int(parent.Fd()), name, n, nil)
-		c.wg.Wait()
+		c.walk(int(parent.Fd()), name, n, checkoutWorkers)
 		err = c.ferr
 	} else {
 		err = c.fileInto(int(parent.Fd()), name, n)
@@ -129,9 +127,11 @@ func (r *Repo) Checkout(ctx context.Context, n Node, dest string, o CheckoutOpti
 	return nil
 }
 
-// checkoutWalkers is how many directories a checkout walks at once
-// besides its own walk. Tests raise it.
-var checkoutWalkers = runtime.NumCPU()
+// checkoutWorkers is how many goroutines a checkout writes with (see
+// checkout_walk.go): one per core keeps them all busy, inflating and
+// hashing; the files are read from and written to the page cache. Tests
+// raise it.
+var checkoutWorkers = runtime.NumCPU()
 
 type checkout struct {
 	r    *Repo
@@ -145,9 +145,7 @@ type checkout struct {
 	objFd        int             // the objects directory, or -1 (see openWhole)
 	cache        *ucache         // nil: no uncompressed-objects cache
 	rec          *verifiedRecord // nil: nothing is linked or read from a record
-	sem          chan struct{}   // bounds the files being written at once
-	walkers      chan struct{}   // bounds the directories walked in parallel
-	wg           sync.WaitGroup  // every goroutine of the walk
+	pool         walkPool        // the walk's jobs
 
 	// The failure to report: of several, the first in the order ostree
 	// goes (see walkKey); failed says there is one.

@@ -199,8 +199,8 @@ func TestCheckoutReportsFirstFailure(t *testing.T) {
 	}
 	r := initRepo(t, ModeArchive)
 	commit, _ := r.ReadCommit(commitDir(t, r, "main", src))
-	defer func(n int) { checkoutWalkers = n }(checkoutWalkers)
-	checkoutWalkers = 8 // every directory at once: later ones often fail first
+	defer func(n int) { checkoutWorkers = n }(checkoutWorkers)
+	checkoutWorkers = 8 // every directory at once: later ones often fail first
 	for round := range 20 {
 		dest := filepath.Join(t.TempDir(), "co")
 		// Files of other contents already there: the last of d2, which
@@ -216,6 +216,48 @@ func TestCheckoutReportsFirstFailure(t *testing.T) {
 		}
 		if _, err := os.Lstat(filepath.Join(dest, "d2/sub/f18")); err != nil {
 			t.Fatalf("round %d: a file before the failure is missing: %v", round, err)
+		}
+	}
+}
+
+// TestCheckoutFailureBeforeSubdirs: a file that fails before it is
+// written (one in conflict with an existing file) stops the checkout, as
+// ostree's, before any subdirectory of its directory is made, however
+// many workers are free for them.
+func TestCheckoutFailureBeforeSubdirs(t *testing.T) {
+	src := t.TempDir()
+	for i := range 100 {
+		writeFile(t, filepath.Join(src, fmt.Sprintf("f%02d", i)), []byte(fmt.Sprintf("%d\n", i)))
+	}
+	for i := range 8 {
+		p := filepath.Join(src, fmt.Sprintf("d%d", i))
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(p, "f"), []byte(fmt.Sprintf("%d\n", i)))
+	}
+	r := initRepo(t, ModeArchive)
+	commit, _ := r.ReadCommit(commitDir(t, r, "main", src))
+	defer func(n int) { checkoutWorkers = n }(checkoutWorkers)
+	checkoutWorkers = 8
+	for round := range 20 {
+		dest := filepath.Join(t.TempDir(), "co")
+		if err := os.Mkdir(dest, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dest, "f99"), []byte("other\n"))
+		err := r.Checkout(context.Background(), RootNode(commit), dest, CheckoutOptions{User: true, Overwrite: OverwriteIdentical, DisableCache: true})
+		if !errors.Is(err, ErrCheckoutConflict) {
+			t.Fatalf("round %d: %v; want the conflict of f99", round, err)
+		}
+		ents, err := os.ReadDir(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				t.Fatalf("round %d: made after the failure: %s", round, e.Name())
+			}
 		}
 	}
 }

@@ -11,16 +11,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The walk of a directory checkout. Files that need reading are written
-// by goroutines (at most cap(c.sem) at once) while the walk goes on; up
-// to cap(c.walkers) subdirectories are walked by goroutines of their own,
-// the others by the walk that found them. Nothing waits for a directory
-// to be done: each holds a count of what is still to come in it (its
-// walk, its files being written, its subdirectories), and whoever drops
-// the count to zero sets the directory's metadata, closes it and drops
-// its parent's count. A walk that waited for each directory's files
-// before going on, as ostree's does, left one core idle at the end of
-// every directory.
+// The walk of a directory checkout. A fixed pool of workers
+// (checkoutWorkers) takes jobs from one stack: a directory to make and
+// open, or a run of up to walkChunk of a directory's files to write. A
+// directory's job pushes its files' runs and its subdirectories, first
+// ones on top, so that the pool goes depth first, in about ostree's
+// order, and keeps open only the directories it is in. Where each file
+// that needed reading had a goroutine of its own, the scheduler woke and
+// parked goroutines thousands of times per checkout (futex calls,
+// reschedule interrupts) for work that a worker does in turn. With
+// whiteouts, --require-hardlinks or a union, a directory's job writes
+// its files itself, in order, before it pushes its subdirectories (see
+// walkDir).
+// Nothing waits for a directory to be done: each holds a count of what is
+// still to come in it (its walk, its runs of files, its subdirectories),
+// and whoever drops the count to zero sets the directory's metadata,
+// closes it and drops its parent's count.
 //
 // Where ostree stops at the first failure in its order (a directory's
 // files by name, then its subdirectories by name, then the directory's
@@ -97,12 +103,102 @@ type dirState struct {
 	files    []Node
 	dirs     []Node
 	items    int          // files and subdirectories: the metadata's index
-	refs     atomic.Int32 // the walk, files being written, subdirectories
-	writing  sync.WaitGroup
+	refs     atomic.Int32 // the walk, runs of files, subdirectories
+}
+
+// walkChunk is the most files of a directory one job writes: a large
+// directory's files are written by the whole pool, a small one's by one
+// worker without handing over.
+const walkChunk = 32
+
+// walkJob is a worker's job: with d, its files lo to hi; else the
+// directory n, to make as name in parentFd, which is parent's (nil for
+// the root), whose count the pusher took for it.
+type walkJob struct {
+	d        *dirState
+	lo, hi   int
+	parent   *dirState
+	parentFd int
+	name     string
+	n        Node
+	key      walkKey
+}
+
+// walkPool is the stack of jobs of a checkout's workers.
+type walkPool struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	stack   []walkJob
+	pending int // pushed and not done: none left ends the workers
+	idle    int // workers waiting for a job
+}
+
+// walk checks out the directory n as name in parentFd with workers
+// workers, the caller's goroutine one of them, and returns once done.
+func (c *checkout) walk(parentFd int, name string, n Node, workers int) {
+	p := &c.pool
+	p.cond.L = &p.mu
+	c.push(walkJob{parentFd: parentFd, name: name, n: n})
+	var wg sync.WaitGroup
+	for range max(workers, 1) - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.work()
+		}()
+	}
+	c.work()
+	wg.Wait()
+}
+
+// push adds jobs to the stack, the first on top.
+func (c *checkout) push(jobs ...walkJob) {
+	p := &c.pool
+	p.mu.Lock()
+	for i := len(jobs) - 1; i >= 0; i-- {
+		p.stack = append(p.stack, jobs[i])
+	}
+	p.pending += len(jobs)
+	wake := min(p.idle, len(jobs))
+	p.mu.Unlock()
+	for range wake {
+		p.cond.Signal()
+	}
+}
+
+// work runs jobs until there are none, nor any running that could push
+// more.
+func (c *checkout) work() {
+	p := &c.pool
+	p.mu.Lock()
+	for {
+		for len(p.stack) == 0 && p.pending > 0 {
+			p.idle++
+			p.cond.Wait()
+			p.idle--
+		}
+		if p.pending == 0 {
+			p.mu.Unlock()
+			p.cond.Broadcast()
+			return
+		}
+		j := p.stack[len(p.stack)-1]
+		p.stack[len(p.stack)-1] = walkJob{}
+		p.stack = p.stack[:len(p.stack)-1]
+		p.mu.Unlock()
+		if j.d != nil {
+			c.walkFiles(j.d, j.lo, j.hi)
+		} else {
+			c.walkDir(j.parent, j.parentFd, j.name, j.n, j.key)
+		}
+		p.mu.Lock()
+		p.pending--
+	}
 }
 
 // walkDir checks out directory n as name in parentFd, which is parent's
-// (nil for the root), whose count the caller took for it.
+// (nil for the root), whose count the caller took for it: it makes and
+// opens it, and pushes the jobs of what is in it.
 func (c *checkout) walkDir(parent *dirState, parentFd int, name string, n Node, key walkKey) {
 	d, err := c.openDir(parentFd, name, n, key)
 	if d == nil || err != nil {
@@ -115,32 +211,38 @@ func (c *checkout) walkDir(parent *dirState, parentFd int, name string, n Node, 
 		return
 	}
 	d.parent = parent
-	files, dirs := d.files, d.dirs
-	for i, f := range files {
-		if c.stopped(key, int32(i)) {
-			break
-		}
-		if err := c.walkFile(d, i, f, files[:i]); err != nil {
-			c.fail(childKey(key, i), err)
-			break
+	var jobs []walkJob
+	if c.o.Whiteouts || c.o.RequireHardlinks || c.o.Overwrite != OverwriteNone {
+		// The directory's files first, in order, by this job: a whiteout
+		// removes a file written before it, and a failure among them
+		// (a conflict, a file that cannot be linked) is found, as by
+		// ostree, before any subdirectory is made.
+		d.refs.Add(1)
+		c.walkFiles(d, 0, len(d.files))
+	} else {
+		jobs = make([]walkJob, 0, (len(d.files)+walkChunk-1)/walkChunk+len(d.dirs))
+		for lo := 0; lo < len(d.files); lo += walkChunk {
+			jobs = append(jobs, walkJob{d: d, lo: lo, hi: min(lo+walkChunk, len(d.files))})
 		}
 	}
-	for j, sd := range dirs {
-		i := len(files) + j
-		if c.stopped(key, int32(i)) {
+	for j, sd := range d.dirs {
+		jobs = append(jobs, walkJob{parent: d, parentFd: d.fd, name: sd.Name(), n: sd, key: childKey(key, len(d.files)+j)})
+	}
+	d.refs.Add(int32(len(jobs)))
+	c.push(jobs...)
+	d.release()
+}
+
+// walkFiles checks out d's files lo to hi, in order, stopping at a
+// failure, and drops the count of d the job held.
+func (c *checkout) walkFiles(d *dirState, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		if c.stopped(d.key, int32(i)) {
 			break
 		}
-		d.refs.Add(1)
-		select {
-		case c.walkers <- struct{}{}:
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				defer func() { <-c.walkers }()
-				c.walkDir(d, d.fd, sd.Name(), sd, childKey(key, i))
-			}()
-		default:
-			c.walkDir(d, d.fd, sd.Name(), sd, childKey(key, i))
+		if err := c.walkFile(d, i, d.files[i]); err != nil {
+			c.fail(childKey(d.key, i), err)
+			break
 		}
 	}
 	d.release()
@@ -199,12 +301,13 @@ func (c *checkout) openDir(parentFd int, name string, n Node, key walkKey) (*dir
 	return d, nil
 }
 
-// walkFile checks out file i of d, f, where before are the files before
-// it: linked at once when that needs no reading, else handed to a
-// goroutine. An error returned is f's.
-func (c *checkout) walkFile(d *dirState, i int, f Node, before []Node) error {
+// walkFile checks out file i of d, f: linked at once where that needs no
+// reading, else read and written. An error returned is f's.
+func (c *checkout) walkFile(d *dirState, i int, f Node) error {
 	if c.o.Whiteouts && strings.HasPrefix(f.Name(), whiteoutPrefix) {
-		done, err := c.whiteout(d.fd, f, before, d.writing.Wait)
+		// The files before it are written: with whiteouts, one job has
+		// them all, in order (see walkDir).
+		done, err := c.whiteout(d.fd, f, d.files[:i], func() {})
 		if done || err != nil {
 			return err
 		}
@@ -216,20 +319,7 @@ func (c *checkout) walkFile(d *dirState, i int, f Node, before []Node) error {
 	if ok, err := c.linkVerified(d.fd, f.Name(), f, p); ok || err != nil {
 		return err
 	}
-	c.sem <- struct{}{}
-	d.refs.Add(1)
-	d.writing.Add(1)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		if err := c.fileUnrecorded(d.fd, f.Name(), f, p); err != nil {
-			c.fail(childKey(d.key, i), err)
-		}
-		<-c.sem
-		d.writing.Done()
-		d.release()
-	}()
-	return nil
+	return c.fileUnrecorded(d.fd, f.Name(), f, p)
 }
 
 // release drops one of d's count; the last sets its metadata, unless a

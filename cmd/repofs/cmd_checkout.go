@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -152,6 +153,7 @@ func runCheckout(e *env, f *checkoutFlags, args []string) error {
 // checkoutOne checks out subpath of commit c to dest, as ostree's
 // process_one_checkout.
 func checkoutOne(e *env, f *checkoutFlags, r *repo.Repo, c repo.Checksum, subpath, dest string, fsync bool) error {
+	checkoutProcs(r)
 	o := repo.CheckoutOptions{User: f.user, DisableCache: f.disableCache, NoFsync: !fsync}
 	if f.newOptions() {
 		o.DisableCache = true
@@ -228,3 +230,20 @@ type errSilent struct{ err error }
 
 func (e errSilent) Error() string { return "" }
 func (e errSilent) Unwrap() error { return e.err }
+
+// checkoutProcs gives a checkout from an archive repository one P more
+// than repo.Checkout's workers, one per core, unless GOMAXPROCS is set.
+// There the workers inflate, and with as many Ps, both busy, the
+// runtime's monitor takes the P of a worker in a system call longer than
+// its tick (tens of microseconds: a large write, an inode allocated) and
+// wakes a thread that finds nothing to run; with one P idle it leaves
+// such calls alone. Where the workers mostly link (bare repositories),
+// the idle P costs more in threads spinning for work than it saves.
+func checkoutProcs(r *repo.Repo) {
+	if os.Getenv("GOMAXPROCS") != "" || r.Mode() != repo.ModeArchive {
+		return
+	}
+	if n := runtime.NumCPU() + 1; runtime.GOMAXPROCS(0) != n {
+		runtime.GOMAXPROCS(n)
+	}
+}
