@@ -73,12 +73,85 @@ func (r *rangeDec) bit(p *uint16) (b uint32) {
 	return 1
 }
 
-// tree decodes n bits, most significant first, with the bit tree probs.
+// literal decodes the rest of a literal's bits, from sym (1 for a
+// whole one), with the range decoder's state in locals and branch-free
+// bit decisions: literal bits are the least predictable of all.
+func (r *rangeDec) literal(probs *[literalCoder]uint16, sym uint32) uint32 {
+	rng, code, pos := r.rng, r.code, r.pos
+	for sym < 0x100 {
+		if rng < topValue {
+			rng <<= 8
+			code = code<<8 | uint32(r.buf[pos&(rcBuf-1)])
+			pos++
+		}
+		p := &probs[sym&0xFF]
+		v := uint32(*p)
+		bound := (rng >> probBits) * v
+		// bit is 1 when code >= bound.
+		bit := uint32((uint64(code)-uint64(bound))>>63 ^ 1)
+		mask := -bit
+		rng = bound&^mask | (rng-bound)&mask
+		code -= bound & mask
+		*p = uint16(v + ((1<<probBits-v)>>moveBits)&^mask - (v>>moveBits)&mask)
+		sym = sym<<1 | bit
+	}
+	r.rng, r.code, r.pos = rng, code, pos
+	return sym
+}
+
+// matched decodes a literal's first bits against the byte a match
+// would have put there (mb), until they differ; the rest are decoded
+// as a plain literal's.
+func (r *rangeDec) matched(lit []uint16, mb uint32) uint32 {
+	rng, code, pos := r.rng, r.code, r.pos
+	sym := uint32(1)
+	for sym < 0x100 {
+		if rng < topValue {
+			rng <<= 8
+			code = code<<8 | uint32(r.buf[pos&(rcBuf-1)])
+			pos++
+		}
+		mbit := (mb >> 7) & 1
+		mb <<= 1
+		p := &lit[((1+mbit)<<8+sym)&0x3FF]
+		v := uint32(*p)
+		bound := (rng >> probBits) * v
+		bit := uint32((uint64(code)-uint64(bound))>>63 ^ 1)
+		mask := -bit
+		rng = bound&^mask | (rng-bound)&mask
+		code -= bound & mask
+		*p = uint16(v + ((1<<probBits-v)>>moveBits)&^mask - (v>>moveBits)&mask)
+		sym = sym<<1 | bit
+		if mbit != bit {
+			break
+		}
+	}
+	r.rng, r.code, r.pos = rng, code, pos
+	return sym
+}
+
+// tree decodes n bits, most significant first, with the bit tree probs,
+// as literal does.
 func (r *rangeDec) tree(probs []uint16, n uint) uint32 {
+	rng, code, pos := r.rng, r.code, r.pos
 	m := uint32(1)
 	for range n {
-		m = m<<1 | r.bit(&probs[m])
+		if rng < topValue {
+			rng <<= 8
+			code = code<<8 | uint32(r.buf[pos&(rcBuf-1)])
+			pos++
+		}
+		p := &probs[m]
+		v := uint32(*p)
+		bound := (rng >> probBits) * v
+		bit := uint32((uint64(code)-uint64(bound))>>63 ^ 1)
+		mask := -bit
+		rng = bound&^mask | (rng-bound)&mask
+		code -= bound & mask
+		*p = uint16(v + ((1<<probBits-v)>>moveBits)&^mask - (v>>moveBits)&mask)
+		m = m<<1 | bit
 	}
+	r.rng, r.code, r.pos = rng, code, pos
 	return m - 1<<n
 }
 
@@ -210,20 +283,9 @@ func (s *lzma) decode(r *rangeDec, out []byte, pos, end, dictStart int, dictSize
 				if at < dictStart {
 					return corruptf("literal matched before the dictionary")
 				}
-				mb := uint32(out[at])
-				for sym < 0x100 {
-					mbit := (mb >> 7) & 1
-					mb <<= 1
-					b := r.bit(&lit[(1+mbit)<<8+sym])
-					sym = sym<<1 | b
-					if mbit != b {
-						break
-					}
-				}
+				sym = r.matched(lit, uint32(out[at]))
 			}
-			for sym < 0x100 {
-				sym = sym<<1 | r.bit(&lit[sym])
-			}
+			sym = r.literal((*[literalCoder]uint16)(lit), sym)
 			out[pos] = byte(sym)
 			pos++
 			switch {
