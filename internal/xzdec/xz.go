@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/crc64"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -53,6 +54,8 @@ const (
 	checkCRC32 = 1
 	checkCRC64 = 4
 	filterLZMA = 0x21
+	// maxOutput is 64 TiB, within any int and any 64-bit address space.
+	maxOutput = min(math.MaxInt, 1<<46)
 )
 
 var (
@@ -74,6 +77,9 @@ type block struct {
 func Decode(in []byte, o Options) ([]byte, error) {
 	var streams [][]block // last stream first
 	var total uint64
+	// The output is one slice, which make refuses (with a panic) past
+	// the address space: whatever the caller allows, larger is too large.
+	o.Limit = min(o.Limit, maxOutput)
 	end := len(in)
 	for end > 0 {
 		// Stream padding: zeros, in fours (a footer ends in "YZ").
@@ -102,7 +108,9 @@ func Decode(in []byte, o Options) ([]byte, error) {
 	}
 	var out []byte
 	if o.Alloc != nil {
-		out = o.Alloc(int(total))
+		if out = o.Alloc(int(total)); uint64(len(out)) != total {
+			return nil, fmt.Errorf("xzdec: Alloc(%d) returned %d bytes", total, len(out))
+		}
 	} else {
 		out = make([]byte, total)
 	}
@@ -175,10 +183,11 @@ func readStream(in []byte, end int, limit uint64) ([]block, int, error) {
 	at := start + headerLen
 	var total uint64
 	for i, r := range recs {
-		total += r[1]
-		if total > limit {
+		// Compared before adding: declared sizes near 2^63 would wrap.
+		if r[1] > limit-total {
 			return nil, 0, fmt.Errorf("%w: xz index declares more than %d bytes", ErrTooLarge, limit)
 		}
+		total += r[1]
 		bs[i] = block{at: at, unpadded: r[0], size: r[1], check: check}
 		at += int((r[0] + 3) &^ 3)
 	}
