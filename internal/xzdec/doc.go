@@ -15,6 +15,6 @@
 // bound) is refused with an error saying so. Every size, the index, the
 // checks and the CRC32s of the headers are verified: corrupt or hostile
 // input fails with ErrCorrupt or ErrUnsupported, and never makes the
-// decoder allocate more than the index declares, which the caller
-// bounds.
+// decoder allocate more than the index declares (each block counted
+// as 1 KiB at least), which the caller bounds.
 package xzdec

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"math"
+	"runtime"
 	"testing"
 )
 
@@ -229,5 +230,65 @@ func TestAllocShort(t *testing.T) {
 	o.Alloc = func(n int) []byte { return make([]byte, n-1) }
 	if _, err := Decode(in, o); err == nil {
 		t.Fatal("decoded into a short buffer")
+	}
+}
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// TestManyBlocks: blocks cost memory however little they hold, so a
+// file of many empty blocks (or an index of many records and no blocks)
+// fails within a few times its size instead of allocating over a
+// hundred bytes a block; a file with fewer decodes on several workers.
+func TestManyBlocks(t *testing.T) {
+	many := func(n int) []byte {
+		bs := make([]xzBlock, n)
+		for i := range bs {
+			bs[i] = xzBlock{lz: []byte{0}, out: []byte{}}
+		}
+		return xzStream{blocks: bs, check: checkCRC32}.bytes()
+	}
+	indexOnly := func(n int) []byte {
+		idx := putVarint([]byte{0}, uint64(n))
+		for range n {
+			idx = append(idx, 16, 0)
+		}
+		for len(idx)%4 != 0 {
+			idx = append(idx, 0)
+		}
+		idx = withCRC(idx)
+		body := binary.LittleEndian.AppendUint32(nil, uint32(len(idx)/4-1))
+		body = append(body, 0, 0)
+		in := append([]byte("\xfd7zXZ\x00"), withCRC([]byte{0, 0})...)
+		in = append(append(in, idx...), withCRC(body)[4:]...)
+		return append(binary.LittleEndian.AppendUint32(in[:len(in)-6], crc32.ChecksumIEEE(body)), append(body, 'Y', 'Z')...)
+	}
+	o := Options{Limit: 64 << 20, MaxDict: 1 << 20, Workers: 2}
+	for _, c := range []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty-blocks-4096", many(1 << 12), nil},
+		{"empty-blocks-2^17", many(1 << 17), ErrTooLarge},
+		{"index-only-2^20", indexOnly(1 << 20), ErrCorrupt},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var err error
+			n := allocated(func() { _, err = Decode(c.in, o) })
+			if !errors.Is(err, c.want) && (c.want != nil || err != nil) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if c.want != nil && n > 4*uint64(len(c.in)) {
+				t.Fatalf("a file of %d bytes allocated %d failing", len(c.in), n)
+			}
+		})
 	}
 }

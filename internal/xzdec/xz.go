@@ -36,7 +36,9 @@ func unsupportedf(format string, a ...any) error {
 // Options bound a decode.
 type Options struct {
 	// Limit is the most bytes the file may decompress to, as its index
-	// declares them (checked before anything is allocated).
+	// declares them (checked before anything is allocated); each block
+	// counts as 1 KiB at least, which bounds the memory its bookkeeping
+	// takes too.
 	Limit uint64
 	// MaxDict is the largest LZMA2 dictionary a block may declare.
 	MaxDict uint32
@@ -56,6 +58,12 @@ const (
 	filterLZMA = 0x21
 	// maxOutput is 64 TiB, within any int and any 64-bit address space.
 	maxOutput = min(math.MaxInt, 1<<46)
+	// blockCost is what each block counts against Options.Limit at
+	// least: a block's bookkeeping is over a hundred bytes while an
+	// empty block takes 16 bytes of input, so a file of empty blocks
+	// would otherwise cost many times its size with no output at all.
+	// Real blocks are far larger (repofs writes 256 KiB and up).
+	blockCost = 1 << 10
 )
 
 var (
@@ -75,8 +83,9 @@ type block struct {
 
 // Decode decodes the xz file in, whole.
 func Decode(in []byte, o Options) ([]byte, error) {
-	var streams [][]block // last stream first
-	var total uint64
+	var streams [][]block     // last stream first
+	var total, charged uint64 // output bytes, and those plus block costs
+	nblocks := 0
 	// The output is one slice, which make refuses (with a panic) past
 	// the address space: whatever the caller allows, larger is too large.
 	o.Limit = min(o.Limit, maxOutput)
@@ -93,13 +102,15 @@ func Decode(in []byte, o Options) ([]byte, error) {
 		if end = pad; end == 0 {
 			return nil, errNoData
 		}
-		bs, start, err := readStream(in, end, o.Limit-total)
+		bs, start, cost, err := readStream(in, end, o.Limit-charged)
 		if err != nil {
 			return nil, err
 		}
 		for _, b := range bs {
 			total += b.size
 		}
+		charged += cost
+		nblocks += len(bs)
 		streams = append(streams, bs)
 		end = start
 	}
@@ -114,7 +125,7 @@ func Decode(in []byte, o Options) ([]byte, error) {
 	} else {
 		out = make([]byte, total)
 	}
-	var blocks []block
+	blocks := make([]block, 0, nblocks)
 	off := 0
 	for i := len(streams) - 1; i >= 0; i-- {
 		for _, b := range streams[i] {
@@ -131,71 +142,76 @@ func Decode(in []byte, o Options) ([]byte, error) {
 }
 
 // readStream reads the stream ending at end: its footer, index and
-// header.
-func readStream(in []byte, end int, limit uint64) ([]block, int, error) {
+// header. It returns the stream's blocks, its start and what it counts
+// against limit (its output and its blocks' cost).
+func readStream(in []byte, end int, limit uint64) ([]block, int, uint64, error) {
 	if end < headerLen+footerLen {
-		return nil, 0, corruptf("xz stream of %d bytes", end)
+		return nil, 0, 0, corruptf("xz stream of %d bytes", end)
 	}
 	f := in[end-footerLen : end]
 	if string(f[10:]) != "YZ" {
-		return nil, 0, corruptf("no xz stream footer")
+		return nil, 0, 0, corruptf("no xz stream footer")
 	}
 	if crc32.ChecksumIEEE(f[4:10]) != binary.LittleEndian.Uint32(f[:4]) {
-		return nil, 0, corruptf("xz stream footer CRC32")
+		return nil, 0, 0, corruptf("xz stream footer CRC32")
 	}
 	flags := f[8:10]
 	if flags[0] != 0 || flags[1]&0xF0 != 0 {
-		return nil, 0, unsupportedf("xz stream flags %#x", flags)
+		return nil, 0, 0, unsupportedf("xz stream flags %#x", flags)
 	}
 	check := flags[1]
 	if check != checkNone && check != checkCRC32 && check != checkCRC64 {
-		return nil, 0, unsupportedf("xz check type %d", check)
+		return nil, 0, 0, unsupportedf("xz check type %d", check)
 	}
 	indexLen := (uint64(binary.LittleEndian.Uint32(f[4:8])) + 1) * 4
 	if indexLen > uint64(end-footerLen-headerLen) {
-		return nil, 0, corruptf("xz index of %d bytes in a stream of %d", indexLen, end)
+		return nil, 0, 0, corruptf("xz index of %d bytes in a stream of %d", indexLen, end)
 	}
 	indexAt := end - footerLen - int(indexLen)
-	recs, err := readIndex(in[indexAt : end-footerLen])
+	// A block takes eight bytes at least: no more records than fit.
+	recs, err := readIndex(in[indexAt:end-footerLen], uint64(indexAt-headerLen)/8)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	// The blocks lie before the index, each padded to four bytes.
 	var size uint64
 	for _, r := range recs {
 		size += (r[0] + 3) &^ 3
 		if size > uint64(indexAt-headerLen) {
-			return nil, 0, corruptf("xz index with blocks larger than the stream")
+			return nil, 0, 0, corruptf("xz index with blocks larger than the stream")
 		}
 	}
 	start := indexAt - int(size) - headerLen
 	h := in[start : start+headerLen]
 	if !bytes.Equal(h[:6], magic) {
-		return nil, 0, corruptf("xz stream header missing")
+		return nil, 0, 0, corruptf("xz stream header missing")
 	}
 	if crc32.ChecksumIEEE(h[6:8]) != binary.LittleEndian.Uint32(h[8:12]) {
-		return nil, 0, corruptf("xz stream header CRC32")
+		return nil, 0, 0, corruptf("xz stream header CRC32")
 	}
 	if !bytes.Equal(h[6:8], flags) {
-		return nil, 0, corruptf("xz stream header and footer flags differ")
+		return nil, 0, 0, corruptf("xz stream header and footer flags differ")
+	}
+	var total uint64
+	for _, r := range recs {
+		// Compared before adding: declared sizes near 2^63 would wrap.
+		if max(r[1], blockCost) > limit-total {
+			return nil, 0, 0, fmt.Errorf("%w: xz index declares more than %d bytes", ErrTooLarge, limit)
+		}
+		total += max(r[1], blockCost)
 	}
 	bs := make([]block, len(recs))
 	at := start + headerLen
-	var total uint64
 	for i, r := range recs {
-		// Compared before adding: declared sizes near 2^63 would wrap.
-		if r[1] > limit-total {
-			return nil, 0, fmt.Errorf("%w: xz index declares more than %d bytes", ErrTooLarge, limit)
-		}
-		total += r[1]
 		bs[i] = block{at: at, unpadded: r[0], size: r[1], check: check}
 		at += int((r[0] + 3) &^ 3)
 	}
-	return bs, start, nil
+	return bs, start, total, nil
 }
 
 // readIndex reads an index: its records' unpadded and uncompressed sizes.
-func readIndex(x []byte) ([][2]uint64, error) {
+// At most maxRecs records are allowed.
+func readIndex(x []byte, maxRecs uint64) ([][2]uint64, error) {
 	if len(x) < 8 || x[0] != 0 {
 		return nil, corruptf("xz index missing")
 	}
@@ -204,7 +220,7 @@ func readIndex(x []byte) ([][2]uint64, error) {
 	}
 	body := x[1 : len(x)-4]
 	count, n, ok := uvarint(body)
-	if !ok || count > uint64(len(body))/2 {
+	if !ok || count > uint64(len(body))/2 || count > maxRecs {
 		return nil, corruptf("xz index record count")
 	}
 	body = body[n:]
