@@ -292,3 +292,31 @@ func TestManyBlocks(t *testing.T) {
 		})
 	}
 }
+
+// TestBlockError: one bad block among many, wherever it falls in the
+// order the workers take them, fails the decode with its error, and
+// every worker has returned when Decode does.
+func TestBlockError(t *testing.T) {
+	for _, bad := range []int{0, 7, 31} {
+		for _, workers := range []int{1, 2, 5} {
+			bs := make([]xzBlock, 32)
+			for i := range bs {
+				// Sizes differ so that the order by size is not the file's.
+				data := bytes.Repeat([]byte{byte(i)}, 100+(i*37)%64)
+				bs[i] = xzBlock{lz: stored(data), out: data}
+				if i == bad {
+					bs[i].out = []byte("not what it decodes to")
+				}
+			}
+			in := xzStream{blocks: bs, check: checkCRC32}.bytes()
+			before := runtime.NumGoroutine()
+			_, err := Decode(in, Options{Limit: 1 << 20, MaxDict: 1 << 20, Workers: workers})
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("bad block %d, %d workers: got %v, want ErrCorrupt", bad, workers, err)
+			}
+			if n := runtime.NumGoroutine(); n > before {
+				t.Fatalf("bad block %d, %d workers: %d goroutines left running", bad, workers, n-before)
+			}
+		}
+	}
+}
