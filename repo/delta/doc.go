@@ -187,12 +187,18 @@
 // Every bound is checked here: an op may not read outside the blob or the
 // read source, write past the size its object declared, or produce an
 // object that is not the next in the header; a part decompresses to at most
-// a bound derived from its header; anything else is ErrInvalid. The xz
-// decoder allocates the LZMA2 dictionary a block header declares (up to
-// 4 GiB) before it decodes anything, and ostree's own decoder sets no
-// memory limit (lzma_stream_decoder with G_MAXUINT64): ReadPart follows the
-// xz framing as the bytes pass (xzguard.go) and refuses a block declaring
-// more than MaxDictSize.
+// a bound derived from its header; anything else is ErrInvalid. A part
+// held whole in memory (DecodePart, DecodePartSpill) is decoded by
+// internal/xzdec: it sizes the output from the stream's index, checked
+// against that bound before anything is allocated, decodes into the
+// output itself (no dictionary buffer) and its blocks on every core;
+// streams it does not do (other filters, SHA-256 checks) and payloads
+// over 64 MiB go to the streaming decoder, ulikunitz/xz. That one
+// allocates the LZMA2 dictionary a block header declares (up to 4 GiB)
+// before it decodes anything, and ostree's own decoder sets no memory
+// limit (lzma_stream_decoder with G_MAXUINT64): ReadPart follows the xz
+// framing as the bytes pass (xzguard.go) and refuses a block declaring
+// more than MaxDictSize, as xzdec does.
 //
 // Read sources are not verified (ostree does not either): a part's output
 // is, as it is written, so a corrupt source fails the object it feeds.

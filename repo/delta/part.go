@@ -123,14 +123,12 @@ func DecodePart(file []byte, limit uint64) (*Part, error) {
 // does; an xz stream of several blocks decodes on every core.
 func DecodePartSpill(file []byte, limit uint64, spillDir string) (*Part, error) {
 	if len(file) > 0 && file[0] == 'x' {
-		if blocks, ok := splitXZ(file[1:]); ok {
-			data, err := decodeBlocks(blocks, limit)
-			if err == nil {
-				return decodePayload(data)
-			}
-			if err != errSequential {
-				return nil, err
-			}
+		data, ok, err := decodeXZ(file[1:], limit)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return decodePayload(data)
 		}
 	}
 	return ReadPart(bytes.NewReader(file), limit, spillDir)

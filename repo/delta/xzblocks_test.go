@@ -38,11 +38,13 @@ func setIndexSize(t *testing.T, s []byte, d int64) {
 	binary.LittleEndian.PutUint32(idx[len(idx)-4:], crc32.ChecksumIEEE(idx[:len(idx)-4]))
 }
 
-// TestDecodeBlocks: a part of several xz blocks decodes in parallel to
-// what the sequential decoder makes; a corrupt or lying block is
-// ErrInvalid, a huge dictionary ErrDictTooLarge, a payload over the limit
-// is refused; streams not split go to the sequential decoder.
-func TestDecodeBlocks(t *testing.T) {
+// TestDecodeXZ: a part's xz stream held in memory decodes (through
+// xzdec, its blocks in parallel) to what the sequential decoder makes; a
+// corrupt or lying block is ErrInvalid, a huge dictionary
+// ErrDictTooLarge, a payload over the limit is refused; what xzdec does
+// not do (a SHA-256 check) and payloads over memLimit go to the
+// sequential decoder and decode all the same.
+func TestDecodeXZ(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	blob := make([]byte, 600<<10)
 	for i := range blob {
@@ -57,9 +59,9 @@ func TestDecodeBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks, ok := splitXZ(file[1:])
-	if !ok || len(blocks) < 3 {
-		t.Fatalf("EncodePart wrote %d blocks (%v), want several", len(blocks), ok)
+	offs := xzBlockOffsets(t, file[1:])
+	if len(offs) < 3 {
+		t.Fatalf("EncodePart wrote %d blocks, want several", len(offs))
 	}
 	seq, err := ReadPart(bytes.NewReader(file), 4<<20, "")
 	if err != nil {
@@ -70,16 +72,26 @@ func TestDecodeBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got.Blob, seq.Blob) || !bytes.Equal(got.Blob, blob) || !bytes.Equal(got.Ops, p.Ops) {
-		t.Fatalf("parallel decode differs from the sequential one")
+		t.Fatalf("in-memory decode differs from the sequential one")
 	}
-	if _, err := decodeBlocks(blocks, 4<<20); err != nil {
-		t.Fatalf("decodeBlocks: %v", err)
+	payload, err := EncodePart(p, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := decodeBlocks(blocks, 100<<10); err != errSequential {
-		t.Fatalf("decodeBlocks over the limit: %v, want errSequential", err)
+	sha := append([]byte{'x'}, xzStream(t, xz.WriterConfig{CheckSum: xz.SHA256, BlockSize: 100 << 10}, payload[1:])...)
+	if got, err := DecodePart(sha, 4<<20); err != nil || !bytes.Equal(got.Blob, blob) {
+		t.Fatalf("DecodePart of a SHA-256-checked stream: %v", err)
 	}
+	t.Run("over memLimit", func(t *testing.T) {
+		defer func(n int) { memLimit = n }(memLimit)
+		memLimit = 64 << 10
+		got, err := DecodePartSpill(file, 4<<20, t.TempDir())
+		if err != nil || !bytes.Equal(got.Blob, blob) {
+			t.Fatalf("DecodePartSpill over memLimit: %v", err)
+		}
+		got.Close()
+	})
 
-	offs := xzBlockOffsets(t, file[1:])
 	for _, tc := range []struct {
 		name   string
 		mangle func(s []byte)
@@ -100,92 +112,6 @@ func TestDecodeBlocks(t *testing.T) {
 			}
 			if _, err := DecodePart(f, limit); !errors.Is(err, tc.want) {
 				t.Fatalf("DecodePart: %v, want %v", err, tc.want)
-			}
-		})
-	}
-
-	// One block, or a stream that does not frame, is not split.
-	for _, s := range [][]byte{
-		xzStream(t, xz.WriterConfig{}, blob),
-		file[1 : len(file)-1],
-		append(bytes.Clone(file[1:]), 0, 0, 0, 0), // stream padding
-	} {
-		if _, ok := splitXZ(s); ok {
-			t.Errorf("stream of %d bytes split", len(s))
-		}
-	}
-}
-
-// FuzzSplitXZ: splitting never panics, and what splits decodes to what
-// the sequential decoder makes of the whole, or fails where it fails.
-func FuzzSplitXZ(f *testing.F) {
-	f.Add(xzStream(f, xz.WriterConfig{BlockSize: 1 << 10, DictCap: 64 << 10}, bytes.Repeat([]byte("abcdefgh"), 1000)))
-	f.Add(xzStream(f, xz.WriterConfig{BlockSize: 100, DictCap: 64 << 10, CheckSum: xz.SHA256}, bytes.Repeat([]byte("xyz"), 200)))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		blocks, ok := splitXZ(data)
-		if !ok {
-			return
-		}
-		par, perr := decodeBlocks(blocks, 1<<20)
-		if perr == errSequential {
-			return
-		}
-		seq, serr := readGuarded(data)
-		if perr == nil && (serr != nil || !bytes.Equal(par, seq)) {
-			t.Fatalf("parallel decode of %d bytes succeeded, sequential: %v", len(par), serr)
-		}
-		if perr != nil && !errors.Is(perr, ErrInvalid) {
-			t.Fatalf("parallel decode: %v, not ErrInvalid", perr)
-		}
-	})
-}
-
-// TestShrinkDict: a block split off for parallel decoding declares a
-// dictionary no larger than the block (the smallest code that holds it),
-// still decodes to what the sequential decoder makes, and keeps a
-// dictionary already small, or one over MaxDictSize for the guard to
-// refuse.
-func TestShrinkDict(t *testing.T) {
-	data := bytes.Repeat([]byte("a block of a static delta part, "), 4096) // 128 KiB
-	stream := xzStream(t, xz.WriterConfig{BlockSize: 40 << 10}, data)
-	off := xzBlockOffsets(t, stream)
-	if len(off) < 3 {
-		t.Fatalf("%d blocks, want several", len(off))
-	}
-	for _, tc := range []struct {
-		name      string
-		code      byte  // written into every block header; 0xff: as written (8 MiB)
-		wantMax   int64 // largest dictionary a split block may declare
-		wantError error
-	}{
-		{"as written", 0xff, 64 << 10, nil},
-		{"already small", 0, 4 << 10, nil},
-		{"4 GiB", 40, 1<<32 - 1, ErrDictTooLarge},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := bytes.Clone(stream)
-			if tc.code != 0xff {
-				for _, o := range off {
-					setDict(t, s, o, tc.code)
-				}
-			}
-			blocks, ok := splitXZ(s)
-			if !ok {
-				t.Fatal("not split")
-			}
-			for i, b := range blocks {
-				h := b.stream[xzHeaderLen:]
-				dict, ok := lzma2Dict(h[:(int(h[0])+1)*4-4])
-				if !ok || dict > tc.wantMax || (tc.wantError == nil && dict < min(b.size, 4<<10)) {
-					t.Errorf("block %d of %d bytes declares %d (%v), want at most %d", i, b.size, dict, ok, tc.wantMax)
-				}
-			}
-			got, err := decodeBlocks(blocks, 1<<20)
-			if !errors.Is(err, tc.wantError) {
-				t.Fatalf("decodeBlocks: %v, want %v", err, tc.wantError)
-			}
-			if err == nil && !bytes.Equal(got, data) {
-				t.Fatal("parallel decode differs from the input")
 			}
 		})
 	}
