@@ -59,6 +59,10 @@ type refsState struct {
 func newRefsState(f *FS) *refsState {
 	s := &refsState{fs: f, tree: newStubTree(), nodes: newRefNodes(), loaded: make(chan struct{}),
 		loader: repo.NewRefLoader(), ahead: make(chan string, aheadQueue), invalWake: make(chan struct{}, 1)}
+	// readAhead's batches are read in its own goroutine: more would take
+	// the cores the walk it reads ahead of needs, the walk's process and
+	// the mount's reader.
+	s.loader.Parallel = 1
 	s.tree.root.node = rawRootNode
 	return s
 }
