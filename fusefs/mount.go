@@ -169,6 +169,7 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 	// notifications need the server it learns of in INIT.
 	f.refs.server.Store(server)
 	f.refs.commits.Store(f.root.GetChild("commits"))
+	close(f.refs.serving)
 	mounted = true
 	return &Mount{FS: f, Mountpoint: mountpoint, server: server, loop: loop, direct: fo.DirectMountStrict, counting: counting, cancel: cancel, watchDone: watchDone}, nil
 }
