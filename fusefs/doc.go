@@ -26,6 +26,13 @@
 // marked partial or is pruned changes it, and an idle mount does no work
 // for it.
 //
+// The mount reads /dev/fuse with a loop of its own (serve.go) rather
+// than go-fuse's, which keeps several readers and so moves consecutive
+// requests between threads: one reader answers what it can at once (a
+// walk of refs/ read already) and hands the rest to workers; go-fuse
+// still mounts, negotiates INIT, decodes (fuse.ProtocolServer) and
+// notifies.
+//
 // Round trips to the daemon are the cost that matters, so files and
 // directories are served without handles: the first OPEN, OPENDIR and
 // FLUSH answer ENOSYS and the kernel never sends them again, caching file

@@ -34,6 +34,9 @@ type Options struct {
 	// noReadAhead keeps the directories of refs/ unread until the kernel
 	// asks for each (tests of the lazy tree).
 	noReadAhead bool
+	// noFill keeps the mount from reading all of refs/ once it serves
+	// (tests of the read-ahead alone).
+	noFill bool
 }
 
 const (

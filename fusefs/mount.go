@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -51,9 +52,13 @@ type Mount struct {
 	FS         *FS
 	Mountpoint string
 	server     *fuse.Server
-	counting   *countingFS
-	cancel     context.CancelFunc
-	watchDone  chan struct{}
+	// loop serves the mount, or nil if go-fuse's loop does (server).
+	loop *serveLoop
+	// direct: mounted with mount(2), not fusermount3.
+	direct    bool
+	counting  *countingFS
+	cancel    context.CancelFunc
+	watchDone chan struct{}
 }
 
 // MountRepo mounts r read-only at mountpoint and starts watching its refs.
@@ -139,11 +144,24 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 		raw = unsupported{raw, append([]string{selinuxXattr}, aclXattrs...)}
 	}
 	counting := &countingFS{RawFileSystem: raw}
-	server, err := newServer(counting, mountpoint, &fo.MountOptions)
+	server, fd, err := newServer(counting, mountpoint, &fo.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, fusermountError(err))
 	}
-	go server.Serve()
+	// Our own loop, unless the device is not found or go-fuse is to log
+	// every request.
+	var loop *serveLoop
+	if fd >= 0 && !o.Debug {
+		if loop, err = newServeLoop(server, fd, counting, &fo.MountOptions, f.refs.answersAtOnce, f.log); err != nil {
+			f.log.Warn("fusefs: serving through go-fuse's loop", "err", err)
+			loop = nil
+		}
+	}
+	if loop != nil {
+		loop.start()
+	} else {
+		go server.Serve()
+	}
 	if err := server.WaitMount(); err != nil {
 		return nil, fmt.Errorf("mount %s at %s: %w", r.Path(), mountpoint, err)
 	}
@@ -151,8 +169,9 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 	// notifications need the server it learns of in INIT.
 	f.refs.server.Store(server)
 	f.refs.commits.Store(f.root.GetChild("commits"))
+	close(f.refs.serving)
 	mounted = true
-	return &Mount{FS: f, Mountpoint: mountpoint, server: server, counting: counting, cancel: cancel, watchDone: watchDone}, nil
+	return &Mount{FS: f, Mountpoint: mountpoint, server: server, loop: loop, direct: fo.DirectMountStrict, counting: counting, cancel: cancel, watchDone: watchDone}, nil
 }
 
 // baseProcs is GOMAXPROCS as the process started: what the CPU-bound work
@@ -170,22 +189,31 @@ var procsMu sync.Mutex
 // asks every file for an xattr), and a reader that must find a P again
 // when its request arrives. With a P to spare the monitor leaves the
 // readers alone, and a stream of small requests costs less.
-func newServer(fs fuse.RawFileSystem, mountpoint string, o *fuse.MountOptions) (*fuse.Server, error) {
+//
+// It also returns the server's descriptor of /dev/fuse, for serveLoop:
+// the one that appeared meanwhile (mounts of this process are made one
+// at a time, here), or -1 if that is not clear.
+func newServer(fs fuse.RawFileSystem, mountpoint string, o *fuse.MountOptions) (*fuse.Server, int, error) {
 	procsMu.Lock()
 	defer procsMu.Unlock()
 	// go-fuse sizes its readers by GOMAXPROCS now: the base, not what an
 	// earlier mount of this process raised it to.
 	runtime.GOMAXPROCS(baseProcs)
+	before := fuseFDs()
 	server, err := fuse.NewServer(fs, mountpoint, o)
+	fd := -1
+	if err == nil {
+		fd = newFuseFD(before, fuseFDs())
+	}
 	readers := min(max(baseProcs, 2), 16) + 1
 	runtime.GOMAXPROCS(max(baseProcs, readers+1))
-	return server, err
+	return server, fd, err
 }
 
 // Unmount unmounts cleanly; it fails with ErrBusy while files are open or
 // a process has its working directory inside, and the mount keeps serving.
 func (m *Mount) Unmount() error {
-	err := fusermountError(m.server.Unmount())
+	err := fusermountError(m.unmount())
 	if err != nil {
 		if errors.Is(err, syscall.EBUSY) || isBusy(err) {
 			return fmt.Errorf("unmount %s: %w (a process has a file open or its working directory inside; the mount keeps serving)", m.Mountpoint, ErrBusy)
@@ -194,6 +222,43 @@ func (m *Mount) Unmount() error {
 	}
 	m.stop()
 	return nil
+}
+
+// unmount unmounts, as go-fuse's server does for its own loop: a few
+// times if need be, while the kernel finishes with files just closed;
+// then waits for the loop to end.
+func (m *Mount) unmount() error {
+	if m.loop == nil {
+		return m.server.Unmount()
+	}
+	var err error
+	delay := time.Duration(0)
+	for range 5 {
+		if err = unmountOnce(m.Mountpoint, m.direct); err == nil {
+			<-m.loop.done
+			return nil
+		}
+		delay = 2*delay + 5*time.Millisecond
+		time.Sleep(delay)
+	}
+	return err
+}
+
+// unmountOnce unmounts mp: with umount(2) if mounted with mount(2), else
+// with fusermount3, whose failure it words as go-fuse does (see
+// fusermountError).
+func unmountOnce(mp string, direct bool) error {
+	if direct {
+		return syscall.Unmount(mp, 0)
+	}
+	var stderr strings.Builder
+	cmd := exec.Command("fusermount3", "-u", mp)
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if stderr.Len() > 0 {
+		return fmt.Errorf("%s (code %v)\n", stderr.String(), err)
+	}
+	return err
 }
 
 // Detach unmounts lazily: the mount disappears from the namespace now and
@@ -215,7 +280,11 @@ func (m *Mount) stop() {
 // Wait blocks until the file system is unmounted, by us or by someone
 // else (umount, fusermount3 -u).
 func (m *Mount) Wait() {
-	m.server.Wait()
+	if m.loop != nil {
+		<-m.loop.done
+	} else {
+		m.server.Wait()
+	}
 	m.FS.descend.stop()
 	m.cancel()
 	<-m.watchDone

@@ -43,6 +43,9 @@ type refsState struct {
 	// ahead holds directories listed for the kernel, whose
 	// subdirectories readAhead reads before a walk descends into them.
 	ahead chan string
+	// serving is closed once the mount serves, when fill starts;
+	// filled once fill is done.
+	serving, filled chan struct{}
 
 	// inval holds the entries the kernel is to drop, for
 	// invalidator: not the watch's goroutine, which a lookup may wait for
@@ -58,7 +61,11 @@ type refsState struct {
 
 func newRefsState(f *FS) *refsState {
 	s := &refsState{fs: f, tree: newStubTree(), nodes: newRefNodes(), loaded: make(chan struct{}),
-		loader: repo.NewRefLoader(), ahead: make(chan string, aheadQueue), invalWake: make(chan struct{}, 1)}
+		loader: repo.NewRefLoader(), ahead: make(chan string, aheadQueue), serving: make(chan struct{}), filled: make(chan struct{}), invalWake: make(chan struct{}, 1)}
+	// readAhead's batches are read in its own goroutine: more would take
+	// the cores the walk it reads ahead of needs, the walk's process and
+	// the mount's reader.
+	s.loader.Parallel = 1
 	s.tree.root.node = rawRootNode
 	return s
 }
@@ -69,8 +76,18 @@ func (f *FS) watch(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { f.watchCommits(ctx) })
 	wg.Go(func() { f.refs.invalidator(ctx) })
-	if !f.o.noReadAhead {
+	switch {
+	case f.o.noReadAhead:
+	case f.o.noFill:
 		wg.Go(func() { f.refs.readAhead(ctx) })
+	default:
+		// One goroutine reads ahead: until the fill is done, a second
+		// would read the same directories in the same order, and take
+		// a core from the walk it reads ahead of.
+		wg.Go(func() {
+			f.refs.fill(ctx)
+			f.refs.readAhead(ctx)
+		})
 	}
 	f.r.WatchRefs(ctx, repo.WatchOptions{Poll: f.o.RefPoll, Loader: f.refs.loader}, f.refs.update)
 	wg.Wait()
@@ -141,8 +158,26 @@ func (s *refsState) readAhead(ctx context.Context) {
 	}
 }
 
+// fill reads, once the mount serves, every directory of refs/ not read
+// yet, in the order a walk enters them, and returns when done or when ctx
+// is: the mount answers at once and the first walk of refs/ finds most
+// of it read. A directory the kernel asks for before fill reaches it is
+// read by that request; the loader reads each directory once, whoever
+// asks first, so fill skips it. Directories that appear later are read
+// as the kernel asks for them.
+func (s *refsState) fill(ctx context.Context) {
+	defer close(s.filled)
+	select {
+	case <-s.serving:
+	case <-ctx.Done():
+		return
+	}
+	s.readBelow(ctx, "", -1)
+}
+
 // readBelow reads the unread directories in dir and, depth levels deep,
-// below them, depth first, aheadBatch directories at a time.
+// below them, depth first, aheadBatch directories at a time; a negative
+// depth has no bound.
 func (s *refsState) readBelow(ctx context.Context, dir string, depth int) {
 	s.readAll(ctx, s.subdirs([]string{dir}), depth)
 }

@@ -463,7 +463,9 @@ func TestRefsReadAhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m, mp := testMountWith(t, repoPath, noPoll)
+	o := noPoll
+	o.noFill = true
+	m, mp := testMountWith(t, repoPath, o)
 	s := m.FS.refs
 	if _, err := os.ReadDir(filepath.Join(mp, "refs", "heads", "app")); err != nil {
 		t.Fatal(err)
@@ -528,4 +530,89 @@ func TestRefsAlias(t *testing.T) {
 	}
 	repotest.Ostree(t, "--repo="+repoPath, "refs", "--delete", "os/alias")
 	waitFor(t, "deleted alias", absent(alias))
+}
+
+// TestRefsFillBurst: refs/ read in the background as the mount starts to
+// serve, while a burst of changes creates refs in new and in unread
+// directories, moves refs and removes whole directories, ends with the
+// mount's refs/heads equal to the repository's, and with every directory
+// that was there at the start read.
+func TestRefsFillBurst(t *testing.T) {
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	var commits []string
+	for i := range 2 {
+		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
+		commits = append(commits, repotest.Commit(t, repoPath, "seed", src, repotest.CommitOpts{}))
+	}
+	heads := filepath.Join(repoPath, "refs", "heads")
+	write := func(name, c string) {
+		p := filepath.Join(heads, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := repo.WriteFileAtomic(p, []byte(c+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const apps = 3000
+	app := func(i int) string { return fmt.Sprintf("app/org.test.App%d", i) }
+	for i := range apps {
+		write(app(i)+"/x86_64/stable", commits[0])
+	}
+	m, mp := testMountWith(t, repoPath, noPoll)
+	s := m.FS.refs
+	// From the last directory back: most changes land where the fill
+	// has not been yet.
+	for i := apps - 1; i >= 0; i -= 3 {
+		switch i % 4 {
+		case 0:
+			write(app(i)+"/x86_64/stable", commits[1])
+		case 1:
+			if err := os.RemoveAll(filepath.Join(heads, filepath.FromSlash(app(i)))); err != nil {
+				t.Fatal(err)
+			}
+		case 2:
+			write(app(i)+"/aarch64/beta", commits[1])
+		default:
+			write(fmt.Sprintf("app/org.test.New%d/x86_64/stable", i), commits[i%2])
+		}
+	}
+	<-s.filled
+	s.mu.RLock()
+	for i := range apps {
+		if d := "heads/" + app(i); s.tree.find(d) != nil && s.tree.isStub(d) {
+			t.Errorf("refs/%s not read by the fill", d)
+		}
+	}
+	s.mu.RUnlock()
+	want := map[string]string{}
+	filepath.WalkDir(heads, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			b, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(heads, p)
+			want[filepath.ToSlash(rel)] = strings.TrimSpace(string(b))
+		}
+		return nil
+	})
+	var got map[string]string
+	mounted := func() bool {
+		got = map[string]string{}
+		root := filepath.Join(mp, "refs", "heads")
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type()&fs.ModeSymlink != 0 {
+				target, _ := os.Readlink(p)
+				rel, _ := filepath.Rel(root, p)
+				got[filepath.ToSlash(rel)] = path.Base(target)
+			}
+			return nil
+		})
+		return maps.Equal(got, want)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !mounted(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the fill and the burst the mount lists %d refs, the repository %d", len(got), len(want))
+		}
+	}
 }

@@ -89,6 +89,26 @@ func (t *refNodes) path(i uint32) string {
 	return strings.Join(comps, "/")
 }
 
+// entry returns the entry of t at node i's path, or nil, without making
+// the path.
+func (t *refNodes) entry(tree *refsTree, i uint32) *refEntry {
+	var stack [16]uint32
+	up := stack[:0]
+	for ; i != rawRootNode; i = t.n[i].parent {
+		up = append(up, i)
+	}
+	e := &tree.root
+	for k := len(up) - 1; k >= 0; k-- {
+		if !e.isDir() {
+			return nil
+		}
+		if e, _ = e.child(t.n[up[k]].name()); e == nil {
+			return nil
+		}
+	}
+	return e
+}
+
 // depth is how many directories node i is below refs/.
 func (t *refNodes) depth(i uint32) int {
 	d := 0

@@ -371,3 +371,27 @@ func entryIno(kind, dir, name string, sum *repo.Checksum) uint64 {
 	}
 	return v
 }
+
+// answersAtOnce tells whether the request h can be answered without
+// waiting (serveLoop answers those in its reader): a FORGET, an
+// INTERRUPT, or a request on a node of refs/ that reads nothing from
+// the disk, which a lookup in or a listing of a directory not read yet
+// (a stub) would.
+func (s *refsState) answersAtOnce(h *fuse.InHeader) bool {
+	switch {
+	case h.Opcode == fuseOpForget || h.Opcode == fuseOpBatchForget || h.Opcode == fuseOpInterrupt:
+		return true
+	case !isRefsID(h.NodeId):
+		return false
+	case h.Opcode != fuseOpLookup && h.Opcode != fuseOpReaddir && h.Opcode != fuseOpReaddirplus:
+		return true
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, n := s.nodes.node(h.NodeId)
+	if n == nil || n.isRef() {
+		return true
+	}
+	e := s.nodes.entry(s.tree, i)
+	return e == nil || !e.isStub()
+}

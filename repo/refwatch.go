@@ -82,6 +82,12 @@ type WatchOptions struct {
 // RefLoader asks a lazy watch to read directories under refs/; one
 // RefLoader serves one WatchRefs.
 type RefLoader struct {
+	// Parallel is how many directories LoadAll reads at once; 0 is
+	// loadParallel. 1 reads them all in the caller's goroutine: for a
+	// caller that reads ahead of a walk in the background, where
+	// goroutines of its own would take cores from the walk.
+	Parallel int
+
 	started chan struct{} // closed once w is set
 	once    sync.Once
 	w       *refWatcher
@@ -127,7 +133,11 @@ func (l *RefLoader) LoadAll(ctx context.Context, dirs []string) error {
 	if w.stopped {
 		return fmt.Errorf("load refs/%s: %w", strings.Join(dirs, ", refs/"), ErrWatchStopped)
 	}
-	return w.loadAll(dirs)
+	par := l.Parallel
+	if par <= 0 {
+		par = loadParallel
+	}
+	return w.loadAll(dirs, par)
 }
 
 // loadParallel is how many directories loadAll reads at once.
@@ -568,9 +578,9 @@ func (w *refWatcher) incremental(paths []string) {
 // isStub tells whether d is a directory known and not read.
 func (w *refWatcher) isStub(d string) bool { return w.t.kindAt(d) == nodeStub }
 
-// loadAll reads the stubs among dirs, and tells fn what they hold in one
-// event.
-func (w *refWatcher) loadAll(dirs []string) error {
+// loadAll reads the stubs among dirs, par at a time, and tells fn what
+// they hold in one event.
+func (w *refWatcher) loadAll(dirs []string, par int) error {
 	var todo []string
 	for _, d := range dirs {
 		if w.isStub(d) && !slices.Contains(todo, d) {
@@ -582,11 +592,13 @@ func (w *refWatcher) loadAll(dirs []string) error {
 	}
 	w.begin()
 	scans := make([]*refWalk, len(todo))
-	if len(todo) == 1 { // a lookup's: no goroutine
-		scans[0] = w.scanDir(todo[0])
+	if len(todo) == 1 || par == 1 { // a lookup's, or asked: no goroutine
+		for i, d := range todo {
+			scans[i] = w.scanDir(d)
+		}
 	} else {
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, loadParallel)
+		sem := make(chan struct{}, par)
 		for i, d := range todo {
 			sem <- struct{}{}
 			wg.Go(func() {

@@ -268,8 +268,15 @@ func TestWatchRefsLazy(t *testing.T) {
 
 // TestWatchRefsLoadAll: LoadAll reads the stubs among the directories it
 // is given, in one event that lists them all as loaded, and skips those
-// read already or unknown.
+// read already or unknown, whether it reads them in goroutines or in
+// the caller's (RefLoader.Parallel 1).
 func TestWatchRefsLoadAll(t *testing.T) {
+	for _, par := range []int{0, 1} {
+		t.Run(fmt.Sprint("parallel ", par), func(t *testing.T) { testWatchRefsLoadAll(t, par) })
+	}
+}
+
+func testWatchRefsLoadAll(t *testing.T, par int) {
 	r := initRepo(t, ModeArchive)
 	a, b := checksumOf("a"), checksumOf("b")
 	putRef(t, r, "heads/app/org.test.A/x86_64/stable", a)
@@ -277,6 +284,7 @@ func TestWatchRefsLoadAll(t *testing.T) {
 	putRef(t, r, "heads/app/org.test.B/main", a)
 	putRef(t, r, "heads/app/org.test.C/x86_64/stable", b)
 	l := NewRefLoader()
+	l.Parallel = par
 	w := startWatch(t, r, WatchOptions{Loader: l})
 	w.next("first look")
 	loadAll := func(dirs []string, loaded []string, want ...RefChange) {
