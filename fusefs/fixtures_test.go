@@ -1,11 +1,36 @@
 package fusefs
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/repofs/repofs/internal/repotest"
+	"github.com/repofs/repofs/internal/testrepo"
 	"github.com/repofs/repofs/repo"
 )
+
+// flathubRepo makes a bare-user repository with n refs named as
+// Flathub's (app/org.example.AppNNNNNN/x86_64/stable), all at one commit.
+func flathubRepo(t *testing.T, n int) string {
+	t.Helper()
+	repoPath := filepath.Join(t.TempDir(), "repo")
+	testrepo.Init(t, repoPath, "bare-user")
+	src := t.TempDir()
+	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("0")}})
+	c := testrepo.Commit(t, repoPath, "seed", src, repotest.CommitOpts{})
+	for i := range n {
+		f := filepath.Join(repoPath, "refs", "heads", "app", fmt.Sprintf("org.example.App%06d", i), "x86_64", "stable")
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(c+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return repoPath
+}
 
 // commitTree opens a repository and reads the tree at dir ("" for the
 // root; one level only) of commit c.

@@ -290,6 +290,15 @@ func TestRefsBurst(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(repotest.Ostree(t, "--repo="+repoPath, "refs")), "\n") {
 		want[line] = strings.TrimSpace(repotest.Ostree(t, "--repo="+repoPath, "rev-parse", line))
 	}
+	waitMountRefs(t, mp, want, "after the burst")
+}
+
+// waitMountRefs waits until the symlinks under the mount's refs/heads
+// name exactly the refs and commits of want, and fails after 10 s. The
+// mount catches up with changes asynchronously, so there is no event to
+// wait for but the listing itself.
+func waitMountRefs(t *testing.T, mp string, want map[string]string, when string) {
+	t.Helper()
 	var got map[string]string
 	mounted := func() bool {
 		got = map[string]string{}
@@ -306,7 +315,7 @@ func TestRefsBurst(t *testing.T) {
 	}
 	for deadline := time.Now().Add(10 * time.Second); !mounted(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("after the burst the mount lists %d refs, ostree refs %d", len(got), len(want))
+			t.Fatalf("%s the mount lists %d refs, the repository %d", when, len(got), len(want))
 		}
 	}
 }
@@ -596,23 +605,5 @@ func TestRefsFillBurst(t *testing.T) {
 		}
 		return nil
 	})
-	var got map[string]string
-	mounted := func() bool {
-		got = map[string]string{}
-		root := filepath.Join(mp, "refs", "heads")
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.Type()&fs.ModeSymlink != 0 {
-				target, _ := os.Readlink(p)
-				rel, _ := filepath.Rel(root, p)
-				got[filepath.ToSlash(rel)] = path.Base(target)
-			}
-			return nil
-		})
-		return maps.Equal(got, want)
-	}
-	for deadline := time.Now().Add(10 * time.Second); !mounted(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the fill and the burst the mount lists %d refs, the repository %d", len(got), len(want))
-		}
-	}
+	waitMountRefs(t, mp, want, "after the fill and the burst")
 }

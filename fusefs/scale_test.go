@@ -10,9 +10,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/repofs/repofs/internal/repotest"
-	"github.com/repofs/repofs/internal/testrepo"
 )
 
 // TestRefsScaleMemory mounts a repository with Flathub-shaped refs
@@ -31,18 +28,7 @@ func TestRefsScaleMemory(t *testing.T) {
 	if v := os.Getenv("REPOFS_SCALE_REFS"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	testrepo.Init(t, repoPath, "bare-user")
-	src := t.TempDir()
-	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("0")}})
-	c := testrepo.Commit(t, repoPath, "seed", src, repotest.CommitOpts{})
-	for i := range n {
-		f := filepath.Join(repoPath, "refs", "heads", "app", fmt.Sprintf("org.example.App%06d", i), "x86_64", "stable")
-		os.MkdirAll(filepath.Dir(f), 0o755)
-		if err := os.WriteFile(f, []byte(c+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	repoPath := flathubRepo(t, n)
 	heap := func() uint64 {
 		runtime.GC()
 		var ms runtime.MemStats

@@ -1,7 +1,6 @@
 package fusefs
 
 import (
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,18 +15,7 @@ import (
 // request in turn, none handed to a worker; and it shows every ref.
 func TestServeLoopAnswersReadRefsInline(t *testing.T) {
 	const n = 300
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	testrepo.Init(t, repoPath, "bare-user")
-	src := t.TempDir()
-	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("0")}})
-	c := testrepo.Commit(t, repoPath, "seed", src, repotest.CommitOpts{})
-	for i := range n {
-		f := filepath.Join(repoPath, "refs", "heads", "app", fmt.Sprintf("org.example.App%06d", i), "x86_64", "stable")
-		os.MkdirAll(filepath.Dir(f), 0o755)
-		if err := os.WriteFile(f, []byte(c+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	repoPath := flathubRepo(t, n)
 	m, mp := mountForTest(t, repoPath, MountOptions{})
 	if m.loop == nil {
 		t.Fatal("the mount is served by go-fuse's loop, not serveLoop")
