@@ -255,13 +255,7 @@ func BenchmarkRefLatency(b *testing.B) {
 func TestRefsBurst(t *testing.T) {
 	repotest.RequireOstree(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
-	src := t.TempDir()
-	var commits []string
-	for i := range 2 {
-		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
-		commits = append(commits, repotest.Commit(t, repoPath, "seed", src, repotest.CommitOpts{}))
-	}
+	commits := twoCommits(t, repoPath)
 	_, mp := testMountWith(t, repoPath, noPoll)
 	heads := filepath.Join(repoPath, "refs", "heads")
 	for i := range 5000 {
@@ -291,6 +285,20 @@ func TestRefsBurst(t *testing.T) {
 		want[line] = strings.TrimSpace(repotest.Ostree(t, "--repo="+repoPath, "rev-parse", line))
 	}
 	waitMountRefs(t, mp, want, "after the burst")
+}
+
+// twoCommits makes an archive repository at repoPath with two commits of
+// a one-file tree, for bursts of refs to move between.
+func twoCommits(t *testing.T, repoPath string) []string {
+	t.Helper()
+	repotest.Init(t, repoPath, "archive")
+	src := t.TempDir()
+	var commits []string
+	for i := range 2 {
+		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
+		commits = append(commits, repotest.Commit(t, repoPath, "seed", src, repotest.CommitOpts{}))
+	}
+	return commits
 }
 
 // waitMountRefs waits until the symlinks under the mount's refs/heads
@@ -548,13 +556,7 @@ func TestRefsAlias(t *testing.T) {
 // that was there at the start read.
 func TestRefsFillBurst(t *testing.T) {
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
-	src := t.TempDir()
-	var commits []string
-	for i := range 2 {
-		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
-		commits = append(commits, repotest.Commit(t, repoPath, "seed", src, repotest.CommitOpts{}))
-	}
+	commits := twoCommits(t, repoPath)
 	heads := filepath.Join(repoPath, "refs", "heads")
 	write := func(name, c string) {
 		p := filepath.Join(heads, filepath.FromSlash(name))
