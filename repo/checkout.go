@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,28 +173,25 @@ func (c *checkout) fileInto(parentFd int, name string, n Node) error {
 }
 
 // whiteout processes the file f, named as a whiteout, in the directory
-// dirFd, where the files before it were written or are being written;
-// done false: it is a symlink, an ordinary file. As ostree, in name order:
-// a file of this layer that sorts before it and is its target is written
-// and then removed, so wait (for those being written) comes first then.
-func (c *checkout) whiteout(dirFd int, f Node, before []Node, wait func()) (done bool, err error) {
+// dirFd, whose files before f are written (one job writes a directory's
+// files in order when whiteouts are processed; see walkDir); done false:
+// it is a symlink, an ordinary file. As ostree, in name order: a file of
+// this layer that sorts before it and is its target is written and then
+// removed.
+func (c *checkout) whiteout(dirFd int, f Node) (done bool, err error) {
 	if c.skipped(f) {
 		return true, nil
 	}
-	fi, rc, err := c.r.OpenFile(f.Content)
+	fi, err := c.r.StatFile(f.Content)
 	if err != nil {
 		return false, err
 	}
-	rc.Close()
 	if fi.IsSymlink() {
 		return false, nil
 	}
 	target := strings.TrimPrefix(f.Name(), whiteoutPrefix)
 	if target == "" {
 		return false, &CheckoutMsgError{Msg: "Invalid empty whiteout ''"}
-	}
-	if slices.ContainsFunc(before, func(b Node) bool { return b.Name() == target }) {
-		wait()
 	}
 	return true, removeAt(dirFd, target)
 }

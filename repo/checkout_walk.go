@@ -305,9 +305,7 @@ func (c *checkout) openDir(parentFd int, name string, n Node, key walkKey) (*dir
 // reading, else read and written. An error returned is f's.
 func (c *checkout) walkFile(d *dirState, i int, f Node) error {
 	if c.o.Whiteouts && strings.HasPrefix(f.Name(), whiteoutPrefix) {
-		// The files before it are written: with whiteouts, one job has
-		// them all, in order (see walkDir).
-		done, err := c.whiteout(d.fd, f, d.files[:i], func() {})
+		done, err := c.whiteout(d.fd, f)
 		if done || err != nil {
 			return err
 		}
