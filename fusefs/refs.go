@@ -242,6 +242,19 @@ func (s *refsState) waitLoaded(ctx context.Context) error {
 	}
 }
 
+// warmCommits reads into the mount's cache the commits that changes
+// point refs at, off the FUSE reader; the cache keeps each.
+func (s *refsState) warmCommits(changes []repo.RefChange) {
+	var last repo.Checksum
+	for _, c := range changes {
+		if c.Deleted || c.Dir || c.Checksum == last {
+			continue
+		}
+		last = c.Checksum
+		s.fs.commit(c.Checksum)
+	}
+}
+
 // update applies what the repository saw change and tells the kernel to
 // forget the entries that changed, so that its next lookup sees the new
 // value. It also refreshes commits/, whose listing the kernel caches (see
@@ -267,6 +280,11 @@ func (s *refsState) update(ev repo.RefEvent) {
 			defer close(s.loaded)
 		}
 	}
+	// Before the directories count as loaded: from then on the reader
+	// answers their listings and lookups itself (answersAtOnce), and the
+	// attributes of a ref need its commit, which must not be read from
+	// disk there, holding up every other request.
+	s.warmCommits(ev.Changes)
 	s.mu.Lock()
 	changed, invals := s.apply(ev)
 	for _, d := range ev.Loaded {
