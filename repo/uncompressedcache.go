@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,12 +69,6 @@ import (
 // uncompressedCacheDir is the cache's directory in the repository.
 const uncompressedCacheDir = "uncompressed-objects-cache"
 
-// ucacheStageSub is the directory under a checkout's staging directory
-// in tmp/ where its new entries are staged, laid out as the cache is
-// (XX/REST.file). A transaction that reuses the staging directory drops
-// it, not being an objects directory.
-const ucacheStageSub = "ucache"
-
 // ucache is one checkout's use of the uncompressed-objects cache.
 type ucache struct {
 	r     *Repo
@@ -86,13 +79,13 @@ type ucache struct {
 	dir   *os.File        // uncompressed-objects-cache
 
 	stageOnce sync.Once
-	stage     *tmpdir.Dir
-	stageFd   int // ucacheStageSub in stage
+	stage     *tmpdir.Dir // the pending area new entries are staged in
+	stageFd   int         // stage, open
 	stageErr  error
 	stageMade [256]bool // XX made in stageFd; under mu
 
 	mu     sync.Mutex
-	staged map[Checksum]bool // staged entries; true: replace a bad one
+	staged map[Checksum]pendingEntry // staged entries
 	jobs   map[Checksum]*inflight
 	bad    map[Checksum]bool // entries found corrupt
 
@@ -144,7 +137,14 @@ func (r *Repo) openUncompressedCache(ctx context.Context, fsync bool) (*ucache, 
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
 	u := &ucache{r: r, ctx: ctx, fsync: fsync, lock: lock, dir: dir, stageFd: -1,
-		staged: map[Checksum]bool{}, bad: map[Checksum]bool{}, jobs: map[Checksum]*inflight{}, byFd: tmpfileLinkable()}
+		staged: map[Checksum]pendingEntry{}, bad: map[Checksum]bool{}, jobs: map[Checksum]*inflight{}, byFd: tmpfileLinkable()}
+	// What earlier checkouts left pending first: this one may link it.
+	// Publishing is best-effort: an entry it fails to add only costs a
+	// later checkout the writing of that file.
+	if _, err := r.publishPending(ctx); err != nil && ctx.Err() != nil {
+		u.finish(false)
+		return nil, err
+	}
 	names, err := dir.Readdirnames(-1)
 	if err != nil {
 		u.finish(false)
@@ -515,7 +515,25 @@ func (u *ucache) add(fd int, c Checksum) (bool, error) {
 		u.forget(c)
 		return false, fmt.Errorf("stage %s for the uncompressed-objects cache: %w", c, err)
 	}
+	u.staging(fd, c)
 	return true, nil
+}
+
+// staging notes what c's staged entry, fd, looks like once written:
+// one that looks otherwise when the entry is to be published was
+// changed meanwhile (through the checkout's file, its hardlink), and is
+// not published.
+func (u *ucache) staging(fd int, c Checksum) {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return // zero: never published
+	}
+	u.mu.Lock()
+	if e, ok := u.staged[c]; ok {
+		e.st = vrStatOf(&st)
+		u.staged[c] = e
+	}
+	u.mu.Unlock()
 }
 
 // reserve claims c's entry for this checkout to stage; false: the cache
@@ -529,7 +547,7 @@ func (u *ucache) reserve(c Checksum) bool {
 	if _, dup := u.staged[c]; dup {
 		return false
 	}
-	u.staged[c] = u.bad[c]
+	u.staged[c] = pendingEntry{c: c, replace: u.bad[c]}
 	return true
 }
 
@@ -573,36 +591,23 @@ func (u *ucache) unstage(c Checksum) {
 	u.forget(c)
 }
 
-// allocate takes a staging directory of its own under tmp/.
+// allocate takes a pending area of its own under tmp/, new: one is
+// never reused, so it holds nothing but this checkout's entries.
 func (u *ucache) allocate() {
-	bootID, err := tmpdir.BootID()
+	bootID, err := ucacheBootID()
 	if err != nil {
 		u.stageErr = err
 		return
 	}
-	d, err := tmpdir.Allocate(u.ctx, filepath.Join(u.r.path, "tmp"), tmpdir.Staging, bootID)
+	d, err := tmpdir.Allocate(u.ctx, filepath.Join(u.r.path, "tmp"), tmpdir.Pending, bootID)
 	if err != nil {
 		u.stageErr = fmt.Errorf("uncompressed-objects cache: %w", err)
 		return
 	}
-	// A subdirectory of its own: a reused staging directory may hold
-	// what a transaction or another checkout left, none of which may be
-	// renamed into the cache with a whole XX directory.
-	p := filepath.Join(d.Path, ucacheStageSub)
-	if err := os.RemoveAll(p); err != nil {
-		d.Release()
-		u.stageErr = fmt.Errorf("uncompressed-objects cache: %w", err)
-		return
-	}
-	if err := os.Mkdir(p, 0o775); err != nil {
-		d.Release()
-		u.stageErr = fmt.Errorf("uncompressed-objects cache: %w", err)
-		return
-	}
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(d.Path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		d.Release()
-		u.stageErr = fmt.Errorf("open %s: %w", p, err)
+		d.Remove()
+		u.stageErr = fmt.Errorf("open %s: %w", d.Path, err)
 		return
 	}
 	u.stage, u.stageFd = d, fd
@@ -624,99 +629,52 @@ func (u *ucache) stageDir(b byte) error {
 	return nil
 }
 
-// finish publishes the staged entries (commit true) or drops them, and
-// releases the cache.
+// finish leaves the staged entries pending (commit true), for a later
+// process to publish, or drops them, and releases the cache. With fsync
+// off, nothing is to be made durable first: they are published at once.
 func (u *ucache) finish(commit bool) error {
 	defer u.lock.Close()
 	defer u.dir.Close()
 	if u.stage == nil {
 		return nil
 	}
-	defer func() {
-		unix.Close(u.stageFd)
-		u.stage.Remove()
-	}()
+	defer unix.Close(u.stageFd)
 	if !commit {
+		u.stage.Remove()
 		return nil
 	}
-	if u.fsync {
-		// Every entry durable before any is named (Invariant 1).
-		if err := unix.Syncfs(u.stageFd); err != nil {
-			return fmt.Errorf("uncompressed-objects cache: syncfs: %w", err)
+	es := make([]pendingEntry, 0, len(u.staged))
+	for _, e := range u.staged {
+		es = append(es, e)
+	}
+	if !u.fsync {
+		_, err := publishEntries(u.stageFd, int(u.dir.Fd()), es, false)
+		if rerr := u.stage.Remove(); err == nil && rerr != nil {
+			err = fmt.Errorf("uncompressed-objects cache: %w", rerr)
 		}
+		return err
 	}
-	// By directory of the cache, each directory's entries by one of as
-	// many goroutines as there are cores: the renames are the end of the
-	// checkout, which nothing else overlaps.
-	var byPrefix [256][]Checksum
-	for c := range u.staged {
-		byPrefix[c[0]] = append(byPrefix[c[0]], c)
+	if err := writeManifest(u.stageFd, es); err != nil {
+		u.stage.Remove()
+		return fmt.Errorf("uncompressed-objects cache: %w", err)
 	}
-	var (
-		next atomic.Int32
-		wg   sync.WaitGroup
-		errs = make([]error, runtime.NumCPU())
-	)
-	for w := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(byPrefix) {
-					return
-				}
-				if err := u.publish(byPrefix[i]); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// publish renames the staged entries cs, all of one cache directory, into
-// the cache.
-func (u *ucache) publish(cs []Checksum) error {
-	if len(cs) == 0 {
-		return nil
-	}
-	prefix := cs[0].String()[:2]
-	// Where the cache has no such directory yet (an empty cache), the
-	// staged one moves in whole, one rename instead of one per entry: it
-	// holds only this checkout's entries, each complete and verified
-	// before it was linked in, made durable by the syncfs before.
-	err := unix.Renameat2(u.stageFd, prefix, int(u.dir.Fd()), prefix, unix.RENAME_NOREPLACE)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ENOTEMPTY) {
-		return fmt.Errorf("uncompressed-objects cache: rename %s: %w", prefix, err)
-	}
-	for _, c := range cs {
-		name := entryName(c)
-		var err error
-		if u.staged[c] {
-			err = unix.Renameat(u.stageFd, name, int(u.dir.Fd()), name)
-		} else {
-			err = unix.Renameat2(u.stageFd, name, int(u.dir.Fd()), name, unix.RENAME_NOREPLACE)
-		}
-		if err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("uncompressed-objects cache: rename %s: %w", name, err)
-		}
+	if err := u.stage.Release(); err != nil {
+		return fmt.Errorf("uncompressed-objects cache: %w", err)
 	}
 	return nil
 }
 
-// DropStaleUncompressed removes the uncompressed-objects cache entries
-// whose content object is no longer in the repository. Prune calls it
-// after its sweep, with repo/.lock held exclusively, so
-// no checkout is filling the cache meanwhile. Entries still linked from
+// DropStaleUncompressed publishes the entries checkouts left pending,
+// then removes the uncompressed-objects cache entries whose content
+// object is no longer in the repository. Prune calls it after its sweep,
+// with repo/.lock held exclusively, so no checkout is filling the cache
+// meanwhile (nor holding a pending area). Entries still linked from
 // checkouts are removed too: the checkouts keep their files. It returns
 // how many entries went.
 func (r *Repo) DropStaleUncompressed(ctx context.Context) (int, error) {
+	if _, err := r.publishPending(ctx); err != nil {
+		return 0, fmt.Errorf("prune the uncompressed-objects cache: %w", err)
+	}
 	root := filepath.Join(r.path, uncompressedCacheDir)
 	dirs, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
