@@ -56,15 +56,57 @@ import (
 // verified (size, mode, and the object checksum of the object's header
 // followed by the entry's bytes) every time before it is linked, because
 // a checkout's file *is* the entry, and a write into any checkout
-// changes it. A bad entry is replaced by the freshly written file. New
-// entries are the checkout's own files, written from a verified object,
-// also linked into a locked staging directory under tmp/, laid out as
-// the cache is; at the end one syncfs makes them all durable (not one
-// fsync per file, as ostree does: the same guarantee, an entry named
-// only once its bytes are on disk) before they are renamed into the
-// cache without replacing, each cache directory's by one of NumCPU
-// goroutines, and a staged directory the cache does not have yet (all
-// of them, into an empty cache) by one rename of the whole directory.
+// changes it. A bad entry is replaced by the freshly written file.
+//
+// And it makes new entries durable later, not one by one. New entries are
+// the checkout's own files, written from a verified object, also linked
+// into a pending area of the checkout's own under tmp/ (tmpdir.Pending,
+// named with the boot ID), laid out as the cache is, with the stat of
+// each (inode, size, mtime, mode, owner) as written. The checkout ends
+// there: it writes the area's manifest and unlocks it, syncing nothing.
+// The next process that opens the cache for a -U checkout, and prune
+// (under the repository's exclusive lock, before it drops the entries of
+// deleted objects), claims every unlocked pending area (locked, so no two
+// publish one) and publishes it:
+//
+//   - of another boot: dropped unpublished. A crash may have lost bytes
+//     the checkout wrote; hashing each entry against its object could
+//     save the good ones, at the cost of reading them all, for a cache
+//     that costs one checkout to refill.
+//   - without a whole manifest (its checkout was killed): dropped.
+//   - of this boot: one syncfs, then each entry that still looks as
+//     staged is renamed into the cache without replacing (an existing
+//     entry wins), unless its checkout found the cache's entry bad
+//     (then it replaces it); a staged directory the cache does not have
+//     yet (all of them, into an empty cache) moves in whole, one rename,
+//     if it holds nothing else; the area is removed. An entry that looks
+//     otherwise was written or chmodded through the checkout's file, its
+//     hardlink: it is dropped.
+//
+// ostree's rule holds: an entry is named in the cache only once its
+// bytes are durable, and (repofs's) only from verified content. The bytes
+// of a write finished in this boot are either on disk or in the page
+// cache, which the syncfs flushes: so one syncfs by the publisher, rather
+// than one by the checkout that wrote them (or one fsync per entry, as
+// ostree), covers them; the kernel's own writeback has usually flushed
+// them by then, and the flush costs nothing. A pending entry is used by
+// nobody (neither tool looks in tmp/), so nothing trusts it before it is
+// published; a lost one (a removed area, ostree's expiry of tmp/ after a
+// day) only costs a later checkout the writing of that file. The tripwire
+// for a change after staging is the stat, as in verifiedrecord.go: the
+// mtime, not the ctime (every link and unlink changes a hardlinked
+// inode's ctime: an `rm -rf` of the checkout would keep its entries out).
+// What it misses (a same-sized write in the clock tick of the checkout's
+// own, or one that sets the mtime back to the nanosecond) is published
+// and then, as any entry, verified before repofs links it; ostree, which
+// verifies nothing, would link it, as it links an entry changed through
+// any checkout's file after it was published.
+//
+// With fsync off (`--fsync=false`, core.fsync=false) there is nothing to
+// make durable: the checkout publishes its entries itself at the end, as
+// it did before; a pending area is therefore always one that wants its
+// syncfs, whatever the publisher's own setting. The publishing renames
+// spread the cache's directories over one goroutine per core.
 
 // uncompressedCacheDir is the cache's directory in the repository.
 const uncompressedCacheDir = "uncompressed-objects-cache"
