@@ -681,7 +681,7 @@ func (u *ucache) finish(commit bool) error {
 		return nil
 	}
 	defer unix.Close(u.stageFd)
-	if !commit {
+	if !commit || len(u.staged) == 0 {
 		u.stage.Remove()
 		return nil
 	}

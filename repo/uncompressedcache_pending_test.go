@@ -78,77 +78,99 @@ func TestPendingEdited(t *testing.T) {
 }
 
 // TestPendingConcurrentPublishers: two processes publishing at once
-// claim each pending area once: every entry goes in once (the same
-// content staged by two checkouts, once in all), none fails, and the
-// cache entry is a staged file.
+// (publishPending alone, or two -U checkouts) claim each pending area
+// once: every entry goes in once (the same content staged by two
+// checkouts, once in all), none fails, and the cache entry is a staged
+// file, which a checkout then links.
 func TestPendingConcurrentPublishers(t *testing.T) {
-	r := initRepo(t, ModeArchive)
-	aside := t.TempDir()
-	staged := map[string][]uint64{} // entry -> inodes staged for it
-	var cos []string
-	for v := range 4 {
-		src := t.TempDir()
-		writeTestTree(t, src, v)
-		c := commitDir(t, r, "main", src)
-		co := checkoutU(t, r, c, CheckoutOptions{})
-		cos = append(cos, co)
-		ps := pendingAreas(t, r)
-		if len(ps) != 1 {
-			t.Fatalf("pending areas %v, want one", ps)
-		}
-		// Out of the next checkout's way, which would publish it.
-		if err := os.Rename(ps[0], filepath.Join(aside, filepath.Base(ps[0]))); err != nil {
-			t.Fatal(err)
-		}
-		commit, _ := r.ReadCommit(c)
-		for _, rel := range []string{"hello.txt", "sub/run.sh", "sub/deeper/data.bin", "with space/é.txt", "v" + string(rune('0'+v))} {
-			e := entryFor(t, r, RootNode(commit), rel)
-			staged[e] = append(staged[e], inode(t, filepath.Join(co, rel)))
-		}
-	}
-	ents, _ := os.ReadDir(aside)
-	for _, e := range ents {
-		if err := os.Rename(filepath.Join(aside, e.Name()), filepath.Join(r.Path(), "tmp", e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var (
-		wg    sync.WaitGroup
-		total int
-		mu    sync.Mutex
-		errs  []error
-	)
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rr, err := Open(r.Path())
-			if err == nil {
-				var n int
-				n, err = rr.publishPending(context.Background())
-				mu.Lock()
-				total += n
-				mu.Unlock()
+	for _, byCheckout := range []bool{false, true} {
+		t.Run(map[bool]string{false: "publish", true: "checkout"}[byCheckout], func(t *testing.T) {
+			r := initRepo(t, ModeArchive)
+			aside := t.TempDir()
+			staged := map[string][]uint64{} // entry -> inodes staged for it
+			var last Checksum
+			for v := range 4 {
+				src := t.TempDir()
+				writeTestTree(t, src, v)
+				last = commitDir(t, r, "main", src)
+				co := checkoutU(t, r, last, CheckoutOptions{})
+				ps := pendingAreas(t, r)
+				if len(ps) != 1 {
+					t.Fatalf("pending areas %v, want one", ps)
+				}
+				// Out of the next checkout's way, which would publish it.
+				if err := os.Rename(ps[0], filepath.Join(aside, filepath.Base(ps[0]))); err != nil {
+					t.Fatal(err)
+				}
+				commit, _ := r.ReadCommit(last)
+				for _, rel := range []string{"hello.txt", "sub/run.sh", "sub/deeper/data.bin", "with space/é.txt", "v" + string(rune('0'+v))} {
+					e := entryFor(t, r, RootNode(commit), rel)
+					staged[e] = append(staged[e], inode(t, filepath.Join(co, rel)))
+				}
 			}
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	if total != len(staged) {
-		t.Errorf("published %d entries in all, want %d", total, len(staged))
-	}
-	for e, inos := range staged {
-		if got := inode(t, e); !slices.Contains(inos, got) {
-			t.Errorf("%s is inode %d, none of the staged %v", filepath.Base(e), got, inos)
-		}
-	}
-	if ps := pendingAreas(t, r); len(ps) != 0 {
-		t.Errorf("pending areas left: %v", ps)
+			ents, _ := os.ReadDir(aside)
+			for _, e := range ents {
+				if err := os.Rename(filepath.Join(aside, e.Name()), filepath.Join(r.Path(), "tmp", e.Name())); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var (
+				wg    sync.WaitGroup
+				total int
+				mu    sync.Mutex
+				errs  []error
+				cos   []string
+			)
+			for range 2 {
+				dest := filepath.Join(t.TempDir(), "co")
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rr, err := Open(r.Path())
+					var n int
+					if err == nil && byCheckout {
+						var commit *Commit
+						if commit, err = rr.ReadCommit(last); err == nil {
+							err = rr.Checkout(context.Background(), RootNode(commit), dest, CheckoutOptions{User: true})
+						}
+					} else if err == nil {
+						n, err = rr.publishPending(context.Background())
+					}
+					mu.Lock()
+					total += n
+					errs = append(errs, err)
+					cos = append(cos, dest)
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			if !byCheckout && total != len(staged) {
+				t.Errorf("published %d entries in all, want %d", total, len(staged))
+			}
+			if byCheckout {
+				// What the checkouts left pending themselves (an entry one
+				// did not find, the other publishing it meanwhile) goes in
+				// now, and changes nothing: an existing entry wins.
+				publishNow(t, r)
+			}
+			for e, inos := range staged {
+				if got := inode(t, e); !slices.Contains(inos, got) {
+					t.Errorf("%s is inode %d, none of the staged %v", filepath.Base(e), got, inos)
+				}
+			}
+			if ps := pendingAreas(t, r); len(ps) != 0 {
+				t.Errorf("pending areas left: %v", ps)
+			}
+			if byCheckout {
+				want := listTree(t, cos[0])
+				if got := listTree(t, cos[1]); !slices.Equal(got, want) {
+					t.Errorf("the two checkouts differ:\n%s\n---\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+				}
+			}
+		})
 	}
 }
 
