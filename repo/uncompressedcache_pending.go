@@ -127,9 +127,9 @@ func readManifest(dirFd int) ([]pendingEntry, bool) {
 // caller holds repo/.lock, shared or exclusive: prune does not run
 // meanwhile.
 func (r *Repo) publishPending(ctx context.Context) (int, error) {
-	areas, err := tmpdir.Claim(ctx, filepath.Join(r.path, "tmp"), tmpdir.Pending)
-	if err != nil || len(areas) == 0 {
-		return 0, err
+	areas, claimErr := tmpdir.Claim(ctx, filepath.Join(r.path, "tmp"), tmpdir.Pending)
+	if len(areas) == 0 {
+		return 0, claimErr
 	}
 	boot, err := ucacheBootID()
 	if err != nil {
@@ -140,7 +140,8 @@ func (r *Repo) publishPending(ctx context.Context) (int, error) {
 	}
 	var (
 		live []pendingArea
-		errs []error
+		errs = []error{claimErr}
+		euid = uint32(os.Geteuid())
 	)
 	for _, d := range areas {
 		if d.Boot() != boot {
@@ -150,6 +151,15 @@ func (r *Repo) publishPending(ctx context.Context) (int, error) {
 		fd, err := unix.Open(d.Path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("open %s: %w", d.Path, err), d.Remove())
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil || (st.Uid != euid && euid != 0) {
+			// Another user's, which this one could not remove once
+			// published: left to its owner, rather than flushed and
+			// tried again by every checkout.
+			unix.Close(fd)
+			d.Release()
 			continue
 		}
 		es, ok := readManifest(fd)

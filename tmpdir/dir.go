@@ -145,7 +145,8 @@ func Allocate(ctx context.Context, tmp string, k Kind, bootID string) (*Dir, err
 // Claim locks every directory of kind k under tmp, of any boot, that
 // nobody holds, and returns them (each with its mtime bumped, as a reused
 // one): the caller releases or removes each. A directory another process
-// holds, or that vanishes meanwhile, is skipped.
+// holds, or that vanishes meanwhile, is skipped; so is one that cannot be
+// claimed (another user's, say), whose error is returned with the others.
 func Claim(ctx context.Context, tmp string, k Kind) ([]*Dir, error) {
 	ents, err := os.ReadDir(tmp)
 	if errors.Is(err, os.ErrNotExist) {
@@ -154,7 +155,10 @@ func Claim(ctx context.Context, tmp string, k Kind) ([]*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("claim %s directories in %s: %w", k, tmp, err)
 	}
-	var ds []*Dir
+	var (
+		ds   []*Dir
+		errs []error
+	)
 	for _, e := range ents {
 		name := e.Name()
 		if !e.IsDir() || !strings.HasPrefix(name, string(k)+"-") || bootOf(name) == "" {
@@ -166,14 +170,14 @@ func Claim(ctx context.Context, tmp string, k Kind) ([]*Dir, error) {
 		}
 		d, err := tryReuse(tmp, name)
 		if err != nil {
-			releaseAll(ds)
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		if d != nil {
 			ds = append(ds, d)
 		}
 	}
-	return ds, nil
+	return ds, errors.Join(errs...)
 }
 
 func releaseAll(ds []*Dir) {
