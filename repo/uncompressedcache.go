@@ -88,8 +88,10 @@ import (
 // of a write finished in this boot are either on disk or in the page
 // cache, which the syncfs flushes: so one syncfs by the publisher, rather
 // than one by the checkout that wrote them (or one fsync per entry, as
-// ostree), covers them; the kernel's own writeback has usually flushed
-// them by then, and the flush costs nothing. A pending entry is used by
+// ostree), covers them. The checkout waits for no disk; the flush costs
+// the next one what the kernel's writeback (dirty_expire_centisecs,
+// 30 s by default) has not done by then: all of it right after, next
+// to nothing a minute later. A pending entry is used by
 // nobody (neither tool looks in tmp/), so nothing trusts it before it is
 // published; a lost one (a removed area, ostree's expiry of tmp/ after a
 // day) only costs a later checkout the writing of that file. The tripwire

@@ -206,3 +206,42 @@ func TestInteropPendingPublished(t *testing.T) {
 		t.Errorf("pending areas left: %v", ps)
 	}
 }
+
+// TestPendingNoFsync: with nothing to make durable (--fsync=false,
+// core.fsync=false), a checkout publishes its new entries itself, at
+// once, and leaves nothing pending; by default it leaves them pending.
+func TestPendingNoFsync(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		config  string
+		o       CheckoutOptions
+		pending bool
+	}{
+		{"default", "", CheckoutOptions{}, true},
+		{"option", "", CheckoutOptions{NoFsync: true}, false},
+		{"config", "fsync=false\n", CheckoutOptions{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, c, root, _ := archiveTestCommit(t)
+			if tc.config != "" {
+				cfg := readFile(t, filepath.Join(r.Path(), "config"))
+				writeFile(t, filepath.Join(r.Path(), "config"), append(cfg, tc.config...))
+				var err error
+				if r, err = Open(r.Path()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			co := checkoutU(t, r, c, tc.o)
+			if got := len(pendingAreas(t, r)) == 1; got != tc.pending {
+				t.Errorf("pending areas %v, want pending %v", pendingAreas(t, r), tc.pending)
+			}
+			_, err := os.Lstat(entryFor(t, r, root, "hello.txt"))
+			if published := err == nil; published == tc.pending {
+				t.Fatalf("entry published at once: %v, want %v", published, !tc.pending)
+			}
+			if !tc.pending && inode(t, entryFor(t, r, root, "hello.txt")) != inode(t, filepath.Join(co, "hello.txt")) {
+				t.Error("the checkout's file is not the entry")
+			}
+		})
+	}
+}
