@@ -90,8 +90,9 @@ import (
 // than one by the checkout that wrote them (or one fsync per entry, as
 // ostree), covers them. The checkout waits for no disk; the flush costs
 // the next one what the kernel's writeback (dirty_expire_centisecs,
-// 30 s by default) has not done by then: all of it right after, next
-// to nothing a minute later. A pending entry is used by
+// 30 s by default) has not done by then: all of it right after, nothing
+// once that has passed, leaving the publisher one stat per entry and
+// the renames. A pending entry is used by
 // nobody (neither tool looks in tmp/), so nothing trusts it before it is
 // published; a lost one (a removed area, ostree's expiry of tmp/ after a
 // day) only costs a later checkout the writing of that file. The tripwire
