@@ -574,6 +574,7 @@ func (c *checkout) writeStaged(dirFd int, name string, n Node, mode uint32, rc i
 			return true, fmt.Errorf("chmod %s: %w", n.Path, err)
 		}
 	}
+	u.staging(fd, n.Content)
 	err = linkStagedEntry(u.stageFd, entryName(n.Content), dirFd, name)
 	switch {
 	case err == nil:

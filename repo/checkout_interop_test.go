@@ -128,8 +128,9 @@ func TestInteropCheckoutEqualsOstree(t *testing.T) {
 }
 
 // TestInteropUncompressedCache: each tool hardlinks the entries the
-// other put in the cache, ostree fsck stays clean, and after ostree
-// prune removed objects the cache is still consistent for both.
+// other put in the cache (repofs's, once published by its next checkout),
+// ostree fsck stays clean, and after ostree prune removed objects the
+// cache is still consistent for both.
 func TestInteropUncompressedCache(t *testing.T) {
 	repotest.RequireOstree(t)
 	src := richTree(t)
@@ -148,6 +149,13 @@ func TestInteropUncompressedCache(t *testing.T) {
 				}
 			} else {
 				if err := r.Checkout(context.Background(), root, first, CheckoutOptions{User: true}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := os.Lstat(entryFor(t, r, root, "hello.txt")); err == nil {
+					t.Fatal("the entry is in the cache before the next repofs checkout published it")
+				}
+				// Publishes the first's entries, and links them.
+				if err := r.Checkout(context.Background(), root, filepath.Join(t.TempDir(), "next"), CheckoutOptions{User: true}); err != nil {
 					t.Fatal(err)
 				}
 				repotest.Ostree(t, "--repo="+r.Path(), "checkout", "-U", "main", second)

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,24 +56,63 @@ import (
 // verified (size, mode, and the object checksum of the object's header
 // followed by the entry's bytes) every time before it is linked, because
 // a checkout's file *is* the entry, and a write into any checkout
-// changes it. A bad entry is replaced by the freshly written file. New
-// entries are the checkout's own files, written from a verified object,
-// also linked into a locked staging directory under tmp/, laid out as
-// the cache is; at the end one syncfs makes them all durable (not one
-// fsync per file, as ostree does: the same guarantee, an entry named
-// only once its bytes are on disk) before they are renamed into the
-// cache without replacing, each cache directory's by one of NumCPU
-// goroutines, and a staged directory the cache does not have yet (all
-// of them, into an empty cache) by one rename of the whole directory.
+// changes it. A bad entry is replaced by the freshly written file.
+//
+// And it makes new entries durable later, not one by one. New entries are
+// the checkout's own files, written from a verified object, also linked
+// into a pending area of the checkout's own under tmp/ (tmpdir.Pending,
+// named with the boot ID), laid out as the cache is, with the stat of
+// each (inode, size, mtime, mode, owner) as written. The checkout ends
+// there: it writes the area's manifest and unlocks it, syncing nothing.
+// The next process that opens the cache for a -U checkout, and prune
+// (under the repository's exclusive lock, before it drops the entries of
+// deleted objects), claims every unlocked pending area (locked, so no two
+// publish one) and publishes it:
+//
+//   - of another boot: dropped unpublished. A crash may have lost bytes
+//     the checkout wrote; hashing each entry against its object could
+//     save the good ones, at the cost of reading them all, for a cache
+//     that costs one checkout to refill.
+//   - without a whole manifest (its checkout was killed): dropped.
+//   - of this boot: one syncfs, then each entry that still looks as
+//     staged is renamed into the cache without replacing (an existing
+//     entry wins), unless its checkout found the cache's entry bad
+//     (then it replaces it); a staged directory the cache does not have
+//     yet (all of them, into an empty cache) moves in whole, one rename,
+//     if it holds nothing else; the area is removed. An entry that looks
+//     otherwise was written or chmodded through the checkout's file, its
+//     hardlink: it is dropped.
+//
+// ostree's rule holds: an entry is named in the cache only once its
+// bytes are durable, and (repofs's) only from verified content. The bytes
+// of a write finished in this boot are either on disk or in the page
+// cache, which the syncfs flushes: so one syncfs by the publisher, rather
+// than one by the checkout that wrote them (or one fsync per entry, as
+// ostree), covers them. The checkout waits for no disk; the flush costs
+// the next one what the kernel's writeback (dirty_expire_centisecs,
+// 30 s by default) has not done by then: all of it right after, nothing
+// once that has passed, leaving the publisher one stat per entry and
+// the renames. A pending entry is used by
+// nobody (neither tool looks in tmp/), so nothing trusts it before it is
+// published; a lost one (a removed area, ostree's expiry of tmp/ after a
+// day) only costs a later checkout the writing of that file. The tripwire
+// for a change after staging is the stat, as in verifiedrecord.go: the
+// mtime, not the ctime (every link and unlink changes a hardlinked
+// inode's ctime: an `rm -rf` of the checkout would keep its entries out).
+// What it misses (a same-sized write in the clock tick of the checkout's
+// own, or one that sets the mtime back to the nanosecond) is published
+// and then, as any entry, verified before repofs links it; ostree, which
+// verifies nothing, would link it, as it links an entry changed through
+// any checkout's file after it was published.
+//
+// With fsync off (`--fsync=false`, core.fsync=false) there is nothing to
+// make durable: the checkout publishes its entries itself at the end, as
+// it did before; a pending area is therefore always one that wants its
+// syncfs, whatever the publisher's own setting. The publishing renames
+// spread the cache's directories over one goroutine per core.
 
 // uncompressedCacheDir is the cache's directory in the repository.
 const uncompressedCacheDir = "uncompressed-objects-cache"
-
-// ucacheStageSub is the directory under a checkout's staging directory
-// in tmp/ where its new entries are staged, laid out as the cache is
-// (XX/REST.file). A transaction that reuses the staging directory drops
-// it, not being an objects directory.
-const ucacheStageSub = "ucache"
 
 // ucache is one checkout's use of the uncompressed-objects cache.
 type ucache struct {
@@ -86,13 +124,13 @@ type ucache struct {
 	dir   *os.File        // uncompressed-objects-cache
 
 	stageOnce sync.Once
-	stage     *tmpdir.Dir
-	stageFd   int // ucacheStageSub in stage
+	stage     *tmpdir.Dir // the pending area new entries are staged in
+	stageFd   int         // stage, open
 	stageErr  error
 	stageMade [256]bool // XX made in stageFd; under mu
 
 	mu     sync.Mutex
-	staged map[Checksum]bool // staged entries; true: replace a bad one
+	staged map[Checksum]pendingEntry // staged entries
 	jobs   map[Checksum]*inflight
 	bad    map[Checksum]bool // entries found corrupt
 
@@ -144,7 +182,14 @@ func (r *Repo) openUncompressedCache(ctx context.Context, fsync bool) (*ucache, 
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
 	u := &ucache{r: r, ctx: ctx, fsync: fsync, lock: lock, dir: dir, stageFd: -1,
-		staged: map[Checksum]bool{}, bad: map[Checksum]bool{}, jobs: map[Checksum]*inflight{}, byFd: tmpfileLinkable()}
+		staged: map[Checksum]pendingEntry{}, bad: map[Checksum]bool{}, jobs: map[Checksum]*inflight{}, byFd: tmpfileLinkable()}
+	// What earlier checkouts left pending first: this one may link it.
+	// Publishing is best-effort: an entry it fails to add only costs a
+	// later checkout the writing of that file.
+	if _, err := r.publishPending(ctx); err != nil && ctx.Err() != nil {
+		u.finish(false)
+		return nil, err
+	}
 	names, err := dir.Readdirnames(-1)
 	if err != nil {
 		u.finish(false)
@@ -515,7 +560,25 @@ func (u *ucache) add(fd int, c Checksum) (bool, error) {
 		u.forget(c)
 		return false, fmt.Errorf("stage %s for the uncompressed-objects cache: %w", c, err)
 	}
+	u.staging(fd, c)
 	return true, nil
+}
+
+// staging notes what c's staged entry, fd, looks like once written:
+// one that looks otherwise when the entry is to be published was
+// changed meanwhile (through the checkout's file, its hardlink), and is
+// not published.
+func (u *ucache) staging(fd int, c Checksum) {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return // zero: never published
+	}
+	u.mu.Lock()
+	if e, ok := u.staged[c]; ok {
+		e.st = vrStatOf(&st)
+		u.staged[c] = e
+	}
+	u.mu.Unlock()
 }
 
 // reserve claims c's entry for this checkout to stage; false: the cache
@@ -529,7 +592,7 @@ func (u *ucache) reserve(c Checksum) bool {
 	if _, dup := u.staged[c]; dup {
 		return false
 	}
-	u.staged[c] = u.bad[c]
+	u.staged[c] = pendingEntry{c: c, replace: u.bad[c]}
 	return true
 }
 
@@ -573,36 +636,23 @@ func (u *ucache) unstage(c Checksum) {
 	u.forget(c)
 }
 
-// allocate takes a staging directory of its own under tmp/.
+// allocate takes a pending area of its own under tmp/, new: one is
+// never reused, so it holds nothing but this checkout's entries.
 func (u *ucache) allocate() {
-	bootID, err := tmpdir.BootID()
+	bootID, err := ucacheBootID()
 	if err != nil {
 		u.stageErr = err
 		return
 	}
-	d, err := tmpdir.Allocate(u.ctx, filepath.Join(u.r.path, "tmp"), tmpdir.Staging, bootID)
+	d, err := tmpdir.Allocate(u.ctx, filepath.Join(u.r.path, "tmp"), tmpdir.Pending, bootID)
 	if err != nil {
 		u.stageErr = fmt.Errorf("uncompressed-objects cache: %w", err)
 		return
 	}
-	// A subdirectory of its own: a reused staging directory may hold
-	// what a transaction or another checkout left, none of which may be
-	// renamed into the cache with a whole XX directory.
-	p := filepath.Join(d.Path, ucacheStageSub)
-	if err := os.RemoveAll(p); err != nil {
-		d.Release()
-		u.stageErr = fmt.Errorf("uncompressed-objects cache: %w", err)
-		return
-	}
-	if err := os.Mkdir(p, 0o775); err != nil {
-		d.Release()
-		u.stageErr = fmt.Errorf("uncompressed-objects cache: %w", err)
-		return
-	}
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(d.Path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		d.Release()
-		u.stageErr = fmt.Errorf("open %s: %w", p, err)
+		d.Remove()
+		u.stageErr = fmt.Errorf("open %s: %w", d.Path, err)
 		return
 	}
 	u.stage, u.stageFd = d, fd
@@ -624,99 +674,52 @@ func (u *ucache) stageDir(b byte) error {
 	return nil
 }
 
-// finish publishes the staged entries (commit true) or drops them, and
-// releases the cache.
+// finish leaves the staged entries pending (commit true), for a later
+// process to publish, or drops them, and releases the cache. With fsync
+// off, nothing is to be made durable first: they are published at once.
 func (u *ucache) finish(commit bool) error {
 	defer u.lock.Close()
 	defer u.dir.Close()
 	if u.stage == nil {
 		return nil
 	}
-	defer func() {
-		unix.Close(u.stageFd)
+	defer unix.Close(u.stageFd)
+	if !commit || len(u.staged) == 0 {
 		u.stage.Remove()
-	}()
-	if !commit {
 		return nil
 	}
-	if u.fsync {
-		// Every entry durable before any is named (Invariant 1).
-		if err := unix.Syncfs(u.stageFd); err != nil {
-			return fmt.Errorf("uncompressed-objects cache: syncfs: %w", err)
+	es := make([]pendingEntry, 0, len(u.staged))
+	for _, e := range u.staged {
+		es = append(es, e)
+	}
+	if !u.fsync {
+		_, err := publishEntries(u.stageFd, int(u.dir.Fd()), es, false)
+		if rerr := u.stage.Remove(); err == nil && rerr != nil {
+			err = fmt.Errorf("uncompressed-objects cache: %w", rerr)
 		}
+		return err
 	}
-	// By directory of the cache, each directory's entries by one of as
-	// many goroutines as there are cores: the renames are the end of the
-	// checkout, which nothing else overlaps.
-	var byPrefix [256][]Checksum
-	for c := range u.staged {
-		byPrefix[c[0]] = append(byPrefix[c[0]], c)
+	if err := writeManifest(u.stageFd, es); err != nil {
+		u.stage.Remove()
+		return fmt.Errorf("uncompressed-objects cache: %w", err)
 	}
-	var (
-		next atomic.Int32
-		wg   sync.WaitGroup
-		errs = make([]error, runtime.NumCPU())
-	)
-	for w := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(byPrefix) {
-					return
-				}
-				if err := u.publish(byPrefix[i]); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// publish renames the staged entries cs, all of one cache directory, into
-// the cache.
-func (u *ucache) publish(cs []Checksum) error {
-	if len(cs) == 0 {
-		return nil
-	}
-	prefix := cs[0].String()[:2]
-	// Where the cache has no such directory yet (an empty cache), the
-	// staged one moves in whole, one rename instead of one per entry: it
-	// holds only this checkout's entries, each complete and verified
-	// before it was linked in, made durable by the syncfs before.
-	err := unix.Renameat2(u.stageFd, prefix, int(u.dir.Fd()), prefix, unix.RENAME_NOREPLACE)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ENOTEMPTY) {
-		return fmt.Errorf("uncompressed-objects cache: rename %s: %w", prefix, err)
-	}
-	for _, c := range cs {
-		name := entryName(c)
-		var err error
-		if u.staged[c] {
-			err = unix.Renameat(u.stageFd, name, int(u.dir.Fd()), name)
-		} else {
-			err = unix.Renameat2(u.stageFd, name, int(u.dir.Fd()), name, unix.RENAME_NOREPLACE)
-		}
-		if err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("uncompressed-objects cache: rename %s: %w", name, err)
-		}
+	if err := u.stage.Release(); err != nil {
+		return fmt.Errorf("uncompressed-objects cache: %w", err)
 	}
 	return nil
 }
 
-// DropStaleUncompressed removes the uncompressed-objects cache entries
-// whose content object is no longer in the repository. Prune calls it
-// after its sweep, with repo/.lock held exclusively, so
-// no checkout is filling the cache meanwhile. Entries still linked from
+// DropStaleUncompressed publishes the entries checkouts left pending,
+// then removes the uncompressed-objects cache entries whose content
+// object is no longer in the repository. Prune calls it after its sweep,
+// with repo/.lock held exclusively, so no checkout is filling the cache
+// meanwhile (nor holding a pending area). Entries still linked from
 // checkouts are removed too: the checkouts keep their files. It returns
 // how many entries went.
 func (r *Repo) DropStaleUncompressed(ctx context.Context) (int, error) {
+	if _, err := r.publishPending(ctx); err != nil {
+		return 0, fmt.Errorf("prune the uncompressed-objects cache: %w", err)
+	}
 	root := filepath.Join(r.path, uncompressedCacheDir)
 	dirs, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -49,9 +49,36 @@ func entryFor(t *testing.T, r *Repo, root Node, rel string) string {
 	return filepath.Join(r.Path(), uncompressedCacheDir, entryName(n.Content))
 }
 
-// TestUncompressedCache: a -U checkout from an archive repository fills
-// the cache with its own files, the next one hardlinks them, and a
-// corrupted entry is never linked: it is replaced.
+// publishNow publishes what checkouts left pending, as the next -U
+// checkout does first, and returns how many entries went in.
+func publishNow(t *testing.T, r *Repo) int {
+	t.Helper()
+	n, err := r.publishPending(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// pendingAreas lists the pending areas in r's tmp/.
+func pendingAreas(t *testing.T, r *Repo) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(r.Path(), "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []string
+	for _, e := range ents {
+		if e.IsDir() && strings.HasPrefix(e.Name(), string(tmpdir.Pending)+"-") {
+			ps = append(ps, filepath.Join(r.Path(), "tmp", e.Name()))
+		}
+	}
+	return ps
+}
+
+// TestUncompressedCache: a -U checkout from an archive repository leaves
+// its own files pending for the cache, the next one publishes them and
+// hardlinks them, and a corrupted entry is never linked: it is replaced.
 func TestUncompressedCache(t *testing.T) {
 	src := t.TempDir()
 	writeTestTree(t, src, 1)
@@ -64,6 +91,16 @@ func TestUncompressedCache(t *testing.T) {
 
 	first := checkoutU(t, r, c, CheckoutOptions{})
 	assertNoTmpLeft(t, r)
+	if _, err := os.Lstat(entryFor(t, r, root, "hello.txt")); err == nil {
+		t.Error("a checkout's new entry is in the cache before the next checkout")
+	}
+	if ps := pendingAreas(t, r); len(ps) != 1 {
+		t.Fatalf("pending areas after a checkout: %v, want one", ps)
+	}
+	second := checkoutU(t, r, c, CheckoutOptions{})
+	if ps := pendingAreas(t, r); len(ps) != 0 {
+		t.Errorf("pending areas after the next checkout: %v, want none", ps)
+	}
 	for _, rel := range []string{"hello.txt", "sub/run.sh", "sub/deeper/data.bin"} {
 		e := entryFor(t, r, root, rel)
 		if inode(t, e) != inode(t, filepath.Join(first, rel)) {
@@ -84,7 +121,6 @@ func TestUncompressedCache(t *testing.T) {
 	if _, err := os.Lstat(entryFor(t, r, root, "empty")); err == nil {
 		t.Error("an empty file went into the cache; ostree copies them")
 	}
-	second := checkoutU(t, r, c, CheckoutOptions{})
 	if got := listTree(t, second); !slices.Equal(got, want) {
 		t.Errorf("cached checkout differs from the source:\n%s", strings.Join(got, "\n"))
 	}
@@ -103,6 +139,9 @@ func TestUncompressedCache(t *testing.T) {
 	}
 	if inode(t, filepath.Join(third, "hello.txt")) == bad {
 		t.Error("the corrupt cache entry was hardlinked into a checkout")
+	}
+	if n := publishNow(t, r); n != 1 {
+		t.Errorf("published %d entries after the checkout over a corrupt one, want its replacement", n)
 	}
 	e := entryFor(t, r, root, "hello.txt")
 	if got := readFile(t, e); string(got) != "hello\n" || inode(t, e) != inode(t, filepath.Join(third, "hello.txt")) {
@@ -177,7 +216,8 @@ func TestDropStaleUncompressed(t *testing.T) {
 }
 
 // TestPruneDropsStaleUncompressed: a prune that deletes a commit's objects
-// takes their cache entries with them, and leaves those of kept objects.
+// takes their cache entries with them, pending ones too, and leaves
+// those of kept objects, publishing the pending ones.
 func TestPruneDropsStaleUncompressed(t *testing.T) {
 	src := t.TempDir()
 	writeTestTree(t, src, 1)
@@ -187,24 +227,53 @@ func TestPruneDropsStaleUncompressed(t *testing.T) {
 	writeTestTree(t, src2, 2)
 	kept := commitDir(t, r, "main", src2)
 	checkoutU(t, r, old, CheckoutOptions{})
+	publishNow(t, r)
+	// An object only "both" has, and v2: both entries pending.
+	both := t.TempDir()
+	writeFile(t, filepath.Join(both, "only"), []byte("only in both\n"))
+	writeFile(t, filepath.Join(both, "v2"), []byte("variant 2\n"))
+	bc := commitDir(t, r, "both", both)
+	bothCommit, _ := r.ReadCommit(bc)
+	checkoutU(t, r, bc, CheckoutOptions{})
 	oldCommit, _ := r.ReadCommit(old)
 	keptCommit, _ := r.ReadCommit(kept)
 	gone := entryFor(t, r, RootNode(oldCommit), "v1")
+	gonePending := entryFor(t, r, RootNode(bothCommit), "only")
 	stays := entryFor(t, r, RootNode(keptCommit), "hello.txt")
-	if _, err := os.Lstat(gone); err != nil {
-		t.Fatalf("checkout -U made no cache entry for v1: %v", err)
+	staysPending := entryFor(t, r, RootNode(keptCommit), "v2")
+	for _, e := range []string{gone, stays} {
+		if _, err := os.Lstat(e); err != nil {
+			t.Fatalf("no cache entry: %v", err)
+		}
 	}
-	if err := r.DeleteRefImmediate(context.Background(), "", "old"); err != nil {
-		t.Fatal(err)
+	if len(pendingAreas(t, r)) != 1 {
+		t.Fatalf("pending areas %v, want one", pendingAreas(t, r))
+	}
+	for _, e := range []string{gonePending, staysPending} {
+		if _, err := os.Lstat(e); err == nil {
+			t.Fatalf("%s is in the cache, not pending", e)
+		}
+	}
+	for _, ref := range []string{"old", "both"} {
+		if err := r.DeleteRefImmediate(context.Background(), "", ref); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := r.Prune(context.Background(), PruneOptions{RefsOnly: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Lstat(gone); err == nil {
-		t.Error("the cache entry of a pruned object is still there")
+	for _, e := range []string{gone, gonePending} {
+		if _, err := os.Lstat(e); err == nil {
+			t.Errorf("the cache entry of a pruned object is there: %s", e)
+		}
 	}
-	if _, err := os.Lstat(stays); err != nil {
-		t.Errorf("the cache entry of a kept object went: %v", err)
+	for _, e := range []string{stays, staysPending} {
+		if _, err := os.Lstat(e); err != nil {
+			t.Errorf("the cache entry of a kept object is not: %v", err)
+		}
+	}
+	if ps := pendingAreas(t, r); len(ps) != 0 {
+		t.Errorf("prune left pending areas: %v", ps)
 	}
 }
 
@@ -275,42 +344,50 @@ func TestUncompressedCacheCorruptObject(t *testing.T) {
 	}
 }
 
-// TestUncompressedCacheReusedStaging: a checkout that reuses a staging
-// directory left in tmp/ (by a killed checkout or transaction) publishes
-// only the entries it wrote itself, though an empty cache's directories
-// move in whole: a leftover entry, whatever its bytes, stays out.
-func TestUncompressedCacheReusedStaging(t *testing.T) {
+// TestUncompressedCachePendingLeftovers: what a killed checkout left
+// pending (no manifest) is dropped unpublished, and a file in a pending
+// area that its manifest does not list, whatever its bytes, stays out of
+// the cache, though an empty cache's directories move in whole.
+func TestUncompressedCachePendingLeftovers(t *testing.T) {
 	r, c, root, _ := archiveTestCommit(t)
 	n, err := r.Lookup(root, "hello.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A leftover entry beside where hello.txt's goes, never verified.
 	fake := n.Content
 	fake[31] ^= 1
 	bootID, err := tmpdir.BootID()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := tmpdir.Allocate(context.Background(), filepath.Join(r.Path(), "tmp"), tmpdir.Staging, bootID)
+	killed, err := tmpdir.Allocate(context.Background(), filepath.Join(r.Path(), "tmp"), tmpdir.Pending, bootID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{entryName(fake), filepath.Join(ucacheStageSub, entryName(fake))} {
-		p := filepath.Join(d.Path, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o775); err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, p, []byte("not verified\n"))
+	p := filepath.Join(killed.Path, entryName(n.Content))
+	if err := os.MkdirAll(filepath.Dir(p), 0o775); err != nil {
+		t.Fatal(err)
 	}
-	staging := d.Path
-	if err := d.Release(); err != nil {
+	writeFile(t, p, []byte("not verified\n"))
+	if err := killed.Release(); err != nil {
 		t.Fatal(err)
 	}
 
 	co := checkoutU(t, r, c, CheckoutOptions{})
-	if _, err := os.Stat(staging); err == nil {
-		t.Fatalf("the staging directory %s was not reused", staging)
+	if _, err := os.Stat(killed.Path); err == nil {
+		t.Fatalf("the killed checkout's area %s is still there", killed.Path)
+	}
+	if _, err := os.Lstat(entryFor(t, r, root, "hello.txt")); err == nil {
+		t.Fatal("an entry of a killed checkout was published")
+	}
+	ps := pendingAreas(t, r)
+	if len(ps) != 1 {
+		t.Fatalf("pending areas %v, want the checkout's", ps)
+	}
+	// A stray file beside the checkout's hello.txt entry.
+	writeFile(t, filepath.Join(ps[0], entryName(fake)), []byte("not verified\n"))
+	if got := publishNow(t, r); got == 0 {
+		t.Fatal("nothing published")
 	}
 	e := entryFor(t, r, root, "hello.txt")
 	if inode(t, e) != inode(t, filepath.Join(co, "hello.txt")) {
@@ -318,7 +395,10 @@ func TestUncompressedCacheReusedStaging(t *testing.T) {
 	}
 	leftover := filepath.Join(r.Path(), uncompressedCacheDir, entryName(fake))
 	if _, err := os.Lstat(leftover); err == nil {
-		t.Errorf("a leftover of the reused staging directory was published as %s", leftover)
+		t.Errorf("a file the manifest does not list was published as %s", leftover)
+	}
+	if ps := pendingAreas(t, r); len(ps) != 0 {
+		t.Errorf("pending areas left: %v", ps)
 	}
 	assertNoTmpLeft(t, r)
 }
@@ -343,6 +423,7 @@ func TestUncompressedCacheEntryNotLinkable(t *testing.T) {
 		t.Errorf("checkout differs from the source:\n%s", strings.Join(got, "\n"))
 	}
 	assertNoTmpLeft(t, r)
+	publishNow(t, r)
 	for _, rel := range []string{"hello.txt", "sub/run.sh", "sub/deeper/data.bin"} {
 		e := entryFor(t, r, root, rel)
 		if inode(t, e) == inode(t, filepath.Join(co, rel)) {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/repofs/repofs/tmpdir"
 )
 
 // checkoutTo checks commit c out to a new directory, as a user or not.
@@ -185,6 +187,7 @@ func TestVerifiedRecordCache(t *testing.T) {
 	if recorded(t, r, c, "hello.txt", vrCacheEntry) {
 		t.Fatal("a new entry, inside the racy window, was recorded")
 	}
+	publishNow(t, r)
 	ageFile(t, entry)
 	second := checkoutU(t, r, c, CheckoutOptions{})
 	if !recorded(t, r, c, "hello.txt", vrCacheEntry) {
@@ -201,6 +204,7 @@ func TestVerifiedRecordCache(t *testing.T) {
 	if got := listTree(t, fourth); !slices.Equal(got, want) {
 		t.Errorf("checkout after a write into the entry:\n%v\nwant\n%v", got, want)
 	}
+	publishNow(t, r) // the replacement
 	if b, _ := os.ReadFile(entry); !bytes.Equal(b, []byte("hello\n")) {
 		t.Errorf("the corrupt entry was not replaced: %q", b)
 	}
@@ -239,6 +243,9 @@ func TestVerifiedRecordArchive(t *testing.T) {
 			commit, _ := r.ReadCommit(c)
 			co := func() (string, error) {
 				os.RemoveAll(filepath.Join(r.Path(), uncompressedCacheDir))
+				if _, err := tmpdir.RemoveUnlocked(context.Background(), filepath.Join(r.Path(), "tmp")); err != nil {
+					t.Fatal(err)
+				}
 				dest := filepath.Join(t.TempDir(), "co")
 				return dest, r.Checkout(context.Background(), RootNode(commit), dest, tc.o)
 			}

@@ -69,7 +69,8 @@ func (d *Dir) keepFresh(every time.Duration) {
 
 // Allocate returns a locked directory of kind k under tmp, for boot bootID.
 // An existing, unlocked directory of that kind and boot is reused first
-// (its mtime bumped so expiry does not take it); otherwise a new
+// (its mtime bumped so expiry does not take it), unless k is Pending;
+// otherwise a new
 // "<kind>-<boot id>-XXXXXX" is created with mode 0775. tmp must exist.
 // Until Release or Remove, the directory and its lock file get a fresh
 // mtime every hour, so that no expiry by age (ostree's) takes them.
@@ -87,7 +88,7 @@ func Allocate(ctx context.Context, tmp string, k Kind, bootID string) (*Dir, err
 			return nil, err
 		}
 		name := e.Name()
-		if !e.IsDir() || !strings.HasPrefix(name, prefix) {
+		if k == Pending || !e.IsDir() || !strings.HasPrefix(name, prefix) {
 			continue
 		}
 		d, err := tryReuse(tmp, name)
@@ -140,6 +141,53 @@ func Allocate(ctx context.Context, tmp string, k Kind, bootID string) (*Dir, err
 	}
 	return nil, fmt.Errorf("allocate %s* in %s: no free name after %d attempts", prefix, tmp, maxAttempts)
 }
+
+// Claim locks every directory of kind k under tmp, of any boot, that
+// nobody holds, and returns them (each with its mtime bumped, as a reused
+// one): the caller releases or removes each. A directory another process
+// holds, or that vanishes meanwhile, is skipped; so is one that cannot be
+// claimed (another user's, say), whose error is returned with the others.
+func Claim(ctx context.Context, tmp string, k Kind) ([]*Dir, error) {
+	ents, err := os.ReadDir(tmp)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim %s directories in %s: %w", k, tmp, err)
+	}
+	var (
+		ds   []*Dir
+		errs []error
+	)
+	for _, e := range ents {
+		name := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(name, string(k)+"-") || bootOf(name) == "" {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			releaseAll(ds)
+			return nil, err
+		}
+		d, err := tryReuse(tmp, name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if d != nil {
+			ds = append(ds, d)
+		}
+	}
+	return ds, errors.Join(errs...)
+}
+
+func releaseAll(ds []*Dir) {
+	for _, d := range ds {
+		d.Release()
+	}
+}
+
+// Boot is the boot ID the directory's name carries.
+func (d *Dir) Boot() string { return bootOf(d.Name) }
 
 // afterMkdir is called between the mkdir and the lock of a fresh
 // directory. A test seam: the window another process may reuse it in.

@@ -16,10 +16,16 @@ const (
 	// Fetcher holds a pull's partial downloads, for the next pull to
 	// resume.
 	Fetcher Kind = "fetcher"
+	// Pending holds what a process finished and left, unlocked, for a
+	// later one to publish (a checkout's new uncompressed-objects cache
+	// entries). Allocate never reuses one: it is another process's
+	// finished work, taken only by Claim. ostree knows no such kind and
+	// expires it by age, as any other entry of tmp/.
+	Pending Kind = "pending"
 )
 
 // kinds are the directories Cleanup treats as belonging to one boot.
-var kinds = []Kind{Staging, Fetcher}
+var kinds = []Kind{Staging, Fetcher, Pending}
 
 // prefix is the start of the names of k's directories of one boot.
 func (k Kind) prefix(bootID string) (string, error) {

@@ -419,3 +419,57 @@ func TestFreshDirUsedBeforeLocked(t *testing.T) {
 		})
 	}
 }
+
+// TestPendingClaim: Allocate never reuses a Pending directory, which is
+// another process's finished work; Claim locks every one nobody holds,
+// of any boot, and no other kind, and a claimed one is held.
+func TestPendingClaim(t *testing.T) {
+	ctx := context.Background()
+	tmp := t.TempDir()
+	left := map[string]bool{}
+	for _, boot := range []string{"this", "other"} {
+		d, err := Allocate(ctx, tmp, Pending, boot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left[d.Name] = true
+		d.Release()
+	}
+	held, err := Allocate(ctx, tmp, Pending, "this")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Remove()
+	if held.Reused || left[held.Name] {
+		t.Fatalf("Allocate reused the pending %s", held.Name)
+	}
+	staging, err := Allocate(ctx, tmp, Staging, "this")
+	if err != nil {
+		t.Fatal(err)
+	}
+	staging.Release()
+	ds, err := Claim(ctx, tmp, Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range ds {
+		got[d.Name] = d.Boot()
+	}
+	if len(got) != 2 || !left[ds[0].Name] || !left[ds[1].Name] {
+		t.Fatalf("claimed %v, want the released pending directories %v", got, left)
+	}
+	for name, boot := range got {
+		if !strings.HasPrefix(name, "pending-"+boot+"-") {
+			t.Errorf("%s: Boot() = %q", name, boot)
+		}
+	}
+	if again, err := Claim(ctx, tmp, Pending); err != nil || len(again) != 0 {
+		t.Errorf("claimed directories were claimed again: %v, %v", again, err)
+	}
+	for _, d := range ds {
+		if err := d.Remove(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

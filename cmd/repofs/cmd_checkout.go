@@ -31,7 +31,8 @@ Options:
                        ostree, whose entries later -U checkouts hardlink
                        (each verified against its object before that)
   --fsync=POLICY       false: do not flush new cache entries to disk before
-                       adding them (default true, or core.fsync)
+                       adding them, and add them at once rather than at the
+                       next -U checkout (default true, or core.fsync)
   --union              keep existing directories, replace existing files
   --union-add          keep existing files and directories, only add
   --union-identical    fail if an existing file differs (needs -H)
