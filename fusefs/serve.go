@@ -31,12 +31,13 @@ import (
 // would. Nothing of go-fuse's loop runs: the server is never Served, so
 // the mount is unmounted and waited for here (Mount.Unmount, Wait).
 type serveLoop struct {
-	fd     int
-	srv    *fuse.Server // holds the fd open while the loop runs
-	ps     *fuse.ProtocolServer
-	inline func(h *fuse.InHeader) bool
-	log    *slog.Logger
-	bufs   sync.Pool // *[]byte of bufSize
+	fd    int
+	srv   *fuse.Server // holds the fd open while the loop runs
+	ps    *fuse.ProtocolServer
+	refs  *refsState
+	count *countingFS // nil if the file system counts nothing
+	log   *slog.Logger
+	bufs  sync.Pool // *[]byte of bufSize
 	// bufSize fits the largest request (a WRITE of max_write, which the
 	// kernel requires a read to have room for) and the largest reply.
 	bufSize int
@@ -59,11 +60,13 @@ const (
 
 // newServeLoop returns a loop serving fs (the raw file system srv was
 // made with, with its options o) on the device fd, which srv opened and
-// negotiated INIT on; inline tells which requests the reader answers
-// itself.
-func newServeLoop(srv *fuse.Server, fd int, fs fuse.RawFileSystem, o *fuse.MountOptions, inline func(h *fuse.InHeader) bool, log *slog.Logger) (*serveLoop, error) {
-	l := &serveLoop{fd: fd, srv: srv, ps: fuse.NewProtocolServer(fs, o), inline: inline, log: log,
+// negotiated INIT on; refs tells which requests the reader answers
+// itself (answersAtOnce), and answers the most frequent of them
+// (fastReply).
+func newServeLoop(srv *fuse.Server, fd int, fs fuse.RawFileSystem, o *fuse.MountOptions, refs *refsState, log *slog.Logger) (*serveLoop, error) {
+	l := &serveLoop{fd: fd, srv: srv, ps: fuse.NewProtocolServer(fs, o), refs: refs, log: log,
 		bufSize: o.MaxWrite + 1<<16, done: make(chan struct{})}
+	l.count, _ = fs.(*countingFS)
 	l.bufs.New = func() any { b := make([]byte, l.bufSize); return &b }
 	// The protocol server decodes requests by the version and flags that
 	// INIT settled: it is told the kernel's INIT that srv answered, and
@@ -115,8 +118,12 @@ func (l *serveLoop) read(in *[]byte) {
 			l.log.Error("fusefs: short request from /dev/fuse", "bytes", n)
 			continue
 		}
+		if m, ok := l.refs.fastReply((*in)[:n], *out, l.count); ok {
+			l.reply((*in)[:n], (*out)[:m])
+			continue
+		}
 		h := (*fuse.InHeader)(unsafe.Pointer(&(*in)[0]))
-		if l.inline(h) {
+		if l.refs.answersAtOnce(h) {
 			l.answer((*in)[:n], *out)
 			continue
 		}
@@ -143,8 +150,13 @@ func (l *serveLoop) answer(req, out []byte) {
 	if n == 0 { // no reply: FORGET, or an INTERRUPT that found its request
 		return
 	}
+	l.reply(req, out[:n])
+}
+
+// reply writes the reply out to the request req.
+func (l *serveLoop) reply(req, out []byte) {
 	for {
-		_, err := syscall.Write(l.fd, out[:n])
+		_, err := syscall.Write(l.fd, out)
 		switch {
 		case err == syscall.EINTR:
 			continue
