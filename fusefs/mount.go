@@ -152,7 +152,7 @@ func MountRepo(ctx context.Context, r *repo.Repo, mountpoint string, o MountOpti
 	// every request.
 	var loop *serveLoop
 	if fd >= 0 && !o.Debug {
-		if loop, err = newServeLoop(server, fd, counting, &fo.MountOptions, f.refs.answersAtOnce, f.log); err != nil {
+		if loop, err = newServeLoop(server, fd, counting, &fo.MountOptions, f.refs, f.log); err != nil {
 			f.log.Warn("fusefs: serving through go-fuse's loop", "err", err)
 			loop = nil
 		}

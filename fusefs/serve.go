@@ -8,9 +8,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // serveLoop reads /dev/fuse in place of go-fuse's request loop, so that
@@ -24,6 +26,10 @@ import (
 // INTERRUPT) it answers and reads on; any other it hands to itself as a
 // worker, after starting the next reader, so that a slow request (a
 // cold READ, a directory of refs/ read from disk) holds up nothing else.
+// The most frequent requests of a walk it answers itself, from the tree
+// (refsState.fastReply); after answering, it reads on for a moment
+// before it sleeps (readerSpin), so that the walk's next request finds
+// it awake.
 //
 // go-fuse's fuse.Server still mounts, negotiates INIT (as for any other
 // go-fuse mount) and sends the notifications; its fuse.ProtocolServer
@@ -31,12 +37,13 @@ import (
 // would. Nothing of go-fuse's loop runs: the server is never Served, so
 // the mount is unmounted and waited for here (Mount.Unmount, Wait).
 type serveLoop struct {
-	fd     int
-	srv    *fuse.Server // holds the fd open while the loop runs
-	ps     *fuse.ProtocolServer
-	inline func(h *fuse.InHeader) bool
-	log    *slog.Logger
-	bufs   sync.Pool // *[]byte of bufSize
+	fd    int
+	srv   *fuse.Server // holds the fd open while the loop runs
+	ps    *fuse.ProtocolServer
+	refs  *refsState
+	count *countingFS // nil if the file system counts nothing
+	log   *slog.Logger
+	bufs  sync.Pool // *[]byte of bufSize
 	// bufSize fits the largest request (a WRITE of max_write, which the
 	// kernel requires a read to have room for) and the largest reply.
 	bufSize int
@@ -59,11 +66,13 @@ const (
 
 // newServeLoop returns a loop serving fs (the raw file system srv was
 // made with, with its options o) on the device fd, which srv opened and
-// negotiated INIT on; inline tells which requests the reader answers
-// itself.
-func newServeLoop(srv *fuse.Server, fd int, fs fuse.RawFileSystem, o *fuse.MountOptions, inline func(h *fuse.InHeader) bool, log *slog.Logger) (*serveLoop, error) {
-	l := &serveLoop{fd: fd, srv: srv, ps: fuse.NewProtocolServer(fs, o), inline: inline, log: log,
+// negotiated INIT on; refs tells which requests the reader answers
+// itself (answersAtOnce), and answers the most frequent of them
+// (fastReply).
+func newServeLoop(srv *fuse.Server, fd int, fs fuse.RawFileSystem, o *fuse.MountOptions, refs *refsState, log *slog.Logger) (*serveLoop, error) {
+	l := &serveLoop{fd: fd, srv: srv, ps: fuse.NewProtocolServer(fs, o), refs: refs, log: log,
 		bufSize: o.MaxWrite + 1<<16, done: make(chan struct{})}
+	l.count, _ = fs.(*countingFS)
 	l.bufs.New = func() any { b := make([]byte, l.bufSize); return &b }
 	// The protocol server decodes requests by the version and flags that
 	// INIT settled: it is told the kernel's INIT that srv answered, and
@@ -83,6 +92,10 @@ func newServeLoop(srv *fuse.Server, fd int, fs fuse.RawFileSystem, o *fuse.Mount
 
 // start starts the reader.
 func (l *serveLoop) start() {
+	// The reader reads on for a while after a request (readerSpin), then
+	// sleeps in poll(2). Should the device stay blocking, it sleeps in
+	// read(2) at once, as it did before.
+	syscall.SetNonblock(l.fd, true)
 	l.workers.Add(1)
 	go l.read(l.bufs.Get().(*[]byte))
 	go func() {
@@ -97,10 +110,21 @@ func (l *serveLoop) read(in *[]byte) {
 	defer l.workers.Done()
 	out := l.bufs.Get().(*[]byte)
 	defer l.bufs.Put(out)
+	var last time.Time
 	for {
 		n, err := syscall.Read(l.fd, *in)
 		switch {
-		case err == syscall.EINTR || err == syscall.EAGAIN:
+		case err == syscall.EAGAIN:
+			if time.Since(last) > readerSpin {
+				l.wait()
+				last = time.Now()
+			} else {
+				// Whatever else would run on this core goes first:
+				// the walk's process, or the mount's other threads.
+				syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+			}
+			continue
+		case err == syscall.EINTR:
 			continue
 		case err == syscall.ENOENT: // interrupted before it was read
 			continue
@@ -115,9 +139,15 @@ func (l *serveLoop) read(in *[]byte) {
 			l.log.Error("fusefs: short request from /dev/fuse", "bytes", n)
 			continue
 		}
+		if m, ok := l.refs.fastReply((*in)[:n], *out, l.count); ok {
+			l.reply((*in)[:n], (*out)[:m])
+			last = time.Now()
+			continue
+		}
 		h := (*fuse.InHeader)(unsafe.Pointer(&(*in)[0]))
-		if l.inline(h) {
+		if l.refs.answersAtOnce(h) {
 			l.answer((*in)[:n], *out)
+			last = time.Now()
 			continue
 		}
 		// The next reader first, then this request, as a worker.
@@ -127,6 +157,24 @@ func (l *serveLoop) read(in *[]byte) {
 		l.answer((*in)[:n], *out)
 		l.bufs.Put(in)
 		return
+	}
+}
+
+// readerSpin is how long the reader keeps reading the device after a
+// request it answered itself, yielding the core in between, before it
+// sleeps until the next: a walk's next request comes within a round
+// trip, and finding it there spares the reader a sleep and a wake-up on
+// each request, which cost more than answering it. An idle mount
+// sleeps.
+const readerSpin = 100 * time.Microsecond
+
+// wait waits for the device to have a request, or to be gone.
+func (l *serveLoop) wait() {
+	fds := []unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			return
+		}
 	}
 }
 
@@ -143,8 +191,13 @@ func (l *serveLoop) answer(req, out []byte) {
 	if n == 0 { // no reply: FORGET, or an INTERRUPT that found its request
 		return
 	}
+	l.reply(req, out[:n])
+}
+
+// reply writes the reply out to the request req.
+func (l *serveLoop) reply(req, out []byte) {
 	for {
-		_, err := syscall.Write(l.fd, out[:n])
+		_, err := syscall.Write(l.fd, out)
 		switch {
 		case err == syscall.EINTR:
 			continue
