@@ -14,6 +14,7 @@ import (
 
 	"github.com/repofs/repofs/internal/bufpool"
 	"github.com/repofs/repofs/repo"
+	"golang.org/x/sys/unix"
 )
 
 // Options describe one pull.
@@ -500,29 +501,35 @@ func (p *puller) stage(c repo.Checksum, mem []byte, partial string, size int64) 
 }
 
 // maxWholeFile is the largest partial download stageFile reads whole; a
-// larger one is streamed. Few objects are larger, and buffers of their
-// size, up to bufpool's largest, were most of a pull's peak memory: the
-// pool keeps them, and the collector's target grows with them.
+// larger one is mapped instead. Few objects are larger, and buffers of
+// their size, up to bufpool's largest, were most of a pull's peak memory:
+// the pool keeps them, and the collector's target grows with them.
 // maxWholeHeld bounds the bytes of partial downloads held in memory at
-// once, all of a pull's together.
+// once, read or mapped, all of a pull's together.
 const (
 	maxWholeFile = 1 << 20
 	maxWholeHeld = 16 << 20
 )
 
 // stageFile verifies and stages content object c from fh, a download of
-// size bytes in its partial file. The file is read whole and decoded in
-// one go (repo.WriteArchiveBytes) when it is at most maxWholeFile bytes
-// and the pull's budget of memory allows, else streamed.
+// size bytes in its partial file. The file is decoded in one go
+// (repo.WriteArchiveBytes) when the pull's budget of memory allows: read
+// whole when it is at most maxWholeFile bytes, else mapped, which costs
+// no heap and no copy, and lets the large objects that end a pull go
+// through the faster of the two decoders (internal/inflate's window
+// reader decodes them in about two thirds of the time klauspost's
+// streaming reader takes). Past the budget it is streamed.
 func (p *puller) stageFile(c repo.Checksum, fh *os.File, size int64) (*repo.FileInfo, error) {
-	if size > maxWholeFile {
-		return p.tx.WriteArchiveStream(fh, size, c)
-	}
-	if p.wholeHeld.Add(size) > maxWholeHeld {
-		p.wholeHeld.Add(-size)
+	if size > maxWholeHeld || p.wholeHeld.Add(size) > maxWholeHeld {
+		if size <= maxWholeHeld {
+			p.wholeHeld.Add(-size)
+		}
 		return p.tx.WriteArchiveStream(fh, size, c)
 	}
 	defer p.wholeHeld.Add(-size)
+	if size > maxWholeFile {
+		return p.stageMapped(c, fh, size)
+	}
 	buf := bufpool.Get(int(size))
 	defer bufpool.Put(buf)
 	n, err := io.ReadFull(fh, buf)
@@ -534,4 +541,24 @@ func (p *puller) stageFile(c repo.Checksum, fh *os.File, size int64) (*repo.File
 		return nil, fmt.Errorf("pull %s: read %s: %w", p.o.Remote, fh.Name(), err)
 	}
 	return p.tx.WriteArchiveBytes(buf, c)
+}
+
+// stageMapped is stageFile of a partial download mapped into memory. The
+// file is the pull's own, in its locked fetcher directory, so nothing
+// shortens it while it is mapped; one shorter than the download was is
+// corrupt, as a short read would be.
+func (p *puller) stageMapped(c repo.Checksum, fh *os.File, size int64) (*repo.FileInfo, error) {
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
+	}
+	if st.Size() < size {
+		return nil, fmt.Errorf("%w: %s: %d bytes, expected %d", repo.ErrCorrupt, fh.Name(), st.Size(), size)
+	}
+	data, err := unix.Mmap(int(fh.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: map %s: %w", p.o.Remote, fh.Name(), err)
+	}
+	defer unix.Munmap(data)
+	return p.tx.WriteArchiveBytes(data, c)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -38,9 +39,9 @@ func archiveObject(t *testing.T, payload []byte) (repo.Checksum, []byte) {
 	return c, filez
 }
 
-// TestStageFile: a download in its partial file is staged read whole, or,
-// when larger than maxWholeFile or when the pull holds its budget of memory
-// already, streamed; either way it is verified, and a partial file shorter
+// TestStageFile: a download in its partial file is staged read whole, or
+// mapped when larger than maxWholeFile, or, when the pull holds its budget
+// of memory already, streamed; either way it is verified, and a partial file shorter
 // than the download was, or with bad bytes, is corrupt.
 func TestStageFile(t *testing.T) {
 	payload := bytes.Repeat([]byte("repofs pulls objects\n"), 50000)
@@ -57,7 +58,10 @@ func TestStageFile(t *testing.T) {
 		corrupt bool
 	}{
 		{name: "whole", data: filez, size: int64(len(filez))},
-		{name: "larger than maxWholeFile", c: bigC, data: bigFilez, size: int64(len(bigFilez))},
+		{name: "larger than maxWholeFile, mapped", c: bigC, data: bigFilez, size: int64(len(bigFilez))},
+		{name: "larger than maxWholeFile, streamed", held: maxWholeHeld, c: bigC, data: bigFilez, size: int64(len(bigFilez))},
+		{name: "mapped, short file", c: bigC, data: bigFilez[:len(bigFilez)-10], size: int64(len(bigFilez)), corrupt: true},
+		{name: "mapped, bad byte", c: bigC, data: flipByte(bigFilez, len(bigFilez)/2), size: int64(len(bigFilez)), corrupt: true},
 		{name: "streamed", held: maxWholeHeld, data: filez, size: int64(len(filez))},
 		{name: "short file", data: filez[:len(filez)-10], size: int64(len(filez)), corrupt: true},
 		{name: "bad byte", data: flipByte(filez, len(filez)/2), size: int64(len(filez)), corrupt: true},
@@ -95,6 +99,13 @@ func TestStageFile(t *testing.T) {
 			if tc.corrupt {
 				if !errors.Is(err, repo.ErrCorrupt) {
 					t.Fatalf("got %v, want ErrCorrupt", err)
+				}
+				// Nothing of it is staged: committing publishes no object.
+				if err := tx.Commit(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := os.Stat(r.ObjectPath(c, repo.ObjFile)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("corrupt object in objects/: stat says %v", err)
 				}
 				return
 			}
