@@ -52,13 +52,66 @@ type mirror struct {
 	// refused a connection.
 	fails atomic.Int32
 	down  atomic.Bool
+	// prefix is what url puts before a plain path (see plainPath), "" when
+	// it cannot: computed once, as a pull asks for thousands of URLs.
+	prefix atomic.Pointer[string]
 }
 
 // mirrorGiveUp is how many failures in a row take a mirror out of a pull.
 const mirrorGiveUp = 3
 
+// url is path resolved against the mirror's base URL. A plain path, as
+// object paths are, is appended to the base's resolved directory, which
+// is what resolving it gives, without parsing and printing a URL per
+// request.
 func (m *mirror) url(path string) string {
+	if !plainPath(path) {
+		return m.resolve(path)
+	}
+	pre := m.prefix.Load()
+	if pre == nil {
+		s, ok := strings.CutSuffix(m.resolve("x"), "/x")
+		if ok {
+			s += "/"
+		} else {
+			s = ""
+		}
+		m.prefix.Store(&s)
+		pre = &s
+	}
+	if *pre == "" {
+		return m.resolve(path)
+	}
+	return *pre + path
+}
+
+func (m *mirror) resolve(path string) string {
 	return m.base.ResolveReference(&url.URL{Path: path}).String()
+}
+
+// plainPath reports whether path is relative, made of letters, digits,
+// '.', '-', '_' and '/' only (nothing to escape), with no empty, "." or
+// ".." segment (nothing for resolving to remove).
+func plainPath(path string) bool {
+	seg := 0 // the current segment's length
+	dots := 0
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c == '/':
+			if seg == 0 || seg == dots && dots <= 2 {
+				return false
+			}
+			seg, dots = 0, 0
+		case c == '.':
+			seg++
+			dots++
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			seg++
+		default:
+			return false
+		}
+	}
+	return seg > 0 && !(seg == dots && dots <= 2)
 }
 
 // ok records a success: the failures in a row start again from zero.
