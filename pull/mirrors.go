@@ -96,23 +96,37 @@ func plainPath(path string) bool {
 	seg := 0 // the current segment's length
 	dots := 0
 	for i := 0; i < len(path); i++ {
-		switch c := path[i]; {
-		case c == '/':
+		switch plainByte[path[i]] {
+		case 0:
+			return false
+		case '/':
 			if seg == 0 || seg == dots && dots <= 2 {
 				return false
 			}
 			seg, dots = 0, 0
-		case c == '.':
+		case '.':
 			seg++
 			dots++
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-			seg++
 		default:
-			return false
+			seg++
 		}
 	}
 	return seg > 0 && !(seg == dots && dots <= 2)
 }
+
+// plainByte maps the bytes a plain path may hold to themselves, and
+// letters and digits to 'a'; others to 0.
+var plainByte = func() (t [256]byte) {
+	for c := range 256 {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			t[c] = 'a'
+		case c == '.', c == '/':
+			t[c] = byte(c)
+		}
+	}
+	return t
+}()
 
 // ok records a success: the failures in a row start again from zero.
 func (m *mirror) ok() {
