@@ -114,6 +114,7 @@ type puller struct {
 	deltaObjects                                       atomic.Int64
 	fromCache                                          atomic.Int64
 	wholeHeld                                          atomic.Int64 // see stageFile
+	mapped                                             budget       // see stageFile
 
 	mu        sync.Mutex
 	seen      map[repo.Checksum]bool   // metadata objects walked
@@ -504,32 +505,42 @@ func (p *puller) stage(c repo.Checksum, mem []byte, partial string, size int64) 
 // larger one is mapped instead. Few objects are larger, and buffers of
 // their size, up to bufpool's largest, were most of a pull's peak memory:
 // the pool keeps them, and the collector's target grows with them.
-// maxWholeHeld bounds the bytes of partial downloads held in memory at
-// once, read or mapped, all of a pull's together.
+// maxWholeHeld bounds the bytes of partial downloads read into memory at
+// once, all of a pull's together, and maxMappedHeld those mapped: mapped
+// pages are the page cache's, no heap, but they count in the process's
+// resident set while mapped.
 const (
-	maxWholeFile = 1 << 20
-	maxWholeHeld = 16 << 20
+	maxWholeFile  = 1 << 20
+	maxWholeHeld  = 16 << 20
+	maxMappedHeld = 16 << 20
 )
 
 // stageFile verifies and stages content object c from fh, a download of
 // size bytes in its partial file. The file is decoded in one go
-// (repo.WriteArchiveBytes) when the pull's budget of memory allows: read
-// whole when it is at most maxWholeFile bytes, else mapped, which costs
-// no heap and no copy, and lets the large objects that end a pull go
-// through the faster of the two decoders (internal/inflate's window
-// reader decodes them in about two thirds of the time klauspost's
-// streaming reader takes). Past the budget it is streamed.
+// (repo.WriteArchiveBytes): read whole when it is at most maxWholeFile
+// bytes and the pull's budget of memory allows (past it, it is streamed),
+// else mapped, which costs no heap and no copy, and lets the large objects
+// that end a pull go through the faster of the two decoders
+// (internal/inflate's window reader rather than klauspost's streaming
+// one). A mapped file waits for others to be done when the budget for
+// them is spent: the large objects come at once at the end of a pull,
+// more of them than there are cores to decode them, and streaming those
+// past the budget cost more CPU than waiting. One larger than the whole
+// budget is streamed.
 func (p *puller) stageFile(c repo.Checksum, fh *os.File, size int64) (*repo.FileInfo, error) {
-	if size > maxWholeHeld || p.wholeHeld.Add(size) > maxWholeHeld {
-		if size <= maxWholeHeld {
-			p.wholeHeld.Add(-size)
+	if size > maxWholeFile {
+		if size > maxMappedHeld {
+			return p.tx.WriteArchiveStream(fh, size, c)
 		}
+		p.mapped.acquire(size, maxMappedHeld)
+		defer p.mapped.release(size)
+		return p.stageMapped(c, fh, size)
+	}
+	if p.wholeHeld.Add(size) > maxWholeHeld {
+		p.wholeHeld.Add(-size)
 		return p.tx.WriteArchiveStream(fh, size, c)
 	}
 	defer p.wholeHeld.Add(-size)
-	if size > maxWholeFile {
-		return p.stageMapped(c, fh, size)
-	}
 	buf := bufpool.Get(int(size))
 	defer bufpool.Put(buf)
 	n, err := io.ReadFull(fh, buf)
@@ -541,6 +552,48 @@ func (p *puller) stageFile(c repo.Checksum, fh *os.File, size int64) (*repo.File
 		return nil, fmt.Errorf("pull %s: read %s: %w", p.o.Remote, fh.Name(), err)
 	}
 	return p.tx.WriteArchiveBytes(buf, c)
+}
+
+// budget counts bytes held, up to a limit that acquire waits under; the
+// zero value holds nothing. Holders release what they hold whatever
+// happens, in the time a disk write takes, so a wait ends.
+type budget struct {
+	mu   sync.Mutex
+	held int64
+	wake chan struct{} // closed when bytes are released; nil: nobody waits
+}
+
+// acquire waits until n more bytes fit under limit, or nothing is held.
+func (b *budget) acquire(n, limit int64) {
+	b.mu.Lock()
+	for b.held > 0 && b.held+n > limit {
+		if b.wake == nil {
+			b.wake = make(chan struct{})
+		}
+		w := b.wake
+		b.mu.Unlock()
+		<-w
+		b.mu.Lock()
+	}
+	b.held += n
+	b.mu.Unlock()
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.held -= n
+	if b.wake != nil {
+		close(b.wake)
+		b.wake = nil
+	}
+	b.mu.Unlock()
+}
+
+// load is what b holds.
+func (b *budget) load() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.held
 }
 
 // stageMapped is stageFile of a partial download mapped into memory. The

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/repofs/repofs/repo"
@@ -59,7 +60,7 @@ func TestStageFile(t *testing.T) {
 	}{
 		{name: "whole", data: filez, size: int64(len(filez))},
 		{name: "larger than maxWholeFile, mapped", c: bigC, data: bigFilez, size: int64(len(bigFilez))},
-		{name: "larger than maxWholeFile, streamed", held: maxWholeHeld, c: bigC, data: bigFilez, size: int64(len(bigFilez))},
+		{name: "larger than maxWholeFile, mapped while reads hold the budget", held: maxWholeHeld, c: bigC, data: bigFilez, size: int64(len(bigFilez))},
 		{name: "mapped, short file", c: bigC, data: bigFilez[:len(bigFilez)-10], size: int64(len(bigFilez)), corrupt: true},
 		{name: "mapped, bad byte", c: bigC, data: flipByte(bigFilez, len(bigFilez)/2), size: int64(len(bigFilez)), corrupt: true},
 		{name: "streamed", held: maxWholeHeld, data: filez, size: int64(len(filez))},
@@ -130,4 +131,67 @@ func flipByte(b []byte, i int) []byte {
 	b = bytes.Clone(b)
 	b[i] ^= 0x20
 	return b
+}
+
+// TestStageFileWaitsForMapped: a partial download to map waits while
+// others hold the budget for mapped files, and is staged once they
+// release it.
+func TestStageFileWaitsForMapped(t *testing.T) {
+	big := make([]byte, maxWholeFile+1000)
+	rand.NewChaCha8([32]byte{2}).Read(big)
+	c, filez := archiveObject(t, big)
+	r, err := repo.Init(filepath.Join(t.TempDir(), "client"), repo.ModeBareUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := r.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Abort()
+	partial := filepath.Join(t.TempDir(), "partial")
+	if err := os.WriteFile(partial, filez, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	p := &puller{tx: tx}
+	p.mapped.acquire(maxMappedHeld, maxMappedHeld)
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.stageFile(c, fh, int64(len(filez)))
+		done <- err
+	}()
+	for !p.mapped.waiting() {
+		select {
+		case err := <-done:
+			t.Fatalf("staged while the budget was spent (%v)", err)
+		default:
+			runtime.Gosched()
+		}
+	}
+	p.mapped.release(maxMappedHeld)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := p.mapped.load(); n != 0 {
+		t.Errorf("%d bytes still held", n)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(r.ObjectPath(c, repo.ObjFile))
+	if err != nil || !bytes.Equal(got, big) {
+		t.Errorf("staged object: %d bytes, %v", len(got), err)
+	}
+}
+
+// waiting reports whether an acquire waits.
+func (b *budget) waiting() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.wake != nil
 }
