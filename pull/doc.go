@@ -16,10 +16,12 @@
 // object over loopback TCP. A body of up to smallBody bytes is fetched into
 // memory and staged from there whole (repo.Transaction.WriteArchiveBytes:
 // decoded in one go, written with one write); a larger one goes through
-// its partial file, read back whole. Plain http:// GETs are made by the
-// goroutine that asks (connTransport): net/http's Transport hands every
-// request and response between goroutines, which cost more than the
-// requests. A server on the same machine competes for the same cores. The
+// its partial file, read back whole, or mapped when over maxWholeFile, so
+// that the few large objects, which come last, are decoded by
+// internal/inflate too. Plain http:// GETs without credentials are made
+// by the goroutine that asks (connTransport), without http.Client:
+// net/http's Transport hands every request and response between
+// goroutines, which cost more than the requests. A server on the same machine competes for the same cores. The
 // commit itself (syncfs, renames, syncfs) is a small part. What is left
 // to cut is per request and per object: fewer requests (static deltas),
 // a faster inflate, or fewer syscalls per object.

@@ -56,6 +56,35 @@ func newHTTPClient() *http.Client {
 	return &http.Client{Transport: newConnTransport(tr)}
 }
 
+// send is f.client.Do(req), but a request that the client would hand to
+// its connTransport as it is goes there directly: http.Client's own work
+// per request (copying headers for redirects, the cookie jar, its
+// timeout) is a measurable part of a pull of many small objects and does
+// nothing for a GET without credentials that is not redirected. A
+// redirect is followed by the client: the request for its Location goes
+// through it, and so do any further redirects.
+func (f *fetcher) send(req *http.Request) (*http.Response, error) {
+	t, ok := f.client.Transport.(*connTransport)
+	if !ok || f.client.Jar != nil || f.client.Timeout != 0 || req.URL.User != nil {
+		return f.client.Do(req)
+	}
+	resp, err := t.RoundTrip(req)
+	if err != nil {
+		// As the client reports it.
+		return nil, &url.Error{Op: "Get", URL: req.URL.String(), Err: err}
+	}
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		if loc, err := resp.Location(); err == nil {
+			resp.Body.Close()
+			next := req.Clone(req.Context())
+			next.URL, next.Host = loc, ""
+			return f.client.Do(next)
+		}
+	}
+	return resp, nil
+}
+
 // with returns a fetcher like f (client, limits, byte count) that sends
 // its requests to l.
 func (f *fetcher) with(l *mirrorList) *fetcher {
@@ -169,7 +198,7 @@ func (f *fetcher) fetchMem(ctx context.Context, path string, max int64, have val
 		if !have.lastModified.IsZero() {
 			req.Header.Set("If-Modified-Since", have.lastModified.UTC().Format(http.TimeFormat))
 		}
-		resp, err := f.client.Do(req)
+		resp, err := f.send(req)
 		if err != nil {
 			return 0, err
 		}
@@ -348,7 +377,7 @@ func (f *fetcher) resumable(ctx context.Context, u string, d download) (mem []by
 		if have > 0 {
 			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
 		}
-		resp, err := f.client.Do(req)
+		resp, err := f.send(req)
 		if err != nil {
 			return 0, err
 		}

@@ -52,14 +52,81 @@ type mirror struct {
 	// refused a connection.
 	fails atomic.Int32
 	down  atomic.Bool
+	// prefix is what url puts before a plain path (see plainPath), "" when
+	// it cannot: computed once, as a pull asks for thousands of URLs.
+	prefix atomic.Pointer[string]
 }
 
 // mirrorGiveUp is how many failures in a row take a mirror out of a pull.
 const mirrorGiveUp = 3
 
+// url is path resolved against the mirror's base URL. A plain path, as
+// object paths are, is appended to the base's resolved directory, which
+// is what resolving it gives, without parsing and printing a URL per
+// request.
 func (m *mirror) url(path string) string {
+	if !plainPath(path) {
+		return m.resolve(path)
+	}
+	pre := m.prefix.Load()
+	if pre == nil {
+		s, ok := strings.CutSuffix(m.resolve("x"), "/x")
+		if ok {
+			s += "/"
+		} else {
+			s = ""
+		}
+		m.prefix.Store(&s)
+		pre = &s
+	}
+	if *pre == "" {
+		return m.resolve(path)
+	}
+	return *pre + path
+}
+
+func (m *mirror) resolve(path string) string {
 	return m.base.ResolveReference(&url.URL{Path: path}).String()
 }
+
+// plainPath reports whether path is relative, made of letters, digits,
+// '.', '-', '_' and '/' only (nothing to escape), with no empty, "." or
+// ".." segment (nothing for resolving to remove).
+func plainPath(path string) bool {
+	seg := 0 // the current segment's length
+	dots := 0
+	for i := 0; i < len(path); i++ {
+		switch plainByte[path[i]] {
+		case 0:
+			return false
+		case '/':
+			if seg == 0 || seg == dots && dots <= 2 {
+				return false
+			}
+			seg, dots = 0, 0
+		case '.':
+			seg++
+			dots++
+		default:
+			seg++
+		}
+	}
+	return seg > 0 && !(seg == dots && dots <= 2)
+}
+
+// plainByte maps the bytes a plain path may hold to themselves, and
+// letters and digits to 'a'; others to 0.
+var plainByte = func() (t [256]byte) {
+	for c := range 256 {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			t[c] = 'a'
+		case c == '.', c == '/':
+			t[c] = byte(c)
+		}
+	}
+	return t
+}()
 
 // ok records a success: the failures in a row start again from zero.
 func (m *mirror) ok() {

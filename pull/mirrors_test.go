@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -478,5 +479,45 @@ func TestPullLocalCache(t *testing.T) {
 	}
 	if _, err := Pull(t.Context(), r, Options{Remote: "origin", LocalCache: []string{filepath.Join(cache, "nope")}}); err == nil || !strings.Contains(err.Error(), "--localcache-repo=") {
 		t.Errorf("pull with a missing cache: %v", err)
+	}
+}
+
+// TestMirrorURL: url gives what resolving the path against the base URL
+// gives, for plain paths (appended to a prefix computed once) and others.
+func TestMirrorURL(t *testing.T) {
+	bases := []string{
+		"http://example.com", "http://example.com/", "http://example.com/repo",
+		"http://example.com/repo/", "http://u:p@example.com:8080/a/b/?q=1#f",
+		"https://example.com/a%20b/", "file:///srv/repo/", "http://example.com/a/./b/../c/",
+	}
+	paths := []string{
+		"config", "summary.sig", "objects/ab/cdef.filez", "deltas/ab/cd-ef/0", "refs/heads/a/b",
+		"", ".", "..", "./x", "../x", "a/../b", "a/./b", "a//b", "/abs", "a b", "a%20b", "é",
+		"a/", "a/..", "...", "a/.../b", ".x", "x.", "refs/heads/a+b", "a?b", "a#b",
+	}
+	for _, b := range bases {
+		u, err := url.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &mirror{base: u}
+		for _, p := range paths {
+			want := u.ResolveReference(&url.URL{Path: p}).String()
+			if got := m.url(p); got != want {
+				t.Errorf("base %q, path %q: got %q, want %q", b, p, got, want)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		path  string
+		plain bool
+	}{
+		{"objects/ab/cdef.filez", true}, {"...", true}, {".x", true}, {"a/x.", true},
+		{"", false}, {".", false}, {"..", false}, {"a/../b", false}, {"a//b", false},
+		{"/a", false}, {"a/", false}, {"a b", false}, {"a%20b", false},
+	} {
+		if got := plainPath(tc.path); got != tc.plain {
+			t.Errorf("plainPath(%q) = %v, want %v", tc.path, got, tc.plain)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/repofs/repofs/internal/bufpool"
 	"github.com/repofs/repofs/repo"
+	"golang.org/x/sys/unix"
 )
 
 // Options describe one pull.
@@ -113,6 +114,7 @@ type puller struct {
 	deltaObjects                                       atomic.Int64
 	fromCache                                          atomic.Int64
 	wholeHeld                                          atomic.Int64 // see stageFile
+	mapped                                             budget       // see stageFile
 
 	mu        sync.Mutex
 	seen      map[repo.Checksum]bool   // metadata objects walked
@@ -500,23 +502,39 @@ func (p *puller) stage(c repo.Checksum, mem []byte, partial string, size int64) 
 }
 
 // maxWholeFile is the largest partial download stageFile reads whole; a
-// larger one is streamed. Few objects are larger, and buffers of their
-// size, up to bufpool's largest, were most of a pull's peak memory: the
-// pool keeps them, and the collector's target grows with them.
-// maxWholeHeld bounds the bytes of partial downloads held in memory at
-// once, all of a pull's together.
+// larger one is mapped instead. Few objects are larger, and buffers of
+// their size, up to bufpool's largest, were most of a pull's peak memory:
+// the pool keeps them, and the collector's target grows with them.
+// maxWholeHeld bounds the bytes of partial downloads read into memory at
+// once, all of a pull's together, and maxMappedHeld those mapped: mapped
+// pages are the page cache's, no heap, but they count in the process's
+// resident set while mapped.
 const (
-	maxWholeFile = 1 << 20
-	maxWholeHeld = 16 << 20
+	maxWholeFile  = 1 << 20
+	maxWholeHeld  = 16 << 20
+	maxMappedHeld = 16 << 20
 )
 
 // stageFile verifies and stages content object c from fh, a download of
-// size bytes in its partial file. The file is read whole and decoded in
-// one go (repo.WriteArchiveBytes) when it is at most maxWholeFile bytes
-// and the pull's budget of memory allows, else streamed.
+// size bytes in its partial file. The file is decoded in one go
+// (repo.WriteArchiveBytes): read whole when it is at most maxWholeFile
+// bytes and the pull's budget of memory allows (past it, it is streamed),
+// else mapped, which costs no heap and no copy, and lets the large objects
+// that end a pull go through the faster of the two decoders
+// (internal/inflate's window reader rather than klauspost's streaming
+// one). A mapped file waits for others to be done when the budget for
+// them is spent: the large objects come at once at the end of a pull,
+// more of them than there are cores to decode them, and streaming those
+// past the budget cost more CPU than waiting. One larger than the whole
+// budget is streamed.
 func (p *puller) stageFile(c repo.Checksum, fh *os.File, size int64) (*repo.FileInfo, error) {
 	if size > maxWholeFile {
-		return p.tx.WriteArchiveStream(fh, size, c)
+		if size > maxMappedHeld {
+			return p.tx.WriteArchiveStream(fh, size, c)
+		}
+		p.mapped.acquire(size, maxMappedHeld)
+		defer p.mapped.release(size)
+		return p.stageMapped(c, fh, size)
 	}
 	if p.wholeHeld.Add(size) > maxWholeHeld {
 		p.wholeHeld.Add(-size)
@@ -534,4 +552,66 @@ func (p *puller) stageFile(c repo.Checksum, fh *os.File, size int64) (*repo.File
 		return nil, fmt.Errorf("pull %s: read %s: %w", p.o.Remote, fh.Name(), err)
 	}
 	return p.tx.WriteArchiveBytes(buf, c)
+}
+
+// budget counts bytes held, up to a limit that acquire waits under; the
+// zero value holds nothing. Holders release what they hold whatever
+// happens, in the time a disk write takes, so a wait ends.
+type budget struct {
+	mu   sync.Mutex
+	held int64
+	wake chan struct{} // closed when bytes are released; nil: nobody waits
+}
+
+// acquire waits until n more bytes fit under limit, or nothing is held.
+func (b *budget) acquire(n, limit int64) {
+	b.mu.Lock()
+	for b.held > 0 && b.held+n > limit {
+		if b.wake == nil {
+			b.wake = make(chan struct{})
+		}
+		w := b.wake
+		b.mu.Unlock()
+		<-w
+		b.mu.Lock()
+	}
+	b.held += n
+	b.mu.Unlock()
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.held -= n
+	if b.wake != nil {
+		close(b.wake)
+		b.wake = nil
+	}
+	b.mu.Unlock()
+}
+
+// load is what b holds.
+func (b *budget) load() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.held
+}
+
+// stageMapped is stageFile of a partial download mapped into memory. The
+// file is the pull's own, in its locked fetcher directory, so nothing
+// shortens it while it is mapped; one shorter than the download was is
+// corrupt, as a short read would be.
+func (p *puller) stageMapped(c repo.Checksum, fh *os.File, size int64) (*repo.FileInfo, error) {
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", p.o.Remote, err)
+	}
+	if st.Size() < size {
+		return nil, fmt.Errorf("%w: %s: %d bytes, expected %d", repo.ErrCorrupt, fh.Name(), st.Size(), size)
+	}
+	data, err := unix.Mmap(int(fh.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: map %s: %w", p.o.Remote, fh.Name(), err)
+	}
+	defer unix.Munmap(data)
+	return p.tx.WriteArchiveBytes(data, c)
 }

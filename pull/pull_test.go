@@ -519,3 +519,35 @@ func TestSummaryCache(t *testing.T) {
 		t.Errorf("summary requests answered %v, want [200 304 200]", statuses)
 	}
 }
+
+// TestPullFollowsRedirects: a server that redirects every object to
+// another path of its own (as a mirror network's front does) is pulled
+// from as one that serves them itself, each object through its redirect.
+func TestPullFollowsRedirects(t *testing.T) {
+	repotest.RequireOstree(t)
+	var redirected, served atomic.Int64
+	s := newSource(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if rest, ok := strings.CutPrefix(req.URL.Path, "/real/"); ok {
+				served.Add(1)
+				req.URL.Path = "/" + rest
+				h.ServeHTTP(w, req)
+				return
+			}
+			if strings.HasPrefix(req.URL.Path, "/objects/") {
+				redirected.Add(1)
+				http.Redirect(w, req, "/real"+req.URL.Path, http.StatusFound)
+				return
+			}
+			h.ServeHTTP(w, req)
+		})
+	})
+	r := newClient(t, repo.ModeBareUser, s.srv.URL)
+	if _, err := Pull(context.Background(), r, Options{Remote: "origin", Refs: []string{"test/main"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.check(t, r, "test/main")
+	if redirected.Load() == 0 || served.Load() != redirected.Load() {
+		t.Errorf("%d object requests redirected, %d served where they pointed", redirected.Load(), served.Load())
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/repofs/repofs/repo"
@@ -38,9 +40,9 @@ func archiveObject(t *testing.T, payload []byte) (repo.Checksum, []byte) {
 	return c, filez
 }
 
-// TestStageFile: a download in its partial file is staged read whole, or,
-// when larger than maxWholeFile or when the pull holds its budget of memory
-// already, streamed; either way it is verified, and a partial file shorter
+// TestStageFile: a download in its partial file is staged read whole, or
+// mapped when larger than maxWholeFile, or, when the pull holds its budget
+// of memory already, streamed; either way it is verified, and a partial file shorter
 // than the download was, or with bad bytes, is corrupt.
 func TestStageFile(t *testing.T) {
 	payload := bytes.Repeat([]byte("repofs pulls objects\n"), 50000)
@@ -57,7 +59,10 @@ func TestStageFile(t *testing.T) {
 		corrupt bool
 	}{
 		{name: "whole", data: filez, size: int64(len(filez))},
-		{name: "larger than maxWholeFile", c: bigC, data: bigFilez, size: int64(len(bigFilez))},
+		{name: "larger than maxWholeFile, mapped", c: bigC, data: bigFilez, size: int64(len(bigFilez))},
+		{name: "larger than maxWholeFile, mapped while reads hold the budget", held: maxWholeHeld, c: bigC, data: bigFilez, size: int64(len(bigFilez))},
+		{name: "mapped, short file", c: bigC, data: bigFilez[:len(bigFilez)-10], size: int64(len(bigFilez)), corrupt: true},
+		{name: "mapped, bad byte", c: bigC, data: flipByte(bigFilez, len(bigFilez)/2), size: int64(len(bigFilez)), corrupt: true},
 		{name: "streamed", held: maxWholeHeld, data: filez, size: int64(len(filez))},
 		{name: "short file", data: filez[:len(filez)-10], size: int64(len(filez)), corrupt: true},
 		{name: "bad byte", data: flipByte(filez, len(filez)/2), size: int64(len(filez)), corrupt: true},
@@ -96,6 +101,13 @@ func TestStageFile(t *testing.T) {
 				if !errors.Is(err, repo.ErrCorrupt) {
 					t.Fatalf("got %v, want ErrCorrupt", err)
 				}
+				// Nothing of it is staged: committing publishes no object.
+				if err := tx.Commit(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := os.Stat(r.ObjectPath(c, repo.ObjFile)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("corrupt object in objects/: stat says %v", err)
+				}
 				return
 			}
 			if err != nil {
@@ -119,4 +131,67 @@ func flipByte(b []byte, i int) []byte {
 	b = bytes.Clone(b)
 	b[i] ^= 0x20
 	return b
+}
+
+// TestStageFileWaitsForMapped: a partial download to map waits while
+// others hold the budget for mapped files, and is staged once they
+// release it.
+func TestStageFileWaitsForMapped(t *testing.T) {
+	big := make([]byte, maxWholeFile+1000)
+	rand.NewChaCha8([32]byte{2}).Read(big)
+	c, filez := archiveObject(t, big)
+	r, err := repo.Init(filepath.Join(t.TempDir(), "client"), repo.ModeBareUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := r.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Abort()
+	partial := filepath.Join(t.TempDir(), "partial")
+	if err := os.WriteFile(partial, filez, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	p := &puller{tx: tx}
+	p.mapped.acquire(maxMappedHeld, maxMappedHeld)
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.stageFile(c, fh, int64(len(filez)))
+		done <- err
+	}()
+	for !p.mapped.waiting() {
+		select {
+		case err := <-done:
+			t.Fatalf("staged while the budget was spent (%v)", err)
+		default:
+			runtime.Gosched()
+		}
+	}
+	p.mapped.release(maxMappedHeld)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := p.mapped.load(); n != 0 {
+		t.Errorf("%d bytes still held", n)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(r.ObjectPath(c, repo.ObjFile))
+	if err != nil || !bytes.Equal(got, big) {
+		t.Errorf("staged object: %d bytes, %v", len(got), err)
+	}
+}
+
+// waiting reports whether an acquire waits.
+func (b *budget) waiting() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.wake != nil
 }
