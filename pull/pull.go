@@ -7,10 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/repofs/repofs/internal/bufpool"
 	"github.com/repofs/repofs/repo"
@@ -613,5 +615,39 @@ func (p *puller) stageMapped(c repo.Checksum, fh *os.File, size int64) (*repo.Fi
 		return nil, fmt.Errorf("pull %s: map %s: %w", p.o.Remote, fh.Name(), err)
 	}
 	defer unix.Munmap(data)
-	return p.tx.WriteArchiveBytes(data, c)
+	var fi *repo.FileInfo
+	err = readMapped(data, func() (err error) {
+		fi, err = p.tx.WriteArchiveBytes(data, c)
+		return err
+	})
+	if err != nil && errors.Is(err, errMappedFault) {
+		return nil, fmt.Errorf("pull %s: read %s: %w", p.o.Remote, fh.Name(), err)
+	}
+	return fi, err
+}
+
+// errMappedFault is the error of a read of a mapped file that faulted.
+var errMappedFault = errors.New("the mapped file could not be read (shortened meanwhile, or an I/O error)")
+
+// readMapped runs f, which reads data, a mapping of a file, on this
+// goroutine. A read that faults (SIGBUS: the file was shortened under the
+// mapping, or the disk failed to read a page) ends f with errMappedFault
+// instead of the process; any other panic goes on.
+func readMapped(data []byte, f func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if fe, ok := r.(interface{ Addr() uintptr }); ok && len(data) > 0 {
+			lo := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+			if a := fe.Addr(); a >= lo && a < lo+uintptr(len(data)) {
+				err = fmt.Errorf("%w: byte %d: %v", errMappedFault, a-lo, r)
+				return
+			}
+		}
+		panic(r)
+	}()
+	return f()
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/repofs/repofs/repo"
+	"golang.org/x/sys/unix"
 )
 
 // archiveObject stores payload as a file in a new archive repository and
@@ -194,4 +195,47 @@ func (b *budget) waiting() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.wake != nil
+}
+
+// TestReadMappedFault: a mapped download shortened under its mapping
+// fails the read with errMappedFault, where it would kill the process.
+func TestReadMappedFault(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "partial"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	page := os.Getpagesize()
+	if _, err := f.Write(bytes.Repeat([]byte{7}, 2*page)); err != nil {
+		t.Fatal(err)
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, 2*page, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(data)
+	var sum int
+	read := func() error {
+		for _, b := range data {
+			sum += int(b)
+		}
+		return nil
+	}
+	if err := readMapped(data, read); err != nil || sum != 7*2*page {
+		t.Fatalf("whole file: err %v, sum %d", err, sum)
+	}
+	if err := f.Truncate(int64(page)); err != nil {
+		t.Fatal(err)
+	}
+	err = readMapped(data, read)
+	if !errors.Is(err, errMappedFault) {
+		t.Fatalf("read past the shortened end: err %v, want errMappedFault", err)
+	}
+	// Another panic is not taken for a fault.
+	defer func() {
+		if r := recover(); r != "other" {
+			t.Fatalf("recovered %v, want the panic to go on", r)
+		}
+	}()
+	readMapped(data, func() error { panic("other") })
 }
