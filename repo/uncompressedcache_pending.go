@@ -35,7 +35,7 @@ const pendingManifest = "manifest"
 const (
 	pendingMagic     = "repofs-pending1\n"
 	pendingHeaderLen = len(pendingMagic) + 8
-	pendingEntryLen  = 32 + 4 + 4*3 + 8*4 + 4 + 4
+	pendingEntryLen  = 32 + 4 + vrStatLen
 )
 
 // pendingEntry is one staged entry.
@@ -56,17 +56,8 @@ func writeManifest(dirFd int, es []pendingEntry) error {
 		if e.replace {
 			flags = 1
 		}
-		s := e.st
 		b = binary.LittleEndian.AppendUint32(b, flags)
-		b = binary.LittleEndian.AppendUint32(b, s.mode)
-		b = binary.LittleEndian.AppendUint32(b, s.uid)
-		b = binary.LittleEndian.AppendUint32(b, s.gid)
-		b = binary.LittleEndian.AppendUint64(b, s.dev)
-		b = binary.LittleEndian.AppendUint64(b, s.ino)
-		b = binary.LittleEndian.AppendUint64(b, s.size)
-		b = binary.LittleEndian.AppendUint64(b, uint64(s.mtimeSec))
-		b = binary.LittleEndian.AppendUint32(b, s.mtimeNsec)
-		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = e.st.appendTo(b)
 	}
 	fd, err := unix.Openat(dirFd, pendingManifest, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -110,9 +101,7 @@ func readManifest(dirFd int) ([]pendingEntry, bool) {
 		e := b[i*pendingEntryLen:]
 		copy(es[i].c[:], e[:32])
 		es[i].replace = le.Uint32(e[32:])&1 != 0
-		es[i].st = vrStat{mode: le.Uint32(e[36:]), uid: le.Uint32(e[40:]), gid: le.Uint32(e[44:]),
-			dev: le.Uint64(e[48:]), ino: le.Uint64(e[56:]), size: le.Uint64(e[64:]),
-			mtimeSec: int64(le.Uint64(e[72:])), mtimeNsec: le.Uint32(e[80:])}
+		es[i].st = vrStatFrom(e[36:])
 	}
 	return es, true
 }

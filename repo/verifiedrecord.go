@@ -79,7 +79,7 @@ const verifiedRecordName = "repofs-verified"
 const (
 	vrMagic     = "repofs-verified1"
 	vrHeaderLen = len(vrMagic) + 8
-	vrEntryLen  = 32 + 1 + 3 + 4*3 + 8*3 + 8 + 4 + 4 + 8
+	vrEntryLen  = 32 + 1 + 3 + vrStatLen + 8
 	vrRacy      = 2 * time.Second
 )
 
@@ -162,27 +162,42 @@ func vrEncode(k vrKey, s vrStat) []byte {
 	b := make([]byte, 0, vrEntryLen)
 	b = append(b, k.c[:]...)
 	b = append(b, byte(k.k), 0, 0, 0)
-	b = binary.LittleEndian.AppendUint32(b, s.mode)
-	b = binary.LittleEndian.AppendUint32(b, s.uid)
-	b = binary.LittleEndian.AppendUint32(b, s.gid)
-	b = binary.LittleEndian.AppendUint64(b, s.dev)
-	b = binary.LittleEndian.AppendUint64(b, s.ino)
-	b = binary.LittleEndian.AppendUint64(b, s.size)
-	b = binary.LittleEndian.AppendUint64(b, uint64(s.mtimeSec))
-	b = binary.LittleEndian.AppendUint32(b, s.mtimeNsec)
-	b = append(b, 0, 0, 0, 0)
+	b = s.appendTo(b)
 	return append(b, s.xattrs[:]...)
+}
+
+// vrStatLen is the length of vrStat's encoding, its xattrs aside.
+const vrStatLen = 4*3 + 8*3 + 8 + 4 + 4
+
+// appendTo appends s but its xattrs to b, little-endian, padded to
+// vrStatLen; the verified record and the cache's pending manifests use it.
+func (s vrStat) appendTo(b []byte) []byte {
+	le := binary.LittleEndian
+	b = le.AppendUint32(b, s.mode)
+	b = le.AppendUint32(b, s.uid)
+	b = le.AppendUint32(b, s.gid)
+	b = le.AppendUint64(b, s.dev)
+	b = le.AppendUint64(b, s.ino)
+	b = le.AppendUint64(b, s.size)
+	b = le.AppendUint64(b, uint64(s.mtimeSec))
+	b = le.AppendUint32(b, s.mtimeNsec)
+	return append(b, 0, 0, 0, 0)
+}
+
+// vrStatFrom decodes what appendTo appended at the start of e.
+func vrStatFrom(e []byte) vrStat {
+	le := binary.LittleEndian
+	return vrStat{mode: le.Uint32(e[0:]), uid: le.Uint32(e[4:]), gid: le.Uint32(e[8:]),
+		dev: le.Uint64(e[12:]), ino: le.Uint64(e[20:]), size: le.Uint64(e[28:]),
+		mtimeSec: int64(le.Uint64(e[36:])), mtimeNsec: le.Uint32(e[44:])}
 }
 
 func vrDecode(e []byte) (vrKey, vrStat) {
 	var k vrKey
 	copy(k.c[:], e[:32])
 	k.k = vrKind(e[32])
-	le := binary.LittleEndian
-	s := vrStat{mode: le.Uint32(e[36:]), uid: le.Uint32(e[40:]), gid: le.Uint32(e[44:]),
-		dev: le.Uint64(e[48:]), ino: le.Uint64(e[56:]), size: le.Uint64(e[64:]),
-		mtimeSec: int64(le.Uint64(e[72:])), mtimeNsec: le.Uint32(e[80:])}
-	copy(s.xattrs[:], e[88:96])
+	s := vrStatFrom(e[36:])
+	copy(s.xattrs[:], e[36+vrStatLen:])
 	return k, s
 }
 
