@@ -70,24 +70,7 @@ func TestStageFile(t *testing.T) {
 		{name: "bad byte, streamed", held: maxWholeHeld, data: flipByte(filez, len(filez)/2), size: int64(len(filez)), corrupt: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := repo.Init(filepath.Join(t.TempDir(), "client"), repo.ModeBareUser)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tx, err := r.Begin(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Abort()
-			partial := filepath.Join(t.TempDir(), "partial")
-			if err := os.WriteFile(partial, tc.data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			fh, err := os.Open(partial)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fh.Close()
+			r, tx, fh := stageSetup(t, tc.data)
 			p := &puller{tx: tx}
 			p.wholeHeld.Store(tc.held)
 			c, want := c, payload
@@ -128,6 +111,31 @@ func TestStageFile(t *testing.T) {
 	}
 }
 
+// stageSetup returns a new bare-user repository, a transaction on it
+// and a partial download holding data, each closed at the test's end.
+func stageSetup(t *testing.T, data []byte) (*repo.Repo, *repo.Transaction, *os.File) {
+	t.Helper()
+	r, err := repo.Init(filepath.Join(t.TempDir(), "client"), repo.ModeBareUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := r.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Abort() })
+	partial := filepath.Join(t.TempDir(), "partial")
+	if err := os.WriteFile(partial, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	return r, tx, fh
+}
+
 func flipByte(b []byte, i int) []byte {
 	b = bytes.Clone(b)
 	b[i] ^= 0x20
@@ -141,24 +149,7 @@ func TestStageFileWaitsForMapped(t *testing.T) {
 	big := make([]byte, maxWholeFile+1000)
 	rand.NewChaCha8([32]byte{2}).Read(big)
 	c, filez := archiveObject(t, big)
-	r, err := repo.Init(filepath.Join(t.TempDir(), "client"), repo.ModeBareUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := r.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Abort()
-	partial := filepath.Join(t.TempDir(), "partial")
-	if err := os.WriteFile(partial, filez, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fh, err := os.Open(partial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
+	r, tx, fh := stageSetup(t, filez)
 	p := &puller{tx: tx}
 	p.mapped.acquire(maxMappedHeld, maxMappedHeld)
 	done := make(chan error, 1)
