@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -172,7 +173,12 @@ func (s *refsState) fill(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
+	start := time.Now()
 	s.readBelow(ctx, "", -1)
+	if ctx.Err() == nil {
+		// Said once per mount: how long the first walk competes with it.
+		s.fs.log.Info("fusefs: refs filled", "took", time.Since(start).Round(time.Millisecond))
+	}
 }
 
 // readBelow reads the unread directories in dir and, depth levels deep,
