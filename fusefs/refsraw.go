@@ -346,30 +346,11 @@ func (s *refsState) list(ctx context.Context, in *fuse.ReadIn, out *fuse.DirEntr
 // those strings: a listing of a mirror's refs/ numbers a hundred
 // thousand entries.
 func entryIno(kind, dir, name string, sum *repo.Checksum) uint64 {
-	const offset, prime = 14695981039346656037, 1099511628211
-	add := func(v uint64, s string) uint64 {
-		for i := range len(s) {
-			v = (v ^ uint64(s[i])) * prime
-		}
-		return v
-	}
-	v := add(offset, kind) * prime
+	v := fnvAdd(fnvOffset, kind) * fnvPrime
 	if dir != "" {
-		v = (add(v, dir) ^ '/') * prime
+		v = (fnvAdd(v, dir) ^ '/') * fnvPrime
 	}
-	v = add(v, name) * prime
-	if sum != nil {
-		const digits = "0123456789abcdef"
-		for _, b := range sum {
-			v = (v ^ uint64(digits[b>>4])) * prime
-			v = (v ^ uint64(digits[b&15])) * prime
-		}
-		v *= prime
-	}
-	if v <= commitsIno {
-		v += commitsIno + 1
-	}
-	return v
+	return inoName(v, name, sum)
 }
 
 // answersAtOnce tells whether the request h can be answered without
