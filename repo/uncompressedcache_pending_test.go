@@ -223,14 +223,7 @@ func TestPendingNoFsync(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, c, root, _ := archiveTestCommit(t)
-			if tc.config != "" {
-				cfg := readFile(t, filepath.Join(r.Path(), "config"))
-				writeFile(t, filepath.Join(r.Path(), "config"), append(cfg, tc.config...))
-				var err error
-				if r, err = Open(r.Path()); err != nil {
-					t.Fatal(err)
-				}
-			}
+			r = withCoreConfig(t, r, tc.config)
 			co := checkoutU(t, r, c, tc.o)
 			if got := len(pendingAreas(t, r)) == 1; got != tc.pending {
 				t.Errorf("pending areas %v, want pending %v", pendingAreas(t, r), tc.pending)

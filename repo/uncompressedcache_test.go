@@ -171,14 +171,7 @@ func TestUncompressedCacheDisabled(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := initRepo(t, ModeArchive)
-			if tc.config != "" {
-				cfg := readFile(t, filepath.Join(r.Path(), "config"))
-				writeFile(t, filepath.Join(r.Path(), "config"), append(cfg, tc.config...))
-				var err error
-				if r, err = Open(r.Path()); err != nil {
-					t.Fatal(err)
-				}
-			}
+			r = withCoreConfig(t, r, tc.config)
 			c := commitDir(t, r, "main", src)
 			co := checkoutU(t, r, c, tc.o)
 			if _, err := os.Stat(filepath.Join(r.Path(), uncompressedCacheDir)); err == nil {
@@ -454,4 +447,20 @@ func archiveTestCommit(t *testing.T) (*Repo, Checksum, Node, []string) {
 		t.Fatal(err)
 	}
 	return r, c, RootNode(commit), want
+}
+
+// withCoreConfig appends lines to the [core] section that ends r's
+// config, and returns r opened again; no lines: r.
+func withCoreConfig(t *testing.T, r *Repo, lines string) *Repo {
+	t.Helper()
+	if lines == "" {
+		return r
+	}
+	cfg := readFile(t, filepath.Join(r.Path(), "config"))
+	writeFile(t, filepath.Join(r.Path(), "config"), append(cfg, lines...))
+	r, err := Open(r.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
