@@ -176,8 +176,9 @@ func (s *refsState) fill(ctx context.Context) {
 	start := time.Now()
 	s.readBelow(ctx, "", -1)
 	if ctx.Err() == nil {
-		// Said once per mount: how long the first walk competes with it.
-		s.fs.log.Info("fusefs: refs filled", "took", time.Since(start).Round(time.Millisecond))
+		// How long the first walk competes with it. Debug: the first
+		// line at Info is "mounted", which scripts wait for.
+		s.fs.log.Debug("fusefs: refs filled", "took", time.Since(start).Round(time.Millisecond))
 	}
 }
 
