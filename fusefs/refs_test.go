@@ -255,7 +255,7 @@ func BenchmarkRefLatency(b *testing.B) {
 func TestRefsBurst(t *testing.T) {
 	repotest.RequireOstree(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	commits := twoCommits(t, repoPath)
+	commits := twoCommits(t, repoPath, "seed")
 	_, mp := testMountWith(t, repoPath, noPoll)
 	heads := filepath.Join(repoPath, "refs", "heads")
 	for i := range 5000 {
@@ -288,15 +288,16 @@ func TestRefsBurst(t *testing.T) {
 }
 
 // twoCommits makes an archive repository at repoPath with two commits of
-// a one-file tree, for bursts of refs to move between.
-func twoCommits(t *testing.T, repoPath string) []string {
+// a one-file tree, for bursts of refs to move between; ref points at the
+// second.
+func twoCommits(t *testing.T, repoPath, ref string) []string {
 	t.Helper()
 	repotest.Init(t, repoPath, "archive")
 	src := t.TempDir()
 	var commits []string
 	for i := range 2 {
 		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
-		commits = append(commits, repotest.Commit(t, repoPath, "seed", src, repotest.CommitOpts{}))
+		commits = append(commits, repotest.Commit(t, repoPath, ref, src, repotest.CommitOpts{}))
 	}
 	return commits
 }
@@ -520,13 +521,7 @@ func TestRefsReadAhead(t *testing.T) {
 func TestRefsAlias(t *testing.T) {
 	repotest.RequireOstree(t)
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	repotest.Init(t, repoPath, "archive")
-	src := t.TempDir()
-	var commits []string
-	for i := range 2 {
-		repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte(fmt.Sprint(i))}})
-		commits = append(commits, repotest.Commit(t, repoPath, "app/org.test.App/x86_64/stable", src, repotest.CommitOpts{}))
-	}
+	commits := twoCommits(t, repoPath, "app/org.test.App/x86_64/stable")
 	_, mp := testMountWith(t, repoPath, noPoll)
 	alias := filepath.Join(mp, "refs", "heads", "os", "alias")
 	repotest.Ostree(t, "--repo="+repoPath, "refs", "--alias", "--create=os/alias", "app/org.test.App/x86_64/stable")
@@ -539,6 +534,7 @@ func TestRefsAlias(t *testing.T) {
 	}
 	repotest.Ostree(t, "--repo="+repoPath, "reset", "app/org.test.App/x86_64/stable", commits[0])
 	waitFor(t, "alias of a moved ref", pointsTo(alias, commits[0]))
+	src := t.TempDir()
 	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("2")}})
 	third := repotest.Commit(t, repoPath, "app/org.test.App/x86_64/stable", src, repotest.CommitOpts{})
 	waitFor(t, "alias of a ref committed to", pointsTo(alias, third))
@@ -556,7 +552,7 @@ func TestRefsAlias(t *testing.T) {
 // that was there at the start read.
 func TestRefsFillBurst(t *testing.T) {
 	repoPath := filepath.Join(t.TempDir(), "repo")
-	commits := twoCommits(t, repoPath)
+	commits := twoCommits(t, repoPath, "seed")
 	heads := filepath.Join(repoPath, "refs", "heads")
 	write := func(name, c string) {
 		p := filepath.Join(heads, filepath.FromSlash(name))
