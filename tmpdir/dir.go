@@ -70,8 +70,8 @@ func (d *Dir) keepFresh(every time.Duration) {
 // Allocate returns a locked directory of kind k under tmp, for boot bootID.
 // An existing, unlocked directory of that kind and boot is reused first
 // (its mtime bumped so expiry does not take it), unless k is Pending;
-// otherwise a new
-// "<kind>-<boot id>-XXXXXX" is created with mode 0775. tmp must exist.
+// otherwise a new "<kind>-<boot id>-XXXXXX" is created with mode 0775.
+// tmp must exist.
 // Until Release or Remove, the directory and its lock file get a fresh
 // mtime every hour, so that no expiry by age (ostree's) takes them.
 func Allocate(ctx context.Context, tmp string, k Kind, bootID string) (*Dir, error) {
@@ -79,24 +79,9 @@ func Allocate(ctx context.Context, tmp string, k Kind, bootID string) (*Dir, err
 	if err != nil {
 		return nil, fmt.Errorf("allocate %s directory in %s: %w", k, tmp, err)
 	}
-	ents, err := os.ReadDir(tmp)
-	if err != nil {
-		return nil, fmt.Errorf("allocate %s* in %s: %w", prefix, tmp, err)
-	}
-	for _, e := range ents {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		name := e.Name()
-		if k == Pending || !e.IsDir() || !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		d, err := tryReuse(tmp, name)
-		if err != nil {
-			return nil, err
-		}
-		if d != nil {
-			return d, nil
+	if k != Pending {
+		if d, err := reuse(ctx, tmp, prefix); d != nil || err != nil {
+			return d, err
 		}
 	}
 	for range maxAttempts {
@@ -140,6 +125,28 @@ func Allocate(ctx context.Context, tmp string, k Kind, bootID string) (*Dir, err
 		return held(&Dir{Path: p, Name: name, Reused: len(names) > 0, lock: lock}), nil
 	}
 	return nil, fmt.Errorf("allocate %s* in %s: no free name after %d attempts", prefix, tmp, maxAttempts)
+}
+
+// reuse returns an unlocked directory under tmp named with prefix,
+// locked, or nil if there is none.
+func reuse(ctx context.Context, tmp, prefix string) (*Dir, error) {
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("allocate %s* in %s: %w", prefix, tmp, err)
+	}
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		if d, err := tryReuse(tmp, name); d != nil || err != nil {
+			return d, err
+		}
+	}
+	return nil, nil
 }
 
 // Claim locks every directory of kind k under tmp, of any boot, that
