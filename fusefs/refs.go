@@ -1,6 +1,7 @@
 package fusefs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -205,18 +206,64 @@ func (s *refsState) readAll(ctx context.Context, dirs []string, depth int) {
 	}
 }
 
-// subdirs returns the directories in the read directories dirs.
+// subdirs returns the directories in the read directories dirs, each
+// directory's in the order a walk enters them (see walkOrder).
 func (s *refsState) subdirs(dirs []string) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var subs []string
 	for _, dir := range dirs {
 		if e := s.tree.find(dir); e != nil && e.sum == 0 {
-			for _, k := range e.kids() {
-				if k.isDir() {
-					subs = append(subs, join(dir, k.name()))
+			subs = walkOrder(subs, dir, e.kids())
+		}
+	}
+	return subs
+}
+
+// gnulib's fts, the walker of find, du, rm -r, chmod -R and chown -R,
+// reads a directory ftsChunk entries at a time, and enters the
+// directories of a chunk of more than ftsSortMin entries in the order of
+// their inode numbers (on all but a few file systems, FUSE among them),
+// those of a smaller one in the listing's order.
+const (
+	ftsSortMin = 10000
+	ftsChunk   = 100000
+)
+
+// walkOrder appends to subs the paths of the directories among kids, the
+// entries of dir in listing order, in the order fts enters them. Other
+// walkers (ls -R, os.walk, filepath.WalkDir) take the listing's order,
+// which is the same but in a directory of more than ftsSortMin entries,
+// where a walk's directories would otherwise be read one at a time as
+// the walk reaches them: a mirror's refs/heads/app.
+func walkOrder(subs []string, dir string, kids []refEntry) []string {
+	type byIno struct {
+		ino  uint64
+		name string
+	}
+	var sorted []byIno
+	for len(kids) > 0 {
+		chunk := kids[:min(len(kids), ftsChunk)]
+		kids = kids[len(chunk):]
+		if len(chunk) <= ftsSortMin {
+			for i := range chunk {
+				if chunk[i].isDir() {
+					subs = append(subs, join(dir, chunk[i].name()))
 				}
 			}
+			continue
+		}
+		v := inoPrefix("refdir", dir)
+		sorted = sorted[:0]
+		for i := range chunk {
+			if chunk[i].isDir() {
+				name := chunk[i].name()
+				sorted = append(sorted, byIno{inoName(v, name, nil), name})
+			}
+		}
+		slices.SortFunc(sorted, func(a, b byIno) int { return cmp.Compare(a.ino, b.ino) })
+		for _, d := range sorted {
+			subs = append(subs, join(dir, d.name))
 		}
 	}
 	return subs

@@ -346,11 +346,17 @@ func (s *refsState) list(ctx context.Context, in *fuse.ReadIn, out *fuse.DirEntr
 // those strings: a listing of a mirror's refs/ numbers a hundred
 // thousand entries.
 func entryIno(kind, dir, name string, sum *repo.Checksum) uint64 {
+	return inoName(inoPrefix(kind, dir), name, sum)
+}
+
+// inoPrefix is the state of entryIno(kind, dir, …) after dir and its
+// slash: what the entries in it have in common.
+func inoPrefix(kind, dir string) uint64 {
 	v := fnvAdd(fnvOffset, kind) * fnvPrime
 	if dir != "" {
 		v = (fnvAdd(v, dir) ^ '/') * fnvPrime
 	}
-	return inoName(v, name, sum)
+	return v
 }
 
 // answersAtOnce tells whether the request h can be answered without
