@@ -1,9 +1,11 @@
 package fusefs
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/internal/testrepo"
+	"github.com/repofs/repofs/repo"
 )
 
 // TestFillOrderIsFindOrder: the fill and read-ahead read the directories
@@ -63,6 +66,44 @@ func TestFillOrderIsFindOrder(t *testing.T) {
 		if !slices.Equal(order, walked) {
 			n := min(len(order), len(walked), 5)
 			t.Errorf("refs/%s: fill order %q…, find's %q… (%d and %d directories)", dir, order[:n], walked[:n], len(order), len(walked))
+		}
+	}
+}
+
+// TestWalkOrderChunks: fts reads ftsChunk entries at a time, refs
+// counted, and sorts the directories of each chunk of more than
+// ftsSortMin entries on its own by inode number; a smaller chunk keeps
+// the listing's order.
+func TestWalkOrderChunks(t *testing.T) {
+	for _, n := range []int{ftsSortMin, ftsSortMin + 1, ftsChunk + ftsSortMin/2, ftsChunk + ftsSortMin + 3} {
+		tr := newRefsTree()
+		var entries []string // the listing: refs and directories
+		for i := range n {
+			p := fmt.Sprintf("heads/big/d%07d", i)
+			if i%3 == 0 {
+				tr.set(p, repo.Checksum{})
+			} else {
+				tr.addStub(p)
+			}
+			entries = append(entries, p)
+		}
+		ino := func(p string) uint64 { return entryIno("refdir", "heads/big", path.Base(p), nil) }
+		var want []string
+		for chunk := range slices.Chunk(entries, ftsChunk) {
+			var dirs []string
+			for _, p := range chunk {
+				if tr.isStub(p) {
+					dirs = append(dirs, p)
+				}
+			}
+			if len(chunk) > ftsSortMin {
+				slices.SortFunc(dirs, func(a, b string) int { return cmp.Compare(ino(a), ino(b)) })
+			}
+			want = append(want, dirs...)
+		}
+		got := walkOrder(nil, "heads/big", tr.find("heads/big").kids())
+		if !slices.Equal(got, want) {
+			t.Errorf("%d entries: directories not in fts's order (%d, want %d)", n, len(got), len(want))
 		}
 	}
 }
