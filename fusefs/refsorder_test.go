@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/repofs/repofs/internal/repotest"
-	"github.com/repofs/repofs/internal/testrepo"
 	"github.com/repofs/repofs/repo"
 )
 
@@ -26,25 +24,19 @@ func TestFillOrderIsFindOrder(t *testing.T) {
 	if err != nil {
 		t.Skip("find(1) is not installed: no walk to compare the order with")
 	}
-	repoPath := filepath.Join(t.TempDir(), "repo")
-	testrepo.Init(t, repoPath, "bare-user")
-	src := t.TempDir()
-	repotest.WriteTree(t, src, []repotest.Entry{{Path: "v", Kind: repotest.File, Data: []byte("v")}})
-	c := testrepo.Commit(t, repoPath, "seed", src, repotest.CommitOpts{})
-	write := func(ref string) {
-		p := filepath.Join(repoPath, "refs", "heads", filepath.FromSlash(ref))
+	repoPath := flathubRepo(t, ftsSortMin+5)
+	seed, err := os.ReadFile(filepath.Join(repoPath, "refs", "heads", "seed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"zeta", "alpha", "mid"} {
+		p := filepath.Join(repoPath, "refs", "heads", "small", name, "ref")
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte(c+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(p, seed, 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for i := range ftsSortMin + 5 {
-		write(fmt.Sprintf("app/org.test.App%05d/x86_64/stable", i))
-	}
-	for _, name := range []string{"zeta", "alpha", "mid"} {
-		write("small/" + name + "/ref")
 	}
 	o := noPoll
 	o.noFill = true
