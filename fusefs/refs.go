@@ -231,11 +231,11 @@ const (
 )
 
 // walkOrder appends to subs the paths of the directories among kids, the
-// entries of dir in listing order, in the order fts enters them. Other
-// walkers (ls -R, os.walk, filepath.WalkDir) take the listing's order,
-// which is the same but in a directory of more than ftsSortMin entries,
-// where a walk's directories would otherwise be read one at a time as
-// the walk reaches them: a mirror's refs/heads/app.
+// entries of dir in listing order, in the order fts enters them. In any
+// other order, a walk by find of a mirror's refs/heads/app would enter
+// directories the fill has not reached, each read by the walk's own
+// request. Walkers that take the listing's order (ls -R, os.walk,
+// filepath.WalkDir) meet the same order but in so large a directory.
 func walkOrder(subs []string, dir string, kids []refEntry) []string {
 	type byIno struct {
 		ino  uint64
