@@ -2,6 +2,7 @@ package pull
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/repofs/repofs/repo"
@@ -25,6 +26,12 @@ func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum,
 	defer cancel()
 	root := dirJob{tree: rootTree, meta: rootMeta, base: base}
 	q := &walkQueue{dirs: []dirJob{root}, contentSeen: map[repo.Checksum]bool{}, staged: staged}
+	if _, _, ok := p.fc.pipelined(); ok && !p.dir.Reused {
+		// Batches only while every worker could take one: the last
+		// objects, often the largest, go one per worker, decoded in
+		// parallel.
+		q.batchFrom = pipelineDepth * max(p.o.Parallel, 1)
+	}
 	q.cond = sync.NewCond(&q.mu)
 	var wg sync.WaitGroup
 	for range max(p.o.Parallel, 1) {
@@ -37,9 +44,12 @@ func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum,
 					return
 				}
 				var err error
-				if j.content {
+				switch {
+				case len(j.batch) > 0:
+					err = p.fetchContents(ctx, j.batch)
+				case j.content:
 					err = p.fetchContent(ctx, j.c)
-				} else {
+				default:
 					err = p.walkDir(ctx, q, j.dir)
 				}
 				// The failure first, then the cancel that stops the requests
@@ -68,7 +78,8 @@ type dirJob struct {
 
 type walkJob struct {
 	content bool
-	c       repo.Checksum // content object
+	c       repo.Checksum   // content object
+	batch   []repo.Checksum // content objects, fetched together (fetchContents)
 	dir     dirJob
 }
 
@@ -83,6 +94,9 @@ type walkQueue struct {
 	staged      *objectSet // content a delta staged, or nil
 	running     int
 	err         error // the first failure; the walk stops
+	// batchFrom, when not 0, is how many content objects must be queued
+	// for next to hand out pipelineDepth of them at once.
+	batchFrom int
 }
 
 // next waits for a job; false means the walk is over (done or failed).
@@ -100,6 +114,10 @@ func (q *walkQueue) next() (walkJob, bool) {
 	case len(q.dirs) > 0:
 		j.dir = q.dirs[len(q.dirs)-1]
 		q.dirs = q.dirs[:len(q.dirs)-1]
+	case q.batchFrom > 0 && len(q.content) >= q.batchFrom:
+		n := len(q.content) - pipelineDepth
+		j = walkJob{content: true, batch: slices.Clone(q.content[n:])}
+		q.content = q.content[:n]
 	case len(q.content) > 0:
 		j = walkJob{content: true, c: q.content[len(q.content)-1]}
 		q.content = q.content[:len(q.content)-1]
