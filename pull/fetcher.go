@@ -324,7 +324,7 @@ func (f *fetcher) fetchObj(ctx context.Context, path, p string, small int64, may
 
 // pipelineDepth is how many object requests fetchPipelined writes at
 // once on a connection.
-const pipelineDepth = 4
+const pipelineDepth = 8
 
 // pipelined returns f's transport and its one mirror when f can pipeline
 // object requests (fetchPipelined): one plain http:// mirror, reached
