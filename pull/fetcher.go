@@ -343,7 +343,8 @@ func (f *fetcher) pipelined() (*connTransport, *mirror, bool) {
 }
 
 // fetchPipelined downloads the objects paths, as fetchObjectChecked does
-// (partial files parts, check for each), with the requests written at
+// (partial files parts, check for each; with parts nil, a body larger
+// than small ends the pipeline), with the requests written at
 // once on one connection (HTTP/1.1 pipelining) and the responses read in
 // order. It stops at the first object it cannot take as fetchObject's
 // first attempt would, with no partial file before: an error, an answer
@@ -377,7 +378,11 @@ func (f *fetcher) fetchPipelined(ctx context.Context, paths, parts []string, sma
 	}
 	defer pl.close()
 	for i := range paths {
-		mem, size, err := f.pipelinedBody(pl, cancel, parts[i], small)
+		part := ""
+		if parts != nil {
+			part = parts[i]
+		}
+		mem, size, err := f.pipelinedBody(pl, cancel, part, small)
 		if err != nil {
 			var perm *permanentError
 			if errors.As(err, &perm) {
@@ -431,6 +436,9 @@ func (f *fetcher) pipelinedBody(pl *pipeline, cancel context.CancelCauseFunc, p 
 	if want <= small {
 		_, err := f.readSmall(resp, cancel, want, &mem, &size)
 		return mem, size, err
+	}
+	if p == "" {
+		return nil, 0, errPipelineEnded
 	}
 	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {

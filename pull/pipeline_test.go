@@ -100,40 +100,44 @@ func TestConnTransportPipeline(t *testing.T) {
 }
 
 // pipeListener counts reads of its connections that held more than one
-// object request: requests that came pipelined.
+// request for a content object (files) or for a dirtree (dirs): requests
+// that came pipelined.
 type pipeListener struct {
 	net.Listener
-	pipelined *atomic.Int64
+	files, dirs *atomic.Int64
 }
 
 func (l pipeListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	return pipeConn{c, l.pipelined}, err
+	return pipeConn{c, l.files, l.dirs}, err
 }
 
 type pipeConn struct {
 	net.Conn
-	pipelined *atomic.Int64
+	files, dirs *atomic.Int64
 }
 
 func (c pipeConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if bytes.Count(b[:n], []byte("GET /objects/")) > 1 {
-		c.pipelined.Add(1)
+	if bytes.Count(b[:n], []byte(".filez HTTP/1.1")) > 1 {
+		c.files.Add(1)
+	}
+	if bytes.Count(b[:n], []byte(".dirtree HTTP/1.1")) > 1 {
+		c.dirs.Add(1)
 	}
 	return n, err
 }
 
-// TestPullPipelined: a pull sends its object requests pipelined, and
-// loses nothing to a server that closes the connection every few
-// requests (as nginx does after keepalive_requests): every object is
-// served once, the requests the server dropped unread are sent again, and
-// the pulled tree is the source's.
+// TestPullPipelined: a pull sends its requests for content objects and
+// for dirtrees pipelined, and loses nothing to a server that closes the
+// connection every few requests (as nginx does after keepalive_requests):
+// every content object is served once, the requests the server dropped
+// unread are sent again, and the pulled tree is the source's.
 func TestPullPipelined(t *testing.T) {
 	repotest.RequireOstree(t)
 	var mu sync.Mutex
 	served := map[string]int{}
-	var pipelined, n atomic.Int64
+	var files, dirs, n atomic.Int64
 	s := newSource(t, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if strings.HasSuffix(req.URL.Path, ".filez") {
@@ -149,7 +153,7 @@ func TestPullPipelined(t *testing.T) {
 	})
 	s.srv.Close()
 	s.srv = httptest.NewUnstartedServer(s.srv.Config.Handler)
-	s.srv.Listener = pipeListener{s.srv.Listener, &pipelined}
+	s.srv.Listener = pipeListener{s.srv.Listener, &files, &dirs}
 	s.srv.Start()
 	t.Cleanup(s.srv.Close)
 	r := newClient(t, repo.ModeBareUser, s.srv.URL)
@@ -157,8 +161,11 @@ func TestPullPipelined(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.check(t, r, "test/main")
-	if pipelined.Load() == 0 {
-		t.Error("no object requests came pipelined")
+	if files.Load() == 0 {
+		t.Error("no content object requests came pipelined")
+	}
+	if dirs.Load() == 0 {
+		t.Error("no dirtree requests came pipelined")
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -45,6 +45,8 @@ func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum,
 				}
 				var err error
 				switch {
+				case len(j.dirs) > 0:
+					err = p.walkDirs(ctx, q, j.dirs)
 				case len(j.batch) > 0:
 					err = p.fetchContents(ctx, j.batch)
 				case j.content:
@@ -81,6 +83,7 @@ type walkJob struct {
 	c       repo.Checksum   // content object
 	batch   []repo.Checksum // content objects, fetched together (fetchContents)
 	dir     dirJob
+	dirs    []dirJob // directories, their dirtrees fetched together (walkDirs)
 }
 
 // walkQueue is the work of one tree walk: directories to read and content
@@ -111,6 +114,10 @@ func (q *walkQueue) next() (walkJob, bool) {
 	}
 	var j walkJob
 	switch {
+	case q.batchFrom > 0 && len(q.dirs) > pipelineDepth:
+		n := len(q.dirs) - pipelineDepth
+		j.dirs = slices.Clone(q.dirs[n:])
+		q.dirs = q.dirs[:n]
 	case len(q.dirs) > 0:
 		j.dir = q.dirs[len(q.dirs)-1]
 		q.dirs = q.dirs[:len(q.dirs)-1]
@@ -201,6 +208,63 @@ func (p *puller) walkDir(ctx context.Context, q *walkQueue, d dirJob) error {
 	q.content = append(q.content, missing...)
 	q.cond.Broadcast()
 	return nil
+}
+
+// walkDirs is walkDir of several directories, in order; the dirtrees
+// among them that the repository lacks are fetched first, together
+// (fetcher.fetchPipelined), verified and staged, and kept for walkDir
+// (setLocalMeta). Those the pipeline did not bring walkDir fetches.
+func (p *puller) walkDirs(ctx context.Context, q *walkQueue, ds []dirJob) error {
+	var want []repo.Checksum
+	for _, d := range ds {
+		if d.base != nil && d.base.tree == d.tree || slices.Contains(want, d.tree) || !p.unvisited(d.tree) {
+			continue
+		}
+		if have, err := p.tx.HasPublished(d.tree, repo.ObjDirTree); err != nil {
+			return err
+		} else if !have {
+			want = append(want, d.tree)
+		}
+	}
+	if len(want) > 1 {
+		paths := make([]string, len(want))
+		for i, c := range want {
+			paths[i] = repo.ArchiveObjectPath(c, repo.ObjDirTree)
+		}
+		_, err := p.fc.fetchPipelined(ctx, paths, nil, maxMetadataFetch, func(i int, mem []byte, _ int64) error {
+			if _, err := p.tx.WriteMetadata(repo.ObjDirTree, mem, &want[i]); err != nil {
+				return err
+			}
+			p.metaFetched.Add(1)
+			p.setLocalMeta(want[i], mem)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// One another worker walked meanwhile, having fetched it
+		// itself, is not needed any more.
+		defer func() {
+			for _, c := range want {
+				p.takeLocalMeta(c)
+			}
+		}()
+	}
+	for _, d := range ds {
+		if err := p.walkDir(ctx, q, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unvisited reports whether no walk took dirtree c yet, and no delta
+// carried it (firstVisit takes it).
+func (p *puller) unvisited(c repo.Checksum) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, carried := p.localMeta[c]
+	return !p.seen[c] && !carried
 }
 
 // firstContent reports whether this walk meets content object c for the
