@@ -29,10 +29,11 @@
 // and a sleep in its poller. A response that is not a plain 200 (or a
 // redirect, followed), a connection the server closes, a body cut off,
 // ends the pipeline: the objects it did not bring are fetched one by one,
-// the first resuming what the pipeline wrote of it. The last objects go
-// one per worker, so that the large ones are decoded in parallel.
-// Directories queued beyond pipelineDepth go pipelineDepth at a time too,
-// their dirtrees fetched together (walkDirs). A
+// the first resuming what the pipeline wrote of it; a server that leaves
+// a pipelined request unanswered is sent no more pipelines. The last
+// objects go one per worker, so that the large ones are decoded in
+// parallel. Directories queued beyond pipelineDepth go pipelineDepth at a
+// time too, their dirtrees fetched together (walkDirs). A
 // server on the same machine competes for the same cores. The
 // commit itself (syncfs, renames, syncfs) is a small part. What is left
 // to cut is per request and per object: fewer requests (static deltas),

@@ -33,6 +33,10 @@ type fetcher struct {
 	retries int
 	slow    LowSpeed      // the low-speed limit (see guard)
 	bytes   *atomic.Int64 // transferred, shared by the fetchers of a pull
+	// noPipeline, once set, stops fetchPipelined: the server failed a
+	// pipelined request after the first (see fetchPipelined). Shared
+	// by the fetchers of a pull; nil: never set.
+	noPipeline *atomic.Bool
 }
 
 func newFetcher(remote, rawURL string, retries int) (*fetcher, error) {
@@ -42,7 +46,7 @@ func newFetcher(remote, rawURL string, retries int) (*fetcher, error) {
 	}
 	return &fetcher{remote: remote, mirrors: &mirrorList{key: "url", ms: []*mirror{{base: u}}},
 		client: newHTTPClient(), retries: retries,
-		slow: LowSpeed{Bytes: defaultLowSpeedBytes, Time: stallTimeout}, bytes: new(atomic.Int64)}, nil
+		slow: LowSpeed{Bytes: defaultLowSpeedBytes, Time: stallTimeout}, bytes: new(atomic.Int64), noPipeline: new(atomic.Bool)}, nil
 }
 
 // newHTTPClient is the HTTP client of a pull's fetchers.
@@ -332,7 +336,7 @@ const pipelineDepth = 8
 // do (send).
 func (f *fetcher) pipelined() (*connTransport, *mirror, bool) {
 	t, ok := f.client.Transport.(*connTransport)
-	if !ok || len(f.mirrors.ms) != 1 || f.client.Jar != nil || f.client.Timeout != 0 {
+	if !ok || len(f.mirrors.ms) != 1 || f.client.Jar != nil || f.client.Timeout != 0 || f.noPipeline == nil || f.noPipeline.Load() {
 		return nil, nil, false
 	}
 	m := f.mirrors.ms[0]
@@ -344,15 +348,19 @@ func (f *fetcher) pipelined() (*connTransport, *mirror, bool) {
 
 // fetchPipelined downloads the objects paths, as fetchObjectChecked does
 // (partial files parts, check for each; with parts nil, a body larger
-// than small ends the pipeline), with the requests written at
-// once on one connection (HTTP/1.1 pipelining) and the responses read in
-// order. It stops at the first object it cannot take as fetchObject's
-// first attempt would, with no partial file before: an error, an answer
-// other than 200, the connection closing; and it returns how many objects,
-// from the first, are done. The caller fetches the rest one by one: the
-// first of them may have part of its body in its partial file. An error
-// is one that ends the pull: check's (but repo.ErrCorrupt, which the
-// caller's fetch meets again, and reports) or the disk's.
+// than small ends the pipeline), with the requests written at once on one
+// connection (HTTP/1.1 pipelining) and the responses read in order. It
+// stops at the first object it cannot take as fetchObject's first attempt
+// would, with no partial file before: an error, an answer other than 200,
+// the connection closing; and it returns how many objects, from the
+// first, are done. The caller fetches the rest one by one: the first of
+// them may have part of its body in its partial file. A server that fails
+// to answer a pipelined request after the first (its header cannot be
+// read: the server dropped the request, or closed the connection without
+// saying so) is not sent pipelines again: some servers and proxies
+// mishandle them, and each would cost a timeout. An error is one that
+// ends the pull: check's (but repo.ErrCorrupt, which the caller's fetch
+// meets again, and reports) or the disk's.
 func (f *fetcher) fetchPipelined(ctx context.Context, paths, parts []string, small int64, check func(i int, mem []byte, size int64) error) (int, error) {
 	t, m, ok := f.pipelined()
 	if !ok {
@@ -383,6 +391,10 @@ func (f *fetcher) fetchPipelined(ctx context.Context, paths, parts []string, sma
 			part = parts[i]
 		}
 		mem, size, err := f.pipelinedBody(pl, cancel, part, small)
+		var hdr *headerError
+		if i > 0 && errors.As(err, &hdr) {
+			f.noPipeline.Store(true)
+		}
 		if err != nil {
 			var perm *permanentError
 			if errors.As(err, &perm) {
@@ -407,6 +419,9 @@ func (f *fetcher) fetchPipelined(ctx context.Context, paths, parts []string, sma
 func (f *fetcher) pipelinedBody(pl *pipeline, cancel context.CancelCauseFunc, p string, small int64) (mem []byte, size int64, err error) {
 	resp, err := pl.next()
 	if err != nil {
+		if !errors.Is(err, errPipelineEnded) {
+			err = &headerError{err}
+		}
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
@@ -459,6 +474,12 @@ func (f *fetcher) pipelinedBody(pl *pipeline, cancel context.CancelCauseFunc, p 
 	}
 	return nil, want, nil
 }
+
+// headerError is a pipelined response's header that could not be read.
+type headerError struct{ err error }
+
+func (e *headerError) Error() string { return "pipelined response: " + e.err.Error() }
+func (e *headerError) Unwrap() error { return e.err }
 
 // objectAttempt is one attempt of fetchObject, from the URL u.
 func (f *fetcher) objectAttempt(ctx context.Context, u, p string, small int64, mayExist bool) (mem []byte, size int64, resumed bool, status int, err error) {

@@ -1,6 +1,7 @@
 package pull
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/repofs/repofs/internal/repotest"
 	"github.com/repofs/repofs/repo"
@@ -270,5 +272,68 @@ func TestPullPipelinedNginx(t *testing.T) {
 		if k != 1 {
 			t.Errorf("%s served %d times, want once", p, k)
 		}
+	}
+}
+
+// TestPullPipelineHostileServer: a server that answers the first request
+// of what it reads and drops the rest (requests pipelined behind it) costs
+// a pull one header timeout per pipeline in flight when it is found out,
+// not one per pipeline: the pull stops pipelining, and completes.
+func TestPullPipelineHostileServer(t *testing.T) {
+	repotest.RequireOstree(t)
+	old := stallTimeout
+	stallTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { stallTimeout = old })
+	fx := repotest.NewFixture(t, "archive", repotest.FixtureOpts{Wide: 200})
+	repotest.Ostree(t, "--repo="+fx.Repo, "summary", "-u")
+	fs := http.FileServer(http.Dir(fx.Repo))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var dropped atomic.Int64 // reads that held requests behind the first
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if bytes.Count(buf[:n], []byte("GET ")) > 1 {
+						dropped.Add(1)
+					}
+					req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(buf[:n])))
+					if err != nil {
+						return
+					}
+					rec := httptest.NewRecorder()
+					fs.ServeHTTP(rec, req)
+					resp := rec.Result()
+					resp.ContentLength = int64(rec.Body.Len())
+					if err := resp.Write(c); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	r := newClient(t, repo.ModeBareUser, "http://"+l.Addr().String())
+	if _, err := Pull(context.Background(), r, Options{Remote: "origin", Refs: []string{"test/main"}, Parallel: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.ReadRef("origin", "test/main"); got.String() != fx.Refs["test/main"] {
+		t.Errorf("origin:test/main = %s, want %s", got, fx.Refs["test/main"])
+	}
+	repotest.Ostree(t, "--repo="+r.Path(), "fsck", "-q")
+	if n := dropped.Load(); n == 0 || n > 4 {
+		t.Errorf("%d pipelines dropped, want 1 to 4 (one per worker at most)", n)
 	}
 }
