@@ -21,7 +21,20 @@
 // internal/inflate too. Plain http:// GETs without credentials are made
 // by the goroutine that asks (connTransport), without http.Client:
 // net/http's Transport hands every request and response between
-// goroutines, which cost more than the requests. A server on the same machine competes for the same cores. The
+// goroutines, which cost more than the requests. While many objects are
+// queued, a worker takes pipelineDepth of them and writes their requests
+// at once on one connection (HTTP/1.1 pipelining, fetchPipelined): one
+// write and one wakeup of the server for them all, where each request's
+// own round trip cost the client a loopback send and the server a read
+// and a sleep in its poller. A response that is not a plain 200 (or a
+// redirect, followed), a connection the server closes, a body cut off,
+// ends the pipeline: the objects it did not bring are fetched one by one,
+// the first resuming what the pipeline wrote of it; a server that leaves
+// a pipelined request unanswered is sent no more pipelines. The last
+// objects go one per worker, so that the large ones are decoded in
+// parallel. Directories queued beyond pipelineDepth go pipelineDepth at a
+// time too, their dirtrees fetched together (walkDirs). A
+// server on the same machine competes for the same cores. The
 // commit itself (syncfs, renames, syncfs) is a small part. What is left
 // to cut is per request and per object: fewer requests (static deltas),
 // a faster inflate, or fewer syscalls per object.

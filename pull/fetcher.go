@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,6 +33,10 @@ type fetcher struct {
 	retries int
 	slow    LowSpeed      // the low-speed limit (see guard)
 	bytes   *atomic.Int64 // transferred, shared by the fetchers of a pull
+	// noPipeline, once set, stops fetchPipelined: the server failed a
+	// pipelined request after the first (see fetchPipelined). Shared
+	// by the fetchers of a pull; nil: never set.
+	noPipeline *atomic.Bool
 }
 
 func newFetcher(remote, rawURL string, retries int) (*fetcher, error) {
@@ -41,7 +46,7 @@ func newFetcher(remote, rawURL string, retries int) (*fetcher, error) {
 	}
 	return &fetcher{remote: remote, mirrors: &mirrorList{key: "url", ms: []*mirror{{base: u}}},
 		client: newHTTPClient(), retries: retries,
-		slow: LowSpeed{Bytes: defaultLowSpeedBytes, Time: stallTimeout}, bytes: new(atomic.Int64)}, nil
+		slow: LowSpeed{Bytes: defaultLowSpeedBytes, Time: stallTimeout}, bytes: new(atomic.Int64), noPipeline: new(atomic.Bool)}, nil
 }
 
 // newHTTPClient is the HTTP client of a pull's fetchers.
@@ -73,16 +78,24 @@ func (f *fetcher) send(req *http.Request) (*http.Response, error) {
 		// As the client reports it.
 		return nil, &url.Error{Op: "Get", URL: req.URL.String(), Err: err}
 	}
+	if loc, ok := redirect(resp); ok {
+		resp.Body.Close()
+		next := req.Clone(req.Context())
+		next.URL, next.Host = loc, ""
+		return f.client.Do(next)
+	}
+	return resp, nil
+}
+
+// redirect returns where resp redirects a GET to, if it does.
+func redirect(resp *http.Response) (*url.URL, bool) {
 	switch resp.StatusCode {
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		if loc, err := resp.Location(); err == nil {
-			resp.Body.Close()
-			next := req.Clone(req.Context())
-			next.URL, next.Host = loc, ""
-			return f.client.Do(next)
+			return loc, true
 		}
 	}
-	return resp, nil
+	return nil, false
 }
 
 // with returns a fetcher like f (client, limits, byte count) that sends
@@ -312,6 +325,161 @@ func (f *fetcher) fetchObj(ctx context.Context, path, p string, small int64, may
 	})
 	return mem, size, resumed, err
 }
+
+// pipelineDepth is how many object requests fetchPipelined writes at
+// once on a connection.
+const pipelineDepth = 8
+
+// pipelined returns f's transport and its one mirror when f can pipeline
+// object requests (fetchPipelined): one plain http:// mirror, reached
+// through a connTransport without a proxy, and nothing for http.Client to
+// do (send).
+func (f *fetcher) pipelined() (*connTransport, *mirror, bool) {
+	t, ok := f.client.Transport.(*connTransport)
+	if !ok || len(f.mirrors.ms) != 1 || f.client.Jar != nil || f.client.Timeout != 0 || f.noPipeline == nil || f.noPipeline.Load() {
+		return nil, nil, false
+	}
+	m := f.mirrors.ms[0]
+	if u := m.base; u.Scheme != "http" || u.User != nil || t.proxied(&http.Request{URL: u}) {
+		return nil, nil, false
+	}
+	return t, m, true
+}
+
+// fetchPipelined downloads the objects paths, as fetchObjectChecked does
+// (partial files parts, check for each; with parts nil, a body larger
+// than small ends the pipeline), with the requests written at once on one
+// connection (HTTP/1.1 pipelining) and the responses read in order. It
+// stops at the first object it cannot take as fetchObject's first attempt
+// would, with no partial file before: an error, an answer other than 200,
+// the connection closing; and it returns how many objects, from the
+// first, are done. The caller fetches the rest one by one: the first of
+// them may have part of its body in its partial file. A server that fails
+// to answer a pipelined request after the first (its header cannot be
+// read: the server dropped the request, or closed the connection without
+// saying so) is not sent pipelines again: some servers and proxies
+// mishandle them, and each would cost a timeout. An error is one that
+// ends the pull: check's (but repo.ErrCorrupt, which the caller's fetch
+// meets again, and reports) or the disk's.
+func (f *fetcher) fetchPipelined(ctx context.Context, paths, parts []string, small int64, check func(i int, mem []byte, size int64) error) (int, error) {
+	t, m, ok := f.pipelined()
+	if !ok {
+		return 0, nil
+	}
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	reqs := make([]*http.Request, len(paths))
+	for i, path := range paths {
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, m.url(path), nil)
+		if err != nil {
+			return 0, nil
+		}
+		reqs[i] = req
+	}
+	key := m.base.Host
+	if m.base.Port() == "" {
+		key = net.JoinHostPort(m.base.Hostname(), "80")
+	}
+	pl, err := t.pipeline(rctx, key, reqs)
+	if err != nil {
+		return 0, nil
+	}
+	defer pl.close()
+	for i := range paths {
+		part := ""
+		if parts != nil {
+			part = parts[i]
+		}
+		mem, size, err := f.pipelinedBody(pl, cancel, part, small)
+		var hdr *headerError
+		if i > 0 && errors.As(err, &hdr) {
+			f.noPipeline.Store(true)
+		}
+		if err != nil {
+			var perm *permanentError
+			if errors.As(err, &perm) {
+				return i, fmt.Errorf("pull %s: fetch %s: %w", f.remote, reqs[i].URL, err)
+			}
+			return i, nil
+		}
+		m.ok()
+		if err := check(i, mem, size); errors.Is(err, repo.ErrCorrupt) {
+			return i, nil
+		} else if err != nil {
+			return i, fmt.Errorf("pull %s: fetch %s: %w", f.remote, reqs[i].URL, err)
+		}
+	}
+	return len(paths), nil
+}
+
+// pipelinedBody reads the next response of pl: a body of at most small
+// bytes into memory (mem), a larger one into the partial file p (mem
+// nil). Any failure is the caller's cue to fetch the object again, but a
+// permanentError: the disk's.
+func (f *fetcher) pipelinedBody(pl *pipeline, cancel context.CancelCauseFunc, p string, small int64) (mem []byte, size int64, err error) {
+	resp, err := pl.next()
+	if err != nil {
+		if !errors.Is(err, errPipelineEnded) {
+			err = &headerError{err}
+		}
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	if loc, ok := redirect(resp); ok {
+		// Followed at once, on a connection of its own, with what
+		// follows in the pipeline kept for later: a mirror network's
+		// front redirects every object.
+		if resp.ContentLength < 0 || resp.ContentLength > 64<<10 {
+			return nil, 0, errPipelineEnded
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return nil, 0, err
+		}
+		req, err := http.NewRequestWithContext(pl.ctx, http.MethodGet, loc.String(), nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		if resp, err = f.send(req); err != nil {
+			return nil, 0, err
+		}
+		defer resp.Body.Close()
+	}
+	want := resp.ContentLength
+	if resp.StatusCode != http.StatusOK || want < 0 {
+		return nil, 0, errPipelineEnded // closed unread: the pipeline ends
+	}
+	if want <= small {
+		_, err := f.readSmall(resp, cancel, want, &mem, &size)
+		return mem, size, err
+	}
+	if p == "" {
+		return nil, 0, errPipelineEnded
+	}
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, 0, permanent(err)
+	}
+	body := f.guard(resp.Body, cancel)
+	defer body.Stop()
+	n, err := io.Copy(fileWriter{out}, io.LimitReader(body, want))
+	f.bytes.Add(n)
+	if cerr := out.Close(); err == nil && cerr != nil {
+		err = permanent(fmt.Errorf("write %s: %w", p, cerr))
+	}
+	if err == nil && n != want {
+		err = readErr(body, nil, n, want)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return nil, want, nil
+}
+
+// headerError is a pipelined response's header that could not be read.
+type headerError struct{ err error }
+
+func (e *headerError) Error() string { return "pipelined response: " + e.err.Error() }
+func (e *headerError) Unwrap() error { return e.err }
 
 // objectAttempt is one attempt of fetchObject, from the URL u.
 func (f *fetcher) objectAttempt(ctx context.Context, u, p string, small int64, mayExist bool) (mem []byte, size int64, resumed bool, status int, err error) {

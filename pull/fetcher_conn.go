@@ -12,9 +12,10 @@ import (
 )
 
 // connTransport makes a pull's plain http:// GET requests itself, on
-// keep-alive connections each used by one request at a time, in the
-// goroutine that makes the request: it writes the request and parses the
-// response (net/http's own writer and parser) there. net/http's Transport
+// keep-alive connections each used by one request (or one pipeline of
+// requests) at a time, in the goroutine that makes the request: it writes
+// the request and parses the response (net/http's own writer and parser)
+// there. net/http's Transport
 // gives every connection a reading and a writing goroutine, and hands each
 // request and response between them and the caller: on loopback, where a
 // pull of many small objects is bound by CPU, those handoffs cost the
@@ -178,21 +179,31 @@ func (t *connTransport) roundTrip(pc *rawConn, req *http.Request) (*http.Respons
 		resp.Body.Close()
 		return fail(err)
 	}
-	resp.Body = &connBody{rc: resp.Body, t: t, pc: pc, ctx: ctx, stop: stop, keep: !resp.Close && !req.Close, left: resp.ContentLength}
+	release := func(reuse bool) {
+		// stop reports false once the request was cancelled: a deadline
+		// may be set, and the connection is done with.
+		if !stop() || !reuse {
+			pc.c.Close()
+			return
+		}
+		t.put(pc)
+	}
+	resp.Body = &connBody{rc: resp.Body, ctx: ctx, release: release, keep: !resp.Close && !req.Close, left: resp.ContentLength}
 	return resp, nil
 }
 
 // connBody is a response body read from its connection.
 type connBody struct {
-	rc     io.ReadCloser
-	t      *connTransport
-	pc     *rawConn
-	ctx    context.Context
-	stop   func() bool
-	keep   bool  // the connection may serve another request after this body
-	left   int64 // bytes of the body not read yet; -1: unknown (chunked, or up to the close)
-	eof    bool
-	closed bool
+	rc  io.ReadCloser
+	ctx context.Context
+	// release is called once, when the body is closed: reuse says the
+	// body was read to its end on a connection that may serve another
+	// request; else the connection must be closed.
+	release func(reuse bool)
+	keep    bool  // the connection may serve another request after this body
+	left    int64 // bytes of the body not read yet; -1: unknown (chunked, or up to the close)
+	eof     bool
+	closed  bool
 }
 
 func (b *connBody) Read(p []byte) (int, error) {
@@ -220,15 +231,126 @@ func (b *connBody) Close() error {
 		return nil
 	}
 	b.closed = true
-	done := b.eof || b.left == 0
-	// stop reports false once the request was cancelled: a deadline may
-	// be set, and the connection is done with.
-	if !b.stop() || !done || !b.keep {
-		b.pc.c.Close() // first: closing an unread body would drain it
+	if done := b.eof || b.left == 0; !done || !b.keep {
+		b.release(false) // first: closing an unread body would drain it
 		b.rc.Close()
 		return nil
 	}
 	b.rc.Close()
-	b.t.put(b.pc)
+	b.release(true)
 	return nil
+}
+
+// errPipelineEnded is what pipeline.next returns once the pipeline's
+// connection is closed (a failure, an unread body, or a server that asked
+// to close it) or every response was read: the requests not answered are
+// to be sent again, one by one.
+var errPipelineEnded = errors.New("pipeline ended")
+
+// pipeline is a connection that several GET requests were written to at
+// once (HTTP/1.1 pipelining), whose responses are read in order.
+type pipeline struct {
+	t    *connTransport
+	pc   *rawConn
+	ctx  context.Context
+	reqs []*http.Request
+	read int // responses read
+	stop func() bool
+	dead bool // pc is closed
+}
+
+// pipeline writes reqs, plain http:// GETs without a body to the one host
+// key that no proxy takes (see RoundTrip), on one connection with one
+// write. A server answers pipelined requests in order, one after the
+// other, as it would have on as many round trips; the gain is the
+// client's and the server's: one write and one wakeup for them all, not
+// one each. ctx cancels them all; every request should carry it.
+func (t *connTransport) pipeline(ctx context.Context, key string, reqs []*http.Request) (*pipeline, error) {
+	pc, _, err := t.conn(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	pl := &pipeline{t: t, pc: pc, ctx: ctx, reqs: reqs}
+	pl.stop = context.AfterFunc(ctx, func() { pc.c.SetDeadline(aLongTimeAgo) })
+	for _, req := range reqs {
+		if err := req.Write(pc.bw); err != nil {
+			pl.kill()
+			return nil, err
+		}
+	}
+	if err := pc.bw.Flush(); err != nil {
+		pl.kill()
+		return nil, err
+	}
+	return pl, nil
+}
+
+// kill closes the connection; responses not read yet are lost.
+func (pl *pipeline) kill() {
+	if !pl.dead {
+		pl.dead = true
+		pl.stop()
+		pl.pc.c.Close()
+	}
+}
+
+// next reads the next response's header. The body of the one before must
+// be closed first; closing a body unread, or a read of a header that
+// fails, ends the pipeline (errPipelineEnded from then on), as does a
+// response that says the connection closes after it.
+func (pl *pipeline) next() (*http.Response, error) {
+	if pl.dead || pl.read == len(pl.reqs) {
+		return nil, errPipelineEnded
+	}
+	req := pl.reqs[pl.read]
+	pl.read++
+	readDeadline := func(d time.Time) error {
+		if pl.t.headerTimeout > 0 {
+			pl.pc.c.SetReadDeadline(d)
+		}
+		return context.Cause(pl.ctx)
+	}
+	fail := func(err error) (*http.Response, error) {
+		pl.kill()
+		return nil, err
+	}
+	if err := readDeadline(time.Now().Add(pl.t.headerTimeout)); err != nil {
+		return fail(err)
+	}
+	var resp *http.Response
+	for {
+		var err error
+		if resp, err = http.ReadResponse(pl.pc.br, req); err != nil {
+			return fail(err)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+	}
+	if err := readDeadline(time.Time{}); err != nil {
+		resp.Body.Close()
+		return fail(err)
+	}
+	release := func(reuse bool) {
+		if !reuse {
+			pl.kill()
+		}
+	}
+	resp.Body = &connBody{rc: resp.Body, ctx: pl.ctx, release: release, keep: !resp.Close, left: resp.ContentLength}
+	return resp, nil
+}
+
+// close ends the pipeline: its connection is kept for the next requests
+// when every response was read, to its end, and closed.
+func (pl *pipeline) close() {
+	if pl.dead || pl.read < len(pl.reqs) {
+		pl.kill()
+		return
+	}
+	pl.dead = true
+	if !pl.stop() {
+		pl.pc.c.Close()
+		return
+	}
+	pl.t.put(pl.pc)
 }

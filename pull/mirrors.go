@@ -166,7 +166,7 @@ func (l *mirrorList) order() []*mirror {
 // is empty), each resolving a mirror list. They share one client, the
 // low-speed limit slow and one byte count.
 func newRemoteFetchers(ctx context.Context, remote, urlValue, contentValue string, retries int, slow LowSpeed) (meta, content *fetcher, err error) {
-	f := &fetcher{remote: remote, client: newHTTPClient(), retries: retries, slow: slow, bytes: new(atomic.Int64)}
+	f := &fetcher{remote: remote, client: newHTTPClient(), retries: retries, slow: slow, bytes: new(atomic.Int64), noPipeline: new(atomic.Bool)}
 	defer func() {
 		if err != nil {
 			f.client.CloseIdleConnections()

@@ -423,6 +423,13 @@ func (p *puller) firstVisit(c repo.Checksum) bool {
 // (the disk, a crash): it is dropped and the object fetched once more from
 // byte 0, and Options.Notice hears of it, naming the partial file.
 func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
+	return p.fetchContentFrom(ctx, c, p.dir.Reused)
+}
+
+// fetchContentFrom is fetchContent, told whether c's partial download may
+// exist (mayExist): one this pull began, or one of a reused fetcher
+// directory, to resume.
+func (p *puller) fetchContentFrom(ctx context.Context, c repo.Checksum, mayExist bool) error {
 	if err := p.tx.CheckSpace(0); err != nil {
 		return fmt.Errorf("pull %s: %w", p.o.Remote, err)
 	}
@@ -431,19 +438,63 @@ func (p *puller) fetchContent(ctx context.Context, c repo.Checksum) error {
 		return err
 	}
 	partial := p.dir.PartialPath(c)
-	if p.dir.Reused {
+	if mayExist {
 		done, err := p.stagePartial(c, partial)
 		if done || err != nil {
 			return err
 		}
 	}
-	return p.fc.fetchObjectChecked(ctx, path, partial, smallBody, p.dir.Reused, func(mem []byte, size int64, resumed bool) error {
+	return p.fc.fetchObjectChecked(ctx, path, partial, smallBody, mayExist, func(mem []byte, size int64, resumed bool) error {
 		err := p.stage(c, mem, partial, size)
 		if err != nil && resumed && errors.Is(err, repo.ErrCorrupt) && p.o.Notice != nil {
 			p.o.Notice(fmt.Errorf("pull %s: dropped the partial download %s and fetched the object again from byte 0: %w", p.o.Remote, partial, err))
 		}
 		return err
 	})
+}
+
+// fetchContents is fetchContent of several objects, whose requests go
+// out together on one connection (fetcher.fetchPipelined) when the
+// content fetcher can pipeline them and no partial download of an earlier
+// pull may exist. Those the pipeline did not bring are fetched one by
+// one, as fetchContent does, the first resuming what the pipeline wrote
+// of it, if anything.
+func (p *puller) fetchContents(ctx context.Context, cs []repo.Checksum) error {
+	if _, _, ok := p.fc.pipelined(); !ok || p.dir.Reused || len(cs) < 2 {
+		for _, c := range cs {
+			if err := p.fetchContent(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var todo []repo.Checksum
+	for _, c := range cs {
+		if err := p.tx.CheckSpace(0); err != nil {
+			return fmt.Errorf("pull %s: %w", p.o.Remote, err)
+		}
+		if ok, err := p.contentFromCache(c); err != nil {
+			return err
+		} else if !ok {
+			todo = append(todo, c)
+		}
+	}
+	paths, parts := make([]string, len(todo)), make([]string, len(todo))
+	for i, c := range todo {
+		paths[i], parts[i] = repo.ArchiveObjectPath(c, repo.ObjFile), p.dir.PartialPath(c)
+	}
+	done, err := p.fc.fetchPipelined(ctx, paths, parts, smallBody, func(i int, mem []byte, size int64) error {
+		return p.stage(todo[i], mem, parts[i], size)
+	})
+	if err != nil {
+		return err
+	}
+	for i := done; i < len(todo); i++ {
+		if err := p.fetchContentFrom(ctx, todo[i], i == done); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stagePartial stages content object c from a partial download that an

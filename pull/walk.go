@@ -2,6 +2,7 @@ package pull
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/repofs/repofs/repo"
@@ -25,6 +26,12 @@ func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum,
 	defer cancel()
 	root := dirJob{tree: rootTree, meta: rootMeta, base: base}
 	q := &walkQueue{dirs: []dirJob{root}, contentSeen: map[repo.Checksum]bool{}, staged: staged}
+	if _, _, ok := p.fc.pipelined(); ok && !p.dir.Reused {
+		// Batches only while every worker could take one: the last
+		// objects, often the largest, go one per worker, decoded in
+		// parallel.
+		q.batchFrom = pipelineDepth * max(p.o.Parallel, 1)
+	}
 	q.cond = sync.NewCond(&q.mu)
 	var wg sync.WaitGroup
 	for range max(p.o.Parallel, 1) {
@@ -37,9 +44,14 @@ func (p *puller) pullTree(ctx context.Context, rootTree, rootMeta repo.Checksum,
 					return
 				}
 				var err error
-				if j.content {
+				switch {
+				case len(j.dirs) > 0:
+					err = p.walkDirs(ctx, q, j.dirs)
+				case len(j.batch) > 0:
+					err = p.fetchContents(ctx, j.batch)
+				case j.content:
 					err = p.fetchContent(ctx, j.c)
-				} else {
+				default:
 					err = p.walkDir(ctx, q, j.dir)
 				}
 				// The failure first, then the cancel that stops the requests
@@ -68,8 +80,10 @@ type dirJob struct {
 
 type walkJob struct {
 	content bool
-	c       repo.Checksum // content object
+	c       repo.Checksum   // content object
+	batch   []repo.Checksum // content objects, fetched together (fetchContents)
 	dir     dirJob
+	dirs    []dirJob // directories, their dirtrees fetched together (walkDirs)
 }
 
 // walkQueue is the work of one tree walk: directories to read and content
@@ -83,6 +97,9 @@ type walkQueue struct {
 	staged      *objectSet // content a delta staged, or nil
 	running     int
 	err         error // the first failure; the walk stops
+	// batchFrom, when not 0, is how many content objects must be queued
+	// for next to hand out pipelineDepth of them at once.
+	batchFrom int
 }
 
 // next waits for a job; false means the walk is over (done or failed).
@@ -97,9 +114,17 @@ func (q *walkQueue) next() (walkJob, bool) {
 	}
 	var j walkJob
 	switch {
+	case q.batchFrom > 0 && len(q.dirs) > pipelineDepth:
+		n := len(q.dirs) - pipelineDepth
+		j.dirs = slices.Clone(q.dirs[n:])
+		q.dirs = q.dirs[:n]
 	case len(q.dirs) > 0:
 		j.dir = q.dirs[len(q.dirs)-1]
 		q.dirs = q.dirs[:len(q.dirs)-1]
+	case q.batchFrom > 0 && len(q.content) >= q.batchFrom:
+		n := len(q.content) - pipelineDepth
+		j = walkJob{content: true, batch: slices.Clone(q.content[n:])}
+		q.content = q.content[:n]
 	case len(q.content) > 0:
 		j = walkJob{content: true, c: q.content[len(q.content)-1]}
 		q.content = q.content[:len(q.content)-1]
@@ -183,6 +208,63 @@ func (p *puller) walkDir(ctx context.Context, q *walkQueue, d dirJob) error {
 	q.content = append(q.content, missing...)
 	q.cond.Broadcast()
 	return nil
+}
+
+// walkDirs is walkDir of several directories, in order; the dirtrees
+// among them that the repository lacks are fetched first, together
+// (fetcher.fetchPipelined), verified and staged, and kept for walkDir
+// (setLocalMeta). Those the pipeline did not bring walkDir fetches.
+func (p *puller) walkDirs(ctx context.Context, q *walkQueue, ds []dirJob) error {
+	var want []repo.Checksum
+	for _, d := range ds {
+		if d.base != nil && d.base.tree == d.tree || slices.Contains(want, d.tree) || !p.unvisited(d.tree) {
+			continue
+		}
+		if have, err := p.tx.HasPublished(d.tree, repo.ObjDirTree); err != nil {
+			return err
+		} else if !have {
+			want = append(want, d.tree)
+		}
+	}
+	if len(want) > 1 {
+		paths := make([]string, len(want))
+		for i, c := range want {
+			paths[i] = repo.ArchiveObjectPath(c, repo.ObjDirTree)
+		}
+		_, err := p.fc.fetchPipelined(ctx, paths, nil, maxMetadataFetch, func(i int, mem []byte, _ int64) error {
+			if _, err := p.tx.WriteMetadata(repo.ObjDirTree, mem, &want[i]); err != nil {
+				return err
+			}
+			p.metaFetched.Add(1)
+			p.setLocalMeta(want[i], mem)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// One another worker walked meanwhile, having fetched it
+		// itself, is not needed any more.
+		defer func() {
+			for _, c := range want {
+				p.takeLocalMeta(c)
+			}
+		}()
+	}
+	for _, d := range ds {
+		if err := p.walkDir(ctx, q, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unvisited reports whether no walk took dirtree c yet, and no delta
+// carried it (firstVisit takes it).
+func (p *puller) unvisited(c repo.Checksum) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, carried := p.localMeta[c]
+	return !p.seen[c] && !carried
 }
 
 // firstContent reports whether this walk meets content object c for the
