@@ -30,7 +30,8 @@
 // redirect, followed), a connection the server closes, a body cut off,
 // ends the pipeline: the objects it did not bring are fetched one by one,
 // the first resuming what the pipeline wrote of it; a server that leaves
-// a pipelined request unanswered is sent no more pipelines. The last
+// a pipelined request unanswered is sent no more pipelines, nor is a
+// remote with http-pipelining=false. The last
 // objects go one per worker, so that the large ones are decoded in
 // parallel. Directories queued beyond pipelineDepth go pipelineDepth at a
 // time too, their dirtrees fetched together (walkDirs). A

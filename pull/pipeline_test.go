@@ -134,9 +134,16 @@ func (c pipeConn) Read(b []byte) (int, error) {
 // for dirtrees pipelined, and loses nothing to a server that closes the
 // connection every few requests (as nginx does after keepalive_requests):
 // every content object is served once, the requests the server dropped
-// unread are sent again, and the pulled tree is the source's.
+// unread are sent again, and the pulled tree is the source's. With the
+// remote's http-pipelining=false, nothing comes pipelined.
 func TestPullPipelined(t *testing.T) {
 	repotest.RequireOstree(t)
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprint("http-pipelining=", on), func(t *testing.T) { testPullPipelined(t, on) })
+	}
+}
+
+func testPullPipelined(t *testing.T, on bool) {
 	var mu sync.Mutex
 	served := map[string]int{}
 	var files, dirs, n atomic.Int64
@@ -158,16 +165,26 @@ func TestPullPipelined(t *testing.T) {
 	s.srv.Listener = pipeListener{s.srv.Listener, &files, &dirs}
 	s.srv.Start()
 	t.Cleanup(s.srv.Close)
-	r := newClient(t, repo.ModeBareUser, s.srv.URL)
+	r, err := repo.Init(filepath.Join(t.TempDir(), "client"), repo.ModeBareUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := []repo.ConfigKey{{Key: "http-pipelining", Value: fmt.Sprint(on)}}
+	if err := AddRemote(context.Background(), r, "origin", s.srv.URL, AddOptions{NoGPGVerify: true, Set: set}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Pull(context.Background(), r, Options{Remote: "origin", Refs: []string{"test/main"}, Parallel: 4}); err != nil {
 		t.Fatal(err)
 	}
 	s.check(t, r, "test/main")
-	if files.Load() == 0 {
+	if on && files.Load() == 0 {
 		t.Error("no content object requests came pipelined")
 	}
-	if dirs.Load() == 0 {
+	if on && dirs.Load() == 0 {
 		t.Error("no dirtree requests came pipelined")
+	}
+	if !on && files.Load()+dirs.Load() > 0 {
+		t.Errorf("http-pipelining=false: %d reads held pipelined object requests, %d dirtree requests", files.Load(), dirs.Load())
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -335,5 +352,34 @@ func TestPullPipelineHostileServer(t *testing.T) {
 	repotest.Ostree(t, "--repo="+r.Path(), "fsck", "-q")
 	if n := dropped.Load(); n == 0 || n > 4 {
 		t.Errorf("%d pipelines dropped, want 1 to 4 (one per worker at most)", n)
+	}
+}
+
+// TestPipeliningKey: http-pipelining reads as ostree reads a boolean key,
+// and a value that is none is the remote's error, named.
+func TestPipeliningKey(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+		fail  bool
+	}{{"", true, false}, {"false", false, false}, {"true", true, false}, {"maybe", false, true}} {
+		r, err := repo.Init(filepath.Join(t.TempDir(), "client"), repo.ModeBareUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var set []repo.ConfigKey
+		if tc.value != "" {
+			set = []repo.ConfigKey{{Key: "http-pipelining", Value: tc.value}}
+		}
+		if err := AddRemote(context.Background(), r, "origin", "http://example.com/repo", AddOptions{NoGPGVerify: true, Set: set}); err != nil {
+			t.Fatal(err)
+		}
+		rm, err := ReadRemote(r, "origin")
+		switch {
+		case tc.fail && (err == nil || !strings.Contains(err.Error(), "http-pipelining")):
+			t.Errorf("http-pipelining=%s: %v, want an error naming the key", tc.value, err)
+		case !tc.fail && (err != nil || rm.Pipelining != tc.want):
+			t.Errorf("http-pipelining=%q: %+v %v, want %v", tc.value, rm, err, tc.want)
+		}
 	}
 }

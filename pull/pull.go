@@ -174,6 +174,9 @@ func Pull(ctx context.Context, r *repo.Repo, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !rm.Pipelining {
+		f.noPipeline.Store(true) // fc's too: the fetchers share it
+	}
 	// The fetchers' connections end with the pull: kept idle, each holds
 	// two goroutines and a socket for 90 s, and a mount pulling every
 	// second would pile them up.

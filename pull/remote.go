@@ -26,6 +26,11 @@ type Remote struct {
 	// GPGVerify is ostree's gpg-verify (default true): commits must carry
 	// a valid OpenPGP signature by a key of the remote's keyring.
 	GPGVerify bool
+	// Pipelining is http-pipelining (default true), a key of repofs's
+	// own that ostree ignores: false keeps a pull from writing several
+	// requests at once on a connection, for a server or middlebox that
+	// mishandles HTTP/1.1 pipelining in a way the pull cannot tell.
+	Pipelining bool
 	// Keys holds every key of the group, in order.
 	Keys []repo.ConfigKey
 }
@@ -61,6 +66,9 @@ func remoteFrom(c *repo.Config, name string) (*Remote, error) {
 			return nil, fmt.Errorf("remote %s: %w", name, err)
 		}
 		rm.GPGVerify = v
+		if rm.Pipelining, err = c.Bool(g.Name, "http-pipelining", true); err != nil {
+			return nil, fmt.Errorf("remote %s: %w", name, err)
+		}
 		return rm, nil
 	}
 	return nil, &noRemoteError{name}
