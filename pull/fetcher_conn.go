@@ -164,16 +164,9 @@ func (t *connTransport) roundTrip(pc *rawConn, req *http.Request) (*http.Respons
 	if err := readDeadline(time.Now().Add(t.headerTimeout)); err != nil {
 		return fail(err)
 	}
-	var resp *http.Response
-	for {
-		var err error
-		if resp, err = http.ReadResponse(pc.br, req); err != nil {
-			return fail(err)
-		}
-		// 1xx answers come before the final one.
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			break
-		}
+	resp, err := readFinal(pc.br, req)
+	if err != nil {
+		return fail(err)
 	}
 	if err := readDeadline(time.Time{}); err != nil {
 		resp.Body.Close()
@@ -317,15 +310,9 @@ func (pl *pipeline) next() (*http.Response, error) {
 	if err := readDeadline(time.Now().Add(pl.t.headerTimeout)); err != nil {
 		return fail(err)
 	}
-	var resp *http.Response
-	for {
-		var err error
-		if resp, err = http.ReadResponse(pl.pc.br, req); err != nil {
-			return fail(err)
-		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			break
-		}
+	resp, err := readFinal(pl.pc.br, req)
+	if err != nil {
+		return fail(err)
 	}
 	if err := readDeadline(time.Time{}); err != nil {
 		resp.Body.Close()
@@ -353,4 +340,18 @@ func (pl *pipeline) close() {
 		return
 	}
 	pl.t.put(pl.pc)
+}
+
+// readFinal reads the response to req from br, past the 1xx answers that
+// may come before it.
+func readFinal(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	for {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+	}
 }
