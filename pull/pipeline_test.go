@@ -188,14 +188,7 @@ func testPullPipelined(t *testing.T, on bool) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(served) == 0 {
-		t.Fatal("no objects served")
-	}
-	for p, k := range served {
-		if k != 1 {
-			t.Errorf("%s served %d times, want once", p, k)
-		}
-	}
+	servedOnce(t, served)
 }
 
 // TestPullPipelineResumesCut: an object whose pipelined body is cut off is
@@ -282,14 +275,7 @@ func TestPullPipelinedNginx(t *testing.T) {
 			served[req.Path]++
 		}
 	}
-	if len(served) == 0 {
-		t.Fatal("no objects served")
-	}
-	for p, k := range served {
-		if k != 1 {
-			t.Errorf("%s served %d times, want once", p, k)
-		}
-	}
+	servedOnce(t, served)
 }
 
 // TestPullPipelineHostileServer: a server that answers the first request
@@ -380,6 +366,20 @@ func TestPipeliningKey(t *testing.T) {
 			t.Errorf("http-pipelining=%s: %v, want an error naming the key", tc.value, err)
 		case !tc.fail && (err != nil || rm.Pipelining != tc.want):
 			t.Errorf("http-pipelining=%q: %+v %v, want %v", tc.value, rm, err, tc.want)
+		}
+	}
+}
+
+// servedOnce fails unless served, counts by object path, says that some
+// objects were served and each once.
+func servedOnce(t *testing.T, served map[string]int) {
+	t.Helper()
+	if len(served) == 0 {
+		t.Fatal("no objects served")
+	}
+	for p, k := range served {
+		if k != 1 {
+			t.Errorf("%s served %d times, want once", p, k)
 		}
 	}
 }
