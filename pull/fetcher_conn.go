@@ -147,29 +147,14 @@ func (t *connTransport) roundTrip(pc *rawConn, req *http.Request) (*http.Respons
 		pc.c.Close()
 		return nil, err
 	}
-	// A read deadline set here could undo the cancellation's: set it,
-	// then look at the context.
-	readDeadline := func(d time.Time) error {
-		if t.headerTimeout > 0 {
-			pc.c.SetReadDeadline(d)
-		}
-		return context.Cause(ctx)
-	}
 	if err := req.Write(pc.bw); err != nil {
 		return fail(err)
 	}
 	if err := pc.bw.Flush(); err != nil {
 		return fail(err)
 	}
-	if err := readDeadline(time.Now().Add(t.headerTimeout)); err != nil {
-		return fail(err)
-	}
-	resp, err := readFinal(pc.br, req)
+	resp, err := t.readResponse(ctx, pc, req)
 	if err != nil {
-		return fail(err)
-	}
-	if err := readDeadline(time.Time{}); err != nil {
-		resp.Body.Close()
 		return fail(err)
 	}
 	release := func(reuse bool) {
@@ -297,26 +282,10 @@ func (pl *pipeline) next() (*http.Response, error) {
 	}
 	req := pl.reqs[pl.read]
 	pl.read++
-	readDeadline := func(d time.Time) error {
-		if pl.t.headerTimeout > 0 {
-			pl.pc.c.SetReadDeadline(d)
-		}
-		return context.Cause(pl.ctx)
-	}
-	fail := func(err error) (*http.Response, error) {
+	resp, err := pl.t.readResponse(pl.ctx, pl.pc, req)
+	if err != nil {
 		pl.kill()
 		return nil, err
-	}
-	if err := readDeadline(time.Now().Add(pl.t.headerTimeout)); err != nil {
-		return fail(err)
-	}
-	resp, err := readFinal(pl.pc.br, req)
-	if err != nil {
-		return fail(err)
-	}
-	if err := readDeadline(time.Time{}); err != nil {
-		resp.Body.Close()
-		return fail(err)
 	}
 	release := func(reuse bool) {
 		if !reuse {
@@ -342,16 +311,33 @@ func (pl *pipeline) close() {
 	pl.t.put(pl.pc)
 }
 
-// readFinal reads the response to req from br, past the 1xx answers that
-// may come before it.
-func readFinal(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+// readResponse reads the response to req from pc, past the 1xx answers
+// that may come before it, its header within the header timeout; ctx
+// cancelled fails it.
+func (t *connTransport) readResponse(ctx context.Context, pc *rawConn, req *http.Request) (*http.Response, error) {
+	// A read deadline set here could undo the cancellation's: set it,
+	// then look at the context.
+	readDeadline := func(d time.Time) error {
+		if t.headerTimeout > 0 {
+			pc.c.SetReadDeadline(d)
+		}
+		return context.Cause(ctx)
+	}
+	if err := readDeadline(time.Now().Add(t.headerTimeout)); err != nil {
+		return nil, err
+	}
 	for {
-		resp, err := http.ReadResponse(br, req)
+		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
 			return nil, err
 		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			return resp, nil
+		if resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue
 		}
+		if err := readDeadline(time.Time{}); err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+		return resp, nil
 	}
 }
