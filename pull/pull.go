@@ -385,13 +385,15 @@ func (p *puller) resolve(ctx context.Context, rm *Remote) ([]target, error) {
 // fetchMetadata fetches, verifies and stages a metadata object, unless the
 // repository has it already; it returns its bytes either way.
 func (p *puller) fetchMetadata(ctx context.Context, c repo.Checksum, t repo.ObjectType) ([]byte, error) {
+	// First what a delta or a pipeline staged (verified): walkDirs looked
+	// in objects/ for the dirtrees it fetched already.
+	if data, ok := p.takeLocalMeta(c); ok {
+		return data, nil
+	}
 	if have, err := p.tx.HasPublished(c, t); err != nil {
 		return nil, err
 	} else if have {
 		return p.r.ReadMetadata(c, t)
-	}
-	if data, ok := p.takeLocalMeta(c); ok {
-		return data, nil // staged from a delta, verified
 	}
 	if data, err := p.metaFromCache(c, t); data != nil || err != nil {
 		return data, err
