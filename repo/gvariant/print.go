@@ -106,9 +106,22 @@ func printValue(b *strings.Builder, v Value, annotate bool) {
 		annot(b, annotate, "handle ")
 		fmt.Fprintf(b, "%d", int32(v.Num))
 	case 'd':
-		s := strconv.FormatFloat(math.Float64frombits(v.Num), 'g', 17, 64)
-		if !strings.ContainsAny(s, ".enN") {
-			s += ".0"
+		f := math.Float64frombits(v.Num)
+		var s string
+		switch {
+		// GLib's words, which its parser and ParseText read; Go's
+		// NaN and +Inf they do not.
+		case math.IsNaN(f):
+			s = "nan"
+		case math.IsInf(f, 1):
+			s = "inf"
+		case math.IsInf(f, -1):
+			s = "-inf"
+		default:
+			s = strconv.FormatFloat(f, 'g', 17, 64)
+			if !strings.ContainsAny(s, ".e") {
+				s += ".0"
+			}
 		}
 		b.WriteString(s)
 	}

@@ -50,7 +50,7 @@ func TestParseText(t *testing.T) {
 // that parses back to the same value.
 func FuzzParseText(f *testing.F) {
 	for _, s := range []string{`'s'`, `uint32 5`, `['a','b']`, `<(1, 'x')>`, `{'k': <1>}`, `true`, `@as []`,
-		`@ms nothing`, `[1, 2.5]`, `b'x\0'`, `{'a', [<@ay []>]}`, `"\u00e9\U0001F600"`, `-0x8000`, `(((((1)))))`} {
+		`@ms nothing`, `[1, 2.5]`, `b'x\0'`, `{'a', [<@ay []>]}`, `"\u00e9\U0001F600"`, `-0x8000`, `(((((1)))))`, `[inf, -inf, nan, -0.0]`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
